@@ -1,0 +1,69 @@
+// swift-tools-version:6.1
+import PackageDescription
+
+/// The API group modules, generated from the OpenAPI spec. Each depends on APIMachinery and on the
+/// groups whose types it embeds (most embed core/v1 pod templates or object references).
+let apiGroups: [(name: String, deps: [String])] = [
+    ("APICore", []),
+    ("APIAdmission", ["APIAuthentication"]),
+    ("APIAdmissionRegistration", []),
+    ("APIAggregatedDiscovery", []),
+    ("APIApps", ["APICore"]),
+    ("APIAuthentication", []),
+    ("APIAuthorization", []),
+    ("APIAutoscaling", []),
+    ("APIBatch", ["APICore"]),
+    ("APICertificates", []),
+    ("APICoordination", []),
+    ("APIDiscovery", ["APICore"]),
+    ("APIEvents", ["APICore"]),
+    ("APIExtensions", []),
+    ("APIFlowControl", []),
+    ("APINetworking", ["APICore"]),
+    ("APINode", ["APICore"]),
+    ("APIPolicy", []),
+    ("APIRBAC", []),
+    ("APIRegistration", []),
+    ("APIResource", ["APICore"]),
+    ("APIScheduling", []),
+    ("APIServerInternal", []),
+    ("APIStorage", ["APICore"]),
+    ("APIStorageMigration", []),
+]
+
+var targets: [Target] = [
+    .target(name: "APIMachinery", path: "Sources/APIMachinery"),
+    .target(name: "CodeGen", path: "Sources/CodeGen"),
+    .executableTarget(name: "k8swift-codegen", dependencies: ["CodeGen"], path: "Sources/k8swift-codegen"),
+    .executableTarget(
+        name: "k8swift",
+        dependencies: [
+            "APIMachinery",
+            .product(name: "ArgumentParser", package: "swift-argument-parser"),
+        ] + apiGroups.map { .target(name: $0.name) },
+        path: "Sources/k8swift"
+    ),
+    .testTarget(name: "APIMachineryTests", dependencies: ["APIMachinery"], path: "Tests/APIMachineryTests"),
+]
+for g in apiGroups {
+    targets.append(
+        .target(
+            name: g.name,
+            dependencies: ["APIMachinery"] + g.deps.map { .target(name: $0) },
+            path: "Sources/\(g.name)"
+        )
+    )
+}
+
+let package = Package(
+    name: "k8swift",
+    platforms: [.macOS(.v15)],
+    products: [
+        .executable(name: "k8swift", targets: ["k8swift"]),
+        .executable(name: "k8swift-codegen", targets: ["k8swift-codegen"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
+    ],
+    targets: targets
+)

@@ -1,0 +1,66 @@
+import Foundation
+
+/// Runs the whole generation: reads the spec and facts, writes every generated file under
+/// `Sources/<Module>/<Namespace>/Generated/`, removing stale ones.
+public struct Generator {
+    public var specDir: URL
+    public var factsDir: URL
+    public var sourcesDir: URL
+    /// When set, only packages whose module is listed are written.
+    public var onlyModules: Set<String>?
+
+    public init(specDir: URL, factsDir: URL, sourcesDir: URL, onlyModules: Set<String>? = nil) {
+        self.specDir = specDir
+        self.factsDir = factsDir
+        self.sourcesDir = sourcesDir
+        self.onlyModules = onlyModules
+    }
+
+    public struct Result {
+        public var files: Int
+        public var warnings: [String]
+        public var moduleDeps: [String: [String]]
+    }
+
+    public func run() throws -> Result {
+        let inputs = try Inputs.load(specDir: specDir, factsDir: factsDir)
+        var builder = ModelBuilder(inputs: inputs)
+        let models = builder.build()
+        var emitter = Emitter(models: models)
+        var files: [String: String] = [:]
+        for m in models {
+            if let only = onlyModules, !only.contains(m.package.module) { continue }
+            let dir = "\(m.package.module)/\(m.package.namespace)/Generated"
+            files["\(dir)/\(m.package.namespace).\(m.name).swift"] = emitter.emit(m)
+        }
+        for p in builder.packages {
+            if let only = onlyModules, !only.contains(p.module) { continue }
+            let kinds = models.filter { $0.package.proto == p.proto }
+            files["\(p.module)/\(p.namespace)/Generated/\(p.namespace).swift"] = emitter.emitNamespace(p, kinds: kinds)
+        }
+        // Remove stale generated files, then write.
+        let fm = FileManager.default
+        let generatedDirs = Set(files.keys.map { ($0 as NSString).deletingLastPathComponent })
+        for d in generatedDirs {
+            let url = sourcesDir.appendingPathComponent(d)
+            if let existing = try? fm.contentsOfDirectory(atPath: url.path) {
+                for f in existing where f.hasSuffix(".swift") && files["\(d)/\(f)"] == nil {
+                    try fm.removeItem(at: url.appendingPathComponent(f))
+                }
+            }
+            try fm.createDirectory(at: url, withIntermediateDirectories: true)
+        }
+        var written = 0
+        for (path, text) in files {
+            let url = sourcesDir.appendingPathComponent(path)
+            let data = Data(text.utf8)
+            if (try? Data(contentsOf: url)) != data {
+                try data.write(to: url)
+            }
+            written += 1
+        }
+        return Result(
+            files: written, warnings: builder.warnings,
+            moduleDeps: emitter.moduleDeps.mapValues { $0.sorted() })
+    }
+}

@@ -43,7 +43,13 @@ var targets: [Target] = [
         ] + apiGroups.map { .target(name: $0.name) },
         path: "Sources/k8swift"
     ),
+    .target(
+        name: "KubernetesAPI",
+        dependencies: ["APIMachinery"] + apiGroups.map { .target(name: $0.name) },
+        path: "Sources/KubernetesAPI"
+    ),
     .testTarget(name: "APIMachineryTests", dependencies: ["APIMachinery"], path: "Tests/APIMachineryTests"),
+    .testTarget(name: "KubernetesAPITests", dependencies: ["KubernetesAPI"], path: "Tests/KubernetesAPITests"),
 ]
 for g in apiGroups {
     targets.append(

@@ -214,8 +214,8 @@ struct Emitter {
         // encode
         o += "    public func encodeJSONFields(_ w: inout JSONWriter) {\n"
         if t.hasTypeMeta {
-            o += "        if !kind.isEmpty { w.key(\"\\\"kind\\\":\"); w.string(kind) }\n"
-            o += "        if !apiVersion.isEmpty { w.key(\"\\\"apiVersion\\\":\"); w.string(apiVersion) }\n"
+            o += "        if !kind.isEmpty { w.quotedKey(\"\\\"kind\\\":\"); w.string(kind) }\n"
+            o += "        if !apiVersion.isEmpty { w.quotedKey(\"\\\"apiVersion\\\":\"); w.string(apiVersion) }\n"
         }
         for f in t.fields {
             o += encodeJSONField(t, f)
@@ -277,7 +277,7 @@ struct Emitter {
         if f.inline {
             return "        \(v).encodeJSONFields(&w)\n"
         }
-        let key = "w.key(\"\\\"\(f.jsonName!)\\\":\")"
+        let key = "w.quotedKey(\"\\\"\(f.jsonName!)\\\":\")"
         switch f.container {
         case .array, .map:
             let write = f.element == .bytes && f.container == .map ? "w.bytesMap(\(v))" : "\(v).encodeJSON(&w)"
@@ -459,12 +459,25 @@ struct Emitter {
 
     // MARK: kinds
 
+    /// The kind a type is registered as in its own package, if it is a kind at all: the OpenAPI
+    /// GVK of its group-version; else (types the spec leaves out, such as the option kinds) its
+    /// package's group-version, with meta/v1's option and status kinds in core v1 as upstream serves them.
+    func homeGVK(_ t: TypeModel) -> (group: String, version: String, kind: String)? {
+        if t.package.module == "APIMachinery" && t.name == "WatchEvent" { return ("", "v1", "WatchEvent") }
+        guard t.hasTypeMeta, t.name != "TypeMeta" else { return nil }
+        let own = t.gvks.filter { $0.version == t.package.version && $0.group == t.package.group }
+        if own.count == 1 { return own[0] }
+        if t.package.module == "APIMachinery" {
+            if t.name.hasPrefix("PartialObjectMetadata") { return ("meta.k8s.io", "v1", t.name) }
+            return ("", "v1", t.name)
+        }
+        return (t.package.group, t.package.version, t.name)
+    }
+
     func kindConformance(_ t: TypeModel) -> String? {
-        guard t.hasTypeMeta else { return nil }
-        let own = t.gvks.filter { $0.version == t.package.version && ($0.group == t.package.group || ($0.group == "" && t.package.group == "")) }
-        guard own.count == 1, let g = own.first else { return nil }
-        var o = "extension \(t.qualifiedName): APIKind {\n"
-        o += "    public static let groupVersionKind = GroupVersionKind(group: \"\(g.group)\", version: \"\(g.version)\", kind: \"\(g.kind)\")\n"
+        guard let g = homeGVK(t) else { return nil }
+        var o = "extension \(t.qualifiedName): APIKind\(t.hasTypeMeta ? ", TypeMetaCarrier" : "") {\n"
+        o += "    public static let groupVersionKind = APIMachinery.GroupVersionKind(group: \"\(g.group)\", version: \"\(g.version)\", kind: \"\(g.kind)\")\n"
         o += "}\n"
         return o
     }
@@ -475,7 +488,14 @@ struct Emitter {
         if p.module != "APIMachinery" { o += "import APIMachinery\n\n" }
         o += "/// Wire types of \(p.group.isEmpty ? "core" : p.group)/\(p.version).\n"
         o += "public enum \(p.namespace) {\n"
-        o += "    public static let groupVersion = GroupVersion(group: \"\(p.group == "meta.k8s.io" ? "meta.k8s.io" : p.group)\", version: \"\(p.version)\")\n"
+        o += "    public static let groupVersion = APIMachinery.GroupVersion(group: \"\(p.group)\", version: \"\(p.version)\")\n"
+        let ks = kinds.filter { homeGVK($0) != nil }.map { "\($0.qualifiedName).self" }
+        o += "    /// Every kind of this group-version, for scheme registration.\n"
+        if ks.isEmpty {
+            o += "    public static let kinds: [any APIKind.Type] = []\n"
+        } else {
+            o += "    public static let kinds: [any APIKind.Type] = [\n        " + ks.joined(separator: ",\n        ") + ",\n    ]\n"
+        }
         o += "}\n"
         return o
     }

@@ -74,7 +74,7 @@ extension APIExtensionsV1 {
 }
 
 extension APIExtensionsV1.JSON: JSONCodableValue, ProtoMessage {
-    public init(json r: inout JSONReader) throws { raw = try r.readRawValue() }
+    public init(json r: inout JSONReader) throws { raw = try r.readCompactedRawValue() }
 
     public func encodeJSON(_ w: inout JSONWriter) {
         if raw.isEmpty { w.null() } else { w.rawCompacted(raw) }

@@ -712,6 +712,15 @@ public struct JSONReader {
         throw unexpectedEnd()
     }
 
+    /// The next value's bytes with insignificant whitespace removed (raw JSON kept in objects,
+    /// such as RawExtension, is stored compact so equal content compares equal).
+    public mutating func readCompactedRawValue() throws -> [UInt8] {
+        let raw = try readRawValue()
+        var w = JSONWriter(capacity: raw.count)
+        w.appendCompacted(raw)
+        return w.bytes
+    }
+
     /// The raw bytes of the next value, as written (Go `json.RawMessage`).
     public mutating func readRawValue() throws -> [UInt8] {
         skipWhitespace()

@@ -44,7 +44,7 @@ public struct JSONWriter: Sendable {
 
     /// Writes a key given as pre-quoted static text including the colon, e.g. `"\"name\":"`.
     @inlinable @inline(__always)
-    public mutating func key(_ quotedKeyColon: StaticString) {
+    public mutating func quotedKey(_ quotedKeyColon: StaticString) {
         separator()
         quotedKeyColon.withUTF8Buffer { bytes.append(contentsOf: $0) }
     }
@@ -204,6 +204,11 @@ extension JSONWriter {
     /// Go's encoding/json does with the output of a `MarshalJSON` method.
     public mutating func rawCompacted(_ raw: [UInt8]) {
         separator()
+        appendCompacted(raw)
+    }
+
+    /// Appends JSON with whitespace outside strings removed and HTML characters escaped.
+    public mutating func appendCompacted(_ raw: [UInt8]) {
         var inString = false
         var i = 0
         let n = raw.count

@@ -91,14 +91,30 @@ public struct GroupResource: Hashable, Sendable, CustomStringConvertible {
 /// A serializable API type with its own kind: every generated top-level kind conforms.
 public protocol APIKind: JSONObjectCodable, ProtoMessage, Equatable, Sendable {
     static var groupVersionKind: GroupVersionKind { get }
+}
+
+/// A type that carries `kind` and `apiVersion` in its JSON (Go's embedded `TypeMeta`).
+public protocol TypeMetaCarrier {
     var kind: String { get set }
     var apiVersion: String { get set }
 }
 
-extension APIKind {
+extension APIKind where Self: TypeMetaCarrier {
     /// Sets `kind` and `apiVersion` from the type's own GVK (what Go's serializer does on encode).
+    @inlinable
     public mutating func setTypeMeta() {
         kind = Self.groupVersionKind.kind
         apiVersion = Self.groupVersionKind.apiVersion
+    }
+}
+
+extension APIKind {
+    /// Sets `kind` and `apiVersion` when the type carries them (a no-op for kinds such as WatchEvent).
+    public mutating func setTypeMetaIfCarried() {
+        if var c = self as? any TypeMetaCarrier {
+            c.kind = Self.groupVersionKind.kind
+            c.apiVersion = Self.groupVersionKind.apiVersion
+            self = c as! Self
+        }
     }
 }

@@ -93,3 +93,20 @@ public enum ProtobufEnvelope {
         return try RuntimeUnknown(protoBytes: Array(data[4...]))
     }
 }
+
+extension ProtobufEnvelope {
+    /// The envelope type of an object: its own `kind`/`apiVersion` fields, which are empty for kinds
+    /// without TypeMeta (WatchEvent), as upstream's protobuf serializer writes them.
+    public static func typeMeta<T: APIKind>(of obj: T) -> RuntimeTypeMeta {
+        if let c = obj as? any TypeMetaCarrier {
+            return RuntimeTypeMeta(apiVersion: c.apiVersion, kind: c.kind)
+        }
+        return RuntimeTypeMeta()
+    }
+
+    /// Encodes an object with the `k8s\0` envelope.
+    public static func encode<T: APIKind>(_ obj: T) -> [UInt8] {
+        let tm = typeMeta(of: obj)
+        return wrap(obj.protoBytes(), apiVersion: tm.apiVersion, kind: tm.kind)
+    }
+}

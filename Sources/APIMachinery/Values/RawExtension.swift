@@ -12,7 +12,7 @@ public struct RawExtension: Hashable, Sendable {
 
 extension RawExtension: JSONCodableValue {
     public init(json r: inout JSONReader) throws {
-        raw = try r.readRawValue()
+        raw = try r.readCompactedRawValue()
     }
 
     public func encodeJSON(_ w: inout JSONWriter) {
@@ -42,7 +42,7 @@ public struct FieldsV1: Hashable, Sendable {
 
 extension FieldsV1: JSONCodableValue {
     public init(json r: inout JSONReader) throws {
-        raw = try r.readRawValue()
+        raw = try r.readCompactedRawValue()
     }
 
     public func encodeJSON(_ w: inout JSONWriter) {

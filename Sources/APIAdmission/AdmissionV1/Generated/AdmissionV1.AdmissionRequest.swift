@@ -78,21 +78,21 @@ extension AdmissionV1 {
 
 extension AdmissionV1.AdmissionRequest: JSONObjectCodable {
     public func encodeJSONFields(_ w: inout JSONWriter) {
-        w.key("\"uid\":"); self.uid.encodeJSON(&w)
-        w.key("\"kind\":"); self.kind.encodeJSON(&w)
-        w.key("\"resource\":"); self.resource.encodeJSON(&w)
-        if !self.subResource.isEmpty { w.key("\"subResource\":"); self.subResource.encodeJSON(&w) }
-        if let v = self.requestKind { w.key("\"requestKind\":"); v.encodeJSON(&w) }
-        if let v = self.requestResource { w.key("\"requestResource\":"); v.encodeJSON(&w) }
-        if !self.requestSubResource.isEmpty { w.key("\"requestSubResource\":"); self.requestSubResource.encodeJSON(&w) }
-        if !self.name.isEmpty { w.key("\"name\":"); self.name.encodeJSON(&w) }
-        if !self.namespace.isEmpty { w.key("\"namespace\":"); self.namespace.encodeJSON(&w) }
-        w.key("\"operation\":"); self.operation.encodeJSON(&w)
-        w.key("\"userInfo\":"); self.userInfo.encodeJSON(&w)
-        w.key("\"object\":"); self.object.encodeJSON(&w)
-        w.key("\"oldObject\":"); self.oldObject.encodeJSON(&w)
-        if let v = self.dryRun { w.key("\"dryRun\":"); v.encodeJSON(&w) }
-        w.key("\"options\":"); self.options.encodeJSON(&w)
+        w.quotedKey("\"uid\":"); self.uid.encodeJSON(&w)
+        w.quotedKey("\"kind\":"); self.kind.encodeJSON(&w)
+        w.quotedKey("\"resource\":"); self.resource.encodeJSON(&w)
+        if !self.subResource.isEmpty { w.quotedKey("\"subResource\":"); self.subResource.encodeJSON(&w) }
+        if let v = self.requestKind { w.quotedKey("\"requestKind\":"); v.encodeJSON(&w) }
+        if let v = self.requestResource { w.quotedKey("\"requestResource\":"); v.encodeJSON(&w) }
+        if !self.requestSubResource.isEmpty { w.quotedKey("\"requestSubResource\":"); self.requestSubResource.encodeJSON(&w) }
+        if !self.name.isEmpty { w.quotedKey("\"name\":"); self.name.encodeJSON(&w) }
+        if !self.namespace.isEmpty { w.quotedKey("\"namespace\":"); self.namespace.encodeJSON(&w) }
+        w.quotedKey("\"operation\":"); self.operation.encodeJSON(&w)
+        w.quotedKey("\"userInfo\":"); self.userInfo.encodeJSON(&w)
+        w.quotedKey("\"object\":"); self.object.encodeJSON(&w)
+        w.quotedKey("\"oldObject\":"); self.oldObject.encodeJSON(&w)
+        if let v = self.dryRun { w.quotedKey("\"dryRun\":"); v.encodeJSON(&w) }
+        w.quotedKey("\"options\":"); self.options.encodeJSON(&w)
     }
 
     public mutating func decodeJSONField(_ key: String, _ r: inout JSONReader) throws -> Bool {

@@ -45,13 +45,13 @@ extension AdmissionV1 {
 
 extension AdmissionV1.AdmissionResponse: JSONObjectCodable {
     public func encodeJSONFields(_ w: inout JSONWriter) {
-        w.key("\"uid\":"); self.uid.encodeJSON(&w)
-        w.key("\"allowed\":"); self.allowed.encodeJSON(&w)
-        if let v = self.status { w.key("\"status\":"); v.encodeJSON(&w) }
-        if !self.patch.isEmpty { w.key("\"patch\":"); w.base64(self.patch) }
-        if let v = self.patchType { w.key("\"patchType\":"); v.encodeJSON(&w) }
-        if !self.auditAnnotations.isEmpty { w.key("\"auditAnnotations\":"); self.auditAnnotations.encodeJSON(&w) }
-        if !self.warnings.isEmpty { w.key("\"warnings\":"); self.warnings.encodeJSON(&w) }
+        w.quotedKey("\"uid\":"); self.uid.encodeJSON(&w)
+        w.quotedKey("\"allowed\":"); self.allowed.encodeJSON(&w)
+        if let v = self.status { w.quotedKey("\"status\":"); v.encodeJSON(&w) }
+        if !self.patch.isEmpty { w.quotedKey("\"patch\":"); w.base64(self.patch) }
+        if let v = self.patchType { w.quotedKey("\"patchType\":"); v.encodeJSON(&w) }
+        if !self.auditAnnotations.isEmpty { w.quotedKey("\"auditAnnotations\":"); self.auditAnnotations.encodeJSON(&w) }
+        if !self.warnings.isEmpty { w.quotedKey("\"warnings\":"); self.warnings.encodeJSON(&w) }
     }
 
     public mutating func decodeJSONField(_ key: String, _ r: inout JSONReader) throws -> Bool {

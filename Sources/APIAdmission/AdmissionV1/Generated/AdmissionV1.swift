@@ -4,5 +4,9 @@ import APIMachinery
 
 /// Wire types of admission.k8s.io/v1.
 public enum AdmissionV1 {
-    public static let groupVersion = GroupVersion(group: "admission.k8s.io", version: "v1")
+    public static let groupVersion = APIMachinery.GroupVersion(group: "admission.k8s.io", version: "v1")
+    /// Every kind of this group-version, for scheme registration.
+    public static let kinds: [any APIKind.Type] = [
+        AdmissionV1.AdmissionReview.self,
+    ]
 }

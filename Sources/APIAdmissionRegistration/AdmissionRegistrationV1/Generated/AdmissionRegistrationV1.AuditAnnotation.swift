@@ -25,8 +25,8 @@ extension AdmissionRegistrationV1 {
 
 extension AdmissionRegistrationV1.AuditAnnotation: JSONObjectCodable {
     public func encodeJSONFields(_ w: inout JSONWriter) {
-        w.key("\"key\":"); self.key.encodeJSON(&w)
-        w.key("\"valueExpression\":"); self.valueExpression.encodeJSON(&w)
+        w.quotedKey("\"key\":"); self.key.encodeJSON(&w)
+        w.quotedKey("\"valueExpression\":"); self.valueExpression.encodeJSON(&w)
     }
 
     public mutating func decodeJSONField(_ key: String, _ r: inout JSONReader) throws -> Bool {

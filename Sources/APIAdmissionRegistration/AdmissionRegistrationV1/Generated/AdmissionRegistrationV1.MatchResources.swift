@@ -37,11 +37,11 @@ extension AdmissionRegistrationV1 {
 
 extension AdmissionRegistrationV1.MatchResources: JSONObjectCodable {
     public func encodeJSONFields(_ w: inout JSONWriter) {
-        if let v = self.namespaceSelector { w.key("\"namespaceSelector\":"); v.encodeJSON(&w) }
-        if let v = self.objectSelector { w.key("\"objectSelector\":"); v.encodeJSON(&w) }
-        if !self.resourceRules.isEmpty { w.key("\"resourceRules\":"); self.resourceRules.encodeJSON(&w) }
-        if !self.excludeResourceRules.isEmpty { w.key("\"excludeResourceRules\":"); self.excludeResourceRules.encodeJSON(&w) }
-        if let v = self.matchPolicy { w.key("\"matchPolicy\":"); v.encodeJSON(&w) }
+        if let v = self.namespaceSelector { w.quotedKey("\"namespaceSelector\":"); v.encodeJSON(&w) }
+        if let v = self.objectSelector { w.quotedKey("\"objectSelector\":"); v.encodeJSON(&w) }
+        if !self.resourceRules.isEmpty { w.quotedKey("\"resourceRules\":"); self.resourceRules.encodeJSON(&w) }
+        if !self.excludeResourceRules.isEmpty { w.quotedKey("\"excludeResourceRules\":"); self.excludeResourceRules.encodeJSON(&w) }
+        if let v = self.matchPolicy { w.quotedKey("\"matchPolicy\":"); v.encodeJSON(&w) }
     }
 
     public mutating func decodeJSONField(_ key: String, _ r: inout JSONReader) throws -> Bool {

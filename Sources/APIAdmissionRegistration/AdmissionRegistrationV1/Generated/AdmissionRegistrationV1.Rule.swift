@@ -33,10 +33,10 @@ extension AdmissionRegistrationV1 {
 
 extension AdmissionRegistrationV1.Rule: JSONObjectCodable {
     public func encodeJSONFields(_ w: inout JSONWriter) {
-        if !self.apiGroups.isEmpty { w.key("\"apiGroups\":"); self.apiGroups.encodeJSON(&w) }
-        if !self.apiVersions.isEmpty { w.key("\"apiVersions\":"); self.apiVersions.encodeJSON(&w) }
-        if !self.resources.isEmpty { w.key("\"resources\":"); self.resources.encodeJSON(&w) }
-        if let v = self.scope { w.key("\"scope\":"); v.encodeJSON(&w) }
+        if !self.apiGroups.isEmpty { w.quotedKey("\"apiGroups\":"); self.apiGroups.encodeJSON(&w) }
+        if !self.apiVersions.isEmpty { w.quotedKey("\"apiVersions\":"); self.apiVersions.encodeJSON(&w) }
+        if !self.resources.isEmpty { w.quotedKey("\"resources\":"); self.resources.encodeJSON(&w) }
+        if let v = self.scope { w.quotedKey("\"scope\":"); v.encodeJSON(&w) }
     }
 
     public mutating func decodeJSONField(_ key: String, _ r: inout JSONReader) throws -> Bool {

@@ -25,7 +25,7 @@ extension AdmissionRegistrationV1 {
 
 extension AdmissionRegistrationV1.RuleWithOperations: JSONObjectCodable {
     public func encodeJSONFields(_ w: inout JSONWriter) {
-        if !self.operations.isEmpty { w.key("\"operations\":"); self.operations.encodeJSON(&w) }
+        if !self.operations.isEmpty { w.quotedKey("\"operations\":"); self.operations.encodeJSON(&w) }
         self.rule.encodeJSONFields(&w)
     }
 

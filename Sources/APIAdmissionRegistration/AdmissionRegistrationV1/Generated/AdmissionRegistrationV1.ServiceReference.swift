@@ -33,10 +33,10 @@ extension AdmissionRegistrationV1 {
 
 extension AdmissionRegistrationV1.ServiceReference: JSONObjectCodable {
     public func encodeJSONFields(_ w: inout JSONWriter) {
-        w.key("\"namespace\":"); self.namespace.encodeJSON(&w)
-        w.key("\"name\":"); self.name.encodeJSON(&w)
-        if let v = self.path { w.key("\"path\":"); v.encodeJSON(&w) }
-        if let v = self.port { w.key("\"port\":"); v.encodeJSON(&w) }
+        w.quotedKey("\"namespace\":"); self.namespace.encodeJSON(&w)
+        w.quotedKey("\"name\":"); self.name.encodeJSON(&w)
+        if let v = self.path { w.quotedKey("\"path\":"); v.encodeJSON(&w) }
+        if let v = self.port { w.quotedKey("\"port\":"); v.encodeJSON(&w) }
     }
 
     public mutating func decodeJSONField(_ key: String, _ r: inout JSONReader) throws -> Bool {

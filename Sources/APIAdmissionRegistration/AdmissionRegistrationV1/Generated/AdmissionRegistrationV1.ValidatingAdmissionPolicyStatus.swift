@@ -29,9 +29,9 @@ extension AdmissionRegistrationV1 {
 
 extension AdmissionRegistrationV1.ValidatingAdmissionPolicyStatus: JSONObjectCodable {
     public func encodeJSONFields(_ w: inout JSONWriter) {
-        if self.observedGeneration != 0 { w.key("\"observedGeneration\":"); self.observedGeneration.encodeJSON(&w) }
-        if let v = self.typeChecking { w.key("\"typeChecking\":"); v.encodeJSON(&w) }
-        if !self.conditions.isEmpty { w.key("\"conditions\":"); self.conditions.encodeJSON(&w) }
+        if self.observedGeneration != 0 { w.quotedKey("\"observedGeneration\":"); self.observedGeneration.encodeJSON(&w) }
+        if let v = self.typeChecking { w.quotedKey("\"typeChecking\":"); v.encodeJSON(&w) }
+        if !self.conditions.isEmpty { w.quotedKey("\"conditions\":"); self.conditions.encodeJSON(&w) }
     }
 
     public mutating func decodeJSONField(_ key: String, _ r: inout JSONReader) throws -> Bool {

@@ -61,17 +61,17 @@ extension AdmissionRegistrationV1 {
 
 extension AdmissionRegistrationV1.ValidatingWebhook: JSONObjectCodable {
     public func encodeJSONFields(_ w: inout JSONWriter) {
-        w.key("\"name\":"); self.name.encodeJSON(&w)
-        w.key("\"clientConfig\":"); self.clientConfig.encodeJSON(&w)
-        if !self.rules.isEmpty { w.key("\"rules\":"); self.rules.encodeJSON(&w) }
-        if let v = self.failurePolicy { w.key("\"failurePolicy\":"); v.encodeJSON(&w) }
-        if let v = self.matchPolicy { w.key("\"matchPolicy\":"); v.encodeJSON(&w) }
-        if let v = self.namespaceSelector { w.key("\"namespaceSelector\":"); v.encodeJSON(&w) }
-        if let v = self.objectSelector { w.key("\"objectSelector\":"); v.encodeJSON(&w) }
-        w.key("\"sideEffects\":"); if let v = self.sideEffects { v.encodeJSON(&w) } else { w.null() }
-        if let v = self.timeoutSeconds { w.key("\"timeoutSeconds\":"); v.encodeJSON(&w) }
-        w.key("\"admissionReviewVersions\":"); if self.admissionReviewVersions.isEmpty { w.null() } else { self.admissionReviewVersions.encodeJSON(&w) }
-        if !self.matchConditions.isEmpty { w.key("\"matchConditions\":"); self.matchConditions.encodeJSON(&w) }
+        w.quotedKey("\"name\":"); self.name.encodeJSON(&w)
+        w.quotedKey("\"clientConfig\":"); self.clientConfig.encodeJSON(&w)
+        if !self.rules.isEmpty { w.quotedKey("\"rules\":"); self.rules.encodeJSON(&w) }
+        if let v = self.failurePolicy { w.quotedKey("\"failurePolicy\":"); v.encodeJSON(&w) }
+        if let v = self.matchPolicy { w.quotedKey("\"matchPolicy\":"); v.encodeJSON(&w) }
+        if let v = self.namespaceSelector { w.quotedKey("\"namespaceSelector\":"); v.encodeJSON(&w) }
+        if let v = self.objectSelector { w.quotedKey("\"objectSelector\":"); v.encodeJSON(&w) }
+        w.quotedKey("\"sideEffects\":"); if let v = self.sideEffects { v.encodeJSON(&w) } else { w.null() }
+        if let v = self.timeoutSeconds { w.quotedKey("\"timeoutSeconds\":"); v.encodeJSON(&w) }
+        w.quotedKey("\"admissionReviewVersions\":"); if self.admissionReviewVersions.isEmpty { w.null() } else { self.admissionReviewVersions.encodeJSON(&w) }
+        if !self.matchConditions.isEmpty { w.quotedKey("\"matchConditions\":"); self.matchConditions.encodeJSON(&w) }
     }
 
     public mutating func decodeJSONField(_ key: String, _ r: inout JSONReader) throws -> Bool {

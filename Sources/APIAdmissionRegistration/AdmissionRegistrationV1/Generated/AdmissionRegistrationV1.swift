@@ -4,5 +4,20 @@ import APIMachinery
 
 /// Wire types of admissionregistration.k8s.io/v1.
 public enum AdmissionRegistrationV1 {
-    public static let groupVersion = GroupVersion(group: "admissionregistration.k8s.io", version: "v1")
+    public static let groupVersion = APIMachinery.GroupVersion(group: "admissionregistration.k8s.io", version: "v1")
+    /// Every kind of this group-version, for scheme registration.
+    public static let kinds: [any APIKind.Type] = [
+        AdmissionRegistrationV1.MutatingAdmissionPolicy.self,
+        AdmissionRegistrationV1.MutatingAdmissionPolicyBinding.self,
+        AdmissionRegistrationV1.MutatingAdmissionPolicyBindingList.self,
+        AdmissionRegistrationV1.MutatingAdmissionPolicyList.self,
+        AdmissionRegistrationV1.MutatingWebhookConfiguration.self,
+        AdmissionRegistrationV1.MutatingWebhookConfigurationList.self,
+        AdmissionRegistrationV1.ValidatingAdmissionPolicy.self,
+        AdmissionRegistrationV1.ValidatingAdmissionPolicyBinding.self,
+        AdmissionRegistrationV1.ValidatingAdmissionPolicyBindingList.self,
+        AdmissionRegistrationV1.ValidatingAdmissionPolicyList.self,
+        AdmissionRegistrationV1.ValidatingWebhookConfiguration.self,
+        AdmissionRegistrationV1.ValidatingWebhookConfigurationList.self,
+    ]
 }

@@ -21,7 +21,7 @@ extension AdmissionRegistrationV1alpha1 {
 
 extension AdmissionRegistrationV1alpha1.JSONPatch: JSONObjectCodable {
     public func encodeJSONFields(_ w: inout JSONWriter) {
-        if !self.expression.isEmpty { w.key("\"expression\":"); self.expression.encodeJSON(&w) }
+        if !self.expression.isEmpty { w.quotedKey("\"expression\":"); self.expression.encodeJSON(&w) }
     }
 
     public mutating func decodeJSONField(_ key: String, _ r: inout JSONReader) throws -> Bool {

@@ -25,8 +25,8 @@ extension AdmissionRegistrationV1alpha1 {
 
 extension AdmissionRegistrationV1alpha1.MatchCondition: JSONObjectCodable {
     public func encodeJSONFields(_ w: inout JSONWriter) {
-        w.key("\"name\":"); self.name.encodeJSON(&w)
-        w.key("\"expression\":"); self.expression.encodeJSON(&w)
+        w.quotedKey("\"name\":"); self.name.encodeJSON(&w)
+        w.quotedKey("\"expression\":"); self.expression.encodeJSON(&w)
     }
 
     public mutating func decodeJSONField(_ key: String, _ r: inout JSONReader) throws -> Bool {

@@ -33,10 +33,10 @@ extension AdmissionRegistrationV1alpha1 {
 
 extension AdmissionRegistrationV1alpha1.MutatingAdmissionPolicyBindingList: JSONObjectCodable {
     public func encodeJSONFields(_ w: inout JSONWriter) {
-        if !kind.isEmpty { w.key("\"kind\":"); w.string(kind) }
-        if !apiVersion.isEmpty { w.key("\"apiVersion\":"); w.string(apiVersion) }
-        w.key("\"metadata\":"); self.metadata.encodeJSON(&w)
-        w.key("\"items\":"); self.items.encodeJSON(&w)
+        if !kind.isEmpty { w.quotedKey("\"kind\":"); w.string(kind) }
+        if !apiVersion.isEmpty { w.quotedKey("\"apiVersion\":"); w.string(apiVersion) }
+        w.quotedKey("\"metadata\":"); self.metadata.encodeJSON(&w)
+        w.quotedKey("\"items\":"); self.items.encodeJSON(&w)
     }
 
     public mutating func decodeJSONField(_ key: String, _ r: inout JSONReader) throws -> Bool {
@@ -68,6 +68,6 @@ extension AdmissionRegistrationV1alpha1.MutatingAdmissionPolicyBindingList: Prot
     }
 }
 
-extension AdmissionRegistrationV1alpha1.MutatingAdmissionPolicyBindingList: APIKind {
-    public static let groupVersionKind = GroupVersionKind(group: "admissionregistration.k8s.io", version: "v1alpha1", kind: "MutatingAdmissionPolicyBindingList")
+extension AdmissionRegistrationV1alpha1.MutatingAdmissionPolicyBindingList: APIKind, TypeMetaCarrier {
+    public static let groupVersionKind = APIMachinery.GroupVersionKind(group: "admissionregistration.k8s.io", version: "v1alpha1", kind: "MutatingAdmissionPolicyBindingList")
 }

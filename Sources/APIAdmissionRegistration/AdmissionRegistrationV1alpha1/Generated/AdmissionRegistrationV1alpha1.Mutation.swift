@@ -29,9 +29,9 @@ extension AdmissionRegistrationV1alpha1 {
 
 extension AdmissionRegistrationV1alpha1.Mutation: JSONObjectCodable {
     public func encodeJSONFields(_ w: inout JSONWriter) {
-        w.key("\"patchType\":"); self.patchType.encodeJSON(&w)
-        if let v = self.applyConfiguration { w.key("\"applyConfiguration\":"); v.encodeJSON(&w) }
-        if let v = self.jsonPatch { w.key("\"jsonPatch\":"); v.encodeJSON(&w) }
+        w.quotedKey("\"patchType\":"); self.patchType.encodeJSON(&w)
+        if let v = self.applyConfiguration { w.quotedKey("\"applyConfiguration\":"); v.encodeJSON(&w) }
+        if let v = self.jsonPatch { w.quotedKey("\"jsonPatch\":"); v.encodeJSON(&w) }
     }
 
     public mutating func decodeJSONField(_ key: String, _ r: inout JSONReader) throws -> Bool {

@@ -21,7 +21,7 @@ extension AdmissionRegistrationV1alpha1 {
 
 extension AdmissionRegistrationV1alpha1.TypeChecking: JSONObjectCodable {
     public func encodeJSONFields(_ w: inout JSONWriter) {
-        if !self.expressionWarnings.isEmpty { w.key("\"expressionWarnings\":"); self.expressionWarnings.encodeJSON(&w) }
+        if !self.expressionWarnings.isEmpty { w.quotedKey("\"expressionWarnings\":"); self.expressionWarnings.encodeJSON(&w) }
     }
 
     public mutating func decodeJSONField(_ key: String, _ r: inout JSONReader) throws -> Bool {

@@ -37,11 +37,11 @@ extension AdmissionRegistrationV1alpha1 {
 
 extension AdmissionRegistrationV1alpha1.ValidatingAdmissionPolicy: JSONObjectCodable {
     public func encodeJSONFields(_ w: inout JSONWriter) {
-        if !kind.isEmpty { w.key("\"kind\":"); w.string(kind) }
-        if !apiVersion.isEmpty { w.key("\"apiVersion\":"); w.string(apiVersion) }
-        w.key("\"metadata\":"); self.metadata.encodeJSON(&w)
-        w.key("\"spec\":"); self.spec.encodeJSON(&w)
-        w.key("\"status\":"); self.status.encodeJSON(&w)
+        if !kind.isEmpty { w.quotedKey("\"kind\":"); w.string(kind) }
+        if !apiVersion.isEmpty { w.quotedKey("\"apiVersion\":"); w.string(apiVersion) }
+        w.quotedKey("\"metadata\":"); self.metadata.encodeJSON(&w)
+        w.quotedKey("\"spec\":"); self.spec.encodeJSON(&w)
+        w.quotedKey("\"status\":"); self.status.encodeJSON(&w)
     }
 
     public mutating func decodeJSONField(_ key: String, _ r: inout JSONReader) throws -> Bool {
@@ -74,4 +74,8 @@ extension AdmissionRegistrationV1alpha1.ValidatingAdmissionPolicy: ProtoMessage 
         }
         return true
     }
+}
+
+extension AdmissionRegistrationV1alpha1.ValidatingAdmissionPolicy: APIKind, TypeMetaCarrier {
+    public static let groupVersionKind = APIMachinery.GroupVersionKind(group: "admissionregistration.k8s.io", version: "v1alpha1", kind: "ValidatingAdmissionPolicy")
 }

@@ -33,10 +33,10 @@ extension AdmissionRegistrationV1alpha1 {
 
 extension AdmissionRegistrationV1alpha1.ValidatingAdmissionPolicyBinding: JSONObjectCodable {
     public func encodeJSONFields(_ w: inout JSONWriter) {
-        if !kind.isEmpty { w.key("\"kind\":"); w.string(kind) }
-        if !apiVersion.isEmpty { w.key("\"apiVersion\":"); w.string(apiVersion) }
-        w.key("\"metadata\":"); self.metadata.encodeJSON(&w)
-        w.key("\"spec\":"); self.spec.encodeJSON(&w)
+        if !kind.isEmpty { w.quotedKey("\"kind\":"); w.string(kind) }
+        if !apiVersion.isEmpty { w.quotedKey("\"apiVersion\":"); w.string(apiVersion) }
+        w.quotedKey("\"metadata\":"); self.metadata.encodeJSON(&w)
+        w.quotedKey("\"spec\":"); self.spec.encodeJSON(&w)
     }
 
     public mutating func decodeJSONField(_ key: String, _ r: inout JSONReader) throws -> Bool {
@@ -66,4 +66,8 @@ extension AdmissionRegistrationV1alpha1.ValidatingAdmissionPolicyBinding: ProtoM
         }
         return true
     }
+}
+
+extension AdmissionRegistrationV1alpha1.ValidatingAdmissionPolicyBinding: APIKind, TypeMetaCarrier {
+    public static let groupVersionKind = APIMachinery.GroupVersionKind(group: "admissionregistration.k8s.io", version: "v1alpha1", kind: "ValidatingAdmissionPolicyBinding")
 }

@@ -33,10 +33,10 @@ extension AdmissionRegistrationV1alpha1 {
 
 extension AdmissionRegistrationV1alpha1.ValidatingAdmissionPolicyBindingSpec: JSONObjectCodable {
     public func encodeJSONFields(_ w: inout JSONWriter) {
-        if !self.policyName.isEmpty { w.key("\"policyName\":"); self.policyName.encodeJSON(&w) }
-        if let v = self.paramRef { w.key("\"paramRef\":"); v.encodeJSON(&w) }
-        if let v = self.matchResources { w.key("\"matchResources\":"); v.encodeJSON(&w) }
-        if !self.validationActions.isEmpty { w.key("\"validationActions\":"); self.validationActions.encodeJSON(&w) }
+        if !self.policyName.isEmpty { w.quotedKey("\"policyName\":"); self.policyName.encodeJSON(&w) }
+        if let v = self.paramRef { w.quotedKey("\"paramRef\":"); v.encodeJSON(&w) }
+        if let v = self.matchResources { w.quotedKey("\"matchResources\":"); v.encodeJSON(&w) }
+        if !self.validationActions.isEmpty { w.quotedKey("\"validationActions\":"); self.validationActions.encodeJSON(&w) }
     }
 
     public mutating func decodeJSONField(_ key: String, _ r: inout JSONReader) throws -> Bool {

@@ -4,5 +4,16 @@ import APIMachinery
 
 /// Wire types of admissionregistration.k8s.io/v1alpha1.
 public enum AdmissionRegistrationV1alpha1 {
-    public static let groupVersion = GroupVersion(group: "admissionregistration.k8s.io", version: "v1alpha1")
+    public static let groupVersion = APIMachinery.GroupVersion(group: "admissionregistration.k8s.io", version: "v1alpha1")
+    /// Every kind of this group-version, for scheme registration.
+    public static let kinds: [any APIKind.Type] = [
+        AdmissionRegistrationV1alpha1.MutatingAdmissionPolicy.self,
+        AdmissionRegistrationV1alpha1.MutatingAdmissionPolicyBinding.self,
+        AdmissionRegistrationV1alpha1.MutatingAdmissionPolicyBindingList.self,
+        AdmissionRegistrationV1alpha1.MutatingAdmissionPolicyList.self,
+        AdmissionRegistrationV1alpha1.ValidatingAdmissionPolicy.self,
+        AdmissionRegistrationV1alpha1.ValidatingAdmissionPolicyBinding.self,
+        AdmissionRegistrationV1alpha1.ValidatingAdmissionPolicyBindingList.self,
+        AdmissionRegistrationV1alpha1.ValidatingAdmissionPolicyList.self,
+    ]
 }

@@ -25,8 +25,8 @@ extension AdmissionRegistrationV1beta1 {
 
 extension AdmissionRegistrationV1beta1.ExpressionWarning: JSONObjectCodable {
     public func encodeJSONFields(_ w: inout JSONWriter) {
-        w.key("\"fieldRef\":"); self.fieldRef.encodeJSON(&w)
-        w.key("\"warning\":"); self.warning.encodeJSON(&w)
+        w.quotedKey("\"fieldRef\":"); self.fieldRef.encodeJSON(&w)
+        w.quotedKey("\"warning\":"); self.warning.encodeJSON(&w)
     }
 
     public mutating func decodeJSONField(_ key: String, _ r: inout JSONReader) throws -> Bool {

@@ -29,9 +29,9 @@ extension AdmissionRegistrationV1beta1 {
 
 extension AdmissionRegistrationV1beta1.MutatingAdmissionPolicyBindingSpec: JSONObjectCodable {
     public func encodeJSONFields(_ w: inout JSONWriter) {
-        if !self.policyName.isEmpty { w.key("\"policyName\":"); self.policyName.encodeJSON(&w) }
-        if let v = self.paramRef { w.key("\"paramRef\":"); v.encodeJSON(&w) }
-        if let v = self.matchResources { w.key("\"matchResources\":"); v.encodeJSON(&w) }
+        if !self.policyName.isEmpty { w.quotedKey("\"policyName\":"); self.policyName.encodeJSON(&w) }
+        if let v = self.paramRef { w.quotedKey("\"paramRef\":"); v.encodeJSON(&w) }
+        if let v = self.matchResources { w.quotedKey("\"matchResources\":"); v.encodeJSON(&w) }
     }
 
     public mutating func decodeJSONField(_ key: String, _ r: inout JSONReader) throws -> Bool {

@@ -45,13 +45,13 @@ extension AdmissionRegistrationV1beta1 {
 
 extension AdmissionRegistrationV1beta1.MutatingAdmissionPolicySpec: JSONObjectCodable {
     public func encodeJSONFields(_ w: inout JSONWriter) {
-        if let v = self.paramKind { w.key("\"paramKind\":"); v.encodeJSON(&w) }
-        if let v = self.matchConstraints { w.key("\"matchConstraints\":"); v.encodeJSON(&w) }
-        if !self.variables.isEmpty { w.key("\"variables\":"); self.variables.encodeJSON(&w) }
-        if !self.mutations.isEmpty { w.key("\"mutations\":"); self.mutations.encodeJSON(&w) }
-        if let v = self.failurePolicy { w.key("\"failurePolicy\":"); v.encodeJSON(&w) }
-        if !self.matchConditions.isEmpty { w.key("\"matchConditions\":"); self.matchConditions.encodeJSON(&w) }
-        if !self.reinvocationPolicy.isEmpty { w.key("\"reinvocationPolicy\":"); self.reinvocationPolicy.encodeJSON(&w) }
+        if let v = self.paramKind { w.quotedKey("\"paramKind\":"); v.encodeJSON(&w) }
+        if let v = self.matchConstraints { w.quotedKey("\"matchConstraints\":"); v.encodeJSON(&w) }
+        if !self.variables.isEmpty { w.quotedKey("\"variables\":"); self.variables.encodeJSON(&w) }
+        if !self.mutations.isEmpty { w.quotedKey("\"mutations\":"); self.mutations.encodeJSON(&w) }
+        if let v = self.failurePolicy { w.quotedKey("\"failurePolicy\":"); v.encodeJSON(&w) }
+        if !self.matchConditions.isEmpty { w.quotedKey("\"matchConditions\":"); self.matchConditions.encodeJSON(&w) }
+        if !self.reinvocationPolicy.isEmpty { w.quotedKey("\"reinvocationPolicy\":"); self.reinvocationPolicy.encodeJSON(&w) }
     }
 
     public mutating func decodeJSONField(_ key: String, _ r: inout JSONReader) throws -> Bool {

@@ -33,10 +33,10 @@ extension AdmissionRegistrationV1beta1 {
 
 extension AdmissionRegistrationV1beta1.MutatingWebhookConfiguration: JSONObjectCodable {
     public func encodeJSONFields(_ w: inout JSONWriter) {
-        if !kind.isEmpty { w.key("\"kind\":"); w.string(kind) }
-        if !apiVersion.isEmpty { w.key("\"apiVersion\":"); w.string(apiVersion) }
-        w.key("\"metadata\":"); self.metadata.encodeJSON(&w)
-        if !self.webhooks.isEmpty { w.key("\"webhooks\":"); self.webhooks.encodeJSON(&w) }
+        if !kind.isEmpty { w.quotedKey("\"kind\":"); w.string(kind) }
+        if !apiVersion.isEmpty { w.quotedKey("\"apiVersion\":"); w.string(apiVersion) }
+        w.quotedKey("\"metadata\":"); self.metadata.encodeJSON(&w)
+        if !self.webhooks.isEmpty { w.quotedKey("\"webhooks\":"); self.webhooks.encodeJSON(&w) }
     }
 
     public mutating func decodeJSONField(_ key: String, _ r: inout JSONReader) throws -> Bool {
@@ -66,4 +66,8 @@ extension AdmissionRegistrationV1beta1.MutatingWebhookConfiguration: ProtoMessag
         }
         return true
     }
+}
+
+extension AdmissionRegistrationV1beta1.MutatingWebhookConfiguration: APIKind, TypeMetaCarrier {
+    public static let groupVersionKind = APIMachinery.GroupVersionKind(group: "admissionregistration.k8s.io", version: "v1beta1", kind: "MutatingWebhookConfiguration")
 }

@@ -25,7 +25,7 @@ extension AdmissionRegistrationV1beta1 {
 
 extension AdmissionRegistrationV1beta1.NamedRuleWithOperations: JSONObjectCodable {
     public func encodeJSONFields(_ w: inout JSONWriter) {
-        if !self.resourceNames.isEmpty { w.key("\"resourceNames\":"); self.resourceNames.encodeJSON(&w) }
+        if !self.resourceNames.isEmpty { w.quotedKey("\"resourceNames\":"); self.resourceNames.encodeJSON(&w) }
         self.ruleWithOperations.encodeJSONFields(&w)
     }
 

@@ -33,10 +33,10 @@ extension AdmissionRegistrationV1beta1 {
 
 extension AdmissionRegistrationV1beta1.ParamRef: JSONObjectCodable {
     public func encodeJSONFields(_ w: inout JSONWriter) {
-        if !self.name.isEmpty { w.key("\"name\":"); self.name.encodeJSON(&w) }
-        if !self.namespace.isEmpty { w.key("\"namespace\":"); self.namespace.encodeJSON(&w) }
-        if let v = self.selector { w.key("\"selector\":"); v.encodeJSON(&w) }
-        if let v = self.parameterNotFoundAction { w.key("\"parameterNotFoundAction\":"); v.encodeJSON(&w) }
+        if !self.name.isEmpty { w.quotedKey("\"name\":"); self.name.encodeJSON(&w) }
+        if !self.namespace.isEmpty { w.quotedKey("\"namespace\":"); self.namespace.encodeJSON(&w) }
+        if let v = self.selector { w.quotedKey("\"selector\":"); v.encodeJSON(&w) }
+        if let v = self.parameterNotFoundAction { w.quotedKey("\"parameterNotFoundAction\":"); v.encodeJSON(&w) }
     }
 
     public mutating func decodeJSONField(_ key: String, _ r: inout JSONReader) throws -> Bool {

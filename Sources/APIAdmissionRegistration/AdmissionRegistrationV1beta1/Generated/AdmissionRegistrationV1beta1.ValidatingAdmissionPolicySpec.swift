@@ -45,13 +45,13 @@ extension AdmissionRegistrationV1beta1 {
 
 extension AdmissionRegistrationV1beta1.ValidatingAdmissionPolicySpec: JSONObjectCodable {
     public func encodeJSONFields(_ w: inout JSONWriter) {
-        if let v = self.paramKind { w.key("\"paramKind\":"); v.encodeJSON(&w) }
-        if let v = self.matchConstraints { w.key("\"matchConstraints\":"); v.encodeJSON(&w) }
-        if !self.validations.isEmpty { w.key("\"validations\":"); self.validations.encodeJSON(&w) }
-        if let v = self.failurePolicy { w.key("\"failurePolicy\":"); v.encodeJSON(&w) }
-        if !self.auditAnnotations.isEmpty { w.key("\"auditAnnotations\":"); self.auditAnnotations.encodeJSON(&w) }
-        if !self.matchConditions.isEmpty { w.key("\"matchConditions\":"); self.matchConditions.encodeJSON(&w) }
-        if !self.variables.isEmpty { w.key("\"variables\":"); self.variables.encodeJSON(&w) }
+        if let v = self.paramKind { w.quotedKey("\"paramKind\":"); v.encodeJSON(&w) }
+        if let v = self.matchConstraints { w.quotedKey("\"matchConstraints\":"); v.encodeJSON(&w) }
+        if !self.validations.isEmpty { w.quotedKey("\"validations\":"); self.validations.encodeJSON(&w) }
+        if let v = self.failurePolicy { w.quotedKey("\"failurePolicy\":"); v.encodeJSON(&w) }
+        if !self.auditAnnotations.isEmpty { w.quotedKey("\"auditAnnotations\":"); self.auditAnnotations.encodeJSON(&w) }
+        if !self.matchConditions.isEmpty { w.quotedKey("\"matchConditions\":"); self.matchConditions.encodeJSON(&w) }
+        if !self.variables.isEmpty { w.quotedKey("\"variables\":"); self.variables.encodeJSON(&w) }
     }
 
     public mutating func decodeJSONField(_ key: String, _ r: inout JSONReader) throws -> Bool {

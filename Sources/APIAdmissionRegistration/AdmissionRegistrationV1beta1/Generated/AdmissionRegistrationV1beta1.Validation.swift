@@ -33,10 +33,10 @@ extension AdmissionRegistrationV1beta1 {
 
 extension AdmissionRegistrationV1beta1.Validation: JSONObjectCodable {
     public func encodeJSONFields(_ w: inout JSONWriter) {
-        w.key("\"expression\":"); self.expression.encodeJSON(&w)
-        if !self.message.isEmpty { w.key("\"message\":"); self.message.encodeJSON(&w) }
-        if let v = self.reason { w.key("\"reason\":"); v.encodeJSON(&w) }
-        if !self.messageExpression.isEmpty { w.key("\"messageExpression\":"); self.messageExpression.encodeJSON(&w) }
+        w.quotedKey("\"expression\":"); self.expression.encodeJSON(&w)
+        if !self.message.isEmpty { w.quotedKey("\"message\":"); self.message.encodeJSON(&w) }
+        if let v = self.reason { w.quotedKey("\"reason\":"); v.encodeJSON(&w) }
+        if !self.messageExpression.isEmpty { w.quotedKey("\"messageExpression\":"); self.messageExpression.encodeJSON(&w) }
     }
 
     public mutating func decodeJSONField(_ key: String, _ r: inout JSONReader) throws -> Bool {

@@ -29,9 +29,9 @@ extension AdmissionRegistrationV1beta1 {
 
 extension AdmissionRegistrationV1beta1.WebhookClientConfig: JSONObjectCodable {
     public func encodeJSONFields(_ w: inout JSONWriter) {
-        if let v = self.url { w.key("\"url\":"); v.encodeJSON(&w) }
-        if let v = self.service { w.key("\"service\":"); v.encodeJSON(&w) }
-        if !self.caBundle.isEmpty { w.key("\"caBundle\":"); w.base64(self.caBundle) }
+        if let v = self.url { w.quotedKey("\"url\":"); v.encodeJSON(&w) }
+        if let v = self.service { w.quotedKey("\"service\":"); v.encodeJSON(&w) }
+        if !self.caBundle.isEmpty { w.quotedKey("\"caBundle\":"); w.base64(self.caBundle) }
     }
 
     public mutating func decodeJSONField(_ key: String, _ r: inout JSONReader) throws -> Bool {

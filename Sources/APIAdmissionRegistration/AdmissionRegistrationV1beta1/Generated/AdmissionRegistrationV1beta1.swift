@@ -4,5 +4,20 @@ import APIMachinery
 
 /// Wire types of admissionregistration.k8s.io/v1beta1.
 public enum AdmissionRegistrationV1beta1 {
-    public static let groupVersion = GroupVersion(group: "admissionregistration.k8s.io", version: "v1beta1")
+    public static let groupVersion = APIMachinery.GroupVersion(group: "admissionregistration.k8s.io", version: "v1beta1")
+    /// Every kind of this group-version, for scheme registration.
+    public static let kinds: [any APIKind.Type] = [
+        AdmissionRegistrationV1beta1.MutatingAdmissionPolicy.self,
+        AdmissionRegistrationV1beta1.MutatingAdmissionPolicyBinding.self,
+        AdmissionRegistrationV1beta1.MutatingAdmissionPolicyBindingList.self,
+        AdmissionRegistrationV1beta1.MutatingAdmissionPolicyList.self,
+        AdmissionRegistrationV1beta1.MutatingWebhookConfiguration.self,
+        AdmissionRegistrationV1beta1.MutatingWebhookConfigurationList.self,
+        AdmissionRegistrationV1beta1.ValidatingAdmissionPolicy.self,
+        AdmissionRegistrationV1beta1.ValidatingAdmissionPolicyBinding.self,
+        AdmissionRegistrationV1beta1.ValidatingAdmissionPolicyBindingList.self,
+        AdmissionRegistrationV1beta1.ValidatingAdmissionPolicyList.self,
+        AdmissionRegistrationV1beta1.ValidatingWebhookConfiguration.self,
+        AdmissionRegistrationV1beta1.ValidatingWebhookConfigurationList.self,
+    ]
 }

@@ -33,10 +33,10 @@ extension APIDiscoveryV2 {
 
 extension APIDiscoveryV2.APIGroupDiscovery: JSONObjectCodable {
     public func encodeJSONFields(_ w: inout JSONWriter) {
-        if !kind.isEmpty { w.key("\"kind\":"); w.string(kind) }
-        if !apiVersion.isEmpty { w.key("\"apiVersion\":"); w.string(apiVersion) }
-        w.key("\"metadata\":"); self.metadata.encodeJSON(&w)
-        if !self.versions.isEmpty { w.key("\"versions\":"); self.versions.encodeJSON(&w) }
+        if !kind.isEmpty { w.quotedKey("\"kind\":"); w.string(kind) }
+        if !apiVersion.isEmpty { w.quotedKey("\"apiVersion\":"); w.string(apiVersion) }
+        w.quotedKey("\"metadata\":"); self.metadata.encodeJSON(&w)
+        if !self.versions.isEmpty { w.quotedKey("\"versions\":"); self.versions.encodeJSON(&w) }
     }
 
     public mutating func decodeJSONField(_ key: String, _ r: inout JSONReader) throws -> Bool {
@@ -66,4 +66,8 @@ extension APIDiscoveryV2.APIGroupDiscovery: ProtoMessage {
         }
         return true
     }
+}
+
+extension APIDiscoveryV2.APIGroupDiscovery: APIKind, TypeMetaCarrier {
+    public static let groupVersionKind = APIMachinery.GroupVersionKind(group: "apidiscovery.k8s.io", version: "v2", kind: "APIGroupDiscovery")
 }

@@ -49,14 +49,14 @@ extension APIDiscoveryV2 {
 
 extension APIDiscoveryV2.APIResourceDiscovery: JSONObjectCodable {
     public func encodeJSONFields(_ w: inout JSONWriter) {
-        w.key("\"resource\":"); self.resource.encodeJSON(&w)
-        if let v = self.responseKind { w.key("\"responseKind\":"); v.encodeJSON(&w) }
-        w.key("\"scope\":"); self.scope.encodeJSON(&w)
-        w.key("\"singularResource\":"); self.singularResource.encodeJSON(&w)
-        w.key("\"verbs\":"); if self.verbs.isEmpty { w.null() } else { self.verbs.encodeJSON(&w) }
-        if !self.shortNames.isEmpty { w.key("\"shortNames\":"); self.shortNames.encodeJSON(&w) }
-        if !self.categories.isEmpty { w.key("\"categories\":"); self.categories.encodeJSON(&w) }
-        if !self.subresources.isEmpty { w.key("\"subresources\":"); self.subresources.encodeJSON(&w) }
+        w.quotedKey("\"resource\":"); self.resource.encodeJSON(&w)
+        if let v = self.responseKind { w.quotedKey("\"responseKind\":"); v.encodeJSON(&w) }
+        w.quotedKey("\"scope\":"); self.scope.encodeJSON(&w)
+        w.quotedKey("\"singularResource\":"); self.singularResource.encodeJSON(&w)
+        w.quotedKey("\"verbs\":"); if self.verbs.isEmpty { w.null() } else { self.verbs.encodeJSON(&w) }
+        if !self.shortNames.isEmpty { w.quotedKey("\"shortNames\":"); self.shortNames.encodeJSON(&w) }
+        if !self.categories.isEmpty { w.quotedKey("\"categories\":"); self.categories.encodeJSON(&w) }
+        if !self.subresources.isEmpty { w.quotedKey("\"subresources\":"); self.subresources.encodeJSON(&w) }
     }
 
     public mutating func decodeJSONField(_ key: String, _ r: inout JSONReader) throws -> Bool {

@@ -33,10 +33,10 @@ extension APIDiscoveryV2 {
 
 extension APIDiscoveryV2.APISubresourceDiscovery: JSONObjectCodable {
     public func encodeJSONFields(_ w: inout JSONWriter) {
-        w.key("\"subresource\":"); self.subresource.encodeJSON(&w)
-        if let v = self.responseKind { w.key("\"responseKind\":"); v.encodeJSON(&w) }
-        if !self.acceptedTypes.isEmpty { w.key("\"acceptedTypes\":"); self.acceptedTypes.encodeJSON(&w) }
-        w.key("\"verbs\":"); if self.verbs.isEmpty { w.null() } else { self.verbs.encodeJSON(&w) }
+        w.quotedKey("\"subresource\":"); self.subresource.encodeJSON(&w)
+        if let v = self.responseKind { w.quotedKey("\"responseKind\":"); v.encodeJSON(&w) }
+        if !self.acceptedTypes.isEmpty { w.quotedKey("\"acceptedTypes\":"); self.acceptedTypes.encodeJSON(&w) }
+        w.quotedKey("\"verbs\":"); if self.verbs.isEmpty { w.null() } else { self.verbs.encodeJSON(&w) }
     }
 
     public mutating func decodeJSONField(_ key: String, _ r: inout JSONReader) throws -> Bool {

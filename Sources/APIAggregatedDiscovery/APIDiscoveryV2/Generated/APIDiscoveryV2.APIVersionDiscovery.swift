@@ -29,9 +29,9 @@ extension APIDiscoveryV2 {
 
 extension APIDiscoveryV2.APIVersionDiscovery: JSONObjectCodable {
     public func encodeJSONFields(_ w: inout JSONWriter) {
-        w.key("\"version\":"); self.version.encodeJSON(&w)
-        if !self.resources.isEmpty { w.key("\"resources\":"); self.resources.encodeJSON(&w) }
-        if !self.freshness.isEmpty { w.key("\"freshness\":"); self.freshness.encodeJSON(&w) }
+        w.quotedKey("\"version\":"); self.version.encodeJSON(&w)
+        if !self.resources.isEmpty { w.quotedKey("\"resources\":"); self.resources.encodeJSON(&w) }
+        if !self.freshness.isEmpty { w.quotedKey("\"freshness\":"); self.freshness.encodeJSON(&w) }
     }
 
     public mutating func decodeJSONField(_ key: String, _ r: inout JSONReader) throws -> Bool {

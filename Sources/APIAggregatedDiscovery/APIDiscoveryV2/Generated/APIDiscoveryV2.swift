@@ -4,5 +4,10 @@ import APIMachinery
 
 /// Wire types of apidiscovery.k8s.io/v2.
 public enum APIDiscoveryV2 {
-    public static let groupVersion = GroupVersion(group: "apidiscovery.k8s.io", version: "v2")
+    public static let groupVersion = APIMachinery.GroupVersion(group: "apidiscovery.k8s.io", version: "v2")
+    /// Every kind of this group-version, for scheme registration.
+    public static let kinds: [any APIKind.Type] = [
+        APIDiscoveryV2.APIGroupDiscovery.self,
+        APIDiscoveryV2.APIGroupDiscoveryList.self,
+    ]
 }

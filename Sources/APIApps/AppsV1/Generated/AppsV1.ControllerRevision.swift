@@ -37,11 +37,11 @@ extension AppsV1 {
 
 extension AppsV1.ControllerRevision: JSONObjectCodable {
     public func encodeJSONFields(_ w: inout JSONWriter) {
-        if !kind.isEmpty { w.key("\"kind\":"); w.string(kind) }
-        if !apiVersion.isEmpty { w.key("\"apiVersion\":"); w.string(apiVersion) }
-        w.key("\"metadata\":"); self.metadata.encodeJSON(&w)
-        w.key("\"data\":"); self.data.encodeJSON(&w)
-        w.key("\"revision\":"); self.revision.encodeJSON(&w)
+        if !kind.isEmpty { w.quotedKey("\"kind\":"); w.string(kind) }
+        if !apiVersion.isEmpty { w.quotedKey("\"apiVersion\":"); w.string(apiVersion) }
+        w.quotedKey("\"metadata\":"); self.metadata.encodeJSON(&w)
+        w.quotedKey("\"data\":"); self.data.encodeJSON(&w)
+        w.quotedKey("\"revision\":"); self.revision.encodeJSON(&w)
     }
 
     public mutating func decodeJSONField(_ key: String, _ r: inout JSONReader) throws -> Bool {
@@ -76,6 +76,6 @@ extension AppsV1.ControllerRevision: ProtoMessage {
     }
 }
 
-extension AppsV1.ControllerRevision: APIKind {
-    public static let groupVersionKind = GroupVersionKind(group: "apps", version: "v1", kind: "ControllerRevision")
+extension AppsV1.ControllerRevision: APIKind, TypeMetaCarrier {
+    public static let groupVersionKind = APIMachinery.GroupVersionKind(group: "apps", version: "v1", kind: "ControllerRevision")
 }

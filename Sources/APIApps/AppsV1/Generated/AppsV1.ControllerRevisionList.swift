@@ -33,10 +33,10 @@ extension AppsV1 {
 
 extension AppsV1.ControllerRevisionList: JSONObjectCodable {
     public func encodeJSONFields(_ w: inout JSONWriter) {
-        if !kind.isEmpty { w.key("\"kind\":"); w.string(kind) }
-        if !apiVersion.isEmpty { w.key("\"apiVersion\":"); w.string(apiVersion) }
-        w.key("\"metadata\":"); self.metadata.encodeJSON(&w)
-        w.key("\"items\":"); self.items.encodeJSON(&w)
+        if !kind.isEmpty { w.quotedKey("\"kind\":"); w.string(kind) }
+        if !apiVersion.isEmpty { w.quotedKey("\"apiVersion\":"); w.string(apiVersion) }
+        w.quotedKey("\"metadata\":"); self.metadata.encodeJSON(&w)
+        w.quotedKey("\"items\":"); self.items.encodeJSON(&w)
     }
 
     public mutating func decodeJSONField(_ key: String, _ r: inout JSONReader) throws -> Bool {
@@ -68,6 +68,6 @@ extension AppsV1.ControllerRevisionList: ProtoMessage {
     }
 }
 
-extension AppsV1.ControllerRevisionList: APIKind {
-    public static let groupVersionKind = GroupVersionKind(group: "apps", version: "v1", kind: "ControllerRevisionList")
+extension AppsV1.ControllerRevisionList: APIKind, TypeMetaCarrier {
+    public static let groupVersionKind = APIMachinery.GroupVersionKind(group: "apps", version: "v1", kind: "ControllerRevisionList")
 }

@@ -38,11 +38,11 @@ extension AppsV1 {
 
 extension AppsV1.DaemonSetSpec: JSONObjectCodable {
     public func encodeJSONFields(_ w: inout JSONWriter) {
-        w.key("\"selector\":"); if let v = self.selector { v.encodeJSON(&w) } else { w.null() }
-        w.key("\"template\":"); self.template.encodeJSON(&w)
-        w.key("\"updateStrategy\":"); self.updateStrategy.encodeJSON(&w)
-        if self.minReadySeconds != 0 { w.key("\"minReadySeconds\":"); self.minReadySeconds.encodeJSON(&w) }
-        if let v = self.revisionHistoryLimit { w.key("\"revisionHistoryLimit\":"); v.encodeJSON(&w) }
+        w.quotedKey("\"selector\":"); if let v = self.selector { v.encodeJSON(&w) } else { w.null() }
+        w.quotedKey("\"template\":"); self.template.encodeJSON(&w)
+        w.quotedKey("\"updateStrategy\":"); self.updateStrategy.encodeJSON(&w)
+        if self.minReadySeconds != 0 { w.quotedKey("\"minReadySeconds\":"); self.minReadySeconds.encodeJSON(&w) }
+        if let v = self.revisionHistoryLimit { w.quotedKey("\"revisionHistoryLimit\":"); v.encodeJSON(&w) }
     }
 
     public mutating func decodeJSONField(_ key: String, _ r: inout JSONReader) throws -> Bool {

@@ -57,16 +57,16 @@ extension AppsV1 {
 
 extension AppsV1.DaemonSetStatus: JSONObjectCodable {
     public func encodeJSONFields(_ w: inout JSONWriter) {
-        w.key("\"currentNumberScheduled\":"); self.currentNumberScheduled.encodeJSON(&w)
-        w.key("\"numberMisscheduled\":"); self.numberMisscheduled.encodeJSON(&w)
-        w.key("\"desiredNumberScheduled\":"); self.desiredNumberScheduled.encodeJSON(&w)
-        w.key("\"numberReady\":"); self.numberReady.encodeJSON(&w)
-        if self.observedGeneration != 0 { w.key("\"observedGeneration\":"); self.observedGeneration.encodeJSON(&w) }
-        if self.updatedNumberScheduled != 0 { w.key("\"updatedNumberScheduled\":"); self.updatedNumberScheduled.encodeJSON(&w) }
-        if self.numberAvailable != 0 { w.key("\"numberAvailable\":"); self.numberAvailable.encodeJSON(&w) }
-        if self.numberUnavailable != 0 { w.key("\"numberUnavailable\":"); self.numberUnavailable.encodeJSON(&w) }
-        if let v = self.collisionCount { w.key("\"collisionCount\":"); v.encodeJSON(&w) }
-        if !self.conditions.isEmpty { w.key("\"conditions\":"); self.conditions.encodeJSON(&w) }
+        w.quotedKey("\"currentNumberScheduled\":"); self.currentNumberScheduled.encodeJSON(&w)
+        w.quotedKey("\"numberMisscheduled\":"); self.numberMisscheduled.encodeJSON(&w)
+        w.quotedKey("\"desiredNumberScheduled\":"); self.desiredNumberScheduled.encodeJSON(&w)
+        w.quotedKey("\"numberReady\":"); self.numberReady.encodeJSON(&w)
+        if self.observedGeneration != 0 { w.quotedKey("\"observedGeneration\":"); self.observedGeneration.encodeJSON(&w) }
+        if self.updatedNumberScheduled != 0 { w.quotedKey("\"updatedNumberScheduled\":"); self.updatedNumberScheduled.encodeJSON(&w) }
+        if self.numberAvailable != 0 { w.quotedKey("\"numberAvailable\":"); self.numberAvailable.encodeJSON(&w) }
+        if self.numberUnavailable != 0 { w.quotedKey("\"numberUnavailable\":"); self.numberUnavailable.encodeJSON(&w) }
+        if let v = self.collisionCount { w.quotedKey("\"collisionCount\":"); v.encodeJSON(&w) }
+        if !self.conditions.isEmpty { w.quotedKey("\"conditions\":"); self.conditions.encodeJSON(&w) }
     }
 
     public mutating func decodeJSONField(_ key: String, _ r: inout JSONReader) throws -> Bool {

@@ -50,14 +50,14 @@ extension AppsV1 {
 
 extension AppsV1.DeploymentSpec: JSONObjectCodable {
     public func encodeJSONFields(_ w: inout JSONWriter) {
-        if let v = self.replicas { w.key("\"replicas\":"); v.encodeJSON(&w) }
-        w.key("\"selector\":"); if let v = self.selector { v.encodeJSON(&w) } else { w.null() }
-        w.key("\"template\":"); self.template.encodeJSON(&w)
-        w.key("\"strategy\":"); self.strategy.encodeJSON(&w)
-        if self.minReadySeconds != 0 { w.key("\"minReadySeconds\":"); self.minReadySeconds.encodeJSON(&w) }
-        if let v = self.revisionHistoryLimit { w.key("\"revisionHistoryLimit\":"); v.encodeJSON(&w) }
-        if self.paused { w.key("\"paused\":"); self.paused.encodeJSON(&w) }
-        if let v = self.progressDeadlineSeconds { w.key("\"progressDeadlineSeconds\":"); v.encodeJSON(&w) }
+        if let v = self.replicas { w.quotedKey("\"replicas\":"); v.encodeJSON(&w) }
+        w.quotedKey("\"selector\":"); if let v = self.selector { v.encodeJSON(&w) } else { w.null() }
+        w.quotedKey("\"template\":"); self.template.encodeJSON(&w)
+        w.quotedKey("\"strategy\":"); self.strategy.encodeJSON(&w)
+        if self.minReadySeconds != 0 { w.quotedKey("\"minReadySeconds\":"); self.minReadySeconds.encodeJSON(&w) }
+        if let v = self.revisionHistoryLimit { w.quotedKey("\"revisionHistoryLimit\":"); v.encodeJSON(&w) }
+        if self.paused { w.quotedKey("\"paused\":"); self.paused.encodeJSON(&w) }
+        if let v = self.progressDeadlineSeconds { w.quotedKey("\"progressDeadlineSeconds\":"); v.encodeJSON(&w) }
     }
 
     public mutating func decodeJSONField(_ key: String, _ r: inout JSONReader) throws -> Bool {

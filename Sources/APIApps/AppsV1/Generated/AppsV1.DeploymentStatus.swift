@@ -53,15 +53,15 @@ extension AppsV1 {
 
 extension AppsV1.DeploymentStatus: JSONObjectCodable {
     public func encodeJSONFields(_ w: inout JSONWriter) {
-        if self.observedGeneration != 0 { w.key("\"observedGeneration\":"); self.observedGeneration.encodeJSON(&w) }
-        if self.replicas != 0 { w.key("\"replicas\":"); self.replicas.encodeJSON(&w) }
-        if self.updatedReplicas != 0 { w.key("\"updatedReplicas\":"); self.updatedReplicas.encodeJSON(&w) }
-        if self.readyReplicas != 0 { w.key("\"readyReplicas\":"); self.readyReplicas.encodeJSON(&w) }
-        if self.availableReplicas != 0 { w.key("\"availableReplicas\":"); self.availableReplicas.encodeJSON(&w) }
-        if self.unavailableReplicas != 0 { w.key("\"unavailableReplicas\":"); self.unavailableReplicas.encodeJSON(&w) }
-        if let v = self.terminatingReplicas { w.key("\"terminatingReplicas\":"); v.encodeJSON(&w) }
-        if !self.conditions.isEmpty { w.key("\"conditions\":"); self.conditions.encodeJSON(&w) }
-        if let v = self.collisionCount { w.key("\"collisionCount\":"); v.encodeJSON(&w) }
+        if self.observedGeneration != 0 { w.quotedKey("\"observedGeneration\":"); self.observedGeneration.encodeJSON(&w) }
+        if self.replicas != 0 { w.quotedKey("\"replicas\":"); self.replicas.encodeJSON(&w) }
+        if self.updatedReplicas != 0 { w.quotedKey("\"updatedReplicas\":"); self.updatedReplicas.encodeJSON(&w) }
+        if self.readyReplicas != 0 { w.quotedKey("\"readyReplicas\":"); self.readyReplicas.encodeJSON(&w) }
+        if self.availableReplicas != 0 { w.quotedKey("\"availableReplicas\":"); self.availableReplicas.encodeJSON(&w) }
+        if self.unavailableReplicas != 0 { w.quotedKey("\"unavailableReplicas\":"); self.unavailableReplicas.encodeJSON(&w) }
+        if let v = self.terminatingReplicas { w.quotedKey("\"terminatingReplicas\":"); v.encodeJSON(&w) }
+        if !self.conditions.isEmpty { w.quotedKey("\"conditions\":"); self.conditions.encodeJSON(&w) }
+        if let v = self.collisionCount { w.quotedKey("\"collisionCount\":"); v.encodeJSON(&w) }
     }
 
     public mutating func decodeJSONField(_ key: String, _ r: inout JSONReader) throws -> Bool {

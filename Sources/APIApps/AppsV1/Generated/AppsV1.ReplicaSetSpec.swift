@@ -34,10 +34,10 @@ extension AppsV1 {
 
 extension AppsV1.ReplicaSetSpec: JSONObjectCodable {
     public func encodeJSONFields(_ w: inout JSONWriter) {
-        if let v = self.replicas { w.key("\"replicas\":"); v.encodeJSON(&w) }
-        if self.minReadySeconds != 0 { w.key("\"minReadySeconds\":"); self.minReadySeconds.encodeJSON(&w) }
-        w.key("\"selector\":"); if let v = self.selector { v.encodeJSON(&w) } else { w.null() }
-        w.key("\"template\":"); self.template.encodeJSON(&w)
+        if let v = self.replicas { w.quotedKey("\"replicas\":"); v.encodeJSON(&w) }
+        if self.minReadySeconds != 0 { w.quotedKey("\"minReadySeconds\":"); self.minReadySeconds.encodeJSON(&w) }
+        w.quotedKey("\"selector\":"); if let v = self.selector { v.encodeJSON(&w) } else { w.null() }
+        w.quotedKey("\"template\":"); self.template.encodeJSON(&w)
     }
 
     public mutating func decodeJSONField(_ key: String, _ r: inout JSONReader) throws -> Bool {

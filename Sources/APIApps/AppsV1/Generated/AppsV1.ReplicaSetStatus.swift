@@ -45,13 +45,13 @@ extension AppsV1 {
 
 extension AppsV1.ReplicaSetStatus: JSONObjectCodable {
     public func encodeJSONFields(_ w: inout JSONWriter) {
-        w.key("\"replicas\":"); self.replicas.encodeJSON(&w)
-        if self.fullyLabeledReplicas != 0 { w.key("\"fullyLabeledReplicas\":"); self.fullyLabeledReplicas.encodeJSON(&w) }
-        if self.readyReplicas != 0 { w.key("\"readyReplicas\":"); self.readyReplicas.encodeJSON(&w) }
-        if self.availableReplicas != 0 { w.key("\"availableReplicas\":"); self.availableReplicas.encodeJSON(&w) }
-        if let v = self.terminatingReplicas { w.key("\"terminatingReplicas\":"); v.encodeJSON(&w) }
-        if self.observedGeneration != 0 { w.key("\"observedGeneration\":"); self.observedGeneration.encodeJSON(&w) }
-        if !self.conditions.isEmpty { w.key("\"conditions\":"); self.conditions.encodeJSON(&w) }
+        w.quotedKey("\"replicas\":"); self.replicas.encodeJSON(&w)
+        if self.fullyLabeledReplicas != 0 { w.quotedKey("\"fullyLabeledReplicas\":"); self.fullyLabeledReplicas.encodeJSON(&w) }
+        if self.readyReplicas != 0 { w.quotedKey("\"readyReplicas\":"); self.readyReplicas.encodeJSON(&w) }
+        if self.availableReplicas != 0 { w.quotedKey("\"availableReplicas\":"); self.availableReplicas.encodeJSON(&w) }
+        if let v = self.terminatingReplicas { w.quotedKey("\"terminatingReplicas\":"); v.encodeJSON(&w) }
+        if self.observedGeneration != 0 { w.quotedKey("\"observedGeneration\":"); self.observedGeneration.encodeJSON(&w) }
+        if !self.conditions.isEmpty { w.quotedKey("\"conditions\":"); self.conditions.encodeJSON(&w) }
     }
 
     public mutating func decodeJSONField(_ key: String, _ r: inout JSONReader) throws -> Bool {

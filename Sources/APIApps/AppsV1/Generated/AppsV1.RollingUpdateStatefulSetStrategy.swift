@@ -25,8 +25,8 @@ extension AppsV1 {
 
 extension AppsV1.RollingUpdateStatefulSetStrategy: JSONObjectCodable {
     public func encodeJSONFields(_ w: inout JSONWriter) {
-        if let v = self.partition { w.key("\"partition\":"); v.encodeJSON(&w) }
-        if let v = self.maxUnavailable { w.key("\"maxUnavailable\":"); v.encodeJSON(&w) }
+        if let v = self.partition { w.quotedKey("\"partition\":"); v.encodeJSON(&w) }
+        if let v = self.maxUnavailable { w.quotedKey("\"maxUnavailable\":"); v.encodeJSON(&w) }
     }
 
     public mutating func decodeJSONField(_ key: String, _ r: inout JSONReader) throws -> Bool {

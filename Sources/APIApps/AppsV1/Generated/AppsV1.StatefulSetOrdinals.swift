@@ -21,7 +21,7 @@ extension AppsV1 {
 
 extension AppsV1.StatefulSetOrdinals: JSONObjectCodable {
     public func encodeJSONFields(_ w: inout JSONWriter) {
-        w.key("\"start\":"); self.start.encodeJSON(&w)
+        w.quotedKey("\"start\":"); self.start.encodeJSON(&w)
     }
 
     public mutating func decodeJSONField(_ key: String, _ r: inout JSONReader) throws -> Bool {

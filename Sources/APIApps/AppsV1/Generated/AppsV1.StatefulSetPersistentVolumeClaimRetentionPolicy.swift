@@ -25,8 +25,8 @@ extension AppsV1 {
 
 extension AppsV1.StatefulSetPersistentVolumeClaimRetentionPolicy: JSONObjectCodable {
     public func encodeJSONFields(_ w: inout JSONWriter) {
-        if !self.whenDeleted.isEmpty { w.key("\"whenDeleted\":"); self.whenDeleted.encodeJSON(&w) }
-        if !self.whenScaled.isEmpty { w.key("\"whenScaled\":"); self.whenScaled.encodeJSON(&w) }
+        if !self.whenDeleted.isEmpty { w.quotedKey("\"whenDeleted\":"); self.whenDeleted.encodeJSON(&w) }
+        if !self.whenScaled.isEmpty { w.quotedKey("\"whenScaled\":"); self.whenScaled.encodeJSON(&w) }
     }
 
     public mutating func decodeJSONField(_ key: String, _ r: inout JSONReader) throws -> Bool {

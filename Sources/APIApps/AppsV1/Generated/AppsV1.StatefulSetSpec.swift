@@ -62,17 +62,17 @@ extension AppsV1 {
 
 extension AppsV1.StatefulSetSpec: JSONObjectCodable {
     public func encodeJSONFields(_ w: inout JSONWriter) {
-        if let v = self.replicas { w.key("\"replicas\":"); v.encodeJSON(&w) }
-        w.key("\"selector\":"); if let v = self.selector { v.encodeJSON(&w) } else { w.null() }
-        w.key("\"template\":"); self.template.encodeJSON(&w)
-        if !self.volumeClaimTemplates.isEmpty { w.key("\"volumeClaimTemplates\":"); self.volumeClaimTemplates.encodeJSON(&w) }
-        w.key("\"serviceName\":"); self.serviceName.encodeJSON(&w)
-        if !self.podManagementPolicy.isEmpty { w.key("\"podManagementPolicy\":"); self.podManagementPolicy.encodeJSON(&w) }
-        w.key("\"updateStrategy\":"); self.updateStrategy.encodeJSON(&w)
-        if let v = self.revisionHistoryLimit { w.key("\"revisionHistoryLimit\":"); v.encodeJSON(&w) }
-        if self.minReadySeconds != 0 { w.key("\"minReadySeconds\":"); self.minReadySeconds.encodeJSON(&w) }
-        if let v = self.persistentVolumeClaimRetentionPolicy { w.key("\"persistentVolumeClaimRetentionPolicy\":"); v.encodeJSON(&w) }
-        if let v = self.ordinals { w.key("\"ordinals\":"); v.encodeJSON(&w) }
+        if let v = self.replicas { w.quotedKey("\"replicas\":"); v.encodeJSON(&w) }
+        w.quotedKey("\"selector\":"); if let v = self.selector { v.encodeJSON(&w) } else { w.null() }
+        w.quotedKey("\"template\":"); self.template.encodeJSON(&w)
+        if !self.volumeClaimTemplates.isEmpty { w.quotedKey("\"volumeClaimTemplates\":"); self.volumeClaimTemplates.encodeJSON(&w) }
+        w.quotedKey("\"serviceName\":"); self.serviceName.encodeJSON(&w)
+        if !self.podManagementPolicy.isEmpty { w.quotedKey("\"podManagementPolicy\":"); self.podManagementPolicy.encodeJSON(&w) }
+        w.quotedKey("\"updateStrategy\":"); self.updateStrategy.encodeJSON(&w)
+        if let v = self.revisionHistoryLimit { w.quotedKey("\"revisionHistoryLimit\":"); v.encodeJSON(&w) }
+        if self.minReadySeconds != 0 { w.quotedKey("\"minReadySeconds\":"); self.minReadySeconds.encodeJSON(&w) }
+        if let v = self.persistentVolumeClaimRetentionPolicy { w.quotedKey("\"persistentVolumeClaimRetentionPolicy\":"); v.encodeJSON(&w) }
+        if let v = self.ordinals { w.quotedKey("\"ordinals\":"); v.encodeJSON(&w) }
     }
 
     public mutating func decodeJSONField(_ key: String, _ r: inout JSONReader) throws -> Bool {

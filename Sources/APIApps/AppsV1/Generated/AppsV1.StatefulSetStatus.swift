@@ -57,16 +57,16 @@ extension AppsV1 {
 
 extension AppsV1.StatefulSetStatus: JSONObjectCodable {
     public func encodeJSONFields(_ w: inout JSONWriter) {
-        if self.observedGeneration != 0 { w.key("\"observedGeneration\":"); self.observedGeneration.encodeJSON(&w) }
-        w.key("\"replicas\":"); self.replicas.encodeJSON(&w)
-        if self.readyReplicas != 0 { w.key("\"readyReplicas\":"); self.readyReplicas.encodeJSON(&w) }
-        if self.currentReplicas != 0 { w.key("\"currentReplicas\":"); self.currentReplicas.encodeJSON(&w) }
-        if self.updatedReplicas != 0 { w.key("\"updatedReplicas\":"); self.updatedReplicas.encodeJSON(&w) }
-        if !self.currentRevision.isEmpty { w.key("\"currentRevision\":"); self.currentRevision.encodeJSON(&w) }
-        if !self.updateRevision.isEmpty { w.key("\"updateRevision\":"); self.updateRevision.encodeJSON(&w) }
-        if let v = self.collisionCount { w.key("\"collisionCount\":"); v.encodeJSON(&w) }
-        if !self.conditions.isEmpty { w.key("\"conditions\":"); self.conditions.encodeJSON(&w) }
-        w.key("\"availableReplicas\":"); self.availableReplicas.encodeJSON(&w)
+        if self.observedGeneration != 0 { w.quotedKey("\"observedGeneration\":"); self.observedGeneration.encodeJSON(&w) }
+        w.quotedKey("\"replicas\":"); self.replicas.encodeJSON(&w)
+        if self.readyReplicas != 0 { w.quotedKey("\"readyReplicas\":"); self.readyReplicas.encodeJSON(&w) }
+        if self.currentReplicas != 0 { w.quotedKey("\"currentReplicas\":"); self.currentReplicas.encodeJSON(&w) }
+        if self.updatedReplicas != 0 { w.quotedKey("\"updatedReplicas\":"); self.updatedReplicas.encodeJSON(&w) }
+        if !self.currentRevision.isEmpty { w.quotedKey("\"currentRevision\":"); self.currentRevision.encodeJSON(&w) }
+        if !self.updateRevision.isEmpty { w.quotedKey("\"updateRevision\":"); self.updateRevision.encodeJSON(&w) }
+        if let v = self.collisionCount { w.quotedKey("\"collisionCount\":"); v.encodeJSON(&w) }
+        if !self.conditions.isEmpty { w.quotedKey("\"conditions\":"); self.conditions.encodeJSON(&w) }
+        w.quotedKey("\"availableReplicas\":"); self.availableReplicas.encodeJSON(&w)
     }
 
     public mutating func decodeJSONField(_ key: String, _ r: inout JSONReader) throws -> Bool {

@@ -25,8 +25,8 @@ extension AppsV1 {
 
 extension AppsV1.StatefulSetUpdateStrategy: JSONObjectCodable {
     public func encodeJSONFields(_ w: inout JSONWriter) {
-        if !self.type.isEmpty { w.key("\"type\":"); self.type.encodeJSON(&w) }
-        if let v = self.rollingUpdate { w.key("\"rollingUpdate\":"); v.encodeJSON(&w) }
+        if !self.type.isEmpty { w.quotedKey("\"type\":"); self.type.encodeJSON(&w) }
+        if let v = self.rollingUpdate { w.quotedKey("\"rollingUpdate\":"); v.encodeJSON(&w) }
     }
 
     public mutating func decodeJSONField(_ key: String, _ r: inout JSONReader) throws -> Bool {

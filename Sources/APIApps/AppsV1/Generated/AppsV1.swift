@@ -4,5 +4,18 @@ import APIMachinery
 
 /// Wire types of apps/v1.
 public enum AppsV1 {
-    public static let groupVersion = GroupVersion(group: "apps", version: "v1")
+    public static let groupVersion = APIMachinery.GroupVersion(group: "apps", version: "v1")
+    /// Every kind of this group-version, for scheme registration.
+    public static let kinds: [any APIKind.Type] = [
+        AppsV1.ControllerRevision.self,
+        AppsV1.ControllerRevisionList.self,
+        AppsV1.DaemonSet.self,
+        AppsV1.DaemonSetList.self,
+        AppsV1.Deployment.self,
+        AppsV1.DeploymentList.self,
+        AppsV1.ReplicaSet.self,
+        AppsV1.ReplicaSetList.self,
+        AppsV1.StatefulSet.self,
+        AppsV1.StatefulSetList.self,
+    ]
 }

@@ -33,10 +33,10 @@ extension AuthenticationV1 {
 
 extension AuthenticationV1.BoundObjectReference: JSONObjectCodable {
     public func encodeJSONFields(_ w: inout JSONWriter) {
-        if !self.kind.isEmpty { w.key("\"kind\":"); self.kind.encodeJSON(&w) }
-        if !self.apiVersion.isEmpty { w.key("\"apiVersion\":"); self.apiVersion.encodeJSON(&w) }
-        if !self.name.isEmpty { w.key("\"name\":"); self.name.encodeJSON(&w) }
-        if !self.uid.isEmpty { w.key("\"uid\":"); self.uid.encodeJSON(&w) }
+        if !self.kind.isEmpty { w.quotedKey("\"kind\":"); self.kind.encodeJSON(&w) }
+        if !self.apiVersion.isEmpty { w.quotedKey("\"apiVersion\":"); self.apiVersion.encodeJSON(&w) }
+        if !self.name.isEmpty { w.quotedKey("\"name\":"); self.name.encodeJSON(&w) }
+        if !self.uid.isEmpty { w.quotedKey("\"uid\":"); self.uid.encodeJSON(&w) }
     }
 
     public mutating func decodeJSONField(_ key: String, _ r: inout JSONReader) throws -> Bool {

@@ -21,7 +21,7 @@ extension AuthenticationV1 {
 
 extension AuthenticationV1.SelfSubjectReviewStatus: JSONObjectCodable {
     public func encodeJSONFields(_ w: inout JSONWriter) {
-        w.key("\"userInfo\":"); self.userInfo.encodeJSON(&w)
+        w.quotedKey("\"userInfo\":"); self.userInfo.encodeJSON(&w)
     }
 
     public mutating func decodeJSONField(_ key: String, _ r: inout JSONReader) throws -> Bool {

@@ -29,9 +29,9 @@ extension AuthenticationV1 {
 
 extension AuthenticationV1.TokenRequestSpec: JSONObjectCodable {
     public func encodeJSONFields(_ w: inout JSONWriter) {
-        w.key("\"audiences\":"); if self.audiences.isEmpty { w.null() } else { self.audiences.encodeJSON(&w) }
-        w.key("\"expirationSeconds\":"); if let v = self.expirationSeconds { v.encodeJSON(&w) } else { w.null() }
-        w.key("\"boundObjectRef\":"); if let v = self.boundObjectRef { v.encodeJSON(&w) } else { w.null() }
+        w.quotedKey("\"audiences\":"); if self.audiences.isEmpty { w.null() } else { self.audiences.encodeJSON(&w) }
+        w.quotedKey("\"expirationSeconds\":"); if let v = self.expirationSeconds { v.encodeJSON(&w) } else { w.null() }
+        w.quotedKey("\"boundObjectRef\":"); if let v = self.boundObjectRef { v.encodeJSON(&w) } else { w.null() }
     }
 
     public mutating func decodeJSONField(_ key: String, _ r: inout JSONReader) throws -> Bool {

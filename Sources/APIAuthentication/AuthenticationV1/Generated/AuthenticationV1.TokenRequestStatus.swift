@@ -25,8 +25,8 @@ extension AuthenticationV1 {
 
 extension AuthenticationV1.TokenRequestStatus: JSONObjectCodable {
     public func encodeJSONFields(_ w: inout JSONWriter) {
-        w.key("\"token\":"); self.token.encodeJSON(&w)
-        w.key("\"expirationTimestamp\":"); if let v = self.expirationTimestamp { v.encodeJSON(&w) } else { w.null() }
+        w.quotedKey("\"token\":"); self.token.encodeJSON(&w)
+        w.quotedKey("\"expirationTimestamp\":"); if let v = self.expirationTimestamp { v.encodeJSON(&w) } else { w.null() }
     }
 
     public mutating func decodeJSONField(_ key: String, _ r: inout JSONReader) throws -> Bool {

@@ -37,11 +37,11 @@ extension AuthenticationV1 {
 
 extension AuthenticationV1.TokenReview: JSONObjectCodable {
     public func encodeJSONFields(_ w: inout JSONWriter) {
-        if !kind.isEmpty { w.key("\"kind\":"); w.string(kind) }
-        if !apiVersion.isEmpty { w.key("\"apiVersion\":"); w.string(apiVersion) }
-        w.key("\"metadata\":"); self.metadata.encodeJSON(&w)
-        w.key("\"spec\":"); self.spec.encodeJSON(&w)
-        w.key("\"status\":"); self.status.encodeJSON(&w)
+        if !kind.isEmpty { w.quotedKey("\"kind\":"); w.string(kind) }
+        if !apiVersion.isEmpty { w.quotedKey("\"apiVersion\":"); w.string(apiVersion) }
+        w.quotedKey("\"metadata\":"); self.metadata.encodeJSON(&w)
+        w.quotedKey("\"spec\":"); self.spec.encodeJSON(&w)
+        w.quotedKey("\"status\":"); self.status.encodeJSON(&w)
     }
 
     public mutating func decodeJSONField(_ key: String, _ r: inout JSONReader) throws -> Bool {
@@ -76,6 +76,6 @@ extension AuthenticationV1.TokenReview: ProtoMessage {
     }
 }
 
-extension AuthenticationV1.TokenReview: APIKind {
-    public static let groupVersionKind = GroupVersionKind(group: "authentication.k8s.io", version: "v1", kind: "TokenReview")
+extension AuthenticationV1.TokenReview: APIKind, TypeMetaCarrier {
+    public static let groupVersionKind = APIMachinery.GroupVersionKind(group: "authentication.k8s.io", version: "v1", kind: "TokenReview")
 }

@@ -25,8 +25,8 @@ extension AuthenticationV1 {
 
 extension AuthenticationV1.TokenReviewSpec: JSONObjectCodable {
     public func encodeJSONFields(_ w: inout JSONWriter) {
-        if !self.token.isEmpty { w.key("\"token\":"); self.token.encodeJSON(&w) }
-        if !self.audiences.isEmpty { w.key("\"audiences\":"); self.audiences.encodeJSON(&w) }
+        if !self.token.isEmpty { w.quotedKey("\"token\":"); self.token.encodeJSON(&w) }
+        if !self.audiences.isEmpty { w.quotedKey("\"audiences\":"); self.audiences.encodeJSON(&w) }
     }
 
     public mutating func decodeJSONField(_ key: String, _ r: inout JSONReader) throws -> Bool {

@@ -33,10 +33,10 @@ extension AuthenticationV1 {
 
 extension AuthenticationV1.TokenReviewStatus: JSONObjectCodable {
     public func encodeJSONFields(_ w: inout JSONWriter) {
-        if self.authenticated { w.key("\"authenticated\":"); self.authenticated.encodeJSON(&w) }
-        w.key("\"user\":"); self.user.encodeJSON(&w)
-        if !self.audiences.isEmpty { w.key("\"audiences\":"); self.audiences.encodeJSON(&w) }
-        if !self.error.isEmpty { w.key("\"error\":"); self.error.encodeJSON(&w) }
+        if self.authenticated { w.quotedKey("\"authenticated\":"); self.authenticated.encodeJSON(&w) }
+        w.quotedKey("\"user\":"); self.user.encodeJSON(&w)
+        if !self.audiences.isEmpty { w.quotedKey("\"audiences\":"); self.audiences.encodeJSON(&w) }
+        if !self.error.isEmpty { w.quotedKey("\"error\":"); self.error.encodeJSON(&w) }
     }
 
     public mutating func decodeJSONField(_ key: String, _ r: inout JSONReader) throws -> Bool {

@@ -33,10 +33,10 @@ extension AuthenticationV1 {
 
 extension AuthenticationV1.UserInfo: JSONObjectCodable {
     public func encodeJSONFields(_ w: inout JSONWriter) {
-        if !self.username.isEmpty { w.key("\"username\":"); self.username.encodeJSON(&w) }
-        if !self.uid.isEmpty { w.key("\"uid\":"); self.uid.encodeJSON(&w) }
-        if !self.groups.isEmpty { w.key("\"groups\":"); self.groups.encodeJSON(&w) }
-        if !self.extra.isEmpty { w.key("\"extra\":"); self.extra.encodeJSON(&w) }
+        if !self.username.isEmpty { w.quotedKey("\"username\":"); self.username.encodeJSON(&w) }
+        if !self.uid.isEmpty { w.quotedKey("\"uid\":"); self.uid.encodeJSON(&w) }
+        if !self.groups.isEmpty { w.quotedKey("\"groups\":"); self.groups.encodeJSON(&w) }
+        if !self.extra.isEmpty { w.quotedKey("\"extra\":"); self.extra.encodeJSON(&w) }
     }
 
     public mutating func decodeJSONField(_ key: String, _ r: inout JSONReader) throws -> Bool {

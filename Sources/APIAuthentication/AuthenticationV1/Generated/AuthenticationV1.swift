@@ -4,5 +4,11 @@ import APIMachinery
 
 /// Wire types of authentication.k8s.io/v1.
 public enum AuthenticationV1 {
-    public static let groupVersion = GroupVersion(group: "authentication.k8s.io", version: "v1")
+    public static let groupVersion = APIMachinery.GroupVersion(group: "authentication.k8s.io", version: "v1")
+    /// Every kind of this group-version, for scheme registration.
+    public static let kinds: [any APIKind.Type] = [
+        AuthenticationV1.SelfSubjectReview.self,
+        AuthenticationV1.TokenRequest.self,
+        AuthenticationV1.TokenReview.self,
+    ]
 }

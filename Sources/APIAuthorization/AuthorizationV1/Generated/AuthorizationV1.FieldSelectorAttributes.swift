@@ -25,8 +25,8 @@ extension AuthorizationV1 {
 
 extension AuthorizationV1.FieldSelectorAttributes: JSONObjectCodable {
     public func encodeJSONFields(_ w: inout JSONWriter) {
-        if !self.rawSelector.isEmpty { w.key("\"rawSelector\":"); self.rawSelector.encodeJSON(&w) }
-        if !self.requirements.isEmpty { w.key("\"requirements\":"); self.requirements.encodeJSON(&w) }
+        if !self.rawSelector.isEmpty { w.quotedKey("\"rawSelector\":"); self.rawSelector.encodeJSON(&w) }
+        if !self.requirements.isEmpty { w.quotedKey("\"requirements\":"); self.requirements.encodeJSON(&w) }
     }
 
     public mutating func decodeJSONField(_ key: String, _ r: inout JSONReader) throws -> Bool {

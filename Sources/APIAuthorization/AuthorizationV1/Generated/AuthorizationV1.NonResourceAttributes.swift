@@ -25,8 +25,8 @@ extension AuthorizationV1 {
 
 extension AuthorizationV1.NonResourceAttributes: JSONObjectCodable {
     public func encodeJSONFields(_ w: inout JSONWriter) {
-        if !self.path.isEmpty { w.key("\"path\":"); self.path.encodeJSON(&w) }
-        if !self.verb.isEmpty { w.key("\"verb\":"); self.verb.encodeJSON(&w) }
+        if !self.path.isEmpty { w.quotedKey("\"path\":"); self.path.encodeJSON(&w) }
+        if !self.verb.isEmpty { w.quotedKey("\"verb\":"); self.verb.encodeJSON(&w) }
     }
 
     public mutating func decodeJSONField(_ key: String, _ r: inout JSONReader) throws -> Bool {

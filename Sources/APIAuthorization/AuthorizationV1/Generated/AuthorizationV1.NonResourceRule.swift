@@ -25,8 +25,8 @@ extension AuthorizationV1 {
 
 extension AuthorizationV1.NonResourceRule: JSONObjectCodable {
     public func encodeJSONFields(_ w: inout JSONWriter) {
-        w.key("\"verbs\":"); if self.verbs.isEmpty { w.null() } else { self.verbs.encodeJSON(&w) }
-        if !self.nonResourceURLs.isEmpty { w.key("\"nonResourceURLs\":"); self.nonResourceURLs.encodeJSON(&w) }
+        w.quotedKey("\"verbs\":"); if self.verbs.isEmpty { w.null() } else { self.verbs.encodeJSON(&w) }
+        if !self.nonResourceURLs.isEmpty { w.quotedKey("\"nonResourceURLs\":"); self.nonResourceURLs.encodeJSON(&w) }
     }
 
     public mutating func decodeJSONField(_ key: String, _ r: inout JSONReader) throws -> Bool {

@@ -53,15 +53,15 @@ extension AuthorizationV1 {
 
 extension AuthorizationV1.ResourceAttributes: JSONObjectCodable {
     public func encodeJSONFields(_ w: inout JSONWriter) {
-        if !self.namespace.isEmpty { w.key("\"namespace\":"); self.namespace.encodeJSON(&w) }
-        if !self.verb.isEmpty { w.key("\"verb\":"); self.verb.encodeJSON(&w) }
-        if !self.group.isEmpty { w.key("\"group\":"); self.group.encodeJSON(&w) }
-        if !self.version.isEmpty { w.key("\"version\":"); self.version.encodeJSON(&w) }
-        if !self.resource.isEmpty { w.key("\"resource\":"); self.resource.encodeJSON(&w) }
-        if !self.subresource.isEmpty { w.key("\"subresource\":"); self.subresource.encodeJSON(&w) }
-        if !self.name.isEmpty { w.key("\"name\":"); self.name.encodeJSON(&w) }
-        if let v = self.fieldSelector { w.key("\"fieldSelector\":"); v.encodeJSON(&w) }
-        if let v = self.labelSelector { w.key("\"labelSelector\":"); v.encodeJSON(&w) }
+        if !self.namespace.isEmpty { w.quotedKey("\"namespace\":"); self.namespace.encodeJSON(&w) }
+        if !self.verb.isEmpty { w.quotedKey("\"verb\":"); self.verb.encodeJSON(&w) }
+        if !self.group.isEmpty { w.quotedKey("\"group\":"); self.group.encodeJSON(&w) }
+        if !self.version.isEmpty { w.quotedKey("\"version\":"); self.version.encodeJSON(&w) }
+        if !self.resource.isEmpty { w.quotedKey("\"resource\":"); self.resource.encodeJSON(&w) }
+        if !self.subresource.isEmpty { w.quotedKey("\"subresource\":"); self.subresource.encodeJSON(&w) }
+        if !self.name.isEmpty { w.quotedKey("\"name\":"); self.name.encodeJSON(&w) }
+        if let v = self.fieldSelector { w.quotedKey("\"fieldSelector\":"); v.encodeJSON(&w) }
+        if let v = self.labelSelector { w.quotedKey("\"labelSelector\":"); v.encodeJSON(&w) }
     }
 
     public mutating func decodeJSONField(_ key: String, _ r: inout JSONReader) throws -> Bool {

@@ -25,8 +25,8 @@ extension AuthorizationV1 {
 
 extension AuthorizationV1.SelfSubjectAccessReviewSpec: JSONObjectCodable {
     public func encodeJSONFields(_ w: inout JSONWriter) {
-        if let v = self.resourceAttributes { w.key("\"resourceAttributes\":"); v.encodeJSON(&w) }
-        if let v = self.nonResourceAttributes { w.key("\"nonResourceAttributes\":"); v.encodeJSON(&w) }
+        if let v = self.resourceAttributes { w.quotedKey("\"resourceAttributes\":"); v.encodeJSON(&w) }
+        if let v = self.nonResourceAttributes { w.quotedKey("\"nonResourceAttributes\":"); v.encodeJSON(&w) }
     }
 
     public mutating func decodeJSONField(_ key: String, _ r: inout JSONReader) throws -> Bool {

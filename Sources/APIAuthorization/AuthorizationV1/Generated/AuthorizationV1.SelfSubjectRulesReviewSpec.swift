@@ -21,7 +21,7 @@ extension AuthorizationV1 {
 
 extension AuthorizationV1.SelfSubjectRulesReviewSpec: JSONObjectCodable {
     public func encodeJSONFields(_ w: inout JSONWriter) {
-        if !self.namespace.isEmpty { w.key("\"namespace\":"); self.namespace.encodeJSON(&w) }
+        if !self.namespace.isEmpty { w.quotedKey("\"namespace\":"); self.namespace.encodeJSON(&w) }
     }
 
     public mutating func decodeJSONField(_ key: String, _ r: inout JSONReader) throws -> Bool {

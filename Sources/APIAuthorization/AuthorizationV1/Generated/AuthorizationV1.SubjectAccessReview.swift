@@ -37,11 +37,11 @@ extension AuthorizationV1 {
 
 extension AuthorizationV1.SubjectAccessReview: JSONObjectCodable {
     public func encodeJSONFields(_ w: inout JSONWriter) {
-        if !kind.isEmpty { w.key("\"kind\":"); w.string(kind) }
-        if !apiVersion.isEmpty { w.key("\"apiVersion\":"); w.string(apiVersion) }
-        w.key("\"metadata\":"); self.metadata.encodeJSON(&w)
-        w.key("\"spec\":"); self.spec.encodeJSON(&w)
-        w.key("\"status\":"); self.status.encodeJSON(&w)
+        if !kind.isEmpty { w.quotedKey("\"kind\":"); w.string(kind) }
+        if !apiVersion.isEmpty { w.quotedKey("\"apiVersion\":"); w.string(apiVersion) }
+        w.quotedKey("\"metadata\":"); self.metadata.encodeJSON(&w)
+        w.quotedKey("\"spec\":"); self.spec.encodeJSON(&w)
+        w.quotedKey("\"status\":"); self.status.encodeJSON(&w)
     }
 
     public mutating func decodeJSONField(_ key: String, _ r: inout JSONReader) throws -> Bool {
@@ -76,6 +76,6 @@ extension AuthorizationV1.SubjectAccessReview: ProtoMessage {
     }
 }
 
-extension AuthorizationV1.SubjectAccessReview: APIKind {
-    public static let groupVersionKind = GroupVersionKind(group: "authorization.k8s.io", version: "v1", kind: "SubjectAccessReview")
+extension AuthorizationV1.SubjectAccessReview: APIKind, TypeMetaCarrier {
+    public static let groupVersionKind = APIMachinery.GroupVersionKind(group: "authorization.k8s.io", version: "v1", kind: "SubjectAccessReview")
 }

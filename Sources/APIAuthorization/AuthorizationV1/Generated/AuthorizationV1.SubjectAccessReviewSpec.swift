@@ -41,12 +41,12 @@ extension AuthorizationV1 {
 
 extension AuthorizationV1.SubjectAccessReviewSpec: JSONObjectCodable {
     public func encodeJSONFields(_ w: inout JSONWriter) {
-        if let v = self.resourceAttributes { w.key("\"resourceAttributes\":"); v.encodeJSON(&w) }
-        if let v = self.nonResourceAttributes { w.key("\"nonResourceAttributes\":"); v.encodeJSON(&w) }
-        if !self.user.isEmpty { w.key("\"user\":"); self.user.encodeJSON(&w) }
-        if !self.groups.isEmpty { w.key("\"groups\":"); self.groups.encodeJSON(&w) }
-        if !self.extra.isEmpty { w.key("\"extra\":"); self.extra.encodeJSON(&w) }
-        if !self.uid.isEmpty { w.key("\"uid\":"); self.uid.encodeJSON(&w) }
+        if let v = self.resourceAttributes { w.quotedKey("\"resourceAttributes\":"); v.encodeJSON(&w) }
+        if let v = self.nonResourceAttributes { w.quotedKey("\"nonResourceAttributes\":"); v.encodeJSON(&w) }
+        if !self.user.isEmpty { w.quotedKey("\"user\":"); self.user.encodeJSON(&w) }
+        if !self.groups.isEmpty { w.quotedKey("\"groups\":"); self.groups.encodeJSON(&w) }
+        if !self.extra.isEmpty { w.quotedKey("\"extra\":"); self.extra.encodeJSON(&w) }
+        if !self.uid.isEmpty { w.quotedKey("\"uid\":"); self.uid.encodeJSON(&w) }
     }
 
     public mutating func decodeJSONField(_ key: String, _ r: inout JSONReader) throws -> Bool {

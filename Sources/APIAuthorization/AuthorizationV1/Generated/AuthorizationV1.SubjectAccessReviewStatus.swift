@@ -33,10 +33,10 @@ extension AuthorizationV1 {
 
 extension AuthorizationV1.SubjectAccessReviewStatus: JSONObjectCodable {
     public func encodeJSONFields(_ w: inout JSONWriter) {
-        w.key("\"allowed\":"); self.allowed.encodeJSON(&w)
-        if self.denied { w.key("\"denied\":"); self.denied.encodeJSON(&w) }
-        if !self.reason.isEmpty { w.key("\"reason\":"); self.reason.encodeJSON(&w) }
-        if !self.evaluationError.isEmpty { w.key("\"evaluationError\":"); self.evaluationError.encodeJSON(&w) }
+        w.quotedKey("\"allowed\":"); self.allowed.encodeJSON(&w)
+        if self.denied { w.quotedKey("\"denied\":"); self.denied.encodeJSON(&w) }
+        if !self.reason.isEmpty { w.quotedKey("\"reason\":"); self.reason.encodeJSON(&w) }
+        if !self.evaluationError.isEmpty { w.quotedKey("\"evaluationError\":"); self.evaluationError.encodeJSON(&w) }
     }
 
     public mutating func decodeJSONField(_ key: String, _ r: inout JSONReader) throws -> Bool {

@@ -33,10 +33,10 @@ extension AuthorizationV1 {
 
 extension AuthorizationV1.SubjectRulesReviewStatus: JSONObjectCodable {
     public func encodeJSONFields(_ w: inout JSONWriter) {
-        w.key("\"resourceRules\":"); if self.resourceRules.isEmpty { w.null() } else { self.resourceRules.encodeJSON(&w) }
-        w.key("\"nonResourceRules\":"); if self.nonResourceRules.isEmpty { w.null() } else { self.nonResourceRules.encodeJSON(&w) }
-        w.key("\"incomplete\":"); self.incomplete.encodeJSON(&w)
-        if !self.evaluationError.isEmpty { w.key("\"evaluationError\":"); self.evaluationError.encodeJSON(&w) }
+        w.quotedKey("\"resourceRules\":"); if self.resourceRules.isEmpty { w.null() } else { self.resourceRules.encodeJSON(&w) }
+        w.quotedKey("\"nonResourceRules\":"); if self.nonResourceRules.isEmpty { w.null() } else { self.nonResourceRules.encodeJSON(&w) }
+        w.quotedKey("\"incomplete\":"); self.incomplete.encodeJSON(&w)
+        if !self.evaluationError.isEmpty { w.quotedKey("\"evaluationError\":"); self.evaluationError.encodeJSON(&w) }
     }
 
     public mutating func decodeJSONField(_ key: String, _ r: inout JSONReader) throws -> Bool {

@@ -4,5 +4,12 @@ import APIMachinery
 
 /// Wire types of authorization.k8s.io/v1.
 public enum AuthorizationV1 {
-    public static let groupVersion = GroupVersion(group: "authorization.k8s.io", version: "v1")
+    public static let groupVersion = APIMachinery.GroupVersion(group: "authorization.k8s.io", version: "v1")
+    /// Every kind of this group-version, for scheme registration.
+    public static let kinds: [any APIKind.Type] = [
+        AuthorizationV1.LocalSubjectAccessReview.self,
+        AuthorizationV1.SelfSubjectAccessReview.self,
+        AuthorizationV1.SelfSubjectRulesReview.self,
+        AuthorizationV1.SubjectAccessReview.self,
+    ]
 }

@@ -33,10 +33,10 @@ extension AutoscalingV1 {
 
 extension AutoscalingV1.ContainerResourceMetricSource: JSONObjectCodable {
     public func encodeJSONFields(_ w: inout JSONWriter) {
-        w.key("\"name\":"); self.name.encodeJSON(&w)
-        if let v = self.targetAverageUtilization { w.key("\"targetAverageUtilization\":"); v.encodeJSON(&w) }
-        if let v = self.targetAverageValue { w.key("\"targetAverageValue\":"); v.encodeJSON(&w) }
-        w.key("\"container\":"); self.container.encodeJSON(&w)
+        w.quotedKey("\"name\":"); self.name.encodeJSON(&w)
+        if let v = self.targetAverageUtilization { w.quotedKey("\"targetAverageUtilization\":"); v.encodeJSON(&w) }
+        if let v = self.targetAverageValue { w.quotedKey("\"targetAverageValue\":"); v.encodeJSON(&w) }
+        w.quotedKey("\"container\":"); self.container.encodeJSON(&w)
     }
 
     public mutating func decodeJSONField(_ key: String, _ r: inout JSONReader) throws -> Bool {

@@ -33,10 +33,10 @@ extension AutoscalingV1 {
 
 extension AutoscalingV1.ContainerResourceMetricStatus: JSONObjectCodable {
     public func encodeJSONFields(_ w: inout JSONWriter) {
-        w.key("\"name\":"); self.name.encodeJSON(&w)
-        if let v = self.currentAverageUtilization { w.key("\"currentAverageUtilization\":"); v.encodeJSON(&w) }
-        w.key("\"currentAverageValue\":"); self.currentAverageValue.encodeJSON(&w)
-        w.key("\"container\":"); self.container.encodeJSON(&w)
+        w.quotedKey("\"name\":"); self.name.encodeJSON(&w)
+        if let v = self.currentAverageUtilization { w.quotedKey("\"currentAverageUtilization\":"); v.encodeJSON(&w) }
+        w.quotedKey("\"currentAverageValue\":"); self.currentAverageValue.encodeJSON(&w)
+        w.quotedKey("\"container\":"); self.container.encodeJSON(&w)
     }
 
     public mutating func decodeJSONField(_ key: String, _ r: inout JSONReader) throws -> Bool {

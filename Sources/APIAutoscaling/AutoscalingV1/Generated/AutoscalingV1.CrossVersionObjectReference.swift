@@ -29,9 +29,9 @@ extension AutoscalingV1 {
 
 extension AutoscalingV1.CrossVersionObjectReference: JSONObjectCodable {
     public func encodeJSONFields(_ w: inout JSONWriter) {
-        w.key("\"kind\":"); self.kind.encodeJSON(&w)
-        w.key("\"name\":"); self.name.encodeJSON(&w)
-        if !self.apiVersion.isEmpty { w.key("\"apiVersion\":"); self.apiVersion.encodeJSON(&w) }
+        w.quotedKey("\"kind\":"); self.kind.encodeJSON(&w)
+        w.quotedKey("\"name\":"); self.name.encodeJSON(&w)
+        if !self.apiVersion.isEmpty { w.quotedKey("\"apiVersion\":"); self.apiVersion.encodeJSON(&w) }
     }
 
     public mutating func decodeJSONField(_ key: String, _ r: inout JSONReader) throws -> Bool {

@@ -33,10 +33,10 @@ extension AutoscalingV1 {
 
 extension AutoscalingV1.ExternalMetricSource: JSONObjectCodable {
     public func encodeJSONFields(_ w: inout JSONWriter) {
-        w.key("\"metricName\":"); self.metricName.encodeJSON(&w)
-        if let v = self.metricSelector { w.key("\"metricSelector\":"); v.encodeJSON(&w) }
-        if let v = self.targetValue { w.key("\"targetValue\":"); v.encodeJSON(&w) }
-        if let v = self.targetAverageValue { w.key("\"targetAverageValue\":"); v.encodeJSON(&w) }
+        w.quotedKey("\"metricName\":"); self.metricName.encodeJSON(&w)
+        if let v = self.metricSelector { w.quotedKey("\"metricSelector\":"); v.encodeJSON(&w) }
+        if let v = self.targetValue { w.quotedKey("\"targetValue\":"); v.encodeJSON(&w) }
+        if let v = self.targetAverageValue { w.quotedKey("\"targetAverageValue\":"); v.encodeJSON(&w) }
     }
 
     public mutating func decodeJSONField(_ key: String, _ r: inout JSONReader) throws -> Bool {

@@ -33,10 +33,10 @@ extension AutoscalingV1 {
 
 extension AutoscalingV1.ExternalMetricStatus: JSONObjectCodable {
     public func encodeJSONFields(_ w: inout JSONWriter) {
-        w.key("\"metricName\":"); self.metricName.encodeJSON(&w)
-        if let v = self.metricSelector { w.key("\"metricSelector\":"); v.encodeJSON(&w) }
-        w.key("\"currentValue\":"); self.currentValue.encodeJSON(&w)
-        if let v = self.currentAverageValue { w.key("\"currentAverageValue\":"); v.encodeJSON(&w) }
+        w.quotedKey("\"metricName\":"); self.metricName.encodeJSON(&w)
+        if let v = self.metricSelector { w.quotedKey("\"metricSelector\":"); v.encodeJSON(&w) }
+        w.quotedKey("\"currentValue\":"); self.currentValue.encodeJSON(&w)
+        if let v = self.currentAverageValue { w.quotedKey("\"currentAverageValue\":"); v.encodeJSON(&w) }
     }
 
     public mutating func decodeJSONField(_ key: String, _ r: inout JSONReader) throws -> Bool {

@@ -33,10 +33,10 @@ extension AutoscalingV1 {
 
 extension AutoscalingV1.HorizontalPodAutoscalerSpec: JSONObjectCodable {
     public func encodeJSONFields(_ w: inout JSONWriter) {
-        w.key("\"scaleTargetRef\":"); self.scaleTargetRef.encodeJSON(&w)
-        if let v = self.minReplicas { w.key("\"minReplicas\":"); v.encodeJSON(&w) }
-        w.key("\"maxReplicas\":"); self.maxReplicas.encodeJSON(&w)
-        if let v = self.targetCPUUtilizationPercentage { w.key("\"targetCPUUtilizationPercentage\":"); v.encodeJSON(&w) }
+        w.quotedKey("\"scaleTargetRef\":"); self.scaleTargetRef.encodeJSON(&w)
+        if let v = self.minReplicas { w.quotedKey("\"minReplicas\":"); v.encodeJSON(&w) }
+        w.quotedKey("\"maxReplicas\":"); self.maxReplicas.encodeJSON(&w)
+        if let v = self.targetCPUUtilizationPercentage { w.quotedKey("\"targetCPUUtilizationPercentage\":"); v.encodeJSON(&w) }
     }
 
     public mutating func decodeJSONField(_ key: String, _ r: inout JSONReader) throws -> Bool {

@@ -37,11 +37,11 @@ extension AutoscalingV1 {
 
 extension AutoscalingV1.HorizontalPodAutoscalerStatus: JSONObjectCodable {
     public func encodeJSONFields(_ w: inout JSONWriter) {
-        if let v = self.observedGeneration { w.key("\"observedGeneration\":"); v.encodeJSON(&w) }
-        if let v = self.lastScaleTime { w.key("\"lastScaleTime\":"); v.encodeJSON(&w) }
-        w.key("\"currentReplicas\":"); self.currentReplicas.encodeJSON(&w)
-        w.key("\"desiredReplicas\":"); self.desiredReplicas.encodeJSON(&w)
-        if let v = self.currentCPUUtilizationPercentage { w.key("\"currentCPUUtilizationPercentage\":"); v.encodeJSON(&w) }
+        if let v = self.observedGeneration { w.quotedKey("\"observedGeneration\":"); v.encodeJSON(&w) }
+        if let v = self.lastScaleTime { w.quotedKey("\"lastScaleTime\":"); v.encodeJSON(&w) }
+        w.quotedKey("\"currentReplicas\":"); self.currentReplicas.encodeJSON(&w)
+        w.quotedKey("\"desiredReplicas\":"); self.desiredReplicas.encodeJSON(&w)
+        if let v = self.currentCPUUtilizationPercentage { w.quotedKey("\"currentCPUUtilizationPercentage\":"); v.encodeJSON(&w) }
     }
 
     public mutating func decodeJSONField(_ key: String, _ r: inout JSONReader) throws -> Bool {

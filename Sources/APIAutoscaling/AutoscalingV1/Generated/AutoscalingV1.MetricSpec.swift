@@ -41,12 +41,12 @@ extension AutoscalingV1 {
 
 extension AutoscalingV1.MetricSpec: JSONObjectCodable {
     public func encodeJSONFields(_ w: inout JSONWriter) {
-        w.key("\"type\":"); self.type.encodeJSON(&w)
-        if let v = self.object { w.key("\"object\":"); v.encodeJSON(&w) }
-        if let v = self.pods { w.key("\"pods\":"); v.encodeJSON(&w) }
-        if let v = self.resource { w.key("\"resource\":"); v.encodeJSON(&w) }
-        if let v = self.containerResource { w.key("\"containerResource\":"); v.encodeJSON(&w) }
-        if let v = self.external { w.key("\"external\":"); v.encodeJSON(&w) }
+        w.quotedKey("\"type\":"); self.type.encodeJSON(&w)
+        if let v = self.object { w.quotedKey("\"object\":"); v.encodeJSON(&w) }
+        if let v = self.pods { w.quotedKey("\"pods\":"); v.encodeJSON(&w) }
+        if let v = self.resource { w.quotedKey("\"resource\":"); v.encodeJSON(&w) }
+        if let v = self.containerResource { w.quotedKey("\"containerResource\":"); v.encodeJSON(&w) }
+        if let v = self.external { w.quotedKey("\"external\":"); v.encodeJSON(&w) }
     }
 
     public mutating func decodeJSONField(_ key: String, _ r: inout JSONReader) throws -> Bool {

@@ -37,11 +37,11 @@ extension AutoscalingV1 {
 
 extension AutoscalingV1.ObjectMetricStatus: JSONObjectCodable {
     public func encodeJSONFields(_ w: inout JSONWriter) {
-        w.key("\"target\":"); self.target.encodeJSON(&w)
-        w.key("\"metricName\":"); self.metricName.encodeJSON(&w)
-        w.key("\"currentValue\":"); self.currentValue.encodeJSON(&w)
-        if let v = self.selector { w.key("\"selector\":"); v.encodeJSON(&w) }
-        if let v = self.averageValue { w.key("\"averageValue\":"); v.encodeJSON(&w) }
+        w.quotedKey("\"target\":"); self.target.encodeJSON(&w)
+        w.quotedKey("\"metricName\":"); self.metricName.encodeJSON(&w)
+        w.quotedKey("\"currentValue\":"); self.currentValue.encodeJSON(&w)
+        if let v = self.selector { w.quotedKey("\"selector\":"); v.encodeJSON(&w) }
+        if let v = self.averageValue { w.quotedKey("\"averageValue\":"); v.encodeJSON(&w) }
     }
 
     public mutating func decodeJSONField(_ key: String, _ r: inout JSONReader) throws -> Bool {

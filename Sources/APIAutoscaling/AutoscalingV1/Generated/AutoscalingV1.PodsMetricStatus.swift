@@ -29,9 +29,9 @@ extension AutoscalingV1 {
 
 extension AutoscalingV1.PodsMetricStatus: JSONObjectCodable {
     public func encodeJSONFields(_ w: inout JSONWriter) {
-        w.key("\"metricName\":"); self.metricName.encodeJSON(&w)
-        w.key("\"currentAverageValue\":"); self.currentAverageValue.encodeJSON(&w)
-        if let v = self.selector { w.key("\"selector\":"); v.encodeJSON(&w) }
+        w.quotedKey("\"metricName\":"); self.metricName.encodeJSON(&w)
+        w.quotedKey("\"currentAverageValue\":"); self.currentAverageValue.encodeJSON(&w)
+        if let v = self.selector { w.quotedKey("\"selector\":"); v.encodeJSON(&w) }
     }
 
     public mutating func decodeJSONField(_ key: String, _ r: inout JSONReader) throws -> Bool {

@@ -29,9 +29,9 @@ extension AutoscalingV1 {
 
 extension AutoscalingV1.ResourceMetricStatus: JSONObjectCodable {
     public func encodeJSONFields(_ w: inout JSONWriter) {
-        w.key("\"name\":"); self.name.encodeJSON(&w)
-        if let v = self.currentAverageUtilization { w.key("\"currentAverageUtilization\":"); v.encodeJSON(&w) }
-        w.key("\"currentAverageValue\":"); self.currentAverageValue.encodeJSON(&w)
+        w.quotedKey("\"name\":"); self.name.encodeJSON(&w)
+        if let v = self.currentAverageUtilization { w.quotedKey("\"currentAverageUtilization\":"); v.encodeJSON(&w) }
+        w.quotedKey("\"currentAverageValue\":"); self.currentAverageValue.encodeJSON(&w)
     }
 
     public mutating func decodeJSONField(_ key: String, _ r: inout JSONReader) throws -> Bool {

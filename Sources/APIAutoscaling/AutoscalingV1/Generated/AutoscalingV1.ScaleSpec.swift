@@ -21,7 +21,7 @@ extension AutoscalingV1 {
 
 extension AutoscalingV1.ScaleSpec: JSONObjectCodable {
     public func encodeJSONFields(_ w: inout JSONWriter) {
-        if self.replicas != 0 { w.key("\"replicas\":"); self.replicas.encodeJSON(&w) }
+        if self.replicas != 0 { w.quotedKey("\"replicas\":"); self.replicas.encodeJSON(&w) }
     }
 
     public mutating func decodeJSONField(_ key: String, _ r: inout JSONReader) throws -> Bool {

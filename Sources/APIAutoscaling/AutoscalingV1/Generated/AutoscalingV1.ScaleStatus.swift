@@ -25,8 +25,8 @@ extension AutoscalingV1 {
 
 extension AutoscalingV1.ScaleStatus: JSONObjectCodable {
     public func encodeJSONFields(_ w: inout JSONWriter) {
-        w.key("\"replicas\":"); self.replicas.encodeJSON(&w)
-        if !self.selector.isEmpty { w.key("\"selector\":"); self.selector.encodeJSON(&w) }
+        w.quotedKey("\"replicas\":"); self.replicas.encodeJSON(&w)
+        if !self.selector.isEmpty { w.quotedKey("\"selector\":"); self.selector.encodeJSON(&w) }
     }
 
     public mutating func decodeJSONField(_ key: String, _ r: inout JSONReader) throws -> Bool {

@@ -4,5 +4,11 @@ import APIMachinery
 
 /// Wire types of autoscaling/v1.
 public enum AutoscalingV1 {
-    public static let groupVersion = GroupVersion(group: "autoscaling", version: "v1")
+    public static let groupVersion = APIMachinery.GroupVersion(group: "autoscaling", version: "v1")
+    /// Every kind of this group-version, for scheme registration.
+    public static let kinds: [any APIKind.Type] = [
+        AutoscalingV1.HorizontalPodAutoscaler.self,
+        AutoscalingV1.HorizontalPodAutoscalerList.self,
+        AutoscalingV1.Scale.self,
+    ]
 }

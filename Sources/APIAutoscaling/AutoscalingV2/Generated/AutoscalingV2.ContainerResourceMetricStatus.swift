@@ -29,9 +29,9 @@ extension AutoscalingV2 {
 
 extension AutoscalingV2.ContainerResourceMetricStatus: JSONObjectCodable {
     public func encodeJSONFields(_ w: inout JSONWriter) {
-        w.key("\"name\":"); self.name.encodeJSON(&w)
-        w.key("\"current\":"); self.current.encodeJSON(&w)
-        w.key("\"container\":"); self.container.encodeJSON(&w)
+        w.quotedKey("\"name\":"); self.name.encodeJSON(&w)
+        w.quotedKey("\"current\":"); self.current.encodeJSON(&w)
+        w.quotedKey("\"container\":"); self.container.encodeJSON(&w)
     }
 
     public mutating func decodeJSONField(_ key: String, _ r: inout JSONReader) throws -> Bool {

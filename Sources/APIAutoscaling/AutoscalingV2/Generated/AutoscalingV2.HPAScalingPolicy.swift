@@ -29,9 +29,9 @@ extension AutoscalingV2 {
 
 extension AutoscalingV2.HPAScalingPolicy: JSONObjectCodable {
     public func encodeJSONFields(_ w: inout JSONWriter) {
-        w.key("\"type\":"); self.type.encodeJSON(&w)
-        w.key("\"value\":"); self.value.encodeJSON(&w)
-        w.key("\"periodSeconds\":"); self.periodSeconds.encodeJSON(&w)
+        w.quotedKey("\"type\":"); self.type.encodeJSON(&w)
+        w.quotedKey("\"value\":"); self.value.encodeJSON(&w)
+        w.quotedKey("\"periodSeconds\":"); self.periodSeconds.encodeJSON(&w)
     }
 
     public mutating func decodeJSONField(_ key: String, _ r: inout JSONReader) throws -> Bool {

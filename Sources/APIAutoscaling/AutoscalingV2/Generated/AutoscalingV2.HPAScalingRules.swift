@@ -33,10 +33,10 @@ extension AutoscalingV2 {
 
 extension AutoscalingV2.HPAScalingRules: JSONObjectCodable {
     public func encodeJSONFields(_ w: inout JSONWriter) {
-        if let v = self.stabilizationWindowSeconds { w.key("\"stabilizationWindowSeconds\":"); v.encodeJSON(&w) }
-        if let v = self.selectPolicy { w.key("\"selectPolicy\":"); v.encodeJSON(&w) }
-        if !self.policies.isEmpty { w.key("\"policies\":"); self.policies.encodeJSON(&w) }
-        if let v = self.tolerance { w.key("\"tolerance\":"); v.encodeJSON(&w) }
+        if let v = self.stabilizationWindowSeconds { w.quotedKey("\"stabilizationWindowSeconds\":"); v.encodeJSON(&w) }
+        if let v = self.selectPolicy { w.quotedKey("\"selectPolicy\":"); v.encodeJSON(&w) }
+        if !self.policies.isEmpty { w.quotedKey("\"policies\":"); self.policies.encodeJSON(&w) }
+        if let v = self.tolerance { w.quotedKey("\"tolerance\":"); v.encodeJSON(&w) }
     }
 
     public mutating func decodeJSONField(_ key: String, _ r: inout JSONReader) throws -> Bool {

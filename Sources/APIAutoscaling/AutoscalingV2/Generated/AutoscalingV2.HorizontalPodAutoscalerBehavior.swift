@@ -25,8 +25,8 @@ extension AutoscalingV2 {
 
 extension AutoscalingV2.HorizontalPodAutoscalerBehavior: JSONObjectCodable {
     public func encodeJSONFields(_ w: inout JSONWriter) {
-        if let v = self.scaleUp { w.key("\"scaleUp\":"); v.encodeJSON(&w) }
-        if let v = self.scaleDown { w.key("\"scaleDown\":"); v.encodeJSON(&w) }
+        if let v = self.scaleUp { w.quotedKey("\"scaleUp\":"); v.encodeJSON(&w) }
+        if let v = self.scaleDown { w.quotedKey("\"scaleDown\":"); v.encodeJSON(&w) }
     }
 
     public mutating func decodeJSONField(_ key: String, _ r: inout JSONReader) throws -> Bool {

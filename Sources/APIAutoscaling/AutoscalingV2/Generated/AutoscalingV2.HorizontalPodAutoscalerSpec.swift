@@ -37,11 +37,11 @@ extension AutoscalingV2 {
 
 extension AutoscalingV2.HorizontalPodAutoscalerSpec: JSONObjectCodable {
     public func encodeJSONFields(_ w: inout JSONWriter) {
-        w.key("\"scaleTargetRef\":"); self.scaleTargetRef.encodeJSON(&w)
-        if let v = self.minReplicas { w.key("\"minReplicas\":"); v.encodeJSON(&w) }
-        w.key("\"maxReplicas\":"); self.maxReplicas.encodeJSON(&w)
-        if !self.metrics.isEmpty { w.key("\"metrics\":"); self.metrics.encodeJSON(&w) }
-        if let v = self.behavior { w.key("\"behavior\":"); v.encodeJSON(&w) }
+        w.quotedKey("\"scaleTargetRef\":"); self.scaleTargetRef.encodeJSON(&w)
+        if let v = self.minReplicas { w.quotedKey("\"minReplicas\":"); v.encodeJSON(&w) }
+        w.quotedKey("\"maxReplicas\":"); self.maxReplicas.encodeJSON(&w)
+        if !self.metrics.isEmpty { w.quotedKey("\"metrics\":"); self.metrics.encodeJSON(&w) }
+        if let v = self.behavior { w.quotedKey("\"behavior\":"); v.encodeJSON(&w) }
     }
 
     public mutating func decodeJSONField(_ key: String, _ r: inout JSONReader) throws -> Bool {

@@ -41,12 +41,12 @@ extension AutoscalingV2 {
 
 extension AutoscalingV2.HorizontalPodAutoscalerStatus: JSONObjectCodable {
     public func encodeJSONFields(_ w: inout JSONWriter) {
-        if let v = self.observedGeneration { w.key("\"observedGeneration\":"); v.encodeJSON(&w) }
-        if let v = self.lastScaleTime { w.key("\"lastScaleTime\":"); v.encodeJSON(&w) }
-        if self.currentReplicas != 0 { w.key("\"currentReplicas\":"); self.currentReplicas.encodeJSON(&w) }
-        w.key("\"desiredReplicas\":"); self.desiredReplicas.encodeJSON(&w)
-        w.key("\"currentMetrics\":"); if self.currentMetrics.isEmpty { w.null() } else { self.currentMetrics.encodeJSON(&w) }
-        if !self.conditions.isEmpty { w.key("\"conditions\":"); self.conditions.encodeJSON(&w) }
+        if let v = self.observedGeneration { w.quotedKey("\"observedGeneration\":"); v.encodeJSON(&w) }
+        if let v = self.lastScaleTime { w.quotedKey("\"lastScaleTime\":"); v.encodeJSON(&w) }
+        if self.currentReplicas != 0 { w.quotedKey("\"currentReplicas\":"); self.currentReplicas.encodeJSON(&w) }
+        w.quotedKey("\"desiredReplicas\":"); self.desiredReplicas.encodeJSON(&w)
+        w.quotedKey("\"currentMetrics\":"); if self.currentMetrics.isEmpty { w.null() } else { self.currentMetrics.encodeJSON(&w) }
+        if !self.conditions.isEmpty { w.quotedKey("\"conditions\":"); self.conditions.encodeJSON(&w) }
     }
 
     public mutating func decodeJSONField(_ key: String, _ r: inout JSONReader) throws -> Bool {

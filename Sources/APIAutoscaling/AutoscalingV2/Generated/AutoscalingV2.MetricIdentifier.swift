@@ -25,8 +25,8 @@ extension AutoscalingV2 {
 
 extension AutoscalingV2.MetricIdentifier: JSONObjectCodable {
     public func encodeJSONFields(_ w: inout JSONWriter) {
-        w.key("\"name\":"); self.name.encodeJSON(&w)
-        if let v = self.selector { w.key("\"selector\":"); v.encodeJSON(&w) }
+        w.quotedKey("\"name\":"); self.name.encodeJSON(&w)
+        if let v = self.selector { w.quotedKey("\"selector\":"); v.encodeJSON(&w) }
     }
 
     public mutating func decodeJSONField(_ key: String, _ r: inout JSONReader) throws -> Bool {

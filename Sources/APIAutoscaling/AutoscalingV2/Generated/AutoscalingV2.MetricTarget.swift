@@ -33,10 +33,10 @@ extension AutoscalingV2 {
 
 extension AutoscalingV2.MetricTarget: JSONObjectCodable {
     public func encodeJSONFields(_ w: inout JSONWriter) {
-        w.key("\"type\":"); self.type.encodeJSON(&w)
-        if let v = self.value { w.key("\"value\":"); v.encodeJSON(&w) }
-        if let v = self.averageValue { w.key("\"averageValue\":"); v.encodeJSON(&w) }
-        if let v = self.averageUtilization { w.key("\"averageUtilization\":"); v.encodeJSON(&w) }
+        w.quotedKey("\"type\":"); self.type.encodeJSON(&w)
+        if let v = self.value { w.quotedKey("\"value\":"); v.encodeJSON(&w) }
+        if let v = self.averageValue { w.quotedKey("\"averageValue\":"); v.encodeJSON(&w) }
+        if let v = self.averageUtilization { w.quotedKey("\"averageUtilization\":"); v.encodeJSON(&w) }
     }
 
     public mutating func decodeJSONField(_ key: String, _ r: inout JSONReader) throws -> Bool {

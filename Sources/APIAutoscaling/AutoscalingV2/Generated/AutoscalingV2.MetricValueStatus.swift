@@ -29,9 +29,9 @@ extension AutoscalingV2 {
 
 extension AutoscalingV2.MetricValueStatus: JSONObjectCodable {
     public func encodeJSONFields(_ w: inout JSONWriter) {
-        if let v = self.value { w.key("\"value\":"); v.encodeJSON(&w) }
-        if let v = self.averageValue { w.key("\"averageValue\":"); v.encodeJSON(&w) }
-        if let v = self.averageUtilization { w.key("\"averageUtilization\":"); v.encodeJSON(&w) }
+        if let v = self.value { w.quotedKey("\"value\":"); v.encodeJSON(&w) }
+        if let v = self.averageValue { w.quotedKey("\"averageValue\":"); v.encodeJSON(&w) }
+        if let v = self.averageUtilization { w.quotedKey("\"averageUtilization\":"); v.encodeJSON(&w) }
     }
 
     public mutating func decodeJSONField(_ key: String, _ r: inout JSONReader) throws -> Bool {

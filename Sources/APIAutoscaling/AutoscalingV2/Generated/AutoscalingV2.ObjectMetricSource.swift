@@ -29,9 +29,9 @@ extension AutoscalingV2 {
 
 extension AutoscalingV2.ObjectMetricSource: JSONObjectCodable {
     public func encodeJSONFields(_ w: inout JSONWriter) {
-        w.key("\"describedObject\":"); self.describedObject.encodeJSON(&w)
-        w.key("\"target\":"); self.target.encodeJSON(&w)
-        w.key("\"metric\":"); self.metric.encodeJSON(&w)
+        w.quotedKey("\"describedObject\":"); self.describedObject.encodeJSON(&w)
+        w.quotedKey("\"target\":"); self.target.encodeJSON(&w)
+        w.quotedKey("\"metric\":"); self.metric.encodeJSON(&w)
     }
 
     public mutating func decodeJSONField(_ key: String, _ r: inout JSONReader) throws -> Bool {

@@ -29,9 +29,9 @@ extension AutoscalingV2 {
 
 extension AutoscalingV2.ObjectMetricStatus: JSONObjectCodable {
     public func encodeJSONFields(_ w: inout JSONWriter) {
-        w.key("\"metric\":"); self.metric.encodeJSON(&w)
-        w.key("\"current\":"); self.current.encodeJSON(&w)
-        w.key("\"describedObject\":"); self.describedObject.encodeJSON(&w)
+        w.quotedKey("\"metric\":"); self.metric.encodeJSON(&w)
+        w.quotedKey("\"current\":"); self.current.encodeJSON(&w)
+        w.quotedKey("\"describedObject\":"); self.describedObject.encodeJSON(&w)
     }
 
     public mutating func decodeJSONField(_ key: String, _ r: inout JSONReader) throws -> Bool {

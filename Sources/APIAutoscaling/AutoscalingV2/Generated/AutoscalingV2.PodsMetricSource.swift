@@ -25,8 +25,8 @@ extension AutoscalingV2 {
 
 extension AutoscalingV2.PodsMetricSource: JSONObjectCodable {
     public func encodeJSONFields(_ w: inout JSONWriter) {
-        w.key("\"metric\":"); self.metric.encodeJSON(&w)
-        w.key("\"target\":"); self.target.encodeJSON(&w)
+        w.quotedKey("\"metric\":"); self.metric.encodeJSON(&w)
+        w.quotedKey("\"target\":"); self.target.encodeJSON(&w)
     }
 
     public mutating func decodeJSONField(_ key: String, _ r: inout JSONReader) throws -> Bool {

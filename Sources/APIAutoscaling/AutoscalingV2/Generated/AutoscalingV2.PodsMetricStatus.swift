@@ -25,8 +25,8 @@ extension AutoscalingV2 {
 
 extension AutoscalingV2.PodsMetricStatus: JSONObjectCodable {
     public func encodeJSONFields(_ w: inout JSONWriter) {
-        w.key("\"metric\":"); self.metric.encodeJSON(&w)
-        w.key("\"current\":"); self.current.encodeJSON(&w)
+        w.quotedKey("\"metric\":"); self.metric.encodeJSON(&w)
+        w.quotedKey("\"current\":"); self.current.encodeJSON(&w)
     }
 
     public mutating func decodeJSONField(_ key: String, _ r: inout JSONReader) throws -> Bool {

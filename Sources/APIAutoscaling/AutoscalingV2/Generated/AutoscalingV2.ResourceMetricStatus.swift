@@ -25,8 +25,8 @@ extension AutoscalingV2 {
 
 extension AutoscalingV2.ResourceMetricStatus: JSONObjectCodable {
     public func encodeJSONFields(_ w: inout JSONWriter) {
-        w.key("\"name\":"); self.name.encodeJSON(&w)
-        w.key("\"current\":"); self.current.encodeJSON(&w)
+        w.quotedKey("\"name\":"); self.name.encodeJSON(&w)
+        w.quotedKey("\"current\":"); self.current.encodeJSON(&w)
     }
 
     public mutating func decodeJSONField(_ key: String, _ r: inout JSONReader) throws -> Bool {

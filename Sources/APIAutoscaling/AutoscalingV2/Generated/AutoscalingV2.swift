@@ -4,5 +4,10 @@ import APIMachinery
 
 /// Wire types of autoscaling/v2.
 public enum AutoscalingV2 {
-    public static let groupVersion = GroupVersion(group: "autoscaling", version: "v2")
+    public static let groupVersion = APIMachinery.GroupVersion(group: "autoscaling", version: "v2")
+    /// Every kind of this group-version, for scheme registration.
+    public static let kinds: [any APIKind.Type] = [
+        AutoscalingV2.HorizontalPodAutoscaler.self,
+        AutoscalingV2.HorizontalPodAutoscalerList.self,
+    ]
 }

@@ -49,14 +49,14 @@ extension BatchV1 {
 
 extension BatchV1.CronJobSpec: JSONObjectCodable {
     public func encodeJSONFields(_ w: inout JSONWriter) {
-        w.key("\"schedule\":"); self.schedule.encodeJSON(&w)
-        if let v = self.timeZone { w.key("\"timeZone\":"); v.encodeJSON(&w) }
-        if let v = self.startingDeadlineSeconds { w.key("\"startingDeadlineSeconds\":"); v.encodeJSON(&w) }
-        if !self.concurrencyPolicy.isEmpty { w.key("\"concurrencyPolicy\":"); self.concurrencyPolicy.encodeJSON(&w) }
-        if let v = self.suspend { w.key("\"suspend\":"); v.encodeJSON(&w) }
-        w.key("\"jobTemplate\":"); self.jobTemplate.encodeJSON(&w)
-        if let v = self.successfulJobsHistoryLimit { w.key("\"successfulJobsHistoryLimit\":"); v.encodeJSON(&w) }
-        if let v = self.failedJobsHistoryLimit { w.key("\"failedJobsHistoryLimit\":"); v.encodeJSON(&w) }
+        w.quotedKey("\"schedule\":"); self.schedule.encodeJSON(&w)
+        if let v = self.timeZone { w.quotedKey("\"timeZone\":"); v.encodeJSON(&w) }
+        if let v = self.startingDeadlineSeconds { w.quotedKey("\"startingDeadlineSeconds\":"); v.encodeJSON(&w) }
+        if !self.concurrencyPolicy.isEmpty { w.quotedKey("\"concurrencyPolicy\":"); self.concurrencyPolicy.encodeJSON(&w) }
+        if let v = self.suspend { w.quotedKey("\"suspend\":"); v.encodeJSON(&w) }
+        w.quotedKey("\"jobTemplate\":"); self.jobTemplate.encodeJSON(&w)
+        if let v = self.successfulJobsHistoryLimit { w.quotedKey("\"successfulJobsHistoryLimit\":"); v.encodeJSON(&w) }
+        if let v = self.failedJobsHistoryLimit { w.quotedKey("\"failedJobsHistoryLimit\":"); v.encodeJSON(&w) }
     }
 
     public mutating func decodeJSONField(_ key: String, _ r: inout JSONReader) throws -> Bool {

@@ -30,9 +30,9 @@ extension BatchV1 {
 
 extension BatchV1.CronJobStatus: JSONObjectCodable {
     public func encodeJSONFields(_ w: inout JSONWriter) {
-        if !self.active.isEmpty { w.key("\"active\":"); self.active.encodeJSON(&w) }
-        if let v = self.lastScheduleTime { w.key("\"lastScheduleTime\":"); v.encodeJSON(&w) }
-        if let v = self.lastSuccessfulTime { w.key("\"lastSuccessfulTime\":"); v.encodeJSON(&w) }
+        if !self.active.isEmpty { w.quotedKey("\"active\":"); self.active.encodeJSON(&w) }
+        if let v = self.lastScheduleTime { w.quotedKey("\"lastScheduleTime\":"); v.encodeJSON(&w) }
+        if let v = self.lastSuccessfulTime { w.quotedKey("\"lastSuccessfulTime\":"); v.encodeJSON(&w) }
     }
 
     public mutating func decodeJSONField(_ key: String, _ r: inout JSONReader) throws -> Bool {

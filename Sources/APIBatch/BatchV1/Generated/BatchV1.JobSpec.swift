@@ -82,22 +82,22 @@ extension BatchV1 {
 
 extension BatchV1.JobSpec: JSONObjectCodable {
     public func encodeJSONFields(_ w: inout JSONWriter) {
-        if let v = self.parallelism { w.key("\"parallelism\":"); v.encodeJSON(&w) }
-        if let v = self.completions { w.key("\"completions\":"); v.encodeJSON(&w) }
-        if let v = self.activeDeadlineSeconds { w.key("\"activeDeadlineSeconds\":"); v.encodeJSON(&w) }
-        if let v = self.podFailurePolicy { w.key("\"podFailurePolicy\":"); v.encodeJSON(&w) }
-        if let v = self.successPolicy { w.key("\"successPolicy\":"); v.encodeJSON(&w) }
-        if let v = self.backoffLimit { w.key("\"backoffLimit\":"); v.encodeJSON(&w) }
-        if let v = self.backoffLimitPerIndex { w.key("\"backoffLimitPerIndex\":"); v.encodeJSON(&w) }
-        if let v = self.maxFailedIndexes { w.key("\"maxFailedIndexes\":"); v.encodeJSON(&w) }
-        if let v = self.selector { w.key("\"selector\":"); v.encodeJSON(&w) }
-        if let v = self.manualSelector { w.key("\"manualSelector\":"); v.encodeJSON(&w) }
-        w.key("\"template\":"); self.template.encodeJSON(&w)
-        if let v = self.ttlSecondsAfterFinished { w.key("\"ttlSecondsAfterFinished\":"); v.encodeJSON(&w) }
-        if let v = self.completionMode { w.key("\"completionMode\":"); v.encodeJSON(&w) }
-        if let v = self.suspend { w.key("\"suspend\":"); v.encodeJSON(&w) }
-        if let v = self.podReplacementPolicy { w.key("\"podReplacementPolicy\":"); v.encodeJSON(&w) }
-        if let v = self.managedBy { w.key("\"managedBy\":"); v.encodeJSON(&w) }
+        if let v = self.parallelism { w.quotedKey("\"parallelism\":"); v.encodeJSON(&w) }
+        if let v = self.completions { w.quotedKey("\"completions\":"); v.encodeJSON(&w) }
+        if let v = self.activeDeadlineSeconds { w.quotedKey("\"activeDeadlineSeconds\":"); v.encodeJSON(&w) }
+        if let v = self.podFailurePolicy { w.quotedKey("\"podFailurePolicy\":"); v.encodeJSON(&w) }
+        if let v = self.successPolicy { w.quotedKey("\"successPolicy\":"); v.encodeJSON(&w) }
+        if let v = self.backoffLimit { w.quotedKey("\"backoffLimit\":"); v.encodeJSON(&w) }
+        if let v = self.backoffLimitPerIndex { w.quotedKey("\"backoffLimitPerIndex\":"); v.encodeJSON(&w) }
+        if let v = self.maxFailedIndexes { w.quotedKey("\"maxFailedIndexes\":"); v.encodeJSON(&w) }
+        if let v = self.selector { w.quotedKey("\"selector\":"); v.encodeJSON(&w) }
+        if let v = self.manualSelector { w.quotedKey("\"manualSelector\":"); v.encodeJSON(&w) }
+        w.quotedKey("\"template\":"); self.template.encodeJSON(&w)
+        if let v = self.ttlSecondsAfterFinished { w.quotedKey("\"ttlSecondsAfterFinished\":"); v.encodeJSON(&w) }
+        if let v = self.completionMode { w.quotedKey("\"completionMode\":"); v.encodeJSON(&w) }
+        if let v = self.suspend { w.quotedKey("\"suspend\":"); v.encodeJSON(&w) }
+        if let v = self.podReplacementPolicy { w.quotedKey("\"podReplacementPolicy\":"); v.encodeJSON(&w) }
+        if let v = self.managedBy { w.quotedKey("\"managedBy\":"); v.encodeJSON(&w) }
     }
 
     public mutating func decodeJSONField(_ key: String, _ r: inout JSONReader) throws -> Bool {

@@ -61,17 +61,17 @@ extension BatchV1 {
 
 extension BatchV1.JobStatus: JSONObjectCodable {
     public func encodeJSONFields(_ w: inout JSONWriter) {
-        if !self.conditions.isEmpty { w.key("\"conditions\":"); self.conditions.encodeJSON(&w) }
-        if let v = self.startTime { w.key("\"startTime\":"); v.encodeJSON(&w) }
-        if let v = self.completionTime { w.key("\"completionTime\":"); v.encodeJSON(&w) }
-        if self.active != 0 { w.key("\"active\":"); self.active.encodeJSON(&w) }
-        if self.succeeded != 0 { w.key("\"succeeded\":"); self.succeeded.encodeJSON(&w) }
-        if self.failed != 0 { w.key("\"failed\":"); self.failed.encodeJSON(&w) }
-        if let v = self.terminating { w.key("\"terminating\":"); v.encodeJSON(&w) }
-        if !self.completedIndexes.isEmpty { w.key("\"completedIndexes\":"); self.completedIndexes.encodeJSON(&w) }
-        if let v = self.failedIndexes { w.key("\"failedIndexes\":"); v.encodeJSON(&w) }
-        if let v = self.uncountedTerminatedPods { w.key("\"uncountedTerminatedPods\":"); v.encodeJSON(&w) }
-        if let v = self.ready { w.key("\"ready\":"); v.encodeJSON(&w) }
+        if !self.conditions.isEmpty { w.quotedKey("\"conditions\":"); self.conditions.encodeJSON(&w) }
+        if let v = self.startTime { w.quotedKey("\"startTime\":"); v.encodeJSON(&w) }
+        if let v = self.completionTime { w.quotedKey("\"completionTime\":"); v.encodeJSON(&w) }
+        if self.active != 0 { w.quotedKey("\"active\":"); self.active.encodeJSON(&w) }
+        if self.succeeded != 0 { w.quotedKey("\"succeeded\":"); self.succeeded.encodeJSON(&w) }
+        if self.failed != 0 { w.quotedKey("\"failed\":"); self.failed.encodeJSON(&w) }
+        if let v = self.terminating { w.quotedKey("\"terminating\":"); v.encodeJSON(&w) }
+        if !self.completedIndexes.isEmpty { w.quotedKey("\"completedIndexes\":"); self.completedIndexes.encodeJSON(&w) }
+        if let v = self.failedIndexes { w.quotedKey("\"failedIndexes\":"); v.encodeJSON(&w) }
+        if let v = self.uncountedTerminatedPods { w.quotedKey("\"uncountedTerminatedPods\":"); v.encodeJSON(&w) }
+        if let v = self.ready { w.quotedKey("\"ready\":"); v.encodeJSON(&w) }
     }
 
     public mutating func decodeJSONField(_ key: String, _ r: inout JSONReader) throws -> Bool {

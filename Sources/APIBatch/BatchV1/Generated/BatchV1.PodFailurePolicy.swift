@@ -21,7 +21,7 @@ extension BatchV1 {
 
 extension BatchV1.PodFailurePolicy: JSONObjectCodable {
     public func encodeJSONFields(_ w: inout JSONWriter) {
-        w.key("\"rules\":"); if self.rules.isEmpty { w.null() } else { self.rules.encodeJSON(&w) }
+        w.quotedKey("\"rules\":"); if self.rules.isEmpty { w.null() } else { self.rules.encodeJSON(&w) }
     }
 
     public mutating func decodeJSONField(_ key: String, _ r: inout JSONReader) throws -> Bool {

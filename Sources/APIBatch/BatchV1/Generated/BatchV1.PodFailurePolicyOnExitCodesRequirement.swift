@@ -29,9 +29,9 @@ extension BatchV1 {
 
 extension BatchV1.PodFailurePolicyOnExitCodesRequirement: JSONObjectCodable {
     public func encodeJSONFields(_ w: inout JSONWriter) {
-        w.key("\"containerName\":"); if let v = self.containerName { v.encodeJSON(&w) } else { w.null() }
-        w.key("\"operator\":"); self.operator.encodeJSON(&w)
-        w.key("\"values\":"); if self.values.isEmpty { w.null() } else { self.values.encodeJSON(&w) }
+        w.quotedKey("\"containerName\":"); if let v = self.containerName { v.encodeJSON(&w) } else { w.null() }
+        w.quotedKey("\"operator\":"); self.operator.encodeJSON(&w)
+        w.quotedKey("\"values\":"); if self.values.isEmpty { w.null() } else { self.values.encodeJSON(&w) }
     }
 
     public mutating func decodeJSONField(_ key: String, _ r: inout JSONReader) throws -> Bool {

@@ -29,9 +29,9 @@ extension BatchV1 {
 
 extension BatchV1.PodFailurePolicyRule: JSONObjectCodable {
     public func encodeJSONFields(_ w: inout JSONWriter) {
-        w.key("\"action\":"); self.action.encodeJSON(&w)
-        w.key("\"onExitCodes\":"); if let v = self.onExitCodes { v.encodeJSON(&w) } else { w.null() }
-        w.key("\"onPodConditions\":"); if self.onPodConditions.isEmpty { w.null() } else { self.onPodConditions.encodeJSON(&w) }
+        w.quotedKey("\"action\":"); self.action.encodeJSON(&w)
+        w.quotedKey("\"onExitCodes\":"); if let v = self.onExitCodes { v.encodeJSON(&w) } else { w.null() }
+        w.quotedKey("\"onPodConditions\":"); if self.onPodConditions.isEmpty { w.null() } else { self.onPodConditions.encodeJSON(&w) }
     }
 
     public mutating func decodeJSONField(_ key: String, _ r: inout JSONReader) throws -> Bool {

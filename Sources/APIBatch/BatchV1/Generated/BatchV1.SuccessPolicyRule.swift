@@ -25,8 +25,8 @@ extension BatchV1 {
 
 extension BatchV1.SuccessPolicyRule: JSONObjectCodable {
     public func encodeJSONFields(_ w: inout JSONWriter) {
-        if let v = self.succeededIndexes { w.key("\"succeededIndexes\":"); v.encodeJSON(&w) }
-        if let v = self.succeededCount { w.key("\"succeededCount\":"); v.encodeJSON(&w) }
+        if let v = self.succeededIndexes { w.quotedKey("\"succeededIndexes\":"); v.encodeJSON(&w) }
+        if let v = self.succeededCount { w.quotedKey("\"succeededCount\":"); v.encodeJSON(&w) }
     }
 
     public mutating func decodeJSONField(_ key: String, _ r: inout JSONReader) throws -> Bool {

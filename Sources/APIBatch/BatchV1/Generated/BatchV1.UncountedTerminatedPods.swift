@@ -25,8 +25,8 @@ extension BatchV1 {
 
 extension BatchV1.UncountedTerminatedPods: JSONObjectCodable {
     public func encodeJSONFields(_ w: inout JSONWriter) {
-        if !self.succeeded.isEmpty { w.key("\"succeeded\":"); self.succeeded.encodeJSON(&w) }
-        if !self.failed.isEmpty { w.key("\"failed\":"); self.failed.encodeJSON(&w) }
+        if !self.succeeded.isEmpty { w.quotedKey("\"succeeded\":"); self.succeeded.encodeJSON(&w) }
+        if !self.failed.isEmpty { w.quotedKey("\"failed\":"); self.failed.encodeJSON(&w) }
     }
 
     public mutating func decodeJSONField(_ key: String, _ r: inout JSONReader) throws -> Bool {

@@ -4,5 +4,12 @@ import APIMachinery
 
 /// Wire types of batch/v1.
 public enum BatchV1 {
-    public static let groupVersion = GroupVersion(group: "batch", version: "v1")
+    public static let groupVersion = APIMachinery.GroupVersion(group: "batch", version: "v1")
+    /// Every kind of this group-version, for scheme registration.
+    public static let kinds: [any APIKind.Type] = [
+        BatchV1.CronJob.self,
+        BatchV1.CronJobList.self,
+        BatchV1.Job.self,
+        BatchV1.JobList.self,
+    ]
 }

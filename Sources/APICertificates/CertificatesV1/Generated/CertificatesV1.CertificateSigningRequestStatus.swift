@@ -25,8 +25,8 @@ extension CertificatesV1 {
 
 extension CertificatesV1.CertificateSigningRequestStatus: JSONObjectCodable {
     public func encodeJSONFields(_ w: inout JSONWriter) {
-        if !self.conditions.isEmpty { w.key("\"conditions\":"); self.conditions.encodeJSON(&w) }
-        if !self.certificate.isEmpty { w.key("\"certificate\":"); w.base64(self.certificate) }
+        if !self.conditions.isEmpty { w.quotedKey("\"conditions\":"); self.conditions.encodeJSON(&w) }
+        if !self.certificate.isEmpty { w.quotedKey("\"certificate\":"); w.base64(self.certificate) }
     }
 
     public mutating func decodeJSONField(_ key: String, _ r: inout JSONReader) throws -> Bool {

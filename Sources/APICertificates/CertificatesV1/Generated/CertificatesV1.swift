@@ -4,5 +4,10 @@ import APIMachinery
 
 /// Wire types of certificates.k8s.io/v1.
 public enum CertificatesV1 {
-    public static let groupVersion = GroupVersion(group: "certificates.k8s.io", version: "v1")
+    public static let groupVersion = APIMachinery.GroupVersion(group: "certificates.k8s.io", version: "v1")
+    /// Every kind of this group-version, for scheme registration.
+    public static let kinds: [any APIKind.Type] = [
+        CertificatesV1.CertificateSigningRequest.self,
+        CertificatesV1.CertificateSigningRequestList.self,
+    ]
 }

@@ -25,8 +25,8 @@ extension CertificatesV1alpha1 {
 
 extension CertificatesV1alpha1.ClusterTrustBundleSpec: JSONObjectCodable {
     public func encodeJSONFields(_ w: inout JSONWriter) {
-        if !self.signerName.isEmpty { w.key("\"signerName\":"); self.signerName.encodeJSON(&w) }
-        w.key("\"trustBundle\":"); self.trustBundle.encodeJSON(&w)
+        if !self.signerName.isEmpty { w.quotedKey("\"signerName\":"); self.signerName.encodeJSON(&w) }
+        w.quotedKey("\"trustBundle\":"); self.trustBundle.encodeJSON(&w)
     }
 
     public mutating func decodeJSONField(_ key: String, _ r: inout JSONReader) throws -> Bool {

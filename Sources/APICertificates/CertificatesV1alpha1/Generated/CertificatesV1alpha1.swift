@@ -4,5 +4,10 @@ import APIMachinery
 
 /// Wire types of certificates.k8s.io/v1alpha1.
 public enum CertificatesV1alpha1 {
-    public static let groupVersion = GroupVersion(group: "certificates.k8s.io", version: "v1alpha1")
+    public static let groupVersion = APIMachinery.GroupVersion(group: "certificates.k8s.io", version: "v1alpha1")
+    /// Every kind of this group-version, for scheme registration.
+    public static let kinds: [any APIKind.Type] = [
+        CertificatesV1alpha1.ClusterTrustBundle.self,
+        CertificatesV1alpha1.ClusterTrustBundleList.self,
+    ]
 }

@@ -49,14 +49,14 @@ extension CertificatesV1beta1 {
 
 extension CertificatesV1beta1.CertificateSigningRequestSpec: JSONObjectCodable {
     public func encodeJSONFields(_ w: inout JSONWriter) {
-        w.key("\"request\":"); if self.request.isEmpty { w.null() } else { w.base64(self.request) }
-        if let v = self.signerName { w.key("\"signerName\":"); v.encodeJSON(&w) }
-        if let v = self.expirationSeconds { w.key("\"expirationSeconds\":"); v.encodeJSON(&w) }
-        if !self.usages.isEmpty { w.key("\"usages\":"); self.usages.encodeJSON(&w) }
-        if !self.username.isEmpty { w.key("\"username\":"); self.username.encodeJSON(&w) }
-        if !self.uid.isEmpty { w.key("\"uid\":"); self.uid.encodeJSON(&w) }
-        if !self.groups.isEmpty { w.key("\"groups\":"); self.groups.encodeJSON(&w) }
-        if !self.extra.isEmpty { w.key("\"extra\":"); self.extra.encodeJSON(&w) }
+        w.quotedKey("\"request\":"); if self.request.isEmpty { w.null() } else { w.base64(self.request) }
+        if let v = self.signerName { w.quotedKey("\"signerName\":"); v.encodeJSON(&w) }
+        if let v = self.expirationSeconds { w.quotedKey("\"expirationSeconds\":"); v.encodeJSON(&w) }
+        if !self.usages.isEmpty { w.quotedKey("\"usages\":"); self.usages.encodeJSON(&w) }
+        if !self.username.isEmpty { w.quotedKey("\"username\":"); self.username.encodeJSON(&w) }
+        if !self.uid.isEmpty { w.quotedKey("\"uid\":"); self.uid.encodeJSON(&w) }
+        if !self.groups.isEmpty { w.quotedKey("\"groups\":"); self.groups.encodeJSON(&w) }
+        if !self.extra.isEmpty { w.quotedKey("\"extra\":"); self.extra.encodeJSON(&w) }
     }
 
     public mutating func decodeJSONField(_ key: String, _ r: inout JSONReader) throws -> Bool {

@@ -65,18 +65,18 @@ extension CertificatesV1beta1 {
 
 extension CertificatesV1beta1.PodCertificateRequestSpec: JSONObjectCodable {
     public func encodeJSONFields(_ w: inout JSONWriter) {
-        w.key("\"signerName\":"); self.signerName.encodeJSON(&w)
-        w.key("\"podName\":"); self.podName.encodeJSON(&w)
-        w.key("\"podUID\":"); self.podUID.encodeJSON(&w)
-        w.key("\"serviceAccountName\":"); self.serviceAccountName.encodeJSON(&w)
-        w.key("\"serviceAccountUID\":"); self.serviceAccountUID.encodeJSON(&w)
-        w.key("\"nodeName\":"); self.nodeName.encodeJSON(&w)
-        w.key("\"nodeUID\":"); self.nodeUID.encodeJSON(&w)
-        if let v = self.maxExpirationSeconds { w.key("\"maxExpirationSeconds\":"); v.encodeJSON(&w) }
-        w.key("\"pkixPublicKey\":"); if self.pkixPublicKey.isEmpty { w.null() } else { w.base64(self.pkixPublicKey) }
-        w.key("\"proofOfPossession\":"); if self.proofOfPossession.isEmpty { w.null() } else { w.base64(self.proofOfPossession) }
-        w.key("\"stubPKCS10Request\":"); if self.stubPKCS10Request.isEmpty { w.null() } else { w.base64(self.stubPKCS10Request) }
-        if !self.unverifiedUserAnnotations.isEmpty { w.key("\"unverifiedUserAnnotations\":"); self.unverifiedUserAnnotations.encodeJSON(&w) }
+        w.quotedKey("\"signerName\":"); self.signerName.encodeJSON(&w)
+        w.quotedKey("\"podName\":"); self.podName.encodeJSON(&w)
+        w.quotedKey("\"podUID\":"); self.podUID.encodeJSON(&w)
+        w.quotedKey("\"serviceAccountName\":"); self.serviceAccountName.encodeJSON(&w)
+        w.quotedKey("\"serviceAccountUID\":"); self.serviceAccountUID.encodeJSON(&w)
+        w.quotedKey("\"nodeName\":"); self.nodeName.encodeJSON(&w)
+        w.quotedKey("\"nodeUID\":"); self.nodeUID.encodeJSON(&w)
+        if let v = self.maxExpirationSeconds { w.quotedKey("\"maxExpirationSeconds\":"); v.encodeJSON(&w) }
+        w.quotedKey("\"pkixPublicKey\":"); if self.pkixPublicKey.isEmpty { w.null() } else { w.base64(self.pkixPublicKey) }
+        w.quotedKey("\"proofOfPossession\":"); if self.proofOfPossession.isEmpty { w.null() } else { w.base64(self.proofOfPossession) }
+        w.quotedKey("\"stubPKCS10Request\":"); if self.stubPKCS10Request.isEmpty { w.null() } else { w.base64(self.stubPKCS10Request) }
+        if !self.unverifiedUserAnnotations.isEmpty { w.quotedKey("\"unverifiedUserAnnotations\":"); self.unverifiedUserAnnotations.encodeJSON(&w) }
     }
 
     public mutating func decodeJSONField(_ key: String, _ r: inout JSONReader) throws -> Bool {

@@ -37,11 +37,11 @@ extension CertificatesV1beta1 {
 
 extension CertificatesV1beta1.PodCertificateRequestStatus: JSONObjectCodable {
     public func encodeJSONFields(_ w: inout JSONWriter) {
-        if !self.conditions.isEmpty { w.key("\"conditions\":"); self.conditions.encodeJSON(&w) }
-        if !self.certificateChain.isEmpty { w.key("\"certificateChain\":"); self.certificateChain.encodeJSON(&w) }
-        if let v = self.notBefore { w.key("\"notBefore\":"); v.encodeJSON(&w) }
-        if let v = self.beginRefreshAt { w.key("\"beginRefreshAt\":"); v.encodeJSON(&w) }
-        if let v = self.notAfter { w.key("\"notAfter\":"); v.encodeJSON(&w) }
+        if !self.conditions.isEmpty { w.quotedKey("\"conditions\":"); self.conditions.encodeJSON(&w) }
+        if !self.certificateChain.isEmpty { w.quotedKey("\"certificateChain\":"); self.certificateChain.encodeJSON(&w) }
+        if let v = self.notBefore { w.quotedKey("\"notBefore\":"); v.encodeJSON(&w) }
+        if let v = self.beginRefreshAt { w.quotedKey("\"beginRefreshAt\":"); v.encodeJSON(&w) }
+        if let v = self.notAfter { w.quotedKey("\"notAfter\":"); v.encodeJSON(&w) }
     }
 
     public mutating func decodeJSONField(_ key: String, _ r: inout JSONReader) throws -> Bool {

@@ -4,5 +4,14 @@ import APIMachinery
 
 /// Wire types of certificates.k8s.io/v1beta1.
 public enum CertificatesV1beta1 {
-    public static let groupVersion = GroupVersion(group: "certificates.k8s.io", version: "v1beta1")
+    public static let groupVersion = APIMachinery.GroupVersion(group: "certificates.k8s.io", version: "v1beta1")
+    /// Every kind of this group-version, for scheme registration.
+    public static let kinds: [any APIKind.Type] = [
+        CertificatesV1beta1.CertificateSigningRequest.self,
+        CertificatesV1beta1.CertificateSigningRequestList.self,
+        CertificatesV1beta1.ClusterTrustBundle.self,
+        CertificatesV1beta1.ClusterTrustBundleList.self,
+        CertificatesV1beta1.PodCertificateRequest.self,
+        CertificatesV1beta1.PodCertificateRequestList.self,
+    ]
 }

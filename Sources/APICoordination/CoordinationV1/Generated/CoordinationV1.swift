@@ -4,5 +4,10 @@ import APIMachinery
 
 /// Wire types of coordination.k8s.io/v1.
 public enum CoordinationV1 {
-    public static let groupVersion = GroupVersion(group: "coordination.k8s.io", version: "v1")
+    public static let groupVersion = APIMachinery.GroupVersion(group: "coordination.k8s.io", version: "v1")
+    /// Every kind of this group-version, for scheme registration.
+    public static let kinds: [any APIKind.Type] = [
+        CoordinationV1.Lease.self,
+        CoordinationV1.LeaseList.self,
+    ]
 }

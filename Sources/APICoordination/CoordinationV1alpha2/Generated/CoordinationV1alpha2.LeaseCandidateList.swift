@@ -33,10 +33,10 @@ extension CoordinationV1alpha2 {
 
 extension CoordinationV1alpha2.LeaseCandidateList: JSONObjectCodable {
     public func encodeJSONFields(_ w: inout JSONWriter) {
-        if !kind.isEmpty { w.key("\"kind\":"); w.string(kind) }
-        if !apiVersion.isEmpty { w.key("\"apiVersion\":"); w.string(apiVersion) }
-        w.key("\"metadata\":"); self.metadata.encodeJSON(&w)
-        w.key("\"items\":"); self.items.encodeJSON(&w)
+        if !kind.isEmpty { w.quotedKey("\"kind\":"); w.string(kind) }
+        if !apiVersion.isEmpty { w.quotedKey("\"apiVersion\":"); w.string(apiVersion) }
+        w.quotedKey("\"metadata\":"); self.metadata.encodeJSON(&w)
+        w.quotedKey("\"items\":"); self.items.encodeJSON(&w)
     }
 
     public mutating func decodeJSONField(_ key: String, _ r: inout JSONReader) throws -> Bool {
@@ -68,6 +68,6 @@ extension CoordinationV1alpha2.LeaseCandidateList: ProtoMessage {
     }
 }
 
-extension CoordinationV1alpha2.LeaseCandidateList: APIKind {
-    public static let groupVersionKind = GroupVersionKind(group: "coordination.k8s.io", version: "v1alpha2", kind: "LeaseCandidateList")
+extension CoordinationV1alpha2.LeaseCandidateList: APIKind, TypeMetaCarrier {
+    public static let groupVersionKind = APIMachinery.GroupVersionKind(group: "coordination.k8s.io", version: "v1alpha2", kind: "LeaseCandidateList")
 }

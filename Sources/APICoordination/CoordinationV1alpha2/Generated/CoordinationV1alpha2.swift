@@ -4,5 +4,10 @@ import APIMachinery
 
 /// Wire types of coordination.k8s.io/v1alpha2.
 public enum CoordinationV1alpha2 {
-    public static let groupVersion = GroupVersion(group: "coordination.k8s.io", version: "v1alpha2")
+    public static let groupVersion = APIMachinery.GroupVersion(group: "coordination.k8s.io", version: "v1alpha2")
+    /// Every kind of this group-version, for scheme registration.
+    public static let kinds: [any APIKind.Type] = [
+        CoordinationV1alpha2.LeaseCandidate.self,
+        CoordinationV1alpha2.LeaseCandidateList.self,
+    ]
 }

@@ -41,12 +41,12 @@ extension CoordinationV1beta1 {
 
 extension CoordinationV1beta1.LeaseCandidateSpec: JSONObjectCodable {
     public func encodeJSONFields(_ w: inout JSONWriter) {
-        w.key("\"leaseName\":"); self.leaseName.encodeJSON(&w)
-        if let v = self.pingTime { w.key("\"pingTime\":"); v.encodeJSON(&w) }
-        if let v = self.renewTime { w.key("\"renewTime\":"); v.encodeJSON(&w) }
-        w.key("\"binaryVersion\":"); self.binaryVersion.encodeJSON(&w)
-        if !self.emulationVersion.isEmpty { w.key("\"emulationVersion\":"); self.emulationVersion.encodeJSON(&w) }
-        if !self.strategy.isEmpty { w.key("\"strategy\":"); self.strategy.encodeJSON(&w) }
+        w.quotedKey("\"leaseName\":"); self.leaseName.encodeJSON(&w)
+        if let v = self.pingTime { w.quotedKey("\"pingTime\":"); v.encodeJSON(&w) }
+        if let v = self.renewTime { w.quotedKey("\"renewTime\":"); v.encodeJSON(&w) }
+        w.quotedKey("\"binaryVersion\":"); self.binaryVersion.encodeJSON(&w)
+        if !self.emulationVersion.isEmpty { w.quotedKey("\"emulationVersion\":"); self.emulationVersion.encodeJSON(&w) }
+        if !self.strategy.isEmpty { w.quotedKey("\"strategy\":"); self.strategy.encodeJSON(&w) }
     }
 
     public mutating func decodeJSONField(_ key: String, _ r: inout JSONReader) throws -> Bool {

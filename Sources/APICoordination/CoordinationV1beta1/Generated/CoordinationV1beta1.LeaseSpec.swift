@@ -45,13 +45,13 @@ extension CoordinationV1beta1 {
 
 extension CoordinationV1beta1.LeaseSpec: JSONObjectCodable {
     public func encodeJSONFields(_ w: inout JSONWriter) {
-        if let v = self.holderIdentity { w.key("\"holderIdentity\":"); v.encodeJSON(&w) }
-        if let v = self.leaseDurationSeconds { w.key("\"leaseDurationSeconds\":"); v.encodeJSON(&w) }
-        if let v = self.acquireTime { w.key("\"acquireTime\":"); v.encodeJSON(&w) }
-        if let v = self.renewTime { w.key("\"renewTime\":"); v.encodeJSON(&w) }
-        if let v = self.leaseTransitions { w.key("\"leaseTransitions\":"); v.encodeJSON(&w) }
-        if let v = self.strategy { w.key("\"strategy\":"); v.encodeJSON(&w) }
-        if let v = self.preferredHolder { w.key("\"preferredHolder\":"); v.encodeJSON(&w) }
+        if let v = self.holderIdentity { w.quotedKey("\"holderIdentity\":"); v.encodeJSON(&w) }
+        if let v = self.leaseDurationSeconds { w.quotedKey("\"leaseDurationSeconds\":"); v.encodeJSON(&w) }
+        if let v = self.acquireTime { w.quotedKey("\"acquireTime\":"); v.encodeJSON(&w) }
+        if let v = self.renewTime { w.quotedKey("\"renewTime\":"); v.encodeJSON(&w) }
+        if let v = self.leaseTransitions { w.quotedKey("\"leaseTransitions\":"); v.encodeJSON(&w) }
+        if let v = self.strategy { w.quotedKey("\"strategy\":"); v.encodeJSON(&w) }
+        if let v = self.preferredHolder { w.quotedKey("\"preferredHolder\":"); v.encodeJSON(&w) }
     }
 
     public mutating func decodeJSONField(_ key: String, _ r: inout JSONReader) throws -> Bool {

@@ -4,5 +4,12 @@ import APIMachinery
 
 /// Wire types of coordination.k8s.io/v1beta1.
 public enum CoordinationV1beta1 {
-    public static let groupVersion = GroupVersion(group: "coordination.k8s.io", version: "v1beta1")
+    public static let groupVersion = APIMachinery.GroupVersion(group: "coordination.k8s.io", version: "v1beta1")
+    /// Every kind of this group-version, for scheme registration.
+    public static let kinds: [any APIKind.Type] = [
+        CoordinationV1beta1.Lease.self,
+        CoordinationV1beta1.LeaseCandidate.self,
+        CoordinationV1beta1.LeaseCandidateList.self,
+        CoordinationV1beta1.LeaseList.self,
+    ]
 }

@@ -33,10 +33,10 @@ extension CoreV1 {
 
 extension CoreV1.AWSElasticBlockStoreVolumeSource: JSONObjectCodable {
     public func encodeJSONFields(_ w: inout JSONWriter) {
-        w.key("\"volumeID\":"); self.volumeID.encodeJSON(&w)
-        if !self.fsType.isEmpty { w.key("\"fsType\":"); self.fsType.encodeJSON(&w) }
-        if self.partition != 0 { w.key("\"partition\":"); self.partition.encodeJSON(&w) }
-        if self.readOnly { w.key("\"readOnly\":"); self.readOnly.encodeJSON(&w) }
+        w.quotedKey("\"volumeID\":"); self.volumeID.encodeJSON(&w)
+        if !self.fsType.isEmpty { w.quotedKey("\"fsType\":"); self.fsType.encodeJSON(&w) }
+        if self.partition != 0 { w.quotedKey("\"partition\":"); self.partition.encodeJSON(&w) }
+        if self.readOnly { w.quotedKey("\"readOnly\":"); self.readOnly.encodeJSON(&w) }
     }
 
     public mutating func decodeJSONField(_ key: String, _ r: inout JSONReader) throws -> Bool {

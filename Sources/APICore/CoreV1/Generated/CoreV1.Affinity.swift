@@ -29,9 +29,9 @@ extension CoreV1 {
 
 extension CoreV1.Affinity: JSONObjectCodable {
     public func encodeJSONFields(_ w: inout JSONWriter) {
-        if let v = self.nodeAffinity { w.key("\"nodeAffinity\":"); v.encodeJSON(&w) }
-        if let v = self.podAffinity { w.key("\"podAffinity\":"); v.encodeJSON(&w) }
-        if let v = self.podAntiAffinity { w.key("\"podAntiAffinity\":"); v.encodeJSON(&w) }
+        if let v = self.nodeAffinity { w.quotedKey("\"nodeAffinity\":"); v.encodeJSON(&w) }
+        if let v = self.podAffinity { w.quotedKey("\"podAffinity\":"); v.encodeJSON(&w) }
+        if let v = self.podAntiAffinity { w.quotedKey("\"podAntiAffinity\":"); v.encodeJSON(&w) }
     }
 
     public mutating func decodeJSONField(_ key: String, _ r: inout JSONReader) throws -> Bool {

@@ -25,8 +25,8 @@ extension CoreV1 {
 
 extension CoreV1.AttachedVolume: JSONObjectCodable {
     public func encodeJSONFields(_ w: inout JSONWriter) {
-        w.key("\"name\":"); self.name.encodeJSON(&w)
-        w.key("\"devicePath\":"); self.devicePath.encodeJSON(&w)
+        w.quotedKey("\"name\":"); self.name.encodeJSON(&w)
+        w.quotedKey("\"devicePath\":"); self.devicePath.encodeJSON(&w)
     }
 
     public mutating func decodeJSONField(_ key: String, _ r: inout JSONReader) throws -> Bool {

@@ -21,7 +21,7 @@ extension CoreV1 {
 
 extension CoreV1.AvoidPods: JSONObjectCodable {
     public func encodeJSONFields(_ w: inout JSONWriter) {
-        if !self.preferAvoidPods.isEmpty { w.key("\"preferAvoidPods\":"); self.preferAvoidPods.encodeJSON(&w) }
+        if !self.preferAvoidPods.isEmpty { w.quotedKey("\"preferAvoidPods\":"); self.preferAvoidPods.encodeJSON(&w) }
     }
 
     public mutating func decodeJSONField(_ key: String, _ r: inout JSONReader) throws -> Bool {

@@ -41,12 +41,12 @@ extension CoreV1 {
 
 extension CoreV1.AzureDiskVolumeSource: JSONObjectCodable {
     public func encodeJSONFields(_ w: inout JSONWriter) {
-        w.key("\"diskName\":"); self.diskName.encodeJSON(&w)
-        w.key("\"diskURI\":"); self.diskURI.encodeJSON(&w)
-        if let v = self.cachingMode { w.key("\"cachingMode\":"); v.encodeJSON(&w) }
-        if let v = self.fsType { w.key("\"fsType\":"); v.encodeJSON(&w) }
-        if let v = self.readOnly { w.key("\"readOnly\":"); v.encodeJSON(&w) }
-        if let v = self.kind { w.key("\"kind\":"); v.encodeJSON(&w) }
+        w.quotedKey("\"diskName\":"); self.diskName.encodeJSON(&w)
+        w.quotedKey("\"diskURI\":"); self.diskURI.encodeJSON(&w)
+        if let v = self.cachingMode { w.quotedKey("\"cachingMode\":"); v.encodeJSON(&w) }
+        if let v = self.fsType { w.quotedKey("\"fsType\":"); v.encodeJSON(&w) }
+        if let v = self.readOnly { w.quotedKey("\"readOnly\":"); v.encodeJSON(&w) }
+        if let v = self.kind { w.quotedKey("\"kind\":"); v.encodeJSON(&w) }
     }
 
     public mutating func decodeJSONField(_ key: String, _ r: inout JSONReader) throws -> Bool {

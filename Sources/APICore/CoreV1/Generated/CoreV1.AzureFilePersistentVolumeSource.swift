@@ -33,10 +33,10 @@ extension CoreV1 {
 
 extension CoreV1.AzureFilePersistentVolumeSource: JSONObjectCodable {
     public func encodeJSONFields(_ w: inout JSONWriter) {
-        w.key("\"secretName\":"); self.secretName.encodeJSON(&w)
-        w.key("\"shareName\":"); self.shareName.encodeJSON(&w)
-        if self.readOnly { w.key("\"readOnly\":"); self.readOnly.encodeJSON(&w) }
-        w.key("\"secretNamespace\":"); if let v = self.secretNamespace { v.encodeJSON(&w) } else { w.null() }
+        w.quotedKey("\"secretName\":"); self.secretName.encodeJSON(&w)
+        w.quotedKey("\"shareName\":"); self.shareName.encodeJSON(&w)
+        if self.readOnly { w.quotedKey("\"readOnly\":"); self.readOnly.encodeJSON(&w) }
+        w.quotedKey("\"secretNamespace\":"); if let v = self.secretNamespace { v.encodeJSON(&w) } else { w.null() }
     }
 
     public mutating func decodeJSONField(_ key: String, _ r: inout JSONReader) throws -> Bool {

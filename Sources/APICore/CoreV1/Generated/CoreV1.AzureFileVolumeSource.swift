@@ -29,9 +29,9 @@ extension CoreV1 {
 
 extension CoreV1.AzureFileVolumeSource: JSONObjectCodable {
     public func encodeJSONFields(_ w: inout JSONWriter) {
-        w.key("\"secretName\":"); self.secretName.encodeJSON(&w)
-        w.key("\"shareName\":"); self.shareName.encodeJSON(&w)
-        if self.readOnly { w.key("\"readOnly\":"); self.readOnly.encodeJSON(&w) }
+        w.quotedKey("\"secretName\":"); self.secretName.encodeJSON(&w)
+        w.quotedKey("\"shareName\":"); self.shareName.encodeJSON(&w)
+        if self.readOnly { w.quotedKey("\"readOnly\":"); self.readOnly.encodeJSON(&w) }
     }
 
     public mutating func decodeJSONField(_ key: String, _ r: inout JSONReader) throws -> Bool {

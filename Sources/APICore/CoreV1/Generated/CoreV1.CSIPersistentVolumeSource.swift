@@ -57,16 +57,16 @@ extension CoreV1 {
 
 extension CoreV1.CSIPersistentVolumeSource: JSONObjectCodable {
     public func encodeJSONFields(_ w: inout JSONWriter) {
-        w.key("\"driver\":"); self.driver.encodeJSON(&w)
-        w.key("\"volumeHandle\":"); self.volumeHandle.encodeJSON(&w)
-        if self.readOnly { w.key("\"readOnly\":"); self.readOnly.encodeJSON(&w) }
-        if !self.fsType.isEmpty { w.key("\"fsType\":"); self.fsType.encodeJSON(&w) }
-        if !self.volumeAttributes.isEmpty { w.key("\"volumeAttributes\":"); self.volumeAttributes.encodeJSON(&w) }
-        if let v = self.controllerPublishSecretRef { w.key("\"controllerPublishSecretRef\":"); v.encodeJSON(&w) }
-        if let v = self.nodeStageSecretRef { w.key("\"nodeStageSecretRef\":"); v.encodeJSON(&w) }
-        if let v = self.nodePublishSecretRef { w.key("\"nodePublishSecretRef\":"); v.encodeJSON(&w) }
-        if let v = self.controllerExpandSecretRef { w.key("\"controllerExpandSecretRef\":"); v.encodeJSON(&w) }
-        if let v = self.nodeExpandSecretRef { w.key("\"nodeExpandSecretRef\":"); v.encodeJSON(&w) }
+        w.quotedKey("\"driver\":"); self.driver.encodeJSON(&w)
+        w.quotedKey("\"volumeHandle\":"); self.volumeHandle.encodeJSON(&w)
+        if self.readOnly { w.quotedKey("\"readOnly\":"); self.readOnly.encodeJSON(&w) }
+        if !self.fsType.isEmpty { w.quotedKey("\"fsType\":"); self.fsType.encodeJSON(&w) }
+        if !self.volumeAttributes.isEmpty { w.quotedKey("\"volumeAttributes\":"); self.volumeAttributes.encodeJSON(&w) }
+        if let v = self.controllerPublishSecretRef { w.quotedKey("\"controllerPublishSecretRef\":"); v.encodeJSON(&w) }
+        if let v = self.nodeStageSecretRef { w.quotedKey("\"nodeStageSecretRef\":"); v.encodeJSON(&w) }
+        if let v = self.nodePublishSecretRef { w.quotedKey("\"nodePublishSecretRef\":"); v.encodeJSON(&w) }
+        if let v = self.controllerExpandSecretRef { w.quotedKey("\"controllerExpandSecretRef\":"); v.encodeJSON(&w) }
+        if let v = self.nodeExpandSecretRef { w.quotedKey("\"nodeExpandSecretRef\":"); v.encodeJSON(&w) }
     }
 
     public mutating func decodeJSONField(_ key: String, _ r: inout JSONReader) throws -> Bool {

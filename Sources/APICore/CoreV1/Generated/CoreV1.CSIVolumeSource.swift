@@ -37,11 +37,11 @@ extension CoreV1 {
 
 extension CoreV1.CSIVolumeSource: JSONObjectCodable {
     public func encodeJSONFields(_ w: inout JSONWriter) {
-        w.key("\"driver\":"); self.driver.encodeJSON(&w)
-        if let v = self.readOnly { w.key("\"readOnly\":"); v.encodeJSON(&w) }
-        if let v = self.fsType { w.key("\"fsType\":"); v.encodeJSON(&w) }
-        if !self.volumeAttributes.isEmpty { w.key("\"volumeAttributes\":"); self.volumeAttributes.encodeJSON(&w) }
-        if let v = self.nodePublishSecretRef { w.key("\"nodePublishSecretRef\":"); v.encodeJSON(&w) }
+        w.quotedKey("\"driver\":"); self.driver.encodeJSON(&w)
+        if let v = self.readOnly { w.quotedKey("\"readOnly\":"); v.encodeJSON(&w) }
+        if let v = self.fsType { w.quotedKey("\"fsType\":"); v.encodeJSON(&w) }
+        if !self.volumeAttributes.isEmpty { w.quotedKey("\"volumeAttributes\":"); self.volumeAttributes.encodeJSON(&w) }
+        if let v = self.nodePublishSecretRef { w.quotedKey("\"nodePublishSecretRef\":"); v.encodeJSON(&w) }
     }
 
     public mutating func decodeJSONField(_ key: String, _ r: inout JSONReader) throws -> Bool {

@@ -25,8 +25,8 @@ extension CoreV1 {
 
 extension CoreV1.Capabilities: JSONObjectCodable {
     public func encodeJSONFields(_ w: inout JSONWriter) {
-        if !self.add.isEmpty { w.key("\"add\":"); self.add.encodeJSON(&w) }
-        if !self.drop.isEmpty { w.key("\"drop\":"); self.drop.encodeJSON(&w) }
+        if !self.add.isEmpty { w.quotedKey("\"add\":"); self.add.encodeJSON(&w) }
+        if !self.drop.isEmpty { w.quotedKey("\"drop\":"); self.drop.encodeJSON(&w) }
     }
 
     public mutating func decodeJSONField(_ key: String, _ r: inout JSONReader) throws -> Bool {

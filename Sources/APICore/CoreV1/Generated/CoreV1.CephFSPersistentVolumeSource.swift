@@ -41,12 +41,12 @@ extension CoreV1 {
 
 extension CoreV1.CephFSPersistentVolumeSource: JSONObjectCodable {
     public func encodeJSONFields(_ w: inout JSONWriter) {
-        w.key("\"monitors\":"); if self.monitors.isEmpty { w.null() } else { self.monitors.encodeJSON(&w) }
-        if !self.path.isEmpty { w.key("\"path\":"); self.path.encodeJSON(&w) }
-        if !self.user.isEmpty { w.key("\"user\":"); self.user.encodeJSON(&w) }
-        if !self.secretFile.isEmpty { w.key("\"secretFile\":"); self.secretFile.encodeJSON(&w) }
-        if let v = self.secretRef { w.key("\"secretRef\":"); v.encodeJSON(&w) }
-        if self.readOnly { w.key("\"readOnly\":"); self.readOnly.encodeJSON(&w) }
+        w.quotedKey("\"monitors\":"); if self.monitors.isEmpty { w.null() } else { self.monitors.encodeJSON(&w) }
+        if !self.path.isEmpty { w.quotedKey("\"path\":"); self.path.encodeJSON(&w) }
+        if !self.user.isEmpty { w.quotedKey("\"user\":"); self.user.encodeJSON(&w) }
+        if !self.secretFile.isEmpty { w.quotedKey("\"secretFile\":"); self.secretFile.encodeJSON(&w) }
+        if let v = self.secretRef { w.quotedKey("\"secretRef\":"); v.encodeJSON(&w) }
+        if self.readOnly { w.quotedKey("\"readOnly\":"); self.readOnly.encodeJSON(&w) }
     }
 
     public mutating func decodeJSONField(_ key: String, _ r: inout JSONReader) throws -> Bool {

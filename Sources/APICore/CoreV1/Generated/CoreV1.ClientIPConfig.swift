@@ -21,7 +21,7 @@ extension CoreV1 {
 
 extension CoreV1.ClientIPConfig: JSONObjectCodable {
     public func encodeJSONFields(_ w: inout JSONWriter) {
-        if let v = self.timeoutSeconds { w.key("\"timeoutSeconds\":"); v.encodeJSON(&w) }
+        if let v = self.timeoutSeconds { w.quotedKey("\"timeoutSeconds\":"); v.encodeJSON(&w) }
     }
 
     public mutating func decodeJSONField(_ key: String, _ r: inout JSONReader) throws -> Bool {

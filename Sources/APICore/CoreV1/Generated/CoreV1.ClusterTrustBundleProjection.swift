@@ -37,11 +37,11 @@ extension CoreV1 {
 
 extension CoreV1.ClusterTrustBundleProjection: JSONObjectCodable {
     public func encodeJSONFields(_ w: inout JSONWriter) {
-        if let v = self.name { w.key("\"name\":"); v.encodeJSON(&w) }
-        if let v = self.signerName { w.key("\"signerName\":"); v.encodeJSON(&w) }
-        if let v = self.labelSelector { w.key("\"labelSelector\":"); v.encodeJSON(&w) }
-        if let v = self.optional { w.key("\"optional\":"); v.encodeJSON(&w) }
-        w.key("\"path\":"); self.path.encodeJSON(&w)
+        if let v = self.name { w.quotedKey("\"name\":"); v.encodeJSON(&w) }
+        if let v = self.signerName { w.quotedKey("\"signerName\":"); v.encodeJSON(&w) }
+        if let v = self.labelSelector { w.quotedKey("\"labelSelector\":"); v.encodeJSON(&w) }
+        if let v = self.optional { w.quotedKey("\"optional\":"); v.encodeJSON(&w) }
+        w.quotedKey("\"path\":"); self.path.encodeJSON(&w)
     }
 
     public mutating func decodeJSONField(_ key: String, _ r: inout JSONReader) throws -> Bool {

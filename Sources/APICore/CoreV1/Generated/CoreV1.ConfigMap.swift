@@ -41,12 +41,12 @@ extension CoreV1 {
 
 extension CoreV1.ConfigMap: JSONObjectCodable {
     public func encodeJSONFields(_ w: inout JSONWriter) {
-        if !kind.isEmpty { w.key("\"kind\":"); w.string(kind) }
-        if !apiVersion.isEmpty { w.key("\"apiVersion\":"); w.string(apiVersion) }
-        w.key("\"metadata\":"); self.metadata.encodeJSON(&w)
-        if let v = self.immutable { w.key("\"immutable\":"); v.encodeJSON(&w) }
-        if !self.data.isEmpty { w.key("\"data\":"); self.data.encodeJSON(&w) }
-        if !self.binaryData.isEmpty { w.key("\"binaryData\":"); w.bytesMap(self.binaryData) }
+        if !kind.isEmpty { w.quotedKey("\"kind\":"); w.string(kind) }
+        if !apiVersion.isEmpty { w.quotedKey("\"apiVersion\":"); w.string(apiVersion) }
+        w.quotedKey("\"metadata\":"); self.metadata.encodeJSON(&w)
+        if let v = self.immutable { w.quotedKey("\"immutable\":"); v.encodeJSON(&w) }
+        if !self.data.isEmpty { w.quotedKey("\"data\":"); self.data.encodeJSON(&w) }
+        if !self.binaryData.isEmpty { w.quotedKey("\"binaryData\":"); w.bytesMap(self.binaryData) }
     }
 
     public mutating func decodeJSONField(_ key: String, _ r: inout JSONReader) throws -> Bool {
@@ -84,6 +84,6 @@ extension CoreV1.ConfigMap: ProtoMessage {
     }
 }
 
-extension CoreV1.ConfigMap: APIKind {
-    public static let groupVersionKind = GroupVersionKind(group: "", version: "v1", kind: "ConfigMap")
+extension CoreV1.ConfigMap: APIKind, TypeMetaCarrier {
+    public static let groupVersionKind = APIMachinery.GroupVersionKind(group: "", version: "v1", kind: "ConfigMap")
 }

@@ -30,8 +30,8 @@ extension CoreV1 {
 extension CoreV1.ConfigMapKeySelector: JSONObjectCodable {
     public func encodeJSONFields(_ w: inout JSONWriter) {
         self.localObjectReference.encodeJSONFields(&w)
-        w.key("\"key\":"); self.key.encodeJSON(&w)
-        if let v = self.optional { w.key("\"optional\":"); v.encodeJSON(&w) }
+        w.quotedKey("\"key\":"); self.key.encodeJSON(&w)
+        if let v = self.optional { w.quotedKey("\"optional\":"); v.encodeJSON(&w) }
     }
 
     public mutating func decodeJSONField(_ key: String, _ r: inout JSONReader) throws -> Bool {

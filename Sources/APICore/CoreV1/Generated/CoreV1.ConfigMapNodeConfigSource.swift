@@ -37,11 +37,11 @@ extension CoreV1 {
 
 extension CoreV1.ConfigMapNodeConfigSource: JSONObjectCodable {
     public func encodeJSONFields(_ w: inout JSONWriter) {
-        w.key("\"namespace\":"); self.namespace.encodeJSON(&w)
-        w.key("\"name\":"); self.name.encodeJSON(&w)
-        if !self.uid.isEmpty { w.key("\"uid\":"); self.uid.encodeJSON(&w) }
-        if !self.resourceVersion.isEmpty { w.key("\"resourceVersion\":"); self.resourceVersion.encodeJSON(&w) }
-        w.key("\"kubeletConfigKey\":"); self.kubeletConfigKey.encodeJSON(&w)
+        w.quotedKey("\"namespace\":"); self.namespace.encodeJSON(&w)
+        w.quotedKey("\"name\":"); self.name.encodeJSON(&w)
+        if !self.uid.isEmpty { w.quotedKey("\"uid\":"); self.uid.encodeJSON(&w) }
+        if !self.resourceVersion.isEmpty { w.quotedKey("\"resourceVersion\":"); self.resourceVersion.encodeJSON(&w) }
+        w.quotedKey("\"kubeletConfigKey\":"); self.kubeletConfigKey.encodeJSON(&w)
     }
 
     public mutating func decodeJSONField(_ key: String, _ r: inout JSONReader) throws -> Bool {

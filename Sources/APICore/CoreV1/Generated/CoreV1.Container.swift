@@ -117,31 +117,31 @@ extension CoreV1 {
 
 extension CoreV1.Container: JSONObjectCodable {
     public func encodeJSONFields(_ w: inout JSONWriter) {
-        w.key("\"name\":"); self.name.encodeJSON(&w)
-        if !self.image.isEmpty { w.key("\"image\":"); self.image.encodeJSON(&w) }
-        if !self.command.isEmpty { w.key("\"command\":"); self.command.encodeJSON(&w) }
-        if !self.args.isEmpty { w.key("\"args\":"); self.args.encodeJSON(&w) }
-        if !self.workingDir.isEmpty { w.key("\"workingDir\":"); self.workingDir.encodeJSON(&w) }
-        if !self.ports.isEmpty { w.key("\"ports\":"); self.ports.encodeJSON(&w) }
-        if !self.envFrom.isEmpty { w.key("\"envFrom\":"); self.envFrom.encodeJSON(&w) }
-        if !self.env.isEmpty { w.key("\"env\":"); self.env.encodeJSON(&w) }
-        w.key("\"resources\":"); self.resources.encodeJSON(&w)
-        if !self.resizePolicy.isEmpty { w.key("\"resizePolicy\":"); self.resizePolicy.encodeJSON(&w) }
-        if let v = self.restartPolicy { w.key("\"restartPolicy\":"); v.encodeJSON(&w) }
-        if !self.restartPolicyRules.isEmpty { w.key("\"restartPolicyRules\":"); self.restartPolicyRules.encodeJSON(&w) }
-        if !self.volumeMounts.isEmpty { w.key("\"volumeMounts\":"); self.volumeMounts.encodeJSON(&w) }
-        if !self.volumeDevices.isEmpty { w.key("\"volumeDevices\":"); self.volumeDevices.encodeJSON(&w) }
-        if let v = self.livenessProbe { w.key("\"livenessProbe\":"); v.encodeJSON(&w) }
-        if let v = self.readinessProbe { w.key("\"readinessProbe\":"); v.encodeJSON(&w) }
-        if let v = self.startupProbe { w.key("\"startupProbe\":"); v.encodeJSON(&w) }
-        if let v = self.lifecycle { w.key("\"lifecycle\":"); v.encodeJSON(&w) }
-        if !self.terminationMessagePath.isEmpty { w.key("\"terminationMessagePath\":"); self.terminationMessagePath.encodeJSON(&w) }
-        if !self.terminationMessagePolicy.isEmpty { w.key("\"terminationMessagePolicy\":"); self.terminationMessagePolicy.encodeJSON(&w) }
-        if !self.imagePullPolicy.isEmpty { w.key("\"imagePullPolicy\":"); self.imagePullPolicy.encodeJSON(&w) }
-        if let v = self.securityContext { w.key("\"securityContext\":"); v.encodeJSON(&w) }
-        if self.stdin { w.key("\"stdin\":"); self.stdin.encodeJSON(&w) }
-        if self.stdinOnce { w.key("\"stdinOnce\":"); self.stdinOnce.encodeJSON(&w) }
-        if self.tty { w.key("\"tty\":"); self.tty.encodeJSON(&w) }
+        w.quotedKey("\"name\":"); self.name.encodeJSON(&w)
+        if !self.image.isEmpty { w.quotedKey("\"image\":"); self.image.encodeJSON(&w) }
+        if !self.command.isEmpty { w.quotedKey("\"command\":"); self.command.encodeJSON(&w) }
+        if !self.args.isEmpty { w.quotedKey("\"args\":"); self.args.encodeJSON(&w) }
+        if !self.workingDir.isEmpty { w.quotedKey("\"workingDir\":"); self.workingDir.encodeJSON(&w) }
+        if !self.ports.isEmpty { w.quotedKey("\"ports\":"); self.ports.encodeJSON(&w) }
+        if !self.envFrom.isEmpty { w.quotedKey("\"envFrom\":"); self.envFrom.encodeJSON(&w) }
+        if !self.env.isEmpty { w.quotedKey("\"env\":"); self.env.encodeJSON(&w) }
+        w.quotedKey("\"resources\":"); self.resources.encodeJSON(&w)
+        if !self.resizePolicy.isEmpty { w.quotedKey("\"resizePolicy\":"); self.resizePolicy.encodeJSON(&w) }
+        if let v = self.restartPolicy { w.quotedKey("\"restartPolicy\":"); v.encodeJSON(&w) }
+        if !self.restartPolicyRules.isEmpty { w.quotedKey("\"restartPolicyRules\":"); self.restartPolicyRules.encodeJSON(&w) }
+        if !self.volumeMounts.isEmpty { w.quotedKey("\"volumeMounts\":"); self.volumeMounts.encodeJSON(&w) }
+        if !self.volumeDevices.isEmpty { w.quotedKey("\"volumeDevices\":"); self.volumeDevices.encodeJSON(&w) }
+        if let v = self.livenessProbe { w.quotedKey("\"livenessProbe\":"); v.encodeJSON(&w) }
+        if let v = self.readinessProbe { w.quotedKey("\"readinessProbe\":"); v.encodeJSON(&w) }
+        if let v = self.startupProbe { w.quotedKey("\"startupProbe\":"); v.encodeJSON(&w) }
+        if let v = self.lifecycle { w.quotedKey("\"lifecycle\":"); v.encodeJSON(&w) }
+        if !self.terminationMessagePath.isEmpty { w.quotedKey("\"terminationMessagePath\":"); self.terminationMessagePath.encodeJSON(&w) }
+        if !self.terminationMessagePolicy.isEmpty { w.quotedKey("\"terminationMessagePolicy\":"); self.terminationMessagePolicy.encodeJSON(&w) }
+        if !self.imagePullPolicy.isEmpty { w.quotedKey("\"imagePullPolicy\":"); self.imagePullPolicy.encodeJSON(&w) }
+        if let v = self.securityContext { w.quotedKey("\"securityContext\":"); v.encodeJSON(&w) }
+        if self.stdin { w.quotedKey("\"stdin\":"); self.stdin.encodeJSON(&w) }
+        if self.stdinOnce { w.quotedKey("\"stdinOnce\":"); self.stdinOnce.encodeJSON(&w) }
+        if self.tty { w.quotedKey("\"tty\":"); self.tty.encodeJSON(&w) }
     }
 
     public mutating func decodeJSONField(_ key: String, _ r: inout JSONReader) throws -> Bool {

@@ -29,9 +29,9 @@ extension CoreV1 {
 
 extension CoreV1.ContainerExtendedResourceRequest: JSONObjectCodable {
     public func encodeJSONFields(_ w: inout JSONWriter) {
-        w.key("\"containerName\":"); self.containerName.encodeJSON(&w)
-        w.key("\"resourceName\":"); self.resourceName.encodeJSON(&w)
-        w.key("\"requestName\":"); self.requestName.encodeJSON(&w)
+        w.quotedKey("\"containerName\":"); self.containerName.encodeJSON(&w)
+        w.quotedKey("\"resourceName\":"); self.resourceName.encodeJSON(&w)
+        w.quotedKey("\"requestName\":"); self.requestName.encodeJSON(&w)
     }
 
     public mutating func decodeJSONField(_ key: String, _ r: inout JSONReader) throws -> Bool {

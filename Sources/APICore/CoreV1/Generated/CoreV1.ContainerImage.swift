@@ -25,8 +25,8 @@ extension CoreV1 {
 
 extension CoreV1.ContainerImage: JSONObjectCodable {
     public func encodeJSONFields(_ w: inout JSONWriter) {
-        w.key("\"names\":"); if self.names.isEmpty { w.null() } else { self.names.encodeJSON(&w) }
-        if self.sizeBytes != 0 { w.key("\"sizeBytes\":"); self.sizeBytes.encodeJSON(&w) }
+        w.quotedKey("\"names\":"); if self.names.isEmpty { w.null() } else { self.names.encodeJSON(&w) }
+        if self.sizeBytes != 0 { w.quotedKey("\"sizeBytes\":"); self.sizeBytes.encodeJSON(&w) }
     }
 
     public mutating func decodeJSONField(_ key: String, _ r: inout JSONReader) throws -> Bool {

@@ -37,11 +37,11 @@ extension CoreV1 {
 
 extension CoreV1.ContainerPort: JSONObjectCodable {
     public func encodeJSONFields(_ w: inout JSONWriter) {
-        if !self.name.isEmpty { w.key("\"name\":"); self.name.encodeJSON(&w) }
-        if self.hostPort != 0 { w.key("\"hostPort\":"); self.hostPort.encodeJSON(&w) }
-        w.key("\"containerPort\":"); self.containerPort.encodeJSON(&w)
-        if !self.protocol.isEmpty { w.key("\"protocol\":"); self.protocol.encodeJSON(&w) }
-        if !self.hostIP.isEmpty { w.key("\"hostIP\":"); self.hostIP.encodeJSON(&w) }
+        if !self.name.isEmpty { w.quotedKey("\"name\":"); self.name.encodeJSON(&w) }
+        if self.hostPort != 0 { w.quotedKey("\"hostPort\":"); self.hostPort.encodeJSON(&w) }
+        w.quotedKey("\"containerPort\":"); self.containerPort.encodeJSON(&w)
+        if !self.protocol.isEmpty { w.quotedKey("\"protocol\":"); self.protocol.encodeJSON(&w) }
+        if !self.hostIP.isEmpty { w.quotedKey("\"hostIP\":"); self.hostIP.encodeJSON(&w) }
     }
 
     public mutating func decodeJSONField(_ key: String, _ r: inout JSONReader) throws -> Bool {

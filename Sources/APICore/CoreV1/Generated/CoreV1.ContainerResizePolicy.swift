@@ -25,8 +25,8 @@ extension CoreV1 {
 
 extension CoreV1.ContainerResizePolicy: JSONObjectCodable {
     public func encodeJSONFields(_ w: inout JSONWriter) {
-        w.key("\"resourceName\":"); self.resourceName.encodeJSON(&w)
-        w.key("\"restartPolicy\":"); self.restartPolicy.encodeJSON(&w)
+        w.quotedKey("\"resourceName\":"); self.resourceName.encodeJSON(&w)
+        w.quotedKey("\"restartPolicy\":"); self.restartPolicy.encodeJSON(&w)
     }
 
     public mutating func decodeJSONField(_ key: String, _ r: inout JSONReader) throws -> Bool {

@@ -25,8 +25,8 @@ extension CoreV1 {
 
 extension CoreV1.ContainerRestartRule: JSONObjectCodable {
     public func encodeJSONFields(_ w: inout JSONWriter) {
-        if !self.action.isEmpty { w.key("\"action\":"); self.action.encodeJSON(&w) }
-        if let v = self.exitCodes { w.key("\"exitCodes\":"); v.encodeJSON(&w) }
+        if !self.action.isEmpty { w.quotedKey("\"action\":"); self.action.encodeJSON(&w) }
+        if let v = self.exitCodes { w.quotedKey("\"exitCodes\":"); v.encodeJSON(&w) }
     }
 
     public mutating func decodeJSONField(_ key: String, _ r: inout JSONReader) throws -> Bool {

@@ -25,8 +25,8 @@ extension CoreV1 {
 
 extension CoreV1.ContainerRestartRuleOnExitCodes: JSONObjectCodable {
     public func encodeJSONFields(_ w: inout JSONWriter) {
-        if !self.operator.isEmpty { w.key("\"operator\":"); self.operator.encodeJSON(&w) }
-        if !self.values.isEmpty { w.key("\"values\":"); self.values.encodeJSON(&w) }
+        if !self.operator.isEmpty { w.quotedKey("\"operator\":"); self.operator.encodeJSON(&w) }
+        if !self.values.isEmpty { w.quotedKey("\"values\":"); self.values.encodeJSON(&w) }
     }
 
     public mutating func decodeJSONField(_ key: String, _ r: inout JSONReader) throws -> Bool {

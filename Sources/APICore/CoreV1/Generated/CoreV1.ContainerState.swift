@@ -29,9 +29,9 @@ extension CoreV1 {
 
 extension CoreV1.ContainerState: JSONObjectCodable {
     public func encodeJSONFields(_ w: inout JSONWriter) {
-        if let v = self.waiting { w.key("\"waiting\":"); v.encodeJSON(&w) }
-        if let v = self.running { w.key("\"running\":"); v.encodeJSON(&w) }
-        if let v = self.terminated { w.key("\"terminated\":"); v.encodeJSON(&w) }
+        if let v = self.waiting { w.quotedKey("\"waiting\":"); v.encodeJSON(&w) }
+        if let v = self.running { w.quotedKey("\"running\":"); v.encodeJSON(&w) }
+        if let v = self.terminated { w.quotedKey("\"terminated\":"); v.encodeJSON(&w) }
     }
 
     public mutating func decodeJSONField(_ key: String, _ r: inout JSONReader) throws -> Bool {

@@ -21,7 +21,7 @@ extension CoreV1 {
 
 extension CoreV1.ContainerStateRunning: JSONObjectCodable {
     public func encodeJSONFields(_ w: inout JSONWriter) {
-        w.key("\"startedAt\":"); if let v = self.startedAt { v.encodeJSON(&w) } else { w.null() }
+        w.quotedKey("\"startedAt\":"); if let v = self.startedAt { v.encodeJSON(&w) } else { w.null() }
     }
 
     public mutating func decodeJSONField(_ key: String, _ r: inout JSONReader) throws -> Bool {

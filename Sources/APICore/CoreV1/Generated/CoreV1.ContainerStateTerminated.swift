@@ -45,13 +45,13 @@ extension CoreV1 {
 
 extension CoreV1.ContainerStateTerminated: JSONObjectCodable {
     public func encodeJSONFields(_ w: inout JSONWriter) {
-        w.key("\"exitCode\":"); self.exitCode.encodeJSON(&w)
-        if self.signal != 0 { w.key("\"signal\":"); self.signal.encodeJSON(&w) }
-        if !self.reason.isEmpty { w.key("\"reason\":"); self.reason.encodeJSON(&w) }
-        if !self.message.isEmpty { w.key("\"message\":"); self.message.encodeJSON(&w) }
-        w.key("\"startedAt\":"); if let v = self.startedAt { v.encodeJSON(&w) } else { w.null() }
-        w.key("\"finishedAt\":"); if let v = self.finishedAt { v.encodeJSON(&w) } else { w.null() }
-        if !self.containerID.isEmpty { w.key("\"containerID\":"); self.containerID.encodeJSON(&w) }
+        w.quotedKey("\"exitCode\":"); self.exitCode.encodeJSON(&w)
+        if self.signal != 0 { w.quotedKey("\"signal\":"); self.signal.encodeJSON(&w) }
+        if !self.reason.isEmpty { w.quotedKey("\"reason\":"); self.reason.encodeJSON(&w) }
+        if !self.message.isEmpty { w.quotedKey("\"message\":"); self.message.encodeJSON(&w) }
+        w.quotedKey("\"startedAt\":"); if let v = self.startedAt { v.encodeJSON(&w) } else { w.null() }
+        w.quotedKey("\"finishedAt\":"); if let v = self.finishedAt { v.encodeJSON(&w) } else { w.null() }
+        if !self.containerID.isEmpty { w.quotedKey("\"containerID\":"); self.containerID.encodeJSON(&w) }
     }
 
     public mutating func decodeJSONField(_ key: String, _ r: inout JSONReader) throws -> Bool {

@@ -25,8 +25,8 @@ extension CoreV1 {
 
 extension CoreV1.ContainerStateWaiting: JSONObjectCodable {
     public func encodeJSONFields(_ w: inout JSONWriter) {
-        if !self.reason.isEmpty { w.key("\"reason\":"); self.reason.encodeJSON(&w) }
-        if !self.message.isEmpty { w.key("\"message\":"); self.message.encodeJSON(&w) }
+        if !self.reason.isEmpty { w.quotedKey("\"reason\":"); self.reason.encodeJSON(&w) }
+        if !self.message.isEmpty { w.quotedKey("\"message\":"); self.message.encodeJSON(&w) }
     }
 
     public mutating func decodeJSONField(_ key: String, _ r: inout JSONReader) throws -> Bool {

@@ -77,21 +77,21 @@ extension CoreV1 {
 
 extension CoreV1.ContainerStatus: JSONObjectCodable {
     public func encodeJSONFields(_ w: inout JSONWriter) {
-        w.key("\"name\":"); self.name.encodeJSON(&w)
-        w.key("\"state\":"); self.state.encodeJSON(&w)
-        w.key("\"lastState\":"); self.lastState.encodeJSON(&w)
-        w.key("\"ready\":"); self.ready.encodeJSON(&w)
-        w.key("\"restartCount\":"); self.restartCount.encodeJSON(&w)
-        w.key("\"image\":"); self.image.encodeJSON(&w)
-        w.key("\"imageID\":"); self.imageID.encodeJSON(&w)
-        if !self.containerID.isEmpty { w.key("\"containerID\":"); self.containerID.encodeJSON(&w) }
-        if let v = self.started { w.key("\"started\":"); v.encodeJSON(&w) }
-        if !self.allocatedResources.isEmpty { w.key("\"allocatedResources\":"); self.allocatedResources.encodeJSON(&w) }
-        if let v = self.resources { w.key("\"resources\":"); v.encodeJSON(&w) }
-        if !self.volumeMounts.isEmpty { w.key("\"volumeMounts\":"); self.volumeMounts.encodeJSON(&w) }
-        if let v = self.user { w.key("\"user\":"); v.encodeJSON(&w) }
-        if !self.allocatedResourcesStatus.isEmpty { w.key("\"allocatedResourcesStatus\":"); self.allocatedResourcesStatus.encodeJSON(&w) }
-        if let v = self.stopSignal { w.key("\"stopSignal\":"); v.encodeJSON(&w) }
+        w.quotedKey("\"name\":"); self.name.encodeJSON(&w)
+        w.quotedKey("\"state\":"); self.state.encodeJSON(&w)
+        w.quotedKey("\"lastState\":"); self.lastState.encodeJSON(&w)
+        w.quotedKey("\"ready\":"); self.ready.encodeJSON(&w)
+        w.quotedKey("\"restartCount\":"); self.restartCount.encodeJSON(&w)
+        w.quotedKey("\"image\":"); self.image.encodeJSON(&w)
+        w.quotedKey("\"imageID\":"); self.imageID.encodeJSON(&w)
+        if !self.containerID.isEmpty { w.quotedKey("\"containerID\":"); self.containerID.encodeJSON(&w) }
+        if let v = self.started { w.quotedKey("\"started\":"); v.encodeJSON(&w) }
+        if !self.allocatedResources.isEmpty { w.quotedKey("\"allocatedResources\":"); self.allocatedResources.encodeJSON(&w) }
+        if let v = self.resources { w.quotedKey("\"resources\":"); v.encodeJSON(&w) }
+        if !self.volumeMounts.isEmpty { w.quotedKey("\"volumeMounts\":"); self.volumeMounts.encodeJSON(&w) }
+        if let v = self.user { w.quotedKey("\"user\":"); v.encodeJSON(&w) }
+        if !self.allocatedResourcesStatus.isEmpty { w.quotedKey("\"allocatedResourcesStatus\":"); self.allocatedResourcesStatus.encodeJSON(&w) }
+        if let v = self.stopSignal { w.quotedKey("\"stopSignal\":"); v.encodeJSON(&w) }
     }
 
     public mutating func decodeJSONField(_ key: String, _ r: inout JSONReader) throws -> Bool {

@@ -21,7 +21,7 @@ extension CoreV1 {
 
 extension CoreV1.ContainerUser: JSONObjectCodable {
     public func encodeJSONFields(_ w: inout JSONWriter) {
-        if let v = self.linux { w.key("\"linux\":"); v.encodeJSON(&w) }
+        if let v = self.linux { w.quotedKey("\"linux\":"); v.encodeJSON(&w) }
     }
 
     public mutating func decodeJSONField(_ key: String, _ r: inout JSONReader) throws -> Bool {

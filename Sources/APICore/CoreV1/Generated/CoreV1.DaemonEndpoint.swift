@@ -21,7 +21,7 @@ extension CoreV1 {
 
 extension CoreV1.DaemonEndpoint: JSONObjectCodable {
     public func encodeJSONFields(_ w: inout JSONWriter) {
-        w.key("\"Port\":"); self.Port.encodeJSON(&w)
+        w.quotedKey("\"Port\":"); self.Port.encodeJSON(&w)
     }
 
     public mutating func decodeJSONField(_ key: String, _ r: inout JSONReader) throws -> Bool {

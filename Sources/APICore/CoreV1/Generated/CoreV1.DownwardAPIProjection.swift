@@ -21,7 +21,7 @@ extension CoreV1 {
 
 extension CoreV1.DownwardAPIProjection: JSONObjectCodable {
     public func encodeJSONFields(_ w: inout JSONWriter) {
-        if !self.items.isEmpty { w.key("\"items\":"); self.items.encodeJSON(&w) }
+        if !self.items.isEmpty { w.quotedKey("\"items\":"); self.items.encodeJSON(&w) }
     }
 
     public mutating func decodeJSONField(_ key: String, _ r: inout JSONReader) throws -> Bool {

@@ -33,10 +33,10 @@ extension CoreV1 {
 
 extension CoreV1.DownwardAPIVolumeFile: JSONObjectCodable {
     public func encodeJSONFields(_ w: inout JSONWriter) {
-        w.key("\"path\":"); self.path.encodeJSON(&w)
-        if let v = self.fieldRef { w.key("\"fieldRef\":"); v.encodeJSON(&w) }
-        if let v = self.resourceFieldRef { w.key("\"resourceFieldRef\":"); v.encodeJSON(&w) }
-        if let v = self.mode { w.key("\"mode\":"); v.encodeJSON(&w) }
+        w.quotedKey("\"path\":"); self.path.encodeJSON(&w)
+        if let v = self.fieldRef { w.quotedKey("\"fieldRef\":"); v.encodeJSON(&w) }
+        if let v = self.resourceFieldRef { w.quotedKey("\"resourceFieldRef\":"); v.encodeJSON(&w) }
+        if let v = self.mode { w.quotedKey("\"mode\":"); v.encodeJSON(&w) }
     }
 
     public mutating func decodeJSONField(_ key: String, _ r: inout JSONReader) throws -> Bool {

@@ -25,8 +25,8 @@ extension CoreV1 {
 
 extension CoreV1.EmptyDirVolumeSource: JSONObjectCodable {
     public func encodeJSONFields(_ w: inout JSONWriter) {
-        if !self.medium.isEmpty { w.key("\"medium\":"); self.medium.encodeJSON(&w) }
-        if let v = self.sizeLimit { w.key("\"sizeLimit\":"); v.encodeJSON(&w) }
+        if !self.medium.isEmpty { w.quotedKey("\"medium\":"); self.medium.encodeJSON(&w) }
+        if let v = self.sizeLimit { w.quotedKey("\"sizeLimit\":"); v.encodeJSON(&w) }
     }
 
     public mutating func decodeJSONField(_ key: String, _ r: inout JSONReader) throws -> Bool {

@@ -33,10 +33,10 @@ extension CoreV1 {
 
 extension CoreV1.EndpointAddress: JSONObjectCodable {
     public func encodeJSONFields(_ w: inout JSONWriter) {
-        w.key("\"ip\":"); self.ip.encodeJSON(&w)
-        if !self.hostname.isEmpty { w.key("\"hostname\":"); self.hostname.encodeJSON(&w) }
-        if let v = self.nodeName { w.key("\"nodeName\":"); v.encodeJSON(&w) }
-        if let v = self.targetRef { w.key("\"targetRef\":"); v.encodeJSON(&w) }
+        w.quotedKey("\"ip\":"); self.ip.encodeJSON(&w)
+        if !self.hostname.isEmpty { w.quotedKey("\"hostname\":"); self.hostname.encodeJSON(&w) }
+        if let v = self.nodeName { w.quotedKey("\"nodeName\":"); v.encodeJSON(&w) }
+        if let v = self.targetRef { w.quotedKey("\"targetRef\":"); v.encodeJSON(&w) }
     }
 
     public mutating func decodeJSONField(_ key: String, _ r: inout JSONReader) throws -> Bool {

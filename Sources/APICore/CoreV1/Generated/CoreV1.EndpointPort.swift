@@ -33,10 +33,10 @@ extension CoreV1 {
 
 extension CoreV1.EndpointPort: JSONObjectCodable {
     public func encodeJSONFields(_ w: inout JSONWriter) {
-        if !self.name.isEmpty { w.key("\"name\":"); self.name.encodeJSON(&w) }
-        w.key("\"port\":"); self.port.encodeJSON(&w)
-        if !self.protocol.isEmpty { w.key("\"protocol\":"); self.protocol.encodeJSON(&w) }
-        if let v = self.appProtocol { w.key("\"appProtocol\":"); v.encodeJSON(&w) }
+        if !self.name.isEmpty { w.quotedKey("\"name\":"); self.name.encodeJSON(&w) }
+        w.quotedKey("\"port\":"); self.port.encodeJSON(&w)
+        if !self.protocol.isEmpty { w.quotedKey("\"protocol\":"); self.protocol.encodeJSON(&w) }
+        if let v = self.appProtocol { w.quotedKey("\"appProtocol\":"); v.encodeJSON(&w) }
     }
 
     public mutating func decodeJSONField(_ key: String, _ r: inout JSONReader) throws -> Bool {

@@ -29,9 +29,9 @@ extension CoreV1 {
 
 extension CoreV1.EndpointSubset: JSONObjectCodable {
     public func encodeJSONFields(_ w: inout JSONWriter) {
-        if !self.addresses.isEmpty { w.key("\"addresses\":"); self.addresses.encodeJSON(&w) }
-        if !self.notReadyAddresses.isEmpty { w.key("\"notReadyAddresses\":"); self.notReadyAddresses.encodeJSON(&w) }
-        if !self.ports.isEmpty { w.key("\"ports\":"); self.ports.encodeJSON(&w) }
+        if !self.addresses.isEmpty { w.quotedKey("\"addresses\":"); self.addresses.encodeJSON(&w) }
+        if !self.notReadyAddresses.isEmpty { w.quotedKey("\"notReadyAddresses\":"); self.notReadyAddresses.encodeJSON(&w) }
+        if !self.ports.isEmpty { w.quotedKey("\"ports\":"); self.ports.encodeJSON(&w) }
     }
 
     public mutating func decodeJSONField(_ key: String, _ r: inout JSONReader) throws -> Bool {

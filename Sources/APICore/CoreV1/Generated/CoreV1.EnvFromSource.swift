@@ -29,9 +29,9 @@ extension CoreV1 {
 
 extension CoreV1.EnvFromSource: JSONObjectCodable {
     public func encodeJSONFields(_ w: inout JSONWriter) {
-        if !self.prefix.isEmpty { w.key("\"prefix\":"); self.prefix.encodeJSON(&w) }
-        if let v = self.configMapRef { w.key("\"configMapRef\":"); v.encodeJSON(&w) }
-        if let v = self.secretRef { w.key("\"secretRef\":"); v.encodeJSON(&w) }
+        if !self.prefix.isEmpty { w.quotedKey("\"prefix\":"); self.prefix.encodeJSON(&w) }
+        if let v = self.configMapRef { w.quotedKey("\"configMapRef\":"); v.encodeJSON(&w) }
+        if let v = self.secretRef { w.quotedKey("\"secretRef\":"); v.encodeJSON(&w) }
     }
 
     public mutating func decodeJSONField(_ key: String, _ r: inout JSONReader) throws -> Bool {

@@ -29,9 +29,9 @@ extension CoreV1 {
 
 extension CoreV1.EnvVar: JSONObjectCodable {
     public func encodeJSONFields(_ w: inout JSONWriter) {
-        w.key("\"name\":"); self.name.encodeJSON(&w)
-        if !self.value.isEmpty { w.key("\"value\":"); self.value.encodeJSON(&w) }
-        if let v = self.valueFrom { w.key("\"valueFrom\":"); v.encodeJSON(&w) }
+        w.quotedKey("\"name\":"); self.name.encodeJSON(&w)
+        if !self.value.isEmpty { w.quotedKey("\"value\":"); self.value.encodeJSON(&w) }
+        if let v = self.valueFrom { w.quotedKey("\"valueFrom\":"); v.encodeJSON(&w) }
     }
 
     public mutating func decodeJSONField(_ key: String, _ r: inout JSONReader) throws -> Bool {

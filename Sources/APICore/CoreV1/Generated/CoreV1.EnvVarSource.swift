@@ -37,11 +37,11 @@ extension CoreV1 {
 
 extension CoreV1.EnvVarSource: JSONObjectCodable {
     public func encodeJSONFields(_ w: inout JSONWriter) {
-        if let v = self.fieldRef { w.key("\"fieldRef\":"); v.encodeJSON(&w) }
-        if let v = self.resourceFieldRef { w.key("\"resourceFieldRef\":"); v.encodeJSON(&w) }
-        if let v = self.configMapKeyRef { w.key("\"configMapKeyRef\":"); v.encodeJSON(&w) }
-        if let v = self.secretKeyRef { w.key("\"secretKeyRef\":"); v.encodeJSON(&w) }
-        if let v = self.fileKeyRef { w.key("\"fileKeyRef\":"); v.encodeJSON(&w) }
+        if let v = self.fieldRef { w.quotedKey("\"fieldRef\":"); v.encodeJSON(&w) }
+        if let v = self.resourceFieldRef { w.quotedKey("\"resourceFieldRef\":"); v.encodeJSON(&w) }
+        if let v = self.configMapKeyRef { w.quotedKey("\"configMapKeyRef\":"); v.encodeJSON(&w) }
+        if let v = self.secretKeyRef { w.quotedKey("\"secretKeyRef\":"); v.encodeJSON(&w) }
+        if let v = self.fileKeyRef { w.quotedKey("\"fileKeyRef\":"); v.encodeJSON(&w) }
     }
 
     public mutating func decodeJSONField(_ key: String, _ r: inout JSONReader) throws -> Bool {

@@ -26,7 +26,7 @@ extension CoreV1 {
 extension CoreV1.EphemeralContainer: JSONObjectCodable {
     public func encodeJSONFields(_ w: inout JSONWriter) {
         self.ephemeralContainerCommon.encodeJSONFields(&w)
-        if !self.targetContainerName.isEmpty { w.key("\"targetContainerName\":"); self.targetContainerName.encodeJSON(&w) }
+        if !self.targetContainerName.isEmpty { w.quotedKey("\"targetContainerName\":"); self.targetContainerName.encodeJSON(&w) }
     }
 
     public mutating func decodeJSONField(_ key: String, _ r: inout JSONReader) throws -> Bool {

@@ -21,7 +21,7 @@ extension CoreV1 {
 
 extension CoreV1.EphemeralVolumeSource: JSONObjectCodable {
     public func encodeJSONFields(_ w: inout JSONWriter) {
-        if let v = self.volumeClaimTemplate { w.key("\"volumeClaimTemplate\":"); v.encodeJSON(&w) }
+        if let v = self.volumeClaimTemplate { w.quotedKey("\"volumeClaimTemplate\":"); v.encodeJSON(&w) }
     }
 
     public mutating func decodeJSONField(_ key: String, _ r: inout JSONReader) throws -> Bool {

@@ -85,23 +85,23 @@ extension CoreV1 {
 
 extension CoreV1.Event: JSONObjectCodable {
     public func encodeJSONFields(_ w: inout JSONWriter) {
-        if !kind.isEmpty { w.key("\"kind\":"); w.string(kind) }
-        if !apiVersion.isEmpty { w.key("\"apiVersion\":"); w.string(apiVersion) }
-        w.key("\"metadata\":"); self.metadata.encodeJSON(&w)
-        w.key("\"involvedObject\":"); self.involvedObject.encodeJSON(&w)
-        if !self.reason.isEmpty { w.key("\"reason\":"); self.reason.encodeJSON(&w) }
-        if !self.message.isEmpty { w.key("\"message\":"); self.message.encodeJSON(&w) }
-        w.key("\"source\":"); self.source.encodeJSON(&w)
-        w.key("\"firstTimestamp\":"); if let v = self.firstTimestamp { v.encodeJSON(&w) } else { w.null() }
-        w.key("\"lastTimestamp\":"); if let v = self.lastTimestamp { v.encodeJSON(&w) } else { w.null() }
-        if self.count != 0 { w.key("\"count\":"); self.count.encodeJSON(&w) }
-        if !self.type.isEmpty { w.key("\"type\":"); self.type.encodeJSON(&w) }
-        w.key("\"eventTime\":"); if let v = self.eventTime { v.encodeJSON(&w) } else { w.null() }
-        if let v = self.series { w.key("\"series\":"); v.encodeJSON(&w) }
-        if !self.action.isEmpty { w.key("\"action\":"); self.action.encodeJSON(&w) }
-        if let v = self.related { w.key("\"related\":"); v.encodeJSON(&w) }
-        w.key("\"reportingComponent\":"); self.reportingComponent.encodeJSON(&w)
-        w.key("\"reportingInstance\":"); self.reportingInstance.encodeJSON(&w)
+        if !kind.isEmpty { w.quotedKey("\"kind\":"); w.string(kind) }
+        if !apiVersion.isEmpty { w.quotedKey("\"apiVersion\":"); w.string(apiVersion) }
+        w.quotedKey("\"metadata\":"); self.metadata.encodeJSON(&w)
+        w.quotedKey("\"involvedObject\":"); self.involvedObject.encodeJSON(&w)
+        if !self.reason.isEmpty { w.quotedKey("\"reason\":"); self.reason.encodeJSON(&w) }
+        if !self.message.isEmpty { w.quotedKey("\"message\":"); self.message.encodeJSON(&w) }
+        w.quotedKey("\"source\":"); self.source.encodeJSON(&w)
+        w.quotedKey("\"firstTimestamp\":"); if let v = self.firstTimestamp { v.encodeJSON(&w) } else { w.null() }
+        w.quotedKey("\"lastTimestamp\":"); if let v = self.lastTimestamp { v.encodeJSON(&w) } else { w.null() }
+        if self.count != 0 { w.quotedKey("\"count\":"); self.count.encodeJSON(&w) }
+        if !self.type.isEmpty { w.quotedKey("\"type\":"); self.type.encodeJSON(&w) }
+        w.quotedKey("\"eventTime\":"); if let v = self.eventTime { v.encodeJSON(&w) } else { w.null() }
+        if let v = self.series { w.quotedKey("\"series\":"); v.encodeJSON(&w) }
+        if !self.action.isEmpty { w.quotedKey("\"action\":"); self.action.encodeJSON(&w) }
+        if let v = self.related { w.quotedKey("\"related\":"); v.encodeJSON(&w) }
+        w.quotedKey("\"reportingComponent\":"); self.reportingComponent.encodeJSON(&w)
+        w.quotedKey("\"reportingInstance\":"); self.reportingInstance.encodeJSON(&w)
     }
 
     public mutating func decodeJSONField(_ key: String, _ r: inout JSONReader) throws -> Bool {
@@ -172,6 +172,6 @@ extension CoreV1.Event: ProtoMessage {
     }
 }
 
-extension CoreV1.Event: APIKind {
-    public static let groupVersionKind = GroupVersionKind(group: "", version: "v1", kind: "Event")
+extension CoreV1.Event: APIKind, TypeMetaCarrier {
+    public static let groupVersionKind = APIMachinery.GroupVersionKind(group: "", version: "v1", kind: "Event")
 }

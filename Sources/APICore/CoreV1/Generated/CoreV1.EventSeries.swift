@@ -25,8 +25,8 @@ extension CoreV1 {
 
 extension CoreV1.EventSeries: JSONObjectCodable {
     public func encodeJSONFields(_ w: inout JSONWriter) {
-        if self.count != 0 { w.key("\"count\":"); self.count.encodeJSON(&w) }
-        w.key("\"lastObservedTime\":"); if let v = self.lastObservedTime { v.encodeJSON(&w) } else { w.null() }
+        if self.count != 0 { w.quotedKey("\"count\":"); self.count.encodeJSON(&w) }
+        w.quotedKey("\"lastObservedTime\":"); if let v = self.lastObservedTime { v.encodeJSON(&w) } else { w.null() }
     }
 
     public mutating func decodeJSONField(_ key: String, _ r: inout JSONReader) throws -> Bool {

@@ -25,8 +25,8 @@ extension CoreV1 {
 
 extension CoreV1.EventSource: JSONObjectCodable {
     public func encodeJSONFields(_ w: inout JSONWriter) {
-        if !self.component.isEmpty { w.key("\"component\":"); self.component.encodeJSON(&w) }
-        if !self.host.isEmpty { w.key("\"host\":"); self.host.encodeJSON(&w) }
+        if !self.component.isEmpty { w.quotedKey("\"component\":"); self.component.encodeJSON(&w) }
+        if !self.host.isEmpty { w.quotedKey("\"host\":"); self.host.encodeJSON(&w) }
     }
 
     public mutating func decodeJSONField(_ key: String, _ r: inout JSONReader) throws -> Bool {

@@ -21,7 +21,7 @@ extension CoreV1 {
 
 extension CoreV1.ExecAction: JSONObjectCodable {
     public func encodeJSONFields(_ w: inout JSONWriter) {
-        if !self.command.isEmpty { w.key("\"command\":"); self.command.encodeJSON(&w) }
+        if !self.command.isEmpty { w.quotedKey("\"command\":"); self.command.encodeJSON(&w) }
     }
 
     public mutating func decodeJSONField(_ key: String, _ r: inout JSONReader) throws -> Bool {

@@ -37,11 +37,11 @@ extension CoreV1 {
 
 extension CoreV1.FCVolumeSource: JSONObjectCodable {
     public func encodeJSONFields(_ w: inout JSONWriter) {
-        if !self.targetWWNs.isEmpty { w.key("\"targetWWNs\":"); self.targetWWNs.encodeJSON(&w) }
-        if let v = self.lun { w.key("\"lun\":"); v.encodeJSON(&w) }
-        if !self.fsType.isEmpty { w.key("\"fsType\":"); self.fsType.encodeJSON(&w) }
-        if self.readOnly { w.key("\"readOnly\":"); self.readOnly.encodeJSON(&w) }
-        if !self.wwids.isEmpty { w.key("\"wwids\":"); self.wwids.encodeJSON(&w) }
+        if !self.targetWWNs.isEmpty { w.quotedKey("\"targetWWNs\":"); self.targetWWNs.encodeJSON(&w) }
+        if let v = self.lun { w.quotedKey("\"lun\":"); v.encodeJSON(&w) }
+        if !self.fsType.isEmpty { w.quotedKey("\"fsType\":"); self.fsType.encodeJSON(&w) }
+        if self.readOnly { w.quotedKey("\"readOnly\":"); self.readOnly.encodeJSON(&w) }
+        if !self.wwids.isEmpty { w.quotedKey("\"wwids\":"); self.wwids.encodeJSON(&w) }
     }
 
     public mutating func decodeJSONField(_ key: String, _ r: inout JSONReader) throws -> Bool {

@@ -33,10 +33,10 @@ extension CoreV1 {
 
 extension CoreV1.FileKeySelector: JSONObjectCodable {
     public func encodeJSONFields(_ w: inout JSONWriter) {
-        w.key("\"volumeName\":"); self.volumeName.encodeJSON(&w)
-        w.key("\"path\":"); self.path.encodeJSON(&w)
-        w.key("\"key\":"); self.key.encodeJSON(&w)
-        if let v = self.optional { w.key("\"optional\":"); v.encodeJSON(&w) }
+        w.quotedKey("\"volumeName\":"); self.volumeName.encodeJSON(&w)
+        w.quotedKey("\"path\":"); self.path.encodeJSON(&w)
+        w.quotedKey("\"key\":"); self.key.encodeJSON(&w)
+        if let v = self.optional { w.quotedKey("\"optional\":"); v.encodeJSON(&w) }
     }
 
     public mutating func decodeJSONField(_ key: String, _ r: inout JSONReader) throws -> Bool {

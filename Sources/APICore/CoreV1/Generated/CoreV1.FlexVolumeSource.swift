@@ -37,11 +37,11 @@ extension CoreV1 {
 
 extension CoreV1.FlexVolumeSource: JSONObjectCodable {
     public func encodeJSONFields(_ w: inout JSONWriter) {
-        w.key("\"driver\":"); self.driver.encodeJSON(&w)
-        if !self.fsType.isEmpty { w.key("\"fsType\":"); self.fsType.encodeJSON(&w) }
-        if let v = self.secretRef { w.key("\"secretRef\":"); v.encodeJSON(&w) }
-        if self.readOnly { w.key("\"readOnly\":"); self.readOnly.encodeJSON(&w) }
-        if !self.options.isEmpty { w.key("\"options\":"); self.options.encodeJSON(&w) }
+        w.quotedKey("\"driver\":"); self.driver.encodeJSON(&w)
+        if !self.fsType.isEmpty { w.quotedKey("\"fsType\":"); self.fsType.encodeJSON(&w) }
+        if let v = self.secretRef { w.quotedKey("\"secretRef\":"); v.encodeJSON(&w) }
+        if self.readOnly { w.quotedKey("\"readOnly\":"); self.readOnly.encodeJSON(&w) }
+        if !self.options.isEmpty { w.quotedKey("\"options\":"); self.options.encodeJSON(&w) }
     }
 
     public mutating func decodeJSONField(_ key: String, _ r: inout JSONReader) throws -> Bool {

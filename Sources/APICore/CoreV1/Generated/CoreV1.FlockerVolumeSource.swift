@@ -25,8 +25,8 @@ extension CoreV1 {
 
 extension CoreV1.FlockerVolumeSource: JSONObjectCodable {
     public func encodeJSONFields(_ w: inout JSONWriter) {
-        if !self.datasetName.isEmpty { w.key("\"datasetName\":"); self.datasetName.encodeJSON(&w) }
-        if !self.datasetUUID.isEmpty { w.key("\"datasetUUID\":"); self.datasetUUID.encodeJSON(&w) }
+        if !self.datasetName.isEmpty { w.quotedKey("\"datasetName\":"); self.datasetName.encodeJSON(&w) }
+        if !self.datasetUUID.isEmpty { w.quotedKey("\"datasetUUID\":"); self.datasetUUID.encodeJSON(&w) }
     }
 
     public mutating func decodeJSONField(_ key: String, _ r: inout JSONReader) throws -> Bool {

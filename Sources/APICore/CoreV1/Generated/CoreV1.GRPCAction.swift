@@ -25,8 +25,8 @@ extension CoreV1 {
 
 extension CoreV1.GRPCAction: JSONObjectCodable {
     public func encodeJSONFields(_ w: inout JSONWriter) {
-        w.key("\"port\":"); self.port.encodeJSON(&w)
-        w.key("\"service\":"); if let v = self.service { v.encodeJSON(&w) } else { w.null() }
+        w.quotedKey("\"port\":"); self.port.encodeJSON(&w)
+        w.quotedKey("\"service\":"); if let v = self.service { v.encodeJSON(&w) } else { w.null() }
     }
 
     public mutating func decodeJSONField(_ key: String, _ r: inout JSONReader) throws -> Bool {

@@ -29,9 +29,9 @@ extension CoreV1 {
 
 extension CoreV1.GitRepoVolumeSource: JSONObjectCodable {
     public func encodeJSONFields(_ w: inout JSONWriter) {
-        w.key("\"repository\":"); self.repository.encodeJSON(&w)
-        if !self.revision.isEmpty { w.key("\"revision\":"); self.revision.encodeJSON(&w) }
-        if !self.directory.isEmpty { w.key("\"directory\":"); self.directory.encodeJSON(&w) }
+        w.quotedKey("\"repository\":"); self.repository.encodeJSON(&w)
+        if !self.revision.isEmpty { w.quotedKey("\"revision\":"); self.revision.encodeJSON(&w) }
+        if !self.directory.isEmpty { w.quotedKey("\"directory\":"); self.directory.encodeJSON(&w) }
     }
 
     public mutating func decodeJSONField(_ key: String, _ r: inout JSONReader) throws -> Bool {

@@ -33,10 +33,10 @@ extension CoreV1 {
 
 extension CoreV1.GlusterfsPersistentVolumeSource: JSONObjectCodable {
     public func encodeJSONFields(_ w: inout JSONWriter) {
-        w.key("\"endpoints\":"); self.endpoints.encodeJSON(&w)
-        w.key("\"path\":"); self.path.encodeJSON(&w)
-        if self.readOnly { w.key("\"readOnly\":"); self.readOnly.encodeJSON(&w) }
-        if let v = self.endpointsNamespace { w.key("\"endpointsNamespace\":"); v.encodeJSON(&w) }
+        w.quotedKey("\"endpoints\":"); self.endpoints.encodeJSON(&w)
+        w.quotedKey("\"path\":"); self.path.encodeJSON(&w)
+        if self.readOnly { w.quotedKey("\"readOnly\":"); self.readOnly.encodeJSON(&w) }
+        if let v = self.endpointsNamespace { w.quotedKey("\"endpointsNamespace\":"); v.encodeJSON(&w) }
     }
 
     public mutating func decodeJSONField(_ key: String, _ r: inout JSONReader) throws -> Bool {

@@ -29,9 +29,9 @@ extension CoreV1 {
 
 extension CoreV1.GlusterfsVolumeSource: JSONObjectCodable {
     public func encodeJSONFields(_ w: inout JSONWriter) {
-        w.key("\"endpoints\":"); self.endpoints.encodeJSON(&w)
-        w.key("\"path\":"); self.path.encodeJSON(&w)
-        if self.readOnly { w.key("\"readOnly\":"); self.readOnly.encodeJSON(&w) }
+        w.quotedKey("\"endpoints\":"); self.endpoints.encodeJSON(&w)
+        w.quotedKey("\"path\":"); self.path.encodeJSON(&w)
+        if self.readOnly { w.quotedKey("\"readOnly\":"); self.readOnly.encodeJSON(&w) }
     }
 
     public mutating func decodeJSONField(_ key: String, _ r: inout JSONReader) throws -> Bool {

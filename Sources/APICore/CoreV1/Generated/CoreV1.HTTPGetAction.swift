@@ -37,11 +37,11 @@ extension CoreV1 {
 
 extension CoreV1.HTTPGetAction: JSONObjectCodable {
     public func encodeJSONFields(_ w: inout JSONWriter) {
-        if !self.path.isEmpty { w.key("\"path\":"); self.path.encodeJSON(&w) }
-        w.key("\"port\":"); self.port.encodeJSON(&w)
-        if !self.host.isEmpty { w.key("\"host\":"); self.host.encodeJSON(&w) }
-        if !self.scheme.isEmpty { w.key("\"scheme\":"); self.scheme.encodeJSON(&w) }
-        if !self.httpHeaders.isEmpty { w.key("\"httpHeaders\":"); self.httpHeaders.encodeJSON(&w) }
+        if !self.path.isEmpty { w.quotedKey("\"path\":"); self.path.encodeJSON(&w) }
+        w.quotedKey("\"port\":"); self.port.encodeJSON(&w)
+        if !self.host.isEmpty { w.quotedKey("\"host\":"); self.host.encodeJSON(&w) }
+        if !self.scheme.isEmpty { w.quotedKey("\"scheme\":"); self.scheme.encodeJSON(&w) }
+        if !self.httpHeaders.isEmpty { w.quotedKey("\"httpHeaders\":"); self.httpHeaders.encodeJSON(&w) }
     }
 
     public mutating func decodeJSONField(_ key: String, _ r: inout JSONReader) throws -> Bool {

@@ -25,8 +25,8 @@ extension CoreV1 {
 
 extension CoreV1.HostAlias: JSONObjectCodable {
     public func encodeJSONFields(_ w: inout JSONWriter) {
-        w.key("\"ip\":"); self.ip.encodeJSON(&w)
-        if !self.hostnames.isEmpty { w.key("\"hostnames\":"); self.hostnames.encodeJSON(&w) }
+        w.quotedKey("\"ip\":"); self.ip.encodeJSON(&w)
+        if !self.hostnames.isEmpty { w.quotedKey("\"hostnames\":"); self.hostnames.encodeJSON(&w) }
     }
 
     public mutating func decodeJSONField(_ key: String, _ r: inout JSONReader) throws -> Bool {

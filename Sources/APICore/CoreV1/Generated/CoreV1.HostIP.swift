@@ -21,7 +21,7 @@ extension CoreV1 {
 
 extension CoreV1.HostIP: JSONObjectCodable {
     public func encodeJSONFields(_ w: inout JSONWriter) {
-        w.key("\"ip\":"); self.ip.encodeJSON(&w)
+        w.quotedKey("\"ip\":"); self.ip.encodeJSON(&w)
     }
 
     public mutating func decodeJSONField(_ key: String, _ r: inout JSONReader) throws -> Bool {

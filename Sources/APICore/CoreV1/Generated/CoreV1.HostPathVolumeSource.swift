@@ -25,8 +25,8 @@ extension CoreV1 {
 
 extension CoreV1.HostPathVolumeSource: JSONObjectCodable {
     public func encodeJSONFields(_ w: inout JSONWriter) {
-        w.key("\"path\":"); self.path.encodeJSON(&w)
-        if let v = self.type { w.key("\"type\":"); v.encodeJSON(&w) }
+        w.quotedKey("\"path\":"); self.path.encodeJSON(&w)
+        if let v = self.type { w.quotedKey("\"type\":"); v.encodeJSON(&w) }
     }
 
     public mutating func decodeJSONField(_ key: String, _ r: inout JSONReader) throws -> Bool {

@@ -61,17 +61,17 @@ extension CoreV1 {
 
 extension CoreV1.ISCSIVolumeSource: JSONObjectCodable {
     public func encodeJSONFields(_ w: inout JSONWriter) {
-        w.key("\"targetPortal\":"); self.targetPortal.encodeJSON(&w)
-        w.key("\"iqn\":"); self.iqn.encodeJSON(&w)
-        w.key("\"lun\":"); self.lun.encodeJSON(&w)
-        if !self.iscsiInterface.isEmpty { w.key("\"iscsiInterface\":"); self.iscsiInterface.encodeJSON(&w) }
-        if !self.fsType.isEmpty { w.key("\"fsType\":"); self.fsType.encodeJSON(&w) }
-        if self.readOnly { w.key("\"readOnly\":"); self.readOnly.encodeJSON(&w) }
-        if !self.portals.isEmpty { w.key("\"portals\":"); self.portals.encodeJSON(&w) }
-        if self.chapAuthDiscovery { w.key("\"chapAuthDiscovery\":"); self.chapAuthDiscovery.encodeJSON(&w) }
-        if self.chapAuthSession { w.key("\"chapAuthSession\":"); self.chapAuthSession.encodeJSON(&w) }
-        if let v = self.secretRef { w.key("\"secretRef\":"); v.encodeJSON(&w) }
-        if let v = self.initiatorName { w.key("\"initiatorName\":"); v.encodeJSON(&w) }
+        w.quotedKey("\"targetPortal\":"); self.targetPortal.encodeJSON(&w)
+        w.quotedKey("\"iqn\":"); self.iqn.encodeJSON(&w)
+        w.quotedKey("\"lun\":"); self.lun.encodeJSON(&w)
+        if !self.iscsiInterface.isEmpty { w.quotedKey("\"iscsiInterface\":"); self.iscsiInterface.encodeJSON(&w) }
+        if !self.fsType.isEmpty { w.quotedKey("\"fsType\":"); self.fsType.encodeJSON(&w) }
+        if self.readOnly { w.quotedKey("\"readOnly\":"); self.readOnly.encodeJSON(&w) }
+        if !self.portals.isEmpty { w.quotedKey("\"portals\":"); self.portals.encodeJSON(&w) }
+        if self.chapAuthDiscovery { w.quotedKey("\"chapAuthDiscovery\":"); self.chapAuthDiscovery.encodeJSON(&w) }
+        if self.chapAuthSession { w.quotedKey("\"chapAuthSession\":"); self.chapAuthSession.encodeJSON(&w) }
+        if let v = self.secretRef { w.quotedKey("\"secretRef\":"); v.encodeJSON(&w) }
+        if let v = self.initiatorName { w.quotedKey("\"initiatorName\":"); v.encodeJSON(&w) }
     }
 
     public mutating func decodeJSONField(_ key: String, _ r: inout JSONReader) throws -> Bool {

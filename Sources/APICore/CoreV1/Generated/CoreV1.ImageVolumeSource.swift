@@ -25,8 +25,8 @@ extension CoreV1 {
 
 extension CoreV1.ImageVolumeSource: JSONObjectCodable {
     public func encodeJSONFields(_ w: inout JSONWriter) {
-        if !self.reference.isEmpty { w.key("\"reference\":"); self.reference.encodeJSON(&w) }
-        if !self.pullPolicy.isEmpty { w.key("\"pullPolicy\":"); self.pullPolicy.encodeJSON(&w) }
+        if !self.reference.isEmpty { w.quotedKey("\"reference\":"); self.reference.encodeJSON(&w) }
+        if !self.pullPolicy.isEmpty { w.quotedKey("\"pullPolicy\":"); self.pullPolicy.encodeJSON(&w) }
     }
 
     public mutating func decodeJSONField(_ key: String, _ r: inout JSONReader) throws -> Bool {

@@ -21,7 +21,7 @@ extension CoreV1 {
 
 extension CoreV1.ImageVolumeStatus: JSONObjectCodable {
     public func encodeJSONFields(_ w: inout JSONWriter) {
-        if !self.imageRef.isEmpty { w.key("\"imageRef\":"); self.imageRef.encodeJSON(&w) }
+        if !self.imageRef.isEmpty { w.quotedKey("\"imageRef\":"); self.imageRef.encodeJSON(&w) }
     }
 
     public mutating func decodeJSONField(_ key: String, _ r: inout JSONReader) throws -> Bool {

@@ -29,9 +29,9 @@ extension CoreV1 {
 
 extension CoreV1.KeyToPath: JSONObjectCodable {
     public func encodeJSONFields(_ w: inout JSONWriter) {
-        w.key("\"key\":"); self.key.encodeJSON(&w)
-        w.key("\"path\":"); self.path.encodeJSON(&w)
-        if let v = self.mode { w.key("\"mode\":"); v.encodeJSON(&w) }
+        w.quotedKey("\"key\":"); self.key.encodeJSON(&w)
+        w.quotedKey("\"path\":"); self.path.encodeJSON(&w)
+        if let v = self.mode { w.quotedKey("\"mode\":"); v.encodeJSON(&w) }
     }
 
     public mutating func decodeJSONField(_ key: String, _ r: inout JSONReader) throws -> Bool {

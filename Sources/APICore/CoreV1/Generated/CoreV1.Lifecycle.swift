@@ -29,9 +29,9 @@ extension CoreV1 {
 
 extension CoreV1.Lifecycle: JSONObjectCodable {
     public func encodeJSONFields(_ w: inout JSONWriter) {
-        if let v = self.postStart { w.key("\"postStart\":"); v.encodeJSON(&w) }
-        if let v = self.preStop { w.key("\"preStop\":"); v.encodeJSON(&w) }
-        if let v = self.stopSignal { w.key("\"stopSignal\":"); v.encodeJSON(&w) }
+        if let v = self.postStart { w.quotedKey("\"postStart\":"); v.encodeJSON(&w) }
+        if let v = self.preStop { w.quotedKey("\"preStop\":"); v.encodeJSON(&w) }
+        if let v = self.stopSignal { w.quotedKey("\"stopSignal\":"); v.encodeJSON(&w) }
     }
 
     public mutating func decodeJSONField(_ key: String, _ r: inout JSONReader) throws -> Bool {

@@ -41,12 +41,12 @@ extension CoreV1 {
 
 extension CoreV1.LimitRangeItem: JSONObjectCodable {
     public func encodeJSONFields(_ w: inout JSONWriter) {
-        w.key("\"type\":"); self.type.encodeJSON(&w)
-        if !self.max.isEmpty { w.key("\"max\":"); self.max.encodeJSON(&w) }
-        if !self.min.isEmpty { w.key("\"min\":"); self.min.encodeJSON(&w) }
-        if !self.default.isEmpty { w.key("\"default\":"); self.default.encodeJSON(&w) }
-        if !self.defaultRequest.isEmpty { w.key("\"defaultRequest\":"); self.defaultRequest.encodeJSON(&w) }
-        if !self.maxLimitRequestRatio.isEmpty { w.key("\"maxLimitRequestRatio\":"); self.maxLimitRequestRatio.encodeJSON(&w) }
+        w.quotedKey("\"type\":"); self.type.encodeJSON(&w)
+        if !self.max.isEmpty { w.quotedKey("\"max\":"); self.max.encodeJSON(&w) }
+        if !self.min.isEmpty { w.quotedKey("\"min\":"); self.min.encodeJSON(&w) }
+        if !self.default.isEmpty { w.quotedKey("\"default\":"); self.default.encodeJSON(&w) }
+        if !self.defaultRequest.isEmpty { w.quotedKey("\"defaultRequest\":"); self.defaultRequest.encodeJSON(&w) }
+        if !self.maxLimitRequestRatio.isEmpty { w.quotedKey("\"maxLimitRequestRatio\":"); self.maxLimitRequestRatio.encodeJSON(&w) }
     }
 
     public mutating func decodeJSONField(_ key: String, _ r: inout JSONReader) throws -> Bool {

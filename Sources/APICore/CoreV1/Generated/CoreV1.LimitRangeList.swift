@@ -33,10 +33,10 @@ extension CoreV1 {
 
 extension CoreV1.LimitRangeList: JSONObjectCodable {
     public func encodeJSONFields(_ w: inout JSONWriter) {
-        if !kind.isEmpty { w.key("\"kind\":"); w.string(kind) }
-        if !apiVersion.isEmpty { w.key("\"apiVersion\":"); w.string(apiVersion) }
-        w.key("\"metadata\":"); self.metadata.encodeJSON(&w)
-        w.key("\"items\":"); self.items.encodeJSON(&w)
+        if !kind.isEmpty { w.quotedKey("\"kind\":"); w.string(kind) }
+        if !apiVersion.isEmpty { w.quotedKey("\"apiVersion\":"); w.string(apiVersion) }
+        w.quotedKey("\"metadata\":"); self.metadata.encodeJSON(&w)
+        w.quotedKey("\"items\":"); self.items.encodeJSON(&w)
     }
 
     public mutating func decodeJSONField(_ key: String, _ r: inout JSONReader) throws -> Bool {
@@ -68,6 +68,6 @@ extension CoreV1.LimitRangeList: ProtoMessage {
     }
 }
 
-extension CoreV1.LimitRangeList: APIKind {
-    public static let groupVersionKind = GroupVersionKind(group: "", version: "v1", kind: "LimitRangeList")
+extension CoreV1.LimitRangeList: APIKind, TypeMetaCarrier {
+    public static let groupVersionKind = APIMachinery.GroupVersionKind(group: "", version: "v1", kind: "LimitRangeList")
 }

@@ -21,7 +21,7 @@ extension CoreV1 {
 
 extension CoreV1.LimitRangeSpec: JSONObjectCodable {
     public func encodeJSONFields(_ w: inout JSONWriter) {
-        w.key("\"limits\":"); if self.limits.isEmpty { w.null() } else { self.limits.encodeJSON(&w) }
+        w.quotedKey("\"limits\":"); if self.limits.isEmpty { w.null() } else { self.limits.encodeJSON(&w) }
     }
 
     public mutating func decodeJSONField(_ key: String, _ r: inout JSONReader) throws -> Bool {

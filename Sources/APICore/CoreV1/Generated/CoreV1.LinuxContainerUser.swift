@@ -29,9 +29,9 @@ extension CoreV1 {
 
 extension CoreV1.LinuxContainerUser: JSONObjectCodable {
     public func encodeJSONFields(_ w: inout JSONWriter) {
-        w.key("\"uid\":"); self.uid.encodeJSON(&w)
-        w.key("\"gid\":"); self.gid.encodeJSON(&w)
-        if !self.supplementalGroups.isEmpty { w.key("\"supplementalGroups\":"); self.supplementalGroups.encodeJSON(&w) }
+        w.quotedKey("\"uid\":"); self.uid.encodeJSON(&w)
+        w.quotedKey("\"gid\":"); self.gid.encodeJSON(&w)
+        if !self.supplementalGroups.isEmpty { w.quotedKey("\"supplementalGroups\":"); self.supplementalGroups.encodeJSON(&w) }
     }
 
     public mutating func decodeJSONField(_ key: String, _ r: inout JSONReader) throws -> Bool {

@@ -21,7 +21,7 @@ extension CoreV1 {
 
 extension CoreV1.LocalObjectReference: JSONObjectCodable {
     public func encodeJSONFields(_ w: inout JSONWriter) {
-        if !self.name.isEmpty { w.key("\"name\":"); self.name.encodeJSON(&w) }
+        if !self.name.isEmpty { w.quotedKey("\"name\":"); self.name.encodeJSON(&w) }
     }
 
     public mutating func decodeJSONField(_ key: String, _ r: inout JSONReader) throws -> Bool {

@@ -25,8 +25,8 @@ extension CoreV1 {
 
 extension CoreV1.LocalVolumeSource: JSONObjectCodable {
     public func encodeJSONFields(_ w: inout JSONWriter) {
-        w.key("\"path\":"); self.path.encodeJSON(&w)
-        if let v = self.fsType { w.key("\"fsType\":"); v.encodeJSON(&w) }
+        w.quotedKey("\"path\":"); self.path.encodeJSON(&w)
+        if let v = self.fsType { w.quotedKey("\"fsType\":"); v.encodeJSON(&w) }
     }
 
     public mutating func decodeJSONField(_ key: String, _ r: inout JSONReader) throws -> Bool {

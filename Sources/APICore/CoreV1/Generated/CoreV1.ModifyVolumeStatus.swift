@@ -25,8 +25,8 @@ extension CoreV1 {
 
 extension CoreV1.ModifyVolumeStatus: JSONObjectCodable {
     public func encodeJSONFields(_ w: inout JSONWriter) {
-        if !self.targetVolumeAttributesClassName.isEmpty { w.key("\"targetVolumeAttributesClassName\":"); self.targetVolumeAttributesClassName.encodeJSON(&w) }
-        w.key("\"status\":"); self.status.encodeJSON(&w)
+        if !self.targetVolumeAttributesClassName.isEmpty { w.quotedKey("\"targetVolumeAttributesClassName\":"); self.targetVolumeAttributesClassName.encodeJSON(&w) }
+        w.quotedKey("\"status\":"); self.status.encodeJSON(&w)
     }
 
     public mutating func decodeJSONField(_ key: String, _ r: inout JSONReader) throws -> Bool {

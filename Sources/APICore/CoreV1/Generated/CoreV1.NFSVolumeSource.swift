@@ -29,9 +29,9 @@ extension CoreV1 {
 
 extension CoreV1.NFSVolumeSource: JSONObjectCodable {
     public func encodeJSONFields(_ w: inout JSONWriter) {
-        w.key("\"server\":"); self.server.encodeJSON(&w)
-        w.key("\"path\":"); self.path.encodeJSON(&w)
-        if self.readOnly { w.key("\"readOnly\":"); self.readOnly.encodeJSON(&w) }
+        w.quotedKey("\"server\":"); self.server.encodeJSON(&w)
+        w.quotedKey("\"path\":"); self.path.encodeJSON(&w)
+        if self.readOnly { w.quotedKey("\"readOnly\":"); self.readOnly.encodeJSON(&w) }
     }
 
     public mutating func decodeJSONField(_ key: String, _ r: inout JSONReader) throws -> Bool {

@@ -37,11 +37,11 @@ extension CoreV1 {
 
 extension CoreV1.NamespaceCondition: JSONObjectCodable {
     public func encodeJSONFields(_ w: inout JSONWriter) {
-        w.key("\"type\":"); self.type.encodeJSON(&w)
-        w.key("\"status\":"); self.status.encodeJSON(&w)
-        w.key("\"lastTransitionTime\":"); if let v = self.lastTransitionTime { v.encodeJSON(&w) } else { w.null() }
-        if !self.reason.isEmpty { w.key("\"reason\":"); self.reason.encodeJSON(&w) }
-        if !self.message.isEmpty { w.key("\"message\":"); self.message.encodeJSON(&w) }
+        w.quotedKey("\"type\":"); self.type.encodeJSON(&w)
+        w.quotedKey("\"status\":"); self.status.encodeJSON(&w)
+        w.quotedKey("\"lastTransitionTime\":"); if let v = self.lastTransitionTime { v.encodeJSON(&w) } else { w.null() }
+        if !self.reason.isEmpty { w.quotedKey("\"reason\":"); self.reason.encodeJSON(&w) }
+        if !self.message.isEmpty { w.quotedKey("\"message\":"); self.message.encodeJSON(&w) }
     }
 
     public mutating func decodeJSONField(_ key: String, _ r: inout JSONReader) throws -> Bool {

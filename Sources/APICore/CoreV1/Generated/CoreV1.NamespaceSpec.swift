@@ -21,7 +21,7 @@ extension CoreV1 {
 
 extension CoreV1.NamespaceSpec: JSONObjectCodable {
     public func encodeJSONFields(_ w: inout JSONWriter) {
-        if !self.finalizers.isEmpty { w.key("\"finalizers\":"); self.finalizers.encodeJSON(&w) }
+        if !self.finalizers.isEmpty { w.quotedKey("\"finalizers\":"); self.finalizers.encodeJSON(&w) }
     }
 
     public mutating func decodeJSONField(_ key: String, _ r: inout JSONReader) throws -> Bool {

@@ -25,8 +25,8 @@ extension CoreV1 {
 
 extension CoreV1.NamespaceStatus: JSONObjectCodable {
     public func encodeJSONFields(_ w: inout JSONWriter) {
-        if !self.phase.isEmpty { w.key("\"phase\":"); self.phase.encodeJSON(&w) }
-        if !self.conditions.isEmpty { w.key("\"conditions\":"); self.conditions.encodeJSON(&w) }
+        if !self.phase.isEmpty { w.quotedKey("\"phase\":"); self.phase.encodeJSON(&w) }
+        if !self.conditions.isEmpty { w.quotedKey("\"conditions\":"); self.conditions.encodeJSON(&w) }
     }
 
     public mutating func decodeJSONField(_ key: String, _ r: inout JSONReader) throws -> Bool {

@@ -25,8 +25,8 @@ extension CoreV1 {
 
 extension CoreV1.NodeAddress: JSONObjectCodable {
     public func encodeJSONFields(_ w: inout JSONWriter) {
-        w.key("\"type\":"); self.type.encodeJSON(&w)
-        w.key("\"address\":"); self.address.encodeJSON(&w)
+        w.quotedKey("\"type\":"); self.type.encodeJSON(&w)
+        w.quotedKey("\"address\":"); self.address.encodeJSON(&w)
     }
 
     public mutating func decodeJSONField(_ key: String, _ r: inout JSONReader) throws -> Bool {

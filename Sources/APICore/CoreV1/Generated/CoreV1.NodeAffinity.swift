@@ -25,8 +25,8 @@ extension CoreV1 {
 
 extension CoreV1.NodeAffinity: JSONObjectCodable {
     public func encodeJSONFields(_ w: inout JSONWriter) {
-        if let v = self.requiredDuringSchedulingIgnoredDuringExecution { w.key("\"requiredDuringSchedulingIgnoredDuringExecution\":"); v.encodeJSON(&w) }
-        if !self.preferredDuringSchedulingIgnoredDuringExecution.isEmpty { w.key("\"preferredDuringSchedulingIgnoredDuringExecution\":"); self.preferredDuringSchedulingIgnoredDuringExecution.encodeJSON(&w) }
+        if let v = self.requiredDuringSchedulingIgnoredDuringExecution { w.quotedKey("\"requiredDuringSchedulingIgnoredDuringExecution\":"); v.encodeJSON(&w) }
+        if !self.preferredDuringSchedulingIgnoredDuringExecution.isEmpty { w.quotedKey("\"preferredDuringSchedulingIgnoredDuringExecution\":"); self.preferredDuringSchedulingIgnoredDuringExecution.encodeJSON(&w) }
     }
 
     public mutating func decodeJSONField(_ key: String, _ r: inout JSONReader) throws -> Bool {

@@ -29,9 +29,9 @@ extension CoreV1 {
 
 extension CoreV1.NodeAllocatableResourceClaimStatus: JSONObjectCodable {
     public func encodeJSONFields(_ w: inout JSONWriter) {
-        w.key("\"resourceClaimName\":"); self.resourceClaimName.encodeJSON(&w)
-        if !self.containers.isEmpty { w.key("\"containers\":"); self.containers.encodeJSON(&w) }
-        w.key("\"resources\":"); if self.resources.isEmpty { w.null() } else { self.resources.encodeJSON(&w) }
+        w.quotedKey("\"resourceClaimName\":"); self.resourceClaimName.encodeJSON(&w)
+        if !self.containers.isEmpty { w.quotedKey("\"containers\":"); self.containers.encodeJSON(&w) }
+        w.quotedKey("\"resources\":"); if self.resources.isEmpty { w.null() } else { self.resources.encodeJSON(&w) }
     }
 
     public mutating func decodeJSONField(_ key: String, _ r: inout JSONReader) throws -> Bool {

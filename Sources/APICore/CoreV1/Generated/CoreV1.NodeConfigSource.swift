@@ -21,7 +21,7 @@ extension CoreV1 {
 
 extension CoreV1.NodeConfigSource: JSONObjectCodable {
     public func encodeJSONFields(_ w: inout JSONWriter) {
-        if let v = self.configMap { w.key("\"configMap\":"); v.encodeJSON(&w) }
+        if let v = self.configMap { w.quotedKey("\"configMap\":"); v.encodeJSON(&w) }
     }
 
     public mutating func decodeJSONField(_ key: String, _ r: inout JSONReader) throws -> Bool {

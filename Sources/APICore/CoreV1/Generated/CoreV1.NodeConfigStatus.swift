@@ -33,10 +33,10 @@ extension CoreV1 {
 
 extension CoreV1.NodeConfigStatus: JSONObjectCodable {
     public func encodeJSONFields(_ w: inout JSONWriter) {
-        if let v = self.assigned { w.key("\"assigned\":"); v.encodeJSON(&w) }
-        if let v = self.active { w.key("\"active\":"); v.encodeJSON(&w) }
-        if let v = self.lastKnownGood { w.key("\"lastKnownGood\":"); v.encodeJSON(&w) }
-        if !self.error.isEmpty { w.key("\"error\":"); self.error.encodeJSON(&w) }
+        if let v = self.assigned { w.quotedKey("\"assigned\":"); v.encodeJSON(&w) }
+        if let v = self.active { w.quotedKey("\"active\":"); v.encodeJSON(&w) }
+        if let v = self.lastKnownGood { w.quotedKey("\"lastKnownGood\":"); v.encodeJSON(&w) }
+        if !self.error.isEmpty { w.quotedKey("\"error\":"); self.error.encodeJSON(&w) }
     }
 
     public mutating func decodeJSONField(_ key: String, _ r: inout JSONReader) throws -> Bool {

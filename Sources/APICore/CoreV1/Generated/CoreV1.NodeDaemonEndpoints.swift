@@ -21,7 +21,7 @@ extension CoreV1 {
 
 extension CoreV1.NodeDaemonEndpoints: JSONObjectCodable {
     public func encodeJSONFields(_ w: inout JSONWriter) {
-        w.key("\"kubeletEndpoint\":"); self.kubeletEndpoint.encodeJSON(&w)
+        w.quotedKey("\"kubeletEndpoint\":"); self.kubeletEndpoint.encodeJSON(&w)
     }
 
     public mutating func decodeJSONField(_ key: String, _ r: inout JSONReader) throws -> Bool {

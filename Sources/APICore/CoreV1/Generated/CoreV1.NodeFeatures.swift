@@ -21,7 +21,7 @@ extension CoreV1 {
 
 extension CoreV1.NodeFeatures: JSONObjectCodable {
     public func encodeJSONFields(_ w: inout JSONWriter) {
-        if let v = self.supplementalGroupsPolicy { w.key("\"supplementalGroupsPolicy\":"); v.encodeJSON(&w) }
+        if let v = self.supplementalGroupsPolicy { w.quotedKey("\"supplementalGroupsPolicy\":"); v.encodeJSON(&w) }
     }
 
     public mutating func decodeJSONField(_ key: String, _ r: inout JSONReader) throws -> Bool {

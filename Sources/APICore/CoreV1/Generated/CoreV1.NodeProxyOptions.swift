@@ -29,9 +29,9 @@ extension CoreV1 {
 
 extension CoreV1.NodeProxyOptions: JSONObjectCodable {
     public func encodeJSONFields(_ w: inout JSONWriter) {
-        if !kind.isEmpty { w.key("\"kind\":"); w.string(kind) }
-        if !apiVersion.isEmpty { w.key("\"apiVersion\":"); w.string(apiVersion) }
-        if !self.path.isEmpty { w.key("\"path\":"); self.path.encodeJSON(&w) }
+        if !kind.isEmpty { w.quotedKey("\"kind\":"); w.string(kind) }
+        if !apiVersion.isEmpty { w.quotedKey("\"apiVersion\":"); w.string(apiVersion) }
+        if !self.path.isEmpty { w.quotedKey("\"path\":"); self.path.encodeJSON(&w) }
     }
 
     public mutating func decodeJSONField(_ key: String, _ r: inout JSONReader) throws -> Bool {
@@ -58,4 +58,8 @@ extension CoreV1.NodeProxyOptions: ProtoMessage {
         }
         return true
     }
+}
+
+extension CoreV1.NodeProxyOptions: APIKind, TypeMetaCarrier {
+    public static let groupVersionKind = APIMachinery.GroupVersionKind(group: "", version: "v1", kind: "NodeProxyOptions")
 }

@@ -25,8 +25,8 @@ extension CoreV1 {
 
 extension CoreV1.NodeRuntimeHandlerFeatures: JSONObjectCodable {
     public func encodeJSONFields(_ w: inout JSONWriter) {
-        if let v = self.recursiveReadOnlyMounts { w.key("\"recursiveReadOnlyMounts\":"); v.encodeJSON(&w) }
-        if let v = self.userNamespaces { w.key("\"userNamespaces\":"); v.encodeJSON(&w) }
+        if let v = self.recursiveReadOnlyMounts { w.quotedKey("\"recursiveReadOnlyMounts\":"); v.encodeJSON(&w) }
+        if let v = self.userNamespaces { w.quotedKey("\"userNamespaces\":"); v.encodeJSON(&w) }
     }
 
     public mutating func decodeJSONField(_ key: String, _ r: inout JSONReader) throws -> Bool {

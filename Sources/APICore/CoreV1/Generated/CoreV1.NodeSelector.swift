@@ -21,7 +21,7 @@ extension CoreV1 {
 
 extension CoreV1.NodeSelector: JSONObjectCodable {
     public func encodeJSONFields(_ w: inout JSONWriter) {
-        w.key("\"nodeSelectorTerms\":"); if self.nodeSelectorTerms.isEmpty { w.null() } else { self.nodeSelectorTerms.encodeJSON(&w) }
+        w.quotedKey("\"nodeSelectorTerms\":"); if self.nodeSelectorTerms.isEmpty { w.null() } else { self.nodeSelectorTerms.encodeJSON(&w) }
     }
 
     public mutating func decodeJSONField(_ key: String, _ r: inout JSONReader) throws -> Bool {

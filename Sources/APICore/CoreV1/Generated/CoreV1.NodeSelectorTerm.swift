@@ -25,8 +25,8 @@ extension CoreV1 {
 
 extension CoreV1.NodeSelectorTerm: JSONObjectCodable {
     public func encodeJSONFields(_ w: inout JSONWriter) {
-        if !self.matchExpressions.isEmpty { w.key("\"matchExpressions\":"); self.matchExpressions.encodeJSON(&w) }
-        if !self.matchFields.isEmpty { w.key("\"matchFields\":"); self.matchFields.encodeJSON(&w) }
+        if !self.matchExpressions.isEmpty { w.quotedKey("\"matchExpressions\":"); self.matchExpressions.encodeJSON(&w) }
+        if !self.matchFields.isEmpty { w.quotedKey("\"matchFields\":"); self.matchFields.encodeJSON(&w) }
     }
 
     public mutating func decodeJSONField(_ key: String, _ r: inout JSONReader) throws -> Bool {

@@ -45,13 +45,13 @@ extension CoreV1 {
 
 extension CoreV1.NodeSpec: JSONObjectCodable {
     public func encodeJSONFields(_ w: inout JSONWriter) {
-        if !self.podCIDR.isEmpty { w.key("\"podCIDR\":"); self.podCIDR.encodeJSON(&w) }
-        if !self.podCIDRs.isEmpty { w.key("\"podCIDRs\":"); self.podCIDRs.encodeJSON(&w) }
-        if !self.providerID.isEmpty { w.key("\"providerID\":"); self.providerID.encodeJSON(&w) }
-        if self.unschedulable { w.key("\"unschedulable\":"); self.unschedulable.encodeJSON(&w) }
-        if !self.taints.isEmpty { w.key("\"taints\":"); self.taints.encodeJSON(&w) }
-        if let v = self.configSource { w.key("\"configSource\":"); v.encodeJSON(&w) }
-        if !self.externalID.isEmpty { w.key("\"externalID\":"); self.externalID.encodeJSON(&w) }
+        if !self.podCIDR.isEmpty { w.quotedKey("\"podCIDR\":"); self.podCIDR.encodeJSON(&w) }
+        if !self.podCIDRs.isEmpty { w.quotedKey("\"podCIDRs\":"); self.podCIDRs.encodeJSON(&w) }
+        if !self.providerID.isEmpty { w.quotedKey("\"providerID\":"); self.providerID.encodeJSON(&w) }
+        if self.unschedulable { w.quotedKey("\"unschedulable\":"); self.unschedulable.encodeJSON(&w) }
+        if !self.taints.isEmpty { w.quotedKey("\"taints\":"); self.taints.encodeJSON(&w) }
+        if let v = self.configSource { w.quotedKey("\"configSource\":"); v.encodeJSON(&w) }
+        if !self.externalID.isEmpty { w.quotedKey("\"externalID\":"); self.externalID.encodeJSON(&w) }
     }
 
     public mutating func decodeJSONField(_ key: String, _ r: inout JSONReader) throws -> Bool {

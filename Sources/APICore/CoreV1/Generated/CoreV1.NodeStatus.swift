@@ -73,20 +73,20 @@ extension CoreV1 {
 
 extension CoreV1.NodeStatus: JSONObjectCodable {
     public func encodeJSONFields(_ w: inout JSONWriter) {
-        if !self.capacity.isEmpty { w.key("\"capacity\":"); self.capacity.encodeJSON(&w) }
-        if !self.allocatable.isEmpty { w.key("\"allocatable\":"); self.allocatable.encodeJSON(&w) }
-        if !self.phase.isEmpty { w.key("\"phase\":"); self.phase.encodeJSON(&w) }
-        if !self.conditions.isEmpty { w.key("\"conditions\":"); self.conditions.encodeJSON(&w) }
-        if !self.addresses.isEmpty { w.key("\"addresses\":"); self.addresses.encodeJSON(&w) }
-        w.key("\"daemonEndpoints\":"); self.daemonEndpoints.encodeJSON(&w)
-        w.key("\"nodeInfo\":"); self.nodeInfo.encodeJSON(&w)
-        if !self.images.isEmpty { w.key("\"images\":"); self.images.encodeJSON(&w) }
-        if !self.volumesInUse.isEmpty { w.key("\"volumesInUse\":"); self.volumesInUse.encodeJSON(&w) }
-        if !self.volumesAttached.isEmpty { w.key("\"volumesAttached\":"); self.volumesAttached.encodeJSON(&w) }
-        if let v = self.config { w.key("\"config\":"); v.encodeJSON(&w) }
-        if !self.runtimeHandlers.isEmpty { w.key("\"runtimeHandlers\":"); self.runtimeHandlers.encodeJSON(&w) }
-        if let v = self.features { w.key("\"features\":"); v.encodeJSON(&w) }
-        if !self.declaredFeatures.isEmpty { w.key("\"declaredFeatures\":"); self.declaredFeatures.encodeJSON(&w) }
+        if !self.capacity.isEmpty { w.quotedKey("\"capacity\":"); self.capacity.encodeJSON(&w) }
+        if !self.allocatable.isEmpty { w.quotedKey("\"allocatable\":"); self.allocatable.encodeJSON(&w) }
+        if !self.phase.isEmpty { w.quotedKey("\"phase\":"); self.phase.encodeJSON(&w) }
+        if !self.conditions.isEmpty { w.quotedKey("\"conditions\":"); self.conditions.encodeJSON(&w) }
+        if !self.addresses.isEmpty { w.quotedKey("\"addresses\":"); self.addresses.encodeJSON(&w) }
+        w.quotedKey("\"daemonEndpoints\":"); self.daemonEndpoints.encodeJSON(&w)
+        w.quotedKey("\"nodeInfo\":"); self.nodeInfo.encodeJSON(&w)
+        if !self.images.isEmpty { w.quotedKey("\"images\":"); self.images.encodeJSON(&w) }
+        if !self.volumesInUse.isEmpty { w.quotedKey("\"volumesInUse\":"); self.volumesInUse.encodeJSON(&w) }
+        if !self.volumesAttached.isEmpty { w.quotedKey("\"volumesAttached\":"); self.volumesAttached.encodeJSON(&w) }
+        if let v = self.config { w.quotedKey("\"config\":"); v.encodeJSON(&w) }
+        if !self.runtimeHandlers.isEmpty { w.quotedKey("\"runtimeHandlers\":"); self.runtimeHandlers.encodeJSON(&w) }
+        if let v = self.features { w.quotedKey("\"features\":"); v.encodeJSON(&w) }
+        if !self.declaredFeatures.isEmpty { w.quotedKey("\"declaredFeatures\":"); self.declaredFeatures.encodeJSON(&w) }
     }
 
     public mutating func decodeJSONField(_ key: String, _ r: inout JSONReader) throws -> Bool {

@@ -21,7 +21,7 @@ extension CoreV1 {
 
 extension CoreV1.NodeSwapStatus: JSONObjectCodable {
     public func encodeJSONFields(_ w: inout JSONWriter) {
-        if let v = self.capacity { w.key("\"capacity\":"); v.encodeJSON(&w) }
+        if let v = self.capacity { w.quotedKey("\"capacity\":"); v.encodeJSON(&w) }
     }
 
     public mutating func decodeJSONField(_ key: String, _ r: inout JSONReader) throws -> Bool {

@@ -61,17 +61,17 @@ extension CoreV1 {
 
 extension CoreV1.NodeSystemInfo: JSONObjectCodable {
     public func encodeJSONFields(_ w: inout JSONWriter) {
-        w.key("\"machineID\":"); self.machineID.encodeJSON(&w)
-        w.key("\"systemUUID\":"); self.systemUUID.encodeJSON(&w)
-        w.key("\"bootID\":"); self.bootID.encodeJSON(&w)
-        w.key("\"kernelVersion\":"); self.kernelVersion.encodeJSON(&w)
-        w.key("\"osImage\":"); self.osImage.encodeJSON(&w)
-        w.key("\"containerRuntimeVersion\":"); self.containerRuntimeVersion.encodeJSON(&w)
-        w.key("\"kubeletVersion\":"); self.kubeletVersion.encodeJSON(&w)
-        w.key("\"kubeProxyVersion\":"); self.kubeProxyVersion.encodeJSON(&w)
-        w.key("\"operatingSystem\":"); self.operatingSystem.encodeJSON(&w)
-        w.key("\"architecture\":"); self.architecture.encodeJSON(&w)
-        if let v = self.swap { w.key("\"swap\":"); v.encodeJSON(&w) }
+        w.quotedKey("\"machineID\":"); self.machineID.encodeJSON(&w)
+        w.quotedKey("\"systemUUID\":"); self.systemUUID.encodeJSON(&w)
+        w.quotedKey("\"bootID\":"); self.bootID.encodeJSON(&w)
+        w.quotedKey("\"kernelVersion\":"); self.kernelVersion.encodeJSON(&w)
+        w.quotedKey("\"osImage\":"); self.osImage.encodeJSON(&w)
+        w.quotedKey("\"containerRuntimeVersion\":"); self.containerRuntimeVersion.encodeJSON(&w)
+        w.quotedKey("\"kubeletVersion\":"); self.kubeletVersion.encodeJSON(&w)
+        w.quotedKey("\"kubeProxyVersion\":"); self.kubeProxyVersion.encodeJSON(&w)
+        w.quotedKey("\"operatingSystem\":"); self.operatingSystem.encodeJSON(&w)
+        w.quotedKey("\"architecture\":"); self.architecture.encodeJSON(&w)
+        if let v = self.swap { w.quotedKey("\"swap\":"); v.encodeJSON(&w) }
     }
 
     public mutating func decodeJSONField(_ key: String, _ r: inout JSONReader) throws -> Bool {

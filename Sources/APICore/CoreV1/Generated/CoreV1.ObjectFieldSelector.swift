@@ -25,8 +25,8 @@ extension CoreV1 {
 
 extension CoreV1.ObjectFieldSelector: JSONObjectCodable {
     public func encodeJSONFields(_ w: inout JSONWriter) {
-        if !self.apiVersion.isEmpty { w.key("\"apiVersion\":"); self.apiVersion.encodeJSON(&w) }
-        w.key("\"fieldPath\":"); self.fieldPath.encodeJSON(&w)
+        if !self.apiVersion.isEmpty { w.quotedKey("\"apiVersion\":"); self.apiVersion.encodeJSON(&w) }
+        w.quotedKey("\"fieldPath\":"); self.fieldPath.encodeJSON(&w)
     }
 
     public mutating func decodeJSONField(_ key: String, _ r: inout JSONReader) throws -> Bool {

@@ -45,13 +45,13 @@ extension CoreV1 {
 
 extension CoreV1.ObjectReference: JSONObjectCodable {
     public func encodeJSONFields(_ w: inout JSONWriter) {
-        if !self.kind.isEmpty { w.key("\"kind\":"); self.kind.encodeJSON(&w) }
-        if !self.namespace.isEmpty { w.key("\"namespace\":"); self.namespace.encodeJSON(&w) }
-        if !self.name.isEmpty { w.key("\"name\":"); self.name.encodeJSON(&w) }
-        if !self.uid.isEmpty { w.key("\"uid\":"); self.uid.encodeJSON(&w) }
-        if !self.apiVersion.isEmpty { w.key("\"apiVersion\":"); self.apiVersion.encodeJSON(&w) }
-        if !self.resourceVersion.isEmpty { w.key("\"resourceVersion\":"); self.resourceVersion.encodeJSON(&w) }
-        if !self.fieldPath.isEmpty { w.key("\"fieldPath\":"); self.fieldPath.encodeJSON(&w) }
+        if !self.kind.isEmpty { w.quotedKey("\"kind\":"); self.kind.encodeJSON(&w) }
+        if !self.namespace.isEmpty { w.quotedKey("\"namespace\":"); self.namespace.encodeJSON(&w) }
+        if !self.name.isEmpty { w.quotedKey("\"name\":"); self.name.encodeJSON(&w) }
+        if !self.uid.isEmpty { w.quotedKey("\"uid\":"); self.uid.encodeJSON(&w) }
+        if !self.apiVersion.isEmpty { w.quotedKey("\"apiVersion\":"); self.apiVersion.encodeJSON(&w) }
+        if !self.resourceVersion.isEmpty { w.quotedKey("\"resourceVersion\":"); self.resourceVersion.encodeJSON(&w) }
+        if !self.fieldPath.isEmpty { w.quotedKey("\"fieldPath\":"); self.fieldPath.encodeJSON(&w) }
     }
 
     public mutating func decodeJSONField(_ key: String, _ r: inout JSONReader) throws -> Bool {

@@ -53,15 +53,15 @@ extension CoreV1 {
 
 extension CoreV1.PersistentVolumeClaimSpec: JSONObjectCodable {
     public func encodeJSONFields(_ w: inout JSONWriter) {
-        if !self.accessModes.isEmpty { w.key("\"accessModes\":"); self.accessModes.encodeJSON(&w) }
-        if let v = self.selector { w.key("\"selector\":"); v.encodeJSON(&w) }
-        w.key("\"resources\":"); self.resources.encodeJSON(&w)
-        if !self.volumeName.isEmpty { w.key("\"volumeName\":"); self.volumeName.encodeJSON(&w) }
-        if let v = self.storageClassName { w.key("\"storageClassName\":"); v.encodeJSON(&w) }
-        if let v = self.volumeMode { w.key("\"volumeMode\":"); v.encodeJSON(&w) }
-        if let v = self.dataSource { w.key("\"dataSource\":"); v.encodeJSON(&w) }
-        if let v = self.dataSourceRef { w.key("\"dataSourceRef\":"); v.encodeJSON(&w) }
-        if let v = self.volumeAttributesClassName { w.key("\"volumeAttributesClassName\":"); v.encodeJSON(&w) }
+        if !self.accessModes.isEmpty { w.quotedKey("\"accessModes\":"); self.accessModes.encodeJSON(&w) }
+        if let v = self.selector { w.quotedKey("\"selector\":"); v.encodeJSON(&w) }
+        w.quotedKey("\"resources\":"); self.resources.encodeJSON(&w)
+        if !self.volumeName.isEmpty { w.quotedKey("\"volumeName\":"); self.volumeName.encodeJSON(&w) }
+        if let v = self.storageClassName { w.quotedKey("\"storageClassName\":"); v.encodeJSON(&w) }
+        if let v = self.volumeMode { w.quotedKey("\"volumeMode\":"); v.encodeJSON(&w) }
+        if let v = self.dataSource { w.quotedKey("\"dataSource\":"); v.encodeJSON(&w) }
+        if let v = self.dataSourceRef { w.quotedKey("\"dataSourceRef\":"); v.encodeJSON(&w) }
+        if let v = self.volumeAttributesClassName { w.quotedKey("\"volumeAttributesClassName\":"); v.encodeJSON(&w) }
     }
 
     public mutating func decodeJSONField(_ key: String, _ r: inout JSONReader) throws -> Bool {

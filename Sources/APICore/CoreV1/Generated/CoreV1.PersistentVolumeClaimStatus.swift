@@ -49,14 +49,14 @@ extension CoreV1 {
 
 extension CoreV1.PersistentVolumeClaimStatus: JSONObjectCodable {
     public func encodeJSONFields(_ w: inout JSONWriter) {
-        if !self.phase.isEmpty { w.key("\"phase\":"); self.phase.encodeJSON(&w) }
-        if !self.accessModes.isEmpty { w.key("\"accessModes\":"); self.accessModes.encodeJSON(&w) }
-        if !self.capacity.isEmpty { w.key("\"capacity\":"); self.capacity.encodeJSON(&w) }
-        if !self.conditions.isEmpty { w.key("\"conditions\":"); self.conditions.encodeJSON(&w) }
-        if !self.allocatedResources.isEmpty { w.key("\"allocatedResources\":"); self.allocatedResources.encodeJSON(&w) }
-        if !self.allocatedResourceStatuses.isEmpty { w.key("\"allocatedResourceStatuses\":"); self.allocatedResourceStatuses.encodeJSON(&w) }
-        if let v = self.currentVolumeAttributesClassName { w.key("\"currentVolumeAttributesClassName\":"); v.encodeJSON(&w) }
-        if let v = self.modifyVolumeStatus { w.key("\"modifyVolumeStatus\":"); v.encodeJSON(&w) }
+        if !self.phase.isEmpty { w.quotedKey("\"phase\":"); self.phase.encodeJSON(&w) }
+        if !self.accessModes.isEmpty { w.quotedKey("\"accessModes\":"); self.accessModes.encodeJSON(&w) }
+        if !self.capacity.isEmpty { w.quotedKey("\"capacity\":"); self.capacity.encodeJSON(&w) }
+        if !self.conditions.isEmpty { w.quotedKey("\"conditions\":"); self.conditions.encodeJSON(&w) }
+        if !self.allocatedResources.isEmpty { w.quotedKey("\"allocatedResources\":"); self.allocatedResources.encodeJSON(&w) }
+        if !self.allocatedResourceStatuses.isEmpty { w.quotedKey("\"allocatedResourceStatuses\":"); self.allocatedResourceStatuses.encodeJSON(&w) }
+        if let v = self.currentVolumeAttributesClassName { w.quotedKey("\"currentVolumeAttributesClassName\":"); v.encodeJSON(&w) }
+        if let v = self.modifyVolumeStatus { w.quotedKey("\"modifyVolumeStatus\":"); v.encodeJSON(&w) }
     }
 
     public mutating func decodeJSONField(_ key: String, _ r: inout JSONReader) throws -> Bool {

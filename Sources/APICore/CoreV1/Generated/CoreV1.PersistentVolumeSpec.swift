@@ -57,16 +57,16 @@ extension CoreV1 {
 
 extension CoreV1.PersistentVolumeSpec: JSONObjectCodable {
     public func encodeJSONFields(_ w: inout JSONWriter) {
-        if !self.capacity.isEmpty { w.key("\"capacity\":"); self.capacity.encodeJSON(&w) }
+        if !self.capacity.isEmpty { w.quotedKey("\"capacity\":"); self.capacity.encodeJSON(&w) }
         self.persistentVolumeSource.encodeJSONFields(&w)
-        if !self.accessModes.isEmpty { w.key("\"accessModes\":"); self.accessModes.encodeJSON(&w) }
-        if let v = self.claimRef { w.key("\"claimRef\":"); v.encodeJSON(&w) }
-        if !self.persistentVolumeReclaimPolicy.isEmpty { w.key("\"persistentVolumeReclaimPolicy\":"); self.persistentVolumeReclaimPolicy.encodeJSON(&w) }
-        if !self.storageClassName.isEmpty { w.key("\"storageClassName\":"); self.storageClassName.encodeJSON(&w) }
-        if !self.mountOptions.isEmpty { w.key("\"mountOptions\":"); self.mountOptions.encodeJSON(&w) }
-        if let v = self.volumeMode { w.key("\"volumeMode\":"); v.encodeJSON(&w) }
-        if let v = self.nodeAffinity { w.key("\"nodeAffinity\":"); v.encodeJSON(&w) }
-        if let v = self.volumeAttributesClassName { w.key("\"volumeAttributesClassName\":"); v.encodeJSON(&w) }
+        if !self.accessModes.isEmpty { w.quotedKey("\"accessModes\":"); self.accessModes.encodeJSON(&w) }
+        if let v = self.claimRef { w.quotedKey("\"claimRef\":"); v.encodeJSON(&w) }
+        if !self.persistentVolumeReclaimPolicy.isEmpty { w.quotedKey("\"persistentVolumeReclaimPolicy\":"); self.persistentVolumeReclaimPolicy.encodeJSON(&w) }
+        if !self.storageClassName.isEmpty { w.quotedKey("\"storageClassName\":"); self.storageClassName.encodeJSON(&w) }
+        if !self.mountOptions.isEmpty { w.quotedKey("\"mountOptions\":"); self.mountOptions.encodeJSON(&w) }
+        if let v = self.volumeMode { w.quotedKey("\"volumeMode\":"); v.encodeJSON(&w) }
+        if let v = self.nodeAffinity { w.quotedKey("\"nodeAffinity\":"); v.encodeJSON(&w) }
+        if let v = self.volumeAttributesClassName { w.quotedKey("\"volumeAttributesClassName\":"); v.encodeJSON(&w) }
     }
 
     public mutating func decodeJSONField(_ key: String, _ r: inout JSONReader) throws -> Bool {

@@ -33,10 +33,10 @@ extension CoreV1 {
 
 extension CoreV1.PersistentVolumeStatus: JSONObjectCodable {
     public func encodeJSONFields(_ w: inout JSONWriter) {
-        if !self.phase.isEmpty { w.key("\"phase\":"); self.phase.encodeJSON(&w) }
-        if !self.message.isEmpty { w.key("\"message\":"); self.message.encodeJSON(&w) }
-        if !self.reason.isEmpty { w.key("\"reason\":"); self.reason.encodeJSON(&w) }
-        if let v = self.lastPhaseTransitionTime { w.key("\"lastPhaseTransitionTime\":"); v.encodeJSON(&w) }
+        if !self.phase.isEmpty { w.quotedKey("\"phase\":"); self.phase.encodeJSON(&w) }
+        if !self.message.isEmpty { w.quotedKey("\"message\":"); self.message.encodeJSON(&w) }
+        if !self.reason.isEmpty { w.quotedKey("\"reason\":"); self.reason.encodeJSON(&w) }
+        if let v = self.lastPhaseTransitionTime { w.quotedKey("\"lastPhaseTransitionTime\":"); v.encodeJSON(&w) }
     }
 
     public mutating func decodeJSONField(_ key: String, _ r: inout JSONReader) throws -> Bool {

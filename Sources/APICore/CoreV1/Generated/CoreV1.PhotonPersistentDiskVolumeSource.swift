@@ -25,8 +25,8 @@ extension CoreV1 {
 
 extension CoreV1.PhotonPersistentDiskVolumeSource: JSONObjectCodable {
     public func encodeJSONFields(_ w: inout JSONWriter) {
-        w.key("\"pdID\":"); self.pdID.encodeJSON(&w)
-        if !self.fsType.isEmpty { w.key("\"fsType\":"); self.fsType.encodeJSON(&w) }
+        w.quotedKey("\"pdID\":"); self.pdID.encodeJSON(&w)
+        if !self.fsType.isEmpty { w.quotedKey("\"fsType\":"); self.fsType.encodeJSON(&w) }
     }
 
     public mutating func decodeJSONField(_ key: String, _ r: inout JSONReader) throws -> Bool {

@@ -41,12 +41,12 @@ extension CoreV1 {
 
 extension CoreV1.PodAffinityTerm: JSONObjectCodable {
     public func encodeJSONFields(_ w: inout JSONWriter) {
-        if let v = self.labelSelector { w.key("\"labelSelector\":"); v.encodeJSON(&w) }
-        if !self.namespaces.isEmpty { w.key("\"namespaces\":"); self.namespaces.encodeJSON(&w) }
-        w.key("\"topologyKey\":"); self.topologyKey.encodeJSON(&w)
-        if let v = self.namespaceSelector { w.key("\"namespaceSelector\":"); v.encodeJSON(&w) }
-        if !self.matchLabelKeys.isEmpty { w.key("\"matchLabelKeys\":"); self.matchLabelKeys.encodeJSON(&w) }
-        if !self.mismatchLabelKeys.isEmpty { w.key("\"mismatchLabelKeys\":"); self.mismatchLabelKeys.encodeJSON(&w) }
+        if let v = self.labelSelector { w.quotedKey("\"labelSelector\":"); v.encodeJSON(&w) }
+        if !self.namespaces.isEmpty { w.quotedKey("\"namespaces\":"); self.namespaces.encodeJSON(&w) }
+        w.quotedKey("\"topologyKey\":"); self.topologyKey.encodeJSON(&w)
+        if let v = self.namespaceSelector { w.quotedKey("\"namespaceSelector\":"); v.encodeJSON(&w) }
+        if !self.matchLabelKeys.isEmpty { w.quotedKey("\"matchLabelKeys\":"); self.matchLabelKeys.encodeJSON(&w) }
+        if !self.mismatchLabelKeys.isEmpty { w.quotedKey("\"mismatchLabelKeys\":"); self.mismatchLabelKeys.encodeJSON(&w) }
     }
 
     public mutating func decodeJSONField(_ key: String, _ r: inout JSONReader) throws -> Bool {

@@ -25,8 +25,8 @@ extension CoreV1 {
 
 extension CoreV1.PodAntiAffinity: JSONObjectCodable {
     public func encodeJSONFields(_ w: inout JSONWriter) {
-        if !self.requiredDuringSchedulingIgnoredDuringExecution.isEmpty { w.key("\"requiredDuringSchedulingIgnoredDuringExecution\":"); self.requiredDuringSchedulingIgnoredDuringExecution.encodeJSON(&w) }
-        if !self.preferredDuringSchedulingIgnoredDuringExecution.isEmpty { w.key("\"preferredDuringSchedulingIgnoredDuringExecution\":"); self.preferredDuringSchedulingIgnoredDuringExecution.encodeJSON(&w) }
+        if !self.requiredDuringSchedulingIgnoredDuringExecution.isEmpty { w.quotedKey("\"requiredDuringSchedulingIgnoredDuringExecution\":"); self.requiredDuringSchedulingIgnoredDuringExecution.encodeJSON(&w) }
+        if !self.preferredDuringSchedulingIgnoredDuringExecution.isEmpty { w.quotedKey("\"preferredDuringSchedulingIgnoredDuringExecution\":"); self.preferredDuringSchedulingIgnoredDuringExecution.encodeJSON(&w) }
     }
 
     public mutating func decodeJSONField(_ key: String, _ r: inout JSONReader) throws -> Bool {

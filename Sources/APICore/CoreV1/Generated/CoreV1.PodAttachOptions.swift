@@ -45,13 +45,13 @@ extension CoreV1 {
 
 extension CoreV1.PodAttachOptions: JSONObjectCodable {
     public func encodeJSONFields(_ w: inout JSONWriter) {
-        if !kind.isEmpty { w.key("\"kind\":"); w.string(kind) }
-        if !apiVersion.isEmpty { w.key("\"apiVersion\":"); w.string(apiVersion) }
-        if self.stdin { w.key("\"stdin\":"); self.stdin.encodeJSON(&w) }
-        if self.stdout { w.key("\"stdout\":"); self.stdout.encodeJSON(&w) }
-        if self.stderr { w.key("\"stderr\":"); self.stderr.encodeJSON(&w) }
-        if self.tty { w.key("\"tty\":"); self.tty.encodeJSON(&w) }
-        if !self.container.isEmpty { w.key("\"container\":"); self.container.encodeJSON(&w) }
+        if !kind.isEmpty { w.quotedKey("\"kind\":"); w.string(kind) }
+        if !apiVersion.isEmpty { w.quotedKey("\"apiVersion\":"); w.string(apiVersion) }
+        if self.stdin { w.quotedKey("\"stdin\":"); self.stdin.encodeJSON(&w) }
+        if self.stdout { w.quotedKey("\"stdout\":"); self.stdout.encodeJSON(&w) }
+        if self.stderr { w.quotedKey("\"stderr\":"); self.stderr.encodeJSON(&w) }
+        if self.tty { w.quotedKey("\"tty\":"); self.tty.encodeJSON(&w) }
+        if !self.container.isEmpty { w.quotedKey("\"container\":"); self.container.encodeJSON(&w) }
     }
 
     public mutating func decodeJSONField(_ key: String, _ r: inout JSONReader) throws -> Bool {
@@ -90,4 +90,8 @@ extension CoreV1.PodAttachOptions: ProtoMessage {
         }
         return true
     }
+}
+
+extension CoreV1.PodAttachOptions: APIKind, TypeMetaCarrier {
+    public static let groupVersionKind = APIMachinery.GroupVersionKind(group: "", version: "v1", kind: "PodAttachOptions")
 }

@@ -45,13 +45,13 @@ extension CoreV1 {
 
 extension CoreV1.PodCertificateProjection: JSONObjectCodable {
     public func encodeJSONFields(_ w: inout JSONWriter) {
-        if !self.signerName.isEmpty { w.key("\"signerName\":"); self.signerName.encodeJSON(&w) }
-        if !self.keyType.isEmpty { w.key("\"keyType\":"); self.keyType.encodeJSON(&w) }
-        if let v = self.maxExpirationSeconds { w.key("\"maxExpirationSeconds\":"); v.encodeJSON(&w) }
-        if !self.credentialBundlePath.isEmpty { w.key("\"credentialBundlePath\":"); self.credentialBundlePath.encodeJSON(&w) }
-        if !self.keyPath.isEmpty { w.key("\"keyPath\":"); self.keyPath.encodeJSON(&w) }
-        if !self.certificateChainPath.isEmpty { w.key("\"certificateChainPath\":"); self.certificateChainPath.encodeJSON(&w) }
-        if !self.userAnnotations.isEmpty { w.key("\"userAnnotations\":"); self.userAnnotations.encodeJSON(&w) }
+        if !self.signerName.isEmpty { w.quotedKey("\"signerName\":"); self.signerName.encodeJSON(&w) }
+        if !self.keyType.isEmpty { w.quotedKey("\"keyType\":"); self.keyType.encodeJSON(&w) }
+        if let v = self.maxExpirationSeconds { w.quotedKey("\"maxExpirationSeconds\":"); v.encodeJSON(&w) }
+        if !self.credentialBundlePath.isEmpty { w.quotedKey("\"credentialBundlePath\":"); self.credentialBundlePath.encodeJSON(&w) }
+        if !self.keyPath.isEmpty { w.quotedKey("\"keyPath\":"); self.keyPath.encodeJSON(&w) }
+        if !self.certificateChainPath.isEmpty { w.quotedKey("\"certificateChainPath\":"); self.certificateChainPath.encodeJSON(&w) }
+        if !self.userAnnotations.isEmpty { w.quotedKey("\"userAnnotations\":"); self.userAnnotations.encodeJSON(&w) }
     }
 
     public mutating func decodeJSONField(_ key: String, _ r: inout JSONReader) throws -> Bool {

@@ -29,9 +29,9 @@ extension CoreV1 {
 
 extension CoreV1.PodDNSConfig: JSONObjectCodable {
     public func encodeJSONFields(_ w: inout JSONWriter) {
-        if !self.nameservers.isEmpty { w.key("\"nameservers\":"); self.nameservers.encodeJSON(&w) }
-        if !self.searches.isEmpty { w.key("\"searches\":"); self.searches.encodeJSON(&w) }
-        if !self.options.isEmpty { w.key("\"options\":"); self.options.encodeJSON(&w) }
+        if !self.nameservers.isEmpty { w.quotedKey("\"nameservers\":"); self.nameservers.encodeJSON(&w) }
+        if !self.searches.isEmpty { w.quotedKey("\"searches\":"); self.searches.encodeJSON(&w) }
+        if !self.options.isEmpty { w.quotedKey("\"options\":"); self.options.encodeJSON(&w) }
     }
 
     public mutating func decodeJSONField(_ key: String, _ r: inout JSONReader) throws -> Bool {

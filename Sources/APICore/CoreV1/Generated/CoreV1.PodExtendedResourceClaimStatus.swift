@@ -25,8 +25,8 @@ extension CoreV1 {
 
 extension CoreV1.PodExtendedResourceClaimStatus: JSONObjectCodable {
     public func encodeJSONFields(_ w: inout JSONWriter) {
-        w.key("\"requestMappings\":"); if self.requestMappings.isEmpty { w.null() } else { self.requestMappings.encodeJSON(&w) }
-        w.key("\"resourceClaimName\":"); self.resourceClaimName.encodeJSON(&w)
+        w.quotedKey("\"requestMappings\":"); if self.requestMappings.isEmpty { w.null() } else { self.requestMappings.encodeJSON(&w) }
+        w.quotedKey("\"resourceClaimName\":"); self.resourceClaimName.encodeJSON(&w)
     }
 
     public mutating func decodeJSONField(_ key: String, _ r: inout JSONReader) throws -> Bool {

@@ -65,18 +65,18 @@ extension CoreV1 {
 
 extension CoreV1.PodLogOptions: JSONObjectCodable {
     public func encodeJSONFields(_ w: inout JSONWriter) {
-        if !kind.isEmpty { w.key("\"kind\":"); w.string(kind) }
-        if !apiVersion.isEmpty { w.key("\"apiVersion\":"); w.string(apiVersion) }
-        if !self.container.isEmpty { w.key("\"container\":"); self.container.encodeJSON(&w) }
-        if self.follow { w.key("\"follow\":"); self.follow.encodeJSON(&w) }
-        if self.previous { w.key("\"previous\":"); self.previous.encodeJSON(&w) }
-        if let v = self.sinceSeconds { w.key("\"sinceSeconds\":"); v.encodeJSON(&w) }
-        if let v = self.sinceTime { w.key("\"sinceTime\":"); v.encodeJSON(&w) }
-        if self.timestamps { w.key("\"timestamps\":"); self.timestamps.encodeJSON(&w) }
-        if let v = self.tailLines { w.key("\"tailLines\":"); v.encodeJSON(&w) }
-        if let v = self.limitBytes { w.key("\"limitBytes\":"); v.encodeJSON(&w) }
-        if self.insecureSkipTLSVerifyBackend { w.key("\"insecureSkipTLSVerifyBackend\":"); self.insecureSkipTLSVerifyBackend.encodeJSON(&w) }
-        if let v = self.stream { w.key("\"stream\":"); v.encodeJSON(&w) }
+        if !kind.isEmpty { w.quotedKey("\"kind\":"); w.string(kind) }
+        if !apiVersion.isEmpty { w.quotedKey("\"apiVersion\":"); w.string(apiVersion) }
+        if !self.container.isEmpty { w.quotedKey("\"container\":"); self.container.encodeJSON(&w) }
+        if self.follow { w.quotedKey("\"follow\":"); self.follow.encodeJSON(&w) }
+        if self.previous { w.quotedKey("\"previous\":"); self.previous.encodeJSON(&w) }
+        if let v = self.sinceSeconds { w.quotedKey("\"sinceSeconds\":"); v.encodeJSON(&w) }
+        if let v = self.sinceTime { w.quotedKey("\"sinceTime\":"); v.encodeJSON(&w) }
+        if self.timestamps { w.quotedKey("\"timestamps\":"); self.timestamps.encodeJSON(&w) }
+        if let v = self.tailLines { w.quotedKey("\"tailLines\":"); v.encodeJSON(&w) }
+        if let v = self.limitBytes { w.quotedKey("\"limitBytes\":"); v.encodeJSON(&w) }
+        if self.insecureSkipTLSVerifyBackend { w.quotedKey("\"insecureSkipTLSVerifyBackend\":"); self.insecureSkipTLSVerifyBackend.encodeJSON(&w) }
+        if let v = self.stream { w.quotedKey("\"stream\":"); v.encodeJSON(&w) }
     }
 
     public mutating func decodeJSONField(_ key: String, _ r: inout JSONReader) throws -> Bool {
@@ -130,4 +130,8 @@ extension CoreV1.PodLogOptions: ProtoMessage {
         }
         return true
     }
+}
+
+extension CoreV1.PodLogOptions: APIKind, TypeMetaCarrier {
+    public static let groupVersionKind = APIMachinery.GroupVersionKind(group: "", version: "v1", kind: "PodLogOptions")
 }

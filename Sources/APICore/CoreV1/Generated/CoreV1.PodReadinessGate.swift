@@ -21,7 +21,7 @@ extension CoreV1 {
 
 extension CoreV1.PodReadinessGate: JSONObjectCodable {
     public func encodeJSONFields(_ w: inout JSONWriter) {
-        w.key("\"conditionType\":"); self.conditionType.encodeJSON(&w)
+        w.quotedKey("\"conditionType\":"); self.conditionType.encodeJSON(&w)
     }
 
     public mutating func decodeJSONField(_ key: String, _ r: inout JSONReader) throws -> Bool {

@@ -21,7 +21,7 @@ extension CoreV1 {
 
 extension CoreV1.PodSchedulingGroup: JSONObjectCodable {
     public func encodeJSONFields(_ w: inout JSONWriter) {
-        if let v = self.podGroupName { w.key("\"podGroupName\":"); v.encodeJSON(&w) }
+        if let v = self.podGroupName { w.quotedKey("\"podGroupName\":"); v.encodeJSON(&w) }
     }
 
     public mutating func decodeJSONField(_ key: String, _ r: inout JSONReader) throws -> Bool {

@@ -69,19 +69,19 @@ extension CoreV1 {
 
 extension CoreV1.PodSecurityContext: JSONObjectCodable {
     public func encodeJSONFields(_ w: inout JSONWriter) {
-        if let v = self.seLinuxOptions { w.key("\"seLinuxOptions\":"); v.encodeJSON(&w) }
-        if let v = self.windowsOptions { w.key("\"windowsOptions\":"); v.encodeJSON(&w) }
-        if let v = self.runAsUser { w.key("\"runAsUser\":"); v.encodeJSON(&w) }
-        if let v = self.runAsGroup { w.key("\"runAsGroup\":"); v.encodeJSON(&w) }
-        if let v = self.runAsNonRoot { w.key("\"runAsNonRoot\":"); v.encodeJSON(&w) }
-        if !self.supplementalGroups.isEmpty { w.key("\"supplementalGroups\":"); self.supplementalGroups.encodeJSON(&w) }
-        if let v = self.supplementalGroupsPolicy { w.key("\"supplementalGroupsPolicy\":"); v.encodeJSON(&w) }
-        if let v = self.fsGroup { w.key("\"fsGroup\":"); v.encodeJSON(&w) }
-        if !self.sysctls.isEmpty { w.key("\"sysctls\":"); self.sysctls.encodeJSON(&w) }
-        if let v = self.fsGroupChangePolicy { w.key("\"fsGroupChangePolicy\":"); v.encodeJSON(&w) }
-        if let v = self.seccompProfile { w.key("\"seccompProfile\":"); v.encodeJSON(&w) }
-        if let v = self.appArmorProfile { w.key("\"appArmorProfile\":"); v.encodeJSON(&w) }
-        if let v = self.seLinuxChangePolicy { w.key("\"seLinuxChangePolicy\":"); v.encodeJSON(&w) }
+        if let v = self.seLinuxOptions { w.quotedKey("\"seLinuxOptions\":"); v.encodeJSON(&w) }
+        if let v = self.windowsOptions { w.quotedKey("\"windowsOptions\":"); v.encodeJSON(&w) }
+        if let v = self.runAsUser { w.quotedKey("\"runAsUser\":"); v.encodeJSON(&w) }
+        if let v = self.runAsGroup { w.quotedKey("\"runAsGroup\":"); v.encodeJSON(&w) }
+        if let v = self.runAsNonRoot { w.quotedKey("\"runAsNonRoot\":"); v.encodeJSON(&w) }
+        if !self.supplementalGroups.isEmpty { w.quotedKey("\"supplementalGroups\":"); self.supplementalGroups.encodeJSON(&w) }
+        if let v = self.supplementalGroupsPolicy { w.quotedKey("\"supplementalGroupsPolicy\":"); v.encodeJSON(&w) }
+        if let v = self.fsGroup { w.quotedKey("\"fsGroup\":"); v.encodeJSON(&w) }
+        if !self.sysctls.isEmpty { w.quotedKey("\"sysctls\":"); self.sysctls.encodeJSON(&w) }
+        if let v = self.fsGroupChangePolicy { w.quotedKey("\"fsGroupChangePolicy\":"); v.encodeJSON(&w) }
+        if let v = self.seccompProfile { w.quotedKey("\"seccompProfile\":"); v.encodeJSON(&w) }
+        if let v = self.appArmorProfile { w.quotedKey("\"appArmorProfile\":"); v.encodeJSON(&w) }
+        if let v = self.seLinuxChangePolicy { w.quotedKey("\"seLinuxChangePolicy\":"); v.encodeJSON(&w) }
     }
 
     public mutating func decodeJSONField(_ key: String, _ r: inout JSONReader) throws -> Bool {

@@ -21,7 +21,7 @@ extension CoreV1 {
 
 extension CoreV1.PodSignature: JSONObjectCodable {
     public func encodeJSONFields(_ w: inout JSONWriter) {
-        if let v = self.podController { w.key("\"podController\":"); v.encodeJSON(&w) }
+        if let v = self.podController { w.quotedKey("\"podController\":"); v.encodeJSON(&w) }
     }
 
     public mutating func decodeJSONField(_ key: String, _ r: inout JSONReader) throws -> Bool {

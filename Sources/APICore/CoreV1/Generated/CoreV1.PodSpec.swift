@@ -185,48 +185,48 @@ extension CoreV1 {
 
 extension CoreV1.PodSpec: JSONObjectCodable {
     public func encodeJSONFields(_ w: inout JSONWriter) {
-        if !self.volumes.isEmpty { w.key("\"volumes\":"); self.volumes.encodeJSON(&w) }
-        if !self.initContainers.isEmpty { w.key("\"initContainers\":"); self.initContainers.encodeJSON(&w) }
-        w.key("\"containers\":"); if self.containers.isEmpty { w.null() } else { self.containers.encodeJSON(&w) }
-        if !self.ephemeralContainers.isEmpty { w.key("\"ephemeralContainers\":"); self.ephemeralContainers.encodeJSON(&w) }
-        if !self.restartPolicy.isEmpty { w.key("\"restartPolicy\":"); self.restartPolicy.encodeJSON(&w) }
-        if let v = self.terminationGracePeriodSeconds { w.key("\"terminationGracePeriodSeconds\":"); v.encodeJSON(&w) }
-        if let v = self.activeDeadlineSeconds { w.key("\"activeDeadlineSeconds\":"); v.encodeJSON(&w) }
-        if !self.dnsPolicy.isEmpty { w.key("\"dnsPolicy\":"); self.dnsPolicy.encodeJSON(&w) }
-        if !self.nodeSelector.isEmpty { w.key("\"nodeSelector\":"); self.nodeSelector.encodeJSON(&w) }
-        if !self.serviceAccountName.isEmpty { w.key("\"serviceAccountName\":"); self.serviceAccountName.encodeJSON(&w) }
-        if !self.serviceAccount.isEmpty { w.key("\"serviceAccount\":"); self.serviceAccount.encodeJSON(&w) }
-        if let v = self.automountServiceAccountToken { w.key("\"automountServiceAccountToken\":"); v.encodeJSON(&w) }
-        if !self.nodeName.isEmpty { w.key("\"nodeName\":"); self.nodeName.encodeJSON(&w) }
-        if self.hostNetwork { w.key("\"hostNetwork\":"); self.hostNetwork.encodeJSON(&w) }
-        if self.hostPID { w.key("\"hostPID\":"); self.hostPID.encodeJSON(&w) }
-        if self.hostIPC { w.key("\"hostIPC\":"); self.hostIPC.encodeJSON(&w) }
-        if let v = self.shareProcessNamespace { w.key("\"shareProcessNamespace\":"); v.encodeJSON(&w) }
-        if let v = self.securityContext { w.key("\"securityContext\":"); v.encodeJSON(&w) }
-        if !self.imagePullSecrets.isEmpty { w.key("\"imagePullSecrets\":"); self.imagePullSecrets.encodeJSON(&w) }
-        if !self.hostname.isEmpty { w.key("\"hostname\":"); self.hostname.encodeJSON(&w) }
-        if !self.subdomain.isEmpty { w.key("\"subdomain\":"); self.subdomain.encodeJSON(&w) }
-        if let v = self.affinity { w.key("\"affinity\":"); v.encodeJSON(&w) }
-        if !self.schedulerName.isEmpty { w.key("\"schedulerName\":"); self.schedulerName.encodeJSON(&w) }
-        if !self.tolerations.isEmpty { w.key("\"tolerations\":"); self.tolerations.encodeJSON(&w) }
-        if !self.hostAliases.isEmpty { w.key("\"hostAliases\":"); self.hostAliases.encodeJSON(&w) }
-        if !self.priorityClassName.isEmpty { w.key("\"priorityClassName\":"); self.priorityClassName.encodeJSON(&w) }
-        if let v = self.priority { w.key("\"priority\":"); v.encodeJSON(&w) }
-        if let v = self.dnsConfig { w.key("\"dnsConfig\":"); v.encodeJSON(&w) }
-        if !self.readinessGates.isEmpty { w.key("\"readinessGates\":"); self.readinessGates.encodeJSON(&w) }
-        if let v = self.runtimeClassName { w.key("\"runtimeClassName\":"); v.encodeJSON(&w) }
-        if let v = self.enableServiceLinks { w.key("\"enableServiceLinks\":"); v.encodeJSON(&w) }
-        if let v = self.preemptionPolicy { w.key("\"preemptionPolicy\":"); v.encodeJSON(&w) }
-        if !self.overhead.isEmpty { w.key("\"overhead\":"); self.overhead.encodeJSON(&w) }
-        if !self.topologySpreadConstraints.isEmpty { w.key("\"topologySpreadConstraints\":"); self.topologySpreadConstraints.encodeJSON(&w) }
-        if let v = self.setHostnameAsFQDN { w.key("\"setHostnameAsFQDN\":"); v.encodeJSON(&w) }
-        if let v = self.os { w.key("\"os\":"); v.encodeJSON(&w) }
-        if let v = self.hostUsers { w.key("\"hostUsers\":"); v.encodeJSON(&w) }
-        if !self.schedulingGates.isEmpty { w.key("\"schedulingGates\":"); self.schedulingGates.encodeJSON(&w) }
-        if !self.resourceClaims.isEmpty { w.key("\"resourceClaims\":"); self.resourceClaims.encodeJSON(&w) }
-        if let v = self.resources { w.key("\"resources\":"); v.encodeJSON(&w) }
-        if let v = self.hostnameOverride { w.key("\"hostnameOverride\":"); v.encodeJSON(&w) }
-        if let v = self.schedulingGroup { w.key("\"schedulingGroup\":"); v.encodeJSON(&w) }
+        if !self.volumes.isEmpty { w.quotedKey("\"volumes\":"); self.volumes.encodeJSON(&w) }
+        if !self.initContainers.isEmpty { w.quotedKey("\"initContainers\":"); self.initContainers.encodeJSON(&w) }
+        w.quotedKey("\"containers\":"); if self.containers.isEmpty { w.null() } else { self.containers.encodeJSON(&w) }
+        if !self.ephemeralContainers.isEmpty { w.quotedKey("\"ephemeralContainers\":"); self.ephemeralContainers.encodeJSON(&w) }
+        if !self.restartPolicy.isEmpty { w.quotedKey("\"restartPolicy\":"); self.restartPolicy.encodeJSON(&w) }
+        if let v = self.terminationGracePeriodSeconds { w.quotedKey("\"terminationGracePeriodSeconds\":"); v.encodeJSON(&w) }
+        if let v = self.activeDeadlineSeconds { w.quotedKey("\"activeDeadlineSeconds\":"); v.encodeJSON(&w) }
+        if !self.dnsPolicy.isEmpty { w.quotedKey("\"dnsPolicy\":"); self.dnsPolicy.encodeJSON(&w) }
+        if !self.nodeSelector.isEmpty { w.quotedKey("\"nodeSelector\":"); self.nodeSelector.encodeJSON(&w) }
+        if !self.serviceAccountName.isEmpty { w.quotedKey("\"serviceAccountName\":"); self.serviceAccountName.encodeJSON(&w) }
+        if !self.serviceAccount.isEmpty { w.quotedKey("\"serviceAccount\":"); self.serviceAccount.encodeJSON(&w) }
+        if let v = self.automountServiceAccountToken { w.quotedKey("\"automountServiceAccountToken\":"); v.encodeJSON(&w) }
+        if !self.nodeName.isEmpty { w.quotedKey("\"nodeName\":"); self.nodeName.encodeJSON(&w) }
+        if self.hostNetwork { w.quotedKey("\"hostNetwork\":"); self.hostNetwork.encodeJSON(&w) }
+        if self.hostPID { w.quotedKey("\"hostPID\":"); self.hostPID.encodeJSON(&w) }
+        if self.hostIPC { w.quotedKey("\"hostIPC\":"); self.hostIPC.encodeJSON(&w) }
+        if let v = self.shareProcessNamespace { w.quotedKey("\"shareProcessNamespace\":"); v.encodeJSON(&w) }
+        if let v = self.securityContext { w.quotedKey("\"securityContext\":"); v.encodeJSON(&w) }
+        if !self.imagePullSecrets.isEmpty { w.quotedKey("\"imagePullSecrets\":"); self.imagePullSecrets.encodeJSON(&w) }
+        if !self.hostname.isEmpty { w.quotedKey("\"hostname\":"); self.hostname.encodeJSON(&w) }
+        if !self.subdomain.isEmpty { w.quotedKey("\"subdomain\":"); self.subdomain.encodeJSON(&w) }
+        if let v = self.affinity { w.quotedKey("\"affinity\":"); v.encodeJSON(&w) }
+        if !self.schedulerName.isEmpty { w.quotedKey("\"schedulerName\":"); self.schedulerName.encodeJSON(&w) }
+        if !self.tolerations.isEmpty { w.quotedKey("\"tolerations\":"); self.tolerations.encodeJSON(&w) }
+        if !self.hostAliases.isEmpty { w.quotedKey("\"hostAliases\":"); self.hostAliases.encodeJSON(&w) }
+        if !self.priorityClassName.isEmpty { w.quotedKey("\"priorityClassName\":"); self.priorityClassName.encodeJSON(&w) }
+        if let v = self.priority { w.quotedKey("\"priority\":"); v.encodeJSON(&w) }
+        if let v = self.dnsConfig { w.quotedKey("\"dnsConfig\":"); v.encodeJSON(&w) }
+        if !self.readinessGates.isEmpty { w.quotedKey("\"readinessGates\":"); self.readinessGates.encodeJSON(&w) }
+        if let v = self.runtimeClassName { w.quotedKey("\"runtimeClassName\":"); v.encodeJSON(&w) }
+        if let v = self.enableServiceLinks { w.quotedKey("\"enableServiceLinks\":"); v.encodeJSON(&w) }
+        if let v = self.preemptionPolicy { w.quotedKey("\"preemptionPolicy\":"); v.encodeJSON(&w) }
+        if !self.overhead.isEmpty { w.quotedKey("\"overhead\":"); self.overhead.encodeJSON(&w) }
+        if !self.topologySpreadConstraints.isEmpty { w.quotedKey("\"topologySpreadConstraints\":"); self.topologySpreadConstraints.encodeJSON(&w) }
+        if let v = self.setHostnameAsFQDN { w.quotedKey("\"setHostnameAsFQDN\":"); v.encodeJSON(&w) }
+        if let v = self.os { w.quotedKey("\"os\":"); v.encodeJSON(&w) }
+        if let v = self.hostUsers { w.quotedKey("\"hostUsers\":"); v.encodeJSON(&w) }
+        if !self.schedulingGates.isEmpty { w.quotedKey("\"schedulingGates\":"); self.schedulingGates.encodeJSON(&w) }
+        if !self.resourceClaims.isEmpty { w.quotedKey("\"resourceClaims\":"); self.resourceClaims.encodeJSON(&w) }
+        if let v = self.resources { w.quotedKey("\"resources\":"); v.encodeJSON(&w) }
+        if let v = self.hostnameOverride { w.quotedKey("\"hostnameOverride\":"); v.encodeJSON(&w) }
+        if let v = self.schedulingGroup { w.quotedKey("\"schedulingGroup\":"); v.encodeJSON(&w) }
     }
 
     public mutating func decodeJSONField(_ key: String, _ r: inout JSONReader) throws -> Bool {

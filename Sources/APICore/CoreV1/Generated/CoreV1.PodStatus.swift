@@ -101,27 +101,27 @@ extension CoreV1 {
 
 extension CoreV1.PodStatus: JSONObjectCodable {
     public func encodeJSONFields(_ w: inout JSONWriter) {
-        if self.observedGeneration != 0 { w.key("\"observedGeneration\":"); self.observedGeneration.encodeJSON(&w) }
-        if !self.phase.isEmpty { w.key("\"phase\":"); self.phase.encodeJSON(&w) }
-        if !self.conditions.isEmpty { w.key("\"conditions\":"); self.conditions.encodeJSON(&w) }
-        if !self.message.isEmpty { w.key("\"message\":"); self.message.encodeJSON(&w) }
-        if !self.reason.isEmpty { w.key("\"reason\":"); self.reason.encodeJSON(&w) }
-        if !self.nominatedNodeName.isEmpty { w.key("\"nominatedNodeName\":"); self.nominatedNodeName.encodeJSON(&w) }
-        if !self.hostIP.isEmpty { w.key("\"hostIP\":"); self.hostIP.encodeJSON(&w) }
-        if !self.hostIPs.isEmpty { w.key("\"hostIPs\":"); self.hostIPs.encodeJSON(&w) }
-        if !self.podIP.isEmpty { w.key("\"podIP\":"); self.podIP.encodeJSON(&w) }
-        if !self.podIPs.isEmpty { w.key("\"podIPs\":"); self.podIPs.encodeJSON(&w) }
-        if let v = self.startTime { w.key("\"startTime\":"); v.encodeJSON(&w) }
-        if !self.initContainerStatuses.isEmpty { w.key("\"initContainerStatuses\":"); self.initContainerStatuses.encodeJSON(&w) }
-        if !self.containerStatuses.isEmpty { w.key("\"containerStatuses\":"); self.containerStatuses.encodeJSON(&w) }
-        if !self.qosClass.isEmpty { w.key("\"qosClass\":"); self.qosClass.encodeJSON(&w) }
-        if !self.ephemeralContainerStatuses.isEmpty { w.key("\"ephemeralContainerStatuses\":"); self.ephemeralContainerStatuses.encodeJSON(&w) }
-        if !self.resize.isEmpty { w.key("\"resize\":"); self.resize.encodeJSON(&w) }
-        if !self.resourceClaimStatuses.isEmpty { w.key("\"resourceClaimStatuses\":"); self.resourceClaimStatuses.encodeJSON(&w) }
-        if let v = self.extendedResourceClaimStatus { w.key("\"extendedResourceClaimStatus\":"); v.encodeJSON(&w) }
-        if !self.allocatedResources.isEmpty { w.key("\"allocatedResources\":"); self.allocatedResources.encodeJSON(&w) }
-        if let v = self.resources { w.key("\"resources\":"); v.encodeJSON(&w) }
-        if !self.nodeAllocatableResourceClaimStatuses.isEmpty { w.key("\"nodeAllocatableResourceClaimStatuses\":"); self.nodeAllocatableResourceClaimStatuses.encodeJSON(&w) }
+        if self.observedGeneration != 0 { w.quotedKey("\"observedGeneration\":"); self.observedGeneration.encodeJSON(&w) }
+        if !self.phase.isEmpty { w.quotedKey("\"phase\":"); self.phase.encodeJSON(&w) }
+        if !self.conditions.isEmpty { w.quotedKey("\"conditions\":"); self.conditions.encodeJSON(&w) }
+        if !self.message.isEmpty { w.quotedKey("\"message\":"); self.message.encodeJSON(&w) }
+        if !self.reason.isEmpty { w.quotedKey("\"reason\":"); self.reason.encodeJSON(&w) }
+        if !self.nominatedNodeName.isEmpty { w.quotedKey("\"nominatedNodeName\":"); self.nominatedNodeName.encodeJSON(&w) }
+        if !self.hostIP.isEmpty { w.quotedKey("\"hostIP\":"); self.hostIP.encodeJSON(&w) }
+        if !self.hostIPs.isEmpty { w.quotedKey("\"hostIPs\":"); self.hostIPs.encodeJSON(&w) }
+        if !self.podIP.isEmpty { w.quotedKey("\"podIP\":"); self.podIP.encodeJSON(&w) }
+        if !self.podIPs.isEmpty { w.quotedKey("\"podIPs\":"); self.podIPs.encodeJSON(&w) }
+        if let v = self.startTime { w.quotedKey("\"startTime\":"); v.encodeJSON(&w) }
+        if !self.initContainerStatuses.isEmpty { w.quotedKey("\"initContainerStatuses\":"); self.initContainerStatuses.encodeJSON(&w) }
+        if !self.containerStatuses.isEmpty { w.quotedKey("\"containerStatuses\":"); self.containerStatuses.encodeJSON(&w) }
+        if !self.qosClass.isEmpty { w.quotedKey("\"qosClass\":"); self.qosClass.encodeJSON(&w) }
+        if !self.ephemeralContainerStatuses.isEmpty { w.quotedKey("\"ephemeralContainerStatuses\":"); self.ephemeralContainerStatuses.encodeJSON(&w) }
+        if !self.resize.isEmpty { w.quotedKey("\"resize\":"); self.resize.encodeJSON(&w) }
+        if !self.resourceClaimStatuses.isEmpty { w.quotedKey("\"resourceClaimStatuses\":"); self.resourceClaimStatuses.encodeJSON(&w) }
+        if let v = self.extendedResourceClaimStatus { w.quotedKey("\"extendedResourceClaimStatus\":"); v.encodeJSON(&w) }
+        if !self.allocatedResources.isEmpty { w.quotedKey("\"allocatedResources\":"); self.allocatedResources.encodeJSON(&w) }
+        if let v = self.resources { w.quotedKey("\"resources\":"); v.encodeJSON(&w) }
+        if !self.nodeAllocatableResourceClaimStatuses.isEmpty { w.quotedKey("\"nodeAllocatableResourceClaimStatuses\":"); self.nodeAllocatableResourceClaimStatuses.encodeJSON(&w) }
     }
 
     public mutating func decodeJSONField(_ key: String, _ r: inout JSONReader) throws -> Bool {

@@ -33,10 +33,10 @@ extension CoreV1 {
 
 extension CoreV1.PodTemplate: JSONObjectCodable {
     public func encodeJSONFields(_ w: inout JSONWriter) {
-        if !kind.isEmpty { w.key("\"kind\":"); w.string(kind) }
-        if !apiVersion.isEmpty { w.key("\"apiVersion\":"); w.string(apiVersion) }
-        w.key("\"metadata\":"); self.metadata.encodeJSON(&w)
-        w.key("\"template\":"); self.template.encodeJSON(&w)
+        if !kind.isEmpty { w.quotedKey("\"kind\":"); w.string(kind) }
+        if !apiVersion.isEmpty { w.quotedKey("\"apiVersion\":"); w.string(apiVersion) }
+        w.quotedKey("\"metadata\":"); self.metadata.encodeJSON(&w)
+        w.quotedKey("\"template\":"); self.template.encodeJSON(&w)
     }
 
     public mutating func decodeJSONField(_ key: String, _ r: inout JSONReader) throws -> Bool {
@@ -68,6 +68,6 @@ extension CoreV1.PodTemplate: ProtoMessage {
     }
 }
 
-extension CoreV1.PodTemplate: APIKind {
-    public static let groupVersionKind = GroupVersionKind(group: "", version: "v1", kind: "PodTemplate")
+extension CoreV1.PodTemplate: APIKind, TypeMetaCarrier {
+    public static let groupVersionKind = APIMachinery.GroupVersionKind(group: "", version: "v1", kind: "PodTemplate")
 }

@@ -29,9 +29,9 @@ extension CoreV1 {
 
 extension CoreV1.PortStatus: JSONObjectCodable {
     public func encodeJSONFields(_ w: inout JSONWriter) {
-        w.key("\"port\":"); self.port.encodeJSON(&w)
-        w.key("\"protocol\":"); self.protocol.encodeJSON(&w)
-        if let v = self.error { w.key("\"error\":"); v.encodeJSON(&w) }
+        w.quotedKey("\"port\":"); self.port.encodeJSON(&w)
+        w.quotedKey("\"protocol\":"); self.protocol.encodeJSON(&w)
+        if let v = self.error { w.quotedKey("\"error\":"); v.encodeJSON(&w) }
     }
 
     public mutating func decodeJSONField(_ key: String, _ r: inout JSONReader) throws -> Bool {

@@ -21,7 +21,7 @@ extension CoreV1 {
 
 extension CoreV1.Preconditions: JSONObjectCodable {
     public func encodeJSONFields(_ w: inout JSONWriter) {
-        if let v = self.uid { w.key("\"uid\":"); v.encodeJSON(&w) }
+        if let v = self.uid { w.quotedKey("\"uid\":"); v.encodeJSON(&w) }
     }
 
     public mutating func decodeJSONField(_ key: String, _ r: inout JSONReader) throws -> Bool {

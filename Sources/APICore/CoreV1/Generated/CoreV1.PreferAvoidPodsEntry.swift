@@ -33,10 +33,10 @@ extension CoreV1 {
 
 extension CoreV1.PreferAvoidPodsEntry: JSONObjectCodable {
     public func encodeJSONFields(_ w: inout JSONWriter) {
-        w.key("\"podSignature\":"); self.podSignature.encodeJSON(&w)
-        w.key("\"evictionTime\":"); if let v = self.evictionTime { v.encodeJSON(&w) } else { w.null() }
-        if !self.reason.isEmpty { w.key("\"reason\":"); self.reason.encodeJSON(&w) }
-        if !self.message.isEmpty { w.key("\"message\":"); self.message.encodeJSON(&w) }
+        w.quotedKey("\"podSignature\":"); self.podSignature.encodeJSON(&w)
+        w.quotedKey("\"evictionTime\":"); if let v = self.evictionTime { v.encodeJSON(&w) } else { w.null() }
+        if !self.reason.isEmpty { w.quotedKey("\"reason\":"); self.reason.encodeJSON(&w) }
+        if !self.message.isEmpty { w.quotedKey("\"message\":"); self.message.encodeJSON(&w) }
     }
 
     public mutating func decodeJSONField(_ key: String, _ r: inout JSONReader) throws -> Bool {

@@ -25,8 +25,8 @@ extension CoreV1 {
 
 extension CoreV1.PreferredSchedulingTerm: JSONObjectCodable {
     public func encodeJSONFields(_ w: inout JSONWriter) {
-        w.key("\"weight\":"); self.weight.encodeJSON(&w)
-        w.key("\"preference\":"); self.preference.encodeJSON(&w)
+        w.quotedKey("\"weight\":"); self.weight.encodeJSON(&w)
+        w.quotedKey("\"preference\":"); self.preference.encodeJSON(&w)
     }
 
     public mutating func decodeJSONField(_ key: String, _ r: inout JSONReader) throws -> Bool {

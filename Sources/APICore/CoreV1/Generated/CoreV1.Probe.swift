@@ -46,12 +46,12 @@ extension CoreV1 {
 extension CoreV1.Probe: JSONObjectCodable {
     public func encodeJSONFields(_ w: inout JSONWriter) {
         self.handler.encodeJSONFields(&w)
-        if self.initialDelaySeconds != 0 { w.key("\"initialDelaySeconds\":"); self.initialDelaySeconds.encodeJSON(&w) }
-        if self.timeoutSeconds != 0 { w.key("\"timeoutSeconds\":"); self.timeoutSeconds.encodeJSON(&w) }
-        if self.periodSeconds != 0 { w.key("\"periodSeconds\":"); self.periodSeconds.encodeJSON(&w) }
-        if self.successThreshold != 0 { w.key("\"successThreshold\":"); self.successThreshold.encodeJSON(&w) }
-        if self.failureThreshold != 0 { w.key("\"failureThreshold\":"); self.failureThreshold.encodeJSON(&w) }
-        if let v = self.terminationGracePeriodSeconds { w.key("\"terminationGracePeriodSeconds\":"); v.encodeJSON(&w) }
+        if self.initialDelaySeconds != 0 { w.quotedKey("\"initialDelaySeconds\":"); self.initialDelaySeconds.encodeJSON(&w) }
+        if self.timeoutSeconds != 0 { w.quotedKey("\"timeoutSeconds\":"); self.timeoutSeconds.encodeJSON(&w) }
+        if self.periodSeconds != 0 { w.quotedKey("\"periodSeconds\":"); self.periodSeconds.encodeJSON(&w) }
+        if self.successThreshold != 0 { w.quotedKey("\"successThreshold\":"); self.successThreshold.encodeJSON(&w) }
+        if self.failureThreshold != 0 { w.quotedKey("\"failureThreshold\":"); self.failureThreshold.encodeJSON(&w) }
+        if let v = self.terminationGracePeriodSeconds { w.quotedKey("\"terminationGracePeriodSeconds\":"); v.encodeJSON(&w) }
     }
 
     public mutating func decodeJSONField(_ key: String, _ r: inout JSONReader) throws -> Bool {

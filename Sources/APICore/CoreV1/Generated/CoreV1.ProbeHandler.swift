@@ -33,10 +33,10 @@ extension CoreV1 {
 
 extension CoreV1.ProbeHandler: JSONObjectCodable {
     public func encodeJSONFields(_ w: inout JSONWriter) {
-        if let v = self.exec { w.key("\"exec\":"); v.encodeJSON(&w) }
-        if let v = self.httpGet { w.key("\"httpGet\":"); v.encodeJSON(&w) }
-        if let v = self.tcpSocket { w.key("\"tcpSocket\":"); v.encodeJSON(&w) }
-        if let v = self.grpc { w.key("\"grpc\":"); v.encodeJSON(&w) }
+        if let v = self.exec { w.quotedKey("\"exec\":"); v.encodeJSON(&w) }
+        if let v = self.httpGet { w.quotedKey("\"httpGet\":"); v.encodeJSON(&w) }
+        if let v = self.tcpSocket { w.quotedKey("\"tcpSocket\":"); v.encodeJSON(&w) }
+        if let v = self.grpc { w.quotedKey("\"grpc\":"); v.encodeJSON(&w) }
     }
 
     public mutating func decodeJSONField(_ key: String, _ r: inout JSONReader) throws -> Bool {

@@ -25,8 +25,8 @@ extension CoreV1 {
 
 extension CoreV1.ProjectedVolumeSource: JSONObjectCodable {
     public func encodeJSONFields(_ w: inout JSONWriter) {
-        w.key("\"sources\":"); if self.sources.isEmpty { w.null() } else { self.sources.encodeJSON(&w) }
-        if let v = self.defaultMode { w.key("\"defaultMode\":"); v.encodeJSON(&w) }
+        w.quotedKey("\"sources\":"); if self.sources.isEmpty { w.null() } else { self.sources.encodeJSON(&w) }
+        if let v = self.defaultMode { w.quotedKey("\"defaultMode\":"); v.encodeJSON(&w) }
     }
 
     public mutating func decodeJSONField(_ key: String, _ r: inout JSONReader) throws -> Bool {

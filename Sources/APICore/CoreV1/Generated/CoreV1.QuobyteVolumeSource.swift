@@ -41,12 +41,12 @@ extension CoreV1 {
 
 extension CoreV1.QuobyteVolumeSource: JSONObjectCodable {
     public func encodeJSONFields(_ w: inout JSONWriter) {
-        w.key("\"registry\":"); self.registry.encodeJSON(&w)
-        w.key("\"volume\":"); self.volume.encodeJSON(&w)
-        if self.readOnly { w.key("\"readOnly\":"); self.readOnly.encodeJSON(&w) }
-        if !self.user.isEmpty { w.key("\"user\":"); self.user.encodeJSON(&w) }
-        if !self.group.isEmpty { w.key("\"group\":"); self.group.encodeJSON(&w) }
-        if !self.tenant.isEmpty { w.key("\"tenant\":"); self.tenant.encodeJSON(&w) }
+        w.quotedKey("\"registry\":"); self.registry.encodeJSON(&w)
+        w.quotedKey("\"volume\":"); self.volume.encodeJSON(&w)
+        if self.readOnly { w.quotedKey("\"readOnly\":"); self.readOnly.encodeJSON(&w) }
+        if !self.user.isEmpty { w.quotedKey("\"user\":"); self.user.encodeJSON(&w) }
+        if !self.group.isEmpty { w.quotedKey("\"group\":"); self.group.encodeJSON(&w) }
+        if !self.tenant.isEmpty { w.quotedKey("\"tenant\":"); self.tenant.encodeJSON(&w) }
     }
 
     public mutating func decodeJSONField(_ key: String, _ r: inout JSONReader) throws -> Bool {

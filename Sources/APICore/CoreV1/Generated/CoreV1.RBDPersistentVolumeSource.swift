@@ -49,14 +49,14 @@ extension CoreV1 {
 
 extension CoreV1.RBDPersistentVolumeSource: JSONObjectCodable {
     public func encodeJSONFields(_ w: inout JSONWriter) {
-        w.key("\"monitors\":"); if self.monitors.isEmpty { w.null() } else { self.monitors.encodeJSON(&w) }
-        w.key("\"image\":"); self.image.encodeJSON(&w)
-        if !self.fsType.isEmpty { w.key("\"fsType\":"); self.fsType.encodeJSON(&w) }
-        if !self.pool.isEmpty { w.key("\"pool\":"); self.pool.encodeJSON(&w) }
-        if !self.user.isEmpty { w.key("\"user\":"); self.user.encodeJSON(&w) }
-        if !self.keyring.isEmpty { w.key("\"keyring\":"); self.keyring.encodeJSON(&w) }
-        if let v = self.secretRef { w.key("\"secretRef\":"); v.encodeJSON(&w) }
-        if self.readOnly { w.key("\"readOnly\":"); self.readOnly.encodeJSON(&w) }
+        w.quotedKey("\"monitors\":"); if self.monitors.isEmpty { w.null() } else { self.monitors.encodeJSON(&w) }
+        w.quotedKey("\"image\":"); self.image.encodeJSON(&w)
+        if !self.fsType.isEmpty { w.quotedKey("\"fsType\":"); self.fsType.encodeJSON(&w) }
+        if !self.pool.isEmpty { w.quotedKey("\"pool\":"); self.pool.encodeJSON(&w) }
+        if !self.user.isEmpty { w.quotedKey("\"user\":"); self.user.encodeJSON(&w) }
+        if !self.keyring.isEmpty { w.quotedKey("\"keyring\":"); self.keyring.encodeJSON(&w) }
+        if let v = self.secretRef { w.quotedKey("\"secretRef\":"); v.encodeJSON(&w) }
+        if self.readOnly { w.quotedKey("\"readOnly\":"); self.readOnly.encodeJSON(&w) }
     }
 
     public mutating func decodeJSONField(_ key: String, _ r: inout JSONReader) throws -> Bool {

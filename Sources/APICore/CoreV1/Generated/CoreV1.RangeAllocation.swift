@@ -37,11 +37,11 @@ extension CoreV1 {
 
 extension CoreV1.RangeAllocation: JSONObjectCodable {
     public func encodeJSONFields(_ w: inout JSONWriter) {
-        if !kind.isEmpty { w.key("\"kind\":"); w.string(kind) }
-        if !apiVersion.isEmpty { w.key("\"apiVersion\":"); w.string(apiVersion) }
-        w.key("\"metadata\":"); self.metadata.encodeJSON(&w)
-        w.key("\"range\":"); self.range.encodeJSON(&w)
-        w.key("\"data\":"); if self.data.isEmpty { w.null() } else { w.base64(self.data) }
+        if !kind.isEmpty { w.quotedKey("\"kind\":"); w.string(kind) }
+        if !apiVersion.isEmpty { w.quotedKey("\"apiVersion\":"); w.string(apiVersion) }
+        w.quotedKey("\"metadata\":"); self.metadata.encodeJSON(&w)
+        w.quotedKey("\"range\":"); self.range.encodeJSON(&w)
+        w.quotedKey("\"data\":"); if self.data.isEmpty { w.null() } else { w.base64(self.data) }
     }
 
     public mutating func decodeJSONField(_ key: String, _ r: inout JSONReader) throws -> Bool {
@@ -74,4 +74,8 @@ extension CoreV1.RangeAllocation: ProtoMessage {
         }
         return true
     }
+}
+
+extension CoreV1.RangeAllocation: APIKind, TypeMetaCarrier {
+    public static let groupVersionKind = APIMachinery.GroupVersionKind(group: "", version: "v1", kind: "RangeAllocation")
 }

@@ -33,10 +33,10 @@ extension CoreV1 {
 
 extension CoreV1.ReplicationControllerSpec: JSONObjectCodable {
     public func encodeJSONFields(_ w: inout JSONWriter) {
-        if let v = self.replicas { w.key("\"replicas\":"); v.encodeJSON(&w) }
-        if self.minReadySeconds != 0 { w.key("\"minReadySeconds\":"); self.minReadySeconds.encodeJSON(&w) }
-        if !self.selector.isEmpty { w.key("\"selector\":"); self.selector.encodeJSON(&w) }
-        if let v = self.template { w.key("\"template\":"); v.encodeJSON(&w) }
+        if let v = self.replicas { w.quotedKey("\"replicas\":"); v.encodeJSON(&w) }
+        if self.minReadySeconds != 0 { w.quotedKey("\"minReadySeconds\":"); self.minReadySeconds.encodeJSON(&w) }
+        if !self.selector.isEmpty { w.quotedKey("\"selector\":"); self.selector.encodeJSON(&w) }
+        if let v = self.template { w.quotedKey("\"template\":"); v.encodeJSON(&w) }
     }
 
     public mutating func decodeJSONField(_ key: String, _ r: inout JSONReader) throws -> Bool {

@@ -25,8 +25,8 @@ extension CoreV1 {
 
 extension CoreV1.ResourceClaim: JSONObjectCodable {
     public func encodeJSONFields(_ w: inout JSONWriter) {
-        w.key("\"name\":"); self.name.encodeJSON(&w)
-        if !self.request.isEmpty { w.key("\"request\":"); self.request.encodeJSON(&w) }
+        w.quotedKey("\"name\":"); self.name.encodeJSON(&w)
+        if !self.request.isEmpty { w.quotedKey("\"request\":"); self.request.encodeJSON(&w) }
     }
 
     public mutating func decodeJSONField(_ key: String, _ r: inout JSONReader) throws -> Bool {

@@ -29,9 +29,9 @@ extension CoreV1 {
 
 extension CoreV1.ResourceFieldSelector: JSONObjectCodable {
     public func encodeJSONFields(_ w: inout JSONWriter) {
-        if !self.containerName.isEmpty { w.key("\"containerName\":"); self.containerName.encodeJSON(&w) }
-        w.key("\"resource\":"); self.resource.encodeJSON(&w)
-        w.key("\"divisor\":"); self.divisor.encodeJSON(&w)
+        if !self.containerName.isEmpty { w.quotedKey("\"containerName\":"); self.containerName.encodeJSON(&w) }
+        w.quotedKey("\"resource\":"); self.resource.encodeJSON(&w)
+        w.quotedKey("\"divisor\":"); self.divisor.encodeJSON(&w)
     }
 
     public mutating func decodeJSONField(_ key: String, _ r: inout JSONReader) throws -> Bool {

@@ -29,9 +29,9 @@ extension CoreV1 {
 
 extension CoreV1.ResourceHealth: JSONObjectCodable {
     public func encodeJSONFields(_ w: inout JSONWriter) {
-        w.key("\"resourceID\":"); self.resourceID.encodeJSON(&w)
-        if !self.health.isEmpty { w.key("\"health\":"); self.health.encodeJSON(&w) }
-        if let v = self.message { w.key("\"message\":"); v.encodeJSON(&w) }
+        w.quotedKey("\"resourceID\":"); self.resourceID.encodeJSON(&w)
+        if !self.health.isEmpty { w.quotedKey("\"health\":"); self.health.encodeJSON(&w) }
+        if let v = self.message { w.quotedKey("\"message\":"); v.encodeJSON(&w) }
     }
 
     public mutating func decodeJSONField(_ key: String, _ r: inout JSONReader) throws -> Bool {

@@ -29,9 +29,9 @@ extension CoreV1 {
 
 extension CoreV1.ResourceQuotaSpec: JSONObjectCodable {
     public func encodeJSONFields(_ w: inout JSONWriter) {
-        if !self.hard.isEmpty { w.key("\"hard\":"); self.hard.encodeJSON(&w) }
-        if !self.scopes.isEmpty { w.key("\"scopes\":"); self.scopes.encodeJSON(&w) }
-        if let v = self.scopeSelector { w.key("\"scopeSelector\":"); v.encodeJSON(&w) }
+        if !self.hard.isEmpty { w.quotedKey("\"hard\":"); self.hard.encodeJSON(&w) }
+        if !self.scopes.isEmpty { w.quotedKey("\"scopes\":"); self.scopes.encodeJSON(&w) }
+        if let v = self.scopeSelector { w.quotedKey("\"scopeSelector\":"); v.encodeJSON(&w) }
     }
 
     public mutating func decodeJSONField(_ key: String, _ r: inout JSONReader) throws -> Bool {

@@ -25,8 +25,8 @@ extension CoreV1 {
 
 extension CoreV1.ResourceQuotaStatus: JSONObjectCodable {
     public func encodeJSONFields(_ w: inout JSONWriter) {
-        if !self.hard.isEmpty { w.key("\"hard\":"); self.hard.encodeJSON(&w) }
-        if !self.used.isEmpty { w.key("\"used\":"); self.used.encodeJSON(&w) }
+        if !self.hard.isEmpty { w.quotedKey("\"hard\":"); self.hard.encodeJSON(&w) }
+        if !self.used.isEmpty { w.quotedKey("\"used\":"); self.used.encodeJSON(&w) }
     }
 
     public mutating func decodeJSONField(_ key: String, _ r: inout JSONReader) throws -> Bool {

@@ -25,8 +25,8 @@ extension CoreV1 {
 
 extension CoreV1.ResourceStatus: JSONObjectCodable {
     public func encodeJSONFields(_ w: inout JSONWriter) {
-        w.key("\"name\":"); self.name.encodeJSON(&w)
-        if !self.resources.isEmpty { w.key("\"resources\":"); self.resources.encodeJSON(&w) }
+        w.quotedKey("\"name\":"); self.name.encodeJSON(&w)
+        if !self.resources.isEmpty { w.quotedKey("\"resources\":"); self.resources.encodeJSON(&w) }
     }
 
     public mutating func decodeJSONField(_ key: String, _ r: inout JSONReader) throws -> Bool {

@@ -33,10 +33,10 @@ extension CoreV1 {
 
 extension CoreV1.SELinuxOptions: JSONObjectCodable {
     public func encodeJSONFields(_ w: inout JSONWriter) {
-        if !self.user.isEmpty { w.key("\"user\":"); self.user.encodeJSON(&w) }
-        if !self.role.isEmpty { w.key("\"role\":"); self.role.encodeJSON(&w) }
-        if !self.type.isEmpty { w.key("\"type\":"); self.type.encodeJSON(&w) }
-        if !self.level.isEmpty { w.key("\"level\":"); self.level.encodeJSON(&w) }
+        if !self.user.isEmpty { w.quotedKey("\"user\":"); self.user.encodeJSON(&w) }
+        if !self.role.isEmpty { w.quotedKey("\"role\":"); self.role.encodeJSON(&w) }
+        if !self.type.isEmpty { w.quotedKey("\"type\":"); self.type.encodeJSON(&w) }
+        if !self.level.isEmpty { w.quotedKey("\"level\":"); self.level.encodeJSON(&w) }
     }
 
     public mutating func decodeJSONField(_ key: String, _ r: inout JSONReader) throws -> Bool {

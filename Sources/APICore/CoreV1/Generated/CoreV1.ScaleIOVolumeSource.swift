@@ -57,16 +57,16 @@ extension CoreV1 {
 
 extension CoreV1.ScaleIOVolumeSource: JSONObjectCodable {
     public func encodeJSONFields(_ w: inout JSONWriter) {
-        w.key("\"gateway\":"); self.gateway.encodeJSON(&w)
-        w.key("\"system\":"); self.system.encodeJSON(&w)
-        w.key("\"secretRef\":"); if let v = self.secretRef { v.encodeJSON(&w) } else { w.null() }
-        if self.sslEnabled { w.key("\"sslEnabled\":"); self.sslEnabled.encodeJSON(&w) }
-        if !self.protectionDomain.isEmpty { w.key("\"protectionDomain\":"); self.protectionDomain.encodeJSON(&w) }
-        if !self.storagePool.isEmpty { w.key("\"storagePool\":"); self.storagePool.encodeJSON(&w) }
-        if !self.storageMode.isEmpty { w.key("\"storageMode\":"); self.storageMode.encodeJSON(&w) }
-        if !self.volumeName.isEmpty { w.key("\"volumeName\":"); self.volumeName.encodeJSON(&w) }
-        if !self.fsType.isEmpty { w.key("\"fsType\":"); self.fsType.encodeJSON(&w) }
-        if self.readOnly { w.key("\"readOnly\":"); self.readOnly.encodeJSON(&w) }
+        w.quotedKey("\"gateway\":"); self.gateway.encodeJSON(&w)
+        w.quotedKey("\"system\":"); self.system.encodeJSON(&w)
+        w.quotedKey("\"secretRef\":"); if let v = self.secretRef { v.encodeJSON(&w) } else { w.null() }
+        if self.sslEnabled { w.quotedKey("\"sslEnabled\":"); self.sslEnabled.encodeJSON(&w) }
+        if !self.protectionDomain.isEmpty { w.quotedKey("\"protectionDomain\":"); self.protectionDomain.encodeJSON(&w) }
+        if !self.storagePool.isEmpty { w.quotedKey("\"storagePool\":"); self.storagePool.encodeJSON(&w) }
+        if !self.storageMode.isEmpty { w.quotedKey("\"storageMode\":"); self.storageMode.encodeJSON(&w) }
+        if !self.volumeName.isEmpty { w.quotedKey("\"volumeName\":"); self.volumeName.encodeJSON(&w) }
+        if !self.fsType.isEmpty { w.quotedKey("\"fsType\":"); self.fsType.encodeJSON(&w) }
+        if self.readOnly { w.quotedKey("\"readOnly\":"); self.readOnly.encodeJSON(&w) }
     }
 
     public mutating func decodeJSONField(_ key: String, _ r: inout JSONReader) throws -> Bool {

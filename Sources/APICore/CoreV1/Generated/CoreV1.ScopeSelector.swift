@@ -21,7 +21,7 @@ extension CoreV1 {
 
 extension CoreV1.ScopeSelector: JSONObjectCodable {
     public func encodeJSONFields(_ w: inout JSONWriter) {
-        if !self.matchExpressions.isEmpty { w.key("\"matchExpressions\":"); self.matchExpressions.encodeJSON(&w) }
+        if !self.matchExpressions.isEmpty { w.quotedKey("\"matchExpressions\":"); self.matchExpressions.encodeJSON(&w) }
     }
 
     public mutating func decodeJSONField(_ key: String, _ r: inout JSONReader) throws -> Bool {

@@ -29,9 +29,9 @@ extension CoreV1 {
 
 extension CoreV1.ScopedResourceSelectorRequirement: JSONObjectCodable {
     public func encodeJSONFields(_ w: inout JSONWriter) {
-        w.key("\"scopeName\":"); self.scopeName.encodeJSON(&w)
-        w.key("\"operator\":"); self.operator.encodeJSON(&w)
-        if !self.values.isEmpty { w.key("\"values\":"); self.values.encodeJSON(&w) }
+        w.quotedKey("\"scopeName\":"); self.scopeName.encodeJSON(&w)
+        w.quotedKey("\"operator\":"); self.operator.encodeJSON(&w)
+        if !self.values.isEmpty { w.quotedKey("\"values\":"); self.values.encodeJSON(&w) }
     }
 
     public mutating func decodeJSONField(_ key: String, _ r: inout JSONReader) throws -> Bool {

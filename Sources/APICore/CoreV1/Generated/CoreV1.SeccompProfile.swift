@@ -25,8 +25,8 @@ extension CoreV1 {
 
 extension CoreV1.SeccompProfile: JSONObjectCodable {
     public func encodeJSONFields(_ w: inout JSONWriter) {
-        w.key("\"type\":"); self.type.encodeJSON(&w)
-        if let v = self.localhostProfile { w.key("\"localhostProfile\":"); v.encodeJSON(&w) }
+        w.quotedKey("\"type\":"); self.type.encodeJSON(&w)
+        if let v = self.localhostProfile { w.quotedKey("\"localhostProfile\":"); v.encodeJSON(&w) }
     }
 
     public mutating func decodeJSONField(_ key: String, _ r: inout JSONReader) throws -> Bool {

@@ -45,13 +45,13 @@ extension CoreV1 {
 
 extension CoreV1.Secret: JSONObjectCodable {
     public func encodeJSONFields(_ w: inout JSONWriter) {
-        if !kind.isEmpty { w.key("\"kind\":"); w.string(kind) }
-        if !apiVersion.isEmpty { w.key("\"apiVersion\":"); w.string(apiVersion) }
-        w.key("\"metadata\":"); self.metadata.encodeJSON(&w)
-        if let v = self.immutable { w.key("\"immutable\":"); v.encodeJSON(&w) }
-        if !self.data.isEmpty { w.key("\"data\":"); w.bytesMap(self.data) }
-        if !self.stringData.isEmpty { w.key("\"stringData\":"); self.stringData.encodeJSON(&w) }
-        if !self.type.isEmpty { w.key("\"type\":"); self.type.encodeJSON(&w) }
+        if !kind.isEmpty { w.quotedKey("\"kind\":"); w.string(kind) }
+        if !apiVersion.isEmpty { w.quotedKey("\"apiVersion\":"); w.string(apiVersion) }
+        w.quotedKey("\"metadata\":"); self.metadata.encodeJSON(&w)
+        if let v = self.immutable { w.quotedKey("\"immutable\":"); v.encodeJSON(&w) }
+        if !self.data.isEmpty { w.quotedKey("\"data\":"); w.bytesMap(self.data) }
+        if !self.stringData.isEmpty { w.quotedKey("\"stringData\":"); self.stringData.encodeJSON(&w) }
+        if !self.type.isEmpty { w.quotedKey("\"type\":"); self.type.encodeJSON(&w) }
     }
 
     public mutating func decodeJSONField(_ key: String, _ r: inout JSONReader) throws -> Bool {
@@ -92,6 +92,6 @@ extension CoreV1.Secret: ProtoMessage {
     }
 }
 
-extension CoreV1.Secret: APIKind {
-    public static let groupVersionKind = GroupVersionKind(group: "", version: "v1", kind: "Secret")
+extension CoreV1.Secret: APIKind, TypeMetaCarrier {
+    public static let groupVersionKind = APIMachinery.GroupVersionKind(group: "", version: "v1", kind: "Secret")
 }

@@ -26,7 +26,7 @@ extension CoreV1 {
 extension CoreV1.SecretEnvSource: JSONObjectCodable {
     public func encodeJSONFields(_ w: inout JSONWriter) {
         self.localObjectReference.encodeJSONFields(&w)
-        if let v = self.optional { w.key("\"optional\":"); v.encodeJSON(&w) }
+        if let v = self.optional { w.quotedKey("\"optional\":"); v.encodeJSON(&w) }
     }
 
     public mutating func decodeJSONField(_ key: String, _ r: inout JSONReader) throws -> Bool {

@@ -30,8 +30,8 @@ extension CoreV1 {
 extension CoreV1.SecretProjection: JSONObjectCodable {
     public func encodeJSONFields(_ w: inout JSONWriter) {
         self.localObjectReference.encodeJSONFields(&w)
-        if !self.items.isEmpty { w.key("\"items\":"); self.items.encodeJSON(&w) }
-        if let v = self.optional { w.key("\"optional\":"); v.encodeJSON(&w) }
+        if !self.items.isEmpty { w.quotedKey("\"items\":"); self.items.encodeJSON(&w) }
+        if let v = self.optional { w.quotedKey("\"optional\":"); v.encodeJSON(&w) }
     }
 
     public mutating func decodeJSONField(_ key: String, _ r: inout JSONReader) throws -> Bool {

@@ -33,10 +33,10 @@ extension CoreV1 {
 
 extension CoreV1.SecretVolumeSource: JSONObjectCodable {
     public func encodeJSONFields(_ w: inout JSONWriter) {
-        if !self.secretName.isEmpty { w.key("\"secretName\":"); self.secretName.encodeJSON(&w) }
-        if !self.items.isEmpty { w.key("\"items\":"); self.items.encodeJSON(&w) }
-        if let v = self.defaultMode { w.key("\"defaultMode\":"); v.encodeJSON(&w) }
-        if let v = self.optional { w.key("\"optional\":"); v.encodeJSON(&w) }
+        if !self.secretName.isEmpty { w.quotedKey("\"secretName\":"); self.secretName.encodeJSON(&w) }
+        if !self.items.isEmpty { w.quotedKey("\"items\":"); self.items.encodeJSON(&w) }
+        if let v = self.defaultMode { w.quotedKey("\"defaultMode\":"); v.encodeJSON(&w) }
+        if let v = self.optional { w.quotedKey("\"optional\":"); v.encodeJSON(&w) }
     }
 
     public mutating func decodeJSONField(_ key: String, _ r: inout JSONReader) throws -> Bool {

@@ -65,18 +65,18 @@ extension CoreV1 {
 
 extension CoreV1.SecurityContext: JSONObjectCodable {
     public func encodeJSONFields(_ w: inout JSONWriter) {
-        if let v = self.capabilities { w.key("\"capabilities\":"); v.encodeJSON(&w) }
-        if let v = self.privileged { w.key("\"privileged\":"); v.encodeJSON(&w) }
-        if let v = self.seLinuxOptions { w.key("\"seLinuxOptions\":"); v.encodeJSON(&w) }
-        if let v = self.windowsOptions { w.key("\"windowsOptions\":"); v.encodeJSON(&w) }
-        if let v = self.runAsUser { w.key("\"runAsUser\":"); v.encodeJSON(&w) }
-        if let v = self.runAsGroup { w.key("\"runAsGroup\":"); v.encodeJSON(&w) }
-        if let v = self.runAsNonRoot { w.key("\"runAsNonRoot\":"); v.encodeJSON(&w) }
-        if let v = self.readOnlyRootFilesystem { w.key("\"readOnlyRootFilesystem\":"); v.encodeJSON(&w) }
-        if let v = self.allowPrivilegeEscalation { w.key("\"allowPrivilegeEscalation\":"); v.encodeJSON(&w) }
-        if let v = self.procMount { w.key("\"procMount\":"); v.encodeJSON(&w) }
-        if let v = self.seccompProfile { w.key("\"seccompProfile\":"); v.encodeJSON(&w) }
-        if let v = self.appArmorProfile { w.key("\"appArmorProfile\":"); v.encodeJSON(&w) }
+        if let v = self.capabilities { w.quotedKey("\"capabilities\":"); v.encodeJSON(&w) }
+        if let v = self.privileged { w.quotedKey("\"privileged\":"); v.encodeJSON(&w) }
+        if let v = self.seLinuxOptions { w.quotedKey("\"seLinuxOptions\":"); v.encodeJSON(&w) }
+        if let v = self.windowsOptions { w.quotedKey("\"windowsOptions\":"); v.encodeJSON(&w) }
+        if let v = self.runAsUser { w.quotedKey("\"runAsUser\":"); v.encodeJSON(&w) }
+        if let v = self.runAsGroup { w.quotedKey("\"runAsGroup\":"); v.encodeJSON(&w) }
+        if let v = self.runAsNonRoot { w.quotedKey("\"runAsNonRoot\":"); v.encodeJSON(&w) }
+        if let v = self.readOnlyRootFilesystem { w.quotedKey("\"readOnlyRootFilesystem\":"); v.encodeJSON(&w) }
+        if let v = self.allowPrivilegeEscalation { w.quotedKey("\"allowPrivilegeEscalation\":"); v.encodeJSON(&w) }
+        if let v = self.procMount { w.quotedKey("\"procMount\":"); v.encodeJSON(&w) }
+        if let v = self.seccompProfile { w.quotedKey("\"seccompProfile\":"); v.encodeJSON(&w) }
+        if let v = self.appArmorProfile { w.quotedKey("\"appArmorProfile\":"); v.encodeJSON(&w) }
     }
 
     public mutating func decodeJSONField(_ key: String, _ r: inout JSONReader) throws -> Bool {

@@ -29,9 +29,9 @@ extension CoreV1 {
 
 extension CoreV1.SerializedReference: JSONObjectCodable {
     public func encodeJSONFields(_ w: inout JSONWriter) {
-        if !kind.isEmpty { w.key("\"kind\":"); w.string(kind) }
-        if !apiVersion.isEmpty { w.key("\"apiVersion\":"); w.string(apiVersion) }
-        w.key("\"reference\":"); self.reference.encodeJSON(&w)
+        if !kind.isEmpty { w.quotedKey("\"kind\":"); w.string(kind) }
+        if !apiVersion.isEmpty { w.quotedKey("\"apiVersion\":"); w.string(apiVersion) }
+        w.quotedKey("\"reference\":"); self.reference.encodeJSON(&w)
     }
 
     public mutating func decodeJSONField(_ key: String, _ r: inout JSONReader) throws -> Bool {
@@ -58,4 +58,8 @@ extension CoreV1.SerializedReference: ProtoMessage {
         }
         return true
     }
+}
+
+extension CoreV1.SerializedReference: APIKind, TypeMetaCarrier {
+    public static let groupVersionKind = APIMachinery.GroupVersionKind(group: "", version: "v1", kind: "SerializedReference")
 }

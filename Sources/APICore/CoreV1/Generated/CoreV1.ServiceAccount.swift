@@ -41,12 +41,12 @@ extension CoreV1 {
 
 extension CoreV1.ServiceAccount: JSONObjectCodable {
     public func encodeJSONFields(_ w: inout JSONWriter) {
-        if !kind.isEmpty { w.key("\"kind\":"); w.string(kind) }
-        if !apiVersion.isEmpty { w.key("\"apiVersion\":"); w.string(apiVersion) }
-        w.key("\"metadata\":"); self.metadata.encodeJSON(&w)
-        if !self.secrets.isEmpty { w.key("\"secrets\":"); self.secrets.encodeJSON(&w) }
-        if !self.imagePullSecrets.isEmpty { w.key("\"imagePullSecrets\":"); self.imagePullSecrets.encodeJSON(&w) }
-        if let v = self.automountServiceAccountToken { w.key("\"automountServiceAccountToken\":"); v.encodeJSON(&w) }
+        if !kind.isEmpty { w.quotedKey("\"kind\":"); w.string(kind) }
+        if !apiVersion.isEmpty { w.quotedKey("\"apiVersion\":"); w.string(apiVersion) }
+        w.quotedKey("\"metadata\":"); self.metadata.encodeJSON(&w)
+        if !self.secrets.isEmpty { w.quotedKey("\"secrets\":"); self.secrets.encodeJSON(&w) }
+        if !self.imagePullSecrets.isEmpty { w.quotedKey("\"imagePullSecrets\":"); self.imagePullSecrets.encodeJSON(&w) }
+        if let v = self.automountServiceAccountToken { w.quotedKey("\"automountServiceAccountToken\":"); v.encodeJSON(&w) }
     }
 
     public mutating func decodeJSONField(_ key: String, _ r: inout JSONReader) throws -> Bool {
@@ -84,6 +84,6 @@ extension CoreV1.ServiceAccount: ProtoMessage {
     }
 }
 
-extension CoreV1.ServiceAccount: APIKind {
-    public static let groupVersionKind = GroupVersionKind(group: "", version: "v1", kind: "ServiceAccount")
+extension CoreV1.ServiceAccount: APIKind, TypeMetaCarrier {
+    public static let groupVersionKind = APIMachinery.GroupVersionKind(group: "", version: "v1", kind: "ServiceAccount")
 }

@@ -29,9 +29,9 @@ extension CoreV1 {
 
 extension CoreV1.ServiceAccountTokenProjection: JSONObjectCodable {
     public func encodeJSONFields(_ w: inout JSONWriter) {
-        if !self.audience.isEmpty { w.key("\"audience\":"); self.audience.encodeJSON(&w) }
-        if let v = self.expirationSeconds { w.key("\"expirationSeconds\":"); v.encodeJSON(&w) }
-        w.key("\"path\":"); self.path.encodeJSON(&w)
+        if !self.audience.isEmpty { w.quotedKey("\"audience\":"); self.audience.encodeJSON(&w) }
+        if let v = self.expirationSeconds { w.quotedKey("\"expirationSeconds\":"); v.encodeJSON(&w) }
+        w.quotedKey("\"path\":"); self.path.encodeJSON(&w)
     }
 
     public mutating func decodeJSONField(_ key: String, _ r: inout JSONReader) throws -> Bool {

@@ -41,12 +41,12 @@ extension CoreV1 {
 
 extension CoreV1.ServicePort: JSONObjectCodable {
     public func encodeJSONFields(_ w: inout JSONWriter) {
-        if !self.name.isEmpty { w.key("\"name\":"); self.name.encodeJSON(&w) }
-        if !self.protocol.isEmpty { w.key("\"protocol\":"); self.protocol.encodeJSON(&w) }
-        if let v = self.appProtocol { w.key("\"appProtocol\":"); v.encodeJSON(&w) }
-        w.key("\"port\":"); self.port.encodeJSON(&w)
-        w.key("\"targetPort\":"); self.targetPort.encodeJSON(&w)
-        if self.nodePort != 0 { w.key("\"nodePort\":"); self.nodePort.encodeJSON(&w) }
+        if !self.name.isEmpty { w.quotedKey("\"name\":"); self.name.encodeJSON(&w) }
+        if !self.protocol.isEmpty { w.quotedKey("\"protocol\":"); self.protocol.encodeJSON(&w) }
+        if let v = self.appProtocol { w.quotedKey("\"appProtocol\":"); v.encodeJSON(&w) }
+        w.quotedKey("\"port\":"); self.port.encodeJSON(&w)
+        w.quotedKey("\"targetPort\":"); self.targetPort.encodeJSON(&w)
+        if self.nodePort != 0 { w.quotedKey("\"nodePort\":"); self.nodePort.encodeJSON(&w) }
     }
 
     public mutating func decodeJSONField(_ key: String, _ r: inout JSONReader) throws -> Bool {

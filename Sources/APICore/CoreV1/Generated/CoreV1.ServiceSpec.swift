@@ -97,26 +97,26 @@ extension CoreV1 {
 
 extension CoreV1.ServiceSpec: JSONObjectCodable {
     public func encodeJSONFields(_ w: inout JSONWriter) {
-        if !self.ports.isEmpty { w.key("\"ports\":"); self.ports.encodeJSON(&w) }
-        if !self.selector.isEmpty { w.key("\"selector\":"); self.selector.encodeJSON(&w) }
-        if !self.clusterIP.isEmpty { w.key("\"clusterIP\":"); self.clusterIP.encodeJSON(&w) }
-        if !self.clusterIPs.isEmpty { w.key("\"clusterIPs\":"); self.clusterIPs.encodeJSON(&w) }
-        if !self.type.isEmpty { w.key("\"type\":"); self.type.encodeJSON(&w) }
-        if !self.externalIPs.isEmpty { w.key("\"externalIPs\":"); self.externalIPs.encodeJSON(&w) }
-        if !self.sessionAffinity.isEmpty { w.key("\"sessionAffinity\":"); self.sessionAffinity.encodeJSON(&w) }
-        if !self.loadBalancerIP.isEmpty { w.key("\"loadBalancerIP\":"); self.loadBalancerIP.encodeJSON(&w) }
-        if !self.loadBalancerSourceRanges.isEmpty { w.key("\"loadBalancerSourceRanges\":"); self.loadBalancerSourceRanges.encodeJSON(&w) }
-        if !self.externalName.isEmpty { w.key("\"externalName\":"); self.externalName.encodeJSON(&w) }
-        if !self.externalTrafficPolicy.isEmpty { w.key("\"externalTrafficPolicy\":"); self.externalTrafficPolicy.encodeJSON(&w) }
-        if self.healthCheckNodePort != 0 { w.key("\"healthCheckNodePort\":"); self.healthCheckNodePort.encodeJSON(&w) }
-        if self.publishNotReadyAddresses { w.key("\"publishNotReadyAddresses\":"); self.publishNotReadyAddresses.encodeJSON(&w) }
-        if let v = self.sessionAffinityConfig { w.key("\"sessionAffinityConfig\":"); v.encodeJSON(&w) }
-        if !self.ipFamilies.isEmpty { w.key("\"ipFamilies\":"); self.ipFamilies.encodeJSON(&w) }
-        if let v = self.ipFamilyPolicy { w.key("\"ipFamilyPolicy\":"); v.encodeJSON(&w) }
-        if let v = self.allocateLoadBalancerNodePorts { w.key("\"allocateLoadBalancerNodePorts\":"); v.encodeJSON(&w) }
-        if let v = self.loadBalancerClass { w.key("\"loadBalancerClass\":"); v.encodeJSON(&w) }
-        if let v = self.internalTrafficPolicy { w.key("\"internalTrafficPolicy\":"); v.encodeJSON(&w) }
-        if let v = self.trafficDistribution { w.key("\"trafficDistribution\":"); v.encodeJSON(&w) }
+        if !self.ports.isEmpty { w.quotedKey("\"ports\":"); self.ports.encodeJSON(&w) }
+        if !self.selector.isEmpty { w.quotedKey("\"selector\":"); self.selector.encodeJSON(&w) }
+        if !self.clusterIP.isEmpty { w.quotedKey("\"clusterIP\":"); self.clusterIP.encodeJSON(&w) }
+        if !self.clusterIPs.isEmpty { w.quotedKey("\"clusterIPs\":"); self.clusterIPs.encodeJSON(&w) }
+        if !self.type.isEmpty { w.quotedKey("\"type\":"); self.type.encodeJSON(&w) }
+        if !self.externalIPs.isEmpty { w.quotedKey("\"externalIPs\":"); self.externalIPs.encodeJSON(&w) }
+        if !self.sessionAffinity.isEmpty { w.quotedKey("\"sessionAffinity\":"); self.sessionAffinity.encodeJSON(&w) }
+        if !self.loadBalancerIP.isEmpty { w.quotedKey("\"loadBalancerIP\":"); self.loadBalancerIP.encodeJSON(&w) }
+        if !self.loadBalancerSourceRanges.isEmpty { w.quotedKey("\"loadBalancerSourceRanges\":"); self.loadBalancerSourceRanges.encodeJSON(&w) }
+        if !self.externalName.isEmpty { w.quotedKey("\"externalName\":"); self.externalName.encodeJSON(&w) }
+        if !self.externalTrafficPolicy.isEmpty { w.quotedKey("\"externalTrafficPolicy\":"); self.externalTrafficPolicy.encodeJSON(&w) }
+        if self.healthCheckNodePort != 0 { w.quotedKey("\"healthCheckNodePort\":"); self.healthCheckNodePort.encodeJSON(&w) }
+        if self.publishNotReadyAddresses { w.quotedKey("\"publishNotReadyAddresses\":"); self.publishNotReadyAddresses.encodeJSON(&w) }
+        if let v = self.sessionAffinityConfig { w.quotedKey("\"sessionAffinityConfig\":"); v.encodeJSON(&w) }
+        if !self.ipFamilies.isEmpty { w.quotedKey("\"ipFamilies\":"); self.ipFamilies.encodeJSON(&w) }
+        if let v = self.ipFamilyPolicy { w.quotedKey("\"ipFamilyPolicy\":"); v.encodeJSON(&w) }
+        if let v = self.allocateLoadBalancerNodePorts { w.quotedKey("\"allocateLoadBalancerNodePorts\":"); v.encodeJSON(&w) }
+        if let v = self.loadBalancerClass { w.quotedKey("\"loadBalancerClass\":"); v.encodeJSON(&w) }
+        if let v = self.internalTrafficPolicy { w.quotedKey("\"internalTrafficPolicy\":"); v.encodeJSON(&w) }
+        if let v = self.trafficDistribution { w.quotedKey("\"trafficDistribution\":"); v.encodeJSON(&w) }
     }
 
     public mutating func decodeJSONField(_ key: String, _ r: inout JSONReader) throws -> Bool {

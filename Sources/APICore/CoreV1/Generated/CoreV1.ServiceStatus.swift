@@ -25,8 +25,8 @@ extension CoreV1 {
 
 extension CoreV1.ServiceStatus: JSONObjectCodable {
     public func encodeJSONFields(_ w: inout JSONWriter) {
-        w.key("\"loadBalancer\":"); self.loadBalancer.encodeJSON(&w)
-        if !self.conditions.isEmpty { w.key("\"conditions\":"); self.conditions.encodeJSON(&w) }
+        w.quotedKey("\"loadBalancer\":"); self.loadBalancer.encodeJSON(&w)
+        if !self.conditions.isEmpty { w.quotedKey("\"conditions\":"); self.conditions.encodeJSON(&w) }
     }
 
     public mutating func decodeJSONField(_ key: String, _ r: inout JSONReader) throws -> Bool {

@@ -21,7 +21,7 @@ extension CoreV1 {
 
 extension CoreV1.SessionAffinityConfig: JSONObjectCodable {
     public func encodeJSONFields(_ w: inout JSONWriter) {
-        if let v = self.clientIP { w.key("\"clientIP\":"); v.encodeJSON(&w) }
+        if let v = self.clientIP { w.quotedKey("\"clientIP\":"); v.encodeJSON(&w) }
     }
 
     public mutating func decodeJSONField(_ key: String, _ r: inout JSONReader) throws -> Bool {

@@ -21,7 +21,7 @@ extension CoreV1 {
 
 extension CoreV1.SleepAction: JSONObjectCodable {
     public func encodeJSONFields(_ w: inout JSONWriter) {
-        w.key("\"seconds\":"); self.seconds.encodeJSON(&w)
+        w.quotedKey("\"seconds\":"); self.seconds.encodeJSON(&w)
     }
 
     public mutating func decodeJSONField(_ key: String, _ r: inout JSONReader) throws -> Bool {

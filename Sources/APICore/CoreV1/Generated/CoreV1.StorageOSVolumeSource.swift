@@ -37,11 +37,11 @@ extension CoreV1 {
 
 extension CoreV1.StorageOSVolumeSource: JSONObjectCodable {
     public func encodeJSONFields(_ w: inout JSONWriter) {
-        if !self.volumeName.isEmpty { w.key("\"volumeName\":"); self.volumeName.encodeJSON(&w) }
-        if !self.volumeNamespace.isEmpty { w.key("\"volumeNamespace\":"); self.volumeNamespace.encodeJSON(&w) }
-        if !self.fsType.isEmpty { w.key("\"fsType\":"); self.fsType.encodeJSON(&w) }
-        if self.readOnly { w.key("\"readOnly\":"); self.readOnly.encodeJSON(&w) }
-        if let v = self.secretRef { w.key("\"secretRef\":"); v.encodeJSON(&w) }
+        if !self.volumeName.isEmpty { w.quotedKey("\"volumeName\":"); self.volumeName.encodeJSON(&w) }
+        if !self.volumeNamespace.isEmpty { w.quotedKey("\"volumeNamespace\":"); self.volumeNamespace.encodeJSON(&w) }
+        if !self.fsType.isEmpty { w.quotedKey("\"fsType\":"); self.fsType.encodeJSON(&w) }
+        if self.readOnly { w.quotedKey("\"readOnly\":"); self.readOnly.encodeJSON(&w) }
+        if let v = self.secretRef { w.quotedKey("\"secretRef\":"); v.encodeJSON(&w) }
     }
 
     public mutating func decodeJSONField(_ key: String, _ r: inout JSONReader) throws -> Bool {

@@ -25,8 +25,8 @@ extension CoreV1 {
 
 extension CoreV1.TCPSocketAction: JSONObjectCodable {
     public func encodeJSONFields(_ w: inout JSONWriter) {
-        w.key("\"port\":"); self.port.encodeJSON(&w)
-        if !self.host.isEmpty { w.key("\"host\":"); self.host.encodeJSON(&w) }
+        w.quotedKey("\"port\":"); self.port.encodeJSON(&w)
+        if !self.host.isEmpty { w.quotedKey("\"host\":"); self.host.encodeJSON(&w) }
     }
 
     public mutating func decodeJSONField(_ key: String, _ r: inout JSONReader) throws -> Bool {

@@ -25,8 +25,8 @@ extension CoreV1 {
 
 extension CoreV1.TopologySelectorLabelRequirement: JSONObjectCodable {
     public func encodeJSONFields(_ w: inout JSONWriter) {
-        w.key("\"key\":"); self.key.encodeJSON(&w)
-        w.key("\"values\":"); if self.values.isEmpty { w.null() } else { self.values.encodeJSON(&w) }
+        w.quotedKey("\"key\":"); self.key.encodeJSON(&w)
+        w.quotedKey("\"values\":"); if self.values.isEmpty { w.null() } else { self.values.encodeJSON(&w) }
     }
 
     public mutating func decodeJSONField(_ key: String, _ r: inout JSONReader) throws -> Bool {

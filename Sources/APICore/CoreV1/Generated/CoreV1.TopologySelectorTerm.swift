@@ -21,7 +21,7 @@ extension CoreV1 {
 
 extension CoreV1.TopologySelectorTerm: JSONObjectCodable {
     public func encodeJSONFields(_ w: inout JSONWriter) {
-        if !self.matchLabelExpressions.isEmpty { w.key("\"matchLabelExpressions\":"); self.matchLabelExpressions.encodeJSON(&w) }
+        if !self.matchLabelExpressions.isEmpty { w.quotedKey("\"matchLabelExpressions\":"); self.matchLabelExpressions.encodeJSON(&w) }
     }
 
     public mutating func decodeJSONField(_ key: String, _ r: inout JSONReader) throws -> Bool {

@@ -49,14 +49,14 @@ extension CoreV1 {
 
 extension CoreV1.TopologySpreadConstraint: JSONObjectCodable {
     public func encodeJSONFields(_ w: inout JSONWriter) {
-        w.key("\"maxSkew\":"); self.maxSkew.encodeJSON(&w)
-        w.key("\"topologyKey\":"); self.topologyKey.encodeJSON(&w)
-        w.key("\"whenUnsatisfiable\":"); self.whenUnsatisfiable.encodeJSON(&w)
-        if let v = self.labelSelector { w.key("\"labelSelector\":"); v.encodeJSON(&w) }
-        if let v = self.minDomains { w.key("\"minDomains\":"); v.encodeJSON(&w) }
-        if let v = self.nodeAffinityPolicy { w.key("\"nodeAffinityPolicy\":"); v.encodeJSON(&w) }
-        if let v = self.nodeTaintsPolicy { w.key("\"nodeTaintsPolicy\":"); v.encodeJSON(&w) }
-        if !self.matchLabelKeys.isEmpty { w.key("\"matchLabelKeys\":"); self.matchLabelKeys.encodeJSON(&w) }
+        w.quotedKey("\"maxSkew\":"); self.maxSkew.encodeJSON(&w)
+        w.quotedKey("\"topologyKey\":"); self.topologyKey.encodeJSON(&w)
+        w.quotedKey("\"whenUnsatisfiable\":"); self.whenUnsatisfiable.encodeJSON(&w)
+        if let v = self.labelSelector { w.quotedKey("\"labelSelector\":"); v.encodeJSON(&w) }
+        if let v = self.minDomains { w.quotedKey("\"minDomains\":"); v.encodeJSON(&w) }
+        if let v = self.nodeAffinityPolicy { w.quotedKey("\"nodeAffinityPolicy\":"); v.encodeJSON(&w) }
+        if let v = self.nodeTaintsPolicy { w.quotedKey("\"nodeTaintsPolicy\":"); v.encodeJSON(&w) }
+        if !self.matchLabelKeys.isEmpty { w.quotedKey("\"matchLabelKeys\":"); self.matchLabelKeys.encodeJSON(&w) }
     }
 
     public mutating func decodeJSONField(_ key: String, _ r: inout JSONReader) throws -> Bool {

@@ -33,10 +33,10 @@ extension CoreV1 {
 
 extension CoreV1.TypedObjectReference: JSONObjectCodable {
     public func encodeJSONFields(_ w: inout JSONWriter) {
-        w.key("\"apiGroup\":"); if let v = self.apiGroup { v.encodeJSON(&w) } else { w.null() }
-        w.key("\"kind\":"); self.kind.encodeJSON(&w)
-        w.key("\"name\":"); self.name.encodeJSON(&w)
-        if let v = self.namespace { w.key("\"namespace\":"); v.encodeJSON(&w) }
+        w.quotedKey("\"apiGroup\":"); if let v = self.apiGroup { v.encodeJSON(&w) } else { w.null() }
+        w.quotedKey("\"kind\":"); self.kind.encodeJSON(&w)
+        w.quotedKey("\"name\":"); self.name.encodeJSON(&w)
+        if let v = self.namespace { w.quotedKey("\"namespace\":"); v.encodeJSON(&w) }
     }
 
     public mutating func decodeJSONField(_ key: String, _ r: inout JSONReader) throws -> Bool {

@@ -25,7 +25,7 @@ extension CoreV1 {
 
 extension CoreV1.Volume: JSONObjectCodable {
     public func encodeJSONFields(_ w: inout JSONWriter) {
-        w.key("\"name\":"); self.name.encodeJSON(&w)
+        w.quotedKey("\"name\":"); self.name.encodeJSON(&w)
         self.volumeSource.encodeJSONFields(&w)
     }
 

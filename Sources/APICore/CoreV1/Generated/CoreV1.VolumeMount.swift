@@ -45,13 +45,13 @@ extension CoreV1 {
 
 extension CoreV1.VolumeMount: JSONObjectCodable {
     public func encodeJSONFields(_ w: inout JSONWriter) {
-        w.key("\"name\":"); self.name.encodeJSON(&w)
-        if self.readOnly { w.key("\"readOnly\":"); self.readOnly.encodeJSON(&w) }
-        if let v = self.recursiveReadOnly { w.key("\"recursiveReadOnly\":"); v.encodeJSON(&w) }
-        w.key("\"mountPath\":"); self.mountPath.encodeJSON(&w)
-        if !self.subPath.isEmpty { w.key("\"subPath\":"); self.subPath.encodeJSON(&w) }
-        if let v = self.mountPropagation { w.key("\"mountPropagation\":"); v.encodeJSON(&w) }
-        if !self.subPathExpr.isEmpty { w.key("\"subPathExpr\":"); self.subPathExpr.encodeJSON(&w) }
+        w.quotedKey("\"name\":"); self.name.encodeJSON(&w)
+        if self.readOnly { w.quotedKey("\"readOnly\":"); self.readOnly.encodeJSON(&w) }
+        if let v = self.recursiveReadOnly { w.quotedKey("\"recursiveReadOnly\":"); v.encodeJSON(&w) }
+        w.quotedKey("\"mountPath\":"); self.mountPath.encodeJSON(&w)
+        if !self.subPath.isEmpty { w.quotedKey("\"subPath\":"); self.subPath.encodeJSON(&w) }
+        if let v = self.mountPropagation { w.quotedKey("\"mountPropagation\":"); v.encodeJSON(&w) }
+        if !self.subPathExpr.isEmpty { w.quotedKey("\"subPathExpr\":"); self.subPathExpr.encodeJSON(&w) }
     }
 
     public mutating func decodeJSONField(_ key: String, _ r: inout JSONReader) throws -> Bool {

@@ -37,11 +37,11 @@ extension CoreV1 {
 
 extension CoreV1.VolumeMountStatus: JSONObjectCodable {
     public func encodeJSONFields(_ w: inout JSONWriter) {
-        w.key("\"name\":"); self.name.encodeJSON(&w)
-        w.key("\"mountPath\":"); self.mountPath.encodeJSON(&w)
-        if self.readOnly { w.key("\"readOnly\":"); self.readOnly.encodeJSON(&w) }
-        if let v = self.recursiveReadOnly { w.key("\"recursiveReadOnly\":"); v.encodeJSON(&w) }
-        if let v = self.volumeStatus { w.key("\"volumeStatus\":"); v.encodeJSON(&w) }
+        w.quotedKey("\"name\":"); self.name.encodeJSON(&w)
+        w.quotedKey("\"mountPath\":"); self.mountPath.encodeJSON(&w)
+        if self.readOnly { w.quotedKey("\"readOnly\":"); self.readOnly.encodeJSON(&w) }
+        if let v = self.recursiveReadOnly { w.quotedKey("\"recursiveReadOnly\":"); v.encodeJSON(&w) }
+        if let v = self.volumeStatus { w.quotedKey("\"volumeStatus\":"); v.encodeJSON(&w) }
     }
 
     public mutating func decodeJSONField(_ key: String, _ r: inout JSONReader) throws -> Bool {

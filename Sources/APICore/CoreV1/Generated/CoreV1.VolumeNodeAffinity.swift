@@ -21,7 +21,7 @@ extension CoreV1 {
 
 extension CoreV1.VolumeNodeAffinity: JSONObjectCodable {
     public func encodeJSONFields(_ w: inout JSONWriter) {
-        if let v = self.required { w.key("\"required\":"); v.encodeJSON(&w) }
+        if let v = self.required { w.quotedKey("\"required\":"); v.encodeJSON(&w) }
     }
 
     public mutating func decodeJSONField(_ key: String, _ r: inout JSONReader) throws -> Bool {

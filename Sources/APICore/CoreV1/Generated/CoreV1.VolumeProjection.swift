@@ -41,12 +41,12 @@ extension CoreV1 {
 
 extension CoreV1.VolumeProjection: JSONObjectCodable {
     public func encodeJSONFields(_ w: inout JSONWriter) {
-        if let v = self.secret { w.key("\"secret\":"); v.encodeJSON(&w) }
-        if let v = self.downwardAPI { w.key("\"downwardAPI\":"); v.encodeJSON(&w) }
-        if let v = self.configMap { w.key("\"configMap\":"); v.encodeJSON(&w) }
-        if let v = self.serviceAccountToken { w.key("\"serviceAccountToken\":"); v.encodeJSON(&w) }
-        if let v = self.clusterTrustBundle { w.key("\"clusterTrustBundle\":"); v.encodeJSON(&w) }
-        if let v = self.podCertificate { w.key("\"podCertificate\":"); v.encodeJSON(&w) }
+        if let v = self.secret { w.quotedKey("\"secret\":"); v.encodeJSON(&w) }
+        if let v = self.downwardAPI { w.quotedKey("\"downwardAPI\":"); v.encodeJSON(&w) }
+        if let v = self.configMap { w.quotedKey("\"configMap\":"); v.encodeJSON(&w) }
+        if let v = self.serviceAccountToken { w.quotedKey("\"serviceAccountToken\":"); v.encodeJSON(&w) }
+        if let v = self.clusterTrustBundle { w.quotedKey("\"clusterTrustBundle\":"); v.encodeJSON(&w) }
+        if let v = self.podCertificate { w.quotedKey("\"podCertificate\":"); v.encodeJSON(&w) }
     }
 
     public mutating func decodeJSONField(_ key: String, _ r: inout JSONReader) throws -> Bool {

@@ -25,8 +25,8 @@ extension CoreV1 {
 
 extension CoreV1.VolumeResourceRequirements: JSONObjectCodable {
     public func encodeJSONFields(_ w: inout JSONWriter) {
-        if !self.limits.isEmpty { w.key("\"limits\":"); self.limits.encodeJSON(&w) }
-        if !self.requests.isEmpty { w.key("\"requests\":"); self.requests.encodeJSON(&w) }
+        if !self.limits.isEmpty { w.quotedKey("\"limits\":"); self.limits.encodeJSON(&w) }
+        if !self.requests.isEmpty { w.quotedKey("\"requests\":"); self.requests.encodeJSON(&w) }
     }
 
     public mutating func decodeJSONField(_ key: String, _ r: inout JSONReader) throws -> Bool {

@@ -137,36 +137,36 @@ extension CoreV1 {
 
 extension CoreV1.VolumeSource: JSONObjectCodable {
     public func encodeJSONFields(_ w: inout JSONWriter) {
-        if let v = self.hostPath { w.key("\"hostPath\":"); v.encodeJSON(&w) }
-        if let v = self.emptyDir { w.key("\"emptyDir\":"); v.encodeJSON(&w) }
-        if let v = self.gcePersistentDisk { w.key("\"gcePersistentDisk\":"); v.encodeJSON(&w) }
-        if let v = self.awsElasticBlockStore { w.key("\"awsElasticBlockStore\":"); v.encodeJSON(&w) }
-        if let v = self.gitRepo { w.key("\"gitRepo\":"); v.encodeJSON(&w) }
-        if let v = self.secret { w.key("\"secret\":"); v.encodeJSON(&w) }
-        if let v = self.nfs { w.key("\"nfs\":"); v.encodeJSON(&w) }
-        if let v = self.iscsi { w.key("\"iscsi\":"); v.encodeJSON(&w) }
-        if let v = self.glusterfs { w.key("\"glusterfs\":"); v.encodeJSON(&w) }
-        if let v = self.persistentVolumeClaim { w.key("\"persistentVolumeClaim\":"); v.encodeJSON(&w) }
-        if let v = self.rbd { w.key("\"rbd\":"); v.encodeJSON(&w) }
-        if let v = self.flexVolume { w.key("\"flexVolume\":"); v.encodeJSON(&w) }
-        if let v = self.cinder { w.key("\"cinder\":"); v.encodeJSON(&w) }
-        if let v = self.cephfs { w.key("\"cephfs\":"); v.encodeJSON(&w) }
-        if let v = self.flocker { w.key("\"flocker\":"); v.encodeJSON(&w) }
-        if let v = self.downwardAPI { w.key("\"downwardAPI\":"); v.encodeJSON(&w) }
-        if let v = self.fc { w.key("\"fc\":"); v.encodeJSON(&w) }
-        if let v = self.azureFile { w.key("\"azureFile\":"); v.encodeJSON(&w) }
-        if let v = self.configMap { w.key("\"configMap\":"); v.encodeJSON(&w) }
-        if let v = self.vsphereVolume { w.key("\"vsphereVolume\":"); v.encodeJSON(&w) }
-        if let v = self.quobyte { w.key("\"quobyte\":"); v.encodeJSON(&w) }
-        if let v = self.azureDisk { w.key("\"azureDisk\":"); v.encodeJSON(&w) }
-        if let v = self.photonPersistentDisk { w.key("\"photonPersistentDisk\":"); v.encodeJSON(&w) }
-        if let v = self.projected { w.key("\"projected\":"); v.encodeJSON(&w) }
-        if let v = self.portworxVolume { w.key("\"portworxVolume\":"); v.encodeJSON(&w) }
-        if let v = self.scaleIO { w.key("\"scaleIO\":"); v.encodeJSON(&w) }
-        if let v = self.storageos { w.key("\"storageos\":"); v.encodeJSON(&w) }
-        if let v = self.csi { w.key("\"csi\":"); v.encodeJSON(&w) }
-        if let v = self.ephemeral { w.key("\"ephemeral\":"); v.encodeJSON(&w) }
-        if let v = self.image { w.key("\"image\":"); v.encodeJSON(&w) }
+        if let v = self.hostPath { w.quotedKey("\"hostPath\":"); v.encodeJSON(&w) }
+        if let v = self.emptyDir { w.quotedKey("\"emptyDir\":"); v.encodeJSON(&w) }
+        if let v = self.gcePersistentDisk { w.quotedKey("\"gcePersistentDisk\":"); v.encodeJSON(&w) }
+        if let v = self.awsElasticBlockStore { w.quotedKey("\"awsElasticBlockStore\":"); v.encodeJSON(&w) }
+        if let v = self.gitRepo { w.quotedKey("\"gitRepo\":"); v.encodeJSON(&w) }
+        if let v = self.secret { w.quotedKey("\"secret\":"); v.encodeJSON(&w) }
+        if let v = self.nfs { w.quotedKey("\"nfs\":"); v.encodeJSON(&w) }
+        if let v = self.iscsi { w.quotedKey("\"iscsi\":"); v.encodeJSON(&w) }
+        if let v = self.glusterfs { w.quotedKey("\"glusterfs\":"); v.encodeJSON(&w) }
+        if let v = self.persistentVolumeClaim { w.quotedKey("\"persistentVolumeClaim\":"); v.encodeJSON(&w) }
+        if let v = self.rbd { w.quotedKey("\"rbd\":"); v.encodeJSON(&w) }
+        if let v = self.flexVolume { w.quotedKey("\"flexVolume\":"); v.encodeJSON(&w) }
+        if let v = self.cinder { w.quotedKey("\"cinder\":"); v.encodeJSON(&w) }
+        if let v = self.cephfs { w.quotedKey("\"cephfs\":"); v.encodeJSON(&w) }
+        if let v = self.flocker { w.quotedKey("\"flocker\":"); v.encodeJSON(&w) }
+        if let v = self.downwardAPI { w.quotedKey("\"downwardAPI\":"); v.encodeJSON(&w) }
+        if let v = self.fc { w.quotedKey("\"fc\":"); v.encodeJSON(&w) }
+        if let v = self.azureFile { w.quotedKey("\"azureFile\":"); v.encodeJSON(&w) }
+        if let v = self.configMap { w.quotedKey("\"configMap\":"); v.encodeJSON(&w) }
+        if let v = self.vsphereVolume { w.quotedKey("\"vsphereVolume\":"); v.encodeJSON(&w) }
+        if let v = self.quobyte { w.quotedKey("\"quobyte\":"); v.encodeJSON(&w) }
+        if let v = self.azureDisk { w.quotedKey("\"azureDisk\":"); v.encodeJSON(&w) }
+        if let v = self.photonPersistentDisk { w.quotedKey("\"photonPersistentDisk\":"); v.encodeJSON(&w) }
+        if let v = self.projected { w.quotedKey("\"projected\":"); v.encodeJSON(&w) }
+        if let v = self.portworxVolume { w.quotedKey("\"portworxVolume\":"); v.encodeJSON(&w) }
+        if let v = self.scaleIO { w.quotedKey("\"scaleIO\":"); v.encodeJSON(&w) }
+        if let v = self.storageos { w.quotedKey("\"storageos\":"); v.encodeJSON(&w) }
+        if let v = self.csi { w.quotedKey("\"csi\":"); v.encodeJSON(&w) }
+        if let v = self.ephemeral { w.quotedKey("\"ephemeral\":"); v.encodeJSON(&w) }
+        if let v = self.image { w.quotedKey("\"image\":"); v.encodeJSON(&w) }
     }
 
     public mutating func decodeJSONField(_ key: String, _ r: inout JSONReader) throws -> Bool {

@@ -21,7 +21,7 @@ extension CoreV1 {
 
 extension CoreV1.VolumeStatus: JSONObjectCodable {
     public func encodeJSONFields(_ w: inout JSONWriter) {
-        if let v = self.image { w.key("\"image\":"); v.encodeJSON(&w) }
+        if let v = self.image { w.quotedKey("\"image\":"); v.encodeJSON(&w) }
     }
 
     public mutating func decodeJSONField(_ key: String, _ r: inout JSONReader) throws -> Bool {

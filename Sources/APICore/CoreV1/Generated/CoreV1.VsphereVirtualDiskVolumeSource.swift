@@ -33,10 +33,10 @@ extension CoreV1 {
 
 extension CoreV1.VsphereVirtualDiskVolumeSource: JSONObjectCodable {
     public func encodeJSONFields(_ w: inout JSONWriter) {
-        w.key("\"volumePath\":"); self.volumePath.encodeJSON(&w)
-        if !self.fsType.isEmpty { w.key("\"fsType\":"); self.fsType.encodeJSON(&w) }
-        if !self.storagePolicyName.isEmpty { w.key("\"storagePolicyName\":"); self.storagePolicyName.encodeJSON(&w) }
-        if !self.storagePolicyID.isEmpty { w.key("\"storagePolicyID\":"); self.storagePolicyID.encodeJSON(&w) }
+        w.quotedKey("\"volumePath\":"); self.volumePath.encodeJSON(&w)
+        if !self.fsType.isEmpty { w.quotedKey("\"fsType\":"); self.fsType.encodeJSON(&w) }
+        if !self.storagePolicyName.isEmpty { w.quotedKey("\"storagePolicyName\":"); self.storagePolicyName.encodeJSON(&w) }
+        if !self.storagePolicyID.isEmpty { w.quotedKey("\"storagePolicyID\":"); self.storagePolicyID.encodeJSON(&w) }
     }
 
     public mutating func decodeJSONField(_ key: String, _ r: inout JSONReader) throws -> Bool {

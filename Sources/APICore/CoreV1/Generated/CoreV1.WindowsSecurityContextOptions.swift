@@ -33,10 +33,10 @@ extension CoreV1 {
 
 extension CoreV1.WindowsSecurityContextOptions: JSONObjectCodable {
     public func encodeJSONFields(_ w: inout JSONWriter) {
-        if let v = self.gmsaCredentialSpecName { w.key("\"gmsaCredentialSpecName\":"); v.encodeJSON(&w) }
-        if let v = self.gmsaCredentialSpec { w.key("\"gmsaCredentialSpec\":"); v.encodeJSON(&w) }
-        if let v = self.runAsUserName { w.key("\"runAsUserName\":"); v.encodeJSON(&w) }
-        if let v = self.hostProcess { w.key("\"hostProcess\":"); v.encodeJSON(&w) }
+        if let v = self.gmsaCredentialSpecName { w.quotedKey("\"gmsaCredentialSpecName\":"); v.encodeJSON(&w) }
+        if let v = self.gmsaCredentialSpec { w.quotedKey("\"gmsaCredentialSpec\":"); v.encodeJSON(&w) }
+        if let v = self.runAsUserName { w.quotedKey("\"runAsUserName\":"); v.encodeJSON(&w) }
+        if let v = self.hostProcess { w.quotedKey("\"hostProcess\":"); v.encodeJSON(&w) }
     }
 
     public mutating func decodeJSONField(_ key: String, _ r: inout JSONReader) throws -> Bool {

@@ -4,5 +4,52 @@ import APIMachinery
 
 /// Wire types of core/v1.
 public enum CoreV1 {
-    public static let groupVersion = GroupVersion(group: "", version: "v1")
+    public static let groupVersion = APIMachinery.GroupVersion(group: "", version: "v1")
+    /// Every kind of this group-version, for scheme registration.
+    public static let kinds: [any APIKind.Type] = [
+        CoreV1.Binding.self,
+        CoreV1.ComponentStatus.self,
+        CoreV1.ComponentStatusList.self,
+        CoreV1.ConfigMap.self,
+        CoreV1.ConfigMapList.self,
+        CoreV1.Endpoints.self,
+        CoreV1.EndpointsList.self,
+        CoreV1.Event.self,
+        CoreV1.EventList.self,
+        CoreV1.LimitRange.self,
+        CoreV1.LimitRangeList.self,
+        CoreV1.List.self,
+        CoreV1.Namespace.self,
+        CoreV1.NamespaceList.self,
+        CoreV1.Node.self,
+        CoreV1.NodeList.self,
+        CoreV1.NodeProxyOptions.self,
+        CoreV1.PersistentVolume.self,
+        CoreV1.PersistentVolumeClaim.self,
+        CoreV1.PersistentVolumeClaimList.self,
+        CoreV1.PersistentVolumeList.self,
+        CoreV1.Pod.self,
+        CoreV1.PodAttachOptions.self,
+        CoreV1.PodExecOptions.self,
+        CoreV1.PodList.self,
+        CoreV1.PodLogOptions.self,
+        CoreV1.PodPortForwardOptions.self,
+        CoreV1.PodProxyOptions.self,
+        CoreV1.PodStatusResult.self,
+        CoreV1.PodTemplate.self,
+        CoreV1.PodTemplateList.self,
+        CoreV1.RangeAllocation.self,
+        CoreV1.ReplicationController.self,
+        CoreV1.ReplicationControllerList.self,
+        CoreV1.ResourceQuota.self,
+        CoreV1.ResourceQuotaList.self,
+        CoreV1.Secret.self,
+        CoreV1.SecretList.self,
+        CoreV1.SerializedReference.self,
+        CoreV1.Service.self,
+        CoreV1.ServiceAccount.self,
+        CoreV1.ServiceAccountList.self,
+        CoreV1.ServiceList.self,
+        CoreV1.ServiceProxyOptions.self,
+    ]
 }

@@ -50,14 +50,14 @@ extension DiscoveryV1 {
 
 extension DiscoveryV1.Endpoint: JSONObjectCodable {
     public func encodeJSONFields(_ w: inout JSONWriter) {
-        w.key("\"addresses\":"); if self.addresses.isEmpty { w.null() } else { self.addresses.encodeJSON(&w) }
-        w.key("\"conditions\":"); self.conditions.encodeJSON(&w)
-        if let v = self.hostname { w.key("\"hostname\":"); v.encodeJSON(&w) }
-        if let v = self.targetRef { w.key("\"targetRef\":"); v.encodeJSON(&w) }
-        if !self.deprecatedTopology.isEmpty { w.key("\"deprecatedTopology\":"); self.deprecatedTopology.encodeJSON(&w) }
-        if let v = self.nodeName { w.key("\"nodeName\":"); v.encodeJSON(&w) }
-        if let v = self.zone { w.key("\"zone\":"); v.encodeJSON(&w) }
-        if let v = self.hints { w.key("\"hints\":"); v.encodeJSON(&w) }
+        w.quotedKey("\"addresses\":"); if self.addresses.isEmpty { w.null() } else { self.addresses.encodeJSON(&w) }
+        w.quotedKey("\"conditions\":"); self.conditions.encodeJSON(&w)
+        if let v = self.hostname { w.quotedKey("\"hostname\":"); v.encodeJSON(&w) }
+        if let v = self.targetRef { w.quotedKey("\"targetRef\":"); v.encodeJSON(&w) }
+        if !self.deprecatedTopology.isEmpty { w.quotedKey("\"deprecatedTopology\":"); self.deprecatedTopology.encodeJSON(&w) }
+        if let v = self.nodeName { w.quotedKey("\"nodeName\":"); v.encodeJSON(&w) }
+        if let v = self.zone { w.quotedKey("\"zone\":"); v.encodeJSON(&w) }
+        if let v = self.hints { w.quotedKey("\"hints\":"); v.encodeJSON(&w) }
     }
 
     public mutating func decodeJSONField(_ key: String, _ r: inout JSONReader) throws -> Bool {

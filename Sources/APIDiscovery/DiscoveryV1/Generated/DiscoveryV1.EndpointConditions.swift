@@ -29,9 +29,9 @@ extension DiscoveryV1 {
 
 extension DiscoveryV1.EndpointConditions: JSONObjectCodable {
     public func encodeJSONFields(_ w: inout JSONWriter) {
-        if let v = self.ready { w.key("\"ready\":"); v.encodeJSON(&w) }
-        if let v = self.serving { w.key("\"serving\":"); v.encodeJSON(&w) }
-        if let v = self.terminating { w.key("\"terminating\":"); v.encodeJSON(&w) }
+        if let v = self.ready { w.quotedKey("\"ready\":"); v.encodeJSON(&w) }
+        if let v = self.serving { w.quotedKey("\"serving\":"); v.encodeJSON(&w) }
+        if let v = self.terminating { w.quotedKey("\"terminating\":"); v.encodeJSON(&w) }
     }
 
     public mutating func decodeJSONField(_ key: String, _ r: inout JSONReader) throws -> Bool {

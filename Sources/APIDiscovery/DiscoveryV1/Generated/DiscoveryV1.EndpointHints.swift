@@ -25,8 +25,8 @@ extension DiscoveryV1 {
 
 extension DiscoveryV1.EndpointHints: JSONObjectCodable {
     public func encodeJSONFields(_ w: inout JSONWriter) {
-        if !self.forZones.isEmpty { w.key("\"forZones\":"); self.forZones.encodeJSON(&w) }
-        if !self.forNodes.isEmpty { w.key("\"forNodes\":"); self.forNodes.encodeJSON(&w) }
+        if !self.forZones.isEmpty { w.quotedKey("\"forZones\":"); self.forZones.encodeJSON(&w) }
+        if !self.forNodes.isEmpty { w.quotedKey("\"forNodes\":"); self.forNodes.encodeJSON(&w) }
     }
 
     public mutating func decodeJSONField(_ key: String, _ r: inout JSONReader) throws -> Bool {

@@ -33,10 +33,10 @@ extension DiscoveryV1 {
 
 extension DiscoveryV1.EndpointPort: JSONObjectCodable {
     public func encodeJSONFields(_ w: inout JSONWriter) {
-        if let v = self.name { w.key("\"name\":"); v.encodeJSON(&w) }
-        if let v = self.protocol { w.key("\"protocol\":"); v.encodeJSON(&w) }
-        if let v = self.port { w.key("\"port\":"); v.encodeJSON(&w) }
-        if let v = self.appProtocol { w.key("\"appProtocol\":"); v.encodeJSON(&w) }
+        if let v = self.name { w.quotedKey("\"name\":"); v.encodeJSON(&w) }
+        if let v = self.protocol { w.quotedKey("\"protocol\":"); v.encodeJSON(&w) }
+        if let v = self.port { w.quotedKey("\"port\":"); v.encodeJSON(&w) }
+        if let v = self.appProtocol { w.quotedKey("\"appProtocol\":"); v.encodeJSON(&w) }
     }
 
     public mutating func decodeJSONField(_ key: String, _ r: inout JSONReader) throws -> Bool {

@@ -41,12 +41,12 @@ extension DiscoveryV1 {
 
 extension DiscoveryV1.EndpointSlice: JSONObjectCodable {
     public func encodeJSONFields(_ w: inout JSONWriter) {
-        if !kind.isEmpty { w.key("\"kind\":"); w.string(kind) }
-        if !apiVersion.isEmpty { w.key("\"apiVersion\":"); w.string(apiVersion) }
-        w.key("\"metadata\":"); self.metadata.encodeJSON(&w)
-        w.key("\"addressType\":"); self.addressType.encodeJSON(&w)
-        w.key("\"endpoints\":"); if self.endpoints.isEmpty { w.null() } else { self.endpoints.encodeJSON(&w) }
-        w.key("\"ports\":"); if self.ports.isEmpty { w.null() } else { self.ports.encodeJSON(&w) }
+        if !kind.isEmpty { w.quotedKey("\"kind\":"); w.string(kind) }
+        if !apiVersion.isEmpty { w.quotedKey("\"apiVersion\":"); w.string(apiVersion) }
+        w.quotedKey("\"metadata\":"); self.metadata.encodeJSON(&w)
+        w.quotedKey("\"addressType\":"); self.addressType.encodeJSON(&w)
+        w.quotedKey("\"endpoints\":"); if self.endpoints.isEmpty { w.null() } else { self.endpoints.encodeJSON(&w) }
+        w.quotedKey("\"ports\":"); if self.ports.isEmpty { w.null() } else { self.ports.encodeJSON(&w) }
     }
 
     public mutating func decodeJSONField(_ key: String, _ r: inout JSONReader) throws -> Bool {
@@ -84,6 +84,6 @@ extension DiscoveryV1.EndpointSlice: ProtoMessage {
     }
 }
 
-extension DiscoveryV1.EndpointSlice: APIKind {
-    public static let groupVersionKind = GroupVersionKind(group: "discovery.k8s.io", version: "v1", kind: "EndpointSlice")
+extension DiscoveryV1.EndpointSlice: APIKind, TypeMetaCarrier {
+    public static let groupVersionKind = APIMachinery.GroupVersionKind(group: "discovery.k8s.io", version: "v1", kind: "EndpointSlice")
 }

@@ -21,7 +21,7 @@ extension DiscoveryV1 {
 
 extension DiscoveryV1.ForNode: JSONObjectCodable {
     public func encodeJSONFields(_ w: inout JSONWriter) {
-        w.key("\"name\":"); self.name.encodeJSON(&w)
+        w.quotedKey("\"name\":"); self.name.encodeJSON(&w)
     }
 
     public mutating func decodeJSONField(_ key: String, _ r: inout JSONReader) throws -> Bool {

@@ -4,5 +4,10 @@ import APIMachinery
 
 /// Wire types of discovery.k8s.io/v1.
 public enum DiscoveryV1 {
-    public static let groupVersion = GroupVersion(group: "discovery.k8s.io", version: "v1")
+    public static let groupVersion = APIMachinery.GroupVersion(group: "discovery.k8s.io", version: "v1")
+    /// Every kind of this group-version, for scheme registration.
+    public static let kinds: [any APIKind.Type] = [
+        DiscoveryV1.EndpointSlice.self,
+        DiscoveryV1.EndpointSliceList.self,
+    ]
 }

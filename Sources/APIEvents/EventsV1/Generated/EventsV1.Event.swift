@@ -86,23 +86,23 @@ extension EventsV1 {
 
 extension EventsV1.Event: JSONObjectCodable {
     public func encodeJSONFields(_ w: inout JSONWriter) {
-        if !kind.isEmpty { w.key("\"kind\":"); w.string(kind) }
-        if !apiVersion.isEmpty { w.key("\"apiVersion\":"); w.string(apiVersion) }
-        w.key("\"metadata\":"); self.metadata.encodeJSON(&w)
-        w.key("\"eventTime\":"); if let v = self.eventTime { v.encodeJSON(&w) } else { w.null() }
-        if let v = self.series { w.key("\"series\":"); v.encodeJSON(&w) }
-        if !self.reportingController.isEmpty { w.key("\"reportingController\":"); self.reportingController.encodeJSON(&w) }
-        if !self.reportingInstance.isEmpty { w.key("\"reportingInstance\":"); self.reportingInstance.encodeJSON(&w) }
-        if !self.action.isEmpty { w.key("\"action\":"); self.action.encodeJSON(&w) }
-        if !self.reason.isEmpty { w.key("\"reason\":"); self.reason.encodeJSON(&w) }
-        w.key("\"regarding\":"); self.regarding.encodeJSON(&w)
-        if let v = self.related { w.key("\"related\":"); v.encodeJSON(&w) }
-        if !self.note.isEmpty { w.key("\"note\":"); self.note.encodeJSON(&w) }
-        if !self.type.isEmpty { w.key("\"type\":"); self.type.encodeJSON(&w) }
-        w.key("\"deprecatedSource\":"); self.deprecatedSource.encodeJSON(&w)
-        w.key("\"deprecatedFirstTimestamp\":"); if let v = self.deprecatedFirstTimestamp { v.encodeJSON(&w) } else { w.null() }
-        w.key("\"deprecatedLastTimestamp\":"); if let v = self.deprecatedLastTimestamp { v.encodeJSON(&w) } else { w.null() }
-        if self.deprecatedCount != 0 { w.key("\"deprecatedCount\":"); self.deprecatedCount.encodeJSON(&w) }
+        if !kind.isEmpty { w.quotedKey("\"kind\":"); w.string(kind) }
+        if !apiVersion.isEmpty { w.quotedKey("\"apiVersion\":"); w.string(apiVersion) }
+        w.quotedKey("\"metadata\":"); self.metadata.encodeJSON(&w)
+        w.quotedKey("\"eventTime\":"); if let v = self.eventTime { v.encodeJSON(&w) } else { w.null() }
+        if let v = self.series { w.quotedKey("\"series\":"); v.encodeJSON(&w) }
+        if !self.reportingController.isEmpty { w.quotedKey("\"reportingController\":"); self.reportingController.encodeJSON(&w) }
+        if !self.reportingInstance.isEmpty { w.quotedKey("\"reportingInstance\":"); self.reportingInstance.encodeJSON(&w) }
+        if !self.action.isEmpty { w.quotedKey("\"action\":"); self.action.encodeJSON(&w) }
+        if !self.reason.isEmpty { w.quotedKey("\"reason\":"); self.reason.encodeJSON(&w) }
+        w.quotedKey("\"regarding\":"); self.regarding.encodeJSON(&w)
+        if let v = self.related { w.quotedKey("\"related\":"); v.encodeJSON(&w) }
+        if !self.note.isEmpty { w.quotedKey("\"note\":"); self.note.encodeJSON(&w) }
+        if !self.type.isEmpty { w.quotedKey("\"type\":"); self.type.encodeJSON(&w) }
+        w.quotedKey("\"deprecatedSource\":"); self.deprecatedSource.encodeJSON(&w)
+        w.quotedKey("\"deprecatedFirstTimestamp\":"); if let v = self.deprecatedFirstTimestamp { v.encodeJSON(&w) } else { w.null() }
+        w.quotedKey("\"deprecatedLastTimestamp\":"); if let v = self.deprecatedLastTimestamp { v.encodeJSON(&w) } else { w.null() }
+        if self.deprecatedCount != 0 { w.quotedKey("\"deprecatedCount\":"); self.deprecatedCount.encodeJSON(&w) }
     }
 
     public mutating func decodeJSONField(_ key: String, _ r: inout JSONReader) throws -> Bool {
@@ -173,6 +173,6 @@ extension EventsV1.Event: ProtoMessage {
     }
 }
 
-extension EventsV1.Event: APIKind {
-    public static let groupVersionKind = GroupVersionKind(group: "events.k8s.io", version: "v1", kind: "Event")
+extension EventsV1.Event: APIKind, TypeMetaCarrier {
+    public static let groupVersionKind = APIMachinery.GroupVersionKind(group: "events.k8s.io", version: "v1", kind: "Event")
 }

@@ -25,8 +25,8 @@ extension EventsV1 {
 
 extension EventsV1.EventSeries: JSONObjectCodable {
     public func encodeJSONFields(_ w: inout JSONWriter) {
-        w.key("\"count\":"); self.count.encodeJSON(&w)
-        w.key("\"lastObservedTime\":"); if let v = self.lastObservedTime { v.encodeJSON(&w) } else { w.null() }
+        w.quotedKey("\"count\":"); self.count.encodeJSON(&w)
+        w.quotedKey("\"lastObservedTime\":"); if let v = self.lastObservedTime { v.encodeJSON(&w) } else { w.null() }
     }
 
     public mutating func decodeJSONField(_ key: String, _ r: inout JSONReader) throws -> Bool {

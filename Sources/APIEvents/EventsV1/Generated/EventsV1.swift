@@ -4,5 +4,10 @@ import APIMachinery
 
 /// Wire types of events.k8s.io/v1.
 public enum EventsV1 {
-    public static let groupVersion = GroupVersion(group: "events.k8s.io", version: "v1")
+    public static let groupVersion = APIMachinery.GroupVersion(group: "events.k8s.io", version: "v1")
+    /// Every kind of this group-version, for scheme registration.
+    public static let kinds: [any APIKind.Type] = [
+        EventsV1.Event.self,
+        EventsV1.EventList.self,
+    ]
 }

@@ -29,9 +29,9 @@ extension APIExtensionsV1 {
 
 extension APIExtensionsV1.ConversionRequest: JSONObjectCodable {
     public func encodeJSONFields(_ w: inout JSONWriter) {
-        w.key("\"uid\":"); self.uid.encodeJSON(&w)
-        w.key("\"desiredAPIVersion\":"); self.desiredAPIVersion.encodeJSON(&w)
-        w.key("\"objects\":"); if self.objects.isEmpty { w.null() } else { self.objects.encodeJSON(&w) }
+        w.quotedKey("\"uid\":"); self.uid.encodeJSON(&w)
+        w.quotedKey("\"desiredAPIVersion\":"); self.desiredAPIVersion.encodeJSON(&w)
+        w.quotedKey("\"objects\":"); if self.objects.isEmpty { w.null() } else { self.objects.encodeJSON(&w) }
     }
 
     public mutating func decodeJSONField(_ key: String, _ r: inout JSONReader) throws -> Bool {

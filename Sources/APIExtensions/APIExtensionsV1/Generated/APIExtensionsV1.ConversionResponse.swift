@@ -29,9 +29,9 @@ extension APIExtensionsV1 {
 
 extension APIExtensionsV1.ConversionResponse: JSONObjectCodable {
     public func encodeJSONFields(_ w: inout JSONWriter) {
-        w.key("\"uid\":"); self.uid.encodeJSON(&w)
-        w.key("\"convertedObjects\":"); if self.convertedObjects.isEmpty { w.null() } else { self.convertedObjects.encodeJSON(&w) }
-        w.key("\"result\":"); self.result.encodeJSON(&w)
+        w.quotedKey("\"uid\":"); self.uid.encodeJSON(&w)
+        w.quotedKey("\"convertedObjects\":"); if self.convertedObjects.isEmpty { w.null() } else { self.convertedObjects.encodeJSON(&w) }
+        w.quotedKey("\"result\":"); self.result.encodeJSON(&w)
     }
 
     public mutating func decodeJSONField(_ key: String, _ r: inout JSONReader) throws -> Bool {

@@ -33,10 +33,10 @@ extension APIExtensionsV1 {
 
 extension APIExtensionsV1.ConversionReview: JSONObjectCodable {
     public func encodeJSONFields(_ w: inout JSONWriter) {
-        if !kind.isEmpty { w.key("\"kind\":"); w.string(kind) }
-        if !apiVersion.isEmpty { w.key("\"apiVersion\":"); w.string(apiVersion) }
-        if let v = self.request { w.key("\"request\":"); v.encodeJSON(&w) }
-        if let v = self.response { w.key("\"response\":"); v.encodeJSON(&w) }
+        if !kind.isEmpty { w.quotedKey("\"kind\":"); w.string(kind) }
+        if !apiVersion.isEmpty { w.quotedKey("\"apiVersion\":"); w.string(apiVersion) }
+        if let v = self.request { w.quotedKey("\"request\":"); v.encodeJSON(&w) }
+        if let v = self.response { w.quotedKey("\"response\":"); v.encodeJSON(&w) }
     }
 
     public mutating func decodeJSONField(_ key: String, _ r: inout JSONReader) throws -> Bool {
@@ -66,4 +66,8 @@ extension APIExtensionsV1.ConversionReview: ProtoMessage {
         }
         return true
     }
+}
+
+extension APIExtensionsV1.ConversionReview: APIKind, TypeMetaCarrier {
+    public static let groupVersionKind = APIMachinery.GroupVersionKind(group: "apiextensions.k8s.io", version: "v1", kind: "ConversionReview")
 }

@@ -41,12 +41,12 @@ extension APIExtensionsV1 {
 
 extension APIExtensionsV1.CustomResourceColumnDefinition: JSONObjectCodable {
     public func encodeJSONFields(_ w: inout JSONWriter) {
-        w.key("\"name\":"); self.name.encodeJSON(&w)
-        w.key("\"type\":"); self.type.encodeJSON(&w)
-        if !self.format.isEmpty { w.key("\"format\":"); self.format.encodeJSON(&w) }
-        if !self.description.isEmpty { w.key("\"description\":"); self.description.encodeJSON(&w) }
-        if self.priority != 0 { w.key("\"priority\":"); self.priority.encodeJSON(&w) }
-        w.key("\"jsonPath\":"); self.jsonPath.encodeJSON(&w)
+        w.quotedKey("\"name\":"); self.name.encodeJSON(&w)
+        w.quotedKey("\"type\":"); self.type.encodeJSON(&w)
+        if !self.format.isEmpty { w.quotedKey("\"format\":"); self.format.encodeJSON(&w) }
+        if !self.description.isEmpty { w.quotedKey("\"description\":"); self.description.encodeJSON(&w) }
+        if self.priority != 0 { w.quotedKey("\"priority\":"); self.priority.encodeJSON(&w) }
+        w.quotedKey("\"jsonPath\":"); self.jsonPath.encodeJSON(&w)
     }
 
     public mutating func decodeJSONField(_ key: String, _ r: inout JSONReader) throws -> Bool {

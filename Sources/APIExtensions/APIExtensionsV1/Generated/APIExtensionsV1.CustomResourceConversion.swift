@@ -25,8 +25,8 @@ extension APIExtensionsV1 {
 
 extension APIExtensionsV1.CustomResourceConversion: JSONObjectCodable {
     public func encodeJSONFields(_ w: inout JSONWriter) {
-        w.key("\"strategy\":"); self.strategy.encodeJSON(&w)
-        if let v = self.webhook { w.key("\"webhook\":"); v.encodeJSON(&w) }
+        w.quotedKey("\"strategy\":"); self.strategy.encodeJSON(&w)
+        if let v = self.webhook { w.quotedKey("\"webhook\":"); v.encodeJSON(&w) }
     }
 
     public mutating func decodeJSONField(_ key: String, _ r: inout JSONReader) throws -> Bool {

@@ -41,12 +41,12 @@ extension APIExtensionsV1 {
 
 extension APIExtensionsV1.CustomResourceDefinitionNames: JSONObjectCodable {
     public func encodeJSONFields(_ w: inout JSONWriter) {
-        w.key("\"plural\":"); self.plural.encodeJSON(&w)
-        if !self.singular.isEmpty { w.key("\"singular\":"); self.singular.encodeJSON(&w) }
-        if !self.shortNames.isEmpty { w.key("\"shortNames\":"); self.shortNames.encodeJSON(&w) }
-        w.key("\"kind\":"); self.kind.encodeJSON(&w)
-        if !self.listKind.isEmpty { w.key("\"listKind\":"); self.listKind.encodeJSON(&w) }
-        if !self.categories.isEmpty { w.key("\"categories\":"); self.categories.encodeJSON(&w) }
+        w.quotedKey("\"plural\":"); self.plural.encodeJSON(&w)
+        if !self.singular.isEmpty { w.quotedKey("\"singular\":"); self.singular.encodeJSON(&w) }
+        if !self.shortNames.isEmpty { w.quotedKey("\"shortNames\":"); self.shortNames.encodeJSON(&w) }
+        w.quotedKey("\"kind\":"); self.kind.encodeJSON(&w)
+        if !self.listKind.isEmpty { w.quotedKey("\"listKind\":"); self.listKind.encodeJSON(&w) }
+        if !self.categories.isEmpty { w.quotedKey("\"categories\":"); self.categories.encodeJSON(&w) }
     }
 
     public mutating func decodeJSONField(_ key: String, _ r: inout JSONReader) throws -> Bool {

@@ -41,12 +41,12 @@ extension APIExtensionsV1 {
 
 extension APIExtensionsV1.CustomResourceDefinitionSpec: JSONObjectCodable {
     public func encodeJSONFields(_ w: inout JSONWriter) {
-        w.key("\"group\":"); self.group.encodeJSON(&w)
-        w.key("\"names\":"); self.names.encodeJSON(&w)
-        w.key("\"scope\":"); self.scope.encodeJSON(&w)
-        w.key("\"versions\":"); if self.versions.isEmpty { w.null() } else { self.versions.encodeJSON(&w) }
-        if let v = self.conversion { w.key("\"conversion\":"); v.encodeJSON(&w) }
-        if self.preserveUnknownFields { w.key("\"preserveUnknownFields\":"); self.preserveUnknownFields.encodeJSON(&w) }
+        w.quotedKey("\"group\":"); self.group.encodeJSON(&w)
+        w.quotedKey("\"names\":"); self.names.encodeJSON(&w)
+        w.quotedKey("\"scope\":"); self.scope.encodeJSON(&w)
+        w.quotedKey("\"versions\":"); if self.versions.isEmpty { w.null() } else { self.versions.encodeJSON(&w) }
+        if let v = self.conversion { w.quotedKey("\"conversion\":"); v.encodeJSON(&w) }
+        if self.preserveUnknownFields { w.quotedKey("\"preserveUnknownFields\":"); self.preserveUnknownFields.encodeJSON(&w) }
     }
 
     public mutating func decodeJSONField(_ key: String, _ r: inout JSONReader) throws -> Bool {

@@ -33,10 +33,10 @@ extension APIExtensionsV1 {
 
 extension APIExtensionsV1.CustomResourceDefinitionStatus: JSONObjectCodable {
     public func encodeJSONFields(_ w: inout JSONWriter) {
-        w.key("\"conditions\":"); if self.conditions.isEmpty { w.null() } else { self.conditions.encodeJSON(&w) }
-        w.key("\"acceptedNames\":"); self.acceptedNames.encodeJSON(&w)
-        w.key("\"storedVersions\":"); if self.storedVersions.isEmpty { w.null() } else { self.storedVersions.encodeJSON(&w) }
-        if self.observedGeneration != 0 { w.key("\"observedGeneration\":"); self.observedGeneration.encodeJSON(&w) }
+        w.quotedKey("\"conditions\":"); if self.conditions.isEmpty { w.null() } else { self.conditions.encodeJSON(&w) }
+        w.quotedKey("\"acceptedNames\":"); self.acceptedNames.encodeJSON(&w)
+        w.quotedKey("\"storedVersions\":"); if self.storedVersions.isEmpty { w.null() } else { self.storedVersions.encodeJSON(&w) }
+        if self.observedGeneration != 0 { w.quotedKey("\"observedGeneration\":"); self.observedGeneration.encodeJSON(&w) }
     }
 
     public mutating func decodeJSONField(_ key: String, _ r: inout JSONReader) throws -> Bool {

@@ -53,15 +53,15 @@ extension APIExtensionsV1 {
 
 extension APIExtensionsV1.CustomResourceDefinitionVersion: JSONObjectCodable {
     public func encodeJSONFields(_ w: inout JSONWriter) {
-        w.key("\"name\":"); self.name.encodeJSON(&w)
-        w.key("\"served\":"); self.served.encodeJSON(&w)
-        w.key("\"storage\":"); self.storage.encodeJSON(&w)
-        if self.deprecated { w.key("\"deprecated\":"); self.deprecated.encodeJSON(&w) }
-        if let v = self.deprecationWarning { w.key("\"deprecationWarning\":"); v.encodeJSON(&w) }
-        if let v = self.schema { w.key("\"schema\":"); v.encodeJSON(&w) }
-        if let v = self.subresources { w.key("\"subresources\":"); v.encodeJSON(&w) }
-        if !self.additionalPrinterColumns.isEmpty { w.key("\"additionalPrinterColumns\":"); self.additionalPrinterColumns.encodeJSON(&w) }
-        if !self.selectableFields.isEmpty { w.key("\"selectableFields\":"); self.selectableFields.encodeJSON(&w) }
+        w.quotedKey("\"name\":"); self.name.encodeJSON(&w)
+        w.quotedKey("\"served\":"); self.served.encodeJSON(&w)
+        w.quotedKey("\"storage\":"); self.storage.encodeJSON(&w)
+        if self.deprecated { w.quotedKey("\"deprecated\":"); self.deprecated.encodeJSON(&w) }
+        if let v = self.deprecationWarning { w.quotedKey("\"deprecationWarning\":"); v.encodeJSON(&w) }
+        if let v = self.schema { w.quotedKey("\"schema\":"); v.encodeJSON(&w) }
+        if let v = self.subresources { w.quotedKey("\"subresources\":"); v.encodeJSON(&w) }
+        if !self.additionalPrinterColumns.isEmpty { w.quotedKey("\"additionalPrinterColumns\":"); self.additionalPrinterColumns.encodeJSON(&w) }
+        if !self.selectableFields.isEmpty { w.quotedKey("\"selectableFields\":"); self.selectableFields.encodeJSON(&w) }
     }
 
     public mutating func decodeJSONField(_ key: String, _ r: inout JSONReader) throws -> Bool {

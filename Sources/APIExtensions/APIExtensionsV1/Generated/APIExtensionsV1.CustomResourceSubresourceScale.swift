@@ -29,9 +29,9 @@ extension APIExtensionsV1 {
 
 extension APIExtensionsV1.CustomResourceSubresourceScale: JSONObjectCodable {
     public func encodeJSONFields(_ w: inout JSONWriter) {
-        w.key("\"specReplicasPath\":"); self.specReplicasPath.encodeJSON(&w)
-        w.key("\"statusReplicasPath\":"); self.statusReplicasPath.encodeJSON(&w)
-        if let v = self.labelSelectorPath { w.key("\"labelSelectorPath\":"); v.encodeJSON(&w) }
+        w.quotedKey("\"specReplicasPath\":"); self.specReplicasPath.encodeJSON(&w)
+        w.quotedKey("\"statusReplicasPath\":"); self.statusReplicasPath.encodeJSON(&w)
+        if let v = self.labelSelectorPath { w.quotedKey("\"labelSelectorPath\":"); v.encodeJSON(&w) }
     }
 
     public mutating func decodeJSONField(_ key: String, _ r: inout JSONReader) throws -> Bool {

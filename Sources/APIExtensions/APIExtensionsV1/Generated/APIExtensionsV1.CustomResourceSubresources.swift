@@ -25,8 +25,8 @@ extension APIExtensionsV1 {
 
 extension APIExtensionsV1.CustomResourceSubresources: JSONObjectCodable {
     public func encodeJSONFields(_ w: inout JSONWriter) {
-        if let v = self.status { w.key("\"status\":"); v.encodeJSON(&w) }
-        if let v = self.scale { w.key("\"scale\":"); v.encodeJSON(&w) }
+        if let v = self.status { w.quotedKey("\"status\":"); v.encodeJSON(&w) }
+        if let v = self.scale { w.quotedKey("\"scale\":"); v.encodeJSON(&w) }
     }
 
     public mutating func decodeJSONField(_ key: String, _ r: inout JSONReader) throws -> Bool {

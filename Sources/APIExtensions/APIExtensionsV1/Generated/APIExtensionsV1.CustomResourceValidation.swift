@@ -21,7 +21,7 @@ extension APIExtensionsV1 {
 
 extension APIExtensionsV1.CustomResourceValidation: JSONObjectCodable {
     public func encodeJSONFields(_ w: inout JSONWriter) {
-        if let v = self.openAPIV3Schema { w.key("\"openAPIV3Schema\":"); v.encodeJSON(&w) }
+        if let v = self.openAPIV3Schema { w.quotedKey("\"openAPIV3Schema\":"); v.encodeJSON(&w) }
     }
 
     public mutating func decodeJSONField(_ key: String, _ r: inout JSONReader) throws -> Bool {

@@ -25,8 +25,8 @@ extension APIExtensionsV1 {
 
 extension APIExtensionsV1.ExternalDocumentation: JSONObjectCodable {
     public func encodeJSONFields(_ w: inout JSONWriter) {
-        if !self.description.isEmpty { w.key("\"description\":"); self.description.encodeJSON(&w) }
-        if !self.url.isEmpty { w.key("\"url\":"); self.url.encodeJSON(&w) }
+        if !self.description.isEmpty { w.quotedKey("\"description\":"); self.description.encodeJSON(&w) }
+        if !self.url.isEmpty { w.quotedKey("\"url\":"); self.url.encodeJSON(&w) }
     }
 
     public mutating func decodeJSONField(_ key: String, _ r: inout JSONReader) throws -> Bool {

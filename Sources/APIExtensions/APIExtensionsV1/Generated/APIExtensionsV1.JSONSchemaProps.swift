@@ -197,50 +197,50 @@ extension APIExtensionsV1 {
 
 extension APIExtensionsV1.JSONSchemaProps: JSONObjectCodable {
     public func encodeJSONFields(_ w: inout JSONWriter) {
-        if !self.id.isEmpty { w.key("\"id\":"); self.id.encodeJSON(&w) }
-        if !self.schema.isEmpty { w.key("\"$schema\":"); self.schema.encodeJSON(&w) }
-        if let v = self.ref { w.key("\"$ref\":"); v.encodeJSON(&w) }
-        if !self.description.isEmpty { w.key("\"description\":"); self.description.encodeJSON(&w) }
-        if !self.type.isEmpty { w.key("\"type\":"); self.type.encodeJSON(&w) }
-        if !self.format.isEmpty { w.key("\"format\":"); self.format.encodeJSON(&w) }
-        if !self.title.isEmpty { w.key("\"title\":"); self.title.encodeJSON(&w) }
-        if let v = self.default { w.key("\"default\":"); v.encodeJSON(&w) }
-        if let v = self.maximum { w.key("\"maximum\":"); v.encodeJSON(&w) }
-        if self.exclusiveMaximum { w.key("\"exclusiveMaximum\":"); self.exclusiveMaximum.encodeJSON(&w) }
-        if let v = self.minimum { w.key("\"minimum\":"); v.encodeJSON(&w) }
-        if self.exclusiveMinimum { w.key("\"exclusiveMinimum\":"); self.exclusiveMinimum.encodeJSON(&w) }
-        if let v = self.maxLength { w.key("\"maxLength\":"); v.encodeJSON(&w) }
-        if let v = self.minLength { w.key("\"minLength\":"); v.encodeJSON(&w) }
-        if !self.pattern.isEmpty { w.key("\"pattern\":"); self.pattern.encodeJSON(&w) }
-        if let v = self.maxItems { w.key("\"maxItems\":"); v.encodeJSON(&w) }
-        if let v = self.minItems { w.key("\"minItems\":"); v.encodeJSON(&w) }
-        if self.uniqueItems { w.key("\"uniqueItems\":"); self.uniqueItems.encodeJSON(&w) }
-        if let v = self.multipleOf { w.key("\"multipleOf\":"); v.encodeJSON(&w) }
-        if !self.enum.isEmpty { w.key("\"enum\":"); self.enum.encodeJSON(&w) }
-        if let v = self.maxProperties { w.key("\"maxProperties\":"); v.encodeJSON(&w) }
-        if let v = self.minProperties { w.key("\"minProperties\":"); v.encodeJSON(&w) }
-        if !self.required.isEmpty { w.key("\"required\":"); self.required.encodeJSON(&w) }
-        if let v = self.items { w.key("\"items\":"); v.encodeJSON(&w) }
-        if !self.allOf.isEmpty { w.key("\"allOf\":"); self.allOf.encodeJSON(&w) }
-        if !self.oneOf.isEmpty { w.key("\"oneOf\":"); self.oneOf.encodeJSON(&w) }
-        if !self.anyOf.isEmpty { w.key("\"anyOf\":"); self.anyOf.encodeJSON(&w) }
-        if let v = self.not { w.key("\"not\":"); v.encodeJSON(&w) }
-        if !self.properties.isEmpty { w.key("\"properties\":"); self.properties.encodeJSON(&w) }
-        if let v = self.additionalProperties { w.key("\"additionalProperties\":"); v.encodeJSON(&w) }
-        if !self.patternProperties.isEmpty { w.key("\"patternProperties\":"); self.patternProperties.encodeJSON(&w) }
-        if !self.dependencies.isEmpty { w.key("\"dependencies\":"); self.dependencies.encodeJSON(&w) }
-        if let v = self.additionalItems { w.key("\"additionalItems\":"); v.encodeJSON(&w) }
-        if !self.definitions.isEmpty { w.key("\"definitions\":"); self.definitions.encodeJSON(&w) }
-        if let v = self.externalDocs { w.key("\"externalDocs\":"); v.encodeJSON(&w) }
-        if let v = self.example { w.key("\"example\":"); v.encodeJSON(&w) }
-        if self.nullable { w.key("\"nullable\":"); self.nullable.encodeJSON(&w) }
-        if let v = self.xKubernetesPreserveUnknownFields { w.key("\"x-kubernetes-preserve-unknown-fields\":"); v.encodeJSON(&w) }
-        if self.xKubernetesEmbeddedResource { w.key("\"x-kubernetes-embedded-resource\":"); self.xKubernetesEmbeddedResource.encodeJSON(&w) }
-        if self.xKubernetesIntOrString { w.key("\"x-kubernetes-int-or-string\":"); self.xKubernetesIntOrString.encodeJSON(&w) }
-        if !self.xKubernetesListMapKeys.isEmpty { w.key("\"x-kubernetes-list-map-keys\":"); self.xKubernetesListMapKeys.encodeJSON(&w) }
-        if let v = self.xKubernetesListType { w.key("\"x-kubernetes-list-type\":"); v.encodeJSON(&w) }
-        if let v = self.xKubernetesMapType { w.key("\"x-kubernetes-map-type\":"); v.encodeJSON(&w) }
-        if !self.xKubernetesValidations.isEmpty { w.key("\"x-kubernetes-validations\":"); self.xKubernetesValidations.encodeJSON(&w) }
+        if !self.id.isEmpty { w.quotedKey("\"id\":"); self.id.encodeJSON(&w) }
+        if !self.schema.isEmpty { w.quotedKey("\"$schema\":"); self.schema.encodeJSON(&w) }
+        if let v = self.ref { w.quotedKey("\"$ref\":"); v.encodeJSON(&w) }
+        if !self.description.isEmpty { w.quotedKey("\"description\":"); self.description.encodeJSON(&w) }
+        if !self.type.isEmpty { w.quotedKey("\"type\":"); self.type.encodeJSON(&w) }
+        if !self.format.isEmpty { w.quotedKey("\"format\":"); self.format.encodeJSON(&w) }
+        if !self.title.isEmpty { w.quotedKey("\"title\":"); self.title.encodeJSON(&w) }
+        if let v = self.default { w.quotedKey("\"default\":"); v.encodeJSON(&w) }
+        if let v = self.maximum { w.quotedKey("\"maximum\":"); v.encodeJSON(&w) }
+        if self.exclusiveMaximum { w.quotedKey("\"exclusiveMaximum\":"); self.exclusiveMaximum.encodeJSON(&w) }
+        if let v = self.minimum { w.quotedKey("\"minimum\":"); v.encodeJSON(&w) }
+        if self.exclusiveMinimum { w.quotedKey("\"exclusiveMinimum\":"); self.exclusiveMinimum.encodeJSON(&w) }
+        if let v = self.maxLength { w.quotedKey("\"maxLength\":"); v.encodeJSON(&w) }
+        if let v = self.minLength { w.quotedKey("\"minLength\":"); v.encodeJSON(&w) }
+        if !self.pattern.isEmpty { w.quotedKey("\"pattern\":"); self.pattern.encodeJSON(&w) }
+        if let v = self.maxItems { w.quotedKey("\"maxItems\":"); v.encodeJSON(&w) }
+        if let v = self.minItems { w.quotedKey("\"minItems\":"); v.encodeJSON(&w) }
+        if self.uniqueItems { w.quotedKey("\"uniqueItems\":"); self.uniqueItems.encodeJSON(&w) }
+        if let v = self.multipleOf { w.quotedKey("\"multipleOf\":"); v.encodeJSON(&w) }
+        if !self.enum.isEmpty { w.quotedKey("\"enum\":"); self.enum.encodeJSON(&w) }
+        if let v = self.maxProperties { w.quotedKey("\"maxProperties\":"); v.encodeJSON(&w) }
+        if let v = self.minProperties { w.quotedKey("\"minProperties\":"); v.encodeJSON(&w) }
+        if !self.required.isEmpty { w.quotedKey("\"required\":"); self.required.encodeJSON(&w) }
+        if let v = self.items { w.quotedKey("\"items\":"); v.encodeJSON(&w) }
+        if !self.allOf.isEmpty { w.quotedKey("\"allOf\":"); self.allOf.encodeJSON(&w) }
+        if !self.oneOf.isEmpty { w.quotedKey("\"oneOf\":"); self.oneOf.encodeJSON(&w) }
+        if !self.anyOf.isEmpty { w.quotedKey("\"anyOf\":"); self.anyOf.encodeJSON(&w) }
+        if let v = self.not { w.quotedKey("\"not\":"); v.encodeJSON(&w) }
+        if !self.properties.isEmpty { w.quotedKey("\"properties\":"); self.properties.encodeJSON(&w) }
+        if let v = self.additionalProperties { w.quotedKey("\"additionalProperties\":"); v.encodeJSON(&w) }
+        if !self.patternProperties.isEmpty { w.quotedKey("\"patternProperties\":"); self.patternProperties.encodeJSON(&w) }
+        if !self.dependencies.isEmpty { w.quotedKey("\"dependencies\":"); self.dependencies.encodeJSON(&w) }
+        if let v = self.additionalItems { w.quotedKey("\"additionalItems\":"); v.encodeJSON(&w) }
+        if !self.definitions.isEmpty { w.quotedKey("\"definitions\":"); self.definitions.encodeJSON(&w) }
+        if let v = self.externalDocs { w.quotedKey("\"externalDocs\":"); v.encodeJSON(&w) }
+        if let v = self.example { w.quotedKey("\"example\":"); v.encodeJSON(&w) }
+        if self.nullable { w.quotedKey("\"nullable\":"); self.nullable.encodeJSON(&w) }
+        if let v = self.xKubernetesPreserveUnknownFields { w.quotedKey("\"x-kubernetes-preserve-unknown-fields\":"); v.encodeJSON(&w) }
+        if self.xKubernetesEmbeddedResource { w.quotedKey("\"x-kubernetes-embedded-resource\":"); self.xKubernetesEmbeddedResource.encodeJSON(&w) }
+        if self.xKubernetesIntOrString { w.quotedKey("\"x-kubernetes-int-or-string\":"); self.xKubernetesIntOrString.encodeJSON(&w) }
+        if !self.xKubernetesListMapKeys.isEmpty { w.quotedKey("\"x-kubernetes-list-map-keys\":"); self.xKubernetesListMapKeys.encodeJSON(&w) }
+        if let v = self.xKubernetesListType { w.quotedKey("\"x-kubernetes-list-type\":"); v.encodeJSON(&w) }
+        if let v = self.xKubernetesMapType { w.quotedKey("\"x-kubernetes-map-type\":"); v.encodeJSON(&w) }
+        if !self.xKubernetesValidations.isEmpty { w.quotedKey("\"x-kubernetes-validations\":"); self.xKubernetesValidations.encodeJSON(&w) }
     }
 
     public mutating func decodeJSONField(_ key: String, _ r: inout JSONReader) throws -> Bool {

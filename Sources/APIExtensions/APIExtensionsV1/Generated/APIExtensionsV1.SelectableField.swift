@@ -21,7 +21,7 @@ extension APIExtensionsV1 {
 
 extension APIExtensionsV1.SelectableField: JSONObjectCodable {
     public func encodeJSONFields(_ w: inout JSONWriter) {
-        w.key("\"jsonPath\":"); self.jsonPath.encodeJSON(&w)
+        w.quotedKey("\"jsonPath\":"); self.jsonPath.encodeJSON(&w)
     }
 
     public mutating func decodeJSONField(_ key: String, _ r: inout JSONReader) throws -> Bool {

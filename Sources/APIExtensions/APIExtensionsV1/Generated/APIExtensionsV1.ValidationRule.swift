@@ -41,12 +41,12 @@ extension APIExtensionsV1 {
 
 extension APIExtensionsV1.ValidationRule: JSONObjectCodable {
     public func encodeJSONFields(_ w: inout JSONWriter) {
-        w.key("\"rule\":"); self.rule.encodeJSON(&w)
-        if !self.message.isEmpty { w.key("\"message\":"); self.message.encodeJSON(&w) }
-        if !self.messageExpression.isEmpty { w.key("\"messageExpression\":"); self.messageExpression.encodeJSON(&w) }
-        if let v = self.reason { w.key("\"reason\":"); v.encodeJSON(&w) }
-        if !self.fieldPath.isEmpty { w.key("\"fieldPath\":"); self.fieldPath.encodeJSON(&w) }
-        if let v = self.optionalOldSelf { w.key("\"optionalOldSelf\":"); v.encodeJSON(&w) }
+        w.quotedKey("\"rule\":"); self.rule.encodeJSON(&w)
+        if !self.message.isEmpty { w.quotedKey("\"message\":"); self.message.encodeJSON(&w) }
+        if !self.messageExpression.isEmpty { w.quotedKey("\"messageExpression\":"); self.messageExpression.encodeJSON(&w) }
+        if let v = self.reason { w.quotedKey("\"reason\":"); v.encodeJSON(&w) }
+        if !self.fieldPath.isEmpty { w.quotedKey("\"fieldPath\":"); self.fieldPath.encodeJSON(&w) }
+        if let v = self.optionalOldSelf { w.quotedKey("\"optionalOldSelf\":"); v.encodeJSON(&w) }
     }
 
     public mutating func decodeJSONField(_ key: String, _ r: inout JSONReader) throws -> Bool {

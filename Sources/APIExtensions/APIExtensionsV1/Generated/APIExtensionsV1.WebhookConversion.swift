@@ -25,8 +25,8 @@ extension APIExtensionsV1 {
 
 extension APIExtensionsV1.WebhookConversion: JSONObjectCodable {
     public func encodeJSONFields(_ w: inout JSONWriter) {
-        if let v = self.clientConfig { w.key("\"clientConfig\":"); v.encodeJSON(&w) }
-        w.key("\"conversionReviewVersions\":"); if self.conversionReviewVersions.isEmpty { w.null() } else { self.conversionReviewVersions.encodeJSON(&w) }
+        if let v = self.clientConfig { w.quotedKey("\"clientConfig\":"); v.encodeJSON(&w) }
+        w.quotedKey("\"conversionReviewVersions\":"); if self.conversionReviewVersions.isEmpty { w.null() } else { self.conversionReviewVersions.encodeJSON(&w) }
     }
 
     public mutating func decodeJSONField(_ key: String, _ r: inout JSONReader) throws -> Bool {

@@ -4,5 +4,11 @@ import APIMachinery
 
 /// Wire types of apiextensions.k8s.io/v1.
 public enum APIExtensionsV1 {
-    public static let groupVersion = GroupVersion(group: "apiextensions.k8s.io", version: "v1")
+    public static let groupVersion = APIMachinery.GroupVersion(group: "apiextensions.k8s.io", version: "v1")
+    /// Every kind of this group-version, for scheme registration.
+    public static let kinds: [any APIKind.Type] = [
+        APIExtensionsV1.ConversionReview.self,
+        APIExtensionsV1.CustomResourceDefinition.self,
+        APIExtensionsV1.CustomResourceDefinitionList.self,
+    ]
 }

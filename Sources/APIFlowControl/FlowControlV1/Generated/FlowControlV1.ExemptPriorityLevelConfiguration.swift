@@ -25,8 +25,8 @@ extension FlowControlV1 {
 
 extension FlowControlV1.ExemptPriorityLevelConfiguration: JSONObjectCodable {
     public func encodeJSONFields(_ w: inout JSONWriter) {
-        if let v = self.nominalConcurrencyShares { w.key("\"nominalConcurrencyShares\":"); v.encodeJSON(&w) }
-        if let v = self.lendablePercent { w.key("\"lendablePercent\":"); v.encodeJSON(&w) }
+        if let v = self.nominalConcurrencyShares { w.quotedKey("\"nominalConcurrencyShares\":"); v.encodeJSON(&w) }
+        if let v = self.lendablePercent { w.quotedKey("\"lendablePercent\":"); v.encodeJSON(&w) }
     }
 
     public mutating func decodeJSONField(_ key: String, _ r: inout JSONReader) throws -> Bool {

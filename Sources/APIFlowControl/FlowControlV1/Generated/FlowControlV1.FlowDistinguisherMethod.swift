@@ -21,7 +21,7 @@ extension FlowControlV1 {
 
 extension FlowControlV1.FlowDistinguisherMethod: JSONObjectCodable {
     public func encodeJSONFields(_ w: inout JSONWriter) {
-        w.key("\"type\":"); self.type.encodeJSON(&w)
+        w.quotedKey("\"type\":"); self.type.encodeJSON(&w)
     }
 
     public mutating func decodeJSONField(_ key: String, _ r: inout JSONReader) throws -> Bool {

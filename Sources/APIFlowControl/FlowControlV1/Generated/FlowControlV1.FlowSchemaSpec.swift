@@ -33,10 +33,10 @@ extension FlowControlV1 {
 
 extension FlowControlV1.FlowSchemaSpec: JSONObjectCodable {
     public func encodeJSONFields(_ w: inout JSONWriter) {
-        w.key("\"priorityLevelConfiguration\":"); self.priorityLevelConfiguration.encodeJSON(&w)
-        w.key("\"matchingPrecedence\":"); self.matchingPrecedence.encodeJSON(&w)
-        if let v = self.distinguisherMethod { w.key("\"distinguisherMethod\":"); v.encodeJSON(&w) }
-        if !self.rules.isEmpty { w.key("\"rules\":"); self.rules.encodeJSON(&w) }
+        w.quotedKey("\"priorityLevelConfiguration\":"); self.priorityLevelConfiguration.encodeJSON(&w)
+        w.quotedKey("\"matchingPrecedence\":"); self.matchingPrecedence.encodeJSON(&w)
+        if let v = self.distinguisherMethod { w.quotedKey("\"distinguisherMethod\":"); v.encodeJSON(&w) }
+        if !self.rules.isEmpty { w.quotedKey("\"rules\":"); self.rules.encodeJSON(&w) }
     }
 
     public mutating func decodeJSONField(_ key: String, _ r: inout JSONReader) throws -> Bool {

@@ -21,7 +21,7 @@ extension FlowControlV1 {
 
 extension FlowControlV1.GroupSubject: JSONObjectCodable {
     public func encodeJSONFields(_ w: inout JSONWriter) {
-        w.key("\"name\":"); self.name.encodeJSON(&w)
+        w.quotedKey("\"name\":"); self.name.encodeJSON(&w)
     }
 
     public mutating func decodeJSONField(_ key: String, _ r: inout JSONReader) throws -> Bool {

@@ -25,8 +25,8 @@ extension FlowControlV1 {
 
 extension FlowControlV1.LimitResponse: JSONObjectCodable {
     public func encodeJSONFields(_ w: inout JSONWriter) {
-        w.key("\"type\":"); self.type.encodeJSON(&w)
-        if let v = self.queuing { w.key("\"queuing\":"); v.encodeJSON(&w) }
+        w.quotedKey("\"type\":"); self.type.encodeJSON(&w)
+        if let v = self.queuing { w.quotedKey("\"queuing\":"); v.encodeJSON(&w) }
     }
 
     public mutating func decodeJSONField(_ key: String, _ r: inout JSONReader) throws -> Bool {

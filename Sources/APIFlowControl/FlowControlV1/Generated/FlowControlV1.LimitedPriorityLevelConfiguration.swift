@@ -33,10 +33,10 @@ extension FlowControlV1 {
 
 extension FlowControlV1.LimitedPriorityLevelConfiguration: JSONObjectCodable {
     public func encodeJSONFields(_ w: inout JSONWriter) {
-        w.key("\"nominalConcurrencyShares\":"); if let v = self.nominalConcurrencyShares { v.encodeJSON(&w) } else { w.null() }
-        w.key("\"limitResponse\":"); self.limitResponse.encodeJSON(&w)
-        if let v = self.lendablePercent { w.key("\"lendablePercent\":"); v.encodeJSON(&w) }
-        if let v = self.borrowingLimitPercent { w.key("\"borrowingLimitPercent\":"); v.encodeJSON(&w) }
+        w.quotedKey("\"nominalConcurrencyShares\":"); if let v = self.nominalConcurrencyShares { v.encodeJSON(&w) } else { w.null() }
+        w.quotedKey("\"limitResponse\":"); self.limitResponse.encodeJSON(&w)
+        if let v = self.lendablePercent { w.quotedKey("\"lendablePercent\":"); v.encodeJSON(&w) }
+        if let v = self.borrowingLimitPercent { w.quotedKey("\"borrowingLimitPercent\":"); v.encodeJSON(&w) }
     }
 
     public mutating func decodeJSONField(_ key: String, _ r: inout JSONReader) throws -> Bool {

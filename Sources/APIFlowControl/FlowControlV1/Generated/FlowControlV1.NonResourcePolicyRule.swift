@@ -25,8 +25,8 @@ extension FlowControlV1 {
 
 extension FlowControlV1.NonResourcePolicyRule: JSONObjectCodable {
     public func encodeJSONFields(_ w: inout JSONWriter) {
-        w.key("\"verbs\":"); if self.verbs.isEmpty { w.null() } else { self.verbs.encodeJSON(&w) }
-        w.key("\"nonResourceURLs\":"); if self.nonResourceURLs.isEmpty { w.null() } else { self.nonResourceURLs.encodeJSON(&w) }
+        w.quotedKey("\"verbs\":"); if self.verbs.isEmpty { w.null() } else { self.verbs.encodeJSON(&w) }
+        w.quotedKey("\"nonResourceURLs\":"); if self.nonResourceURLs.isEmpty { w.null() } else { self.nonResourceURLs.encodeJSON(&w) }
     }
 
     public mutating func decodeJSONField(_ key: String, _ r: inout JSONReader) throws -> Bool {

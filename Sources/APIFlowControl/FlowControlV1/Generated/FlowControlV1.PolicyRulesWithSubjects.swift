@@ -29,9 +29,9 @@ extension FlowControlV1 {
 
 extension FlowControlV1.PolicyRulesWithSubjects: JSONObjectCodable {
     public func encodeJSONFields(_ w: inout JSONWriter) {
-        w.key("\"subjects\":"); if self.subjects.isEmpty { w.null() } else { self.subjects.encodeJSON(&w) }
-        if !self.resourceRules.isEmpty { w.key("\"resourceRules\":"); self.resourceRules.encodeJSON(&w) }
-        if !self.nonResourceRules.isEmpty { w.key("\"nonResourceRules\":"); self.nonResourceRules.encodeJSON(&w) }
+        w.quotedKey("\"subjects\":"); if self.subjects.isEmpty { w.null() } else { self.subjects.encodeJSON(&w) }
+        if !self.resourceRules.isEmpty { w.quotedKey("\"resourceRules\":"); self.resourceRules.encodeJSON(&w) }
+        if !self.nonResourceRules.isEmpty { w.quotedKey("\"nonResourceRules\":"); self.nonResourceRules.encodeJSON(&w) }
     }
 
     public mutating func decodeJSONField(_ key: String, _ r: inout JSONReader) throws -> Bool {

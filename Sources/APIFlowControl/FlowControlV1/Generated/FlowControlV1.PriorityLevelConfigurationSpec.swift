@@ -29,9 +29,9 @@ extension FlowControlV1 {
 
 extension FlowControlV1.PriorityLevelConfigurationSpec: JSONObjectCodable {
     public func encodeJSONFields(_ w: inout JSONWriter) {
-        w.key("\"type\":"); self.type.encodeJSON(&w)
-        if let v = self.limited { w.key("\"limited\":"); v.encodeJSON(&w) }
-        if let v = self.exempt { w.key("\"exempt\":"); v.encodeJSON(&w) }
+        w.quotedKey("\"type\":"); self.type.encodeJSON(&w)
+        if let v = self.limited { w.quotedKey("\"limited\":"); v.encodeJSON(&w) }
+        if let v = self.exempt { w.quotedKey("\"exempt\":"); v.encodeJSON(&w) }
     }
 
     public mutating func decodeJSONField(_ key: String, _ r: inout JSONReader) throws -> Bool {

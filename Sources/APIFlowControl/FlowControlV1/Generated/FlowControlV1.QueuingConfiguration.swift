@@ -29,9 +29,9 @@ extension FlowControlV1 {
 
 extension FlowControlV1.QueuingConfiguration: JSONObjectCodable {
     public func encodeJSONFields(_ w: inout JSONWriter) {
-        w.key("\"queues\":"); self.queues.encodeJSON(&w)
-        w.key("\"handSize\":"); self.handSize.encodeJSON(&w)
-        w.key("\"queueLengthLimit\":"); self.queueLengthLimit.encodeJSON(&w)
+        w.quotedKey("\"queues\":"); self.queues.encodeJSON(&w)
+        w.quotedKey("\"handSize\":"); self.handSize.encodeJSON(&w)
+        w.quotedKey("\"queueLengthLimit\":"); self.queueLengthLimit.encodeJSON(&w)
     }
 
     public mutating func decodeJSONField(_ key: String, _ r: inout JSONReader) throws -> Bool {

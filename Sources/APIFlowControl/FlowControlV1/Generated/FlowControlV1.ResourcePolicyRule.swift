@@ -37,11 +37,11 @@ extension FlowControlV1 {
 
 extension FlowControlV1.ResourcePolicyRule: JSONObjectCodable {
     public func encodeJSONFields(_ w: inout JSONWriter) {
-        w.key("\"verbs\":"); if self.verbs.isEmpty { w.null() } else { self.verbs.encodeJSON(&w) }
-        w.key("\"apiGroups\":"); if self.apiGroups.isEmpty { w.null() } else { self.apiGroups.encodeJSON(&w) }
-        w.key("\"resources\":"); if self.resources.isEmpty { w.null() } else { self.resources.encodeJSON(&w) }
-        if self.clusterScope { w.key("\"clusterScope\":"); self.clusterScope.encodeJSON(&w) }
-        w.key("\"namespaces\":"); if self.namespaces.isEmpty { w.null() } else { self.namespaces.encodeJSON(&w) }
+        w.quotedKey("\"verbs\":"); if self.verbs.isEmpty { w.null() } else { self.verbs.encodeJSON(&w) }
+        w.quotedKey("\"apiGroups\":"); if self.apiGroups.isEmpty { w.null() } else { self.apiGroups.encodeJSON(&w) }
+        w.quotedKey("\"resources\":"); if self.resources.isEmpty { w.null() } else { self.resources.encodeJSON(&w) }
+        if self.clusterScope { w.quotedKey("\"clusterScope\":"); self.clusterScope.encodeJSON(&w) }
+        w.quotedKey("\"namespaces\":"); if self.namespaces.isEmpty { w.null() } else { self.namespaces.encodeJSON(&w) }
     }
 
     public mutating func decodeJSONField(_ key: String, _ r: inout JSONReader) throws -> Bool {

@@ -25,8 +25,8 @@ extension FlowControlV1 {
 
 extension FlowControlV1.ServiceAccountSubject: JSONObjectCodable {
     public func encodeJSONFields(_ w: inout JSONWriter) {
-        w.key("\"namespace\":"); self.namespace.encodeJSON(&w)
-        w.key("\"name\":"); self.name.encodeJSON(&w)
+        w.quotedKey("\"namespace\":"); self.namespace.encodeJSON(&w)
+        w.quotedKey("\"name\":"); self.name.encodeJSON(&w)
     }
 
     public mutating func decodeJSONField(_ key: String, _ r: inout JSONReader) throws -> Bool {

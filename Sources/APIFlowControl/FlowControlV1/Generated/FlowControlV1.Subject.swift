@@ -33,10 +33,10 @@ extension FlowControlV1 {
 
 extension FlowControlV1.Subject: JSONObjectCodable {
     public func encodeJSONFields(_ w: inout JSONWriter) {
-        w.key("\"kind\":"); self.kind.encodeJSON(&w)
-        if let v = self.user { w.key("\"user\":"); v.encodeJSON(&w) }
-        if let v = self.group { w.key("\"group\":"); v.encodeJSON(&w) }
-        if let v = self.serviceAccount { w.key("\"serviceAccount\":"); v.encodeJSON(&w) }
+        w.quotedKey("\"kind\":"); self.kind.encodeJSON(&w)
+        if let v = self.user { w.quotedKey("\"user\":"); v.encodeJSON(&w) }
+        if let v = self.group { w.quotedKey("\"group\":"); v.encodeJSON(&w) }
+        if let v = self.serviceAccount { w.quotedKey("\"serviceAccount\":"); v.encodeJSON(&w) }
     }
 
     public mutating func decodeJSONField(_ key: String, _ r: inout JSONReader) throws -> Bool {

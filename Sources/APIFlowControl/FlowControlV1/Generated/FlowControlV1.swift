@@ -4,5 +4,12 @@ import APIMachinery
 
 /// Wire types of flowcontrol.apiserver.k8s.io/v1.
 public enum FlowControlV1 {
-    public static let groupVersion = GroupVersion(group: "flowcontrol.apiserver.k8s.io", version: "v1")
+    public static let groupVersion = APIMachinery.GroupVersion(group: "flowcontrol.apiserver.k8s.io", version: "v1")
+    /// Every kind of this group-version, for scheme registration.
+    public static let kinds: [any APIKind.Type] = [
+        FlowControlV1.FlowSchema.self,
+        FlowControlV1.FlowSchemaList.self,
+        FlowControlV1.PriorityLevelConfiguration.self,
+        FlowControlV1.PriorityLevelConfigurationList.self,
+    ]
 }

@@ -39,12 +39,12 @@ extension MetaV1 {
 
 extension MetaV1.APIGroup: JSONObjectCodable {
     public func encodeJSONFields(_ w: inout JSONWriter) {
-        if !kind.isEmpty { w.key("\"kind\":"); w.string(kind) }
-        if !apiVersion.isEmpty { w.key("\"apiVersion\":"); w.string(apiVersion) }
-        w.key("\"name\":"); self.name.encodeJSON(&w)
-        w.key("\"versions\":"); if self.versions.isEmpty { w.null() } else { self.versions.encodeJSON(&w) }
-        w.key("\"preferredVersion\":"); self.preferredVersion.encodeJSON(&w)
-        if !self.serverAddressByClientCIDRs.isEmpty { w.key("\"serverAddressByClientCIDRs\":"); self.serverAddressByClientCIDRs.encodeJSON(&w) }
+        if !kind.isEmpty { w.quotedKey("\"kind\":"); w.string(kind) }
+        if !apiVersion.isEmpty { w.quotedKey("\"apiVersion\":"); w.string(apiVersion) }
+        w.quotedKey("\"name\":"); self.name.encodeJSON(&w)
+        w.quotedKey("\"versions\":"); if self.versions.isEmpty { w.null() } else { self.versions.encodeJSON(&w) }
+        w.quotedKey("\"preferredVersion\":"); self.preferredVersion.encodeJSON(&w)
+        if !self.serverAddressByClientCIDRs.isEmpty { w.quotedKey("\"serverAddressByClientCIDRs\":"); self.serverAddressByClientCIDRs.encodeJSON(&w) }
     }
 
     public mutating func decodeJSONField(_ key: String, _ r: inout JSONReader) throws -> Bool {
@@ -80,4 +80,8 @@ extension MetaV1.APIGroup: ProtoMessage {
         }
         return true
     }
+}
+
+extension MetaV1.APIGroup: APIKind, TypeMetaCarrier {
+    public static let groupVersionKind = APIMachinery.GroupVersionKind(group: "", version: "v1", kind: "APIGroup")
 }

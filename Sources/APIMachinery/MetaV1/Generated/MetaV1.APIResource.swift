@@ -55,16 +55,16 @@ extension MetaV1 {
 
 extension MetaV1.APIResource: JSONObjectCodable {
     public func encodeJSONFields(_ w: inout JSONWriter) {
-        w.key("\"name\":"); self.name.encodeJSON(&w)
-        w.key("\"singularName\":"); self.singularName.encodeJSON(&w)
-        w.key("\"namespaced\":"); self.namespaced.encodeJSON(&w)
-        if !self.group.isEmpty { w.key("\"group\":"); self.group.encodeJSON(&w) }
-        if !self.version.isEmpty { w.key("\"version\":"); self.version.encodeJSON(&w) }
-        w.key("\"kind\":"); self.kind.encodeJSON(&w)
-        w.key("\"verbs\":"); self.verbs.encodeJSON(&w)
-        if !self.shortNames.isEmpty { w.key("\"shortNames\":"); self.shortNames.encodeJSON(&w) }
-        if !self.categories.isEmpty { w.key("\"categories\":"); self.categories.encodeJSON(&w) }
-        if !self.storageVersionHash.isEmpty { w.key("\"storageVersionHash\":"); self.storageVersionHash.encodeJSON(&w) }
+        w.quotedKey("\"name\":"); self.name.encodeJSON(&w)
+        w.quotedKey("\"singularName\":"); self.singularName.encodeJSON(&w)
+        w.quotedKey("\"namespaced\":"); self.namespaced.encodeJSON(&w)
+        if !self.group.isEmpty { w.quotedKey("\"group\":"); self.group.encodeJSON(&w) }
+        if !self.version.isEmpty { w.quotedKey("\"version\":"); self.version.encodeJSON(&w) }
+        w.quotedKey("\"kind\":"); self.kind.encodeJSON(&w)
+        w.quotedKey("\"verbs\":"); self.verbs.encodeJSON(&w)
+        if !self.shortNames.isEmpty { w.quotedKey("\"shortNames\":"); self.shortNames.encodeJSON(&w) }
+        if !self.categories.isEmpty { w.quotedKey("\"categories\":"); self.categories.encodeJSON(&w) }
+        if !self.storageVersionHash.isEmpty { w.quotedKey("\"storageVersionHash\":"); self.storageVersionHash.encodeJSON(&w) }
     }
 
     public mutating func decodeJSONField(_ key: String, _ r: inout JSONReader) throws -> Bool {

@@ -31,10 +31,10 @@ extension MetaV1 {
 
 extension MetaV1.APIResourceList: JSONObjectCodable {
     public func encodeJSONFields(_ w: inout JSONWriter) {
-        if !kind.isEmpty { w.key("\"kind\":"); w.string(kind) }
-        if !apiVersion.isEmpty { w.key("\"apiVersion\":"); w.string(apiVersion) }
-        w.key("\"groupVersion\":"); self.groupVersion.encodeJSON(&w)
-        w.key("\"resources\":"); if self.resources.isEmpty { w.null() } else { self.resources.encodeJSON(&w) }
+        if !kind.isEmpty { w.quotedKey("\"kind\":"); w.string(kind) }
+        if !apiVersion.isEmpty { w.quotedKey("\"apiVersion\":"); w.string(apiVersion) }
+        w.quotedKey("\"groupVersion\":"); self.groupVersion.encodeJSON(&w)
+        w.quotedKey("\"resources\":"); if self.resources.isEmpty { w.null() } else { self.resources.encodeJSON(&w) }
     }
 
     public mutating func decodeJSONField(_ key: String, _ r: inout JSONReader) throws -> Bool {
@@ -64,4 +64,8 @@ extension MetaV1.APIResourceList: ProtoMessage {
         }
         return true
     }
+}
+
+extension MetaV1.APIResourceList: APIKind, TypeMetaCarrier {
+    public static let groupVersionKind = APIMachinery.GroupVersionKind(group: "", version: "v1", kind: "APIResourceList")
 }

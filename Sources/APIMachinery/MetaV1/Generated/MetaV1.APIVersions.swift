@@ -31,10 +31,10 @@ extension MetaV1 {
 
 extension MetaV1.APIVersions: JSONObjectCodable {
     public func encodeJSONFields(_ w: inout JSONWriter) {
-        if !kind.isEmpty { w.key("\"kind\":"); w.string(kind) }
-        if !apiVersion.isEmpty { w.key("\"apiVersion\":"); w.string(apiVersion) }
-        w.key("\"versions\":"); if self.versions.isEmpty { w.null() } else { self.versions.encodeJSON(&w) }
-        w.key("\"serverAddressByClientCIDRs\":"); if self.serverAddressByClientCIDRs.isEmpty { w.null() } else { self.serverAddressByClientCIDRs.encodeJSON(&w) }
+        if !kind.isEmpty { w.quotedKey("\"kind\":"); w.string(kind) }
+        if !apiVersion.isEmpty { w.quotedKey("\"apiVersion\":"); w.string(apiVersion) }
+        w.quotedKey("\"versions\":"); if self.versions.isEmpty { w.null() } else { self.versions.encodeJSON(&w) }
+        w.quotedKey("\"serverAddressByClientCIDRs\":"); if self.serverAddressByClientCIDRs.isEmpty { w.null() } else { self.serverAddressByClientCIDRs.encodeJSON(&w) }
     }
 
     public mutating func decodeJSONField(_ key: String, _ r: inout JSONReader) throws -> Bool {
@@ -64,4 +64,8 @@ extension MetaV1.APIVersions: ProtoMessage {
         }
         return true
     }
+}
+
+extension MetaV1.APIVersions: APIKind, TypeMetaCarrier {
+    public static let groupVersionKind = APIMachinery.GroupVersionKind(group: "", version: "v1", kind: "APIVersions")
 }

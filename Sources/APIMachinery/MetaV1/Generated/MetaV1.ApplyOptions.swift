@@ -35,11 +35,11 @@ extension MetaV1 {
 
 extension MetaV1.ApplyOptions: JSONObjectCodable {
     public func encodeJSONFields(_ w: inout JSONWriter) {
-        if !kind.isEmpty { w.key("\"kind\":"); w.string(kind) }
-        if !apiVersion.isEmpty { w.key("\"apiVersion\":"); w.string(apiVersion) }
-        if !self.dryRun.isEmpty { w.key("\"dryRun\":"); self.dryRun.encodeJSON(&w) }
-        w.key("\"force\":"); self.force.encodeJSON(&w)
-        w.key("\"fieldManager\":"); self.fieldManager.encodeJSON(&w)
+        if !kind.isEmpty { w.quotedKey("\"kind\":"); w.string(kind) }
+        if !apiVersion.isEmpty { w.quotedKey("\"apiVersion\":"); w.string(apiVersion) }
+        if !self.dryRun.isEmpty { w.quotedKey("\"dryRun\":"); self.dryRun.encodeJSON(&w) }
+        w.quotedKey("\"force\":"); self.force.encodeJSON(&w)
+        w.quotedKey("\"fieldManager\":"); self.fieldManager.encodeJSON(&w)
     }
 
     public mutating func decodeJSONField(_ key: String, _ r: inout JSONReader) throws -> Bool {
@@ -72,4 +72,8 @@ extension MetaV1.ApplyOptions: ProtoMessage {
         }
         return true
     }
+}
+
+extension MetaV1.ApplyOptions: APIKind, TypeMetaCarrier {
+    public static let groupVersionKind = APIMachinery.GroupVersionKind(group: "", version: "v1", kind: "ApplyOptions")
 }

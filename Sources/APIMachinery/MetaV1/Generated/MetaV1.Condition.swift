@@ -39,12 +39,12 @@ extension MetaV1 {
 
 extension MetaV1.Condition: JSONObjectCodable {
     public func encodeJSONFields(_ w: inout JSONWriter) {
-        w.key("\"type\":"); self.type.encodeJSON(&w)
-        w.key("\"status\":"); self.status.encodeJSON(&w)
-        if self.observedGeneration != 0 { w.key("\"observedGeneration\":"); self.observedGeneration.encodeJSON(&w) }
-        w.key("\"lastTransitionTime\":"); if let v = self.lastTransitionTime { v.encodeJSON(&w) } else { w.null() }
-        w.key("\"reason\":"); self.reason.encodeJSON(&w)
-        w.key("\"message\":"); self.message.encodeJSON(&w)
+        w.quotedKey("\"type\":"); self.type.encodeJSON(&w)
+        w.quotedKey("\"status\":"); self.status.encodeJSON(&w)
+        if self.observedGeneration != 0 { w.quotedKey("\"observedGeneration\":"); self.observedGeneration.encodeJSON(&w) }
+        w.quotedKey("\"lastTransitionTime\":"); if let v = self.lastTransitionTime { v.encodeJSON(&w) } else { w.null() }
+        w.quotedKey("\"reason\":"); self.reason.encodeJSON(&w)
+        w.quotedKey("\"message\":"); self.message.encodeJSON(&w)
     }
 
     public mutating func decodeJSONField(_ key: String, _ r: inout JSONReader) throws -> Bool {

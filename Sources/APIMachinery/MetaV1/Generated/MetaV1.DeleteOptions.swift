@@ -47,14 +47,14 @@ extension MetaV1 {
 
 extension MetaV1.DeleteOptions: JSONObjectCodable {
     public func encodeJSONFields(_ w: inout JSONWriter) {
-        if !kind.isEmpty { w.key("\"kind\":"); w.string(kind) }
-        if !apiVersion.isEmpty { w.key("\"apiVersion\":"); w.string(apiVersion) }
-        if let v = self.gracePeriodSeconds { w.key("\"gracePeriodSeconds\":"); v.encodeJSON(&w) }
-        if let v = self.preconditions { w.key("\"preconditions\":"); v.encodeJSON(&w) }
-        if let v = self.orphanDependents { w.key("\"orphanDependents\":"); v.encodeJSON(&w) }
-        if let v = self.propagationPolicy { w.key("\"propagationPolicy\":"); v.encodeJSON(&w) }
-        if !self.dryRun.isEmpty { w.key("\"dryRun\":"); self.dryRun.encodeJSON(&w) }
-        if let v = self.ignoreStoreReadErrorWithClusterBreakingPotential { w.key("\"ignoreStoreReadErrorWithClusterBreakingPotential\":"); v.encodeJSON(&w) }
+        if !kind.isEmpty { w.quotedKey("\"kind\":"); w.string(kind) }
+        if !apiVersion.isEmpty { w.quotedKey("\"apiVersion\":"); w.string(apiVersion) }
+        if let v = self.gracePeriodSeconds { w.quotedKey("\"gracePeriodSeconds\":"); v.encodeJSON(&w) }
+        if let v = self.preconditions { w.quotedKey("\"preconditions\":"); v.encodeJSON(&w) }
+        if let v = self.orphanDependents { w.quotedKey("\"orphanDependents\":"); v.encodeJSON(&w) }
+        if let v = self.propagationPolicy { w.quotedKey("\"propagationPolicy\":"); v.encodeJSON(&w) }
+        if !self.dryRun.isEmpty { w.quotedKey("\"dryRun\":"); self.dryRun.encodeJSON(&w) }
+        if let v = self.ignoreStoreReadErrorWithClusterBreakingPotential { w.quotedKey("\"ignoreStoreReadErrorWithClusterBreakingPotential\":"); v.encodeJSON(&w) }
     }
 
     public mutating func decodeJSONField(_ key: String, _ r: inout JSONReader) throws -> Bool {
@@ -96,4 +96,8 @@ extension MetaV1.DeleteOptions: ProtoMessage {
         }
         return true
     }
+}
+
+extension MetaV1.DeleteOptions: APIKind, TypeMetaCarrier {
+    public static let groupVersionKind = APIMachinery.GroupVersionKind(group: "", version: "v1", kind: "DeleteOptions")
 }

@@ -27,9 +27,9 @@ extension MetaV1 {
 
 extension MetaV1.FieldSelectorRequirement: JSONObjectCodable {
     public func encodeJSONFields(_ w: inout JSONWriter) {
-        w.key("\"key\":"); self.key.encodeJSON(&w)
-        w.key("\"operator\":"); self.operator.encodeJSON(&w)
-        if !self.values.isEmpty { w.key("\"values\":"); self.values.encodeJSON(&w) }
+        w.quotedKey("\"key\":"); self.key.encodeJSON(&w)
+        w.quotedKey("\"operator\":"); self.operator.encodeJSON(&w)
+        if !self.values.isEmpty { w.quotedKey("\"values\":"); self.values.encodeJSON(&w) }
     }
 
     public mutating func decodeJSONField(_ key: String, _ r: inout JSONReader) throws -> Bool {

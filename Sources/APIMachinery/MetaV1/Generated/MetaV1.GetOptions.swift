@@ -27,9 +27,9 @@ extension MetaV1 {
 
 extension MetaV1.GetOptions: JSONObjectCodable {
     public func encodeJSONFields(_ w: inout JSONWriter) {
-        if !kind.isEmpty { w.key("\"kind\":"); w.string(kind) }
-        if !apiVersion.isEmpty { w.key("\"apiVersion\":"); w.string(apiVersion) }
-        if !self.resourceVersion.isEmpty { w.key("\"resourceVersion\":"); self.resourceVersion.encodeJSON(&w) }
+        if !kind.isEmpty { w.quotedKey("\"kind\":"); w.string(kind) }
+        if !apiVersion.isEmpty { w.quotedKey("\"apiVersion\":"); w.string(apiVersion) }
+        if !self.resourceVersion.isEmpty { w.quotedKey("\"resourceVersion\":"); self.resourceVersion.encodeJSON(&w) }
     }
 
     public mutating func decodeJSONField(_ key: String, _ r: inout JSONReader) throws -> Bool {
@@ -56,4 +56,8 @@ extension MetaV1.GetOptions: ProtoMessage {
         }
         return true
     }
+}
+
+extension MetaV1.GetOptions: APIKind, TypeMetaCarrier {
+    public static let groupVersionKind = APIMachinery.GroupVersionKind(group: "", version: "v1", kind: "GetOptions")
 }

@@ -23,8 +23,8 @@ extension MetaV1 {
 
 extension MetaV1.GroupKind: JSONObjectCodable {
     public func encodeJSONFields(_ w: inout JSONWriter) {
-        w.key("\"group\":"); self.group.encodeJSON(&w)
-        w.key("\"kind\":"); self.kind.encodeJSON(&w)
+        w.quotedKey("\"group\":"); self.group.encodeJSON(&w)
+        w.quotedKey("\"kind\":"); self.kind.encodeJSON(&w)
     }
 
     public mutating func decodeJSONField(_ key: String, _ r: inout JSONReader) throws -> Bool {

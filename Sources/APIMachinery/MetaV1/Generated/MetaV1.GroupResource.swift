@@ -23,8 +23,8 @@ extension MetaV1 {
 
 extension MetaV1.GroupResource: JSONObjectCodable {
     public func encodeJSONFields(_ w: inout JSONWriter) {
-        w.key("\"group\":"); self.group.encodeJSON(&w)
-        w.key("\"resource\":"); self.resource.encodeJSON(&w)
+        w.quotedKey("\"group\":"); self.group.encodeJSON(&w)
+        w.quotedKey("\"resource\":"); self.resource.encodeJSON(&w)
     }
 
     public mutating func decodeJSONField(_ key: String, _ r: inout JSONReader) throws -> Bool {

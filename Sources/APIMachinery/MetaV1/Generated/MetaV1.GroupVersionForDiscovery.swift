@@ -23,8 +23,8 @@ extension MetaV1 {
 
 extension MetaV1.GroupVersionForDiscovery: JSONObjectCodable {
     public func encodeJSONFields(_ w: inout JSONWriter) {
-        w.key("\"groupVersion\":"); self.groupVersion.encodeJSON(&w)
-        w.key("\"version\":"); self.version.encodeJSON(&w)
+        w.quotedKey("\"groupVersion\":"); self.groupVersion.encodeJSON(&w)
+        w.quotedKey("\"version\":"); self.version.encodeJSON(&w)
     }
 
     public mutating func decodeJSONField(_ key: String, _ r: inout JSONReader) throws -> Bool {

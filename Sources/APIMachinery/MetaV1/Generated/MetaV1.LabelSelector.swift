@@ -23,8 +23,8 @@ extension MetaV1 {
 
 extension MetaV1.LabelSelector: JSONObjectCodable {
     public func encodeJSONFields(_ w: inout JSONWriter) {
-        if !self.matchLabels.isEmpty { w.key("\"matchLabels\":"); self.matchLabels.encodeJSON(&w) }
-        if !self.matchExpressions.isEmpty { w.key("\"matchExpressions\":"); self.matchExpressions.encodeJSON(&w) }
+        if !self.matchLabels.isEmpty { w.quotedKey("\"matchLabels\":"); self.matchLabels.encodeJSON(&w) }
+        if !self.matchExpressions.isEmpty { w.quotedKey("\"matchExpressions\":"); self.matchExpressions.encodeJSON(&w) }
     }
 
     public mutating func decodeJSONField(_ key: String, _ r: inout JSONReader) throws -> Bool {

@@ -35,11 +35,11 @@ extension MetaV1 {
 
 extension MetaV1.ListMeta: JSONObjectCodable {
     public func encodeJSONFields(_ w: inout JSONWriter) {
-        if !self.selfLink.isEmpty { w.key("\"selfLink\":"); self.selfLink.encodeJSON(&w) }
-        if !self.resourceVersion.isEmpty { w.key("\"resourceVersion\":"); self.resourceVersion.encodeJSON(&w) }
-        if !self.continue.isEmpty { w.key("\"continue\":"); self.continue.encodeJSON(&w) }
-        if let v = self.remainingItemCount { w.key("\"remainingItemCount\":"); v.encodeJSON(&w) }
-        if let v = self.shardInfo { w.key("\"shardInfo\":"); v.encodeJSON(&w) }
+        if !self.selfLink.isEmpty { w.quotedKey("\"selfLink\":"); self.selfLink.encodeJSON(&w) }
+        if !self.resourceVersion.isEmpty { w.quotedKey("\"resourceVersion\":"); self.resourceVersion.encodeJSON(&w) }
+        if !self.continue.isEmpty { w.quotedKey("\"continue\":"); self.continue.encodeJSON(&w) }
+        if let v = self.remainingItemCount { w.quotedKey("\"remainingItemCount\":"); v.encodeJSON(&w) }
+        if let v = self.shardInfo { w.quotedKey("\"shardInfo\":"); v.encodeJSON(&w) }
     }
 
     public mutating func decodeJSONField(_ key: String, _ r: inout JSONReader) throws -> Bool {

@@ -67,19 +67,19 @@ extension MetaV1 {
 
 extension MetaV1.ListOptions: JSONObjectCodable {
     public func encodeJSONFields(_ w: inout JSONWriter) {
-        if !kind.isEmpty { w.key("\"kind\":"); w.string(kind) }
-        if !apiVersion.isEmpty { w.key("\"apiVersion\":"); w.string(apiVersion) }
-        if !self.labelSelector.isEmpty { w.key("\"labelSelector\":"); self.labelSelector.encodeJSON(&w) }
-        if !self.fieldSelector.isEmpty { w.key("\"fieldSelector\":"); self.fieldSelector.encodeJSON(&w) }
-        if self.watch { w.key("\"watch\":"); self.watch.encodeJSON(&w) }
-        if self.allowWatchBookmarks { w.key("\"allowWatchBookmarks\":"); self.allowWatchBookmarks.encodeJSON(&w) }
-        if !self.resourceVersion.isEmpty { w.key("\"resourceVersion\":"); self.resourceVersion.encodeJSON(&w) }
-        if !self.resourceVersionMatch.isEmpty { w.key("\"resourceVersionMatch\":"); self.resourceVersionMatch.encodeJSON(&w) }
-        if let v = self.timeoutSeconds { w.key("\"timeoutSeconds\":"); v.encodeJSON(&w) }
-        if self.limit != 0 { w.key("\"limit\":"); self.limit.encodeJSON(&w) }
-        if !self.continue.isEmpty { w.key("\"continue\":"); self.continue.encodeJSON(&w) }
-        if let v = self.sendInitialEvents { w.key("\"sendInitialEvents\":"); v.encodeJSON(&w) }
-        if !self.shardSelector.isEmpty { w.key("\"shardSelector\":"); self.shardSelector.encodeJSON(&w) }
+        if !kind.isEmpty { w.quotedKey("\"kind\":"); w.string(kind) }
+        if !apiVersion.isEmpty { w.quotedKey("\"apiVersion\":"); w.string(apiVersion) }
+        if !self.labelSelector.isEmpty { w.quotedKey("\"labelSelector\":"); self.labelSelector.encodeJSON(&w) }
+        if !self.fieldSelector.isEmpty { w.quotedKey("\"fieldSelector\":"); self.fieldSelector.encodeJSON(&w) }
+        if self.watch { w.quotedKey("\"watch\":"); self.watch.encodeJSON(&w) }
+        if self.allowWatchBookmarks { w.quotedKey("\"allowWatchBookmarks\":"); self.allowWatchBookmarks.encodeJSON(&w) }
+        if !self.resourceVersion.isEmpty { w.quotedKey("\"resourceVersion\":"); self.resourceVersion.encodeJSON(&w) }
+        if !self.resourceVersionMatch.isEmpty { w.quotedKey("\"resourceVersionMatch\":"); self.resourceVersionMatch.encodeJSON(&w) }
+        if let v = self.timeoutSeconds { w.quotedKey("\"timeoutSeconds\":"); v.encodeJSON(&w) }
+        if self.limit != 0 { w.quotedKey("\"limit\":"); self.limit.encodeJSON(&w) }
+        if !self.continue.isEmpty { w.quotedKey("\"continue\":"); self.continue.encodeJSON(&w) }
+        if let v = self.sendInitialEvents { w.quotedKey("\"sendInitialEvents\":"); v.encodeJSON(&w) }
+        if !self.shardSelector.isEmpty { w.quotedKey("\"shardSelector\":"); self.shardSelector.encodeJSON(&w) }
     }
 
     public mutating func decodeJSONField(_ key: String, _ r: inout JSONReader) throws -> Bool {
@@ -136,4 +136,8 @@ extension MetaV1.ListOptions: ProtoMessage {
         }
         return true
     }
+}
+
+extension MetaV1.ListOptions: APIKind, TypeMetaCarrier {
+    public static let groupVersionKind = APIMachinery.GroupVersionKind(group: "", version: "v1", kind: "ListOptions")
 }

@@ -43,13 +43,13 @@ extension MetaV1 {
 
 extension MetaV1.ManagedFieldsEntry: JSONObjectCodable {
     public func encodeJSONFields(_ w: inout JSONWriter) {
-        if !self.manager.isEmpty { w.key("\"manager\":"); self.manager.encodeJSON(&w) }
-        if !self.operation.isEmpty { w.key("\"operation\":"); self.operation.encodeJSON(&w) }
-        if !self.apiVersion.isEmpty { w.key("\"apiVersion\":"); self.apiVersion.encodeJSON(&w) }
-        if let v = self.time { w.key("\"time\":"); v.encodeJSON(&w) }
-        if !self.fieldsType.isEmpty { w.key("\"fieldsType\":"); self.fieldsType.encodeJSON(&w) }
-        if let v = self.fieldsV1 { w.key("\"fieldsV1\":"); v.encodeJSON(&w) }
-        if !self.subresource.isEmpty { w.key("\"subresource\":"); self.subresource.encodeJSON(&w) }
+        if !self.manager.isEmpty { w.quotedKey("\"manager\":"); self.manager.encodeJSON(&w) }
+        if !self.operation.isEmpty { w.quotedKey("\"operation\":"); self.operation.encodeJSON(&w) }
+        if !self.apiVersion.isEmpty { w.quotedKey("\"apiVersion\":"); self.apiVersion.encodeJSON(&w) }
+        if let v = self.time { w.quotedKey("\"time\":"); v.encodeJSON(&w) }
+        if !self.fieldsType.isEmpty { w.quotedKey("\"fieldsType\":"); self.fieldsType.encodeJSON(&w) }
+        if let v = self.fieldsV1 { w.quotedKey("\"fieldsV1\":"); v.encodeJSON(&w) }
+        if !self.subresource.isEmpty { w.quotedKey("\"subresource\":"); self.subresource.encodeJSON(&w) }
     }
 
     public mutating func decodeJSONField(_ key: String, _ r: inout JSONReader) throws -> Bool {

@@ -75,21 +75,21 @@ extension MetaV1 {
 
 extension MetaV1.ObjectMeta: JSONObjectCodable {
     public func encodeJSONFields(_ w: inout JSONWriter) {
-        if !self.name.isEmpty { w.key("\"name\":"); self.name.encodeJSON(&w) }
-        if !self.generateName.isEmpty { w.key("\"generateName\":"); self.generateName.encodeJSON(&w) }
-        if !self.namespace.isEmpty { w.key("\"namespace\":"); self.namespace.encodeJSON(&w) }
-        if !self.selfLink.isEmpty { w.key("\"selfLink\":"); self.selfLink.encodeJSON(&w) }
-        if !self.uid.isEmpty { w.key("\"uid\":"); self.uid.encodeJSON(&w) }
-        if !self.resourceVersion.isEmpty { w.key("\"resourceVersion\":"); self.resourceVersion.encodeJSON(&w) }
-        if self.generation != 0 { w.key("\"generation\":"); self.generation.encodeJSON(&w) }
-        w.key("\"creationTimestamp\":"); if let v = self.creationTimestamp { v.encodeJSON(&w) } else { w.null() }
-        if let v = self.deletionTimestamp { w.key("\"deletionTimestamp\":"); v.encodeJSON(&w) }
-        if let v = self.deletionGracePeriodSeconds { w.key("\"deletionGracePeriodSeconds\":"); v.encodeJSON(&w) }
-        if !self.labels.isEmpty { w.key("\"labels\":"); self.labels.encodeJSON(&w) }
-        if !self.annotations.isEmpty { w.key("\"annotations\":"); self.annotations.encodeJSON(&w) }
-        if !self.ownerReferences.isEmpty { w.key("\"ownerReferences\":"); self.ownerReferences.encodeJSON(&w) }
-        if !self.finalizers.isEmpty { w.key("\"finalizers\":"); self.finalizers.encodeJSON(&w) }
-        if !self.managedFields.isEmpty { w.key("\"managedFields\":"); self.managedFields.encodeJSON(&w) }
+        if !self.name.isEmpty { w.quotedKey("\"name\":"); self.name.encodeJSON(&w) }
+        if !self.generateName.isEmpty { w.quotedKey("\"generateName\":"); self.generateName.encodeJSON(&w) }
+        if !self.namespace.isEmpty { w.quotedKey("\"namespace\":"); self.namespace.encodeJSON(&w) }
+        if !self.selfLink.isEmpty { w.quotedKey("\"selfLink\":"); self.selfLink.encodeJSON(&w) }
+        if !self.uid.isEmpty { w.quotedKey("\"uid\":"); self.uid.encodeJSON(&w) }
+        if !self.resourceVersion.isEmpty { w.quotedKey("\"resourceVersion\":"); self.resourceVersion.encodeJSON(&w) }
+        if self.generation != 0 { w.quotedKey("\"generation\":"); self.generation.encodeJSON(&w) }
+        w.quotedKey("\"creationTimestamp\":"); if let v = self.creationTimestamp { v.encodeJSON(&w) } else { w.null() }
+        if let v = self.deletionTimestamp { w.quotedKey("\"deletionTimestamp\":"); v.encodeJSON(&w) }
+        if let v = self.deletionGracePeriodSeconds { w.quotedKey("\"deletionGracePeriodSeconds\":"); v.encodeJSON(&w) }
+        if !self.labels.isEmpty { w.quotedKey("\"labels\":"); self.labels.encodeJSON(&w) }
+        if !self.annotations.isEmpty { w.quotedKey("\"annotations\":"); self.annotations.encodeJSON(&w) }
+        if !self.ownerReferences.isEmpty { w.quotedKey("\"ownerReferences\":"); self.ownerReferences.encodeJSON(&w) }
+        if !self.finalizers.isEmpty { w.quotedKey("\"finalizers\":"); self.finalizers.encodeJSON(&w) }
+        if !self.managedFields.isEmpty { w.quotedKey("\"managedFields\":"); self.managedFields.encodeJSON(&w) }
     }
 
     public mutating func decodeJSONField(_ key: String, _ r: inout JSONReader) throws -> Bool {

@@ -39,12 +39,12 @@ extension MetaV1 {
 
 extension MetaV1.OwnerReference: JSONObjectCodable {
     public func encodeJSONFields(_ w: inout JSONWriter) {
-        w.key("\"apiVersion\":"); self.apiVersion.encodeJSON(&w)
-        w.key("\"kind\":"); self.kind.encodeJSON(&w)
-        w.key("\"name\":"); self.name.encodeJSON(&w)
-        w.key("\"uid\":"); self.uid.encodeJSON(&w)
-        if let v = self.controller { w.key("\"controller\":"); v.encodeJSON(&w) }
-        if let v = self.blockOwnerDeletion { w.key("\"blockOwnerDeletion\":"); v.encodeJSON(&w) }
+        w.quotedKey("\"apiVersion\":"); self.apiVersion.encodeJSON(&w)
+        w.quotedKey("\"kind\":"); self.kind.encodeJSON(&w)
+        w.quotedKey("\"name\":"); self.name.encodeJSON(&w)
+        w.quotedKey("\"uid\":"); self.uid.encodeJSON(&w)
+        if let v = self.controller { w.quotedKey("\"controller\":"); v.encodeJSON(&w) }
+        if let v = self.blockOwnerDeletion { w.quotedKey("\"blockOwnerDeletion\":"); v.encodeJSON(&w) }
     }
 
     public mutating func decodeJSONField(_ key: String, _ r: inout JSONReader) throws -> Bool {

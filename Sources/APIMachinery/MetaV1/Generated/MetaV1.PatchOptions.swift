@@ -39,12 +39,12 @@ extension MetaV1 {
 
 extension MetaV1.PatchOptions: JSONObjectCodable {
     public func encodeJSONFields(_ w: inout JSONWriter) {
-        if !kind.isEmpty { w.key("\"kind\":"); w.string(kind) }
-        if !apiVersion.isEmpty { w.key("\"apiVersion\":"); w.string(apiVersion) }
-        if !self.dryRun.isEmpty { w.key("\"dryRun\":"); self.dryRun.encodeJSON(&w) }
-        if let v = self.force { w.key("\"force\":"); v.encodeJSON(&w) }
-        if !self.fieldManager.isEmpty { w.key("\"fieldManager\":"); self.fieldManager.encodeJSON(&w) }
-        if !self.fieldValidation.isEmpty { w.key("\"fieldValidation\":"); self.fieldValidation.encodeJSON(&w) }
+        if !kind.isEmpty { w.quotedKey("\"kind\":"); w.string(kind) }
+        if !apiVersion.isEmpty { w.quotedKey("\"apiVersion\":"); w.string(apiVersion) }
+        if !self.dryRun.isEmpty { w.quotedKey("\"dryRun\":"); self.dryRun.encodeJSON(&w) }
+        if let v = self.force { w.quotedKey("\"force\":"); v.encodeJSON(&w) }
+        if !self.fieldManager.isEmpty { w.quotedKey("\"fieldManager\":"); self.fieldManager.encodeJSON(&w) }
+        if !self.fieldValidation.isEmpty { w.quotedKey("\"fieldValidation\":"); self.fieldValidation.encodeJSON(&w) }
     }
 
     public mutating func decodeJSONField(_ key: String, _ r: inout JSONReader) throws -> Bool {
@@ -80,4 +80,8 @@ extension MetaV1.PatchOptions: ProtoMessage {
         }
         return true
     }
+}
+
+extension MetaV1.PatchOptions: APIKind, TypeMetaCarrier {
+    public static let groupVersionKind = APIMachinery.GroupVersionKind(group: "", version: "v1", kind: "PatchOptions")
 }

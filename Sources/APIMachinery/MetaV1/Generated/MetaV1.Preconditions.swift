@@ -23,8 +23,8 @@ extension MetaV1 {
 
 extension MetaV1.Preconditions: JSONObjectCodable {
     public func encodeJSONFields(_ w: inout JSONWriter) {
-        if let v = self.uid { w.key("\"uid\":"); v.encodeJSON(&w) }
-        if let v = self.resourceVersion { w.key("\"resourceVersion\":"); v.encodeJSON(&w) }
+        if let v = self.uid { w.quotedKey("\"uid\":"); v.encodeJSON(&w) }
+        if let v = self.resourceVersion { w.quotedKey("\"resourceVersion\":"); v.encodeJSON(&w) }
     }
 
     public mutating func decodeJSONField(_ key: String, _ r: inout JSONReader) throws -> Bool {

@@ -19,7 +19,7 @@ extension MetaV1 {
 
 extension MetaV1.RootPaths: JSONObjectCodable {
     public func encodeJSONFields(_ w: inout JSONWriter) {
-        w.key("\"paths\":"); if self.paths.isEmpty { w.null() } else { self.paths.encodeJSON(&w) }
+        w.quotedKey("\"paths\":"); if self.paths.isEmpty { w.null() } else { self.paths.encodeJSON(&w) }
     }
 
     public mutating func decodeJSONField(_ key: String, _ r: inout JSONReader) throws -> Bool {

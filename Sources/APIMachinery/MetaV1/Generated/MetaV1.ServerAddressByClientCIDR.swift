@@ -23,8 +23,8 @@ extension MetaV1 {
 
 extension MetaV1.ServerAddressByClientCIDR: JSONObjectCodable {
     public func encodeJSONFields(_ w: inout JSONWriter) {
-        w.key("\"clientCIDR\":"); self.clientCIDR.encodeJSON(&w)
-        w.key("\"serverAddress\":"); self.serverAddress.encodeJSON(&w)
+        w.quotedKey("\"clientCIDR\":"); self.clientCIDR.encodeJSON(&w)
+        w.quotedKey("\"serverAddress\":"); self.serverAddress.encodeJSON(&w)
     }
 
     public mutating func decodeJSONField(_ key: String, _ r: inout JSONReader) throws -> Bool {

@@ -19,7 +19,7 @@ extension MetaV1 {
 
 extension MetaV1.ShardInfo: JSONObjectCodable {
     public func encodeJSONFields(_ w: inout JSONWriter) {
-        w.key("\"selector\":"); self.selector.encodeJSON(&w)
+        w.quotedKey("\"selector\":"); self.selector.encodeJSON(&w)
     }
 
     public mutating func decodeJSONField(_ key: String, _ r: inout JSONReader) throws -> Bool {

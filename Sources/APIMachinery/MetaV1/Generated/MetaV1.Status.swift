@@ -47,14 +47,14 @@ extension MetaV1 {
 
 extension MetaV1.Status: JSONObjectCodable {
     public func encodeJSONFields(_ w: inout JSONWriter) {
-        if !kind.isEmpty { w.key("\"kind\":"); w.string(kind) }
-        if !apiVersion.isEmpty { w.key("\"apiVersion\":"); w.string(apiVersion) }
-        w.key("\"metadata\":"); self.metadata.encodeJSON(&w)
-        if !self.status.isEmpty { w.key("\"status\":"); self.status.encodeJSON(&w) }
-        if !self.message.isEmpty { w.key("\"message\":"); self.message.encodeJSON(&w) }
-        if !self.reason.isEmpty { w.key("\"reason\":"); self.reason.encodeJSON(&w) }
-        if let v = self.details { w.key("\"details\":"); v.encodeJSON(&w) }
-        if self.code != 0 { w.key("\"code\":"); self.code.encodeJSON(&w) }
+        if !kind.isEmpty { w.quotedKey("\"kind\":"); w.string(kind) }
+        if !apiVersion.isEmpty { w.quotedKey("\"apiVersion\":"); w.string(apiVersion) }
+        w.quotedKey("\"metadata\":"); self.metadata.encodeJSON(&w)
+        if !self.status.isEmpty { w.quotedKey("\"status\":"); self.status.encodeJSON(&w) }
+        if !self.message.isEmpty { w.quotedKey("\"message\":"); self.message.encodeJSON(&w) }
+        if !self.reason.isEmpty { w.quotedKey("\"reason\":"); self.reason.encodeJSON(&w) }
+        if let v = self.details { w.quotedKey("\"details\":"); v.encodeJSON(&w) }
+        if self.code != 0 { w.quotedKey("\"code\":"); self.code.encodeJSON(&w) }
     }
 
     public mutating func decodeJSONField(_ key: String, _ r: inout JSONReader) throws -> Bool {
@@ -96,4 +96,8 @@ extension MetaV1.Status: ProtoMessage {
         }
         return true
     }
+}
+
+extension MetaV1.Status: APIKind, TypeMetaCarrier {
+    public static let groupVersionKind = APIMachinery.GroupVersionKind(group: "", version: "v1", kind: "Status")
 }

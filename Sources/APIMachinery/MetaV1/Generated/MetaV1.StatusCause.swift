@@ -27,9 +27,9 @@ extension MetaV1 {
 
 extension MetaV1.StatusCause: JSONObjectCodable {
     public func encodeJSONFields(_ w: inout JSONWriter) {
-        if !self.reason.isEmpty { w.key("\"reason\":"); self.reason.encodeJSON(&w) }
-        if !self.message.isEmpty { w.key("\"message\":"); self.message.encodeJSON(&w) }
-        if !self.field.isEmpty { w.key("\"field\":"); self.field.encodeJSON(&w) }
+        if !self.reason.isEmpty { w.quotedKey("\"reason\":"); self.reason.encodeJSON(&w) }
+        if !self.message.isEmpty { w.quotedKey("\"message\":"); self.message.encodeJSON(&w) }
+        if !self.field.isEmpty { w.quotedKey("\"field\":"); self.field.encodeJSON(&w) }
     }
 
     public mutating func decodeJSONField(_ key: String, _ r: inout JSONReader) throws -> Bool {

@@ -39,12 +39,12 @@ extension MetaV1 {
 
 extension MetaV1.StatusDetails: JSONObjectCodable {
     public func encodeJSONFields(_ w: inout JSONWriter) {
-        if !self.name.isEmpty { w.key("\"name\":"); self.name.encodeJSON(&w) }
-        if !self.group.isEmpty { w.key("\"group\":"); self.group.encodeJSON(&w) }
-        if !self.kind.isEmpty { w.key("\"kind\":"); self.kind.encodeJSON(&w) }
-        if !self.uid.isEmpty { w.key("\"uid\":"); self.uid.encodeJSON(&w) }
-        if !self.causes.isEmpty { w.key("\"causes\":"); self.causes.encodeJSON(&w) }
-        if self.retryAfterSeconds != 0 { w.key("\"retryAfterSeconds\":"); self.retryAfterSeconds.encodeJSON(&w) }
+        if !self.name.isEmpty { w.quotedKey("\"name\":"); self.name.encodeJSON(&w) }
+        if !self.group.isEmpty { w.quotedKey("\"group\":"); self.group.encodeJSON(&w) }
+        if !self.kind.isEmpty { w.quotedKey("\"kind\":"); self.kind.encodeJSON(&w) }
+        if !self.uid.isEmpty { w.quotedKey("\"uid\":"); self.uid.encodeJSON(&w) }
+        if !self.causes.isEmpty { w.quotedKey("\"causes\":"); self.causes.encodeJSON(&w) }
+        if self.retryAfterSeconds != 0 { w.quotedKey("\"retryAfterSeconds\":"); self.retryAfterSeconds.encodeJSON(&w) }
     }
 
     public mutating func decodeJSONField(_ key: String, _ r: inout JSONReader) throws -> Bool {

@@ -27,9 +27,9 @@ extension MetaV1 {
 
 extension MetaV1.TableOptions: JSONObjectCodable {
     public func encodeJSONFields(_ w: inout JSONWriter) {
-        if !kind.isEmpty { w.key("\"kind\":"); w.string(kind) }
-        if !apiVersion.isEmpty { w.key("\"apiVersion\":"); w.string(apiVersion) }
-        if !self.includeObject.isEmpty { w.key("\"includeObject\":"); self.includeObject.encodeJSON(&w) }
+        if !kind.isEmpty { w.quotedKey("\"kind\":"); w.string(kind) }
+        if !apiVersion.isEmpty { w.quotedKey("\"apiVersion\":"); w.string(apiVersion) }
+        if !self.includeObject.isEmpty { w.quotedKey("\"includeObject\":"); self.includeObject.encodeJSON(&w) }
     }
 
     public mutating func decodeJSONField(_ key: String, _ r: inout JSONReader) throws -> Bool {
@@ -56,4 +56,8 @@ extension MetaV1.TableOptions: ProtoMessage {
         }
         return true
     }
+}
+
+extension MetaV1.TableOptions: APIKind, TypeMetaCarrier {
+    public static let groupVersionKind = APIMachinery.GroupVersionKind(group: "", version: "v1", kind: "TableOptions")
 }

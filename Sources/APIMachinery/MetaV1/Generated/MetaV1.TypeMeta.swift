@@ -23,8 +23,8 @@ extension MetaV1 {
 
 extension MetaV1.TypeMeta: JSONObjectCodable {
     public func encodeJSONFields(_ w: inout JSONWriter) {
-        if !self.kind.isEmpty { w.key("\"kind\":"); self.kind.encodeJSON(&w) }
-        if !self.apiVersion.isEmpty { w.key("\"apiVersion\":"); self.apiVersion.encodeJSON(&w) }
+        if !self.kind.isEmpty { w.quotedKey("\"kind\":"); self.kind.encodeJSON(&w) }
+        if !self.apiVersion.isEmpty { w.quotedKey("\"apiVersion\":"); self.apiVersion.encodeJSON(&w) }
     }
 
     public mutating func decodeJSONField(_ key: String, _ r: inout JSONReader) throws -> Bool {

@@ -23,8 +23,8 @@ extension MetaV1 {
 
 extension MetaV1.WatchEvent: JSONObjectCodable {
     public func encodeJSONFields(_ w: inout JSONWriter) {
-        w.key("\"type\":"); self.type.encodeJSON(&w)
-        w.key("\"object\":"); self.object.encodeJSON(&w)
+        w.quotedKey("\"type\":"); self.type.encodeJSON(&w)
+        w.quotedKey("\"object\":"); self.object.encodeJSON(&w)
     }
 
     public mutating func decodeJSONField(_ key: String, _ r: inout JSONReader) throws -> Bool {
@@ -52,4 +52,8 @@ extension MetaV1.WatchEvent: ProtoMessage {
         }
         return true
     }
+}
+
+extension MetaV1.WatchEvent: APIKind {
+    public static let groupVersionKind = APIMachinery.GroupVersionKind(group: "", version: "v1", kind: "WatchEvent")
 }

@@ -2,5 +2,25 @@
 
 /// Wire types of meta.k8s.io/v1.
 public enum MetaV1 {
-    public static let groupVersion = GroupVersion(group: "meta.k8s.io", version: "v1")
+    public static let groupVersion = APIMachinery.GroupVersion(group: "meta.k8s.io", version: "v1")
+    /// Every kind of this group-version, for scheme registration.
+    public static let kinds: [any APIKind.Type] = [
+        MetaV1.APIGroup.self,
+        MetaV1.APIGroupList.self,
+        MetaV1.APIResourceList.self,
+        MetaV1.APIVersions.self,
+        MetaV1.ApplyOptions.self,
+        MetaV1.CreateOptions.self,
+        MetaV1.DeleteOptions.self,
+        MetaV1.GetOptions.self,
+        MetaV1.List.self,
+        MetaV1.ListOptions.self,
+        MetaV1.PartialObjectMetadata.self,
+        MetaV1.PartialObjectMetadataList.self,
+        MetaV1.PatchOptions.self,
+        MetaV1.Status.self,
+        MetaV1.TableOptions.self,
+        MetaV1.UpdateOptions.self,
+        MetaV1.WatchEvent.self,
+    ]
 }

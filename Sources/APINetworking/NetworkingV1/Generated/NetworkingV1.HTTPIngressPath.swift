@@ -29,9 +29,9 @@ extension NetworkingV1 {
 
 extension NetworkingV1.HTTPIngressPath: JSONObjectCodable {
     public func encodeJSONFields(_ w: inout JSONWriter) {
-        if !self.path.isEmpty { w.key("\"path\":"); self.path.encodeJSON(&w) }
-        w.key("\"pathType\":"); if let v = self.pathType { v.encodeJSON(&w) } else { w.null() }
-        w.key("\"backend\":"); self.backend.encodeJSON(&w)
+        if !self.path.isEmpty { w.quotedKey("\"path\":"); self.path.encodeJSON(&w) }
+        w.quotedKey("\"pathType\":"); if let v = self.pathType { v.encodeJSON(&w) } else { w.null() }
+        w.quotedKey("\"backend\":"); self.backend.encodeJSON(&w)
     }
 
     public mutating func decodeJSONField(_ key: String, _ r: inout JSONReader) throws -> Bool {

@@ -21,7 +21,7 @@ extension NetworkingV1 {
 
 extension NetworkingV1.IPAddressSpec: JSONObjectCodable {
     public func encodeJSONFields(_ w: inout JSONWriter) {
-        if let v = self.parentRef { w.key("\"parentRef\":"); v.encodeJSON(&w) }
+        if let v = self.parentRef { w.quotedKey("\"parentRef\":"); v.encodeJSON(&w) }
     }
 
     public mutating func decodeJSONField(_ key: String, _ r: inout JSONReader) throws -> Bool {

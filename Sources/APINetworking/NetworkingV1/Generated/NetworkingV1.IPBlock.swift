@@ -25,8 +25,8 @@ extension NetworkingV1 {
 
 extension NetworkingV1.IPBlock: JSONObjectCodable {
     public func encodeJSONFields(_ w: inout JSONWriter) {
-        w.key("\"cidr\":"); self.cidr.encodeJSON(&w)
-        if !self.except.isEmpty { w.key("\"except\":"); self.except.encodeJSON(&w) }
+        w.quotedKey("\"cidr\":"); self.cidr.encodeJSON(&w)
+        if !self.except.isEmpty { w.quotedKey("\"except\":"); self.except.encodeJSON(&w) }
     }
 
     public mutating func decodeJSONField(_ key: String, _ r: inout JSONReader) throws -> Bool {

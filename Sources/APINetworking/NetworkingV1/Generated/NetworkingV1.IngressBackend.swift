@@ -26,8 +26,8 @@ extension NetworkingV1 {
 
 extension NetworkingV1.IngressBackend: JSONObjectCodable {
     public func encodeJSONFields(_ w: inout JSONWriter) {
-        if let v = self.service { w.key("\"service\":"); v.encodeJSON(&w) }
-        if let v = self.resource { w.key("\"resource\":"); v.encodeJSON(&w) }
+        if let v = self.service { w.quotedKey("\"service\":"); v.encodeJSON(&w) }
+        if let v = self.resource { w.quotedKey("\"resource\":"); v.encodeJSON(&w) }
     }
 
     public mutating func decodeJSONField(_ key: String, _ r: inout JSONReader) throws -> Bool {

@@ -37,11 +37,11 @@ extension NetworkingV1 {
 
 extension NetworkingV1.IngressClassParametersReference: JSONObjectCodable {
     public func encodeJSONFields(_ w: inout JSONWriter) {
-        if let v = self.apiGroup { w.key("\"apiGroup\":"); v.encodeJSON(&w) }
-        w.key("\"kind\":"); self.kind.encodeJSON(&w)
-        w.key("\"name\":"); self.name.encodeJSON(&w)
-        w.key("\"scope\":"); if let v = self.scope { v.encodeJSON(&w) } else { w.null() }
-        if let v = self.namespace { w.key("\"namespace\":"); v.encodeJSON(&w) }
+        if let v = self.apiGroup { w.quotedKey("\"apiGroup\":"); v.encodeJSON(&w) }
+        w.quotedKey("\"kind\":"); self.kind.encodeJSON(&w)
+        w.quotedKey("\"name\":"); self.name.encodeJSON(&w)
+        w.quotedKey("\"scope\":"); if let v = self.scope { v.encodeJSON(&w) } else { w.null() }
+        if let v = self.namespace { w.quotedKey("\"namespace\":"); v.encodeJSON(&w) }
     }
 
     public mutating func decodeJSONField(_ key: String, _ r: inout JSONReader) throws -> Bool {

@@ -25,8 +25,8 @@ extension NetworkingV1 {
 
 extension NetworkingV1.IngressClassSpec: JSONObjectCodable {
     public func encodeJSONFields(_ w: inout JSONWriter) {
-        if !self.controller.isEmpty { w.key("\"controller\":"); self.controller.encodeJSON(&w) }
-        if let v = self.parameters { w.key("\"parameters\":"); v.encodeJSON(&w) }
+        if !self.controller.isEmpty { w.quotedKey("\"controller\":"); self.controller.encodeJSON(&w) }
+        if let v = self.parameters { w.quotedKey("\"parameters\":"); v.encodeJSON(&w) }
     }
 
     public mutating func decodeJSONField(_ key: String, _ r: inout JSONReader) throws -> Bool {

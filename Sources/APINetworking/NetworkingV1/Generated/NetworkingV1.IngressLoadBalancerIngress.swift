@@ -29,9 +29,9 @@ extension NetworkingV1 {
 
 extension NetworkingV1.IngressLoadBalancerIngress: JSONObjectCodable {
     public func encodeJSONFields(_ w: inout JSONWriter) {
-        if !self.ip.isEmpty { w.key("\"ip\":"); self.ip.encodeJSON(&w) }
-        if !self.hostname.isEmpty { w.key("\"hostname\":"); self.hostname.encodeJSON(&w) }
-        if !self.ports.isEmpty { w.key("\"ports\":"); self.ports.encodeJSON(&w) }
+        if !self.ip.isEmpty { w.quotedKey("\"ip\":"); self.ip.encodeJSON(&w) }
+        if !self.hostname.isEmpty { w.quotedKey("\"hostname\":"); self.hostname.encodeJSON(&w) }
+        if !self.ports.isEmpty { w.quotedKey("\"ports\":"); self.ports.encodeJSON(&w) }
     }
 
     public mutating func decodeJSONField(_ key: String, _ r: inout JSONReader) throws -> Bool {

@@ -21,7 +21,7 @@ extension NetworkingV1 {
 
 extension NetworkingV1.IngressLoadBalancerStatus: JSONObjectCodable {
     public func encodeJSONFields(_ w: inout JSONWriter) {
-        if !self.ingress.isEmpty { w.key("\"ingress\":"); self.ingress.encodeJSON(&w) }
+        if !self.ingress.isEmpty { w.quotedKey("\"ingress\":"); self.ingress.encodeJSON(&w) }
     }
 
     public mutating func decodeJSONField(_ key: String, _ r: inout JSONReader) throws -> Bool {

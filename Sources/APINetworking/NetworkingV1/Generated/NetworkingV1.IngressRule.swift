@@ -25,7 +25,7 @@ extension NetworkingV1 {
 
 extension NetworkingV1.IngressRule: JSONObjectCodable {
     public func encodeJSONFields(_ w: inout JSONWriter) {
-        if !self.host.isEmpty { w.key("\"host\":"); self.host.encodeJSON(&w) }
+        if !self.host.isEmpty { w.quotedKey("\"host\":"); self.host.encodeJSON(&w) }
         self.ingressRuleValue.encodeJSONFields(&w)
     }
 

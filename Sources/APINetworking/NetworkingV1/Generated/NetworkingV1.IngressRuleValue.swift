@@ -21,7 +21,7 @@ extension NetworkingV1 {
 
 extension NetworkingV1.IngressRuleValue: JSONObjectCodable {
     public func encodeJSONFields(_ w: inout JSONWriter) {
-        if let v = self.http { w.key("\"http\":"); v.encodeJSON(&w) }
+        if let v = self.http { w.quotedKey("\"http\":"); v.encodeJSON(&w) }
     }
 
     public mutating func decodeJSONField(_ key: String, _ r: inout JSONReader) throws -> Bool {

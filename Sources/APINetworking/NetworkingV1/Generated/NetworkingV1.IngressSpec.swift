@@ -33,10 +33,10 @@ extension NetworkingV1 {
 
 extension NetworkingV1.IngressSpec: JSONObjectCodable {
     public func encodeJSONFields(_ w: inout JSONWriter) {
-        if let v = self.ingressClassName { w.key("\"ingressClassName\":"); v.encodeJSON(&w) }
-        if let v = self.defaultBackend { w.key("\"defaultBackend\":"); v.encodeJSON(&w) }
-        if !self.tls.isEmpty { w.key("\"tls\":"); self.tls.encodeJSON(&w) }
-        if !self.rules.isEmpty { w.key("\"rules\":"); self.rules.encodeJSON(&w) }
+        if let v = self.ingressClassName { w.quotedKey("\"ingressClassName\":"); v.encodeJSON(&w) }
+        if let v = self.defaultBackend { w.quotedKey("\"defaultBackend\":"); v.encodeJSON(&w) }
+        if !self.tls.isEmpty { w.quotedKey("\"tls\":"); self.tls.encodeJSON(&w) }
+        if !self.rules.isEmpty { w.quotedKey("\"rules\":"); self.rules.encodeJSON(&w) }
     }
 
     public mutating func decodeJSONField(_ key: String, _ r: inout JSONReader) throws -> Bool {

@@ -25,8 +25,8 @@ extension NetworkingV1 {
 
 extension NetworkingV1.IngressTLS: JSONObjectCodable {
     public func encodeJSONFields(_ w: inout JSONWriter) {
-        if !self.hosts.isEmpty { w.key("\"hosts\":"); self.hosts.encodeJSON(&w) }
-        if !self.secretName.isEmpty { w.key("\"secretName\":"); self.secretName.encodeJSON(&w) }
+        if !self.hosts.isEmpty { w.quotedKey("\"hosts\":"); self.hosts.encodeJSON(&w) }
+        if !self.secretName.isEmpty { w.quotedKey("\"secretName\":"); self.secretName.encodeJSON(&w) }
     }
 
     public mutating func decodeJSONField(_ key: String, _ r: inout JSONReader) throws -> Bool {

@@ -25,8 +25,8 @@ extension NetworkingV1 {
 
 extension NetworkingV1.NetworkPolicyEgressRule: JSONObjectCodable {
     public func encodeJSONFields(_ w: inout JSONWriter) {
-        if !self.ports.isEmpty { w.key("\"ports\":"); self.ports.encodeJSON(&w) }
-        if !self.to.isEmpty { w.key("\"to\":"); self.to.encodeJSON(&w) }
+        if !self.ports.isEmpty { w.quotedKey("\"ports\":"); self.ports.encodeJSON(&w) }
+        if !self.to.isEmpty { w.quotedKey("\"to\":"); self.to.encodeJSON(&w) }
     }
 
     public mutating func decodeJSONField(_ key: String, _ r: inout JSONReader) throws -> Bool {

@@ -25,8 +25,8 @@ extension NetworkingV1 {
 
 extension NetworkingV1.NetworkPolicyIngressRule: JSONObjectCodable {
     public func encodeJSONFields(_ w: inout JSONWriter) {
-        if !self.ports.isEmpty { w.key("\"ports\":"); self.ports.encodeJSON(&w) }
-        if !self.from.isEmpty { w.key("\"from\":"); self.from.encodeJSON(&w) }
+        if !self.ports.isEmpty { w.quotedKey("\"ports\":"); self.ports.encodeJSON(&w) }
+        if !self.from.isEmpty { w.quotedKey("\"from\":"); self.from.encodeJSON(&w) }
     }
 
     public mutating func decodeJSONField(_ key: String, _ r: inout JSONReader) throws -> Bool {

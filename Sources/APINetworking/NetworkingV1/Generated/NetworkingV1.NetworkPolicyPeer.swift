@@ -29,9 +29,9 @@ extension NetworkingV1 {
 
 extension NetworkingV1.NetworkPolicyPeer: JSONObjectCodable {
     public func encodeJSONFields(_ w: inout JSONWriter) {
-        if let v = self.podSelector { w.key("\"podSelector\":"); v.encodeJSON(&w) }
-        if let v = self.namespaceSelector { w.key("\"namespaceSelector\":"); v.encodeJSON(&w) }
-        if let v = self.ipBlock { w.key("\"ipBlock\":"); v.encodeJSON(&w) }
+        if let v = self.podSelector { w.quotedKey("\"podSelector\":"); v.encodeJSON(&w) }
+        if let v = self.namespaceSelector { w.quotedKey("\"namespaceSelector\":"); v.encodeJSON(&w) }
+        if let v = self.ipBlock { w.quotedKey("\"ipBlock\":"); v.encodeJSON(&w) }
     }
 
     public mutating func decodeJSONField(_ key: String, _ r: inout JSONReader) throws -> Bool {

@@ -29,9 +29,9 @@ extension NetworkingV1 {
 
 extension NetworkingV1.NetworkPolicyPort: JSONObjectCodable {
     public func encodeJSONFields(_ w: inout JSONWriter) {
-        if let v = self.protocol { w.key("\"protocol\":"); v.encodeJSON(&w) }
-        if let v = self.port { w.key("\"port\":"); v.encodeJSON(&w) }
-        if let v = self.endPort { w.key("\"endPort\":"); v.encodeJSON(&w) }
+        if let v = self.protocol { w.quotedKey("\"protocol\":"); v.encodeJSON(&w) }
+        if let v = self.port { w.quotedKey("\"port\":"); v.encodeJSON(&w) }
+        if let v = self.endPort { w.quotedKey("\"endPort\":"); v.encodeJSON(&w) }
     }
 
     public mutating func decodeJSONField(_ key: String, _ r: inout JSONReader) throws -> Bool {

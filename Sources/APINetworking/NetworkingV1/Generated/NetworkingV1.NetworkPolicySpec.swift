@@ -33,10 +33,10 @@ extension NetworkingV1 {
 
 extension NetworkingV1.NetworkPolicySpec: JSONObjectCodable {
     public func encodeJSONFields(_ w: inout JSONWriter) {
-        w.key("\"podSelector\":"); self.podSelector.encodeJSON(&w)
-        if !self.ingress.isEmpty { w.key("\"ingress\":"); self.ingress.encodeJSON(&w) }
-        if !self.egress.isEmpty { w.key("\"egress\":"); self.egress.encodeJSON(&w) }
-        if !self.policyTypes.isEmpty { w.key("\"policyTypes\":"); self.policyTypes.encodeJSON(&w) }
+        w.quotedKey("\"podSelector\":"); self.podSelector.encodeJSON(&w)
+        if !self.ingress.isEmpty { w.quotedKey("\"ingress\":"); self.ingress.encodeJSON(&w) }
+        if !self.egress.isEmpty { w.quotedKey("\"egress\":"); self.egress.encodeJSON(&w) }
+        if !self.policyTypes.isEmpty { w.quotedKey("\"policyTypes\":"); self.policyTypes.encodeJSON(&w) }
     }
 
     public mutating func decodeJSONField(_ key: String, _ r: inout JSONReader) throws -> Bool {

@@ -33,10 +33,10 @@ extension NetworkingV1 {
 
 extension NetworkingV1.ParentReference: JSONObjectCodable {
     public func encodeJSONFields(_ w: inout JSONWriter) {
-        if !self.group.isEmpty { w.key("\"group\":"); self.group.encodeJSON(&w) }
-        if !self.resource.isEmpty { w.key("\"resource\":"); self.resource.encodeJSON(&w) }
-        if !self.namespace.isEmpty { w.key("\"namespace\":"); self.namespace.encodeJSON(&w) }
-        if !self.name.isEmpty { w.key("\"name\":"); self.name.encodeJSON(&w) }
+        if !self.group.isEmpty { w.quotedKey("\"group\":"); self.group.encodeJSON(&w) }
+        if !self.resource.isEmpty { w.quotedKey("\"resource\":"); self.resource.encodeJSON(&w) }
+        if !self.namespace.isEmpty { w.quotedKey("\"namespace\":"); self.namespace.encodeJSON(&w) }
+        if !self.name.isEmpty { w.quotedKey("\"name\":"); self.name.encodeJSON(&w) }
     }
 
     public mutating func decodeJSONField(_ key: String, _ r: inout JSONReader) throws -> Bool {

@@ -25,8 +25,8 @@ extension NetworkingV1 {
 
 extension NetworkingV1.ServiceBackendPort: JSONObjectCodable {
     public func encodeJSONFields(_ w: inout JSONWriter) {
-        if !self.name.isEmpty { w.key("\"name\":"); self.name.encodeJSON(&w) }
-        if self.number != 0 { w.key("\"number\":"); self.number.encodeJSON(&w) }
+        if !self.name.isEmpty { w.quotedKey("\"name\":"); self.name.encodeJSON(&w) }
+        if self.number != 0 { w.quotedKey("\"number\":"); self.number.encodeJSON(&w) }
     }
 
     public mutating func decodeJSONField(_ key: String, _ r: inout JSONReader) throws -> Bool {

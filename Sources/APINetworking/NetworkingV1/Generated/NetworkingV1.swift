@@ -4,5 +4,18 @@ import APIMachinery
 
 /// Wire types of networking.k8s.io/v1.
 public enum NetworkingV1 {
-    public static let groupVersion = GroupVersion(group: "networking.k8s.io", version: "v1")
+    public static let groupVersion = APIMachinery.GroupVersion(group: "networking.k8s.io", version: "v1")
+    /// Every kind of this group-version, for scheme registration.
+    public static let kinds: [any APIKind.Type] = [
+        NetworkingV1.IPAddress.self,
+        NetworkingV1.IPAddressList.self,
+        NetworkingV1.Ingress.self,
+        NetworkingV1.IngressClass.self,
+        NetworkingV1.IngressClassList.self,
+        NetworkingV1.IngressList.self,
+        NetworkingV1.NetworkPolicy.self,
+        NetworkingV1.NetworkPolicyList.self,
+        NetworkingV1.ServiceCIDR.self,
+        NetworkingV1.ServiceCIDRList.self,
+    ]
 }

@@ -29,9 +29,9 @@ extension NetworkingV1beta1 {
 
 extension NetworkingV1beta1.HTTPIngressPath: JSONObjectCodable {
     public func encodeJSONFields(_ w: inout JSONWriter) {
-        if !self.path.isEmpty { w.key("\"path\":"); self.path.encodeJSON(&w) }
-        if let v = self.pathType { w.key("\"pathType\":"); v.encodeJSON(&w) }
-        w.key("\"backend\":"); self.backend.encodeJSON(&w)
+        if !self.path.isEmpty { w.quotedKey("\"path\":"); self.path.encodeJSON(&w) }
+        if let v = self.pathType { w.quotedKey("\"pathType\":"); v.encodeJSON(&w) }
+        w.quotedKey("\"backend\":"); self.backend.encodeJSON(&w)
     }
 
     public mutating func decodeJSONField(_ key: String, _ r: inout JSONReader) throws -> Bool {

@@ -21,7 +21,7 @@ extension NetworkingV1beta1 {
 
 extension NetworkingV1beta1.HTTPIngressRuleValue: JSONObjectCodable {
     public func encodeJSONFields(_ w: inout JSONWriter) {
-        w.key("\"paths\":"); if self.paths.isEmpty { w.null() } else { self.paths.encodeJSON(&w) }
+        w.quotedKey("\"paths\":"); if self.paths.isEmpty { w.null() } else { self.paths.encodeJSON(&w) }
     }
 
     public mutating func decodeJSONField(_ key: String, _ r: inout JSONReader) throws -> Bool {

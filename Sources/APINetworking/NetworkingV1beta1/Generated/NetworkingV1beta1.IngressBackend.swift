@@ -30,9 +30,9 @@ extension NetworkingV1beta1 {
 
 extension NetworkingV1beta1.IngressBackend: JSONObjectCodable {
     public func encodeJSONFields(_ w: inout JSONWriter) {
-        if !self.serviceName.isEmpty { w.key("\"serviceName\":"); self.serviceName.encodeJSON(&w) }
-        w.key("\"servicePort\":"); self.servicePort.encodeJSON(&w)
-        if let v = self.resource { w.key("\"resource\":"); v.encodeJSON(&w) }
+        if !self.serviceName.isEmpty { w.quotedKey("\"serviceName\":"); self.serviceName.encodeJSON(&w) }
+        w.quotedKey("\"servicePort\":"); self.servicePort.encodeJSON(&w)
+        if let v = self.resource { w.quotedKey("\"resource\":"); v.encodeJSON(&w) }
     }
 
     public mutating func decodeJSONField(_ key: String, _ r: inout JSONReader) throws -> Bool {

@@ -21,7 +21,7 @@ extension NetworkingV1beta1 {
 
 extension NetworkingV1beta1.IngressStatus: JSONObjectCodable {
     public func encodeJSONFields(_ w: inout JSONWriter) {
-        w.key("\"loadBalancer\":"); self.loadBalancer.encodeJSON(&w)
+        w.quotedKey("\"loadBalancer\":"); self.loadBalancer.encodeJSON(&w)
     }
 
     public mutating func decodeJSONField(_ key: String, _ r: inout JSONReader) throws -> Bool {

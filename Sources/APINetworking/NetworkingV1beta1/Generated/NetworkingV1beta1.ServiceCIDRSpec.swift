@@ -21,7 +21,7 @@ extension NetworkingV1beta1 {
 
 extension NetworkingV1beta1.ServiceCIDRSpec: JSONObjectCodable {
     public func encodeJSONFields(_ w: inout JSONWriter) {
-        if !self.cidrs.isEmpty { w.key("\"cidrs\":"); self.cidrs.encodeJSON(&w) }
+        if !self.cidrs.isEmpty { w.quotedKey("\"cidrs\":"); self.cidrs.encodeJSON(&w) }
     }
 
     public mutating func decodeJSONField(_ key: String, _ r: inout JSONReader) throws -> Bool {

@@ -4,5 +4,16 @@ import APIMachinery
 
 /// Wire types of networking.k8s.io/v1beta1.
 public enum NetworkingV1beta1 {
-    public static let groupVersion = GroupVersion(group: "networking.k8s.io", version: "v1beta1")
+    public static let groupVersion = APIMachinery.GroupVersion(group: "networking.k8s.io", version: "v1beta1")
+    /// Every kind of this group-version, for scheme registration.
+    public static let kinds: [any APIKind.Type] = [
+        NetworkingV1beta1.IPAddress.self,
+        NetworkingV1beta1.IPAddressList.self,
+        NetworkingV1beta1.Ingress.self,
+        NetworkingV1beta1.IngressClass.self,
+        NetworkingV1beta1.IngressClassList.self,
+        NetworkingV1beta1.IngressList.self,
+        NetworkingV1beta1.ServiceCIDR.self,
+        NetworkingV1beta1.ServiceCIDRList.self,
+    ]
 }

@@ -21,7 +21,7 @@ extension NodeV1 {
 
 extension NodeV1.Overhead: JSONObjectCodable {
     public func encodeJSONFields(_ w: inout JSONWriter) {
-        if !self.podFixed.isEmpty { w.key("\"podFixed\":"); self.podFixed.encodeJSON(&w) }
+        if !self.podFixed.isEmpty { w.quotedKey("\"podFixed\":"); self.podFixed.encodeJSON(&w) }
     }
 
     public mutating func decodeJSONField(_ key: String, _ r: inout JSONReader) throws -> Bool {

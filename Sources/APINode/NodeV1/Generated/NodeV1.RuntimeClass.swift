@@ -41,12 +41,12 @@ extension NodeV1 {
 
 extension NodeV1.RuntimeClass: JSONObjectCodable {
     public func encodeJSONFields(_ w: inout JSONWriter) {
-        if !kind.isEmpty { w.key("\"kind\":"); w.string(kind) }
-        if !apiVersion.isEmpty { w.key("\"apiVersion\":"); w.string(apiVersion) }
-        w.key("\"metadata\":"); self.metadata.encodeJSON(&w)
-        w.key("\"handler\":"); self.handler.encodeJSON(&w)
-        if let v = self.overhead { w.key("\"overhead\":"); v.encodeJSON(&w) }
-        if let v = self.scheduling { w.key("\"scheduling\":"); v.encodeJSON(&w) }
+        if !kind.isEmpty { w.quotedKey("\"kind\":"); w.string(kind) }
+        if !apiVersion.isEmpty { w.quotedKey("\"apiVersion\":"); w.string(apiVersion) }
+        w.quotedKey("\"metadata\":"); self.metadata.encodeJSON(&w)
+        w.quotedKey("\"handler\":"); self.handler.encodeJSON(&w)
+        if let v = self.overhead { w.quotedKey("\"overhead\":"); v.encodeJSON(&w) }
+        if let v = self.scheduling { w.quotedKey("\"scheduling\":"); v.encodeJSON(&w) }
     }
 
     public mutating func decodeJSONField(_ key: String, _ r: inout JSONReader) throws -> Bool {
@@ -84,6 +84,6 @@ extension NodeV1.RuntimeClass: ProtoMessage {
     }
 }
 
-extension NodeV1.RuntimeClass: APIKind {
-    public static let groupVersionKind = GroupVersionKind(group: "node.k8s.io", version: "v1", kind: "RuntimeClass")
+extension NodeV1.RuntimeClass: APIKind, TypeMetaCarrier {
+    public static let groupVersionKind = APIMachinery.GroupVersionKind(group: "node.k8s.io", version: "v1", kind: "RuntimeClass")
 }

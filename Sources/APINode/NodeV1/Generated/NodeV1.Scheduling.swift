@@ -26,8 +26,8 @@ extension NodeV1 {
 
 extension NodeV1.Scheduling: JSONObjectCodable {
     public func encodeJSONFields(_ w: inout JSONWriter) {
-        if !self.nodeSelector.isEmpty { w.key("\"nodeSelector\":"); self.nodeSelector.encodeJSON(&w) }
-        if !self.tolerations.isEmpty { w.key("\"tolerations\":"); self.tolerations.encodeJSON(&w) }
+        if !self.nodeSelector.isEmpty { w.quotedKey("\"nodeSelector\":"); self.nodeSelector.encodeJSON(&w) }
+        if !self.tolerations.isEmpty { w.quotedKey("\"tolerations\":"); self.tolerations.encodeJSON(&w) }
     }
 
     public mutating func decodeJSONField(_ key: String, _ r: inout JSONReader) throws -> Bool {

@@ -4,5 +4,10 @@ import APIMachinery
 
 /// Wire types of node.k8s.io/v1.
 public enum NodeV1 {
-    public static let groupVersion = GroupVersion(group: "node.k8s.io", version: "v1")
+    public static let groupVersion = APIMachinery.GroupVersion(group: "node.k8s.io", version: "v1")
+    /// Every kind of this group-version, for scheme registration.
+    public static let kinds: [any APIKind.Type] = [
+        NodeV1.RuntimeClass.self,
+        NodeV1.RuntimeClassList.self,
+    ]
 }

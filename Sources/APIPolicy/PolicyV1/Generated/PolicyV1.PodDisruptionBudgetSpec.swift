@@ -33,10 +33,10 @@ extension PolicyV1 {
 
 extension PolicyV1.PodDisruptionBudgetSpec: JSONObjectCodable {
     public func encodeJSONFields(_ w: inout JSONWriter) {
-        if let v = self.minAvailable { w.key("\"minAvailable\":"); v.encodeJSON(&w) }
-        if let v = self.selector { w.key("\"selector\":"); v.encodeJSON(&w) }
-        if let v = self.maxUnavailable { w.key("\"maxUnavailable\":"); v.encodeJSON(&w) }
-        if let v = self.unhealthyPodEvictionPolicy { w.key("\"unhealthyPodEvictionPolicy\":"); v.encodeJSON(&w) }
+        if let v = self.minAvailable { w.quotedKey("\"minAvailable\":"); v.encodeJSON(&w) }
+        if let v = self.selector { w.quotedKey("\"selector\":"); v.encodeJSON(&w) }
+        if let v = self.maxUnavailable { w.quotedKey("\"maxUnavailable\":"); v.encodeJSON(&w) }
+        if let v = self.unhealthyPodEvictionPolicy { w.quotedKey("\"unhealthyPodEvictionPolicy\":"); v.encodeJSON(&w) }
     }
 
     public mutating func decodeJSONField(_ key: String, _ r: inout JSONReader) throws -> Bool {

@@ -45,13 +45,13 @@ extension PolicyV1 {
 
 extension PolicyV1.PodDisruptionBudgetStatus: JSONObjectCodable {
     public func encodeJSONFields(_ w: inout JSONWriter) {
-        if self.observedGeneration != 0 { w.key("\"observedGeneration\":"); self.observedGeneration.encodeJSON(&w) }
-        if !self.disruptedPods.isEmpty { w.key("\"disruptedPods\":"); self.disruptedPods.encodeJSON(&w) }
-        w.key("\"disruptionsAllowed\":"); self.disruptionsAllowed.encodeJSON(&w)
-        w.key("\"currentHealthy\":"); self.currentHealthy.encodeJSON(&w)
-        w.key("\"desiredHealthy\":"); self.desiredHealthy.encodeJSON(&w)
-        w.key("\"expectedPods\":"); self.expectedPods.encodeJSON(&w)
-        if !self.conditions.isEmpty { w.key("\"conditions\":"); self.conditions.encodeJSON(&w) }
+        if self.observedGeneration != 0 { w.quotedKey("\"observedGeneration\":"); self.observedGeneration.encodeJSON(&w) }
+        if !self.disruptedPods.isEmpty { w.quotedKey("\"disruptedPods\":"); self.disruptedPods.encodeJSON(&w) }
+        w.quotedKey("\"disruptionsAllowed\":"); self.disruptionsAllowed.encodeJSON(&w)
+        w.quotedKey("\"currentHealthy\":"); self.currentHealthy.encodeJSON(&w)
+        w.quotedKey("\"desiredHealthy\":"); self.desiredHealthy.encodeJSON(&w)
+        w.quotedKey("\"expectedPods\":"); self.expectedPods.encodeJSON(&w)
+        if !self.conditions.isEmpty { w.quotedKey("\"conditions\":"); self.conditions.encodeJSON(&w) }
     }
 
     public mutating func decodeJSONField(_ key: String, _ r: inout JSONReader) throws -> Bool {

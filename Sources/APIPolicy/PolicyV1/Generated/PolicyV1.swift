@@ -4,5 +4,11 @@ import APIMachinery
 
 /// Wire types of policy/v1.
 public enum PolicyV1 {
-    public static let groupVersion = GroupVersion(group: "policy", version: "v1")
+    public static let groupVersion = APIMachinery.GroupVersion(group: "policy", version: "v1")
+    /// Every kind of this group-version, for scheme registration.
+    public static let kinds: [any APIKind.Type] = [
+        PolicyV1.Eviction.self,
+        PolicyV1.PodDisruptionBudget.self,
+        PolicyV1.PodDisruptionBudgetList.self,
+    ]
 }

@@ -21,7 +21,7 @@ extension RBACV1 {
 
 extension RBACV1.AggregationRule: JSONObjectCodable {
     public func encodeJSONFields(_ w: inout JSONWriter) {
-        if !self.clusterRoleSelectors.isEmpty { w.key("\"clusterRoleSelectors\":"); self.clusterRoleSelectors.encodeJSON(&w) }
+        if !self.clusterRoleSelectors.isEmpty { w.quotedKey("\"clusterRoleSelectors\":"); self.clusterRoleSelectors.encodeJSON(&w) }
     }
 
     public mutating func decodeJSONField(_ key: String, _ r: inout JSONReader) throws -> Bool {

@@ -37,11 +37,11 @@ extension RBACV1 {
 
 extension RBACV1.ClusterRole: JSONObjectCodable {
     public func encodeJSONFields(_ w: inout JSONWriter) {
-        if !kind.isEmpty { w.key("\"kind\":"); w.string(kind) }
-        if !apiVersion.isEmpty { w.key("\"apiVersion\":"); w.string(apiVersion) }
-        w.key("\"metadata\":"); self.metadata.encodeJSON(&w)
-        w.key("\"rules\":"); if self.rules.isEmpty { w.null() } else { self.rules.encodeJSON(&w) }
-        if let v = self.aggregationRule { w.key("\"aggregationRule\":"); v.encodeJSON(&w) }
+        if !kind.isEmpty { w.quotedKey("\"kind\":"); w.string(kind) }
+        if !apiVersion.isEmpty { w.quotedKey("\"apiVersion\":"); w.string(apiVersion) }
+        w.quotedKey("\"metadata\":"); self.metadata.encodeJSON(&w)
+        w.quotedKey("\"rules\":"); if self.rules.isEmpty { w.null() } else { self.rules.encodeJSON(&w) }
+        if let v = self.aggregationRule { w.quotedKey("\"aggregationRule\":"); v.encodeJSON(&w) }
     }
 
     public mutating func decodeJSONField(_ key: String, _ r: inout JSONReader) throws -> Bool {
@@ -76,6 +76,6 @@ extension RBACV1.ClusterRole: ProtoMessage {
     }
 }
 
-extension RBACV1.ClusterRole: APIKind {
-    public static let groupVersionKind = GroupVersionKind(group: "rbac.authorization.k8s.io", version: "v1", kind: "ClusterRole")
+extension RBACV1.ClusterRole: APIKind, TypeMetaCarrier {
+    public static let groupVersionKind = APIMachinery.GroupVersionKind(group: "rbac.authorization.k8s.io", version: "v1", kind: "ClusterRole")
 }

@@ -37,11 +37,11 @@ extension RBACV1 {
 
 extension RBACV1.PolicyRule: JSONObjectCodable {
     public func encodeJSONFields(_ w: inout JSONWriter) {
-        w.key("\"verbs\":"); if self.verbs.isEmpty { w.null() } else { self.verbs.encodeJSON(&w) }
-        if !self.apiGroups.isEmpty { w.key("\"apiGroups\":"); self.apiGroups.encodeJSON(&w) }
-        if !self.resources.isEmpty { w.key("\"resources\":"); self.resources.encodeJSON(&w) }
-        if !self.resourceNames.isEmpty { w.key("\"resourceNames\":"); self.resourceNames.encodeJSON(&w) }
-        if !self.nonResourceURLs.isEmpty { w.key("\"nonResourceURLs\":"); self.nonResourceURLs.encodeJSON(&w) }
+        w.quotedKey("\"verbs\":"); if self.verbs.isEmpty { w.null() } else { self.verbs.encodeJSON(&w) }
+        if !self.apiGroups.isEmpty { w.quotedKey("\"apiGroups\":"); self.apiGroups.encodeJSON(&w) }
+        if !self.resources.isEmpty { w.quotedKey("\"resources\":"); self.resources.encodeJSON(&w) }
+        if !self.resourceNames.isEmpty { w.quotedKey("\"resourceNames\":"); self.resourceNames.encodeJSON(&w) }
+        if !self.nonResourceURLs.isEmpty { w.quotedKey("\"nonResourceURLs\":"); self.nonResourceURLs.encodeJSON(&w) }
     }
 
     public mutating func decodeJSONField(_ key: String, _ r: inout JSONReader) throws -> Bool {

@@ -33,10 +33,10 @@ extension RBACV1 {
 
 extension RBACV1.Role: JSONObjectCodable {
     public func encodeJSONFields(_ w: inout JSONWriter) {
-        if !kind.isEmpty { w.key("\"kind\":"); w.string(kind) }
-        if !apiVersion.isEmpty { w.key("\"apiVersion\":"); w.string(apiVersion) }
-        w.key("\"metadata\":"); self.metadata.encodeJSON(&w)
-        w.key("\"rules\":"); if self.rules.isEmpty { w.null() } else { self.rules.encodeJSON(&w) }
+        if !kind.isEmpty { w.quotedKey("\"kind\":"); w.string(kind) }
+        if !apiVersion.isEmpty { w.quotedKey("\"apiVersion\":"); w.string(apiVersion) }
+        w.quotedKey("\"metadata\":"); self.metadata.encodeJSON(&w)
+        w.quotedKey("\"rules\":"); if self.rules.isEmpty { w.null() } else { self.rules.encodeJSON(&w) }
     }
 
     public mutating func decodeJSONField(_ key: String, _ r: inout JSONReader) throws -> Bool {
@@ -68,6 +68,6 @@ extension RBACV1.Role: ProtoMessage {
     }
 }
 
-extension RBACV1.Role: APIKind {
-    public static let groupVersionKind = GroupVersionKind(group: "rbac.authorization.k8s.io", version: "v1", kind: "Role")
+extension RBACV1.Role: APIKind, TypeMetaCarrier {
+    public static let groupVersionKind = APIMachinery.GroupVersionKind(group: "rbac.authorization.k8s.io", version: "v1", kind: "Role")
 }

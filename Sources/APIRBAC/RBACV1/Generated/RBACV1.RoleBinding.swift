@@ -37,11 +37,11 @@ extension RBACV1 {
 
 extension RBACV1.RoleBinding: JSONObjectCodable {
     public func encodeJSONFields(_ w: inout JSONWriter) {
-        if !kind.isEmpty { w.key("\"kind\":"); w.string(kind) }
-        if !apiVersion.isEmpty { w.key("\"apiVersion\":"); w.string(apiVersion) }
-        w.key("\"metadata\":"); self.metadata.encodeJSON(&w)
-        if !self.subjects.isEmpty { w.key("\"subjects\":"); self.subjects.encodeJSON(&w) }
-        w.key("\"roleRef\":"); self.roleRef.encodeJSON(&w)
+        if !kind.isEmpty { w.quotedKey("\"kind\":"); w.string(kind) }
+        if !apiVersion.isEmpty { w.quotedKey("\"apiVersion\":"); w.string(apiVersion) }
+        w.quotedKey("\"metadata\":"); self.metadata.encodeJSON(&w)
+        if !self.subjects.isEmpty { w.quotedKey("\"subjects\":"); self.subjects.encodeJSON(&w) }
+        w.quotedKey("\"roleRef\":"); self.roleRef.encodeJSON(&w)
     }
 
     public mutating func decodeJSONField(_ key: String, _ r: inout JSONReader) throws -> Bool {
@@ -76,6 +76,6 @@ extension RBACV1.RoleBinding: ProtoMessage {
     }
 }
 
-extension RBACV1.RoleBinding: APIKind {
-    public static let groupVersionKind = GroupVersionKind(group: "rbac.authorization.k8s.io", version: "v1", kind: "RoleBinding")
+extension RBACV1.RoleBinding: APIKind, TypeMetaCarrier {
+    public static let groupVersionKind = APIMachinery.GroupVersionKind(group: "rbac.authorization.k8s.io", version: "v1", kind: "RoleBinding")
 }

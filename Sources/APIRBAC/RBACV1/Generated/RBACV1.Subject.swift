@@ -33,10 +33,10 @@ extension RBACV1 {
 
 extension RBACV1.Subject: JSONObjectCodable {
     public func encodeJSONFields(_ w: inout JSONWriter) {
-        w.key("\"kind\":"); self.kind.encodeJSON(&w)
-        if !self.apiGroup.isEmpty { w.key("\"apiGroup\":"); self.apiGroup.encodeJSON(&w) }
-        w.key("\"name\":"); self.name.encodeJSON(&w)
-        if !self.namespace.isEmpty { w.key("\"namespace\":"); self.namespace.encodeJSON(&w) }
+        w.quotedKey("\"kind\":"); self.kind.encodeJSON(&w)
+        if !self.apiGroup.isEmpty { w.quotedKey("\"apiGroup\":"); self.apiGroup.encodeJSON(&w) }
+        w.quotedKey("\"name\":"); self.name.encodeJSON(&w)
+        if !self.namespace.isEmpty { w.quotedKey("\"namespace\":"); self.namespace.encodeJSON(&w) }
     }
 
     public mutating func decodeJSONField(_ key: String, _ r: inout JSONReader) throws -> Bool {

@@ -4,5 +4,16 @@ import APIMachinery
 
 /// Wire types of rbac.authorization.k8s.io/v1.
 public enum RBACV1 {
-    public static let groupVersion = GroupVersion(group: "rbac.authorization.k8s.io", version: "v1")
+    public static let groupVersion = APIMachinery.GroupVersion(group: "rbac.authorization.k8s.io", version: "v1")
+    /// Every kind of this group-version, for scheme registration.
+    public static let kinds: [any APIKind.Type] = [
+        RBACV1.ClusterRole.self,
+        RBACV1.ClusterRoleBinding.self,
+        RBACV1.ClusterRoleBindingList.self,
+        RBACV1.ClusterRoleList.self,
+        RBACV1.Role.self,
+        RBACV1.RoleBinding.self,
+        RBACV1.RoleBindingList.self,
+        RBACV1.RoleList.self,
+    ]
 }

@@ -45,13 +45,13 @@ extension APIRegistrationV1 {
 
 extension APIRegistrationV1.APIServiceSpec: JSONObjectCodable {
     public func encodeJSONFields(_ w: inout JSONWriter) {
-        w.key("\"service\":"); if let v = self.service { v.encodeJSON(&w) } else { w.null() }
-        if !self.group.isEmpty { w.key("\"group\":"); self.group.encodeJSON(&w) }
-        if !self.version.isEmpty { w.key("\"version\":"); self.version.encodeJSON(&w) }
-        if self.insecureSkipTLSVerify { w.key("\"insecureSkipTLSVerify\":"); self.insecureSkipTLSVerify.encodeJSON(&w) }
-        if !self.caBundle.isEmpty { w.key("\"caBundle\":"); w.base64(self.caBundle) }
-        w.key("\"groupPriorityMinimum\":"); self.groupPriorityMinimum.encodeJSON(&w)
-        w.key("\"versionPriority\":"); self.versionPriority.encodeJSON(&w)
+        w.quotedKey("\"service\":"); if let v = self.service { v.encodeJSON(&w) } else { w.null() }
+        if !self.group.isEmpty { w.quotedKey("\"group\":"); self.group.encodeJSON(&w) }
+        if !self.version.isEmpty { w.quotedKey("\"version\":"); self.version.encodeJSON(&w) }
+        if self.insecureSkipTLSVerify { w.quotedKey("\"insecureSkipTLSVerify\":"); self.insecureSkipTLSVerify.encodeJSON(&w) }
+        if !self.caBundle.isEmpty { w.quotedKey("\"caBundle\":"); w.base64(self.caBundle) }
+        w.quotedKey("\"groupPriorityMinimum\":"); self.groupPriorityMinimum.encodeJSON(&w)
+        w.quotedKey("\"versionPriority\":"); self.versionPriority.encodeJSON(&w)
     }
 
     public mutating func decodeJSONField(_ key: String, _ r: inout JSONReader) throws -> Bool {

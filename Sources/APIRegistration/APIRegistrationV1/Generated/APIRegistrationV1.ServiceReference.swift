@@ -29,9 +29,9 @@ extension APIRegistrationV1 {
 
 extension APIRegistrationV1.ServiceReference: JSONObjectCodable {
     public func encodeJSONFields(_ w: inout JSONWriter) {
-        if !self.namespace.isEmpty { w.key("\"namespace\":"); self.namespace.encodeJSON(&w) }
-        if !self.name.isEmpty { w.key("\"name\":"); self.name.encodeJSON(&w) }
-        if let v = self.port { w.key("\"port\":"); v.encodeJSON(&w) }
+        if !self.namespace.isEmpty { w.quotedKey("\"namespace\":"); self.namespace.encodeJSON(&w) }
+        if !self.name.isEmpty { w.quotedKey("\"name\":"); self.name.encodeJSON(&w) }
+        if let v = self.port { w.quotedKey("\"port\":"); v.encodeJSON(&w) }
     }
 
     public mutating func decodeJSONField(_ key: String, _ r: inout JSONReader) throws -> Bool {

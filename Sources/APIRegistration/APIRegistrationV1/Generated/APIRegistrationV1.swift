@@ -4,5 +4,10 @@ import APIMachinery
 
 /// Wire types of apiregistration.k8s.io/v1.
 public enum APIRegistrationV1 {
-    public static let groupVersion = GroupVersion(group: "apiregistration.k8s.io", version: "v1")
+    public static let groupVersion = APIMachinery.GroupVersion(group: "apiregistration.k8s.io", version: "v1")
+    /// Every kind of this group-version, for scheme registration.
+    public static let kinds: [any APIKind.Type] = [
+        APIRegistrationV1.APIService.self,
+        APIRegistrationV1.APIServiceList.self,
+    ]
 }

@@ -21,7 +21,7 @@ extension ResourceV1 {
 
 extension ResourceV1.CELDeviceSelector: JSONObjectCodable {
     public func encodeJSONFields(_ w: inout JSONWriter) {
-        w.key("\"expression\":"); self.expression.encodeJSON(&w)
+        w.quotedKey("\"expression\":"); self.expression.encodeJSON(&w)
     }
 
     public mutating func decodeJSONField(_ key: String, _ r: inout JSONReader) throws -> Bool {

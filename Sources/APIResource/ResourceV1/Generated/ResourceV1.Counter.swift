@@ -21,7 +21,7 @@ extension ResourceV1 {
 
 extension ResourceV1.Counter: JSONObjectCodable {
     public func encodeJSONFields(_ w: inout JSONWriter) {
-        w.key("\"value\":"); self.value.encodeJSON(&w)
+        w.quotedKey("\"value\":"); self.value.encodeJSON(&w)
     }
 
     public mutating func decodeJSONField(_ key: String, _ r: inout JSONReader) throws -> Bool {

@@ -70,19 +70,19 @@ extension ResourceV1 {
 
 extension ResourceV1.Device: JSONObjectCodable {
     public func encodeJSONFields(_ w: inout JSONWriter) {
-        w.key("\"name\":"); self.name.encodeJSON(&w)
-        if !self.attributes.isEmpty { w.key("\"attributes\":"); self.attributes.encodeJSON(&w) }
-        if !self.capacity.isEmpty { w.key("\"capacity\":"); self.capacity.encodeJSON(&w) }
-        if !self.consumesCounters.isEmpty { w.key("\"consumesCounters\":"); self.consumesCounters.encodeJSON(&w) }
-        if let v = self.nodeName { w.key("\"nodeName\":"); v.encodeJSON(&w) }
-        if let v = self.nodeSelector { w.key("\"nodeSelector\":"); v.encodeJSON(&w) }
-        if let v = self.allNodes { w.key("\"allNodes\":"); v.encodeJSON(&w) }
-        if !self.taints.isEmpty { w.key("\"taints\":"); self.taints.encodeJSON(&w) }
-        if let v = self.bindsToNode { w.key("\"bindsToNode\":"); v.encodeJSON(&w) }
-        if !self.bindingConditions.isEmpty { w.key("\"bindingConditions\":"); self.bindingConditions.encodeJSON(&w) }
-        if !self.bindingFailureConditions.isEmpty { w.key("\"bindingFailureConditions\":"); self.bindingFailureConditions.encodeJSON(&w) }
-        if let v = self.allowMultipleAllocations { w.key("\"allowMultipleAllocations\":"); v.encodeJSON(&w) }
-        if !self.nodeAllocatableResourceMappings.isEmpty { w.key("\"nodeAllocatableResourceMappings\":"); self.nodeAllocatableResourceMappings.encodeJSON(&w) }
+        w.quotedKey("\"name\":"); self.name.encodeJSON(&w)
+        if !self.attributes.isEmpty { w.quotedKey("\"attributes\":"); self.attributes.encodeJSON(&w) }
+        if !self.capacity.isEmpty { w.quotedKey("\"capacity\":"); self.capacity.encodeJSON(&w) }
+        if !self.consumesCounters.isEmpty { w.quotedKey("\"consumesCounters\":"); self.consumesCounters.encodeJSON(&w) }
+        if let v = self.nodeName { w.quotedKey("\"nodeName\":"); v.encodeJSON(&w) }
+        if let v = self.nodeSelector { w.quotedKey("\"nodeSelector\":"); v.encodeJSON(&w) }
+        if let v = self.allNodes { w.quotedKey("\"allNodes\":"); v.encodeJSON(&w) }
+        if !self.taints.isEmpty { w.quotedKey("\"taints\":"); self.taints.encodeJSON(&w) }
+        if let v = self.bindsToNode { w.quotedKey("\"bindsToNode\":"); v.encodeJSON(&w) }
+        if !self.bindingConditions.isEmpty { w.quotedKey("\"bindingConditions\":"); self.bindingConditions.encodeJSON(&w) }
+        if !self.bindingFailureConditions.isEmpty { w.quotedKey("\"bindingFailureConditions\":"); self.bindingFailureConditions.encodeJSON(&w) }
+        if let v = self.allowMultipleAllocations { w.quotedKey("\"allowMultipleAllocations\":"); v.encodeJSON(&w) }
+        if !self.nodeAllocatableResourceMappings.isEmpty { w.quotedKey("\"nodeAllocatableResourceMappings\":"); self.nodeAllocatableResourceMappings.encodeJSON(&w) }
     }
 
     public mutating func decodeJSONField(_ key: String, _ r: inout JSONReader) throws -> Bool {

@@ -29,9 +29,9 @@ extension ResourceV1 {
 
 extension ResourceV1.DeviceClaim: JSONObjectCodable {
     public func encodeJSONFields(_ w: inout JSONWriter) {
-        w.key("\"requests\":"); if self.requests.isEmpty { w.null() } else { self.requests.encodeJSON(&w) }
-        if !self.constraints.isEmpty { w.key("\"constraints\":"); self.constraints.encodeJSON(&w) }
-        if !self.config.isEmpty { w.key("\"config\":"); self.config.encodeJSON(&w) }
+        w.quotedKey("\"requests\":"); if self.requests.isEmpty { w.null() } else { self.requests.encodeJSON(&w) }
+        if !self.constraints.isEmpty { w.quotedKey("\"constraints\":"); self.constraints.encodeJSON(&w) }
+        if !self.config.isEmpty { w.quotedKey("\"config\":"); self.config.encodeJSON(&w) }
     }
 
     public mutating func decodeJSONField(_ key: String, _ r: inout JSONReader) throws -> Bool {

@@ -29,9 +29,9 @@ extension ResourceV1 {
 
 extension ResourceV1.DeviceClassSpec: JSONObjectCodable {
     public func encodeJSONFields(_ w: inout JSONWriter) {
-        if !self.selectors.isEmpty { w.key("\"selectors\":"); self.selectors.encodeJSON(&w) }
-        if !self.config.isEmpty { w.key("\"config\":"); self.config.encodeJSON(&w) }
-        if let v = self.extendedResourceName { w.key("\"extendedResourceName\":"); v.encodeJSON(&w) }
+        if !self.selectors.isEmpty { w.quotedKey("\"selectors\":"); self.selectors.encodeJSON(&w) }
+        if !self.config.isEmpty { w.quotedKey("\"config\":"); self.config.encodeJSON(&w) }
+        if let v = self.extendedResourceName { w.quotedKey("\"extendedResourceName\":"); v.encodeJSON(&w) }
     }
 
     public mutating func decodeJSONField(_ key: String, _ r: inout JSONReader) throws -> Bool {

@@ -37,11 +37,11 @@ extension ResourceV1 {
 
 extension ResourceV1.DeviceToleration: JSONObjectCodable {
     public func encodeJSONFields(_ w: inout JSONWriter) {
-        if !self.key.isEmpty { w.key("\"key\":"); self.key.encodeJSON(&w) }
-        if !self.operator.isEmpty { w.key("\"operator\":"); self.operator.encodeJSON(&w) }
-        if !self.value.isEmpty { w.key("\"value\":"); self.value.encodeJSON(&w) }
-        if !self.effect.isEmpty { w.key("\"effect\":"); self.effect.encodeJSON(&w) }
-        if let v = self.tolerationSeconds { w.key("\"tolerationSeconds\":"); v.encodeJSON(&w) }
+        if !self.key.isEmpty { w.quotedKey("\"key\":"); self.key.encodeJSON(&w) }
+        if !self.operator.isEmpty { w.quotedKey("\"operator\":"); self.operator.encodeJSON(&w) }
+        if !self.value.isEmpty { w.quotedKey("\"value\":"); self.value.encodeJSON(&w) }
+        if !self.effect.isEmpty { w.quotedKey("\"effect\":"); self.effect.encodeJSON(&w) }
+        if let v = self.tolerationSeconds { w.quotedKey("\"tolerationSeconds\":"); v.encodeJSON(&w) }
     }
 
     public mutating func decodeJSONField(_ key: String, _ r: inout JSONReader) throws -> Bool {

@@ -45,13 +45,13 @@ extension ResourceV1 {
 
 extension ResourceV1.ExactDeviceRequest: JSONObjectCodable {
     public func encodeJSONFields(_ w: inout JSONWriter) {
-        w.key("\"deviceClassName\":"); self.deviceClassName.encodeJSON(&w)
-        if !self.selectors.isEmpty { w.key("\"selectors\":"); self.selectors.encodeJSON(&w) }
-        if !self.allocationMode.isEmpty { w.key("\"allocationMode\":"); self.allocationMode.encodeJSON(&w) }
-        if self.count != 0 { w.key("\"count\":"); self.count.encodeJSON(&w) }
-        if let v = self.adminAccess { w.key("\"adminAccess\":"); v.encodeJSON(&w) }
-        if !self.tolerations.isEmpty { w.key("\"tolerations\":"); self.tolerations.encodeJSON(&w) }
-        if let v = self.capacity { w.key("\"capacity\":"); v.encodeJSON(&w) }
+        w.quotedKey("\"deviceClassName\":"); self.deviceClassName.encodeJSON(&w)
+        if !self.selectors.isEmpty { w.quotedKey("\"selectors\":"); self.selectors.encodeJSON(&w) }
+        if !self.allocationMode.isEmpty { w.quotedKey("\"allocationMode\":"); self.allocationMode.encodeJSON(&w) }
+        if self.count != 0 { w.quotedKey("\"count\":"); self.count.encodeJSON(&w) }
+        if let v = self.adminAccess { w.quotedKey("\"adminAccess\":"); v.encodeJSON(&w) }
+        if !self.tolerations.isEmpty { w.quotedKey("\"tolerations\":"); self.tolerations.encodeJSON(&w) }
+        if let v = self.capacity { w.quotedKey("\"capacity\":"); v.encodeJSON(&w) }
     }
 
     public mutating func decodeJSONField(_ key: String, _ r: inout JSONReader) throws -> Bool {

@@ -50,14 +50,14 @@ extension ResourceV1 {
 
 extension ResourceV1.ResourceSliceSpec: JSONObjectCodable {
     public func encodeJSONFields(_ w: inout JSONWriter) {
-        w.key("\"driver\":"); self.driver.encodeJSON(&w)
-        w.key("\"pool\":"); self.pool.encodeJSON(&w)
-        if let v = self.nodeName { w.key("\"nodeName\":"); v.encodeJSON(&w) }
-        if let v = self.nodeSelector { w.key("\"nodeSelector\":"); v.encodeJSON(&w) }
-        if let v = self.allNodes { w.key("\"allNodes\":"); v.encodeJSON(&w) }
-        if !self.devices.isEmpty { w.key("\"devices\":"); self.devices.encodeJSON(&w) }
-        if let v = self.perDeviceNodeSelection { w.key("\"perDeviceNodeSelection\":"); v.encodeJSON(&w) }
-        if !self.sharedCounters.isEmpty { w.key("\"sharedCounters\":"); self.sharedCounters.encodeJSON(&w) }
+        w.quotedKey("\"driver\":"); self.driver.encodeJSON(&w)
+        w.quotedKey("\"pool\":"); self.pool.encodeJSON(&w)
+        if let v = self.nodeName { w.quotedKey("\"nodeName\":"); v.encodeJSON(&w) }
+        if let v = self.nodeSelector { w.quotedKey("\"nodeSelector\":"); v.encodeJSON(&w) }
+        if let v = self.allNodes { w.quotedKey("\"allNodes\":"); v.encodeJSON(&w) }
+        if !self.devices.isEmpty { w.quotedKey("\"devices\":"); self.devices.encodeJSON(&w) }
+        if let v = self.perDeviceNodeSelection { w.quotedKey("\"perDeviceNodeSelection\":"); v.encodeJSON(&w) }
+        if !self.sharedCounters.isEmpty { w.quotedKey("\"sharedCounters\":"); self.sharedCounters.encodeJSON(&w) }
     }
 
     public mutating func decodeJSONField(_ key: String, _ r: inout JSONReader) throws -> Bool {

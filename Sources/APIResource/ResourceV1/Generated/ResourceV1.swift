@@ -4,5 +4,16 @@ import APIMachinery
 
 /// Wire types of resource.k8s.io/v1.
 public enum ResourceV1 {
-    public static let groupVersion = GroupVersion(group: "resource.k8s.io", version: "v1")
+    public static let groupVersion = APIMachinery.GroupVersion(group: "resource.k8s.io", version: "v1")
+    /// Every kind of this group-version, for scheme registration.
+    public static let kinds: [any APIKind.Type] = [
+        ResourceV1.DeviceClass.self,
+        ResourceV1.DeviceClassList.self,
+        ResourceV1.ResourceClaim.self,
+        ResourceV1.ResourceClaimList.self,
+        ResourceV1.ResourceClaimTemplate.self,
+        ResourceV1.ResourceClaimTemplateList.self,
+        ResourceV1.ResourceSlice.self,
+        ResourceV1.ResourceSliceList.self,
+    ]
 }

@@ -57,16 +57,16 @@ extension ResourceV1alpha3 {
 
 extension ResourceV1alpha3.PoolStatus: JSONObjectCodable {
     public func encodeJSONFields(_ w: inout JSONWriter) {
-        if !self.driver.isEmpty { w.key("\"driver\":"); self.driver.encodeJSON(&w) }
-        if !self.poolName.isEmpty { w.key("\"poolName\":"); self.poolName.encodeJSON(&w) }
-        w.key("\"generation\":"); self.generation.encodeJSON(&w)
-        if let v = self.resourceSliceCount { w.key("\"resourceSliceCount\":"); v.encodeJSON(&w) }
-        if let v = self.totalDevices { w.key("\"totalDevices\":"); v.encodeJSON(&w) }
-        if let v = self.allocatedDevices { w.key("\"allocatedDevices\":"); v.encodeJSON(&w) }
-        if let v = self.availableDevices { w.key("\"availableDevices\":"); v.encodeJSON(&w) }
-        if let v = self.unavailableDevices { w.key("\"unavailableDevices\":"); v.encodeJSON(&w) }
-        if let v = self.nodeName { w.key("\"nodeName\":"); v.encodeJSON(&w) }
-        if let v = self.validationError { w.key("\"validationError\":"); v.encodeJSON(&w) }
+        if !self.driver.isEmpty { w.quotedKey("\"driver\":"); self.driver.encodeJSON(&w) }
+        if !self.poolName.isEmpty { w.quotedKey("\"poolName\":"); self.poolName.encodeJSON(&w) }
+        w.quotedKey("\"generation\":"); self.generation.encodeJSON(&w)
+        if let v = self.resourceSliceCount { w.quotedKey("\"resourceSliceCount\":"); v.encodeJSON(&w) }
+        if let v = self.totalDevices { w.quotedKey("\"totalDevices\":"); v.encodeJSON(&w) }
+        if let v = self.allocatedDevices { w.quotedKey("\"allocatedDevices\":"); v.encodeJSON(&w) }
+        if let v = self.availableDevices { w.quotedKey("\"availableDevices\":"); v.encodeJSON(&w) }
+        if let v = self.unavailableDevices { w.quotedKey("\"unavailableDevices\":"); v.encodeJSON(&w) }
+        if let v = self.nodeName { w.quotedKey("\"nodeName\":"); v.encodeJSON(&w) }
+        if let v = self.validationError { w.quotedKey("\"validationError\":"); v.encodeJSON(&w) }
     }
 
     public mutating func decodeJSONField(_ key: String, _ r: inout JSONReader) throws -> Bool {

@@ -37,11 +37,11 @@ extension ResourceV1alpha3 {
 
 extension ResourceV1alpha3.ResourcePoolStatusRequest: JSONObjectCodable {
     public func encodeJSONFields(_ w: inout JSONWriter) {
-        if !kind.isEmpty { w.key("\"kind\":"); w.string(kind) }
-        if !apiVersion.isEmpty { w.key("\"apiVersion\":"); w.string(apiVersion) }
-        w.key("\"metadata\":"); self.metadata.encodeJSON(&w)
-        w.key("\"spec\":"); self.spec.encodeJSON(&w)
-        if let v = self.status { w.key("\"status\":"); v.encodeJSON(&w) }
+        if !kind.isEmpty { w.quotedKey("\"kind\":"); w.string(kind) }
+        if !apiVersion.isEmpty { w.quotedKey("\"apiVersion\":"); w.string(apiVersion) }
+        w.quotedKey("\"metadata\":"); self.metadata.encodeJSON(&w)
+        w.quotedKey("\"spec\":"); self.spec.encodeJSON(&w)
+        if let v = self.status { w.quotedKey("\"status\":"); v.encodeJSON(&w) }
     }
 
     public mutating func decodeJSONField(_ key: String, _ r: inout JSONReader) throws -> Bool {
@@ -76,6 +76,6 @@ extension ResourceV1alpha3.ResourcePoolStatusRequest: ProtoMessage {
     }
 }
 
-extension ResourceV1alpha3.ResourcePoolStatusRequest: APIKind {
-    public static let groupVersionKind = GroupVersionKind(group: "resource.k8s.io", version: "v1alpha3", kind: "ResourcePoolStatusRequest")
+extension ResourceV1alpha3.ResourcePoolStatusRequest: APIKind, TypeMetaCarrier {
+    public static let groupVersionKind = APIMachinery.GroupVersionKind(group: "resource.k8s.io", version: "v1alpha3", kind: "ResourcePoolStatusRequest")
 }

@@ -29,9 +29,9 @@ extension ResourceV1alpha3 {
 
 extension ResourceV1alpha3.ResourcePoolStatusRequestSpec: JSONObjectCodable {
     public func encodeJSONFields(_ w: inout JSONWriter) {
-        w.key("\"driver\":"); self.driver.encodeJSON(&w)
-        if let v = self.poolName { w.key("\"poolName\":"); v.encodeJSON(&w) }
-        if let v = self.limit { w.key("\"limit\":"); v.encodeJSON(&w) }
+        w.quotedKey("\"driver\":"); self.driver.encodeJSON(&w)
+        if let v = self.poolName { w.quotedKey("\"poolName\":"); v.encodeJSON(&w) }
+        if let v = self.limit { w.quotedKey("\"limit\":"); v.encodeJSON(&w) }
     }
 
     public mutating func decodeJSONField(_ key: String, _ r: inout JSONReader) throws -> Bool {

@@ -29,9 +29,9 @@ extension ResourceV1alpha3 {
 
 extension ResourceV1alpha3.ResourcePoolStatusRequestStatus: JSONObjectCodable {
     public func encodeJSONFields(_ w: inout JSONWriter) {
-        if let v = self.poolCount { w.key("\"poolCount\":"); v.encodeJSON(&w) }
-        if !self.pools.isEmpty { w.key("\"pools\":"); self.pools.encodeJSON(&w) }
-        if !self.conditions.isEmpty { w.key("\"conditions\":"); self.conditions.encodeJSON(&w) }
+        if let v = self.poolCount { w.quotedKey("\"poolCount\":"); v.encodeJSON(&w) }
+        if !self.pools.isEmpty { w.quotedKey("\"pools\":"); self.pools.encodeJSON(&w) }
+        if !self.conditions.isEmpty { w.quotedKey("\"conditions\":"); self.conditions.encodeJSON(&w) }
     }
 
     public mutating func decodeJSONField(_ key: String, _ r: inout JSONReader) throws -> Bool {

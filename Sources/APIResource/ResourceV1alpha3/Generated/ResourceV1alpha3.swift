@@ -4,5 +4,12 @@ import APIMachinery
 
 /// Wire types of resource.k8s.io/v1alpha3.
 public enum ResourceV1alpha3 {
-    public static let groupVersion = GroupVersion(group: "resource.k8s.io", version: "v1alpha3")
+    public static let groupVersion = APIMachinery.GroupVersion(group: "resource.k8s.io", version: "v1alpha3")
+    /// Every kind of this group-version, for scheme registration.
+    public static let kinds: [any APIKind.Type] = [
+        ResourceV1alpha3.DeviceTaintRule.self,
+        ResourceV1alpha3.DeviceTaintRuleList.self,
+        ResourceV1alpha3.ResourcePoolStatusRequest.self,
+        ResourceV1alpha3.ResourcePoolStatusRequestList.self,
+    ]
 }

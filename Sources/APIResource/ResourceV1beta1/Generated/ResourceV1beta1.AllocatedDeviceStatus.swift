@@ -45,13 +45,13 @@ extension ResourceV1beta1 {
 
 extension ResourceV1beta1.AllocatedDeviceStatus: JSONObjectCodable {
     public func encodeJSONFields(_ w: inout JSONWriter) {
-        w.key("\"driver\":"); self.driver.encodeJSON(&w)
-        w.key("\"pool\":"); self.pool.encodeJSON(&w)
-        w.key("\"device\":"); self.device.encodeJSON(&w)
-        if let v = self.shareID { w.key("\"shareID\":"); v.encodeJSON(&w) }
-        w.key("\"conditions\":"); if self.conditions.isEmpty { w.null() } else { self.conditions.encodeJSON(&w) }
-        if let v = self.data { w.key("\"data\":"); v.encodeJSON(&w) }
-        if let v = self.networkData { w.key("\"networkData\":"); v.encodeJSON(&w) }
+        w.quotedKey("\"driver\":"); self.driver.encodeJSON(&w)
+        w.quotedKey("\"pool\":"); self.pool.encodeJSON(&w)
+        w.quotedKey("\"device\":"); self.device.encodeJSON(&w)
+        if let v = self.shareID { w.quotedKey("\"shareID\":"); v.encodeJSON(&w) }
+        w.quotedKey("\"conditions\":"); if self.conditions.isEmpty { w.null() } else { self.conditions.encodeJSON(&w) }
+        if let v = self.data { w.quotedKey("\"data\":"); v.encodeJSON(&w) }
+        if let v = self.networkData { w.quotedKey("\"networkData\":"); v.encodeJSON(&w) }
     }
 
     public mutating func decodeJSONField(_ key: String, _ r: inout JSONReader) throws -> Bool {

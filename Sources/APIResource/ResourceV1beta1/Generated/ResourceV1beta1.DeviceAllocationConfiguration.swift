@@ -29,8 +29,8 @@ extension ResourceV1beta1 {
 
 extension ResourceV1beta1.DeviceAllocationConfiguration: JSONObjectCodable {
     public func encodeJSONFields(_ w: inout JSONWriter) {
-        w.key("\"source\":"); self.source.encodeJSON(&w)
-        if !self.requests.isEmpty { w.key("\"requests\":"); self.requests.encodeJSON(&w) }
+        w.quotedKey("\"source\":"); self.source.encodeJSON(&w)
+        if !self.requests.isEmpty { w.quotedKey("\"requests\":"); self.requests.encodeJSON(&w) }
         self.deviceConfiguration.encodeJSONFields(&w)
     }
 

@@ -25,8 +25,8 @@ extension ResourceV1beta1 {
 
 extension ResourceV1beta1.DeviceAllocationResult: JSONObjectCodable {
     public func encodeJSONFields(_ w: inout JSONWriter) {
-        if !self.results.isEmpty { w.key("\"results\":"); self.results.encodeJSON(&w) }
-        if !self.config.isEmpty { w.key("\"config\":"); self.config.encodeJSON(&w) }
+        if !self.results.isEmpty { w.quotedKey("\"results\":"); self.results.encodeJSON(&w) }
+        if !self.config.isEmpty { w.quotedKey("\"config\":"); self.config.encodeJSON(&w) }
     }
 
     public mutating func decodeJSONField(_ key: String, _ r: inout JSONReader) throws -> Bool {

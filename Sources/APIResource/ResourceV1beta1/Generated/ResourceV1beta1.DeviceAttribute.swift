@@ -49,14 +49,14 @@ extension ResourceV1beta1 {
 
 extension ResourceV1beta1.DeviceAttribute: JSONObjectCodable {
     public func encodeJSONFields(_ w: inout JSONWriter) {
-        if let v = self.int { w.key("\"int\":"); v.encodeJSON(&w) }
-        if let v = self.bool { w.key("\"bool\":"); v.encodeJSON(&w) }
-        if let v = self.string { w.key("\"string\":"); v.encodeJSON(&w) }
-        if let v = self.version { w.key("\"version\":"); v.encodeJSON(&w) }
-        if !self.ints.isEmpty { w.key("\"ints\":"); self.ints.encodeJSON(&w) }
-        if !self.bools.isEmpty { w.key("\"bools\":"); self.bools.encodeJSON(&w) }
-        if !self.strings.isEmpty { w.key("\"strings\":"); self.strings.encodeJSON(&w) }
-        if !self.versions.isEmpty { w.key("\"versions\":"); self.versions.encodeJSON(&w) }
+        if let v = self.int { w.quotedKey("\"int\":"); v.encodeJSON(&w) }
+        if let v = self.bool { w.quotedKey("\"bool\":"); v.encodeJSON(&w) }
+        if let v = self.string { w.quotedKey("\"string\":"); v.encodeJSON(&w) }
+        if let v = self.version { w.quotedKey("\"version\":"); v.encodeJSON(&w) }
+        if !self.ints.isEmpty { w.quotedKey("\"ints\":"); self.ints.encodeJSON(&w) }
+        if !self.bools.isEmpty { w.quotedKey("\"bools\":"); self.bools.encodeJSON(&w) }
+        if !self.strings.isEmpty { w.quotedKey("\"strings\":"); self.strings.encodeJSON(&w) }
+        if !self.versions.isEmpty { w.quotedKey("\"versions\":"); self.versions.encodeJSON(&w) }
     }
 
     public mutating func decodeJSONField(_ key: String, _ r: inout JSONReader) throws -> Bool {

@@ -25,8 +25,8 @@ extension ResourceV1beta1 {
 
 extension ResourceV1beta1.DeviceCapacity: JSONObjectCodable {
     public func encodeJSONFields(_ w: inout JSONWriter) {
-        w.key("\"value\":"); self.value.encodeJSON(&w)
-        if let v = self.requestPolicy { w.key("\"requestPolicy\":"); v.encodeJSON(&w) }
+        w.quotedKey("\"value\":"); self.value.encodeJSON(&w)
+        if let v = self.requestPolicy { w.quotedKey("\"requestPolicy\":"); v.encodeJSON(&w) }
     }
 
     public mutating func decodeJSONField(_ key: String, _ r: inout JSONReader) throws -> Bool {

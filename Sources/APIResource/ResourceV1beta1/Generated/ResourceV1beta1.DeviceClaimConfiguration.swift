@@ -25,7 +25,7 @@ extension ResourceV1beta1 {
 
 extension ResourceV1beta1.DeviceClaimConfiguration: JSONObjectCodable {
     public func encodeJSONFields(_ w: inout JSONWriter) {
-        if !self.requests.isEmpty { w.key("\"requests\":"); self.requests.encodeJSON(&w) }
+        if !self.requests.isEmpty { w.quotedKey("\"requests\":"); self.requests.encodeJSON(&w) }
         self.deviceConfiguration.encodeJSONFields(&w)
     }
 

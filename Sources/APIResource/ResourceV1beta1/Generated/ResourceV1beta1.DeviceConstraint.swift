@@ -29,9 +29,9 @@ extension ResourceV1beta1 {
 
 extension ResourceV1beta1.DeviceConstraint: JSONObjectCodable {
     public func encodeJSONFields(_ w: inout JSONWriter) {
-        if !self.requests.isEmpty { w.key("\"requests\":"); self.requests.encodeJSON(&w) }
-        if let v = self.matchAttribute { w.key("\"matchAttribute\":"); v.encodeJSON(&w) }
-        if let v = self.distinctAttribute { w.key("\"distinctAttribute\":"); v.encodeJSON(&w) }
+        if !self.requests.isEmpty { w.quotedKey("\"requests\":"); self.requests.encodeJSON(&w) }
+        if let v = self.matchAttribute { w.quotedKey("\"matchAttribute\":"); v.encodeJSON(&w) }
+        if let v = self.distinctAttribute { w.quotedKey("\"distinctAttribute\":"); v.encodeJSON(&w) }
     }
 
     public mutating func decodeJSONField(_ key: String, _ r: inout JSONReader) throws -> Bool {

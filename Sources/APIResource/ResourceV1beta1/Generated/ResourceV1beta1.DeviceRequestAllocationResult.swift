@@ -57,16 +57,16 @@ extension ResourceV1beta1 {
 
 extension ResourceV1beta1.DeviceRequestAllocationResult: JSONObjectCodable {
     public func encodeJSONFields(_ w: inout JSONWriter) {
-        w.key("\"request\":"); self.request.encodeJSON(&w)
-        w.key("\"driver\":"); self.driver.encodeJSON(&w)
-        w.key("\"pool\":"); self.pool.encodeJSON(&w)
-        w.key("\"device\":"); self.device.encodeJSON(&w)
-        if let v = self.adminAccess { w.key("\"adminAccess\":"); v.encodeJSON(&w) }
-        if !self.tolerations.isEmpty { w.key("\"tolerations\":"); self.tolerations.encodeJSON(&w) }
-        if !self.bindingConditions.isEmpty { w.key("\"bindingConditions\":"); self.bindingConditions.encodeJSON(&w) }
-        if !self.bindingFailureConditions.isEmpty { w.key("\"bindingFailureConditions\":"); self.bindingFailureConditions.encodeJSON(&w) }
-        if let v = self.shareID { w.key("\"shareID\":"); v.encodeJSON(&w) }
-        if !self.consumedCapacity.isEmpty { w.key("\"consumedCapacity\":"); self.consumedCapacity.encodeJSON(&w) }
+        w.quotedKey("\"request\":"); self.request.encodeJSON(&w)
+        w.quotedKey("\"driver\":"); self.driver.encodeJSON(&w)
+        w.quotedKey("\"pool\":"); self.pool.encodeJSON(&w)
+        w.quotedKey("\"device\":"); self.device.encodeJSON(&w)
+        if let v = self.adminAccess { w.quotedKey("\"adminAccess\":"); v.encodeJSON(&w) }
+        if !self.tolerations.isEmpty { w.quotedKey("\"tolerations\":"); self.tolerations.encodeJSON(&w) }
+        if !self.bindingConditions.isEmpty { w.quotedKey("\"bindingConditions\":"); self.bindingConditions.encodeJSON(&w) }
+        if !self.bindingFailureConditions.isEmpty { w.quotedKey("\"bindingFailureConditions\":"); self.bindingFailureConditions.encodeJSON(&w) }
+        if let v = self.shareID { w.quotedKey("\"shareID\":"); v.encodeJSON(&w) }
+        if !self.consumedCapacity.isEmpty { w.quotedKey("\"consumedCapacity\":"); self.consumedCapacity.encodeJSON(&w) }
     }
 
     public mutating func decodeJSONField(_ key: String, _ r: inout JSONReader) throws -> Bool {

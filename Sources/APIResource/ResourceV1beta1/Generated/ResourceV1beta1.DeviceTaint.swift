@@ -33,10 +33,10 @@ extension ResourceV1beta1 {
 
 extension ResourceV1beta1.DeviceTaint: JSONObjectCodable {
     public func encodeJSONFields(_ w: inout JSONWriter) {
-        w.key("\"key\":"); self.key.encodeJSON(&w)
-        if !self.value.isEmpty { w.key("\"value\":"); self.value.encodeJSON(&w) }
-        w.key("\"effect\":"); self.effect.encodeJSON(&w)
-        if let v = self.timeAdded { w.key("\"timeAdded\":"); v.encodeJSON(&w) }
+        w.quotedKey("\"key\":"); self.key.encodeJSON(&w)
+        if !self.value.isEmpty { w.quotedKey("\"value\":"); self.value.encodeJSON(&w) }
+        w.quotedKey("\"effect\":"); self.effect.encodeJSON(&w)
+        if let v = self.timeAdded { w.quotedKey("\"timeAdded\":"); v.encodeJSON(&w) }
     }
 
     public mutating func decodeJSONField(_ key: String, _ r: inout JSONReader) throws -> Bool {

@@ -33,10 +33,10 @@ extension ResourceV1beta1 {
 
 extension ResourceV1beta1.ResourceClaimConsumerReference: JSONObjectCodable {
     public func encodeJSONFields(_ w: inout JSONWriter) {
-        if !self.apiGroup.isEmpty { w.key("\"apiGroup\":"); self.apiGroup.encodeJSON(&w) }
-        w.key("\"resource\":"); self.resource.encodeJSON(&w)
-        w.key("\"name\":"); self.name.encodeJSON(&w)
-        w.key("\"uid\":"); self.uid.encodeJSON(&w)
+        if !self.apiGroup.isEmpty { w.quotedKey("\"apiGroup\":"); self.apiGroup.encodeJSON(&w) }
+        w.quotedKey("\"resource\":"); self.resource.encodeJSON(&w)
+        w.quotedKey("\"name\":"); self.name.encodeJSON(&w)
+        w.quotedKey("\"uid\":"); self.uid.encodeJSON(&w)
     }
 
     public mutating func decodeJSONField(_ key: String, _ r: inout JSONReader) throws -> Bool {

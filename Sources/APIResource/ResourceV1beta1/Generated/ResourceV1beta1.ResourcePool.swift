@@ -29,9 +29,9 @@ extension ResourceV1beta1 {
 
 extension ResourceV1beta1.ResourcePool: JSONObjectCodable {
     public func encodeJSONFields(_ w: inout JSONWriter) {
-        w.key("\"name\":"); self.name.encodeJSON(&w)
-        w.key("\"generation\":"); self.generation.encodeJSON(&w)
-        w.key("\"resourceSliceCount\":"); self.resourceSliceCount.encodeJSON(&w)
+        w.quotedKey("\"name\":"); self.name.encodeJSON(&w)
+        w.quotedKey("\"generation\":"); self.generation.encodeJSON(&w)
+        w.quotedKey("\"resourceSliceCount\":"); self.resourceSliceCount.encodeJSON(&w)
     }
 
     public mutating func decodeJSONField(_ key: String, _ r: inout JSONReader) throws -> Bool {

@@ -50,14 +50,14 @@ extension ResourceV1beta1 {
 
 extension ResourceV1beta1.ResourceSliceSpec: JSONObjectCodable {
     public func encodeJSONFields(_ w: inout JSONWriter) {
-        w.key("\"driver\":"); self.driver.encodeJSON(&w)
-        w.key("\"pool\":"); self.pool.encodeJSON(&w)
-        if !self.nodeName.isEmpty { w.key("\"nodeName\":"); self.nodeName.encodeJSON(&w) }
-        if let v = self.nodeSelector { w.key("\"nodeSelector\":"); v.encodeJSON(&w) }
-        if self.allNodes { w.key("\"allNodes\":"); self.allNodes.encodeJSON(&w) }
-        if !self.devices.isEmpty { w.key("\"devices\":"); self.devices.encodeJSON(&w) }
-        if let v = self.perDeviceNodeSelection { w.key("\"perDeviceNodeSelection\":"); v.encodeJSON(&w) }
-        if !self.sharedCounters.isEmpty { w.key("\"sharedCounters\":"); self.sharedCounters.encodeJSON(&w) }
+        w.quotedKey("\"driver\":"); self.driver.encodeJSON(&w)
+        w.quotedKey("\"pool\":"); self.pool.encodeJSON(&w)
+        if !self.nodeName.isEmpty { w.quotedKey("\"nodeName\":"); self.nodeName.encodeJSON(&w) }
+        if let v = self.nodeSelector { w.quotedKey("\"nodeSelector\":"); v.encodeJSON(&w) }
+        if self.allNodes { w.quotedKey("\"allNodes\":"); self.allNodes.encodeJSON(&w) }
+        if !self.devices.isEmpty { w.quotedKey("\"devices\":"); self.devices.encodeJSON(&w) }
+        if let v = self.perDeviceNodeSelection { w.quotedKey("\"perDeviceNodeSelection\":"); v.encodeJSON(&w) }
+        if !self.sharedCounters.isEmpty { w.quotedKey("\"sharedCounters\":"); self.sharedCounters.encodeJSON(&w) }
     }
 
     public mutating func decodeJSONField(_ key: String, _ r: inout JSONReader) throws -> Bool {

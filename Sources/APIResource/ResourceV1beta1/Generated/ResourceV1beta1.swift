@@ -4,5 +4,16 @@ import APIMachinery
 
 /// Wire types of resource.k8s.io/v1beta1.
 public enum ResourceV1beta1 {
-    public static let groupVersion = GroupVersion(group: "resource.k8s.io", version: "v1beta1")
+    public static let groupVersion = APIMachinery.GroupVersion(group: "resource.k8s.io", version: "v1beta1")
+    /// Every kind of this group-version, for scheme registration.
+    public static let kinds: [any APIKind.Type] = [
+        ResourceV1beta1.DeviceClass.self,
+        ResourceV1beta1.DeviceClassList.self,
+        ResourceV1beta1.ResourceClaim.self,
+        ResourceV1beta1.ResourceClaimList.self,
+        ResourceV1beta1.ResourceClaimTemplate.self,
+        ResourceV1beta1.ResourceClaimTemplateList.self,
+        ResourceV1beta1.ResourceSlice.self,
+        ResourceV1beta1.ResourceSliceList.self,
+    ]
 }

@@ -30,9 +30,9 @@ extension ResourceV1beta2 {
 
 extension ResourceV1beta2.AllocationResult: JSONObjectCodable {
     public func encodeJSONFields(_ w: inout JSONWriter) {
-        w.key("\"devices\":"); self.devices.encodeJSON(&w)
-        if let v = self.nodeSelector { w.key("\"nodeSelector\":"); v.encodeJSON(&w) }
-        if let v = self.allocationTimestamp { w.key("\"allocationTimestamp\":"); v.encodeJSON(&w) }
+        w.quotedKey("\"devices\":"); self.devices.encodeJSON(&w)
+        if let v = self.nodeSelector { w.quotedKey("\"nodeSelector\":"); v.encodeJSON(&w) }
+        if let v = self.allocationTimestamp { w.quotedKey("\"allocationTimestamp\":"); v.encodeJSON(&w) }
     }
 
     public mutating func decodeJSONField(_ key: String, _ r: inout JSONReader) throws -> Bool {

@@ -29,9 +29,9 @@ extension ResourceV1beta2 {
 
 extension ResourceV1beta2.CapacityRequestPolicy: JSONObjectCodable {
     public func encodeJSONFields(_ w: inout JSONWriter) {
-        w.key("\"default\":"); if let v = self.default { v.encodeJSON(&w) } else { w.null() }
-        if !self.validValues.isEmpty { w.key("\"validValues\":"); self.validValues.encodeJSON(&w) }
-        if let v = self.validRange { w.key("\"validRange\":"); v.encodeJSON(&w) }
+        w.quotedKey("\"default\":"); if let v = self.default { v.encodeJSON(&w) } else { w.null() }
+        if !self.validValues.isEmpty { w.quotedKey("\"validValues\":"); self.validValues.encodeJSON(&w) }
+        if let v = self.validRange { w.quotedKey("\"validRange\":"); v.encodeJSON(&w) }
     }
 
     public mutating func decodeJSONField(_ key: String, _ r: inout JSONReader) throws -> Bool {

@@ -29,9 +29,9 @@ extension ResourceV1beta2 {
 
 extension ResourceV1beta2.CapacityRequestPolicyRange: JSONObjectCodable {
     public func encodeJSONFields(_ w: inout JSONWriter) {
-        if let v = self.min { w.key("\"min\":"); v.encodeJSON(&w) }
-        if let v = self.max { w.key("\"max\":"); v.encodeJSON(&w) }
-        if let v = self.step { w.key("\"step\":"); v.encodeJSON(&w) }
+        if let v = self.min { w.quotedKey("\"min\":"); v.encodeJSON(&w) }
+        if let v = self.max { w.quotedKey("\"max\":"); v.encodeJSON(&w) }
+        if let v = self.step { w.quotedKey("\"step\":"); v.encodeJSON(&w) }
     }
 
     public mutating func decodeJSONField(_ key: String, _ r: inout JSONReader) throws -> Bool {

@@ -21,7 +21,7 @@ extension ResourceV1beta2 {
 
 extension ResourceV1beta2.CapacityRequirements: JSONObjectCodable {
     public func encodeJSONFields(_ w: inout JSONWriter) {
-        if !self.requests.isEmpty { w.key("\"requests\":"); self.requests.encodeJSON(&w) }
+        if !self.requests.isEmpty { w.quotedKey("\"requests\":"); self.requests.encodeJSON(&w) }
     }
 
     public mutating func decodeJSONField(_ key: String, _ r: inout JSONReader) throws -> Bool {

@@ -25,8 +25,8 @@ extension ResourceV1beta2 {
 
 extension ResourceV1beta2.CounterSet: JSONObjectCodable {
     public func encodeJSONFields(_ w: inout JSONWriter) {
-        w.key("\"name\":"); self.name.encodeJSON(&w)
-        if !self.counters.isEmpty { w.key("\"counters\":"); self.counters.encodeJSON(&w) }
+        w.quotedKey("\"name\":"); self.name.encodeJSON(&w)
+        if !self.counters.isEmpty { w.quotedKey("\"counters\":"); self.counters.encodeJSON(&w) }
     }
 
     public mutating func decodeJSONField(_ key: String, _ r: inout JSONReader) throws -> Bool {

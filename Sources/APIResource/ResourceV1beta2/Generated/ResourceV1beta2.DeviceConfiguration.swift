@@ -21,7 +21,7 @@ extension ResourceV1beta2 {
 
 extension ResourceV1beta2.DeviceConfiguration: JSONObjectCodable {
     public func encodeJSONFields(_ w: inout JSONWriter) {
-        if let v = self.opaque { w.key("\"opaque\":"); v.encodeJSON(&w) }
+        if let v = self.opaque { w.quotedKey("\"opaque\":"); v.encodeJSON(&w) }
     }
 
     public mutating func decodeJSONField(_ key: String, _ r: inout JSONReader) throws -> Bool {

@@ -25,8 +25,8 @@ extension ResourceV1beta2 {
 
 extension ResourceV1beta2.DeviceCounterConsumption: JSONObjectCodable {
     public func encodeJSONFields(_ w: inout JSONWriter) {
-        w.key("\"counterSet\":"); self.counterSet.encodeJSON(&w)
-        if !self.counters.isEmpty { w.key("\"counters\":"); self.counters.encodeJSON(&w) }
+        w.quotedKey("\"counterSet\":"); self.counterSet.encodeJSON(&w)
+        if !self.counters.isEmpty { w.quotedKey("\"counters\":"); self.counters.encodeJSON(&w) }
     }
 
     public mutating func decodeJSONField(_ key: String, _ r: inout JSONReader) throws -> Bool {

@@ -29,9 +29,9 @@ extension ResourceV1beta2 {
 
 extension ResourceV1beta2.DeviceRequest: JSONObjectCodable {
     public func encodeJSONFields(_ w: inout JSONWriter) {
-        w.key("\"name\":"); self.name.encodeJSON(&w)
-        if let v = self.exactly { w.key("\"exactly\":"); v.encodeJSON(&w) }
-        if !self.firstAvailable.isEmpty { w.key("\"firstAvailable\":"); self.firstAvailable.encodeJSON(&w) }
+        w.quotedKey("\"name\":"); self.name.encodeJSON(&w)
+        if let v = self.exactly { w.quotedKey("\"exactly\":"); v.encodeJSON(&w) }
+        if !self.firstAvailable.isEmpty { w.quotedKey("\"firstAvailable\":"); self.firstAvailable.encodeJSON(&w) }
     }
 
     public mutating func decodeJSONField(_ key: String, _ r: inout JSONReader) throws -> Bool {

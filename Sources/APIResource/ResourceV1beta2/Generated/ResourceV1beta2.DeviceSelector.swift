@@ -21,7 +21,7 @@ extension ResourceV1beta2 {
 
 extension ResourceV1beta2.DeviceSelector: JSONObjectCodable {
     public func encodeJSONFields(_ w: inout JSONWriter) {
-        if let v = self.cel { w.key("\"cel\":"); v.encodeJSON(&w) }
+        if let v = self.cel { w.quotedKey("\"cel\":"); v.encodeJSON(&w) }
     }
 
     public mutating func decodeJSONField(_ key: String, _ r: inout JSONReader) throws -> Bool {

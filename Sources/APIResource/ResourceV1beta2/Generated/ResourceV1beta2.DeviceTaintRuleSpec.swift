@@ -25,8 +25,8 @@ extension ResourceV1beta2 {
 
 extension ResourceV1beta2.DeviceTaintRuleSpec: JSONObjectCodable {
     public func encodeJSONFields(_ w: inout JSONWriter) {
-        if let v = self.deviceSelector { w.key("\"deviceSelector\":"); v.encodeJSON(&w) }
-        w.key("\"taint\":"); self.taint.encodeJSON(&w)
+        if let v = self.deviceSelector { w.quotedKey("\"deviceSelector\":"); v.encodeJSON(&w) }
+        w.quotedKey("\"taint\":"); self.taint.encodeJSON(&w)
     }
 
     public mutating func decodeJSONField(_ key: String, _ r: inout JSONReader) throws -> Bool {

@@ -29,9 +29,9 @@ extension ResourceV1beta2 {
 
 extension ResourceV1beta2.DeviceTaintSelector: JSONObjectCodable {
     public func encodeJSONFields(_ w: inout JSONWriter) {
-        if let v = self.driver { w.key("\"driver\":"); v.encodeJSON(&w) }
-        if let v = self.pool { w.key("\"pool\":"); v.encodeJSON(&w) }
-        if let v = self.device { w.key("\"device\":"); v.encodeJSON(&w) }
+        if let v = self.driver { w.quotedKey("\"driver\":"); v.encodeJSON(&w) }
+        if let v = self.pool { w.quotedKey("\"pool\":"); v.encodeJSON(&w) }
+        if let v = self.device { w.quotedKey("\"device\":"); v.encodeJSON(&w) }
     }
 
     public mutating func decodeJSONField(_ key: String, _ r: inout JSONReader) throws -> Bool {

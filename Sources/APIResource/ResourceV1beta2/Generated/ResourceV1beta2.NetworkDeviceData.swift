@@ -29,9 +29,9 @@ extension ResourceV1beta2 {
 
 extension ResourceV1beta2.NetworkDeviceData: JSONObjectCodable {
     public func encodeJSONFields(_ w: inout JSONWriter) {
-        if !self.interfaceName.isEmpty { w.key("\"interfaceName\":"); self.interfaceName.encodeJSON(&w) }
-        if !self.ips.isEmpty { w.key("\"ips\":"); self.ips.encodeJSON(&w) }
-        if !self.hardwareAddress.isEmpty { w.key("\"hardwareAddress\":"); self.hardwareAddress.encodeJSON(&w) }
+        if !self.interfaceName.isEmpty { w.quotedKey("\"interfaceName\":"); self.interfaceName.encodeJSON(&w) }
+        if !self.ips.isEmpty { w.quotedKey("\"ips\":"); self.ips.encodeJSON(&w) }
+        if !self.hardwareAddress.isEmpty { w.quotedKey("\"hardwareAddress\":"); self.hardwareAddress.encodeJSON(&w) }
     }
 
     public mutating func decodeJSONField(_ key: String, _ r: inout JSONReader) throws -> Bool {

@@ -25,8 +25,8 @@ extension ResourceV1beta2 {
 
 extension ResourceV1beta2.NodeAllocatableResourceMapping: JSONObjectCodable {
     public func encodeJSONFields(_ w: inout JSONWriter) {
-        if let v = self.capacityKey { w.key("\"capacityKey\":"); v.encodeJSON(&w) }
-        if let v = self.allocationMultiplier { w.key("\"allocationMultiplier\":"); v.encodeJSON(&w) }
+        if let v = self.capacityKey { w.quotedKey("\"capacityKey\":"); v.encodeJSON(&w) }
+        if let v = self.allocationMultiplier { w.quotedKey("\"allocationMultiplier\":"); v.encodeJSON(&w) }
     }
 
     public mutating func decodeJSONField(_ key: String, _ r: inout JSONReader) throws -> Bool {

@@ -25,8 +25,8 @@ extension ResourceV1beta2 {
 
 extension ResourceV1beta2.OpaqueDeviceConfiguration: JSONObjectCodable {
     public func encodeJSONFields(_ w: inout JSONWriter) {
-        w.key("\"driver\":"); self.driver.encodeJSON(&w)
-        w.key("\"parameters\":"); self.parameters.encodeJSON(&w)
+        w.quotedKey("\"driver\":"); self.driver.encodeJSON(&w)
+        w.quotedKey("\"parameters\":"); self.parameters.encodeJSON(&w)
     }
 
     public mutating func decodeJSONField(_ key: String, _ r: inout JSONReader) throws -> Bool {

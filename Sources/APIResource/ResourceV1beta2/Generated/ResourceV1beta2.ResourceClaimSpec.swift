@@ -21,7 +21,7 @@ extension ResourceV1beta2 {
 
 extension ResourceV1beta2.ResourceClaimSpec: JSONObjectCodable {
     public func encodeJSONFields(_ w: inout JSONWriter) {
-        w.key("\"devices\":"); self.devices.encodeJSON(&w)
+        w.quotedKey("\"devices\":"); self.devices.encodeJSON(&w)
     }
 
     public mutating func decodeJSONField(_ key: String, _ r: inout JSONReader) throws -> Bool {

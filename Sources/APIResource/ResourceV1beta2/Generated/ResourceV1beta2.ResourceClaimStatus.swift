@@ -29,9 +29,9 @@ extension ResourceV1beta2 {
 
 extension ResourceV1beta2.ResourceClaimStatus: JSONObjectCodable {
     public func encodeJSONFields(_ w: inout JSONWriter) {
-        if let v = self.allocation { w.key("\"allocation\":"); v.encodeJSON(&w) }
-        if !self.reservedFor.isEmpty { w.key("\"reservedFor\":"); self.reservedFor.encodeJSON(&w) }
-        if !self.devices.isEmpty { w.key("\"devices\":"); self.devices.encodeJSON(&w) }
+        if let v = self.allocation { w.quotedKey("\"allocation\":"); v.encodeJSON(&w) }
+        if !self.reservedFor.isEmpty { w.quotedKey("\"reservedFor\":"); self.reservedFor.encodeJSON(&w) }
+        if !self.devices.isEmpty { w.quotedKey("\"devices\":"); self.devices.encodeJSON(&w) }
     }
 
     public mutating func decodeJSONField(_ key: String, _ r: inout JSONReader) throws -> Bool {

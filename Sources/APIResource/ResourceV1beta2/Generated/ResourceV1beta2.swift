@@ -4,5 +4,18 @@ import APIMachinery
 
 /// Wire types of resource.k8s.io/v1beta2.
 public enum ResourceV1beta2 {
-    public static let groupVersion = GroupVersion(group: "resource.k8s.io", version: "v1beta2")
+    public static let groupVersion = APIMachinery.GroupVersion(group: "resource.k8s.io", version: "v1beta2")
+    /// Every kind of this group-version, for scheme registration.
+    public static let kinds: [any APIKind.Type] = [
+        ResourceV1beta2.DeviceClass.self,
+        ResourceV1beta2.DeviceClassList.self,
+        ResourceV1beta2.DeviceTaintRule.self,
+        ResourceV1beta2.DeviceTaintRuleList.self,
+        ResourceV1beta2.ResourceClaim.self,
+        ResourceV1beta2.ResourceClaimList.self,
+        ResourceV1beta2.ResourceClaimTemplate.self,
+        ResourceV1beta2.ResourceClaimTemplateList.self,
+        ResourceV1beta2.ResourceSlice.self,
+        ResourceV1beta2.ResourceSliceList.self,
+    ]
 }

@@ -45,13 +45,13 @@ extension SchedulingV1 {
 
 extension SchedulingV1.PriorityClass: JSONObjectCodable {
     public func encodeJSONFields(_ w: inout JSONWriter) {
-        if !kind.isEmpty { w.key("\"kind\":"); w.string(kind) }
-        if !apiVersion.isEmpty { w.key("\"apiVersion\":"); w.string(apiVersion) }
-        w.key("\"metadata\":"); self.metadata.encodeJSON(&w)
-        w.key("\"value\":"); self.value.encodeJSON(&w)
-        if self.globalDefault { w.key("\"globalDefault\":"); self.globalDefault.encodeJSON(&w) }
-        if !self.description.isEmpty { w.key("\"description\":"); self.description.encodeJSON(&w) }
-        if let v = self.preemptionPolicy { w.key("\"preemptionPolicy\":"); v.encodeJSON(&w) }
+        if !kind.isEmpty { w.quotedKey("\"kind\":"); w.string(kind) }
+        if !apiVersion.isEmpty { w.quotedKey("\"apiVersion\":"); w.string(apiVersion) }
+        w.quotedKey("\"metadata\":"); self.metadata.encodeJSON(&w)
+        w.quotedKey("\"value\":"); self.value.encodeJSON(&w)
+        if self.globalDefault { w.quotedKey("\"globalDefault\":"); self.globalDefault.encodeJSON(&w) }
+        if !self.description.isEmpty { w.quotedKey("\"description\":"); self.description.encodeJSON(&w) }
+        if let v = self.preemptionPolicy { w.quotedKey("\"preemptionPolicy\":"); v.encodeJSON(&w) }
     }
 
     public mutating func decodeJSONField(_ key: String, _ r: inout JSONReader) throws -> Bool {
@@ -92,6 +92,6 @@ extension SchedulingV1.PriorityClass: ProtoMessage {
     }
 }
 
-extension SchedulingV1.PriorityClass: APIKind {
-    public static let groupVersionKind = GroupVersionKind(group: "scheduling.k8s.io", version: "v1", kind: "PriorityClass")
+extension SchedulingV1.PriorityClass: APIKind, TypeMetaCarrier {
+    public static let groupVersionKind = APIMachinery.GroupVersionKind(group: "scheduling.k8s.io", version: "v1", kind: "PriorityClass")
 }

@@ -4,5 +4,10 @@ import APIMachinery
 
 /// Wire types of scheduling.k8s.io/v1.
 public enum SchedulingV1 {
-    public static let groupVersion = GroupVersion(group: "scheduling.k8s.io", version: "v1")
+    public static let groupVersion = APIMachinery.GroupVersion(group: "scheduling.k8s.io", version: "v1")
+    /// Every kind of this group-version, for scheme registration.
+    public static let kinds: [any APIKind.Type] = [
+        SchedulingV1.PriorityClass.self,
+        SchedulingV1.PriorityClassList.self,
+    ]
 }

@@ -21,7 +21,7 @@ extension SchedulingV1alpha2 {
 
 extension SchedulingV1alpha2.GangSchedulingPolicy: JSONObjectCodable {
     public func encodeJSONFields(_ w: inout JSONWriter) {
-        w.key("\"minCount\":"); self.minCount.encodeJSON(&w)
+        w.quotedKey("\"minCount\":"); self.minCount.encodeJSON(&w)
     }
 
     public mutating func decodeJSONField(_ key: String, _ r: inout JSONReader) throws -> Bool {

@@ -29,9 +29,9 @@ extension SchedulingV1alpha2 {
 
 extension SchedulingV1alpha2.PodGroupResourceClaim: JSONObjectCodable {
     public func encodeJSONFields(_ w: inout JSONWriter) {
-        w.key("\"name\":"); self.name.encodeJSON(&w)
-        if let v = self.resourceClaimName { w.key("\"resourceClaimName\":"); v.encodeJSON(&w) }
-        if let v = self.resourceClaimTemplateName { w.key("\"resourceClaimTemplateName\":"); v.encodeJSON(&w) }
+        w.quotedKey("\"name\":"); self.name.encodeJSON(&w)
+        if let v = self.resourceClaimName { w.quotedKey("\"resourceClaimName\":"); v.encodeJSON(&w) }
+        if let v = self.resourceClaimTemplateName { w.quotedKey("\"resourceClaimTemplateName\":"); v.encodeJSON(&w) }
     }
 
     public mutating func decodeJSONField(_ key: String, _ r: inout JSONReader) throws -> Bool {

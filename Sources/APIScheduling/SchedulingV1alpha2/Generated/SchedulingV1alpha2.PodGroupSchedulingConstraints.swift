@@ -21,7 +21,7 @@ extension SchedulingV1alpha2 {
 
 extension SchedulingV1alpha2.PodGroupSchedulingConstraints: JSONObjectCodable {
     public func encodeJSONFields(_ w: inout JSONWriter) {
-        if !self.topology.isEmpty { w.key("\"topology\":"); self.topology.encodeJSON(&w) }
+        if !self.topology.isEmpty { w.quotedKey("\"topology\":"); self.topology.encodeJSON(&w) }
     }
 
     public mutating func decodeJSONField(_ key: String, _ r: inout JSONReader) throws -> Bool {

@@ -25,8 +25,8 @@ extension SchedulingV1alpha2 {
 
 extension SchedulingV1alpha2.PodGroupSchedulingPolicy: JSONObjectCodable {
     public func encodeJSONFields(_ w: inout JSONWriter) {
-        if let v = self.basic { w.key("\"basic\":"); v.encodeJSON(&w) }
-        if let v = self.gang { w.key("\"gang\":"); v.encodeJSON(&w) }
+        if let v = self.basic { w.quotedKey("\"basic\":"); v.encodeJSON(&w) }
+        if let v = self.gang { w.quotedKey("\"gang\":"); v.encodeJSON(&w) }
     }
 
     public mutating func decodeJSONField(_ key: String, _ r: inout JSONReader) throws -> Bool {

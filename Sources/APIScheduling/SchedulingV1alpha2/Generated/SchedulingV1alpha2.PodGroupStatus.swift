@@ -25,8 +25,8 @@ extension SchedulingV1alpha2 {
 
 extension SchedulingV1alpha2.PodGroupStatus: JSONObjectCodable {
     public func encodeJSONFields(_ w: inout JSONWriter) {
-        if !self.conditions.isEmpty { w.key("\"conditions\":"); self.conditions.encodeJSON(&w) }
-        if !self.resourceClaimStatuses.isEmpty { w.key("\"resourceClaimStatuses\":"); self.resourceClaimStatuses.encodeJSON(&w) }
+        if !self.conditions.isEmpty { w.quotedKey("\"conditions\":"); self.conditions.encodeJSON(&w) }
+        if !self.resourceClaimStatuses.isEmpty { w.quotedKey("\"resourceClaimStatuses\":"); self.resourceClaimStatuses.encodeJSON(&w) }
     }
 
     public mutating func decodeJSONField(_ key: String, _ r: inout JSONReader) throws -> Bool {

@@ -45,13 +45,13 @@ extension SchedulingV1alpha2 {
 
 extension SchedulingV1alpha2.PodGroupTemplate: JSONObjectCodable {
     public func encodeJSONFields(_ w: inout JSONWriter) {
-        w.key("\"name\":"); self.name.encodeJSON(&w)
-        w.key("\"schedulingPolicy\":"); self.schedulingPolicy.encodeJSON(&w)
-        w.key("\"schedulingConstraints\":"); if let v = self.schedulingConstraints { v.encodeJSON(&w) } else { w.null() }
-        if !self.resourceClaims.isEmpty { w.key("\"resourceClaims\":"); self.resourceClaims.encodeJSON(&w) }
-        if let v = self.disruptionMode { w.key("\"disruptionMode\":"); v.encodeJSON(&w) }
-        if !self.priorityClassName.isEmpty { w.key("\"priorityClassName\":"); self.priorityClassName.encodeJSON(&w) }
-        if let v = self.priority { w.key("\"priority\":"); v.encodeJSON(&w) }
+        w.quotedKey("\"name\":"); self.name.encodeJSON(&w)
+        w.quotedKey("\"schedulingPolicy\":"); self.schedulingPolicy.encodeJSON(&w)
+        w.quotedKey("\"schedulingConstraints\":"); if let v = self.schedulingConstraints { v.encodeJSON(&w) } else { w.null() }
+        if !self.resourceClaims.isEmpty { w.quotedKey("\"resourceClaims\":"); self.resourceClaims.encodeJSON(&w) }
+        if let v = self.disruptionMode { w.quotedKey("\"disruptionMode\":"); v.encodeJSON(&w) }
+        if !self.priorityClassName.isEmpty { w.quotedKey("\"priorityClassName\":"); self.priorityClassName.encodeJSON(&w) }
+        if let v = self.priority { w.quotedKey("\"priority\":"); v.encodeJSON(&w) }
     }
 
     public mutating func decodeJSONField(_ key: String, _ r: inout JSONReader) throws -> Bool {

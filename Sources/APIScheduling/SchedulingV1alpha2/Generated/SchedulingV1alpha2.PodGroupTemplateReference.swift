@@ -21,7 +21,7 @@ extension SchedulingV1alpha2 {
 
 extension SchedulingV1alpha2.PodGroupTemplateReference: JSONObjectCodable {
     public func encodeJSONFields(_ w: inout JSONWriter) {
-        w.key("\"workload\":"); if let v = self.workload { v.encodeJSON(&w) } else { w.null() }
+        w.quotedKey("\"workload\":"); if let v = self.workload { v.encodeJSON(&w) } else { w.null() }
     }
 
     public mutating func decodeJSONField(_ key: String, _ r: inout JSONReader) throws -> Bool {

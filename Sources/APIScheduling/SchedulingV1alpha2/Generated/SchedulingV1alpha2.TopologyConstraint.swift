@@ -21,7 +21,7 @@ extension SchedulingV1alpha2 {
 
 extension SchedulingV1alpha2.TopologyConstraint: JSONObjectCodable {
     public func encodeJSONFields(_ w: inout JSONWriter) {
-        w.key("\"key\":"); self.key.encodeJSON(&w)
+        w.quotedKey("\"key\":"); self.key.encodeJSON(&w)
     }
 
     public mutating func decodeJSONField(_ key: String, _ r: inout JSONReader) throws -> Bool {

@@ -29,9 +29,9 @@ extension SchedulingV1alpha2 {
 
 extension SchedulingV1alpha2.TypedLocalObjectReference: JSONObjectCodable {
     public func encodeJSONFields(_ w: inout JSONWriter) {
-        if !self.apiGroup.isEmpty { w.key("\"apiGroup\":"); self.apiGroup.encodeJSON(&w) }
-        w.key("\"kind\":"); self.kind.encodeJSON(&w)
-        w.key("\"name\":"); self.name.encodeJSON(&w)
+        if !self.apiGroup.isEmpty { w.quotedKey("\"apiGroup\":"); self.apiGroup.encodeJSON(&w) }
+        w.quotedKey("\"kind\":"); self.kind.encodeJSON(&w)
+        w.quotedKey("\"name\":"); self.name.encodeJSON(&w)
     }
 
     public mutating func decodeJSONField(_ key: String, _ r: inout JSONReader) throws -> Bool {

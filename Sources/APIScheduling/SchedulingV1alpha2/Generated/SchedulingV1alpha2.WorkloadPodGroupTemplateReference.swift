@@ -25,8 +25,8 @@ extension SchedulingV1alpha2 {
 
 extension SchedulingV1alpha2.WorkloadPodGroupTemplateReference: JSONObjectCodable {
     public func encodeJSONFields(_ w: inout JSONWriter) {
-        w.key("\"workloadName\":"); self.workloadName.encodeJSON(&w)
-        w.key("\"podGroupTemplateName\":"); self.podGroupTemplateName.encodeJSON(&w)
+        w.quotedKey("\"workloadName\":"); self.workloadName.encodeJSON(&w)
+        w.quotedKey("\"podGroupTemplateName\":"); self.podGroupTemplateName.encodeJSON(&w)
     }
 
     public mutating func decodeJSONField(_ key: String, _ r: inout JSONReader) throws -> Bool {

@@ -25,8 +25,8 @@ extension SchedulingV1alpha2 {
 
 extension SchedulingV1alpha2.WorkloadSpec: JSONObjectCodable {
     public func encodeJSONFields(_ w: inout JSONWriter) {
-        if let v = self.controllerRef { w.key("\"controllerRef\":"); v.encodeJSON(&w) }
-        w.key("\"podGroupTemplates\":"); if self.podGroupTemplates.isEmpty { w.null() } else { self.podGroupTemplates.encodeJSON(&w) }
+        if let v = self.controllerRef { w.quotedKey("\"controllerRef\":"); v.encodeJSON(&w) }
+        w.quotedKey("\"podGroupTemplates\":"); if self.podGroupTemplates.isEmpty { w.null() } else { self.podGroupTemplates.encodeJSON(&w) }
     }
 
     public mutating func decodeJSONField(_ key: String, _ r: inout JSONReader) throws -> Bool {

@@ -4,5 +4,12 @@ import APIMachinery
 
 /// Wire types of scheduling.k8s.io/v1alpha2.
 public enum SchedulingV1alpha2 {
-    public static let groupVersion = GroupVersion(group: "scheduling.k8s.io", version: "v1alpha2")
+    public static let groupVersion = APIMachinery.GroupVersion(group: "scheduling.k8s.io", version: "v1alpha2")
+    /// Every kind of this group-version, for scheme registration.
+    public static let kinds: [any APIKind.Type] = [
+        SchedulingV1alpha2.PodGroup.self,
+        SchedulingV1alpha2.PodGroupList.self,
+        SchedulingV1alpha2.Workload.self,
+        SchedulingV1alpha2.WorkloadList.self,
+    ]
 }

@@ -33,10 +33,10 @@ extension APIServerInternalV1alpha1 {
 
 extension APIServerInternalV1alpha1.ServerStorageVersion: JSONObjectCodable {
     public func encodeJSONFields(_ w: inout JSONWriter) {
-        if !self.apiServerID.isEmpty { w.key("\"apiServerID\":"); self.apiServerID.encodeJSON(&w) }
-        if !self.encodingVersion.isEmpty { w.key("\"encodingVersion\":"); self.encodingVersion.encodeJSON(&w) }
-        if !self.decodableVersions.isEmpty { w.key("\"decodableVersions\":"); self.decodableVersions.encodeJSON(&w) }
-        if !self.servedVersions.isEmpty { w.key("\"servedVersions\":"); self.servedVersions.encodeJSON(&w) }
+        if !self.apiServerID.isEmpty { w.quotedKey("\"apiServerID\":"); self.apiServerID.encodeJSON(&w) }
+        if !self.encodingVersion.isEmpty { w.quotedKey("\"encodingVersion\":"); self.encodingVersion.encodeJSON(&w) }
+        if !self.decodableVersions.isEmpty { w.quotedKey("\"decodableVersions\":"); self.decodableVersions.encodeJSON(&w) }
+        if !self.servedVersions.isEmpty { w.quotedKey("\"servedVersions\":"); self.servedVersions.encodeJSON(&w) }
     }
 
     public mutating func decodeJSONField(_ key: String, _ r: inout JSONReader) throws -> Bool {

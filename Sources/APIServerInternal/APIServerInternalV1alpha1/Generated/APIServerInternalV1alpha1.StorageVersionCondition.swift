@@ -41,12 +41,12 @@ extension APIServerInternalV1alpha1 {
 
 extension APIServerInternalV1alpha1.StorageVersionCondition: JSONObjectCodable {
     public func encodeJSONFields(_ w: inout JSONWriter) {
-        w.key("\"type\":"); self.type.encodeJSON(&w)
-        w.key("\"status\":"); self.status.encodeJSON(&w)
-        if self.observedGeneration != 0 { w.key("\"observedGeneration\":"); self.observedGeneration.encodeJSON(&w) }
-        w.key("\"lastTransitionTime\":"); if let v = self.lastTransitionTime { v.encodeJSON(&w) } else { w.null() }
-        w.key("\"reason\":"); self.reason.encodeJSON(&w)
-        if !self.message.isEmpty { w.key("\"message\":"); self.message.encodeJSON(&w) }
+        w.quotedKey("\"type\":"); self.type.encodeJSON(&w)
+        w.quotedKey("\"status\":"); self.status.encodeJSON(&w)
+        if self.observedGeneration != 0 { w.quotedKey("\"observedGeneration\":"); self.observedGeneration.encodeJSON(&w) }
+        w.quotedKey("\"lastTransitionTime\":"); if let v = self.lastTransitionTime { v.encodeJSON(&w) } else { w.null() }
+        w.quotedKey("\"reason\":"); self.reason.encodeJSON(&w)
+        if !self.message.isEmpty { w.quotedKey("\"message\":"); self.message.encodeJSON(&w) }
     }
 
     public mutating func decodeJSONField(_ key: String, _ r: inout JSONReader) throws -> Bool {

@@ -29,9 +29,9 @@ extension APIServerInternalV1alpha1 {
 
 extension APIServerInternalV1alpha1.StorageVersionStatus: JSONObjectCodable {
     public func encodeJSONFields(_ w: inout JSONWriter) {
-        if !self.storageVersions.isEmpty { w.key("\"storageVersions\":"); self.storageVersions.encodeJSON(&w) }
-        if let v = self.commonEncodingVersion { w.key("\"commonEncodingVersion\":"); v.encodeJSON(&w) }
-        if !self.conditions.isEmpty { w.key("\"conditions\":"); self.conditions.encodeJSON(&w) }
+        if !self.storageVersions.isEmpty { w.quotedKey("\"storageVersions\":"); self.storageVersions.encodeJSON(&w) }
+        if let v = self.commonEncodingVersion { w.quotedKey("\"commonEncodingVersion\":"); v.encodeJSON(&w) }
+        if !self.conditions.isEmpty { w.quotedKey("\"conditions\":"); self.conditions.encodeJSON(&w) }
     }
 
     public mutating func decodeJSONField(_ key: String, _ r: inout JSONReader) throws -> Bool {

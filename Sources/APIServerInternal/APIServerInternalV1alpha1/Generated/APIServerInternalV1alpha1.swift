@@ -4,5 +4,10 @@ import APIMachinery
 
 /// Wire types of internal.apiserver.k8s.io/v1alpha1.
 public enum APIServerInternalV1alpha1 {
-    public static let groupVersion = GroupVersion(group: "internal.apiserver.k8s.io", version: "v1alpha1")
+    public static let groupVersion = APIMachinery.GroupVersion(group: "internal.apiserver.k8s.io", version: "v1alpha1")
+    /// Every kind of this group-version, for scheme registration.
+    public static let kinds: [any APIKind.Type] = [
+        APIServerInternalV1alpha1.StorageVersion.self,
+        APIServerInternalV1alpha1.StorageVersionList.self,
+    ]
 }

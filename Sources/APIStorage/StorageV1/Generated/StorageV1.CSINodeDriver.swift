@@ -33,10 +33,10 @@ extension StorageV1 {
 
 extension StorageV1.CSINodeDriver: JSONObjectCodable {
     public func encodeJSONFields(_ w: inout JSONWriter) {
-        w.key("\"name\":"); self.name.encodeJSON(&w)
-        w.key("\"nodeID\":"); self.nodeID.encodeJSON(&w)
-        w.key("\"topologyKeys\":"); if self.topologyKeys.isEmpty { w.null() } else { self.topologyKeys.encodeJSON(&w) }
-        if let v = self.allocatable { w.key("\"allocatable\":"); v.encodeJSON(&w) }
+        w.quotedKey("\"name\":"); self.name.encodeJSON(&w)
+        w.quotedKey("\"nodeID\":"); self.nodeID.encodeJSON(&w)
+        w.quotedKey("\"topologyKeys\":"); if self.topologyKeys.isEmpty { w.null() } else { self.topologyKeys.encodeJSON(&w) }
+        if let v = self.allocatable { w.quotedKey("\"allocatable\":"); v.encodeJSON(&w) }
     }
 
     public mutating func decodeJSONField(_ key: String, _ r: inout JSONReader) throws -> Bool {

@@ -21,7 +21,7 @@ extension StorageV1 {
 
 extension StorageV1.CSINodeSpec: JSONObjectCodable {
     public func encodeJSONFields(_ w: inout JSONWriter) {
-        w.key("\"drivers\":"); if self.drivers.isEmpty { w.null() } else { self.drivers.encodeJSON(&w) }
+        w.quotedKey("\"drivers\":"); if self.drivers.isEmpty { w.null() } else { self.drivers.encodeJSON(&w) }
     }
 
     public mutating func decodeJSONField(_ key: String, _ r: inout JSONReader) throws -> Bool {

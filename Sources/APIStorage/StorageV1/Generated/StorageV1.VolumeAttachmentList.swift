@@ -33,10 +33,10 @@ extension StorageV1 {
 
 extension StorageV1.VolumeAttachmentList: JSONObjectCodable {
     public func encodeJSONFields(_ w: inout JSONWriter) {
-        if !kind.isEmpty { w.key("\"kind\":"); w.string(kind) }
-        if !apiVersion.isEmpty { w.key("\"apiVersion\":"); w.string(apiVersion) }
-        w.key("\"metadata\":"); self.metadata.encodeJSON(&w)
-        w.key("\"items\":"); self.items.encodeJSON(&w)
+        if !kind.isEmpty { w.quotedKey("\"kind\":"); w.string(kind) }
+        if !apiVersion.isEmpty { w.quotedKey("\"apiVersion\":"); w.string(apiVersion) }
+        w.quotedKey("\"metadata\":"); self.metadata.encodeJSON(&w)
+        w.quotedKey("\"items\":"); self.items.encodeJSON(&w)
     }
 
     public mutating func decodeJSONField(_ key: String, _ r: inout JSONReader) throws -> Bool {
@@ -68,6 +68,6 @@ extension StorageV1.VolumeAttachmentList: ProtoMessage {
     }
 }
 
-extension StorageV1.VolumeAttachmentList: APIKind {
-    public static let groupVersionKind = GroupVersionKind(group: "storage.k8s.io", version: "v1", kind: "VolumeAttachmentList")
+extension StorageV1.VolumeAttachmentList: APIKind, TypeMetaCarrier {
+    public static let groupVersionKind = APIMachinery.GroupVersionKind(group: "storage.k8s.io", version: "v1", kind: "VolumeAttachmentList")
 }

@@ -29,9 +29,9 @@ extension StorageV1 {
 
 extension StorageV1.VolumeAttachmentSpec: JSONObjectCodable {
     public func encodeJSONFields(_ w: inout JSONWriter) {
-        w.key("\"attacher\":"); self.attacher.encodeJSON(&w)
-        w.key("\"source\":"); self.source.encodeJSON(&w)
-        w.key("\"nodeName\":"); self.nodeName.encodeJSON(&w)
+        w.quotedKey("\"attacher\":"); self.attacher.encodeJSON(&w)
+        w.quotedKey("\"source\":"); self.source.encodeJSON(&w)
+        w.quotedKey("\"nodeName\":"); self.nodeName.encodeJSON(&w)
     }
 
     public mutating func decodeJSONField(_ key: String, _ r: inout JSONReader) throws -> Bool {

@@ -21,7 +21,7 @@ extension StorageV1 {
 
 extension StorageV1.VolumeNodeResources: JSONObjectCodable {
     public func encodeJSONFields(_ w: inout JSONWriter) {
-        if let v = self.count { w.key("\"count\":"); v.encodeJSON(&w) }
+        if let v = self.count { w.quotedKey("\"count\":"); v.encodeJSON(&w) }
     }
 
     public mutating func decodeJSONField(_ key: String, _ r: inout JSONReader) throws -> Bool {

@@ -4,5 +4,20 @@ import APIMachinery
 
 /// Wire types of storage.k8s.io/v1.
 public enum StorageV1 {
-    public static let groupVersion = GroupVersion(group: "storage.k8s.io", version: "v1")
+    public static let groupVersion = APIMachinery.GroupVersion(group: "storage.k8s.io", version: "v1")
+    /// Every kind of this group-version, for scheme registration.
+    public static let kinds: [any APIKind.Type] = [
+        StorageV1.CSIDriver.self,
+        StorageV1.CSIDriverList.self,
+        StorageV1.CSINode.self,
+        StorageV1.CSINodeList.self,
+        StorageV1.CSIStorageCapacity.self,
+        StorageV1.CSIStorageCapacityList.self,
+        StorageV1.StorageClass.self,
+        StorageV1.StorageClassList.self,
+        StorageV1.VolumeAttachment.self,
+        StorageV1.VolumeAttachmentList.self,
+        StorageV1.VolumeAttributesClass.self,
+        StorageV1.VolumeAttributesClassList.self,
+    ]
 }

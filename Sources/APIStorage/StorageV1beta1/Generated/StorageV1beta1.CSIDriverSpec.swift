@@ -61,17 +61,17 @@ extension StorageV1beta1 {
 
 extension StorageV1beta1.CSIDriverSpec: JSONObjectCodable {
     public func encodeJSONFields(_ w: inout JSONWriter) {
-        if let v = self.attachRequired { w.key("\"attachRequired\":"); v.encodeJSON(&w) }
-        if let v = self.podInfoOnMount { w.key("\"podInfoOnMount\":"); v.encodeJSON(&w) }
-        if !self.volumeLifecycleModes.isEmpty { w.key("\"volumeLifecycleModes\":"); self.volumeLifecycleModes.encodeJSON(&w) }
-        if let v = self.storageCapacity { w.key("\"storageCapacity\":"); v.encodeJSON(&w) }
-        if let v = self.fsGroupPolicy { w.key("\"fsGroupPolicy\":"); v.encodeJSON(&w) }
-        if !self.tokenRequests.isEmpty { w.key("\"tokenRequests\":"); self.tokenRequests.encodeJSON(&w) }
-        if let v = self.requiresRepublish { w.key("\"requiresRepublish\":"); v.encodeJSON(&w) }
-        if let v = self.seLinuxMount { w.key("\"seLinuxMount\":"); v.encodeJSON(&w) }
-        if let v = self.nodeAllocatableUpdatePeriodSeconds { w.key("\"nodeAllocatableUpdatePeriodSeconds\":"); v.encodeJSON(&w) }
-        if let v = self.serviceAccountTokenInSecrets { w.key("\"serviceAccountTokenInSecrets\":"); v.encodeJSON(&w) }
-        if let v = self.preventPodSchedulingIfMissing { w.key("\"preventPodSchedulingIfMissing\":"); v.encodeJSON(&w) }
+        if let v = self.attachRequired { w.quotedKey("\"attachRequired\":"); v.encodeJSON(&w) }
+        if let v = self.podInfoOnMount { w.quotedKey("\"podInfoOnMount\":"); v.encodeJSON(&w) }
+        if !self.volumeLifecycleModes.isEmpty { w.quotedKey("\"volumeLifecycleModes\":"); self.volumeLifecycleModes.encodeJSON(&w) }
+        if let v = self.storageCapacity { w.quotedKey("\"storageCapacity\":"); v.encodeJSON(&w) }
+        if let v = self.fsGroupPolicy { w.quotedKey("\"fsGroupPolicy\":"); v.encodeJSON(&w) }
+        if !self.tokenRequests.isEmpty { w.quotedKey("\"tokenRequests\":"); self.tokenRequests.encodeJSON(&w) }
+        if let v = self.requiresRepublish { w.quotedKey("\"requiresRepublish\":"); v.encodeJSON(&w) }
+        if let v = self.seLinuxMount { w.quotedKey("\"seLinuxMount\":"); v.encodeJSON(&w) }
+        if let v = self.nodeAllocatableUpdatePeriodSeconds { w.quotedKey("\"nodeAllocatableUpdatePeriodSeconds\":"); v.encodeJSON(&w) }
+        if let v = self.serviceAccountTokenInSecrets { w.quotedKey("\"serviceAccountTokenInSecrets\":"); v.encodeJSON(&w) }
+        if let v = self.preventPodSchedulingIfMissing { w.quotedKey("\"preventPodSchedulingIfMissing\":"); v.encodeJSON(&w) }
     }
 
     public mutating func decodeJSONField(_ key: String, _ r: inout JSONReader) throws -> Bool {

@@ -45,13 +45,13 @@ extension StorageV1beta1 {
 
 extension StorageV1beta1.CSIStorageCapacity: JSONObjectCodable {
     public func encodeJSONFields(_ w: inout JSONWriter) {
-        if !kind.isEmpty { w.key("\"kind\":"); w.string(kind) }
-        if !apiVersion.isEmpty { w.key("\"apiVersion\":"); w.string(apiVersion) }
-        w.key("\"metadata\":"); self.metadata.encodeJSON(&w)
-        if let v = self.nodeTopology { w.key("\"nodeTopology\":"); v.encodeJSON(&w) }
-        w.key("\"storageClassName\":"); self.storageClassName.encodeJSON(&w)
-        if let v = self.capacity { w.key("\"capacity\":"); v.encodeJSON(&w) }
-        if let v = self.maximumVolumeSize { w.key("\"maximumVolumeSize\":"); v.encodeJSON(&w) }
+        if !kind.isEmpty { w.quotedKey("\"kind\":"); w.string(kind) }
+        if !apiVersion.isEmpty { w.quotedKey("\"apiVersion\":"); w.string(apiVersion) }
+        w.quotedKey("\"metadata\":"); self.metadata.encodeJSON(&w)
+        if let v = self.nodeTopology { w.quotedKey("\"nodeTopology\":"); v.encodeJSON(&w) }
+        w.quotedKey("\"storageClassName\":"); self.storageClassName.encodeJSON(&w)
+        if let v = self.capacity { w.quotedKey("\"capacity\":"); v.encodeJSON(&w) }
+        if let v = self.maximumVolumeSize { w.quotedKey("\"maximumVolumeSize\":"); v.encodeJSON(&w) }
     }
 
     public mutating func decodeJSONField(_ key: String, _ r: inout JSONReader) throws -> Bool {
@@ -90,4 +90,8 @@ extension StorageV1beta1.CSIStorageCapacity: ProtoMessage {
         }
         return true
     }
+}
+
+extension StorageV1beta1.CSIStorageCapacity: APIKind, TypeMetaCarrier {
+    public static let groupVersionKind = APIMachinery.GroupVersionKind(group: "storage.k8s.io", version: "v1beta1", kind: "CSIStorageCapacity")
 }

@@ -58,16 +58,16 @@ extension StorageV1beta1 {
 
 extension StorageV1beta1.StorageClass: JSONObjectCodable {
     public func encodeJSONFields(_ w: inout JSONWriter) {
-        if !kind.isEmpty { w.key("\"kind\":"); w.string(kind) }
-        if !apiVersion.isEmpty { w.key("\"apiVersion\":"); w.string(apiVersion) }
-        w.key("\"metadata\":"); self.metadata.encodeJSON(&w)
-        w.key("\"provisioner\":"); self.provisioner.encodeJSON(&w)
-        if !self.parameters.isEmpty { w.key("\"parameters\":"); self.parameters.encodeJSON(&w) }
-        if let v = self.reclaimPolicy { w.key("\"reclaimPolicy\":"); v.encodeJSON(&w) }
-        if !self.mountOptions.isEmpty { w.key("\"mountOptions\":"); self.mountOptions.encodeJSON(&w) }
-        if let v = self.allowVolumeExpansion { w.key("\"allowVolumeExpansion\":"); v.encodeJSON(&w) }
-        if let v = self.volumeBindingMode { w.key("\"volumeBindingMode\":"); v.encodeJSON(&w) }
-        if !self.allowedTopologies.isEmpty { w.key("\"allowedTopologies\":"); self.allowedTopologies.encodeJSON(&w) }
+        if !kind.isEmpty { w.quotedKey("\"kind\":"); w.string(kind) }
+        if !apiVersion.isEmpty { w.quotedKey("\"apiVersion\":"); w.string(apiVersion) }
+        w.quotedKey("\"metadata\":"); self.metadata.encodeJSON(&w)
+        w.quotedKey("\"provisioner\":"); self.provisioner.encodeJSON(&w)
+        if !self.parameters.isEmpty { w.quotedKey("\"parameters\":"); self.parameters.encodeJSON(&w) }
+        if let v = self.reclaimPolicy { w.quotedKey("\"reclaimPolicy\":"); v.encodeJSON(&w) }
+        if !self.mountOptions.isEmpty { w.quotedKey("\"mountOptions\":"); self.mountOptions.encodeJSON(&w) }
+        if let v = self.allowVolumeExpansion { w.quotedKey("\"allowVolumeExpansion\":"); v.encodeJSON(&w) }
+        if let v = self.volumeBindingMode { w.quotedKey("\"volumeBindingMode\":"); v.encodeJSON(&w) }
+        if !self.allowedTopologies.isEmpty { w.quotedKey("\"allowedTopologies\":"); self.allowedTopologies.encodeJSON(&w) }
     }
 
     public mutating func decodeJSONField(_ key: String, _ r: inout JSONReader) throws -> Bool {
@@ -115,4 +115,8 @@ extension StorageV1beta1.StorageClass: ProtoMessage {
         }
         return true
     }
+}
+
+extension StorageV1beta1.StorageClass: APIKind, TypeMetaCarrier {
+    public static let groupVersionKind = APIMachinery.GroupVersionKind(group: "storage.k8s.io", version: "v1beta1", kind: "StorageClass")
 }

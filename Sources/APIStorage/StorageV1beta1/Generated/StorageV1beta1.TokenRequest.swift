@@ -25,8 +25,8 @@ extension StorageV1beta1 {
 
 extension StorageV1beta1.TokenRequest: JSONObjectCodable {
     public func encodeJSONFields(_ w: inout JSONWriter) {
-        w.key("\"audience\":"); self.audience.encodeJSON(&w)
-        if let v = self.expirationSeconds { w.key("\"expirationSeconds\":"); v.encodeJSON(&w) }
+        w.quotedKey("\"audience\":"); self.audience.encodeJSON(&w)
+        if let v = self.expirationSeconds { w.quotedKey("\"expirationSeconds\":"); v.encodeJSON(&w) }
     }
 
     public mutating func decodeJSONField(_ key: String, _ r: inout JSONReader) throws -> Bool {

@@ -26,8 +26,8 @@ extension StorageV1beta1 {
 
 extension StorageV1beta1.VolumeAttachmentSource: JSONObjectCodable {
     public func encodeJSONFields(_ w: inout JSONWriter) {
-        if let v = self.persistentVolumeName { w.key("\"persistentVolumeName\":"); v.encodeJSON(&w) }
-        if let v = self.inlineVolumeSpec { w.key("\"inlineVolumeSpec\":"); v.encodeJSON(&w) }
+        if let v = self.persistentVolumeName { w.quotedKey("\"persistentVolumeName\":"); v.encodeJSON(&w) }
+        if let v = self.inlineVolumeSpec { w.quotedKey("\"inlineVolumeSpec\":"); v.encodeJSON(&w) }
     }
 
     public mutating func decodeJSONField(_ key: String, _ r: inout JSONReader) throws -> Bool {

@@ -33,10 +33,10 @@ extension StorageV1beta1 {
 
 extension StorageV1beta1.VolumeAttachmentStatus: JSONObjectCodable {
     public func encodeJSONFields(_ w: inout JSONWriter) {
-        w.key("\"attached\":"); self.attached.encodeJSON(&w)
-        if !self.attachmentMetadata.isEmpty { w.key("\"attachmentMetadata\":"); self.attachmentMetadata.encodeJSON(&w) }
-        if let v = self.attachError { w.key("\"attachError\":"); v.encodeJSON(&w) }
-        if let v = self.detachError { w.key("\"detachError\":"); v.encodeJSON(&w) }
+        w.quotedKey("\"attached\":"); self.attached.encodeJSON(&w)
+        if !self.attachmentMetadata.isEmpty { w.quotedKey("\"attachmentMetadata\":"); self.attachmentMetadata.encodeJSON(&w) }
+        if let v = self.attachError { w.quotedKey("\"attachError\":"); v.encodeJSON(&w) }
+        if let v = self.detachError { w.quotedKey("\"detachError\":"); v.encodeJSON(&w) }
     }
 
     public mutating func decodeJSONField(_ key: String, _ r: inout JSONReader) throws -> Bool {

@@ -37,11 +37,11 @@ extension StorageV1beta1 {
 
 extension StorageV1beta1.VolumeAttributesClass: JSONObjectCodable {
     public func encodeJSONFields(_ w: inout JSONWriter) {
-        if !kind.isEmpty { w.key("\"kind\":"); w.string(kind) }
-        if !apiVersion.isEmpty { w.key("\"apiVersion\":"); w.string(apiVersion) }
-        w.key("\"metadata\":"); self.metadata.encodeJSON(&w)
-        w.key("\"driverName\":"); self.driverName.encodeJSON(&w)
-        if !self.parameters.isEmpty { w.key("\"parameters\":"); self.parameters.encodeJSON(&w) }
+        if !kind.isEmpty { w.quotedKey("\"kind\":"); w.string(kind) }
+        if !apiVersion.isEmpty { w.quotedKey("\"apiVersion\":"); w.string(apiVersion) }
+        w.quotedKey("\"metadata\":"); self.metadata.encodeJSON(&w)
+        w.quotedKey("\"driverName\":"); self.driverName.encodeJSON(&w)
+        if !self.parameters.isEmpty { w.quotedKey("\"parameters\":"); self.parameters.encodeJSON(&w) }
     }
 
     public mutating func decodeJSONField(_ key: String, _ r: inout JSONReader) throws -> Bool {
@@ -76,6 +76,6 @@ extension StorageV1beta1.VolumeAttributesClass: ProtoMessage {
     }
 }
 
-extension StorageV1beta1.VolumeAttributesClass: APIKind {
-    public static let groupVersionKind = GroupVersionKind(group: "storage.k8s.io", version: "v1beta1", kind: "VolumeAttributesClass")
+extension StorageV1beta1.VolumeAttributesClass: APIKind, TypeMetaCarrier {
+    public static let groupVersionKind = APIMachinery.GroupVersionKind(group: "storage.k8s.io", version: "v1beta1", kind: "VolumeAttributesClass")
 }

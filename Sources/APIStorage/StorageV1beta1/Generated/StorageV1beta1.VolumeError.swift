@@ -29,9 +29,9 @@ extension StorageV1beta1 {
 
 extension StorageV1beta1.VolumeError: JSONObjectCodable {
     public func encodeJSONFields(_ w: inout JSONWriter) {
-        w.key("\"time\":"); if let v = self.time { v.encodeJSON(&w) } else { w.null() }
-        if !self.message.isEmpty { w.key("\"message\":"); self.message.encodeJSON(&w) }
-        if let v = self.errorCode { w.key("\"errorCode\":"); v.encodeJSON(&w) }
+        w.quotedKey("\"time\":"); if let v = self.time { v.encodeJSON(&w) } else { w.null() }
+        if !self.message.isEmpty { w.quotedKey("\"message\":"); self.message.encodeJSON(&w) }
+        if let v = self.errorCode { w.quotedKey("\"errorCode\":"); v.encodeJSON(&w) }
     }
 
     public mutating func decodeJSONField(_ key: String, _ r: inout JSONReader) throws -> Bool {

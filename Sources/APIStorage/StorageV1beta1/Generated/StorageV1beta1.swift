@@ -4,5 +4,20 @@ import APIMachinery
 
 /// Wire types of storage.k8s.io/v1beta1.
 public enum StorageV1beta1 {
-    public static let groupVersion = GroupVersion(group: "storage.k8s.io", version: "v1beta1")
+    public static let groupVersion = APIMachinery.GroupVersion(group: "storage.k8s.io", version: "v1beta1")
+    /// Every kind of this group-version, for scheme registration.
+    public static let kinds: [any APIKind.Type] = [
+        StorageV1beta1.CSIDriver.self,
+        StorageV1beta1.CSIDriverList.self,
+        StorageV1beta1.CSINode.self,
+        StorageV1beta1.CSINodeList.self,
+        StorageV1beta1.CSIStorageCapacity.self,
+        StorageV1beta1.CSIStorageCapacityList.self,
+        StorageV1beta1.StorageClass.self,
+        StorageV1beta1.StorageClassList.self,
+        StorageV1beta1.VolumeAttachment.self,
+        StorageV1beta1.VolumeAttachmentList.self,
+        StorageV1beta1.VolumeAttributesClass.self,
+        StorageV1beta1.VolumeAttributesClassList.self,
+    ]
 }

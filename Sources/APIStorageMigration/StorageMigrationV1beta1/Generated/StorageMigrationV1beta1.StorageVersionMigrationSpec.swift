@@ -21,7 +21,7 @@ extension StorageMigrationV1beta1 {
 
 extension StorageMigrationV1beta1.StorageVersionMigrationSpec: JSONObjectCodable {
     public func encodeJSONFields(_ w: inout JSONWriter) {
-        w.key("\"resource\":"); self.resource.encodeJSON(&w)
+        w.quotedKey("\"resource\":"); self.resource.encodeJSON(&w)
     }
 
     public mutating func decodeJSONField(_ key: String, _ r: inout JSONReader) throws -> Bool {

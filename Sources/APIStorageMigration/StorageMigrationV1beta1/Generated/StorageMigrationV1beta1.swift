@@ -4,5 +4,10 @@ import APIMachinery
 
 /// Wire types of storagemigration.k8s.io/v1beta1.
 public enum StorageMigrationV1beta1 {
-    public static let groupVersion = GroupVersion(group: "storagemigration.k8s.io", version: "v1beta1")
+    public static let groupVersion = APIMachinery.GroupVersion(group: "storagemigration.k8s.io", version: "v1beta1")
+    /// Every kind of this group-version, for scheme registration.
+    public static let kinds: [any APIKind.Type] = [
+        StorageMigrationV1beta1.StorageVersionMigration.self,
+        StorageMigrationV1beta1.StorageVersionMigrationList.self,
+    ]
 }

@@ -32,15 +32,19 @@ let apiGroups: [(name: String, deps: [String])] = [
 ]
 
 var targets: [Target] = [
-    .target(name: "APIMachinery", path: "Sources/APIMachinery"),
+    .target(
+        name: "APIMachinery",
+        dependencies: [.product(name: "Yams", package: "Yams")],
+        path: "Sources/APIMachinery"
+    ),
     .target(name: "CodeGen", path: "Sources/CodeGen"),
     .executableTarget(name: "k8swift-codegen", dependencies: ["CodeGen"], path: "Sources/k8swift-codegen"),
     .executableTarget(
         name: "k8swift",
         dependencies: [
-            "APIMachinery",
+            "KubernetesAPI",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
-        ] + apiGroups.map { .target(name: $0.name) },
+        ],
         path: "Sources/k8swift"
     ),
     .target(
@@ -70,6 +74,7 @@ let package = Package(
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
+        .package(url: "https://github.com/jpsim/Yams", from: "6.0.0"),
     ],
     targets: targets
 )

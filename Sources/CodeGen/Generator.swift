@@ -38,6 +38,9 @@ public struct Generator {
             let kinds = models.filter { $0.package.proto == p.proto }
             files["\(p.module)/\(p.namespace)/Generated/\(p.namespace).swift"] = emitter.emitNamespace(p, kinds: kinds)
         }
+        if onlyModules == nil {
+            files["KubernetesAPI/Generated/KubernetesAPI+Namespaces.swift"] = emitter.emitRegistry(builder.packages)
+        }
         // Remove stale generated files, then write.
         let fm = FileManager.default
         let generatedDirs = Set(files.keys.map { ($0 as NSString).deletingLastPathComponent })

@@ -22,7 +22,8 @@ struct Inputs {
 
     static func load(specDir: URL, factsDir: URL) throws -> Inputs {
         var inputs = Inputs()
-        let pf = try JSONSerialization.jsonObject(with: Data(contentsOf: specDir.appendingPathComponent("protobuf-fields.json")))
+        let pf = try JSONSerialization.jsonObject(
+            with: Data(contentsOf: specDir.appendingPathComponent("protobuf-fields.json")))
         let msgs = (pf as! [String: Any])["messages"] as! [String: [[String: Any]]]
         for (name, fields) in msgs {
             inputs.messages[name] = fields.map {
@@ -32,15 +33,19 @@ struct Inputs {
             }
         }
         let v3 = specDir.appendingPathComponent("openapi/v3")
-        for file in try FileManager.default.contentsOfDirectory(atPath: v3.path).sorted() where file.hasSuffix(".json") {
-            let doc = try JSONSerialization.jsonObject(with: Data(contentsOf: v3.appendingPathComponent(file))) as! [String: Any]
+        for file in try FileManager.default.contentsOfDirectory(atPath: v3.path).sorted() where file.hasSuffix(".json")
+        {
+            let doc =
+                try JSONSerialization.jsonObject(with: Data(contentsOf: v3.appendingPathComponent(file)))
+                as! [String: Any]
             if let comps = doc["components"] as? [String: Any], let s = comps["schemas"] as? [String: [String: Any]] {
                 for (k, v) in s { inputs.schemas[k] = v }
             }
             if let p = doc["paths"] as? [String: Any] { inputs.paths[file] = p }
         }
         if FileManager.default.fileExists(atPath: factsDir.path) {
-            for file in try FileManager.default.contentsOfDirectory(atPath: factsDir.path).sorted() where file.hasSuffix(".txt") {
+            for file in try FileManager.default.contentsOfDirectory(atPath: factsDir.path).sorted()
+            where file.hasSuffix(".txt") {
                 let stem = String(file.dropLast(4))
                 let text = try String(contentsOf: factsDir.appendingPathComponent(file), encoding: .utf8)
                 for line in text.split(separator: "\n", omittingEmptySubsequences: true) {
@@ -49,7 +54,8 @@ struct Inputs {
                     guard cols.count >= 3, let dot = cols[0].firstIndex(of: ".") else { continue }
                     let strukt = String(cols[0][..<dot])
                     let goName = String(cols[0][cols[0].index(after: dot)...])
-                    inputs.goFields[stem + "|" + strukt, default: []].append(GoField(goName: goName, tag: cols[1], goType: cols[2]))
+                    inputs.goFields[stem + "|" + strukt, default: []].append(
+                        GoField(goName: goName, tag: cols[1], goType: cols[2]))
                 }
             }
         }

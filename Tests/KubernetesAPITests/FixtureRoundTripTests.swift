@@ -35,7 +35,9 @@ struct FixtureRoundTripTests {
     }
 
     static func read(_ dir: String, _ file: String) -> [UInt8]? {
-        guard let d = FileManager.default.contents(atPath: root.appendingPathComponent(dir).appendingPathComponent(file).path)
+        guard
+            let d = FileManager.default.contents(
+                atPath: root.appendingPathComponent(dir).appendingPathComponent(file).path)
         else { return nil }
         return [UInt8](d)
     }
@@ -64,6 +66,26 @@ struct FixtureRoundTripTests {
                 }
             } catch {
                 problems.append("json decode: \(error)")
+            }
+        }
+        // YAML
+        if let yaml = read(f.dir, "\(f.name).yaml") {
+            do {
+                let json = try YAML.toJSON(String(decoding: yaml, as: UTF8.self))
+                var obj = try JSONReader.decode(T.self, from: json)
+                obj.setTypeMetaIfCarried()
+                if var j = fromJSON {
+                    j.setTypeMetaIfCarried()
+                    if j != obj { problems.append("yaml and json decode to different objects") }
+                }
+                var w = JSONWriter()
+                obj.encodeJSON(&w)
+                let out = Array(try YAML.fromJSON(w.bytes).utf8)
+                if let exp = expected(f, "yaml"), out != exp {
+                    problems.append("yaml re-encode differs: \(firstDifference(out, exp))")
+                }
+            } catch {
+                problems.append("yaml: \(error)")
             }
         }
         // Protobuf
@@ -96,7 +118,8 @@ struct FixtureRoundTripTests {
         let lo = max(0, i - 60)
         let ctxA = String(decoding: a[lo..<min(a.count, i + 60)], as: UTF8.self)
         let ctxB = String(decoding: b[lo..<min(b.count, i + 60)], as: UTF8.self)
-        return "at byte \(i) (ours \(a.count) bytes, upstream \(b.count)):\n  ours:     \(ctxA.debugDescription)\n  upstream: \(ctxB.debugDescription)"
+        return
+            "at byte \(i) (ours \(a.count) bytes, upstream \(b.count)):\n  ours:     \(ctxA.debugDescription)\n  upstream: \(ctxB.debugDescription)"
     }
 
     @Test("every implemented GVK round-trips", arguments: ["HEAD", "v1.35.0", "v1.33.0"])
@@ -117,6 +140,8 @@ struct FixtureRoundTripTests {
                 Issue.record("\(f): \(problems.joined(separator: "\n"))")
             }
         }
-        print("fixtures \(dir): \(all.count) GVKs, \(passed) round-trip in JSON and protobuf, \(skipped.count) out of scope: \(skipped.joined(separator: " "))")
+        print(
+            "fixtures \(dir): \(all.count) GVKs, \(passed) round-trip in JSON, YAML and protobuf, \(skipped.count) out of scope: \(skipped.joined(separator: " "))"
+        )
     }
 }

@@ -26,6 +26,26 @@ enum GoFloat {
         return neg + digits[..<i] + "." + digits[i...]
     }
 
+    /// Go's `strconv.FormatFloat(v, 'g', -1, 64)`: exponent form when the exponent is below -4 or at
+    /// least 6 (e.g. `1e+06`), plain otherwise.
+    static func formatG(_ v: Double) -> String {
+        if v == 0 { return "0" }
+        let (digits, exp10) = shortestDigits(abs(v))
+        let neg = v < 0 ? "-" : ""
+        let exp = exp10 - 1
+        if exp < -4 || exp >= 6 {
+            var s = neg + String(digits.first!)
+            if digits.count > 1 { s += "." + digits.dropFirst() }
+            s += exp < 0 ? "e-" : "e+"
+            s += abs(exp) < 10 ? "0\(abs(exp))" : "\(abs(exp))"
+            return s
+        }
+        if exp10 <= 0 { return neg + "0." + String(repeating: "0", count: -exp10) + digits }
+        if exp10 >= digits.count { return neg + digits + String(repeating: "0", count: exp10 - digits.count) }
+        let i = digits.index(digits.startIndex, offsetBy: exp10)
+        return neg + digits[..<i] + "." + digits[i...]
+    }
+
     /// Shortest round-trip decimal digits of a positive finite double, via Swift's own printer.
     static func shortestDigits(_ v: Double) -> (String, Int) {
         let text = "\(v)"

@@ -147,7 +147,8 @@ public struct JSONReader {
             let start = pos
             var p = pos
             while p < end, Self.isNumberByte(base[p]) { p += 1 }
-            kindText = "number " + String(decoding: UnsafeBufferPointer(start: base + start, count: p - start), as: UTF8.self)
+            kindText =
+                "number " + String(decoding: UnsafeBufferPointer(start: base + start, count: p - start), as: UTF8.self)
         }
         let where_ = path.isEmpty ? "Go value" : "Go struct field \(currentPath)"
         return JSONDecodingError("json: cannot unmarshal \(kindText) into \(where_) of type \(goType)")
@@ -574,14 +575,18 @@ public struct JSONReader {
         if pos < end, base[pos] == UInt8(ascii: ".") {
             pos += 1
             guard pos < end else { throw unexpectedEnd() }
-            guard base[pos] >= 0x30 && base[pos] <= 0x39 else { throw invalid(base[pos], "after decimal point in numeric literal") }
+            guard base[pos] >= 0x30 && base[pos] <= 0x39 else {
+                throw invalid(base[pos], "after decimal point in numeric literal")
+            }
             while pos < end, base[pos] >= 0x30 && base[pos] <= 0x39 { pos += 1 }
         }
         if pos < end, base[pos] == UInt8(ascii: "e") || base[pos] == UInt8(ascii: "E") {
             pos += 1
             if pos < end, base[pos] == UInt8(ascii: "+") || base[pos] == UInt8(ascii: "-") { pos += 1 }
             guard pos < end else { throw unexpectedEnd() }
-            guard base[pos] >= 0x30 && base[pos] <= 0x39 else { throw invalid(base[pos], "in exponent of numeric literal") }
+            guard base[pos] >= 0x30 && base[pos] <= 0x39 else {
+                throw invalid(base[pos], "in exponent of numeric literal")
+            }
             while pos < end, base[pos] >= 0x30 && base[pos] <= 0x39 { pos += 1 }
         }
     }
@@ -795,7 +800,8 @@ extension Bool: JSONCodableValue {
 extension Int32: JSONCodableValue {
     @inlinable
     public init(json r: inout JSONReader) throws {
-        self = Int32(truncatingIfNeeded: try r.readInteger(min: Int64(Int32.min), max: Int64(Int32.max), goType: "int32"))
+        self = Int32(
+            truncatingIfNeeded: try r.readInteger(min: Int64(Int32.min), max: Int64(Int32.max), goType: "int32"))
     }
     @inlinable
     public func encodeJSON(_ w: inout JSONWriter) { w.int(Int64(self)) }

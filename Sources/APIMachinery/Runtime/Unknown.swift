@@ -88,7 +88,8 @@ public enum ProtobufEnvelope {
     /// Unwraps an envelope; throws when the magic is missing or the envelope is malformed.
     public static func unwrap(_ data: [UInt8]) throws -> RuntimeUnknown {
         guard data.count >= 4, Array(data[0..<4]) == magic else {
-            throw ProtoDecodingError("provided data does not appear to be a protobuf message, expected prefix [107 56 115 0]")
+            throw ProtoDecodingError(
+                "provided data does not appear to be a protobuf message, expected prefix [107 56 115 0]")
         }
         return try RuntimeUnknown(protoBytes: Array(data[4...]))
     }

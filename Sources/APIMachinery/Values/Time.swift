@@ -403,7 +403,8 @@ public enum GoDuration {
             case "h": scale = 3600e9
             default: return nil
             }
-            total += (Double((intPart.isEmpty ? "0" : intPart) + "." + (fracPart.isEmpty ? "0" : fracPart)) ?? 0) * scale
+            total +=
+                (Double((intPart.isEmpty ? "0" : intPart) + "." + (fracPart.isEmpty ? "0" : fracPart)) ?? 0) * scale
         }
         if total > 9.223372036854775807e18 { return nil }
         let v = Int64(total.rounded())

@@ -1,0 +1,50 @@
+# k8swift build entry points. Every target installs what it needs (idempotently) first.
+SHELL := /bin/bash
+SWIFT ?= swift
+BIN_DIR := _output/bin
+WHAT ?= k8swift
+SPEC ?= ../shared/kubernetes-v1.36
+FORMAT_FILES = $(shell git ls-files 'Sources/*.swift' 'Tests/*.swift' 'Benchmarks/*.swift' | grep -v '/Generated/')
+
+.PHONY: all test verify bench clean deps generate format
+
+## all: build the k8swift binary (release) into _output/bin (WHAT=<product> builds another product)
+all: deps
+	$(SWIFT) build -c release --product $(WHAT)
+	mkdir -p $(BIN_DIR)
+	cp "$$($(SWIFT) build -c release --show-bin-path)/$(WHAT)" $(BIN_DIR)/$(WHAT)
+	@echo "built $(BIN_DIR)/$(WHAT)"
+
+## deps: install system and Python packages the build and tests use (idempotent)
+deps:
+	@hack/install-deps.sh
+
+## test: run every test
+test: deps
+	$(SWIFT) build --build-tests
+	$(SWIFT) test --skip-build --parallel
+
+## generate: regenerate the API types from the OpenAPI spec, protobuf table and Go facts
+generate:
+	$(SWIFT) build --product k8swift-codegen
+	"$$($(SWIFT) build --show-bin-path)/k8swift-codegen" --spec $(SPEC)
+
+## verify: format lint, generated-code drift, module import rules
+verify: deps generate
+	$(SWIFT) format lint --strict --configuration .swift-format $(FORMAT_FILES)
+	@if [ -n "$$(git status --porcelain -- Sources)" ]; then \
+		echo "generated code differs from the committed code (run 'make generate' and commit):"; \
+		git status --porcelain -- Sources | head -50; exit 1; fi
+	hack/verify-imports.sh
+
+## format: apply swift format to hand-written sources
+format:
+	$(SWIFT) format format -i --configuration .swift-format $(FORMAT_FILES)
+
+## bench: benchmarks (release), printed as JSON
+bench: deps
+	$(SWIFT) build -c release --product k8swift-bench
+	"$$($(SWIFT) build -c release --show-bin-path)/k8swift-bench" --spec $(SPEC)
+
+clean:
+	rm -rf .build _output

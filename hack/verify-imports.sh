@@ -1,0 +1,24 @@
+#!/usr/bin/env bash
+# Module import rules (see ../shared/ARCHITECTURE.md): API group modules import only APIMachinery
+# and other API group modules; APIMachinery and CodeGen import no project module.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+fail=0
+project_modules=$(ls Sources)
+check() {  # dir allowed-regex
+    local dir=$1 allowed=$2
+    while IFS= read -r line; do
+        mod=$(echo "$line" | sed -E 's/.*import[[:space:]]+([A-Za-z0-9_]+).*/\1/')
+        if echo "$project_modules" | grep -qx "$mod" && ! echo "$mod" | grep -Eqx "$allowed"; then
+            echo "forbidden import: $line"
+            fail=1
+        fi
+    done < <(grep -rHE '^(@_exported )?import ' "$dir" --include='*.swift' || true)
+}
+for d in Sources/API*; do
+    [ "$d" = Sources/APIMachinery ] && continue
+    check "$d" 'APIMachinery|API[A-Za-z]+'
+done
+check Sources/APIMachinery 'Foundation'
+check Sources/CodeGen 'Foundation'
+exit $fail

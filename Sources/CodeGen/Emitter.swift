@@ -5,9 +5,80 @@ struct Emitter {
     /// Module → modules it references.
     var moduleDeps: [String: Set<String>] = [:]
 
-    init(models: [TypeModel]) {
+    /// Types with a hand-written `setDefaults()` hook (qualified names).
+    var hooks: Set<String> = []
+    /// Types whose defaulting walk does something (hook, declared default, or a child that does).
+    var needsDefaults: Set<String> = []
+
+    init(models: [TypeModel], hooks: Set<String> = []) {
         self.models = models
+        self.hooks = hooks
         for m in models { byProto[m.protoName] = m }
+        // Fixpoint: a type needs defaulting when it or any field's type does.
+        var changed = true
+        while changed {
+            changed = false
+            for m in models where !needsDefaults.contains(m.protoName) {
+                var needs =
+                    hooks.contains(m.qualifiedName)
+                    || m.fields.contains { $0.declaredDefault != nil || Emitter.isResourceList($0) }
+                if !needs {
+                    needs = m.fields.contains { f in
+                        if case .message(let t) = f.element { return needsDefaults.contains(t) }
+                        return false
+                    }
+                }
+                if needs {
+                    needsDefaults.insert(m.protoName)
+                    changed = true
+                }
+            }
+        }
+    }
+
+    /// Upstream rounds every `ResourceList` up to milli precision when defaulting.
+    static func isResourceList(_ f: FieldModel) -> Bool {
+        f.container == .map && (f.goType?.hasSuffix("ResourceList") ?? false)
+    }
+
+    /// The defaulting walk: declared defaults, then the hand-written hook, then every field whose
+    /// type has defaults — parent before children, as upstream's generated defaulters do.
+    func emitDefaults(_ t: TypeModel) -> String? {
+        guard needsDefaults.contains(t.protoName) else { return nil }
+        var o = "extension \(t.qualifiedName) {\n"
+        o += "    /// Applies upstream's defaults to this value and everything in it.\n"
+        o += "    public mutating func applyDefaults() {\n"
+        for f in t.fields {
+            guard let d = f.declaredDefault else { continue }
+            let v = "self." + f.swiftName
+            if f.pointer {
+                o += "        if \(v) == nil { \(v) = \(d) }\n"
+            } else if f.element == .string {
+                o += "        if \(v).isEmpty { \(v) = \(d) }\n"
+            } else {
+                o += "        if \(v) == 0 { \(v) = \(d) }\n"
+            }
+        }
+        for f in t.fields where Emitter.isResourceList(f) {
+            o += "        Quantity.roundUpToMilli(&self.\(f.swiftName))\n"
+        }
+        if hooks.contains(t.qualifiedName) { o += "        self.setDefaults()\n" }
+        for f in t.fields {
+            guard case .message(let m) = f.element, needsDefaults.contains(m) else { continue }
+            let v = "self." + f.swiftName
+            switch f.container {
+            case .array: o += "        for i in \(v).indices { \(v)[i].applyDefaults() }\n"
+            case .map: o += "        for k in Array(\(v).keys) { \(v)[k]!.applyDefaults() }\n"
+            case .single:
+                if f.pointer || isNullable(f) || f.indirect {
+                    o += "        if var v = \(v) {\n            v.applyDefaults()\n            \(v) = v\n        }\n"
+                } else {
+                    o += "        \(v).applyDefaults()\n"
+                }
+            }
+        }
+        o += "    }\n}\n"
+        return o
     }
 
     // MARK: type names
@@ -116,6 +187,9 @@ struct Emitter {
         o += emitJSON(t)
         o += "\n"
         o += emitProto(t)
+        if let d = emitDefaults(t) {
+            o += "\n" + d
+        }
         if let k = kindConformance(t) {
             o += "\n" + k
         }

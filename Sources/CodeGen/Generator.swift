@@ -22,11 +22,34 @@ public struct Generator {
         public var moduleDeps: [String: [String]]
     }
 
+    /// Finds hand-written `setDefaults()` hooks: `extension NS.Type { … func setDefaults() … }` in
+    /// non-generated sources.
+    func scanHooks() throws -> Set<String> {
+        var hooks: Set<String> = []
+        let fm = FileManager.default
+        guard let e = fm.enumerator(atPath: sourcesDir.path) else { return [] }
+        while let rel = e.nextObject() as? String {
+            guard rel.hasSuffix(".swift"), !rel.contains("/Generated/") else { continue }
+            let text = try String(contentsOf: sourcesDir.appendingPathComponent(rel), encoding: .utf8)
+            var current: String? = nil
+            for line in text.split(separator: "\n") {
+                let t = line.trimmingCharacters(in: .whitespaces)
+                if t.hasPrefix("extension ") {
+                    let name = t.dropFirst("extension ".count).prefix { $0 != " " && $0 != ":" && $0 != "{" }
+                    current = String(name)
+                } else if t.contains("func setDefaults()"), let c = current {
+                    hooks.insert(c)
+                }
+            }
+        }
+        return hooks
+    }
+
     public func run() throws -> Result {
         let inputs = try Inputs.load(specDir: specDir, factsDir: factsDir)
         var builder = ModelBuilder(inputs: inputs)
         let models = builder.build()
-        var emitter = Emitter(models: models)
+        var emitter = Emitter(models: models, hooks: try scanHooks())
         var files: [String: String] = [:]
         for m in models {
             if let only = onlyModules, !only.contains(m.package.module) { continue }
@@ -40,6 +63,8 @@ public struct Generator {
         }
         if onlyModules == nil {
             files["KubernetesAPI/Generated/KubernetesAPI+Namespaces.swift"] = emitter.emitRegistry(builder.packages)
+            files["KubernetesAPI/Generated/KubernetesAPI+Resources.swift"] = ResourceFacts.emit(
+                try ResourceFacts.load(specDir: specDir))
         }
         // Remove stale generated files, then write.
         let fm = FileManager.default

@@ -1,3 +1,5 @@
+import Foundation
+
 /// The element of a field: a scalar or a message type.
 enum Element: Equatable {
     case string, int32, int64, bool, double, bytes
@@ -32,6 +34,10 @@ struct FieldModel {
     var indirect: Bool = false
     /// Whether the Go facts covered this field (otherwise heuristics decided).
     var fromFacts: Bool
+    /// A declarative default from the spec (`+default` markers), when it is not the zero value.
+    var declaredDefault: String? = nil
+    /// The Go type as written upstream (from the facts), e.g. `v1.ResourceList`.
+    var goType: String? = nil
 }
 
 /// One generated Swift struct.
@@ -210,11 +216,20 @@ struct ModelBuilder {
             }
             if container != .single || element == .bytes { pointer = false }
             let swiftName = inline ? pf.name : swiftIdentifier(jsonName ?? pf.name)
+            var declared: String? = nil
+            if container == .single, let d = prop?["default"] {
+                if let str = d as? String, !str.isEmpty, element == .string {
+                    declared = "\"\(str)\""
+                } else if let n = d as? NSNumber, element == .int32 || element == .int64, n.int64Value != 0 {
+                    declared = "\(n.int64Value)"
+                }
+            }
             fields.append(
                 FieldModel(
                     protoName: pf.name, number: pf.number, jsonName: jsonName, swiftName: swiftName,
                     element: element, container: container, pointer: pointer, omitempty: omitempty,
-                    omitzero: omitzero, inline: inline, fromFacts: fact != nil))
+                    omitzero: omitzero, inline: inline, fromFacts: fact != nil, declaredDefault: declared,
+                    goType: fact?.goType))
         }
         return TypeModel(
             package: pkg, protoName: full, name: name, fields: fields, hasTypeMeta: hasTypeMeta,

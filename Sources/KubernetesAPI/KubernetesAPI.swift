@@ -9,3 +9,10 @@ public enum KubernetesAPI {
         return out
     }()
 }
+
+extension KubernetesAPI {
+    /// The scheme of every kind and resource, with upstream's default-enabled versions.
+    public static func scheme() -> Scheme {
+        Scheme(kinds: namespaces.flatMap(\.kinds), resources: resourceDescriptions())
+    }
+}

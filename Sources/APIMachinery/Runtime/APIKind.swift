@@ -91,6 +91,12 @@ public struct GroupResource: Hashable, Sendable, CustomStringConvertible {
 /// A serializable API type with its own kind: every generated top-level kind conforms.
 public protocol APIKind: JSONObjectCodable, ProtoMessage, Equatable, Sendable {
     static var groupVersionKind: GroupVersionKind { get }
+    /// Applies upstream's defaults for this version (generated; a no-op for kinds without any).
+    mutating func applyDefaults()
+}
+
+extension APIKind {
+    public mutating func applyDefaults() {}
 }
 
 /// A type that carries `kind` and `apiVersion` in its JSON (Go's embedded `TypeMeta`).

@@ -399,6 +399,30 @@ public struct Quantity: Sendable, CustomStringConvertible {
         return unscaled < 0 ? -Int64(m) : Int64(m)
     }
 
+    /// Rounds to at most `targetScale` fractional precision, away from zero (upstream `RoundUp`).
+    public mutating func roundUp(toScale targetScale: Int32) {
+        guard scale < targetScale else { return }
+        var m = unscaled.magnitude
+        var s = scale
+        var inexact = false
+        while s < targetScale {
+            if m % 10 != 0 { inexact = true }
+            m /= 10
+            s += 1
+        }
+        if inexact { m += 1 }
+        self = Quantity(unscaled: unscaled < 0 ? -Int128(m) : Int128(m), scale: s, format: format)
+    }
+
+    /// Upstream's `SetDefaults_ResourceList`: every quantity rounded up to milli precision.
+    public static func roundUpToMilli(_ list: inout [String: Quantity]) {
+        for (k, v) in list where v.scale < -3 {
+            var q = v
+            q.roundUp(toScale: -3)
+            list[k] = q
+        }
+    }
+
     /// Whole units, rounded up (upstream `Value`).
     public var value: Int64 { scaledValue(0) }
     /// Thousandths, rounded up (upstream `MilliValue`).

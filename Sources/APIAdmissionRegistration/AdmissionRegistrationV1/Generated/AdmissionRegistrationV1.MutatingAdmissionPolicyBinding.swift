@@ -68,6 +68,13 @@ extension AdmissionRegistrationV1.MutatingAdmissionPolicyBinding: ProtoMessage {
     }
 }
 
+extension AdmissionRegistrationV1.MutatingAdmissionPolicyBinding {
+    /// Applies upstream's defaults to this value and everything in it.
+    public mutating func applyDefaults() {
+        self.spec.applyDefaults()
+    }
+}
+
 extension AdmissionRegistrationV1.MutatingAdmissionPolicyBinding: APIKind, TypeMetaCarrier {
     public static let groupVersionKind = APIMachinery.GroupVersionKind(group: "admissionregistration.k8s.io", version: "v1", kind: "MutatingAdmissionPolicyBinding")
 }

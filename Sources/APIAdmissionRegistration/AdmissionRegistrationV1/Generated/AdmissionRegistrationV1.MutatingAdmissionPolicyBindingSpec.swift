@@ -63,3 +63,13 @@ extension AdmissionRegistrationV1.MutatingAdmissionPolicyBindingSpec: ProtoMessa
         return true
     }
 }
+
+extension AdmissionRegistrationV1.MutatingAdmissionPolicyBindingSpec {
+    /// Applies upstream's defaults to this value and everything in it.
+    public mutating func applyDefaults() {
+        if var v = self.matchResources {
+            v.applyDefaults()
+            self.matchResources = v
+        }
+    }
+}

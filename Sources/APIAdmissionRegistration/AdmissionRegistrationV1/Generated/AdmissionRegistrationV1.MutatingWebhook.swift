@@ -135,3 +135,12 @@ extension AdmissionRegistrationV1.MutatingWebhook: ProtoMessage {
         return true
     }
 }
+
+extension AdmissionRegistrationV1.MutatingWebhook {
+    /// Applies upstream's defaults to this value and everything in it.
+    public mutating func applyDefaults() {
+        self.setDefaults()
+        self.clientConfig.applyDefaults()
+        for i in self.rules.indices { self.rules[i].applyDefaults() }
+    }
+}

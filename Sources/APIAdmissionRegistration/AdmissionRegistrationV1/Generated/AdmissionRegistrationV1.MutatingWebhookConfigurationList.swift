@@ -68,6 +68,13 @@ extension AdmissionRegistrationV1.MutatingWebhookConfigurationList: ProtoMessage
     }
 }
 
+extension AdmissionRegistrationV1.MutatingWebhookConfigurationList {
+    /// Applies upstream's defaults to this value and everything in it.
+    public mutating func applyDefaults() {
+        for i in self.items.indices { self.items[i].applyDefaults() }
+    }
+}
+
 extension AdmissionRegistrationV1.MutatingWebhookConfigurationList: APIKind, TypeMetaCarrier {
     public static let groupVersionKind = APIMachinery.GroupVersionKind(group: "admissionregistration.k8s.io", version: "v1", kind: "MutatingWebhookConfigurationList")
 }

@@ -71,3 +71,10 @@ extension AdmissionRegistrationV1.Rule: ProtoMessage {
         return true
     }
 }
+
+extension AdmissionRegistrationV1.Rule {
+    /// Applies upstream's defaults to this value and everything in it.
+    public mutating func applyDefaults() {
+        self.setDefaults()
+    }
+}

@@ -55,3 +55,10 @@ extension AdmissionRegistrationV1.RuleWithOperations: ProtoMessage {
         return true
     }
 }
+
+extension AdmissionRegistrationV1.RuleWithOperations {
+    /// Applies upstream's defaults to this value and everything in it.
+    public mutating func applyDefaults() {
+        self.rule.applyDefaults()
+    }
+}

@@ -71,3 +71,10 @@ extension AdmissionRegistrationV1.ServiceReference: ProtoMessage {
         return true
     }
 }
+
+extension AdmissionRegistrationV1.ServiceReference {
+    /// Applies upstream's defaults to this value and everything in it.
+    public mutating func applyDefaults() {
+        self.setDefaults()
+    }
+}

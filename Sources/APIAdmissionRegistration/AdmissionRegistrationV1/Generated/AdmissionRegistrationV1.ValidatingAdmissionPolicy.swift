@@ -76,6 +76,13 @@ extension AdmissionRegistrationV1.ValidatingAdmissionPolicy: ProtoMessage {
     }
 }
 
+extension AdmissionRegistrationV1.ValidatingAdmissionPolicy {
+    /// Applies upstream's defaults to this value and everything in it.
+    public mutating func applyDefaults() {
+        self.spec.applyDefaults()
+    }
+}
+
 extension AdmissionRegistrationV1.ValidatingAdmissionPolicy: APIKind, TypeMetaCarrier {
     public static let groupVersionKind = APIMachinery.GroupVersionKind(group: "admissionregistration.k8s.io", version: "v1", kind: "ValidatingAdmissionPolicy")
 }

@@ -95,3 +95,14 @@ extension AdmissionRegistrationV1.ValidatingAdmissionPolicySpec: ProtoMessage {
         return true
     }
 }
+
+extension AdmissionRegistrationV1.ValidatingAdmissionPolicySpec {
+    /// Applies upstream's defaults to this value and everything in it.
+    public mutating func applyDefaults() {
+        self.setDefaults()
+        if var v = self.matchConstraints {
+            v.applyDefaults()
+            self.matchConstraints = v
+        }
+    }
+}

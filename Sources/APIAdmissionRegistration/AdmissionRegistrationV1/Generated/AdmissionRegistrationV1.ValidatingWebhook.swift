@@ -127,3 +127,12 @@ extension AdmissionRegistrationV1.ValidatingWebhook: ProtoMessage {
         return true
     }
 }
+
+extension AdmissionRegistrationV1.ValidatingWebhook {
+    /// Applies upstream's defaults to this value and everything in it.
+    public mutating func applyDefaults() {
+        self.setDefaults()
+        self.clientConfig.applyDefaults()
+        for i in self.rules.indices { self.rules[i].applyDefaults() }
+    }
+}

@@ -63,3 +63,13 @@ extension AdmissionRegistrationV1.WebhookClientConfig: ProtoMessage {
         return true
     }
 }
+
+extension AdmissionRegistrationV1.WebhookClientConfig {
+    /// Applies upstream's defaults to this value and everything in it.
+    public mutating func applyDefaults() {
+        if var v = self.service {
+            v.applyDefaults()
+            self.service = v
+        }
+    }
+}

@@ -79,3 +79,11 @@ extension AdmissionRegistrationV1alpha1.MatchResources: ProtoMessage {
         return true
     }
 }
+
+extension AdmissionRegistrationV1alpha1.MatchResources {
+    /// Applies upstream's defaults to this value and everything in it.
+    public mutating func applyDefaults() {
+        for i in self.resourceRules.indices { self.resourceRules[i].applyDefaults() }
+        for i in self.excludeResourceRules.indices { self.excludeResourceRules[i].applyDefaults() }
+    }
+}

@@ -95,3 +95,13 @@ extension AdmissionRegistrationV1alpha1.MutatingAdmissionPolicySpec: ProtoMessag
         return true
     }
 }
+
+extension AdmissionRegistrationV1alpha1.MutatingAdmissionPolicySpec {
+    /// Applies upstream's defaults to this value and everything in it.
+    public mutating func applyDefaults() {
+        if var v = self.matchConstraints {
+            v.applyDefaults()
+            self.matchConstraints = v
+        }
+    }
+}

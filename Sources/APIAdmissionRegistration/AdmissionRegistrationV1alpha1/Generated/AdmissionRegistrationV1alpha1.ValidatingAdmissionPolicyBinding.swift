@@ -68,6 +68,13 @@ extension AdmissionRegistrationV1alpha1.ValidatingAdmissionPolicyBinding: ProtoM
     }
 }
 
+extension AdmissionRegistrationV1alpha1.ValidatingAdmissionPolicyBinding {
+    /// Applies upstream's defaults to this value and everything in it.
+    public mutating func applyDefaults() {
+        self.spec.applyDefaults()
+    }
+}
+
 extension AdmissionRegistrationV1alpha1.ValidatingAdmissionPolicyBinding: APIKind, TypeMetaCarrier {
     public static let groupVersionKind = APIMachinery.GroupVersionKind(group: "admissionregistration.k8s.io", version: "v1alpha1", kind: "ValidatingAdmissionPolicyBinding")
 }

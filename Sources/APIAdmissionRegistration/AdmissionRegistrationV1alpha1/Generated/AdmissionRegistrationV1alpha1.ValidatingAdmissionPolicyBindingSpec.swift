@@ -71,3 +71,13 @@ extension AdmissionRegistrationV1alpha1.ValidatingAdmissionPolicyBindingSpec: Pr
         return true
     }
 }
+
+extension AdmissionRegistrationV1alpha1.ValidatingAdmissionPolicyBindingSpec {
+    /// Applies upstream's defaults to this value and everything in it.
+    public mutating func applyDefaults() {
+        if var v = self.matchResources {
+            v.applyDefaults()
+            self.matchResources = v
+        }
+    }
+}

@@ -135,3 +135,10 @@ extension AdmissionRegistrationV1beta1.MutatingWebhook: ProtoMessage {
         return true
     }
 }
+
+extension AdmissionRegistrationV1beta1.MutatingWebhook {
+    /// Applies upstream's defaults to this value and everything in it.
+    public mutating func applyDefaults() {
+        for i in self.rules.indices { self.rules[i].applyDefaults() }
+    }
+}

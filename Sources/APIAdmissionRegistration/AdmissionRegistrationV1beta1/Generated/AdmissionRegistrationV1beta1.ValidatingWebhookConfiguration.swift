@@ -68,6 +68,13 @@ extension AdmissionRegistrationV1beta1.ValidatingWebhookConfiguration: ProtoMess
     }
 }
 
+extension AdmissionRegistrationV1beta1.ValidatingWebhookConfiguration {
+    /// Applies upstream's defaults to this value and everything in it.
+    public mutating func applyDefaults() {
+        for i in self.webhooks.indices { self.webhooks[i].applyDefaults() }
+    }
+}
+
 extension AdmissionRegistrationV1beta1.ValidatingWebhookConfiguration: APIKind, TypeMetaCarrier {
     public static let groupVersionKind = APIMachinery.GroupVersionKind(group: "admissionregistration.k8s.io", version: "v1beta1", kind: "ValidatingWebhookConfiguration")
 }

@@ -76,6 +76,14 @@ extension AppsV1.DaemonSet: ProtoMessage {
     }
 }
 
+extension AppsV1.DaemonSet {
+    /// Applies upstream's defaults to this value and everything in it.
+    public mutating func applyDefaults() {
+        self.setDefaults()
+        self.spec.applyDefaults()
+    }
+}
+
 extension AppsV1.DaemonSet: APIKind, TypeMetaCarrier {
     public static let groupVersionKind = APIMachinery.GroupVersionKind(group: "apps", version: "v1", kind: "DaemonSet")
 }

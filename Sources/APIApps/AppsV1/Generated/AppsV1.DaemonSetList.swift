@@ -68,6 +68,13 @@ extension AppsV1.DaemonSetList: ProtoMessage {
     }
 }
 
+extension AppsV1.DaemonSetList {
+    /// Applies upstream's defaults to this value and everything in it.
+    public mutating func applyDefaults() {
+        for i in self.items.indices { self.items[i].applyDefaults() }
+    }
+}
+
 extension AppsV1.DaemonSetList: APIKind, TypeMetaCarrier {
     public static let groupVersionKind = APIMachinery.GroupVersionKind(group: "apps", version: "v1", kind: "DaemonSetList")
 }

@@ -80,3 +80,10 @@ extension AppsV1.DaemonSetSpec: ProtoMessage {
         return true
     }
 }
+
+extension AppsV1.DaemonSetSpec {
+    /// Applies upstream's defaults to this value and everything in it.
+    public mutating func applyDefaults() {
+        self.template.applyDefaults()
+    }
+}

@@ -104,3 +104,10 @@ extension AppsV1.DeploymentSpec: ProtoMessage {
         return true
     }
 }
+
+extension AppsV1.DeploymentSpec {
+    /// Applies upstream's defaults to this value and everything in it.
+    public mutating func applyDefaults() {
+        self.template.applyDefaults()
+    }
+}

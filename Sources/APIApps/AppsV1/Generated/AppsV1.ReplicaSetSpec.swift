@@ -72,3 +72,10 @@ extension AppsV1.ReplicaSetSpec: ProtoMessage {
         return true
     }
 }
+
+extension AppsV1.ReplicaSetSpec {
+    /// Applies upstream's defaults to this value and everything in it.
+    public mutating func applyDefaults() {
+        self.template.applyDefaults()
+    }
+}

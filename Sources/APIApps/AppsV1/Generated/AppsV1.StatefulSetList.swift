@@ -68,6 +68,13 @@ extension AppsV1.StatefulSetList: ProtoMessage {
     }
 }
 
+extension AppsV1.StatefulSetList {
+    /// Applies upstream's defaults to this value and everything in it.
+    public mutating func applyDefaults() {
+        for i in self.items.indices { self.items[i].applyDefaults() }
+    }
+}
+
 extension AppsV1.StatefulSetList: APIKind, TypeMetaCarrier {
     public static let groupVersionKind = APIMachinery.GroupVersionKind(group: "apps", version: "v1", kind: "StatefulSetList")
 }

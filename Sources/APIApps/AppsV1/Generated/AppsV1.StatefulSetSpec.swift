@@ -128,3 +128,11 @@ extension AppsV1.StatefulSetSpec: ProtoMessage {
         return true
     }
 }
+
+extension AppsV1.StatefulSetSpec {
+    /// Applies upstream's defaults to this value and everything in it.
+    public mutating func applyDefaults() {
+        self.template.applyDefaults()
+        for i in self.volumeClaimTemplates.indices { self.volumeClaimTemplates[i].applyDefaults() }
+    }
+}

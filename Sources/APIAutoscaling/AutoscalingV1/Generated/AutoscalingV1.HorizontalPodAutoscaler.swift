@@ -76,6 +76,13 @@ extension AutoscalingV1.HorizontalPodAutoscaler: ProtoMessage {
     }
 }
 
+extension AutoscalingV1.HorizontalPodAutoscaler {
+    /// Applies upstream's defaults to this value and everything in it.
+    public mutating func applyDefaults() {
+        self.setDefaults()
+    }
+}
+
 extension AutoscalingV1.HorizontalPodAutoscaler: APIKind, TypeMetaCarrier {
     public static let groupVersionKind = APIMachinery.GroupVersionKind(group: "autoscaling", version: "v1", kind: "HorizontalPodAutoscaler")
 }

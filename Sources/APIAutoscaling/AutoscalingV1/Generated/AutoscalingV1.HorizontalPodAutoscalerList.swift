@@ -68,6 +68,13 @@ extension AutoscalingV1.HorizontalPodAutoscalerList: ProtoMessage {
     }
 }
 
+extension AutoscalingV1.HorizontalPodAutoscalerList {
+    /// Applies upstream's defaults to this value and everything in it.
+    public mutating func applyDefaults() {
+        for i in self.items.indices { self.items[i].applyDefaults() }
+    }
+}
+
 extension AutoscalingV1.HorizontalPodAutoscalerList: APIKind, TypeMetaCarrier {
     public static let groupVersionKind = APIMachinery.GroupVersionKind(group: "autoscaling", version: "v1", kind: "HorizontalPodAutoscalerList")
 }

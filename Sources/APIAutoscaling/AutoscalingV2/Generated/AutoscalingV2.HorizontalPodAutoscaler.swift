@@ -76,6 +76,13 @@ extension AutoscalingV2.HorizontalPodAutoscaler: ProtoMessage {
     }
 }
 
+extension AutoscalingV2.HorizontalPodAutoscaler {
+    /// Applies upstream's defaults to this value and everything in it.
+    public mutating func applyDefaults() {
+        self.setDefaults()
+    }
+}
+
 extension AutoscalingV2.HorizontalPodAutoscaler: APIKind, TypeMetaCarrier {
     public static let groupVersionKind = APIMachinery.GroupVersionKind(group: "autoscaling", version: "v2", kind: "HorizontalPodAutoscaler")
 }

@@ -68,6 +68,13 @@ extension AutoscalingV2.HorizontalPodAutoscalerList: ProtoMessage {
     }
 }
 
+extension AutoscalingV2.HorizontalPodAutoscalerList {
+    /// Applies upstream's defaults to this value and everything in it.
+    public mutating func applyDefaults() {
+        for i in self.items.indices { self.items[i].applyDefaults() }
+    }
+}
+
 extension AutoscalingV2.HorizontalPodAutoscalerList: APIKind, TypeMetaCarrier {
     public static let groupVersionKind = APIMachinery.GroupVersionKind(group: "autoscaling", version: "v2", kind: "HorizontalPodAutoscalerList")
 }

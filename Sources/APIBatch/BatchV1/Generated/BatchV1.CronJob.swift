@@ -76,6 +76,14 @@ extension BatchV1.CronJob: ProtoMessage {
     }
 }
 
+extension BatchV1.CronJob {
+    /// Applies upstream's defaults to this value and everything in it.
+    public mutating func applyDefaults() {
+        self.setDefaults()
+        self.spec.applyDefaults()
+    }
+}
+
 extension BatchV1.CronJob: APIKind, TypeMetaCarrier {
     public static let groupVersionKind = APIMachinery.GroupVersionKind(group: "batch", version: "v1", kind: "CronJob")
 }

@@ -68,6 +68,13 @@ extension BatchV1.CronJobList: ProtoMessage {
     }
 }
 
+extension BatchV1.CronJobList {
+    /// Applies upstream's defaults to this value and everything in it.
+    public mutating func applyDefaults() {
+        for i in self.items.indices { self.items[i].applyDefaults() }
+    }
+}
+
 extension BatchV1.CronJobList: APIKind, TypeMetaCarrier {
     public static let groupVersionKind = APIMachinery.GroupVersionKind(group: "batch", version: "v1", kind: "CronJobList")
 }

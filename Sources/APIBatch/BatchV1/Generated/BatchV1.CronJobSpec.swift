@@ -103,3 +103,10 @@ extension BatchV1.CronJobSpec: ProtoMessage {
         return true
     }
 }
+
+extension BatchV1.CronJobSpec {
+    /// Applies upstream's defaults to this value and everything in it.
+    public mutating func applyDefaults() {
+        self.jobTemplate.applyDefaults()
+    }
+}

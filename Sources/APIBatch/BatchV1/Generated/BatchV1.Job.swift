@@ -76,6 +76,14 @@ extension BatchV1.Job: ProtoMessage {
     }
 }
 
+extension BatchV1.Job {
+    /// Applies upstream's defaults to this value and everything in it.
+    public mutating func applyDefaults() {
+        self.setDefaults()
+        self.spec.applyDefaults()
+    }
+}
+
 extension BatchV1.Job: APIKind, TypeMetaCarrier {
     public static let groupVersionKind = APIMachinery.GroupVersionKind(group: "batch", version: "v1", kind: "Job")
 }

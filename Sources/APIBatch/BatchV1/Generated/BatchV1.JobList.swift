@@ -68,6 +68,13 @@ extension BatchV1.JobList: ProtoMessage {
     }
 }
 
+extension BatchV1.JobList {
+    /// Applies upstream's defaults to this value and everything in it.
+    public mutating func applyDefaults() {
+        for i in self.items.indices { self.items[i].applyDefaults() }
+    }
+}
+
 extension BatchV1.JobList: APIKind, TypeMetaCarrier {
     public static let groupVersionKind = APIMachinery.GroupVersionKind(group: "batch", version: "v1", kind: "JobList")
 }

@@ -168,3 +168,10 @@ extension BatchV1.JobSpec: ProtoMessage {
         return true
     }
 }
+
+extension BatchV1.JobSpec {
+    /// Applies upstream's defaults to this value and everything in it.
+    public mutating func applyDefaults() {
+        self.template.applyDefaults()
+    }
+}

@@ -55,3 +55,10 @@ extension BatchV1.JobTemplateSpec: ProtoMessage {
         return true
     }
 }
+
+extension BatchV1.JobTemplateSpec {
+    /// Applies upstream's defaults to this value and everything in it.
+    public mutating func applyDefaults() {
+        self.spec.applyDefaults()
+    }
+}

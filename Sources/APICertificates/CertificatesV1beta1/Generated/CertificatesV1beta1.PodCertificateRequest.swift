@@ -76,6 +76,13 @@ extension CertificatesV1beta1.PodCertificateRequest: ProtoMessage {
     }
 }
 
+extension CertificatesV1beta1.PodCertificateRequest {
+    /// Applies upstream's defaults to this value and everything in it.
+    public mutating func applyDefaults() {
+        self.spec.applyDefaults()
+    }
+}
+
 extension CertificatesV1beta1.PodCertificateRequest: APIKind, TypeMetaCarrier {
     public static let groupVersionKind = APIMachinery.GroupVersionKind(group: "certificates.k8s.io", version: "v1beta1", kind: "PodCertificateRequest")
 }

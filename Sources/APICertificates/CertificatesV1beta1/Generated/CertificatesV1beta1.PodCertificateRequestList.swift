@@ -68,6 +68,13 @@ extension CertificatesV1beta1.PodCertificateRequestList: ProtoMessage {
     }
 }
 
+extension CertificatesV1beta1.PodCertificateRequestList {
+    /// Applies upstream's defaults to this value and everything in it.
+    public mutating func applyDefaults() {
+        for i in self.items.indices { self.items[i].applyDefaults() }
+    }
+}
+
 extension CertificatesV1beta1.PodCertificateRequestList: APIKind, TypeMetaCarrier {
     public static let groupVersionKind = APIMachinery.GroupVersionKind(group: "certificates.k8s.io", version: "v1beta1", kind: "PodCertificateRequestList")
 }

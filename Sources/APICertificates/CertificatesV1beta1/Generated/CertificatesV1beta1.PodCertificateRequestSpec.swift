@@ -135,3 +135,10 @@ extension CertificatesV1beta1.PodCertificateRequestSpec: ProtoMessage {
         return true
     }
 }
+
+extension CertificatesV1beta1.PodCertificateRequestSpec {
+    /// Applies upstream's defaults to this value and everything in it.
+    public mutating func applyDefaults() {
+        if self.maxExpirationSeconds == nil { self.maxExpirationSeconds = 86400 }
+    }
+}

@@ -87,3 +87,12 @@ extension CoreV1.AzureDiskVolumeSource: ProtoMessage {
         return true
     }
 }
+
+extension CoreV1.AzureDiskVolumeSource {
+    /// Applies upstream's defaults to this value and everything in it.
+    public mutating func applyDefaults() {
+        if self.cachingMode == nil { self.cachingMode = "ReadWrite" }
+        if self.fsType == nil { self.fsType = "ext4" }
+        if self.kind == nil { self.kind = "Shared" }
+    }
+}

@@ -71,3 +71,10 @@ extension CoreV1.ConfigMapVolumeSource: ProtoMessage {
         return true
     }
 }
+
+extension CoreV1.ConfigMapVolumeSource {
+    /// Applies upstream's defaults to this value and everything in it.
+    public mutating func applyDefaults() {
+        self.setDefaults()
+    }
+}

@@ -239,3 +239,29 @@ extension CoreV1.Container: ProtoMessage {
         return true
     }
 }
+
+extension CoreV1.Container {
+    /// Applies upstream's defaults to this value and everything in it.
+    public mutating func applyDefaults() {
+        self.setDefaults()
+        for i in self.ports.indices { self.ports[i].applyDefaults() }
+        for i in self.env.indices { self.env[i].applyDefaults() }
+        self.resources.applyDefaults()
+        if var v = self.livenessProbe {
+            v.applyDefaults()
+            self.livenessProbe = v
+        }
+        if var v = self.readinessProbe {
+            v.applyDefaults()
+            self.readinessProbe = v
+        }
+        if var v = self.startupProbe {
+            v.applyDefaults()
+            self.startupProbe = v
+        }
+        if var v = self.lifecycle {
+            v.applyDefaults()
+            self.lifecycle = v
+        }
+    }
+}

@@ -79,3 +79,10 @@ extension CoreV1.ContainerPort: ProtoMessage {
         return true
     }
 }
+
+extension CoreV1.ContainerPort {
+    /// Applies upstream's defaults to this value and everything in it.
+    public mutating func applyDefaults() {
+        if self.protocol.isEmpty { self.protocol = "TCP" }
+    }
+}

@@ -159,3 +159,14 @@ extension CoreV1.ContainerStatus: ProtoMessage {
         return true
     }
 }
+
+extension CoreV1.ContainerStatus {
+    /// Applies upstream's defaults to this value and everything in it.
+    public mutating func applyDefaults() {
+        Quantity.roundUpToMilli(&self.allocatedResources)
+        if var v = self.resources {
+            v.applyDefaults()
+            self.resources = v
+        }
+    }
+}

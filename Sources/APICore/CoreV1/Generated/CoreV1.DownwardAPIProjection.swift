@@ -47,3 +47,10 @@ extension CoreV1.DownwardAPIProjection: ProtoMessage {
         return true
     }
 }
+
+extension CoreV1.DownwardAPIProjection {
+    /// Applies upstream's defaults to this value and everything in it.
+    public mutating func applyDefaults() {
+        for i in self.items.indices { self.items[i].applyDefaults() }
+    }
+}

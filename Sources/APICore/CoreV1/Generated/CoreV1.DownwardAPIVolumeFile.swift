@@ -71,3 +71,13 @@ extension CoreV1.DownwardAPIVolumeFile: ProtoMessage {
         return true
     }
 }
+
+extension CoreV1.DownwardAPIVolumeFile {
+    /// Applies upstream's defaults to this value and everything in it.
+    public mutating func applyDefaults() {
+        if var v = self.fieldRef {
+            v.applyDefaults()
+            self.fieldRef = v
+        }
+    }
+}

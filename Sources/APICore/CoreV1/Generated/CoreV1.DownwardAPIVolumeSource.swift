@@ -55,3 +55,11 @@ extension CoreV1.DownwardAPIVolumeSource: ProtoMessage {
         return true
     }
 }
+
+extension CoreV1.DownwardAPIVolumeSource {
+    /// Applies upstream's defaults to this value and everything in it.
+    public mutating func applyDefaults() {
+        self.setDefaults()
+        for i in self.items.indices { self.items[i].applyDefaults() }
+    }
+}

@@ -68,6 +68,13 @@ extension CoreV1.Endpoints: ProtoMessage {
     }
 }
 
+extension CoreV1.Endpoints {
+    /// Applies upstream's defaults to this value and everything in it.
+    public mutating func applyDefaults() {
+        self.setDefaults()
+    }
+}
+
 extension CoreV1.Endpoints: APIKind, TypeMetaCarrier {
     public static let groupVersionKind = APIMachinery.GroupVersionKind(group: "", version: "v1", kind: "Endpoints")
 }

@@ -63,3 +63,13 @@ extension CoreV1.EnvVar: ProtoMessage {
         return true
     }
 }
+
+extension CoreV1.EnvVar {
+    /// Applies upstream's defaults to this value and everything in it.
+    public mutating func applyDefaults() {
+        if var v = self.valueFrom {
+            v.applyDefaults()
+            self.valueFrom = v
+        }
+    }
+}

@@ -79,3 +79,13 @@ extension CoreV1.EnvVarSource: ProtoMessage {
         return true
     }
 }
+
+extension CoreV1.EnvVarSource {
+    /// Applies upstream's defaults to this value and everything in it.
+    public mutating func applyDefaults() {
+        if var v = self.fieldRef {
+            v.applyDefaults()
+            self.fieldRef = v
+        }
+    }
+}

@@ -55,3 +55,11 @@ extension CoreV1.EphemeralContainer: ProtoMessage {
         return true
     }
 }
+
+extension CoreV1.EphemeralContainer {
+    /// Applies upstream's defaults to this value and everything in it.
+    public mutating func applyDefaults() {
+        self.setDefaults()
+        self.ephemeralContainerCommon.applyDefaults()
+    }
+}

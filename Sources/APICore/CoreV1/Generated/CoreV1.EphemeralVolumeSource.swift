@@ -47,3 +47,13 @@ extension CoreV1.EphemeralVolumeSource: ProtoMessage {
         return true
     }
 }
+
+extension CoreV1.EphemeralVolumeSource {
+    /// Applies upstream's defaults to this value and everything in it.
+    public mutating func applyDefaults() {
+        if var v = self.volumeClaimTemplate {
+            v.applyDefaults()
+            self.volumeClaimTemplate = v
+        }
+    }
+}

@@ -79,3 +79,10 @@ extension CoreV1.HTTPGetAction: ProtoMessage {
         return true
     }
 }
+
+extension CoreV1.HTTPGetAction {
+    /// Applies upstream's defaults to this value and everything in it.
+    public mutating func applyDefaults() {
+        self.setDefaults()
+    }
+}

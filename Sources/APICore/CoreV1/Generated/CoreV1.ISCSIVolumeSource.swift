@@ -127,3 +127,10 @@ extension CoreV1.ISCSIVolumeSource: ProtoMessage {
         return true
     }
 }
+
+extension CoreV1.ISCSIVolumeSource {
+    /// Applies upstream's defaults to this value and everything in it.
+    public mutating func applyDefaults() {
+        if self.iscsiInterface.isEmpty { self.iscsiInterface = "default" }
+    }
+}

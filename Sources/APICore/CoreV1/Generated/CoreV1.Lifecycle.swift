@@ -63,3 +63,17 @@ extension CoreV1.Lifecycle: ProtoMessage {
         return true
     }
 }
+
+extension CoreV1.Lifecycle {
+    /// Applies upstream's defaults to this value and everything in it.
+    public mutating func applyDefaults() {
+        if var v = self.postStart {
+            v.applyDefaults()
+            self.postStart = v
+        }
+        if var v = self.preStop {
+            v.applyDefaults()
+            self.preStop = v
+        }
+    }
+}

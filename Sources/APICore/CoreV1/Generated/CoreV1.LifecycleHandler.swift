@@ -71,3 +71,13 @@ extension CoreV1.LifecycleHandler: ProtoMessage {
         return true
     }
 }
+
+extension CoreV1.LifecycleHandler {
+    /// Applies upstream's defaults to this value and everything in it.
+    public mutating func applyDefaults() {
+        if var v = self.httpGet {
+            v.applyDefaults()
+            self.httpGet = v
+        }
+    }
+}

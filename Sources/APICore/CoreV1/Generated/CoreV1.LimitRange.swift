@@ -68,6 +68,13 @@ extension CoreV1.LimitRange: ProtoMessage {
     }
 }
 
+extension CoreV1.LimitRange {
+    /// Applies upstream's defaults to this value and everything in it.
+    public mutating func applyDefaults() {
+        self.spec.applyDefaults()
+    }
+}
+
 extension CoreV1.LimitRange: APIKind, TypeMetaCarrier {
     public static let groupVersionKind = APIMachinery.GroupVersionKind(group: "", version: "v1", kind: "LimitRange")
 }

@@ -87,3 +87,15 @@ extension CoreV1.LimitRangeItem: ProtoMessage {
         return true
     }
 }
+
+extension CoreV1.LimitRangeItem {
+    /// Applies upstream's defaults to this value and everything in it.
+    public mutating func applyDefaults() {
+        Quantity.roundUpToMilli(&self.max)
+        Quantity.roundUpToMilli(&self.min)
+        Quantity.roundUpToMilli(&self.default)
+        Quantity.roundUpToMilli(&self.defaultRequest)
+        Quantity.roundUpToMilli(&self.maxLimitRequestRatio)
+        self.setDefaults()
+    }
+}

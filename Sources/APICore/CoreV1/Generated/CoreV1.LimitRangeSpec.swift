@@ -47,3 +47,10 @@ extension CoreV1.LimitRangeSpec: ProtoMessage {
         return true
     }
 }
+
+extension CoreV1.LimitRangeSpec {
+    /// Applies upstream's defaults to this value and everything in it.
+    public mutating func applyDefaults() {
+        for i in self.limits.indices { self.limits[i].applyDefaults() }
+    }
+}

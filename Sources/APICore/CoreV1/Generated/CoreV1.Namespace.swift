@@ -76,6 +76,14 @@ extension CoreV1.Namespace: ProtoMessage {
     }
 }
 
+extension CoreV1.Namespace {
+    /// Applies upstream's defaults to this value and everything in it.
+    public mutating func applyDefaults() {
+        self.setDefaults()
+        self.status.applyDefaults()
+    }
+}
+
 extension CoreV1.Namespace: APIKind, TypeMetaCarrier {
     public static let groupVersionKind = APIMachinery.GroupVersionKind(group: "", version: "v1", kind: "Namespace")
 }

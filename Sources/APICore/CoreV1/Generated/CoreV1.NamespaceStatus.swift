@@ -55,3 +55,10 @@ extension CoreV1.NamespaceStatus: ProtoMessage {
         return true
     }
 }
+
+extension CoreV1.NamespaceStatus {
+    /// Applies upstream's defaults to this value and everything in it.
+    public mutating func applyDefaults() {
+        self.setDefaults()
+    }
+}

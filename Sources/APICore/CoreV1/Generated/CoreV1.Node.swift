@@ -76,6 +76,13 @@ extension CoreV1.Node: ProtoMessage {
     }
 }
 
+extension CoreV1.Node {
+    /// Applies upstream's defaults to this value and everything in it.
+    public mutating func applyDefaults() {
+        self.status.applyDefaults()
+    }
+}
+
 extension CoreV1.Node: APIKind, TypeMetaCarrier {
     public static let groupVersionKind = APIMachinery.GroupVersionKind(group: "", version: "v1", kind: "Node")
 }

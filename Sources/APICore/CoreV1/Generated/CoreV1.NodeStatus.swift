@@ -151,3 +151,12 @@ extension CoreV1.NodeStatus: ProtoMessage {
         return true
     }
 }
+
+extension CoreV1.NodeStatus {
+    /// Applies upstream's defaults to this value and everything in it.
+    public mutating func applyDefaults() {
+        Quantity.roundUpToMilli(&self.capacity)
+        Quantity.roundUpToMilli(&self.allocatable)
+        self.setDefaults()
+    }
+}

@@ -55,3 +55,10 @@ extension CoreV1.ObjectFieldSelector: ProtoMessage {
         return true
     }
 }
+
+extension CoreV1.ObjectFieldSelector {
+    /// Applies upstream's defaults to this value and everything in it.
+    public mutating func applyDefaults() {
+        self.setDefaults()
+    }
+}

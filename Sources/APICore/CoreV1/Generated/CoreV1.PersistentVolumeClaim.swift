@@ -76,6 +76,15 @@ extension CoreV1.PersistentVolumeClaim: ProtoMessage {
     }
 }
 
+extension CoreV1.PersistentVolumeClaim {
+    /// Applies upstream's defaults to this value and everything in it.
+    public mutating func applyDefaults() {
+        self.setDefaults()
+        self.spec.applyDefaults()
+        self.status.applyDefaults()
+    }
+}
+
 extension CoreV1.PersistentVolumeClaim: APIKind, TypeMetaCarrier {
     public static let groupVersionKind = APIMachinery.GroupVersionKind(group: "", version: "v1", kind: "PersistentVolumeClaim")
 }

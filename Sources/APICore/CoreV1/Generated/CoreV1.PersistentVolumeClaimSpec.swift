@@ -111,3 +111,11 @@ extension CoreV1.PersistentVolumeClaimSpec: ProtoMessage {
         return true
     }
 }
+
+extension CoreV1.PersistentVolumeClaimSpec {
+    /// Applies upstream's defaults to this value and everything in it.
+    public mutating func applyDefaults() {
+        self.setDefaults()
+        self.resources.applyDefaults()
+    }
+}

@@ -103,3 +103,11 @@ extension CoreV1.PersistentVolumeClaimStatus: ProtoMessage {
         return true
     }
 }
+
+extension CoreV1.PersistentVolumeClaimStatus {
+    /// Applies upstream's defaults to this value and everything in it.
+    public mutating func applyDefaults() {
+        Quantity.roundUpToMilli(&self.capacity)
+        Quantity.roundUpToMilli(&self.allocatedResources)
+    }
+}

@@ -215,3 +215,29 @@ extension CoreV1.PersistentVolumeSource: ProtoMessage {
         return true
     }
 }
+
+extension CoreV1.PersistentVolumeSource {
+    /// Applies upstream's defaults to this value and everything in it.
+    public mutating func applyDefaults() {
+        if var v = self.hostPath {
+            v.applyDefaults()
+            self.hostPath = v
+        }
+        if var v = self.rbd {
+            v.applyDefaults()
+            self.rbd = v
+        }
+        if var v = self.iscsi {
+            v.applyDefaults()
+            self.iscsi = v
+        }
+        if var v = self.azureDisk {
+            v.applyDefaults()
+            self.azureDisk = v
+        }
+        if var v = self.scaleIO {
+            v.applyDefaults()
+            self.scaleIO = v
+        }
+    }
+}

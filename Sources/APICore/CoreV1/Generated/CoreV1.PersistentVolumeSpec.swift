@@ -119,3 +119,11 @@ extension CoreV1.PersistentVolumeSpec: ProtoMessage {
         return true
     }
 }
+
+extension CoreV1.PersistentVolumeSpec {
+    /// Applies upstream's defaults to this value and everything in it.
+    public mutating func applyDefaults() {
+        Quantity.roundUpToMilli(&self.capacity)
+        self.persistentVolumeSource.applyDefaults()
+    }
+}

@@ -76,6 +76,15 @@ extension CoreV1.Pod: ProtoMessage {
     }
 }
 
+extension CoreV1.Pod {
+    /// Applies upstream's defaults to this value and everything in it.
+    public mutating func applyDefaults() {
+        self.setDefaults()
+        self.spec.applyDefaults()
+        self.status.applyDefaults()
+    }
+}
+
 extension CoreV1.Pod: APIKind, TypeMetaCarrier {
     public static let groupVersionKind = APIMachinery.GroupVersionKind(group: "", version: "v1", kind: "Pod")
 }

@@ -375,3 +375,19 @@ extension CoreV1.PodSpec: ProtoMessage {
         return true
     }
 }
+
+extension CoreV1.PodSpec {
+    /// Applies upstream's defaults to this value and everything in it.
+    public mutating func applyDefaults() {
+        Quantity.roundUpToMilli(&self.overhead)
+        self.setDefaults()
+        for i in self.volumes.indices { self.volumes[i].applyDefaults() }
+        for i in self.initContainers.indices { self.initContainers[i].applyDefaults() }
+        for i in self.containers.indices { self.containers[i].applyDefaults() }
+        for i in self.ephemeralContainers.indices { self.ephemeralContainers[i].applyDefaults() }
+        if var v = self.resources {
+            v.applyDefaults()
+            self.resources = v
+        }
+    }
+}

@@ -207,3 +207,17 @@ extension CoreV1.PodStatus: ProtoMessage {
         return true
     }
 }
+
+extension CoreV1.PodStatus {
+    /// Applies upstream's defaults to this value and everything in it.
+    public mutating func applyDefaults() {
+        Quantity.roundUpToMilli(&self.allocatedResources)
+        for i in self.initContainerStatuses.indices { self.initContainerStatuses[i].applyDefaults() }
+        for i in self.containerStatuses.indices { self.containerStatuses[i].applyDefaults() }
+        for i in self.ephemeralContainerStatuses.indices { self.ephemeralContainerStatuses[i].applyDefaults() }
+        if var v = self.resources {
+            v.applyDefaults()
+            self.resources = v
+        }
+    }
+}

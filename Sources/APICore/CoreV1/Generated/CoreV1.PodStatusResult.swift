@@ -68,6 +68,13 @@ extension CoreV1.PodStatusResult: ProtoMessage {
     }
 }
 
+extension CoreV1.PodStatusResult {
+    /// Applies upstream's defaults to this value and everything in it.
+    public mutating func applyDefaults() {
+        self.status.applyDefaults()
+    }
+}
+
 extension CoreV1.PodStatusResult: APIKind, TypeMetaCarrier {
     public static let groupVersionKind = APIMachinery.GroupVersionKind(group: "", version: "v1", kind: "PodStatusResult")
 }

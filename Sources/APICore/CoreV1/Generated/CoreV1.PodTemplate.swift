@@ -68,6 +68,13 @@ extension CoreV1.PodTemplate: ProtoMessage {
     }
 }
 
+extension CoreV1.PodTemplate {
+    /// Applies upstream's defaults to this value and everything in it.
+    public mutating func applyDefaults() {
+        self.template.applyDefaults()
+    }
+}
+
 extension CoreV1.PodTemplate: APIKind, TypeMetaCarrier {
     public static let groupVersionKind = APIMachinery.GroupVersionKind(group: "", version: "v1", kind: "PodTemplate")
 }

@@ -55,3 +55,10 @@ extension CoreV1.PodTemplateSpec: ProtoMessage {
         return true
     }
 }
+
+extension CoreV1.PodTemplateSpec {
+    /// Applies upstream's defaults to this value and everything in it.
+    public mutating func applyDefaults() {
+        self.spec.applyDefaults()
+    }
+}

@@ -95,3 +95,11 @@ extension CoreV1.Probe: ProtoMessage {
         return true
     }
 }
+
+extension CoreV1.Probe {
+    /// Applies upstream's defaults to this value and everything in it.
+    public mutating func applyDefaults() {
+        self.setDefaults()
+        self.handler.applyDefaults()
+    }
+}

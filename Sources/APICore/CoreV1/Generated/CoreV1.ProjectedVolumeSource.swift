@@ -55,3 +55,11 @@ extension CoreV1.ProjectedVolumeSource: ProtoMessage {
         return true
     }
 }
+
+extension CoreV1.ProjectedVolumeSource {
+    /// Applies upstream's defaults to this value and everything in it.
+    public mutating func applyDefaults() {
+        self.setDefaults()
+        for i in self.sources.indices { self.sources[i].applyDefaults() }
+    }
+}

@@ -103,3 +103,12 @@ extension CoreV1.RBDVolumeSource: ProtoMessage {
         return true
     }
 }
+
+extension CoreV1.RBDVolumeSource {
+    /// Applies upstream's defaults to this value and everything in it.
+    public mutating func applyDefaults() {
+        if self.pool.isEmpty { self.pool = "rbd" }
+        if self.user.isEmpty { self.user = "admin" }
+        if self.keyring.isEmpty { self.keyring = "/etc/ceph/keyring" }
+    }
+}

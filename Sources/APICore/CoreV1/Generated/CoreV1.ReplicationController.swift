@@ -76,6 +76,14 @@ extension CoreV1.ReplicationController: ProtoMessage {
     }
 }
 
+extension CoreV1.ReplicationController {
+    /// Applies upstream's defaults to this value and everything in it.
+    public mutating func applyDefaults() {
+        self.setDefaults()
+        self.spec.applyDefaults()
+    }
+}
+
 extension CoreV1.ReplicationController: APIKind, TypeMetaCarrier {
     public static let groupVersionKind = APIMachinery.GroupVersionKind(group: "", version: "v1", kind: "ReplicationController")
 }

@@ -71,3 +71,14 @@ extension CoreV1.ReplicationControllerSpec: ProtoMessage {
         return true
     }
 }
+
+extension CoreV1.ReplicationControllerSpec {
+    /// Applies upstream's defaults to this value and everything in it.
+    public mutating func applyDefaults() {
+        if self.replicas == nil { self.replicas = 1 }
+        if var v = self.template {
+            v.applyDefaults()
+            self.template = v
+        }
+    }
+}

@@ -76,6 +76,14 @@ extension CoreV1.ResourceQuota: ProtoMessage {
     }
 }
 
+extension CoreV1.ResourceQuota {
+    /// Applies upstream's defaults to this value and everything in it.
+    public mutating func applyDefaults() {
+        self.spec.applyDefaults()
+        self.status.applyDefaults()
+    }
+}
+
 extension CoreV1.ResourceQuota: APIKind, TypeMetaCarrier {
     public static let groupVersionKind = APIMachinery.GroupVersionKind(group: "", version: "v1", kind: "ResourceQuota")
 }

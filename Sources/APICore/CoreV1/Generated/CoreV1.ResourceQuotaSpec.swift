@@ -63,3 +63,10 @@ extension CoreV1.ResourceQuotaSpec: ProtoMessage {
         return true
     }
 }
+
+extension CoreV1.ResourceQuotaSpec {
+    /// Applies upstream's defaults to this value and everything in it.
+    public mutating func applyDefaults() {
+        Quantity.roundUpToMilli(&self.hard)
+    }
+}

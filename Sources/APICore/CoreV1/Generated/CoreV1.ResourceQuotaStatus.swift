@@ -55,3 +55,11 @@ extension CoreV1.ResourceQuotaStatus: ProtoMessage {
         return true
     }
 }
+
+extension CoreV1.ResourceQuotaStatus {
+    /// Applies upstream's defaults to this value and everything in it.
+    public mutating func applyDefaults() {
+        Quantity.roundUpToMilli(&self.hard)
+        Quantity.roundUpToMilli(&self.used)
+    }
+}

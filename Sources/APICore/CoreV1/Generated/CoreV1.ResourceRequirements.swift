@@ -63,3 +63,11 @@ extension CoreV1.ResourceRequirements: ProtoMessage {
         return true
     }
 }
+
+extension CoreV1.ResourceRequirements {
+    /// Applies upstream's defaults to this value and everything in it.
+    public mutating func applyDefaults() {
+        Quantity.roundUpToMilli(&self.limits)
+        Quantity.roundUpToMilli(&self.requests)
+    }
+}

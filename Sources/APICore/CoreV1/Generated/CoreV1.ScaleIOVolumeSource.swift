@@ -119,3 +119,11 @@ extension CoreV1.ScaleIOVolumeSource: ProtoMessage {
         return true
     }
 }
+
+extension CoreV1.ScaleIOVolumeSource {
+    /// Applies upstream's defaults to this value and everything in it.
+    public mutating func applyDefaults() {
+        if self.storageMode.isEmpty { self.storageMode = "ThinProvisioned" }
+        if self.fsType.isEmpty { self.fsType = "xfs" }
+    }
+}

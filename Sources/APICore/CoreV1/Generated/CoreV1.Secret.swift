@@ -92,6 +92,13 @@ extension CoreV1.Secret: ProtoMessage {
     }
 }
 
+extension CoreV1.Secret {
+    /// Applies upstream's defaults to this value and everything in it.
+    public mutating func applyDefaults() {
+        self.setDefaults()
+    }
+}
+
 extension CoreV1.Secret: APIKind, TypeMetaCarrier {
     public static let groupVersionKind = APIMachinery.GroupVersionKind(group: "", version: "v1", kind: "Secret")
 }

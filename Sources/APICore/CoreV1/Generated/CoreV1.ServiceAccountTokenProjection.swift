@@ -63,3 +63,10 @@ extension CoreV1.ServiceAccountTokenProjection: ProtoMessage {
         return true
     }
 }
+
+extension CoreV1.ServiceAccountTokenProjection {
+    /// Applies upstream's defaults to this value and everything in it.
+    public mutating func applyDefaults() {
+        self.setDefaults()
+    }
+}

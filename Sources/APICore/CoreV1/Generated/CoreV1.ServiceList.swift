@@ -68,6 +68,13 @@ extension CoreV1.ServiceList: ProtoMessage {
     }
 }
 
+extension CoreV1.ServiceList {
+    /// Applies upstream's defaults to this value and everything in it.
+    public mutating func applyDefaults() {
+        for i in self.items.indices { self.items[i].applyDefaults() }
+    }
+}
+
 extension CoreV1.ServiceList: APIKind, TypeMetaCarrier {
     public static let groupVersionKind = APIMachinery.GroupVersionKind(group: "", version: "v1", kind: "ServiceList")
 }

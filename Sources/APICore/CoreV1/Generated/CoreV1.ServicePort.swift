@@ -87,3 +87,10 @@ extension CoreV1.ServicePort: ProtoMessage {
         return true
     }
 }
+
+extension CoreV1.ServicePort {
+    /// Applies upstream's defaults to this value and everything in it.
+    public mutating func applyDefaults() {
+        if self.protocol.isEmpty { self.protocol = "TCP" }
+    }
+}

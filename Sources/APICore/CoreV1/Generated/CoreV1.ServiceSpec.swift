@@ -199,3 +199,10 @@ extension CoreV1.ServiceSpec: ProtoMessage {
         return true
     }
 }
+
+extension CoreV1.ServiceSpec {
+    /// Applies upstream's defaults to this value and everything in it.
+    public mutating func applyDefaults() {
+        for i in self.ports.indices { self.ports[i].applyDefaults() }
+    }
+}

@@ -55,3 +55,11 @@ extension CoreV1.Volume: ProtoMessage {
         return true
     }
 }
+
+extension CoreV1.Volume {
+    /// Applies upstream's defaults to this value and everything in it.
+    public mutating func applyDefaults() {
+        self.setDefaults()
+        self.volumeSource.applyDefaults()
+    }
+}

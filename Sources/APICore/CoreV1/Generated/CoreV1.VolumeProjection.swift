@@ -87,3 +87,17 @@ extension CoreV1.VolumeProjection: ProtoMessage {
         return true
     }
 }
+
+extension CoreV1.VolumeProjection {
+    /// Applies upstream's defaults to this value and everything in it.
+    public mutating func applyDefaults() {
+        if var v = self.downwardAPI {
+            v.applyDefaults()
+            self.downwardAPI = v
+        }
+        if var v = self.serviceAccountToken {
+            v.applyDefaults()
+            self.serviceAccountToken = v
+        }
+    }
+}

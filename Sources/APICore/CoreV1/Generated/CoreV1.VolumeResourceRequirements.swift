@@ -55,3 +55,11 @@ extension CoreV1.VolumeResourceRequirements: ProtoMessage {
         return true
     }
 }
+
+extension CoreV1.VolumeResourceRequirements {
+    /// Applies upstream's defaults to this value and everything in it.
+    public mutating func applyDefaults() {
+        Quantity.roundUpToMilli(&self.limits)
+        Quantity.roundUpToMilli(&self.requests)
+    }
+}

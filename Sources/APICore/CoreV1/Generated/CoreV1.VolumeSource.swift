@@ -279,3 +279,49 @@ extension CoreV1.VolumeSource: ProtoMessage {
         return true
     }
 }
+
+extension CoreV1.VolumeSource {
+    /// Applies upstream's defaults to this value and everything in it.
+    public mutating func applyDefaults() {
+        if var v = self.hostPath {
+            v.applyDefaults()
+            self.hostPath = v
+        }
+        if var v = self.secret {
+            v.applyDefaults()
+            self.secret = v
+        }
+        if var v = self.iscsi {
+            v.applyDefaults()
+            self.iscsi = v
+        }
+        if var v = self.rbd {
+            v.applyDefaults()
+            self.rbd = v
+        }
+        if var v = self.downwardAPI {
+            v.applyDefaults()
+            self.downwardAPI = v
+        }
+        if var v = self.configMap {
+            v.applyDefaults()
+            self.configMap = v
+        }
+        if var v = self.azureDisk {
+            v.applyDefaults()
+            self.azureDisk = v
+        }
+        if var v = self.projected {
+            v.applyDefaults()
+            self.projected = v
+        }
+        if var v = self.scaleIO {
+            v.applyDefaults()
+            self.scaleIO = v
+        }
+        if var v = self.ephemeral {
+            v.applyDefaults()
+            self.ephemeral = v
+        }
+    }
+}

@@ -71,3 +71,10 @@ extension DiscoveryV1.EndpointPort: ProtoMessage {
         return true
     }
 }
+
+extension DiscoveryV1.EndpointPort {
+    /// Applies upstream's defaults to this value and everything in it.
+    public mutating func applyDefaults() {
+        self.setDefaults()
+    }
+}

@@ -84,6 +84,13 @@ extension DiscoveryV1.EndpointSlice: ProtoMessage {
     }
 }
 
+extension DiscoveryV1.EndpointSlice {
+    /// Applies upstream's defaults to this value and everything in it.
+    public mutating func applyDefaults() {
+        for i in self.ports.indices { self.ports[i].applyDefaults() }
+    }
+}
+
 extension DiscoveryV1.EndpointSlice: APIKind, TypeMetaCarrier {
     public static let groupVersionKind = APIMachinery.GroupVersionKind(group: "discovery.k8s.io", version: "v1", kind: "EndpointSlice")
 }

@@ -68,6 +68,13 @@ extension DiscoveryV1.EndpointSliceList: ProtoMessage {
     }
 }
 
+extension DiscoveryV1.EndpointSliceList {
+    /// Applies upstream's defaults to this value and everything in it.
+    public mutating func applyDefaults() {
+        for i in self.items.indices { self.items[i].applyDefaults() }
+    }
+}
+
 extension DiscoveryV1.EndpointSliceList: APIKind, TypeMetaCarrier {
     public static let groupVersionKind = APIMachinery.GroupVersionKind(group: "discovery.k8s.io", version: "v1", kind: "EndpointSliceList")
 }

@@ -55,3 +55,13 @@ extension APIExtensionsV1.CustomResourceConversion: ProtoMessage {
         return true
     }
 }
+
+extension APIExtensionsV1.CustomResourceConversion {
+    /// Applies upstream's defaults to this value and everything in it.
+    public mutating func applyDefaults() {
+        if var v = self.webhook {
+            v.applyDefaults()
+            self.webhook = v
+        }
+    }
+}

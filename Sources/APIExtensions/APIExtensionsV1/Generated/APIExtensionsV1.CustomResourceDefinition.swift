@@ -76,6 +76,15 @@ extension APIExtensionsV1.CustomResourceDefinition: ProtoMessage {
     }
 }
 
+extension APIExtensionsV1.CustomResourceDefinition {
+    /// Applies upstream's defaults to this value and everything in it.
+    public mutating func applyDefaults() {
+        self.setDefaults()
+        self.spec.applyDefaults()
+        self.status.applyDefaults()
+    }
+}
+
 extension APIExtensionsV1.CustomResourceDefinition: APIKind, TypeMetaCarrier {
     public static let groupVersionKind = APIMachinery.GroupVersionKind(group: "apiextensions.k8s.io", version: "v1", kind: "CustomResourceDefinition")
 }

@@ -68,6 +68,13 @@ extension APIExtensionsV1.CustomResourceDefinitionList: ProtoMessage {
     }
 }
 
+extension APIExtensionsV1.CustomResourceDefinitionList {
+    /// Applies upstream's defaults to this value and everything in it.
+    public mutating func applyDefaults() {
+        for i in self.items.indices { self.items[i].applyDefaults() }
+    }
+}
+
 extension APIExtensionsV1.CustomResourceDefinitionList: APIKind, TypeMetaCarrier {
     public static let groupVersionKind = APIMachinery.GroupVersionKind(group: "apiextensions.k8s.io", version: "v1", kind: "CustomResourceDefinitionList")
 }

@@ -87,3 +87,10 @@ extension APIExtensionsV1.CustomResourceDefinitionNames: ProtoMessage {
         return true
     }
 }
+
+extension APIExtensionsV1.CustomResourceDefinitionNames {
+    /// Applies upstream's defaults to this value and everything in it.
+    public mutating func applyDefaults() {
+        self.setDefaults()
+    }
+}

@@ -87,3 +87,14 @@ extension APIExtensionsV1.CustomResourceDefinitionSpec: ProtoMessage {
         return true
     }
 }
+
+extension APIExtensionsV1.CustomResourceDefinitionSpec {
+    /// Applies upstream's defaults to this value and everything in it.
+    public mutating func applyDefaults() {
+        self.names.applyDefaults()
+        if var v = self.conversion {
+            v.applyDefaults()
+            self.conversion = v
+        }
+    }
+}

@@ -71,3 +71,10 @@ extension APIExtensionsV1.CustomResourceDefinitionStatus: ProtoMessage {
         return true
     }
 }
+
+extension APIExtensionsV1.CustomResourceDefinitionStatus {
+    /// Applies upstream's defaults to this value and everything in it.
+    public mutating func applyDefaults() {
+        self.acceptedNames.applyDefaults()
+    }
+}

@@ -71,3 +71,10 @@ extension APIExtensionsV1.ServiceReference: ProtoMessage {
         return true
     }
 }
+
+extension APIExtensionsV1.ServiceReference {
+    /// Applies upstream's defaults to this value and everything in it.
+    public mutating func applyDefaults() {
+        self.setDefaults()
+    }
+}

@@ -55,3 +55,13 @@ extension APIExtensionsV1.WebhookConversion: ProtoMessage {
         return true
     }
 }
+
+extension APIExtensionsV1.WebhookConversion {
+    /// Applies upstream's defaults to this value and everything in it.
+    public mutating func applyDefaults() {
+        if var v = self.clientConfig {
+            v.applyDefaults()
+            self.clientConfig = v
+        }
+    }
+}

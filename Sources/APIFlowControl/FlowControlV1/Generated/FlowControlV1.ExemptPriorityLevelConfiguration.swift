@@ -55,3 +55,10 @@ extension FlowControlV1.ExemptPriorityLevelConfiguration: ProtoMessage {
         return true
     }
 }
+
+extension FlowControlV1.ExemptPriorityLevelConfiguration {
+    /// Applies upstream's defaults to this value and everything in it.
+    public mutating func applyDefaults() {
+        self.setDefaults()
+    }
+}

@@ -76,6 +76,13 @@ extension FlowControlV1.FlowSchema: ProtoMessage {
     }
 }
 
+extension FlowControlV1.FlowSchema {
+    /// Applies upstream's defaults to this value and everything in it.
+    public mutating func applyDefaults() {
+        self.spec.applyDefaults()
+    }
+}
+
 extension FlowControlV1.FlowSchema: APIKind, TypeMetaCarrier {
     public static let groupVersionKind = APIMachinery.GroupVersionKind(group: "flowcontrol.apiserver.k8s.io", version: "v1", kind: "FlowSchema")
 }

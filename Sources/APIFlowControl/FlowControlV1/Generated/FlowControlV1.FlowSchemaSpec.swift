@@ -71,3 +71,10 @@ extension FlowControlV1.FlowSchemaSpec: ProtoMessage {
         return true
     }
 }
+
+extension FlowControlV1.FlowSchemaSpec {
+    /// Applies upstream's defaults to this value and everything in it.
+    public mutating func applyDefaults() {
+        self.setDefaults()
+    }
+}

@@ -55,3 +55,13 @@ extension FlowControlV1.LimitResponse: ProtoMessage {
         return true
     }
 }
+
+extension FlowControlV1.LimitResponse {
+    /// Applies upstream's defaults to this value and everything in it.
+    public mutating func applyDefaults() {
+        if var v = self.queuing {
+            v.applyDefaults()
+            self.queuing = v
+        }
+    }
+}

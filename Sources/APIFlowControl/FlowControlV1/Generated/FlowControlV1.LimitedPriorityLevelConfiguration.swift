@@ -71,3 +71,11 @@ extension FlowControlV1.LimitedPriorityLevelConfiguration: ProtoMessage {
         return true
     }
 }
+
+extension FlowControlV1.LimitedPriorityLevelConfiguration {
+    /// Applies upstream's defaults to this value and everything in it.
+    public mutating func applyDefaults() {
+        self.setDefaults()
+        self.limitResponse.applyDefaults()
+    }
+}

@@ -76,6 +76,13 @@ extension FlowControlV1.PriorityLevelConfiguration: ProtoMessage {
     }
 }
 
+extension FlowControlV1.PriorityLevelConfiguration {
+    /// Applies upstream's defaults to this value and everything in it.
+    public mutating func applyDefaults() {
+        self.spec.applyDefaults()
+    }
+}
+
 extension FlowControlV1.PriorityLevelConfiguration: APIKind, TypeMetaCarrier {
     public static let groupVersionKind = APIMachinery.GroupVersionKind(group: "flowcontrol.apiserver.k8s.io", version: "v1", kind: "PriorityLevelConfiguration")
 }

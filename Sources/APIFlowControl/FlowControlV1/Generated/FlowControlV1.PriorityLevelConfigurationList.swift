@@ -68,6 +68,13 @@ extension FlowControlV1.PriorityLevelConfigurationList: ProtoMessage {
     }
 }
 
+extension FlowControlV1.PriorityLevelConfigurationList {
+    /// Applies upstream's defaults to this value and everything in it.
+    public mutating func applyDefaults() {
+        for i in self.items.indices { self.items[i].applyDefaults() }
+    }
+}
+
 extension FlowControlV1.PriorityLevelConfigurationList: APIKind, TypeMetaCarrier {
     public static let groupVersionKind = APIMachinery.GroupVersionKind(group: "flowcontrol.apiserver.k8s.io", version: "v1", kind: "PriorityLevelConfigurationList")
 }

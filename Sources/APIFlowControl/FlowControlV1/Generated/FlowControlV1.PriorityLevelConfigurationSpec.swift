@@ -63,3 +63,17 @@ extension FlowControlV1.PriorityLevelConfigurationSpec: ProtoMessage {
         return true
     }
 }
+
+extension FlowControlV1.PriorityLevelConfigurationSpec {
+    /// Applies upstream's defaults to this value and everything in it.
+    public mutating func applyDefaults() {
+        if var v = self.limited {
+            v.applyDefaults()
+            self.limited = v
+        }
+        if var v = self.exempt {
+            v.applyDefaults()
+            self.exempt = v
+        }
+    }
+}

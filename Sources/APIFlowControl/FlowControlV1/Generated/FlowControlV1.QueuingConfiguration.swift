@@ -63,3 +63,10 @@ extension FlowControlV1.QueuingConfiguration: ProtoMessage {
         return true
     }
 }
+
+extension FlowControlV1.QueuingConfiguration {
+    /// Applies upstream's defaults to this value and everything in it.
+    public mutating func applyDefaults() {
+        self.setDefaults()
+    }
+}

@@ -68,6 +68,13 @@ extension NetworkingV1.IngressClass: ProtoMessage {
     }
 }
 
+extension NetworkingV1.IngressClass {
+    /// Applies upstream's defaults to this value and everything in it.
+    public mutating func applyDefaults() {
+        self.setDefaults()
+    }
+}
+
 extension NetworkingV1.IngressClass: APIKind, TypeMetaCarrier {
     public static let groupVersionKind = APIMachinery.GroupVersionKind(group: "networking.k8s.io", version: "v1", kind: "IngressClass")
 }

@@ -68,6 +68,13 @@ extension NetworkingV1.IngressClassList: ProtoMessage {
     }
 }
 
+extension NetworkingV1.IngressClassList {
+    /// Applies upstream's defaults to this value and everything in it.
+    public mutating func applyDefaults() {
+        for i in self.items.indices { self.items[i].applyDefaults() }
+    }
+}
+
 extension NetworkingV1.IngressClassList: APIKind, TypeMetaCarrier {
     public static let groupVersionKind = APIMachinery.GroupVersionKind(group: "networking.k8s.io", version: "v1", kind: "IngressClassList")
 }

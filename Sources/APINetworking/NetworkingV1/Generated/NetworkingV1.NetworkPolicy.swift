@@ -68,6 +68,14 @@ extension NetworkingV1.NetworkPolicy: ProtoMessage {
     }
 }
 
+extension NetworkingV1.NetworkPolicy {
+    /// Applies upstream's defaults to this value and everything in it.
+    public mutating func applyDefaults() {
+        self.setDefaults()
+        self.spec.applyDefaults()
+    }
+}
+
 extension NetworkingV1.NetworkPolicy: APIKind, TypeMetaCarrier {
     public static let groupVersionKind = APIMachinery.GroupVersionKind(group: "networking.k8s.io", version: "v1", kind: "NetworkPolicy")
 }

@@ -55,3 +55,10 @@ extension NetworkingV1.NetworkPolicyIngressRule: ProtoMessage {
         return true
     }
 }
+
+extension NetworkingV1.NetworkPolicyIngressRule {
+    /// Applies upstream's defaults to this value and everything in it.
+    public mutating func applyDefaults() {
+        for i in self.ports.indices { self.ports[i].applyDefaults() }
+    }
+}

@@ -63,3 +63,10 @@ extension NetworkingV1.NetworkPolicyPort: ProtoMessage {
         return true
     }
 }
+
+extension NetworkingV1.NetworkPolicyPort {
+    /// Applies upstream's defaults to this value and everything in it.
+    public mutating func applyDefaults() {
+        self.setDefaults()
+    }
+}

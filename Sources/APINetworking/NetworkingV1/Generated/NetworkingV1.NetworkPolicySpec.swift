@@ -71,3 +71,11 @@ extension NetworkingV1.NetworkPolicySpec: ProtoMessage {
         return true
     }
 }
+
+extension NetworkingV1.NetworkPolicySpec {
+    /// Applies upstream's defaults to this value and everything in it.
+    public mutating func applyDefaults() {
+        for i in self.ingress.indices { self.ingress[i].applyDefaults() }
+        for i in self.egress.indices { self.egress[i].applyDefaults() }
+    }
+}

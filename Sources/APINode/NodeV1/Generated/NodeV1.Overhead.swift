@@ -47,3 +47,10 @@ extension NodeV1.Overhead: ProtoMessage {
         return true
     }
 }
+
+extension NodeV1.Overhead {
+    /// Applies upstream's defaults to this value and everything in it.
+    public mutating func applyDefaults() {
+        Quantity.roundUpToMilli(&self.podFixed)
+    }
+}

@@ -84,6 +84,16 @@ extension NodeV1.RuntimeClass: ProtoMessage {
     }
 }
 
+extension NodeV1.RuntimeClass {
+    /// Applies upstream's defaults to this value and everything in it.
+    public mutating func applyDefaults() {
+        if var v = self.overhead {
+            v.applyDefaults()
+            self.overhead = v
+        }
+    }
+}
+
 extension NodeV1.RuntimeClass: APIKind, TypeMetaCarrier {
     public static let groupVersionKind = APIMachinery.GroupVersionKind(group: "node.k8s.io", version: "v1", kind: "RuntimeClass")
 }

@@ -68,6 +68,13 @@ extension NodeV1.RuntimeClassList: ProtoMessage {
     }
 }
 
+extension NodeV1.RuntimeClassList {
+    /// Applies upstream's defaults to this value and everything in it.
+    public mutating func applyDefaults() {
+        for i in self.items.indices { self.items[i].applyDefaults() }
+    }
+}
+
 extension NodeV1.RuntimeClassList: APIKind, TypeMetaCarrier {
     public static let groupVersionKind = APIMachinery.GroupVersionKind(group: "node.k8s.io", version: "v1", kind: "RuntimeClassList")
 }

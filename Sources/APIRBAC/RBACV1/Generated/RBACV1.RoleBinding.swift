@@ -76,6 +76,14 @@ extension RBACV1.RoleBinding: ProtoMessage {
     }
 }
 
+extension RBACV1.RoleBinding {
+    /// Applies upstream's defaults to this value and everything in it.
+    public mutating func applyDefaults() {
+        self.setDefaults()
+        for i in self.subjects.indices { self.subjects[i].applyDefaults() }
+    }
+}
+
 extension RBACV1.RoleBinding: APIKind, TypeMetaCarrier {
     public static let groupVersionKind = APIMachinery.GroupVersionKind(group: "rbac.authorization.k8s.io", version: "v1", kind: "RoleBinding")
 }

@@ -68,6 +68,13 @@ extension RBACV1.RoleBindingList: ProtoMessage {
     }
 }
 
+extension RBACV1.RoleBindingList {
+    /// Applies upstream's defaults to this value and everything in it.
+    public mutating func applyDefaults() {
+        for i in self.items.indices { self.items[i].applyDefaults() }
+    }
+}
+
 extension RBACV1.RoleBindingList: APIKind, TypeMetaCarrier {
     public static let groupVersionKind = APIMachinery.GroupVersionKind(group: "rbac.authorization.k8s.io", version: "v1", kind: "RoleBindingList")
 }

@@ -71,3 +71,10 @@ extension RBACV1.Subject: ProtoMessage {
         return true
     }
 }
+
+extension RBACV1.Subject {
+    /// Applies upstream's defaults to this value and everything in it.
+    public mutating func applyDefaults() {
+        self.setDefaults()
+    }
+}

@@ -76,6 +76,13 @@ extension APIRegistrationV1.APIService: ProtoMessage {
     }
 }
 
+extension APIRegistrationV1.APIService {
+    /// Applies upstream's defaults to this value and everything in it.
+    public mutating func applyDefaults() {
+        self.spec.applyDefaults()
+    }
+}
+
 extension APIRegistrationV1.APIService: APIKind, TypeMetaCarrier {
     public static let groupVersionKind = APIMachinery.GroupVersionKind(group: "apiregistration.k8s.io", version: "v1", kind: "APIService")
 }

@@ -68,6 +68,13 @@ extension APIRegistrationV1.APIServiceList: ProtoMessage {
     }
 }
 
+extension APIRegistrationV1.APIServiceList {
+    /// Applies upstream's defaults to this value and everything in it.
+    public mutating func applyDefaults() {
+        for i in self.items.indices { self.items[i].applyDefaults() }
+    }
+}
+
 extension APIRegistrationV1.APIServiceList: APIKind, TypeMetaCarrier {
     public static let groupVersionKind = APIMachinery.GroupVersionKind(group: "apiregistration.k8s.io", version: "v1", kind: "APIServiceList")
 }

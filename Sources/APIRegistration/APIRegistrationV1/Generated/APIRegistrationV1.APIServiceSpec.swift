@@ -95,3 +95,13 @@ extension APIRegistrationV1.APIServiceSpec: ProtoMessage {
         return true
     }
 }
+
+extension APIRegistrationV1.APIServiceSpec {
+    /// Applies upstream's defaults to this value and everything in it.
+    public mutating func applyDefaults() {
+        if var v = self.service {
+            v.applyDefaults()
+            self.service = v
+        }
+    }
+}

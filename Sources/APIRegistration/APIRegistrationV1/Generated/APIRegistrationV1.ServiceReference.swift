@@ -63,3 +63,10 @@ extension APIRegistrationV1.ServiceReference: ProtoMessage {
         return true
     }
 }
+
+extension APIRegistrationV1.ServiceReference {
+    /// Applies upstream's defaults to this value and everything in it.
+    public mutating func applyDefaults() {
+        self.setDefaults()
+    }
+}

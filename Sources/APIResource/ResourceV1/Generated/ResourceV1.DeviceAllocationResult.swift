@@ -55,3 +55,10 @@ extension ResourceV1.DeviceAllocationResult: ProtoMessage {
         return true
     }
 }
+
+extension ResourceV1.DeviceAllocationResult {
+    /// Applies upstream's defaults to this value and everything in it.
+    public mutating func applyDefaults() {
+        for i in self.results.indices { self.results[i].applyDefaults() }
+    }
+}

@@ -63,3 +63,14 @@ extension ResourceV1.DeviceRequest: ProtoMessage {
         return true
     }
 }
+
+extension ResourceV1.DeviceRequest {
+    /// Applies upstream's defaults to this value and everything in it.
+    public mutating func applyDefaults() {
+        if var v = self.exactly {
+            v.applyDefaults()
+            self.exactly = v
+        }
+        for i in self.firstAvailable.indices { self.firstAvailable[i].applyDefaults() }
+    }
+}

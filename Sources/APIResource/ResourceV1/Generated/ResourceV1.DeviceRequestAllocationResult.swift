@@ -119,3 +119,10 @@ extension ResourceV1.DeviceRequestAllocationResult: ProtoMessage {
         return true
     }
 }
+
+extension ResourceV1.DeviceRequestAllocationResult {
+    /// Applies upstream's defaults to this value and everything in it.
+    public mutating func applyDefaults() {
+        for i in self.tolerations.indices { self.tolerations[i].applyDefaults() }
+    }
+}

@@ -79,3 +79,10 @@ extension ResourceV1.DeviceToleration: ProtoMessage {
         return true
     }
 }
+
+extension ResourceV1.DeviceToleration {
+    /// Applies upstream's defaults to this value and everything in it.
+    public mutating func applyDefaults() {
+        if self.operator.isEmpty { self.operator = "Equal" }
+    }
+}

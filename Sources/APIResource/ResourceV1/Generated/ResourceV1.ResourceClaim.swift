@@ -76,6 +76,14 @@ extension ResourceV1.ResourceClaim: ProtoMessage {
     }
 }
 
+extension ResourceV1.ResourceClaim {
+    /// Applies upstream's defaults to this value and everything in it.
+    public mutating func applyDefaults() {
+        self.spec.applyDefaults()
+        self.status.applyDefaults()
+    }
+}
+
 extension ResourceV1.ResourceClaim: APIKind, TypeMetaCarrier {
     public static let groupVersionKind = APIMachinery.GroupVersionKind(group: "resource.k8s.io", version: "v1", kind: "ResourceClaim")
 }

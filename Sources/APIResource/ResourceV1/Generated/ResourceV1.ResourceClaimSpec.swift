@@ -47,3 +47,10 @@ extension ResourceV1.ResourceClaimSpec: ProtoMessage {
         return true
     }
 }
+
+extension ResourceV1.ResourceClaimSpec {
+    /// Applies upstream's defaults to this value and everything in it.
+    public mutating func applyDefaults() {
+        self.devices.applyDefaults()
+    }
+}

@@ -63,3 +63,13 @@ extension ResourceV1.ResourceClaimStatus: ProtoMessage {
         return true
     }
 }
+
+extension ResourceV1.ResourceClaimStatus {
+    /// Applies upstream's defaults to this value and everything in it.
+    public mutating func applyDefaults() {
+        if var v = self.allocation {
+            v.applyDefaults()
+            self.allocation = v
+        }
+    }
+}

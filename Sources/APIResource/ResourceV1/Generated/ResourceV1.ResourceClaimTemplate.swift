@@ -68,6 +68,13 @@ extension ResourceV1.ResourceClaimTemplate: ProtoMessage {
     }
 }
 
+extension ResourceV1.ResourceClaimTemplate {
+    /// Applies upstream's defaults to this value and everything in it.
+    public mutating func applyDefaults() {
+        self.spec.applyDefaults()
+    }
+}
+
 extension ResourceV1.ResourceClaimTemplate: APIKind, TypeMetaCarrier {
     public static let groupVersionKind = APIMachinery.GroupVersionKind(group: "resource.k8s.io", version: "v1", kind: "ResourceClaimTemplate")
 }

@@ -55,3 +55,10 @@ extension ResourceV1.ResourceClaimTemplateSpec: ProtoMessage {
         return true
     }
 }
+
+extension ResourceV1.ResourceClaimTemplateSpec {
+    /// Applies upstream's defaults to this value and everything in it.
+    public mutating func applyDefaults() {
+        self.spec.applyDefaults()
+    }
+}

@@ -76,6 +76,13 @@ extension ResourceV1alpha3.ResourcePoolStatusRequest: ProtoMessage {
     }
 }
 
+extension ResourceV1alpha3.ResourcePoolStatusRequest {
+    /// Applies upstream's defaults to this value and everything in it.
+    public mutating func applyDefaults() {
+        self.spec.applyDefaults()
+    }
+}
+
 extension ResourceV1alpha3.ResourcePoolStatusRequest: APIKind, TypeMetaCarrier {
     public static let groupVersionKind = APIMachinery.GroupVersionKind(group: "resource.k8s.io", version: "v1alpha3", kind: "ResourcePoolStatusRequest")
 }

@@ -68,6 +68,13 @@ extension ResourceV1alpha3.ResourcePoolStatusRequestList: ProtoMessage {
     }
 }
 
+extension ResourceV1alpha3.ResourcePoolStatusRequestList {
+    /// Applies upstream's defaults to this value and everything in it.
+    public mutating func applyDefaults() {
+        for i in self.items.indices { self.items[i].applyDefaults() }
+    }
+}
+
 extension ResourceV1alpha3.ResourcePoolStatusRequestList: APIKind, TypeMetaCarrier {
     public static let groupVersionKind = APIMachinery.GroupVersionKind(group: "resource.k8s.io", version: "v1alpha3", kind: "ResourcePoolStatusRequestList")
 }

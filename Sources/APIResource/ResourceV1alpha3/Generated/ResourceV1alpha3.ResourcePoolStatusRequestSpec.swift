@@ -63,3 +63,10 @@ extension ResourceV1alpha3.ResourcePoolStatusRequestSpec: ProtoMessage {
         return true
     }
 }
+
+extension ResourceV1alpha3.ResourcePoolStatusRequestSpec {
+    /// Applies upstream's defaults to this value and everything in it.
+    public mutating func applyDefaults() {
+        if self.limit == nil { self.limit = 100 }
+    }
+}

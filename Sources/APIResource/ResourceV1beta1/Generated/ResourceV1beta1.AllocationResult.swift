@@ -64,3 +64,10 @@ extension ResourceV1beta1.AllocationResult: ProtoMessage {
         return true
     }
 }
+
+extension ResourceV1beta1.AllocationResult {
+    /// Applies upstream's defaults to this value and everything in it.
+    public mutating func applyDefaults() {
+        self.devices.applyDefaults()
+    }
+}

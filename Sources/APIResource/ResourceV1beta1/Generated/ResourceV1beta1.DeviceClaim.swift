@@ -63,3 +63,10 @@ extension ResourceV1beta1.DeviceClaim: ProtoMessage {
         return true
     }
 }
+
+extension ResourceV1beta1.DeviceClaim {
+    /// Applies upstream's defaults to this value and everything in it.
+    public mutating func applyDefaults() {
+        for i in self.requests.indices { self.requests[i].applyDefaults() }
+    }
+}

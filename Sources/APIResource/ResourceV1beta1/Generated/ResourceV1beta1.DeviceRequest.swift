@@ -111,3 +111,11 @@ extension ResourceV1beta1.DeviceRequest: ProtoMessage {
         return true
     }
 }
+
+extension ResourceV1beta1.DeviceRequest {
+    /// Applies upstream's defaults to this value and everything in it.
+    public mutating func applyDefaults() {
+        for i in self.firstAvailable.indices { self.firstAvailable[i].applyDefaults() }
+        for i in self.tolerations.indices { self.tolerations[i].applyDefaults() }
+    }
+}

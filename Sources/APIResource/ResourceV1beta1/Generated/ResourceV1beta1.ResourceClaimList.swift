@@ -68,6 +68,13 @@ extension ResourceV1beta1.ResourceClaimList: ProtoMessage {
     }
 }
 
+extension ResourceV1beta1.ResourceClaimList {
+    /// Applies upstream's defaults to this value and everything in it.
+    public mutating func applyDefaults() {
+        for i in self.items.indices { self.items[i].applyDefaults() }
+    }
+}
+
 extension ResourceV1beta1.ResourceClaimList: APIKind, TypeMetaCarrier {
     public static let groupVersionKind = APIMachinery.GroupVersionKind(group: "resource.k8s.io", version: "v1beta1", kind: "ResourceClaimList")
 }

@@ -68,6 +68,13 @@ extension ResourceV1beta1.ResourceClaimTemplate: ProtoMessage {
     }
 }
 
+extension ResourceV1beta1.ResourceClaimTemplate {
+    /// Applies upstream's defaults to this value and everything in it.
+    public mutating func applyDefaults() {
+        self.spec.applyDefaults()
+    }
+}
+
 extension ResourceV1beta1.ResourceClaimTemplate: APIKind, TypeMetaCarrier {
     public static let groupVersionKind = APIMachinery.GroupVersionKind(group: "resource.k8s.io", version: "v1beta1", kind: "ResourceClaimTemplate")
 }

@@ -68,6 +68,13 @@ extension ResourceV1beta1.ResourceClaimTemplateList: ProtoMessage {
     }
 }
 
+extension ResourceV1beta1.ResourceClaimTemplateList {
+    /// Applies upstream's defaults to this value and everything in it.
+    public mutating func applyDefaults() {
+        for i in self.items.indices { self.items[i].applyDefaults() }
+    }
+}
+
 extension ResourceV1beta1.ResourceClaimTemplateList: APIKind, TypeMetaCarrier {
     public static let groupVersionKind = APIMachinery.GroupVersionKind(group: "resource.k8s.io", version: "v1beta1", kind: "ResourceClaimTemplateList")
 }

@@ -95,3 +95,10 @@ extension ResourceV1beta2.DeviceSubRequest: ProtoMessage {
         return true
     }
 }
+
+extension ResourceV1beta2.DeviceSubRequest {
+    /// Applies upstream's defaults to this value and everything in it.
+    public mutating func applyDefaults() {
+        for i in self.tolerations.indices { self.tolerations[i].applyDefaults() }
+    }
+}

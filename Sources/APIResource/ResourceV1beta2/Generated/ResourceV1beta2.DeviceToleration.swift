@@ -79,3 +79,10 @@ extension ResourceV1beta2.DeviceToleration: ProtoMessage {
         return true
     }
 }
+
+extension ResourceV1beta2.DeviceToleration {
+    /// Applies upstream's defaults to this value and everything in it.
+    public mutating func applyDefaults() {
+        if self.operator.isEmpty { self.operator = "Equal" }
+    }
+}

@@ -76,6 +76,14 @@ extension ResourceV1beta2.ResourceClaim: ProtoMessage {
     }
 }
 
+extension ResourceV1beta2.ResourceClaim {
+    /// Applies upstream's defaults to this value and everything in it.
+    public mutating func applyDefaults() {
+        self.spec.applyDefaults()
+        self.status.applyDefaults()
+    }
+}
+
 extension ResourceV1beta2.ResourceClaim: APIKind, TypeMetaCarrier {
     public static let groupVersionKind = APIMachinery.GroupVersionKind(group: "resource.k8s.io", version: "v1beta2", kind: "ResourceClaim")
 }

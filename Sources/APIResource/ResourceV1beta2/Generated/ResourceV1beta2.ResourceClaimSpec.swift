@@ -47,3 +47,10 @@ extension ResourceV1beta2.ResourceClaimSpec: ProtoMessage {
         return true
     }
 }
+
+extension ResourceV1beta2.ResourceClaimSpec {
+    /// Applies upstream's defaults to this value and everything in it.
+    public mutating func applyDefaults() {
+        self.devices.applyDefaults()
+    }
+}

@@ -92,6 +92,13 @@ extension SchedulingV1.PriorityClass: ProtoMessage {
     }
 }
 
+extension SchedulingV1.PriorityClass {
+    /// Applies upstream's defaults to this value and everything in it.
+    public mutating func applyDefaults() {
+        self.setDefaults()
+    }
+}
+
 extension SchedulingV1.PriorityClass: APIKind, TypeMetaCarrier {
     public static let groupVersionKind = APIMachinery.GroupVersionKind(group: "scheduling.k8s.io", version: "v1", kind: "PriorityClass")
 }

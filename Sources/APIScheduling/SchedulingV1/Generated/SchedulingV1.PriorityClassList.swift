@@ -68,6 +68,13 @@ extension SchedulingV1.PriorityClassList: ProtoMessage {
     }
 }
 
+extension SchedulingV1.PriorityClassList {
+    /// Applies upstream's defaults to this value and everything in it.
+    public mutating func applyDefaults() {
+        for i in self.items.indices { self.items[i].applyDefaults() }
+    }
+}
+
 extension SchedulingV1.PriorityClassList: APIKind, TypeMetaCarrier {
     public static let groupVersionKind = APIMachinery.GroupVersionKind(group: "scheduling.k8s.io", version: "v1", kind: "PriorityClassList")
 }

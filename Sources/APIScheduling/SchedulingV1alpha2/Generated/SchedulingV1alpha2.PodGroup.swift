@@ -76,6 +76,13 @@ extension SchedulingV1alpha2.PodGroup: ProtoMessage {
     }
 }
 
+extension SchedulingV1alpha2.PodGroup {
+    /// Applies upstream's defaults to this value and everything in it.
+    public mutating func applyDefaults() {
+        self.spec.applyDefaults()
+    }
+}
+
 extension SchedulingV1alpha2.PodGroup: APIKind, TypeMetaCarrier {
     public static let groupVersionKind = APIMachinery.GroupVersionKind(group: "scheduling.k8s.io", version: "v1alpha2", kind: "PodGroup")
 }

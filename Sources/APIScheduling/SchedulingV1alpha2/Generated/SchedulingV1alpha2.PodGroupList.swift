@@ -68,6 +68,13 @@ extension SchedulingV1alpha2.PodGroupList: ProtoMessage {
     }
 }
 
+extension SchedulingV1alpha2.PodGroupList {
+    /// Applies upstream's defaults to this value and everything in it.
+    public mutating func applyDefaults() {
+        for i in self.items.indices { self.items[i].applyDefaults() }
+    }
+}
+
 extension SchedulingV1alpha2.PodGroupList: APIKind, TypeMetaCarrier {
     public static let groupVersionKind = APIMachinery.GroupVersionKind(group: "scheduling.k8s.io", version: "v1alpha2", kind: "PodGroupList")
 }

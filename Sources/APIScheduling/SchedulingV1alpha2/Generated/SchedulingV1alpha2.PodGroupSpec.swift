@@ -95,3 +95,10 @@ extension SchedulingV1alpha2.PodGroupSpec: ProtoMessage {
         return true
     }
 }
+
+extension SchedulingV1alpha2.PodGroupSpec {
+    /// Applies upstream's defaults to this value and everything in it.
+    public mutating func applyDefaults() {
+        if self.disruptionMode == nil { self.disruptionMode = "Pod" }
+    }
+}

@@ -68,6 +68,13 @@ extension StorageV1.CSIDriver: ProtoMessage {
     }
 }
 
+extension StorageV1.CSIDriver {
+    /// Applies upstream's defaults to this value and everything in it.
+    public mutating func applyDefaults() {
+        self.setDefaults()
+    }
+}
+
 extension StorageV1.CSIDriver: APIKind, TypeMetaCarrier {
     public static let groupVersionKind = APIMachinery.GroupVersionKind(group: "storage.k8s.io", version: "v1", kind: "CSIDriver")
 }

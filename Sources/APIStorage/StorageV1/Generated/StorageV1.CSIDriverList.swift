@@ -68,6 +68,13 @@ extension StorageV1.CSIDriverList: ProtoMessage {
     }
 }
 
+extension StorageV1.CSIDriverList {
+    /// Applies upstream's defaults to this value and everything in it.
+    public mutating func applyDefaults() {
+        for i in self.items.indices { self.items[i].applyDefaults() }
+    }
+}
+
 extension StorageV1.CSIDriverList: APIKind, TypeMetaCarrier {
     public static let groupVersionKind = APIMachinery.GroupVersionKind(group: "storage.k8s.io", version: "v1", kind: "CSIDriverList")
 }

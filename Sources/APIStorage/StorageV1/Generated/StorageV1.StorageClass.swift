@@ -117,6 +117,13 @@ extension StorageV1.StorageClass: ProtoMessage {
     }
 }
 
+extension StorageV1.StorageClass {
+    /// Applies upstream's defaults to this value and everything in it.
+    public mutating func applyDefaults() {
+        self.setDefaults()
+    }
+}
+
 extension StorageV1.StorageClass: APIKind, TypeMetaCarrier {
     public static let groupVersionKind = APIMachinery.GroupVersionKind(group: "storage.k8s.io", version: "v1", kind: "StorageClass")
 }

@@ -68,6 +68,13 @@ extension StorageV1.StorageClassList: ProtoMessage {
     }
 }
 
+extension StorageV1.StorageClassList {
+    /// Applies upstream's defaults to this value and everything in it.
+    public mutating func applyDefaults() {
+        for i in self.items.indices { self.items[i].applyDefaults() }
+    }
+}
+
 extension StorageV1.StorageClassList: APIKind, TypeMetaCarrier {
     public static let groupVersionKind = APIMachinery.GroupVersionKind(group: "storage.k8s.io", version: "v1", kind: "StorageClassList")
 }

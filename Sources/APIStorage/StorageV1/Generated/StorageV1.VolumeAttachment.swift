@@ -76,6 +76,13 @@ extension StorageV1.VolumeAttachment: ProtoMessage {
     }
 }
 
+extension StorageV1.VolumeAttachment {
+    /// Applies upstream's defaults to this value and everything in it.
+    public mutating func applyDefaults() {
+        self.spec.applyDefaults()
+    }
+}
+
 extension StorageV1.VolumeAttachment: APIKind, TypeMetaCarrier {
     public static let groupVersionKind = APIMachinery.GroupVersionKind(group: "storage.k8s.io", version: "v1", kind: "VolumeAttachment")
 }

@@ -63,3 +63,10 @@ extension StorageV1.VolumeAttachmentSpec: ProtoMessage {
         return true
     }
 }
+
+extension StorageV1.VolumeAttachmentSpec {
+    /// Applies upstream's defaults to this value and everything in it.
+    public mutating func applyDefaults() {
+        self.source.applyDefaults()
+    }
+}

@@ -68,6 +68,13 @@ extension StorageV1beta1.VolumeAttachmentList: ProtoMessage {
     }
 }
 
+extension StorageV1beta1.VolumeAttachmentList {
+    /// Applies upstream's defaults to this value and everything in it.
+    public mutating func applyDefaults() {
+        for i in self.items.indices { self.items[i].applyDefaults() }
+    }
+}
+
 extension StorageV1beta1.VolumeAttachmentList: APIKind, TypeMetaCarrier {
     public static let groupVersionKind = APIMachinery.GroupVersionKind(group: "storage.k8s.io", version: "v1beta1", kind: "VolumeAttachmentList")
 }

@@ -56,3 +56,13 @@ extension StorageV1beta1.VolumeAttachmentSource: ProtoMessage {
         return true
     }
 }
+
+extension StorageV1beta1.VolumeAttachmentSource {
+    /// Applies upstream's defaults to this value and everything in it.
+    public mutating func applyDefaults() {
+        if var v = self.inlineVolumeSpec {
+            v.applyDefaults()
+            self.inlineVolumeSpec = v
+        }
+    }
+}

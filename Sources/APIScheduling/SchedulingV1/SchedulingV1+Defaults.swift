@@ -1,0 +1,7 @@
+import APIMachinery
+
+extension SchedulingV1.PriorityClass {
+    public mutating func setDefaults() {
+        if preemptionPolicy == nil { preemptionPolicy = "PreemptLowerPriority" }
+    }
+}

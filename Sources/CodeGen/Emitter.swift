@@ -550,7 +550,14 @@ struct Emitter {
 
     func kindConformance(_ t: TypeModel) -> String? {
         guard let g = homeGVK(t) else { return nil }
-        var o = "extension \(t.qualifiedName): APIKind\(t.hasTypeMeta ? ", TypeMetaCarrier" : "") {\n"
+        let hasObjectMeta = t.fields.contains {
+            $0.jsonName == "metadata" && $0.element == .message("k8s.io.apimachinery.pkg.apis.meta.v1.ObjectMeta")
+                && !$0.pointer
+        }
+        var conformances = "APIKind"
+        if t.hasTypeMeta { conformances += ", TypeMetaCarrier" }
+        if hasObjectMeta { conformances += ", ObjectMetaCarrier" }
+        var o = "extension \(t.qualifiedName): \(conformances) {\n"
         o +=
             "    public static let groupVersionKind = APIMachinery.GroupVersionKind(group: \"\(g.group)\", version: \"\(g.version)\", kind: \"\(g.kind)\")\n"
         o += "}\n"

@@ -75,6 +75,6 @@ extension AdmissionRegistrationV1.MutatingAdmissionPolicy {
     }
 }
 
-extension AdmissionRegistrationV1.MutatingAdmissionPolicy: APIKind, TypeMetaCarrier {
+extension AdmissionRegistrationV1.MutatingAdmissionPolicy: APIKind, TypeMetaCarrier, ObjectMetaCarrier {
     public static let groupVersionKind = APIMachinery.GroupVersionKind(group: "admissionregistration.k8s.io", version: "v1", kind: "MutatingAdmissionPolicy")
 }

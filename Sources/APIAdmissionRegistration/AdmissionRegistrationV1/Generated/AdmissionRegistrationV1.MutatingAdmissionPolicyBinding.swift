@@ -75,6 +75,6 @@ extension AdmissionRegistrationV1.MutatingAdmissionPolicyBinding {
     }
 }
 
-extension AdmissionRegistrationV1.MutatingAdmissionPolicyBinding: APIKind, TypeMetaCarrier {
+extension AdmissionRegistrationV1.MutatingAdmissionPolicyBinding: APIKind, TypeMetaCarrier, ObjectMetaCarrier {
     public static let groupVersionKind = APIMachinery.GroupVersionKind(group: "admissionregistration.k8s.io", version: "v1", kind: "MutatingAdmissionPolicyBinding")
 }

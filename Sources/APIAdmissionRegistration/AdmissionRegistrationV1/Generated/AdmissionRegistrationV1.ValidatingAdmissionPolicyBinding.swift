@@ -75,6 +75,6 @@ extension AdmissionRegistrationV1.ValidatingAdmissionPolicyBinding {
     }
 }
 
-extension AdmissionRegistrationV1.ValidatingAdmissionPolicyBinding: APIKind, TypeMetaCarrier {
+extension AdmissionRegistrationV1.ValidatingAdmissionPolicyBinding: APIKind, TypeMetaCarrier, ObjectMetaCarrier {
     public static let groupVersionKind = APIMachinery.GroupVersionKind(group: "admissionregistration.k8s.io", version: "v1", kind: "ValidatingAdmissionPolicyBinding")
 }

@@ -75,6 +75,6 @@ extension AdmissionRegistrationV1.ValidatingWebhookConfiguration {
     }
 }
 
-extension AdmissionRegistrationV1.ValidatingWebhookConfiguration: APIKind, TypeMetaCarrier {
+extension AdmissionRegistrationV1.ValidatingWebhookConfiguration: APIKind, TypeMetaCarrier, ObjectMetaCarrier {
     public static let groupVersionKind = APIMachinery.GroupVersionKind(group: "admissionregistration.k8s.io", version: "v1", kind: "ValidatingWebhookConfiguration")
 }

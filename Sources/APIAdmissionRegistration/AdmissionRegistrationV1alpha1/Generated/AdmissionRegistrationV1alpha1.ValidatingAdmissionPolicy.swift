@@ -83,6 +83,6 @@ extension AdmissionRegistrationV1alpha1.ValidatingAdmissionPolicy {
     }
 }
 
-extension AdmissionRegistrationV1alpha1.ValidatingAdmissionPolicy: APIKind, TypeMetaCarrier {
+extension AdmissionRegistrationV1alpha1.ValidatingAdmissionPolicy: APIKind, TypeMetaCarrier, ObjectMetaCarrier {
     public static let groupVersionKind = APIMachinery.GroupVersionKind(group: "admissionregistration.k8s.io", version: "v1alpha1", kind: "ValidatingAdmissionPolicy")
 }

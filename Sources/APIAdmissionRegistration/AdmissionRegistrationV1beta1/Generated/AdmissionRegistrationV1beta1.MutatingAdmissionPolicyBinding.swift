@@ -75,6 +75,6 @@ extension AdmissionRegistrationV1beta1.MutatingAdmissionPolicyBinding {
     }
 }
 
-extension AdmissionRegistrationV1beta1.MutatingAdmissionPolicyBinding: APIKind, TypeMetaCarrier {
+extension AdmissionRegistrationV1beta1.MutatingAdmissionPolicyBinding: APIKind, TypeMetaCarrier, ObjectMetaCarrier {
     public static let groupVersionKind = APIMachinery.GroupVersionKind(group: "admissionregistration.k8s.io", version: "v1beta1", kind: "MutatingAdmissionPolicyBinding")
 }

@@ -75,6 +75,6 @@ extension AdmissionRegistrationV1beta1.MutatingWebhookConfiguration {
     }
 }
 
-extension AdmissionRegistrationV1beta1.MutatingWebhookConfiguration: APIKind, TypeMetaCarrier {
+extension AdmissionRegistrationV1beta1.MutatingWebhookConfiguration: APIKind, TypeMetaCarrier, ObjectMetaCarrier {
     public static let groupVersionKind = APIMachinery.GroupVersionKind(group: "admissionregistration.k8s.io", version: "v1beta1", kind: "MutatingWebhookConfiguration")
 }

@@ -75,6 +75,6 @@ extension AdmissionRegistrationV1beta1.ValidatingWebhookConfiguration {
     }
 }
 
-extension AdmissionRegistrationV1beta1.ValidatingWebhookConfiguration: APIKind, TypeMetaCarrier {
+extension AdmissionRegistrationV1beta1.ValidatingWebhookConfiguration: APIKind, TypeMetaCarrier, ObjectMetaCarrier {
     public static let groupVersionKind = APIMachinery.GroupVersionKind(group: "admissionregistration.k8s.io", version: "v1beta1", kind: "ValidatingWebhookConfiguration")
 }

@@ -68,6 +68,6 @@ extension APIDiscoveryV2.APIGroupDiscovery: ProtoMessage {
     }
 }
 
-extension APIDiscoveryV2.APIGroupDiscovery: APIKind, TypeMetaCarrier {
+extension APIDiscoveryV2.APIGroupDiscovery: APIKind, TypeMetaCarrier, ObjectMetaCarrier {
     public static let groupVersionKind = APIMachinery.GroupVersionKind(group: "apidiscovery.k8s.io", version: "v2", kind: "APIGroupDiscovery")
 }

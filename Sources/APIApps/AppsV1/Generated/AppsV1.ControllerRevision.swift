@@ -76,6 +76,6 @@ extension AppsV1.ControllerRevision: ProtoMessage {
     }
 }
 
-extension AppsV1.ControllerRevision: APIKind, TypeMetaCarrier {
+extension AppsV1.ControllerRevision: APIKind, TypeMetaCarrier, ObjectMetaCarrier {
     public static let groupVersionKind = APIMachinery.GroupVersionKind(group: "apps", version: "v1", kind: "ControllerRevision")
 }

@@ -84,6 +84,6 @@ extension AppsV1.DaemonSet {
     }
 }
 
-extension AppsV1.DaemonSet: APIKind, TypeMetaCarrier {
+extension AppsV1.DaemonSet: APIKind, TypeMetaCarrier, ObjectMetaCarrier {
     public static let groupVersionKind = APIMachinery.GroupVersionKind(group: "apps", version: "v1", kind: "DaemonSet")
 }

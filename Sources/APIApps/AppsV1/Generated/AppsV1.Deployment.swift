@@ -84,6 +84,6 @@ extension AppsV1.Deployment {
     }
 }
 
-extension AppsV1.Deployment: APIKind, TypeMetaCarrier {
+extension AppsV1.Deployment: APIKind, TypeMetaCarrier, ObjectMetaCarrier {
     public static let groupVersionKind = APIMachinery.GroupVersionKind(group: "apps", version: "v1", kind: "Deployment")
 }

@@ -84,6 +84,6 @@ extension AppsV1.ReplicaSet {
     }
 }
 
-extension AppsV1.ReplicaSet: APIKind, TypeMetaCarrier {
+extension AppsV1.ReplicaSet: APIKind, TypeMetaCarrier, ObjectMetaCarrier {
     public static let groupVersionKind = APIMachinery.GroupVersionKind(group: "apps", version: "v1", kind: "ReplicaSet")
 }

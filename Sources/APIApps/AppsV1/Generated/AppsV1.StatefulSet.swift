@@ -84,6 +84,6 @@ extension AppsV1.StatefulSet {
     }
 }
 
-extension AppsV1.StatefulSet: APIKind, TypeMetaCarrier {
+extension AppsV1.StatefulSet: APIKind, TypeMetaCarrier, ObjectMetaCarrier {
     public static let groupVersionKind = APIMachinery.GroupVersionKind(group: "apps", version: "v1", kind: "StatefulSet")
 }

@@ -68,6 +68,6 @@ extension AuthenticationV1.SelfSubjectReview: ProtoMessage {
     }
 }
 
-extension AuthenticationV1.SelfSubjectReview: APIKind, TypeMetaCarrier {
+extension AuthenticationV1.SelfSubjectReview: APIKind, TypeMetaCarrier, ObjectMetaCarrier {
     public static let groupVersionKind = APIMachinery.GroupVersionKind(group: "authentication.k8s.io", version: "v1", kind: "SelfSubjectReview")
 }

@@ -76,6 +76,6 @@ extension AuthenticationV1.TokenRequest: ProtoMessage {
     }
 }
 
-extension AuthenticationV1.TokenRequest: APIKind, TypeMetaCarrier {
+extension AuthenticationV1.TokenRequest: APIKind, TypeMetaCarrier, ObjectMetaCarrier {
     public static let groupVersionKind = APIMachinery.GroupVersionKind(group: "authentication.k8s.io", version: "v1", kind: "TokenRequest")
 }

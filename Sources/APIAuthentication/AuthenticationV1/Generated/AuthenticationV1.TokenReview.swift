@@ -76,6 +76,6 @@ extension AuthenticationV1.TokenReview: ProtoMessage {
     }
 }
 
-extension AuthenticationV1.TokenReview: APIKind, TypeMetaCarrier {
+extension AuthenticationV1.TokenReview: APIKind, TypeMetaCarrier, ObjectMetaCarrier {
     public static let groupVersionKind = APIMachinery.GroupVersionKind(group: "authentication.k8s.io", version: "v1", kind: "TokenReview")
 }

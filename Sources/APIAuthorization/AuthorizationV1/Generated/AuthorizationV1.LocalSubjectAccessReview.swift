@@ -76,6 +76,6 @@ extension AuthorizationV1.LocalSubjectAccessReview: ProtoMessage {
     }
 }
 
-extension AuthorizationV1.LocalSubjectAccessReview: APIKind, TypeMetaCarrier {
+extension AuthorizationV1.LocalSubjectAccessReview: APIKind, TypeMetaCarrier, ObjectMetaCarrier {
     public static let groupVersionKind = APIMachinery.GroupVersionKind(group: "authorization.k8s.io", version: "v1", kind: "LocalSubjectAccessReview")
 }

@@ -76,6 +76,6 @@ extension AuthorizationV1.SelfSubjectAccessReview: ProtoMessage {
     }
 }
 
-extension AuthorizationV1.SelfSubjectAccessReview: APIKind, TypeMetaCarrier {
+extension AuthorizationV1.SelfSubjectAccessReview: APIKind, TypeMetaCarrier, ObjectMetaCarrier {
     public static let groupVersionKind = APIMachinery.GroupVersionKind(group: "authorization.k8s.io", version: "v1", kind: "SelfSubjectAccessReview")
 }

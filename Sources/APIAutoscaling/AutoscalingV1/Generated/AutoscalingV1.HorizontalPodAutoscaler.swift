@@ -83,6 +83,6 @@ extension AutoscalingV1.HorizontalPodAutoscaler {
     }
 }
 
-extension AutoscalingV1.HorizontalPodAutoscaler: APIKind, TypeMetaCarrier {
+extension AutoscalingV1.HorizontalPodAutoscaler: APIKind, TypeMetaCarrier, ObjectMetaCarrier {
     public static let groupVersionKind = APIMachinery.GroupVersionKind(group: "autoscaling", version: "v1", kind: "HorizontalPodAutoscaler")
 }

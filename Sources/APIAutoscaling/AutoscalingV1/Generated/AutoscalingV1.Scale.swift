@@ -76,6 +76,6 @@ extension AutoscalingV1.Scale: ProtoMessage {
     }
 }
 
-extension AutoscalingV1.Scale: APIKind, TypeMetaCarrier {
+extension AutoscalingV1.Scale: APIKind, TypeMetaCarrier, ObjectMetaCarrier {
     public static let groupVersionKind = APIMachinery.GroupVersionKind(group: "autoscaling", version: "v1", kind: "Scale")
 }

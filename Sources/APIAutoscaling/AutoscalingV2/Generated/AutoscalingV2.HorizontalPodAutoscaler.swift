@@ -83,6 +83,6 @@ extension AutoscalingV2.HorizontalPodAutoscaler {
     }
 }
 
-extension AutoscalingV2.HorizontalPodAutoscaler: APIKind, TypeMetaCarrier {
+extension AutoscalingV2.HorizontalPodAutoscaler: APIKind, TypeMetaCarrier, ObjectMetaCarrier {
     public static let groupVersionKind = APIMachinery.GroupVersionKind(group: "autoscaling", version: "v2", kind: "HorizontalPodAutoscaler")
 }

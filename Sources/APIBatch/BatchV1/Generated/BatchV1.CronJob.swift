@@ -84,6 +84,6 @@ extension BatchV1.CronJob {
     }
 }
 
-extension BatchV1.CronJob: APIKind, TypeMetaCarrier {
+extension BatchV1.CronJob: APIKind, TypeMetaCarrier, ObjectMetaCarrier {
     public static let groupVersionKind = APIMachinery.GroupVersionKind(group: "batch", version: "v1", kind: "CronJob")
 }

@@ -84,6 +84,6 @@ extension BatchV1.Job {
     }
 }
 
-extension BatchV1.Job: APIKind, TypeMetaCarrier {
+extension BatchV1.Job: APIKind, TypeMetaCarrier, ObjectMetaCarrier {
     public static let groupVersionKind = APIMachinery.GroupVersionKind(group: "batch", version: "v1", kind: "Job")
 }

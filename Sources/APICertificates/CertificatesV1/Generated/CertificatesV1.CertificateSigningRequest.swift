@@ -76,6 +76,6 @@ extension CertificatesV1.CertificateSigningRequest: ProtoMessage {
     }
 }
 
-extension CertificatesV1.CertificateSigningRequest: APIKind, TypeMetaCarrier {
+extension CertificatesV1.CertificateSigningRequest: APIKind, TypeMetaCarrier, ObjectMetaCarrier {
     public static let groupVersionKind = APIMachinery.GroupVersionKind(group: "certificates.k8s.io", version: "v1", kind: "CertificateSigningRequest")
 }

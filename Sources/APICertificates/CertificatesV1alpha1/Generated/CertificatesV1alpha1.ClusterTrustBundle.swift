@@ -68,6 +68,6 @@ extension CertificatesV1alpha1.ClusterTrustBundle: ProtoMessage {
     }
 }
 
-extension CertificatesV1alpha1.ClusterTrustBundle: APIKind, TypeMetaCarrier {
+extension CertificatesV1alpha1.ClusterTrustBundle: APIKind, TypeMetaCarrier, ObjectMetaCarrier {
     public static let groupVersionKind = APIMachinery.GroupVersionKind(group: "certificates.k8s.io", version: "v1alpha1", kind: "ClusterTrustBundle")
 }

@@ -76,6 +76,6 @@ extension CertificatesV1beta1.CertificateSigningRequest: ProtoMessage {
     }
 }
 
-extension CertificatesV1beta1.CertificateSigningRequest: APIKind, TypeMetaCarrier {
+extension CertificatesV1beta1.CertificateSigningRequest: APIKind, TypeMetaCarrier, ObjectMetaCarrier {
     public static let groupVersionKind = APIMachinery.GroupVersionKind(group: "certificates.k8s.io", version: "v1beta1", kind: "CertificateSigningRequest")
 }

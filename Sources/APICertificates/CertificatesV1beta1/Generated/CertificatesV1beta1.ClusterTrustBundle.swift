@@ -68,6 +68,6 @@ extension CertificatesV1beta1.ClusterTrustBundle: ProtoMessage {
     }
 }
 
-extension CertificatesV1beta1.ClusterTrustBundle: APIKind, TypeMetaCarrier {
+extension CertificatesV1beta1.ClusterTrustBundle: APIKind, TypeMetaCarrier, ObjectMetaCarrier {
     public static let groupVersionKind = APIMachinery.GroupVersionKind(group: "certificates.k8s.io", version: "v1beta1", kind: "ClusterTrustBundle")
 }

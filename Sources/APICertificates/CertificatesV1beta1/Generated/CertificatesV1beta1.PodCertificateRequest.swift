@@ -83,6 +83,6 @@ extension CertificatesV1beta1.PodCertificateRequest {
     }
 }
 
-extension CertificatesV1beta1.PodCertificateRequest: APIKind, TypeMetaCarrier {
+extension CertificatesV1beta1.PodCertificateRequest: APIKind, TypeMetaCarrier, ObjectMetaCarrier {
     public static let groupVersionKind = APIMachinery.GroupVersionKind(group: "certificates.k8s.io", version: "v1beta1", kind: "PodCertificateRequest")
 }

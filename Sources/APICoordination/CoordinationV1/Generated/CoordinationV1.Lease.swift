@@ -68,6 +68,6 @@ extension CoordinationV1.Lease: ProtoMessage {
     }
 }
 
-extension CoordinationV1.Lease: APIKind, TypeMetaCarrier {
+extension CoordinationV1.Lease: APIKind, TypeMetaCarrier, ObjectMetaCarrier {
     public static let groupVersionKind = APIMachinery.GroupVersionKind(group: "coordination.k8s.io", version: "v1", kind: "Lease")
 }

@@ -68,6 +68,6 @@ extension CoordinationV1alpha2.LeaseCandidate: ProtoMessage {
     }
 }
 
-extension CoordinationV1alpha2.LeaseCandidate: APIKind, TypeMetaCarrier {
+extension CoordinationV1alpha2.LeaseCandidate: APIKind, TypeMetaCarrier, ObjectMetaCarrier {
     public static let groupVersionKind = APIMachinery.GroupVersionKind(group: "coordination.k8s.io", version: "v1alpha2", kind: "LeaseCandidate")
 }

@@ -68,6 +68,6 @@ extension CoordinationV1beta1.Lease: ProtoMessage {
     }
 }
 
-extension CoordinationV1beta1.Lease: APIKind, TypeMetaCarrier {
+extension CoordinationV1beta1.Lease: APIKind, TypeMetaCarrier, ObjectMetaCarrier {
     public static let groupVersionKind = APIMachinery.GroupVersionKind(group: "coordination.k8s.io", version: "v1beta1", kind: "Lease")
 }

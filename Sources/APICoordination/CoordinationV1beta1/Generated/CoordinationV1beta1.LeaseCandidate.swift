@@ -68,6 +68,6 @@ extension CoordinationV1beta1.LeaseCandidate: ProtoMessage {
     }
 }
 
-extension CoordinationV1beta1.LeaseCandidate: APIKind, TypeMetaCarrier {
+extension CoordinationV1beta1.LeaseCandidate: APIKind, TypeMetaCarrier, ObjectMetaCarrier {
     public static let groupVersionKind = APIMachinery.GroupVersionKind(group: "coordination.k8s.io", version: "v1beta1", kind: "LeaseCandidate")
 }

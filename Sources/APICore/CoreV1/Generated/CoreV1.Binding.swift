@@ -68,6 +68,6 @@ extension CoreV1.Binding: ProtoMessage {
     }
 }
 
-extension CoreV1.Binding: APIKind, TypeMetaCarrier {
+extension CoreV1.Binding: APIKind, TypeMetaCarrier, ObjectMetaCarrier {
     public static let groupVersionKind = APIMachinery.GroupVersionKind(group: "", version: "v1", kind: "Binding")
 }

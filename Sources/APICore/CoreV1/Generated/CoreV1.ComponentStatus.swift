@@ -68,6 +68,6 @@ extension CoreV1.ComponentStatus: ProtoMessage {
     }
 }
 
-extension CoreV1.ComponentStatus: APIKind, TypeMetaCarrier {
+extension CoreV1.ComponentStatus: APIKind, TypeMetaCarrier, ObjectMetaCarrier {
     public static let groupVersionKind = APIMachinery.GroupVersionKind(group: "", version: "v1", kind: "ComponentStatus")
 }

@@ -84,6 +84,6 @@ extension CoreV1.ConfigMap: ProtoMessage {
     }
 }
 
-extension CoreV1.ConfigMap: APIKind, TypeMetaCarrier {
+extension CoreV1.ConfigMap: APIKind, TypeMetaCarrier, ObjectMetaCarrier {
     public static let groupVersionKind = APIMachinery.GroupVersionKind(group: "", version: "v1", kind: "ConfigMap")
 }

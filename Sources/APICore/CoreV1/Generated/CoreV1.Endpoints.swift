@@ -75,6 +75,6 @@ extension CoreV1.Endpoints {
     }
 }
 
-extension CoreV1.Endpoints: APIKind, TypeMetaCarrier {
+extension CoreV1.Endpoints: APIKind, TypeMetaCarrier, ObjectMetaCarrier {
     public static let groupVersionKind = APIMachinery.GroupVersionKind(group: "", version: "v1", kind: "Endpoints")
 }

@@ -172,6 +172,6 @@ extension CoreV1.Event: ProtoMessage {
     }
 }
 
-extension CoreV1.Event: APIKind, TypeMetaCarrier {
+extension CoreV1.Event: APIKind, TypeMetaCarrier, ObjectMetaCarrier {
     public static let groupVersionKind = APIMachinery.GroupVersionKind(group: "", version: "v1", kind: "Event")
 }

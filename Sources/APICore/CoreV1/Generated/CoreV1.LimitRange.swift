@@ -75,6 +75,6 @@ extension CoreV1.LimitRange {
     }
 }
 
-extension CoreV1.LimitRange: APIKind, TypeMetaCarrier {
+extension CoreV1.LimitRange: APIKind, TypeMetaCarrier, ObjectMetaCarrier {
     public static let groupVersionKind = APIMachinery.GroupVersionKind(group: "", version: "v1", kind: "LimitRange")
 }

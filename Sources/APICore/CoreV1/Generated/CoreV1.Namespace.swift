@@ -84,6 +84,6 @@ extension CoreV1.Namespace {
     }
 }
 
-extension CoreV1.Namespace: APIKind, TypeMetaCarrier {
+extension CoreV1.Namespace: APIKind, TypeMetaCarrier, ObjectMetaCarrier {
     public static let groupVersionKind = APIMachinery.GroupVersionKind(group: "", version: "v1", kind: "Namespace")
 }

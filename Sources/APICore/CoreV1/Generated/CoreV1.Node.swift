@@ -83,6 +83,6 @@ extension CoreV1.Node {
     }
 }
 
-extension CoreV1.Node: APIKind, TypeMetaCarrier {
+extension CoreV1.Node: APIKind, TypeMetaCarrier, ObjectMetaCarrier {
     public static let groupVersionKind = APIMachinery.GroupVersionKind(group: "", version: "v1", kind: "Node")
 }

@@ -84,6 +84,6 @@ extension CoreV1.PersistentVolume {
     }
 }
 
-extension CoreV1.PersistentVolume: APIKind, TypeMetaCarrier {
+extension CoreV1.PersistentVolume: APIKind, TypeMetaCarrier, ObjectMetaCarrier {
     public static let groupVersionKind = APIMachinery.GroupVersionKind(group: "", version: "v1", kind: "PersistentVolume")
 }

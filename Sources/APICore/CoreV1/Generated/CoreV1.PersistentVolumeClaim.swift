@@ -85,6 +85,6 @@ extension CoreV1.PersistentVolumeClaim {
     }
 }
 
-extension CoreV1.PersistentVolumeClaim: APIKind, TypeMetaCarrier {
+extension CoreV1.PersistentVolumeClaim: APIKind, TypeMetaCarrier, ObjectMetaCarrier {
     public static let groupVersionKind = APIMachinery.GroupVersionKind(group: "", version: "v1", kind: "PersistentVolumeClaim")
 }

@@ -85,6 +85,6 @@ extension CoreV1.Pod {
     }
 }
 
-extension CoreV1.Pod: APIKind, TypeMetaCarrier {
+extension CoreV1.Pod: APIKind, TypeMetaCarrier, ObjectMetaCarrier {
     public static let groupVersionKind = APIMachinery.GroupVersionKind(group: "", version: "v1", kind: "Pod")
 }

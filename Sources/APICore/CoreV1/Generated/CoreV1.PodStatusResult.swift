@@ -75,6 +75,6 @@ extension CoreV1.PodStatusResult {
     }
 }
 
-extension CoreV1.PodStatusResult: APIKind, TypeMetaCarrier {
+extension CoreV1.PodStatusResult: APIKind, TypeMetaCarrier, ObjectMetaCarrier {
     public static let groupVersionKind = APIMachinery.GroupVersionKind(group: "", version: "v1", kind: "PodStatusResult")
 }

@@ -75,6 +75,6 @@ extension CoreV1.PodTemplate {
     }
 }
 
-extension CoreV1.PodTemplate: APIKind, TypeMetaCarrier {
+extension CoreV1.PodTemplate: APIKind, TypeMetaCarrier, ObjectMetaCarrier {
     public static let groupVersionKind = APIMachinery.GroupVersionKind(group: "", version: "v1", kind: "PodTemplate")
 }

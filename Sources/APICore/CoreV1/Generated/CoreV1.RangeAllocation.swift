@@ -76,6 +76,6 @@ extension CoreV1.RangeAllocation: ProtoMessage {
     }
 }
 
-extension CoreV1.RangeAllocation: APIKind, TypeMetaCarrier {
+extension CoreV1.RangeAllocation: APIKind, TypeMetaCarrier, ObjectMetaCarrier {
     public static let groupVersionKind = APIMachinery.GroupVersionKind(group: "", version: "v1", kind: "RangeAllocation")
 }

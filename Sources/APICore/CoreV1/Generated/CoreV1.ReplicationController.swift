@@ -84,6 +84,6 @@ extension CoreV1.ReplicationController {
     }
 }
 
-extension CoreV1.ReplicationController: APIKind, TypeMetaCarrier {
+extension CoreV1.ReplicationController: APIKind, TypeMetaCarrier, ObjectMetaCarrier {
     public static let groupVersionKind = APIMachinery.GroupVersionKind(group: "", version: "v1", kind: "ReplicationController")
 }

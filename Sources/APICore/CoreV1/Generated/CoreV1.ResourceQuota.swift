@@ -84,6 +84,6 @@ extension CoreV1.ResourceQuota {
     }
 }
 
-extension CoreV1.ResourceQuota: APIKind, TypeMetaCarrier {
+extension CoreV1.ResourceQuota: APIKind, TypeMetaCarrier, ObjectMetaCarrier {
     public static let groupVersionKind = APIMachinery.GroupVersionKind(group: "", version: "v1", kind: "ResourceQuota")
 }

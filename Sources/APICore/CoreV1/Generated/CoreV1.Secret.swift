@@ -99,6 +99,6 @@ extension CoreV1.Secret {
     }
 }
 
-extension CoreV1.Secret: APIKind, TypeMetaCarrier {
+extension CoreV1.Secret: APIKind, TypeMetaCarrier, ObjectMetaCarrier {
     public static let groupVersionKind = APIMachinery.GroupVersionKind(group: "", version: "v1", kind: "Secret")
 }

@@ -84,6 +84,6 @@ extension CoreV1.Service {
     }
 }
 
-extension CoreV1.Service: APIKind, TypeMetaCarrier {
+extension CoreV1.Service: APIKind, TypeMetaCarrier, ObjectMetaCarrier {
     public static let groupVersionKind = APIMachinery.GroupVersionKind(group: "", version: "v1", kind: "Service")
 }

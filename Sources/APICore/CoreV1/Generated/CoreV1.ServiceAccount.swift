@@ -84,6 +84,6 @@ extension CoreV1.ServiceAccount: ProtoMessage {
     }
 }
 
-extension CoreV1.ServiceAccount: APIKind, TypeMetaCarrier {
+extension CoreV1.ServiceAccount: APIKind, TypeMetaCarrier, ObjectMetaCarrier {
     public static let groupVersionKind = APIMachinery.GroupVersionKind(group: "", version: "v1", kind: "ServiceAccount")
 }

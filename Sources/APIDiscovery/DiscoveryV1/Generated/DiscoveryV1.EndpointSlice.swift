@@ -91,6 +91,6 @@ extension DiscoveryV1.EndpointSlice {
     }
 }
 
-extension DiscoveryV1.EndpointSlice: APIKind, TypeMetaCarrier {
+extension DiscoveryV1.EndpointSlice: APIKind, TypeMetaCarrier, ObjectMetaCarrier {
     public static let groupVersionKind = APIMachinery.GroupVersionKind(group: "discovery.k8s.io", version: "v1", kind: "EndpointSlice")
 }

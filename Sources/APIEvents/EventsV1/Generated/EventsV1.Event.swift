@@ -173,6 +173,6 @@ extension EventsV1.Event: ProtoMessage {
     }
 }
 
-extension EventsV1.Event: APIKind, TypeMetaCarrier {
+extension EventsV1.Event: APIKind, TypeMetaCarrier, ObjectMetaCarrier {
     public static let groupVersionKind = APIMachinery.GroupVersionKind(group: "events.k8s.io", version: "v1", kind: "Event")
 }

@@ -85,6 +85,6 @@ extension APIExtensionsV1.CustomResourceDefinition {
     }
 }
 
-extension APIExtensionsV1.CustomResourceDefinition: APIKind, TypeMetaCarrier {
+extension APIExtensionsV1.CustomResourceDefinition: APIKind, TypeMetaCarrier, ObjectMetaCarrier {
     public static let groupVersionKind = APIMachinery.GroupVersionKind(group: "apiextensions.k8s.io", version: "v1", kind: "CustomResourceDefinition")
 }

@@ -83,6 +83,6 @@ extension FlowControlV1.FlowSchema {
     }
 }
 
-extension FlowControlV1.FlowSchema: APIKind, TypeMetaCarrier {
+extension FlowControlV1.FlowSchema: APIKind, TypeMetaCarrier, ObjectMetaCarrier {
     public static let groupVersionKind = APIMachinery.GroupVersionKind(group: "flowcontrol.apiserver.k8s.io", version: "v1", kind: "FlowSchema")
 }

@@ -83,6 +83,6 @@ extension FlowControlV1.PriorityLevelConfiguration {
     }
 }
 
-extension FlowControlV1.PriorityLevelConfiguration: APIKind, TypeMetaCarrier {
+extension FlowControlV1.PriorityLevelConfiguration: APIKind, TypeMetaCarrier, ObjectMetaCarrier {
     public static let groupVersionKind = APIMachinery.GroupVersionKind(group: "flowcontrol.apiserver.k8s.io", version: "v1", kind: "PriorityLevelConfiguration")
 }

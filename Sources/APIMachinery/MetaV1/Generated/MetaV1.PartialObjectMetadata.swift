@@ -58,6 +58,6 @@ extension MetaV1.PartialObjectMetadata: ProtoMessage {
     }
 }
 
-extension MetaV1.PartialObjectMetadata: APIKind, TypeMetaCarrier {
+extension MetaV1.PartialObjectMetadata: APIKind, TypeMetaCarrier, ObjectMetaCarrier {
     public static let groupVersionKind = APIMachinery.GroupVersionKind(group: "meta.k8s.io", version: "v1", kind: "PartialObjectMetadata")
 }

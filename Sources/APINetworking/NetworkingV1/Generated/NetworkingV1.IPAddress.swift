@@ -68,6 +68,6 @@ extension NetworkingV1.IPAddress: ProtoMessage {
     }
 }
 
-extension NetworkingV1.IPAddress: APIKind, TypeMetaCarrier {
+extension NetworkingV1.IPAddress: APIKind, TypeMetaCarrier, ObjectMetaCarrier {
     public static let groupVersionKind = APIMachinery.GroupVersionKind(group: "networking.k8s.io", version: "v1", kind: "IPAddress")
 }

@@ -76,6 +76,6 @@ extension NetworkingV1.Ingress: ProtoMessage {
     }
 }
 
-extension NetworkingV1.Ingress: APIKind, TypeMetaCarrier {
+extension NetworkingV1.Ingress: APIKind, TypeMetaCarrier, ObjectMetaCarrier {
     public static let groupVersionKind = APIMachinery.GroupVersionKind(group: "networking.k8s.io", version: "v1", kind: "Ingress")
 }

@@ -75,6 +75,6 @@ extension NetworkingV1.IngressClass {
     }
 }
 
-extension NetworkingV1.IngressClass: APIKind, TypeMetaCarrier {
+extension NetworkingV1.IngressClass: APIKind, TypeMetaCarrier, ObjectMetaCarrier {
     public static let groupVersionKind = APIMachinery.GroupVersionKind(group: "networking.k8s.io", version: "v1", kind: "IngressClass")
 }

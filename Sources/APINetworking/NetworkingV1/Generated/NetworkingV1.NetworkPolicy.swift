@@ -76,6 +76,6 @@ extension NetworkingV1.NetworkPolicy {
     }
 }
 
-extension NetworkingV1.NetworkPolicy: APIKind, TypeMetaCarrier {
+extension NetworkingV1.NetworkPolicy: APIKind, TypeMetaCarrier, ObjectMetaCarrier {
     public static let groupVersionKind = APIMachinery.GroupVersionKind(group: "networking.k8s.io", version: "v1", kind: "NetworkPolicy")
 }

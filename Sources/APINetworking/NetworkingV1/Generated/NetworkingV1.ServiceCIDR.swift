@@ -76,6 +76,6 @@ extension NetworkingV1.ServiceCIDR: ProtoMessage {
     }
 }
 
-extension NetworkingV1.ServiceCIDR: APIKind, TypeMetaCarrier {
+extension NetworkingV1.ServiceCIDR: APIKind, TypeMetaCarrier, ObjectMetaCarrier {
     public static let groupVersionKind = APIMachinery.GroupVersionKind(group: "networking.k8s.io", version: "v1", kind: "ServiceCIDR")
 }

@@ -94,6 +94,6 @@ extension NodeV1.RuntimeClass {
     }
 }
 
-extension NodeV1.RuntimeClass: APIKind, TypeMetaCarrier {
+extension NodeV1.RuntimeClass: APIKind, TypeMetaCarrier, ObjectMetaCarrier {
     public static let groupVersionKind = APIMachinery.GroupVersionKind(group: "node.k8s.io", version: "v1", kind: "RuntimeClass")
 }

@@ -68,6 +68,6 @@ extension PolicyV1.Eviction: ProtoMessage {
     }
 }
 
-extension PolicyV1.Eviction: APIKind, TypeMetaCarrier {
+extension PolicyV1.Eviction: APIKind, TypeMetaCarrier, ObjectMetaCarrier {
     public static let groupVersionKind = APIMachinery.GroupVersionKind(group: "policy", version: "v1", kind: "Eviction")
 }

@@ -76,6 +76,6 @@ extension PolicyV1.PodDisruptionBudget: ProtoMessage {
     }
 }
 
-extension PolicyV1.PodDisruptionBudget: APIKind, TypeMetaCarrier {
+extension PolicyV1.PodDisruptionBudget: APIKind, TypeMetaCarrier, ObjectMetaCarrier {
     public static let groupVersionKind = APIMachinery.GroupVersionKind(group: "policy", version: "v1", kind: "PodDisruptionBudget")
 }

@@ -76,6 +76,6 @@ extension RBACV1.ClusterRole: ProtoMessage {
     }
 }
 
-extension RBACV1.ClusterRole: APIKind, TypeMetaCarrier {
+extension RBACV1.ClusterRole: APIKind, TypeMetaCarrier, ObjectMetaCarrier {
     public static let groupVersionKind = APIMachinery.GroupVersionKind(group: "rbac.authorization.k8s.io", version: "v1", kind: "ClusterRole")
 }

@@ -84,6 +84,6 @@ extension RBACV1.ClusterRoleBinding {
     }
 }
 
-extension RBACV1.ClusterRoleBinding: APIKind, TypeMetaCarrier {
+extension RBACV1.ClusterRoleBinding: APIKind, TypeMetaCarrier, ObjectMetaCarrier {
     public static let groupVersionKind = APIMachinery.GroupVersionKind(group: "rbac.authorization.k8s.io", version: "v1", kind: "ClusterRoleBinding")
 }

@@ -68,6 +68,6 @@ extension RBACV1.Role: ProtoMessage {
     }
 }
 
-extension RBACV1.Role: APIKind, TypeMetaCarrier {
+extension RBACV1.Role: APIKind, TypeMetaCarrier, ObjectMetaCarrier {
     public static let groupVersionKind = APIMachinery.GroupVersionKind(group: "rbac.authorization.k8s.io", version: "v1", kind: "Role")
 }

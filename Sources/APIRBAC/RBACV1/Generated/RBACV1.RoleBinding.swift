@@ -84,6 +84,6 @@ extension RBACV1.RoleBinding {
     }
 }
 
-extension RBACV1.RoleBinding: APIKind, TypeMetaCarrier {
+extension RBACV1.RoleBinding: APIKind, TypeMetaCarrier, ObjectMetaCarrier {
     public static let groupVersionKind = APIMachinery.GroupVersionKind(group: "rbac.authorization.k8s.io", version: "v1", kind: "RoleBinding")
 }

@@ -83,6 +83,6 @@ extension APIRegistrationV1.APIService {
     }
 }
 
-extension APIRegistrationV1.APIService: APIKind, TypeMetaCarrier {
+extension APIRegistrationV1.APIService: APIKind, TypeMetaCarrier, ObjectMetaCarrier {
     public static let groupVersionKind = APIMachinery.GroupVersionKind(group: "apiregistration.k8s.io", version: "v1", kind: "APIService")
 }

@@ -75,6 +75,6 @@ extension ResourceV1.ResourceClaimTemplate {
     }
 }
 
-extension ResourceV1.ResourceClaimTemplate: APIKind, TypeMetaCarrier {
+extension ResourceV1.ResourceClaimTemplate: APIKind, TypeMetaCarrier, ObjectMetaCarrier {
     public static let groupVersionKind = APIMachinery.GroupVersionKind(group: "resource.k8s.io", version: "v1", kind: "ResourceClaimTemplate")
 }

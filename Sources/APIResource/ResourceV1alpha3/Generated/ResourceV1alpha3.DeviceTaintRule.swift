@@ -76,6 +76,6 @@ extension ResourceV1alpha3.DeviceTaintRule: ProtoMessage {
     }
 }
 
-extension ResourceV1alpha3.DeviceTaintRule: APIKind, TypeMetaCarrier {
+extension ResourceV1alpha3.DeviceTaintRule: APIKind, TypeMetaCarrier, ObjectMetaCarrier {
     public static let groupVersionKind = APIMachinery.GroupVersionKind(group: "resource.k8s.io", version: "v1alpha3", kind: "DeviceTaintRule")
 }

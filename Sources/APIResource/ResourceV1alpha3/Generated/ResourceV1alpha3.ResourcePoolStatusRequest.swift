@@ -83,6 +83,6 @@ extension ResourceV1alpha3.ResourcePoolStatusRequest {
     }
 }
 
-extension ResourceV1alpha3.ResourcePoolStatusRequest: APIKind, TypeMetaCarrier {
+extension ResourceV1alpha3.ResourcePoolStatusRequest: APIKind, TypeMetaCarrier, ObjectMetaCarrier {
     public static let groupVersionKind = APIMachinery.GroupVersionKind(group: "resource.k8s.io", version: "v1alpha3", kind: "ResourcePoolStatusRequest")
 }

@@ -68,6 +68,6 @@ extension ResourceV1beta1.DeviceClass: ProtoMessage {
     }
 }
 
-extension ResourceV1beta1.DeviceClass: APIKind, TypeMetaCarrier {
+extension ResourceV1beta1.DeviceClass: APIKind, TypeMetaCarrier, ObjectMetaCarrier {
     public static let groupVersionKind = APIMachinery.GroupVersionKind(group: "resource.k8s.io", version: "v1beta1", kind: "DeviceClass")
 }

@@ -84,6 +84,6 @@ extension ResourceV1beta1.ResourceClaim {
     }
 }
 
-extension ResourceV1beta1.ResourceClaim: APIKind, TypeMetaCarrier {
+extension ResourceV1beta1.ResourceClaim: APIKind, TypeMetaCarrier, ObjectMetaCarrier {
     public static let groupVersionKind = APIMachinery.GroupVersionKind(group: "resource.k8s.io", version: "v1beta1", kind: "ResourceClaim")
 }

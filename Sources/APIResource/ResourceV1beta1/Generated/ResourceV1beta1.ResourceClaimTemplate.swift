@@ -75,6 +75,6 @@ extension ResourceV1beta1.ResourceClaimTemplate {
     }
 }
 
-extension ResourceV1beta1.ResourceClaimTemplate: APIKind, TypeMetaCarrier {
+extension ResourceV1beta1.ResourceClaimTemplate: APIKind, TypeMetaCarrier, ObjectMetaCarrier {
     public static let groupVersionKind = APIMachinery.GroupVersionKind(group: "resource.k8s.io", version: "v1beta1", kind: "ResourceClaimTemplate")
 }

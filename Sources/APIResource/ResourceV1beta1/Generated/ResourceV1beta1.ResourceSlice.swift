@@ -68,6 +68,6 @@ extension ResourceV1beta1.ResourceSlice: ProtoMessage {
     }
 }
 
-extension ResourceV1beta1.ResourceSlice: APIKind, TypeMetaCarrier {
+extension ResourceV1beta1.ResourceSlice: APIKind, TypeMetaCarrier, ObjectMetaCarrier {
     public static let groupVersionKind = APIMachinery.GroupVersionKind(group: "resource.k8s.io", version: "v1beta1", kind: "ResourceSlice")
 }

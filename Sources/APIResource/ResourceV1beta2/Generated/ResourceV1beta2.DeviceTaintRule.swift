@@ -76,6 +76,6 @@ extension ResourceV1beta2.DeviceTaintRule: ProtoMessage {
     }
 }
 
-extension ResourceV1beta2.DeviceTaintRule: APIKind, TypeMetaCarrier {
+extension ResourceV1beta2.DeviceTaintRule: APIKind, TypeMetaCarrier, ObjectMetaCarrier {
     public static let groupVersionKind = APIMachinery.GroupVersionKind(group: "resource.k8s.io", version: "v1beta2", kind: "DeviceTaintRule")
 }

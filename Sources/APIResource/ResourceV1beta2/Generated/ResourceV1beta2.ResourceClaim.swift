@@ -84,6 +84,6 @@ extension ResourceV1beta2.ResourceClaim {
     }
 }
 
-extension ResourceV1beta2.ResourceClaim: APIKind, TypeMetaCarrier {
+extension ResourceV1beta2.ResourceClaim: APIKind, TypeMetaCarrier, ObjectMetaCarrier {
     public static let groupVersionKind = APIMachinery.GroupVersionKind(group: "resource.k8s.io", version: "v1beta2", kind: "ResourceClaim")
 }

@@ -75,6 +75,6 @@ extension ResourceV1beta2.ResourceClaimTemplate {
     }
 }
 
-extension ResourceV1beta2.ResourceClaimTemplate: APIKind, TypeMetaCarrier {
+extension ResourceV1beta2.ResourceClaimTemplate: APIKind, TypeMetaCarrier, ObjectMetaCarrier {
     public static let groupVersionKind = APIMachinery.GroupVersionKind(group: "resource.k8s.io", version: "v1beta2", kind: "ResourceClaimTemplate")
 }

@@ -99,6 +99,6 @@ extension SchedulingV1.PriorityClass {
     }
 }
 
-extension SchedulingV1.PriorityClass: APIKind, TypeMetaCarrier {
+extension SchedulingV1.PriorityClass: APIKind, TypeMetaCarrier, ObjectMetaCarrier {
     public static let groupVersionKind = APIMachinery.GroupVersionKind(group: "scheduling.k8s.io", version: "v1", kind: "PriorityClass")
 }

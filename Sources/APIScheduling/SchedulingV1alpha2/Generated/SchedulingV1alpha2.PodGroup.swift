@@ -83,6 +83,6 @@ extension SchedulingV1alpha2.PodGroup {
     }
 }
 
-extension SchedulingV1alpha2.PodGroup: APIKind, TypeMetaCarrier {
+extension SchedulingV1alpha2.PodGroup: APIKind, TypeMetaCarrier, ObjectMetaCarrier {
     public static let groupVersionKind = APIMachinery.GroupVersionKind(group: "scheduling.k8s.io", version: "v1alpha2", kind: "PodGroup")
 }

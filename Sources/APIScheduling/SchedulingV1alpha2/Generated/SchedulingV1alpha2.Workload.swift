@@ -68,6 +68,6 @@ extension SchedulingV1alpha2.Workload: ProtoMessage {
     }
 }
 
-extension SchedulingV1alpha2.Workload: APIKind, TypeMetaCarrier {
+extension SchedulingV1alpha2.Workload: APIKind, TypeMetaCarrier, ObjectMetaCarrier {
     public static let groupVersionKind = APIMachinery.GroupVersionKind(group: "scheduling.k8s.io", version: "v1alpha2", kind: "Workload")
 }

@@ -76,6 +76,6 @@ extension APIServerInternalV1alpha1.StorageVersion: ProtoMessage {
     }
 }
 
-extension APIServerInternalV1alpha1.StorageVersion: APIKind, TypeMetaCarrier {
+extension APIServerInternalV1alpha1.StorageVersion: APIKind, TypeMetaCarrier, ObjectMetaCarrier {
     public static let groupVersionKind = APIMachinery.GroupVersionKind(group: "internal.apiserver.k8s.io", version: "v1alpha1", kind: "StorageVersion")
 }

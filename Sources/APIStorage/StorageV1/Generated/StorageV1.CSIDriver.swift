@@ -75,6 +75,6 @@ extension StorageV1.CSIDriver {
     }
 }
 
-extension StorageV1.CSIDriver: APIKind, TypeMetaCarrier {
+extension StorageV1.CSIDriver: APIKind, TypeMetaCarrier, ObjectMetaCarrier {
     public static let groupVersionKind = APIMachinery.GroupVersionKind(group: "storage.k8s.io", version: "v1", kind: "CSIDriver")
 }

@@ -124,6 +124,6 @@ extension StorageV1.StorageClass {
     }
 }
 
-extension StorageV1.StorageClass: APIKind, TypeMetaCarrier {
+extension StorageV1.StorageClass: APIKind, TypeMetaCarrier, ObjectMetaCarrier {
     public static let groupVersionKind = APIMachinery.GroupVersionKind(group: "storage.k8s.io", version: "v1", kind: "StorageClass")
 }

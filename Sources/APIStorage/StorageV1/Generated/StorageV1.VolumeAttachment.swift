@@ -83,6 +83,6 @@ extension StorageV1.VolumeAttachment {
     }
 }
 
-extension StorageV1.VolumeAttachment: APIKind, TypeMetaCarrier {
+extension StorageV1.VolumeAttachment: APIKind, TypeMetaCarrier, ObjectMetaCarrier {
     public static let groupVersionKind = APIMachinery.GroupVersionKind(group: "storage.k8s.io", version: "v1", kind: "VolumeAttachment")
 }

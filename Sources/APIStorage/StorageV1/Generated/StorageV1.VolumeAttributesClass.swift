@@ -76,6 +76,6 @@ extension StorageV1.VolumeAttributesClass: ProtoMessage {
     }
 }
 
-extension StorageV1.VolumeAttributesClass: APIKind, TypeMetaCarrier {
+extension StorageV1.VolumeAttributesClass: APIKind, TypeMetaCarrier, ObjectMetaCarrier {
     public static let groupVersionKind = APIMachinery.GroupVersionKind(group: "storage.k8s.io", version: "v1", kind: "VolumeAttributesClass")
 }

@@ -68,6 +68,6 @@ extension StorageV1beta1.CSIDriver: ProtoMessage {
     }
 }
 
-extension StorageV1beta1.CSIDriver: APIKind, TypeMetaCarrier {
+extension StorageV1beta1.CSIDriver: APIKind, TypeMetaCarrier, ObjectMetaCarrier {
     public static let groupVersionKind = APIMachinery.GroupVersionKind(group: "storage.k8s.io", version: "v1beta1", kind: "CSIDriver")
 }

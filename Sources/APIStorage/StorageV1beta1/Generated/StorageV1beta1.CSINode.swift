@@ -68,6 +68,6 @@ extension StorageV1beta1.CSINode: ProtoMessage {
     }
 }
 
-extension StorageV1beta1.CSINode: APIKind, TypeMetaCarrier {
+extension StorageV1beta1.CSINode: APIKind, TypeMetaCarrier, ObjectMetaCarrier {
     public static let groupVersionKind = APIMachinery.GroupVersionKind(group: "storage.k8s.io", version: "v1beta1", kind: "CSINode")
 }

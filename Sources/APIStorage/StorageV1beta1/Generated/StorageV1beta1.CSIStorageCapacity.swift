@@ -92,6 +92,6 @@ extension StorageV1beta1.CSIStorageCapacity: ProtoMessage {
     }
 }
 
-extension StorageV1beta1.CSIStorageCapacity: APIKind, TypeMetaCarrier {
+extension StorageV1beta1.CSIStorageCapacity: APIKind, TypeMetaCarrier, ObjectMetaCarrier {
     public static let groupVersionKind = APIMachinery.GroupVersionKind(group: "storage.k8s.io", version: "v1beta1", kind: "CSIStorageCapacity")
 }

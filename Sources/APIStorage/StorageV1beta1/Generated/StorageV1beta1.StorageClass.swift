@@ -117,6 +117,6 @@ extension StorageV1beta1.StorageClass: ProtoMessage {
     }
 }
 
-extension StorageV1beta1.StorageClass: APIKind, TypeMetaCarrier {
+extension StorageV1beta1.StorageClass: APIKind, TypeMetaCarrier, ObjectMetaCarrier {
     public static let groupVersionKind = APIMachinery.GroupVersionKind(group: "storage.k8s.io", version: "v1beta1", kind: "StorageClass")
 }

@@ -76,6 +76,6 @@ extension StorageV1beta1.VolumeAttributesClass: ProtoMessage {
     }
 }
 
-extension StorageV1beta1.VolumeAttributesClass: APIKind, TypeMetaCarrier {
+extension StorageV1beta1.VolumeAttributesClass: APIKind, TypeMetaCarrier, ObjectMetaCarrier {
     public static let groupVersionKind = APIMachinery.GroupVersionKind(group: "storage.k8s.io", version: "v1beta1", kind: "VolumeAttributesClass")
 }

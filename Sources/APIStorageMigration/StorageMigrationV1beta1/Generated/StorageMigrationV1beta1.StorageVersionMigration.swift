@@ -76,6 +76,6 @@ extension StorageMigrationV1beta1.StorageVersionMigration: ProtoMessage {
     }
 }
 
-extension StorageMigrationV1beta1.StorageVersionMigration: APIKind, TypeMetaCarrier {
+extension StorageMigrationV1beta1.StorageVersionMigration: APIKind, TypeMetaCarrier, ObjectMetaCarrier {
     public static let groupVersionKind = APIMachinery.GroupVersionKind(group: "storagemigration.k8s.io", version: "v1beta1", kind: "StorageVersionMigration")
 }

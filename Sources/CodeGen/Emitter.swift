@@ -1,3 +1,5 @@
+import Foundation
+
 /// Writes Swift source for type models. Output is deterministic: same inputs, same bytes.
 struct Emitter {
     var models: [TypeModel]
@@ -196,7 +198,15 @@ struct Emitter {
         return o
     }
 
-    func emitStruct(_ t: TypeModel) -> String {
+    func emitStruct(_ t: TypeModel, hubNamespace: String? = nil, versionNamespace: String? = nil) -> String {
+        let text = emitStructBody(t)
+        if let h = hubNamespace, let v = versionNamespace {
+            return text.replacingOccurrences(of: v + ".", with: h + ".")
+        }
+        return text
+    }
+
+    func emitStructBody(_ t: TypeModel) -> String {
         var o = "extension \(t.package.namespace) {\n"
         o += "    public struct \(t.name): Equatable, Sendable {\n"
         if t.hasTypeMeta {

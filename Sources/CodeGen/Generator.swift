@@ -22,9 +22,9 @@ public struct Generator {
         public var moduleDeps: [String: [String]]
     }
 
-    /// Finds hand-written `setDefaults()` hooks: `extension NS.Type { … func setDefaults() … }` in
-    /// non-generated sources.
-    func scanHooks() throws -> Set<String> {
+    /// Finds hand-written members (`setDefaults()` hooks, `toHub()` conversions): the types of
+    /// `extension NS.Type { … <signature> … }` blocks in non-generated sources.
+    func scanHandWritten(_ signature: String) throws -> Set<String> {
         var hooks: Set<String> = []
         let fm = FileManager.default
         guard let e = fm.enumerator(atPath: sourcesDir.path) else { return [] }
@@ -37,7 +37,7 @@ public struct Generator {
                 if t.hasPrefix("extension ") {
                     let name = t.dropFirst("extension ".count).prefix { $0 != " " && $0 != ":" && $0 != "{" }
                     current = String(name)
-                } else if t.contains("func setDefaults()"), let c = current {
+                } else if t.contains(signature), let c = current {
                     hooks.insert(c)
                 }
             }
@@ -49,7 +49,7 @@ public struct Generator {
         let inputs = try Inputs.load(specDir: specDir, factsDir: factsDir)
         var builder = ModelBuilder(inputs: inputs)
         let models = builder.build()
-        var emitter = Emitter(models: models, hooks: try scanHooks())
+        var emitter = Emitter(models: models, hooks: try scanHandWritten("func setDefaults()"))
         var files: [String: String] = [:]
         for m in models {
             if let only = onlyModules, !only.contains(m.package.module) { continue }
@@ -60,6 +60,20 @@ public struct Generator {
             if let only = onlyModules, !only.contains(p.module) { continue }
             let kinds = models.filter { $0.package.proto == p.proto }
             files["\(p.module)/\(p.namespace)/Generated/\(p.namespace).swift"] = emitter.emitNamespace(p, kinds: kinds)
+        }
+        // Hubs and conversions.
+        let hubPlan = HubPlanner(models: models, handWritten: try scanHandWritten("func toHub()")).plan()
+        for (ns, module) in hubPlan.modules where onlyModules?.contains(module) ?? true {
+            files["\(module)/\(ns)/Generated/\(ns).swift"] = emitter.emitHubNamespace(ns, module: module, plan: hubPlan)
+        }
+        var byNamespace: [String: [(TypeModel, String)]] = [:]
+        for c in hubPlan.conversions {
+            byNamespace["\(c.0.package.module)/\(c.0.package.namespace)", default: []].append(c)
+        }
+        for (key, list) in byNamespace where onlyModules?.contains(list[0].0.package.module) ?? true {
+            let ns = list[0].0.package.namespace
+            files["\(key)/Generated/\(ns)+Conversion.swift"] = emitter.emitConversions(
+                list, namespace: ns, identity: hubPlan.identity)
         }
         if onlyModules == nil {
             files["KubernetesAPI/Generated/KubernetesAPI+Namespaces.swift"] = emitter.emitRegistry(builder.packages)
@@ -88,7 +102,8 @@ public struct Generator {
             written += 1
         }
         return Result(
-            files: written, warnings: builder.warnings,
+            files: written,
+            warnings: builder.warnings + hubPlan.handWrittenNeeded.map { "hand-written conversion needed: \($0)" },
             moduleDeps: emitter.moduleDeps.mapValues { $0.sorted() })
     }
 }

@@ -124,3 +124,11 @@ extension APIKind {
         }
     }
 }
+
+/// A version type that converts to and from its hub (internal) type — the star: versions never
+/// convert to each other directly.
+public protocol HubConvertible {
+    associatedtype Hub
+    func toHub() -> Hub
+    init(hub: Hub)
+}

@@ -7,6 +7,9 @@ struct Emitter {
     /// Module → modules it references.
     var moduleDeps: [String: Set<String>] = [:]
 
+    /// Feature-gated fields per type (protobuf name) and the types that reach any.
+    var gatedFields: [String: [(String, FieldModel)]] = [:]
+    var needsGates: Set<String> = []
     /// Types with a hand-written `setDefaults()` hook (qualified names).
     var hooks: Set<String> = []
     /// Types whose defaulting walk does something (hook, declared default, or a child that does).
@@ -191,6 +194,9 @@ struct Emitter {
         o += emitProto(t)
         if let d = emitDefaults(t) {
             o += "\n" + d
+        }
+        if let g = emitGated(t) {
+            o += "\n" + g
         }
         if let k = kindConformance(t) {
             o += "\n" + k

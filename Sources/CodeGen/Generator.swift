@@ -50,6 +50,8 @@ public struct Generator {
         var builder = ModelBuilder(inputs: inputs)
         let models = builder.build()
         var emitter = Emitter(models: models, hooks: try scanHandWritten("func setDefaults()"))
+        let gateFacts = try FeatureGateFacts.load(factsDir.deletingLastPathComponent())
+        emitter.computeGated(gateFacts)
         var files: [String: String] = [:]
         for m in models {
             if let only = onlyModules, !only.contains(m.package.module) { continue }
@@ -60,6 +62,9 @@ public struct Generator {
             if let only = onlyModules, !only.contains(p.module) { continue }
             let kinds = models.filter { $0.package.proto == p.proto }
             files["\(p.module)/\(p.namespace)/Generated/\(p.namespace).swift"] = emitter.emitNamespace(p, kinds: kinds)
+        }
+        if onlyModules?.contains("APIMachinery") ?? true {
+            files["APIMachinery/FeatureGates/Generated/FeatureGates+Known.swift"] = gateFacts.emitKnown()
         }
         // Hubs and conversions.
         let hubPlan = HubPlanner(models: models, handWritten: try scanHandWritten("func toHub()")).plan()

@@ -87,3 +87,13 @@ extension AppsV1.DaemonSetSpec {
         self.template.applyDefaults()
     }
 }
+
+extension AppsV1.DaemonSetSpec: FeatureGatedFields {
+    public func gatedFieldsInUse(_ gates: inout Set<String>) {
+        self.template.gatedFieldsInUse(&gates)
+    }
+
+    public mutating func dropGatedFields(disabled: Set<String>) {
+        self.template.dropGatedFields(disabled: disabled)
+    }
+}

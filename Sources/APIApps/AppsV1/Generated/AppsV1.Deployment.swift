@@ -84,6 +84,18 @@ extension AppsV1.Deployment {
     }
 }
 
+extension AppsV1.Deployment: FeatureGatedFields {
+    public func gatedFieldsInUse(_ gates: inout Set<String>) {
+        self.spec.gatedFieldsInUse(&gates)
+        self.status.gatedFieldsInUse(&gates)
+    }
+
+    public mutating func dropGatedFields(disabled: Set<String>) {
+        self.spec.dropGatedFields(disabled: disabled)
+        self.status.dropGatedFields(disabled: disabled)
+    }
+}
+
 extension AppsV1.Deployment: APIKind, TypeMetaCarrier, ObjectMetaCarrier {
     public static let groupVersionKind = APIMachinery.GroupVersionKind(group: "apps", version: "v1", kind: "Deployment")
 }

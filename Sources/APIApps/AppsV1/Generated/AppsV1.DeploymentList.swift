@@ -75,6 +75,16 @@ extension AppsV1.DeploymentList {
     }
 }
 
+extension AppsV1.DeploymentList: FeatureGatedFields {
+    public func gatedFieldsInUse(_ gates: inout Set<String>) {
+        for e in self.items { e.gatedFieldsInUse(&gates) }
+    }
+
+    public mutating func dropGatedFields(disabled: Set<String>) {
+        for i in self.items.indices { self.items[i].dropGatedFields(disabled: disabled) }
+    }
+}
+
 extension AppsV1.DeploymentList: APIKind, TypeMetaCarrier {
     public static let groupVersionKind = APIMachinery.GroupVersionKind(group: "apps", version: "v1", kind: "DeploymentList")
 }

@@ -111,3 +111,13 @@ extension AppsV1.DeploymentSpec {
         self.template.applyDefaults()
     }
 }
+
+extension AppsV1.DeploymentSpec: FeatureGatedFields {
+    public func gatedFieldsInUse(_ gates: inout Set<String>) {
+        self.template.gatedFieldsInUse(&gates)
+    }
+
+    public mutating func dropGatedFields(disabled: Set<String>) {
+        self.template.dropGatedFields(disabled: disabled)
+    }
+}

@@ -111,3 +111,13 @@ extension AppsV1.DeploymentStatus: ProtoMessage {
         return true
     }
 }
+
+extension AppsV1.DeploymentStatus: FeatureGatedFields {
+    public func gatedFieldsInUse(_ gates: inout Set<String>) {
+        if self.terminatingReplicas != nil { gates.insert("DeploymentReplicaSetTerminatingReplicas") }
+    }
+
+    public mutating func dropGatedFields(disabled: Set<String>) {
+        if disabled.contains("DeploymentReplicaSetTerminatingReplicas") { self.terminatingReplicas = nil }
+    }
+}

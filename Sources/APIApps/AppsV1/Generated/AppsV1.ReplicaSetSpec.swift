@@ -79,3 +79,13 @@ extension AppsV1.ReplicaSetSpec {
         self.template.applyDefaults()
     }
 }
+
+extension AppsV1.ReplicaSetSpec: FeatureGatedFields {
+    public func gatedFieldsInUse(_ gates: inout Set<String>) {
+        self.template.gatedFieldsInUse(&gates)
+    }
+
+    public mutating func dropGatedFields(disabled: Set<String>) {
+        self.template.dropGatedFields(disabled: disabled)
+    }
+}

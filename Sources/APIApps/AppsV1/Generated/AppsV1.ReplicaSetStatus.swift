@@ -95,3 +95,13 @@ extension AppsV1.ReplicaSetStatus: ProtoMessage {
         return true
     }
 }
+
+extension AppsV1.ReplicaSetStatus: FeatureGatedFields {
+    public func gatedFieldsInUse(_ gates: inout Set<String>) {
+        if self.terminatingReplicas != nil { gates.insert("DeploymentReplicaSetTerminatingReplicas") }
+    }
+
+    public mutating func dropGatedFields(disabled: Set<String>) {
+        if disabled.contains("DeploymentReplicaSetTerminatingReplicas") { self.terminatingReplicas = nil }
+    }
+}

@@ -55,3 +55,13 @@ extension AppsV1.RollingUpdateStatefulSetStrategy: ProtoMessage {
         return true
     }
 }
+
+extension AppsV1.RollingUpdateStatefulSetStrategy: FeatureGatedFields {
+    public func gatedFieldsInUse(_ gates: inout Set<String>) {
+        if self.maxUnavailable != nil { gates.insert("MaxUnavailableStatefulSet") }
+    }
+
+    public mutating func dropGatedFields(disabled: Set<String>) {
+        if disabled.contains("MaxUnavailableStatefulSet") { self.maxUnavailable = nil }
+    }
+}

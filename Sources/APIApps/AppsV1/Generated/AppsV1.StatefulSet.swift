@@ -84,6 +84,16 @@ extension AppsV1.StatefulSet {
     }
 }
 
+extension AppsV1.StatefulSet: FeatureGatedFields {
+    public func gatedFieldsInUse(_ gates: inout Set<String>) {
+        self.spec.gatedFieldsInUse(&gates)
+    }
+
+    public mutating func dropGatedFields(disabled: Set<String>) {
+        self.spec.dropGatedFields(disabled: disabled)
+    }
+}
+
 extension AppsV1.StatefulSet: APIKind, TypeMetaCarrier, ObjectMetaCarrier {
     public static let groupVersionKind = APIMachinery.GroupVersionKind(group: "apps", version: "v1", kind: "StatefulSet")
 }

@@ -136,3 +136,17 @@ extension AppsV1.StatefulSetSpec {
         for i in self.volumeClaimTemplates.indices { self.volumeClaimTemplates[i].applyDefaults() }
     }
 }
+
+extension AppsV1.StatefulSetSpec: FeatureGatedFields {
+    public func gatedFieldsInUse(_ gates: inout Set<String>) {
+        self.template.gatedFieldsInUse(&gates)
+        for e in self.volumeClaimTemplates { e.gatedFieldsInUse(&gates) }
+        self.updateStrategy.gatedFieldsInUse(&gates)
+    }
+
+    public mutating func dropGatedFields(disabled: Set<String>) {
+        self.template.dropGatedFields(disabled: disabled)
+        for i in self.volumeClaimTemplates.indices { self.volumeClaimTemplates[i].dropGatedFields(disabled: disabled) }
+        self.updateStrategy.dropGatedFields(disabled: disabled)
+    }
+}

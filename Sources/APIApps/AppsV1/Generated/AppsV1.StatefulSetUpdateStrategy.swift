@@ -55,3 +55,16 @@ extension AppsV1.StatefulSetUpdateStrategy: ProtoMessage {
         return true
     }
 }
+
+extension AppsV1.StatefulSetUpdateStrategy: FeatureGatedFields {
+    public func gatedFieldsInUse(_ gates: inout Set<String>) {
+        self.rollingUpdate?.gatedFieldsInUse(&gates)
+    }
+
+    public mutating func dropGatedFields(disabled: Set<String>) {
+        if var v = self.rollingUpdate {
+            v.dropGatedFields(disabled: disabled)
+            self.rollingUpdate = v
+        }
+    }
+}

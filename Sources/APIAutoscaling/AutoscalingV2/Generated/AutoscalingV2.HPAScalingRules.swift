@@ -71,3 +71,13 @@ extension AutoscalingV2.HPAScalingRules: ProtoMessage {
         return true
     }
 }
+
+extension AutoscalingV2.HPAScalingRules: FeatureGatedFields {
+    public func gatedFieldsInUse(_ gates: inout Set<String>) {
+        if self.tolerance != nil { gates.insert("HPAConfigurableTolerance") }
+    }
+
+    public mutating func dropGatedFields(disabled: Set<String>) {
+        if disabled.contains("HPAConfigurableTolerance") { self.tolerance = nil }
+    }
+}

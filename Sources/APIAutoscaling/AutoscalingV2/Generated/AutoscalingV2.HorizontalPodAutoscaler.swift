@@ -83,6 +83,16 @@ extension AutoscalingV2.HorizontalPodAutoscaler {
     }
 }
 
+extension AutoscalingV2.HorizontalPodAutoscaler: FeatureGatedFields {
+    public func gatedFieldsInUse(_ gates: inout Set<String>) {
+        self.spec.gatedFieldsInUse(&gates)
+    }
+
+    public mutating func dropGatedFields(disabled: Set<String>) {
+        self.spec.dropGatedFields(disabled: disabled)
+    }
+}
+
 extension AutoscalingV2.HorizontalPodAutoscaler: APIKind, TypeMetaCarrier, ObjectMetaCarrier {
     public static let groupVersionKind = APIMachinery.GroupVersionKind(group: "autoscaling", version: "v2", kind: "HorizontalPodAutoscaler")
 }

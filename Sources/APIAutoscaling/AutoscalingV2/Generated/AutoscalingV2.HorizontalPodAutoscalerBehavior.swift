@@ -55,3 +55,21 @@ extension AutoscalingV2.HorizontalPodAutoscalerBehavior: ProtoMessage {
         return true
     }
 }
+
+extension AutoscalingV2.HorizontalPodAutoscalerBehavior: FeatureGatedFields {
+    public func gatedFieldsInUse(_ gates: inout Set<String>) {
+        self.scaleUp?.gatedFieldsInUse(&gates)
+        self.scaleDown?.gatedFieldsInUse(&gates)
+    }
+
+    public mutating func dropGatedFields(disabled: Set<String>) {
+        if var v = self.scaleUp {
+            v.dropGatedFields(disabled: disabled)
+            self.scaleUp = v
+        }
+        if var v = self.scaleDown {
+            v.dropGatedFields(disabled: disabled)
+            self.scaleDown = v
+        }
+    }
+}

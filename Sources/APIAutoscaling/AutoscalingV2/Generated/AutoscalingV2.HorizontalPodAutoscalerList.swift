@@ -75,6 +75,16 @@ extension AutoscalingV2.HorizontalPodAutoscalerList {
     }
 }
 
+extension AutoscalingV2.HorizontalPodAutoscalerList: FeatureGatedFields {
+    public func gatedFieldsInUse(_ gates: inout Set<String>) {
+        for e in self.items { e.gatedFieldsInUse(&gates) }
+    }
+
+    public mutating func dropGatedFields(disabled: Set<String>) {
+        for i in self.items.indices { self.items[i].dropGatedFields(disabled: disabled) }
+    }
+}
+
 extension AutoscalingV2.HorizontalPodAutoscalerList: APIKind, TypeMetaCarrier {
     public static let groupVersionKind = APIMachinery.GroupVersionKind(group: "autoscaling", version: "v2", kind: "HorizontalPodAutoscalerList")
 }

@@ -79,3 +79,16 @@ extension AutoscalingV2.HorizontalPodAutoscalerSpec: ProtoMessage {
         return true
     }
 }
+
+extension AutoscalingV2.HorizontalPodAutoscalerSpec: FeatureGatedFields {
+    public func gatedFieldsInUse(_ gates: inout Set<String>) {
+        self.behavior?.gatedFieldsInUse(&gates)
+    }
+
+    public mutating func dropGatedFields(disabled: Set<String>) {
+        if var v = self.behavior {
+            v.dropGatedFields(disabled: disabled)
+            self.behavior = v
+        }
+    }
+}

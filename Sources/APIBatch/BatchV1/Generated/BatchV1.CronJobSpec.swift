@@ -110,3 +110,13 @@ extension BatchV1.CronJobSpec {
         self.jobTemplate.applyDefaults()
     }
 }
+
+extension BatchV1.CronJobSpec: FeatureGatedFields {
+    public func gatedFieldsInUse(_ gates: inout Set<String>) {
+        self.jobTemplate.gatedFieldsInUse(&gates)
+    }
+
+    public mutating func dropGatedFields(disabled: Set<String>) {
+        self.jobTemplate.dropGatedFields(disabled: disabled)
+    }
+}

@@ -75,6 +75,16 @@ extension BatchV1.JobList {
     }
 }
 
+extension BatchV1.JobList: FeatureGatedFields {
+    public func gatedFieldsInUse(_ gates: inout Set<String>) {
+        for e in self.items { e.gatedFieldsInUse(&gates) }
+    }
+
+    public mutating func dropGatedFields(disabled: Set<String>) {
+        for i in self.items.indices { self.items[i].dropGatedFields(disabled: disabled) }
+    }
+}
+
 extension BatchV1.JobList: APIKind, TypeMetaCarrier {
     public static let groupVersionKind = APIMachinery.GroupVersionKind(group: "batch", version: "v1", kind: "JobList")
 }

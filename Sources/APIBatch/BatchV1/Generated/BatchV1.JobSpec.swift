@@ -175,3 +175,21 @@ extension BatchV1.JobSpec {
         self.template.applyDefaults()
     }
 }
+
+extension BatchV1.JobSpec: FeatureGatedFields {
+    public func gatedFieldsInUse(_ gates: inout Set<String>) {
+        if self.managedBy != nil { gates.insert("JobManagedBy") }
+        if self.successPolicy != nil { gates.insert("JobSuccessPolicy") }
+        if self.backoffLimitPerIndex != nil { gates.insert("JobBackoffLimitPerIndex") }
+        if self.maxFailedIndexes != nil { gates.insert("JobBackoffLimitPerIndex") }
+        self.template.gatedFieldsInUse(&gates)
+    }
+
+    public mutating func dropGatedFields(disabled: Set<String>) {
+        if disabled.contains("JobManagedBy") { self.managedBy = nil }
+        if disabled.contains("JobSuccessPolicy") { self.successPolicy = nil }
+        if disabled.contains("JobBackoffLimitPerIndex") { self.backoffLimitPerIndex = nil }
+        if disabled.contains("JobBackoffLimitPerIndex") { self.maxFailedIndexes = nil }
+        self.template.dropGatedFields(disabled: disabled)
+    }
+}

@@ -62,3 +62,13 @@ extension BatchV1.JobTemplateSpec {
         self.spec.applyDefaults()
     }
 }
+
+extension BatchV1.JobTemplateSpec: FeatureGatedFields {
+    public func gatedFieldsInUse(_ gates: inout Set<String>) {
+        self.spec.gatedFieldsInUse(&gates)
+    }
+
+    public mutating func dropGatedFields(disabled: Set<String>) {
+        self.spec.dropGatedFields(disabled: disabled)
+    }
+}

@@ -63,3 +63,21 @@ extension CoreV1.Affinity: ProtoMessage {
         return true
     }
 }
+
+extension CoreV1.Affinity: FeatureGatedFields {
+    public func gatedFieldsInUse(_ gates: inout Set<String>) {
+        self.podAffinity?.gatedFieldsInUse(&gates)
+        self.podAntiAffinity?.gatedFieldsInUse(&gates)
+    }
+
+    public mutating func dropGatedFields(disabled: Set<String>) {
+        if var v = self.podAffinity {
+            v.dropGatedFields(disabled: disabled)
+            self.podAffinity = v
+        }
+        if var v = self.podAntiAffinity {
+            v.dropGatedFields(disabled: disabled)
+            self.podAntiAffinity = v
+        }
+    }
+}

@@ -265,3 +265,35 @@ extension CoreV1.Container {
         }
     }
 }
+
+extension CoreV1.Container: FeatureGatedFields {
+    public func gatedFieldsInUse(_ gates: inout Set<String>) {
+        if !self.resizePolicy.isEmpty { gates.insert("InPlacePodVerticalScaling") }
+        if self.restartPolicy != nil { gates.insert("SidecarContainers") }
+        if self.restartPolicy != nil { gates.insert("ContainerRestartRules") }
+        if !self.restartPolicyRules.isEmpty { gates.insert("ContainerRestartRules") }
+        for e in self.env { e.gatedFieldsInUse(&gates) }
+        self.resources.gatedFieldsInUse(&gates)
+        for e in self.volumeMounts { e.gatedFieldsInUse(&gates) }
+        self.lifecycle?.gatedFieldsInUse(&gates)
+        self.securityContext?.gatedFieldsInUse(&gates)
+    }
+
+    public mutating func dropGatedFields(disabled: Set<String>) {
+        if disabled.contains("InPlacePodVerticalScaling") { self.resizePolicy = [] }
+        if disabled.contains("SidecarContainers") { self.restartPolicy = nil }
+        if disabled.contains("ContainerRestartRules") { self.restartPolicy = nil }
+        if disabled.contains("ContainerRestartRules") { self.restartPolicyRules = [] }
+        for i in self.env.indices { self.env[i].dropGatedFields(disabled: disabled) }
+        self.resources.dropGatedFields(disabled: disabled)
+        for i in self.volumeMounts.indices { self.volumeMounts[i].dropGatedFields(disabled: disabled) }
+        if var v = self.lifecycle {
+            v.dropGatedFields(disabled: disabled)
+            self.lifecycle = v
+        }
+        if var v = self.securityContext {
+            v.dropGatedFields(disabled: disabled)
+            self.securityContext = v
+        }
+    }
+}

@@ -170,3 +170,26 @@ extension CoreV1.ContainerStatus {
         }
     }
 }
+
+extension CoreV1.ContainerStatus: FeatureGatedFields {
+    public func gatedFieldsInUse(_ gates: inout Set<String>) {
+        if self.user != nil { gates.insert("SupplementalGroupsPolicy") }
+        if self.resources != nil { gates.insert("InPlacePodVerticalScaling") }
+        if !self.allocatedResources.isEmpty { gates.insert("InPlacePodVerticalScaling") }
+        if !self.volumeMounts.isEmpty { gates.insert("RecursiveReadOnlyMounts") }
+        if !self.allocatedResourcesStatus.isEmpty { gates.insert("ResourceHealthStatus") }
+        self.resources?.gatedFieldsInUse(&gates)
+    }
+
+    public mutating func dropGatedFields(disabled: Set<String>) {
+        if disabled.contains("SupplementalGroupsPolicy") { self.user = nil }
+        if disabled.contains("InPlacePodVerticalScaling") { self.resources = nil }
+        if disabled.contains("InPlacePodVerticalScaling") { self.allocatedResources = [:] }
+        if disabled.contains("RecursiveReadOnlyMounts") { self.volumeMounts = [] }
+        if disabled.contains("ResourceHealthStatus") { self.allocatedResourcesStatus = [] }
+        if var v = self.resources {
+            v.dropGatedFields(disabled: disabled)
+            self.resources = v
+        }
+    }
+}

@@ -73,3 +73,16 @@ extension CoreV1.EnvVar {
         }
     }
 }
+
+extension CoreV1.EnvVar: FeatureGatedFields {
+    public func gatedFieldsInUse(_ gates: inout Set<String>) {
+        self.valueFrom?.gatedFieldsInUse(&gates)
+    }
+
+    public mutating func dropGatedFields(disabled: Set<String>) {
+        if var v = self.valueFrom {
+            v.dropGatedFields(disabled: disabled)
+            self.valueFrom = v
+        }
+    }
+}

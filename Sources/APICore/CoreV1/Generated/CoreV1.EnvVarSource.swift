@@ -89,3 +89,13 @@ extension CoreV1.EnvVarSource {
         }
     }
 }
+
+extension CoreV1.EnvVarSource: FeatureGatedFields {
+    public func gatedFieldsInUse(_ gates: inout Set<String>) {
+        if self.fileKeyRef != nil { gates.insert("EnvFiles") }
+    }
+
+    public mutating func dropGatedFields(disabled: Set<String>) {
+        if disabled.contains("EnvFiles") { self.fileKeyRef = nil }
+    }
+}

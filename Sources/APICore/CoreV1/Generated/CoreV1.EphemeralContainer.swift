@@ -63,3 +63,13 @@ extension CoreV1.EphemeralContainer {
         self.ephemeralContainerCommon.applyDefaults()
     }
 }
+
+extension CoreV1.EphemeralContainer: FeatureGatedFields {
+    public func gatedFieldsInUse(_ gates: inout Set<String>) {
+        self.ephemeralContainerCommon.gatedFieldsInUse(&gates)
+    }
+
+    public mutating func dropGatedFields(disabled: Set<String>) {
+        self.ephemeralContainerCommon.dropGatedFields(disabled: disabled)
+    }
+}

@@ -264,3 +264,27 @@ extension CoreV1.EphemeralContainerCommon {
         }
     }
 }
+
+extension CoreV1.EphemeralContainerCommon: FeatureGatedFields {
+    public func gatedFieldsInUse(_ gates: inout Set<String>) {
+        for e in self.env { e.gatedFieldsInUse(&gates) }
+        self.resources.gatedFieldsInUse(&gates)
+        for e in self.volumeMounts { e.gatedFieldsInUse(&gates) }
+        self.lifecycle?.gatedFieldsInUse(&gates)
+        self.securityContext?.gatedFieldsInUse(&gates)
+    }
+
+    public mutating func dropGatedFields(disabled: Set<String>) {
+        for i in self.env.indices { self.env[i].dropGatedFields(disabled: disabled) }
+        self.resources.dropGatedFields(disabled: disabled)
+        for i in self.volumeMounts.indices { self.volumeMounts[i].dropGatedFields(disabled: disabled) }
+        if var v = self.lifecycle {
+            v.dropGatedFields(disabled: disabled)
+            self.lifecycle = v
+        }
+        if var v = self.securityContext {
+            v.dropGatedFields(disabled: disabled)
+            self.securityContext = v
+        }
+    }
+}

@@ -57,3 +57,16 @@ extension CoreV1.EphemeralVolumeSource {
         }
     }
 }
+
+extension CoreV1.EphemeralVolumeSource: FeatureGatedFields {
+    public func gatedFieldsInUse(_ gates: inout Set<String>) {
+        self.volumeClaimTemplate?.gatedFieldsInUse(&gates)
+    }
+
+    public mutating func dropGatedFields(disabled: Set<String>) {
+        if var v = self.volumeClaimTemplate {
+            v.dropGatedFields(disabled: disabled)
+            self.volumeClaimTemplate = v
+        }
+    }
+}

@@ -77,3 +77,23 @@ extension CoreV1.Lifecycle {
         }
     }
 }
+
+extension CoreV1.Lifecycle: FeatureGatedFields {
+    public func gatedFieldsInUse(_ gates: inout Set<String>) {
+        if self.stopSignal != nil { gates.insert("ContainerStopSignals") }
+        self.postStart?.gatedFieldsInUse(&gates)
+        self.preStop?.gatedFieldsInUse(&gates)
+    }
+
+    public mutating func dropGatedFields(disabled: Set<String>) {
+        if disabled.contains("ContainerStopSignals") { self.stopSignal = nil }
+        if var v = self.postStart {
+            v.dropGatedFields(disabled: disabled)
+            self.postStart = v
+        }
+        if var v = self.preStop {
+            v.dropGatedFields(disabled: disabled)
+            self.preStop = v
+        }
+    }
+}

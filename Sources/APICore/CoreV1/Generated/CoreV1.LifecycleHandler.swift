@@ -81,3 +81,13 @@ extension CoreV1.LifecycleHandler {
         }
     }
 }
+
+extension CoreV1.LifecycleHandler: FeatureGatedFields {
+    public func gatedFieldsInUse(_ gates: inout Set<String>) {
+        if self.sleep != nil { gates.insert("PodLifecycleSleepAction") }
+    }
+
+    public mutating func dropGatedFields(disabled: Set<String>) {
+        if disabled.contains("PodLifecycleSleepAction") { self.sleep = nil }
+    }
+}

@@ -119,3 +119,17 @@ extension CoreV1.PersistentVolumeClaimSpec {
         self.resources.applyDefaults()
     }
 }
+
+extension CoreV1.PersistentVolumeClaimSpec: FeatureGatedFields {
+    public func gatedFieldsInUse(_ gates: inout Set<String>) {
+        if self.volumeAttributesClassName != nil { gates.insert("VolumeAttributesClass") }
+        if self.dataSourceRef != nil { gates.insert("AnyVolumeDataSource") }
+        if self.dataSourceRef != nil { gates.insert("CrossNamespaceVolumeDataSource") }
+    }
+
+    public mutating func dropGatedFields(disabled: Set<String>) {
+        if disabled.contains("VolumeAttributesClass") { self.volumeAttributesClassName = nil }
+        if disabled.contains("AnyVolumeDataSource") { self.dataSourceRef = nil }
+        if disabled.contains("CrossNamespaceVolumeDataSource") { self.dataSourceRef = nil }
+    }
+}

@@ -111,3 +111,15 @@ extension CoreV1.PersistentVolumeClaimStatus {
         Quantity.roundUpToMilli(&self.allocatedResources)
     }
 }
+
+extension CoreV1.PersistentVolumeClaimStatus: FeatureGatedFields {
+    public func gatedFieldsInUse(_ gates: inout Set<String>) {
+        if self.currentVolumeAttributesClassName != nil { gates.insert("VolumeAttributesClass") }
+        if self.modifyVolumeStatus != nil { gates.insert("VolumeAttributesClass") }
+    }
+
+    public mutating func dropGatedFields(disabled: Set<String>) {
+        if disabled.contains("VolumeAttributesClass") { self.currentVolumeAttributesClassName = nil }
+        if disabled.contains("VolumeAttributesClass") { self.modifyVolumeStatus = nil }
+    }
+}

@@ -62,3 +62,13 @@ extension CoreV1.PersistentVolumeClaimTemplate {
         self.spec.applyDefaults()
     }
 }
+
+extension CoreV1.PersistentVolumeClaimTemplate: FeatureGatedFields {
+    public func gatedFieldsInUse(_ gates: inout Set<String>) {
+        self.spec.gatedFieldsInUse(&gates)
+    }
+
+    public mutating func dropGatedFields(disabled: Set<String>) {
+        self.spec.dropGatedFields(disabled: disabled)
+    }
+}

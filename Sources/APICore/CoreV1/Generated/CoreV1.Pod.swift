@@ -85,6 +85,18 @@ extension CoreV1.Pod {
     }
 }
 
+extension CoreV1.Pod: FeatureGatedFields {
+    public func gatedFieldsInUse(_ gates: inout Set<String>) {
+        self.spec.gatedFieldsInUse(&gates)
+        self.status.gatedFieldsInUse(&gates)
+    }
+
+    public mutating func dropGatedFields(disabled: Set<String>) {
+        self.spec.dropGatedFields(disabled: disabled)
+        self.status.dropGatedFields(disabled: disabled)
+    }
+}
+
 extension CoreV1.Pod: APIKind, TypeMetaCarrier, ObjectMetaCarrier {
     public static let groupVersionKind = APIMachinery.GroupVersionKind(group: "", version: "v1", kind: "Pod")
 }

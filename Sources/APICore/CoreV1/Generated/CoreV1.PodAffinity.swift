@@ -55,3 +55,15 @@ extension CoreV1.PodAffinity: ProtoMessage {
         return true
     }
 }
+
+extension CoreV1.PodAffinity: FeatureGatedFields {
+    public func gatedFieldsInUse(_ gates: inout Set<String>) {
+        for e in self.requiredDuringSchedulingIgnoredDuringExecution { e.gatedFieldsInUse(&gates) }
+        for e in self.preferredDuringSchedulingIgnoredDuringExecution { e.gatedFieldsInUse(&gates) }
+    }
+
+    public mutating func dropGatedFields(disabled: Set<String>) {
+        for i in self.requiredDuringSchedulingIgnoredDuringExecution.indices { self.requiredDuringSchedulingIgnoredDuringExecution[i].dropGatedFields(disabled: disabled) }
+        for i in self.preferredDuringSchedulingIgnoredDuringExecution.indices { self.preferredDuringSchedulingIgnoredDuringExecution[i].dropGatedFields(disabled: disabled) }
+    }
+}

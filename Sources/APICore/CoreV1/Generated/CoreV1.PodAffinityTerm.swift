@@ -87,3 +87,15 @@ extension CoreV1.PodAffinityTerm: ProtoMessage {
         return true
     }
 }
+
+extension CoreV1.PodAffinityTerm: FeatureGatedFields {
+    public func gatedFieldsInUse(_ gates: inout Set<String>) {
+        if !self.matchLabelKeys.isEmpty { gates.insert("MatchLabelKeysInPodAffinity") }
+        if !self.mismatchLabelKeys.isEmpty { gates.insert("MatchLabelKeysInPodAffinity") }
+    }
+
+    public mutating func dropGatedFields(disabled: Set<String>) {
+        if disabled.contains("MatchLabelKeysInPodAffinity") { self.matchLabelKeys = [] }
+        if disabled.contains("MatchLabelKeysInPodAffinity") { self.mismatchLabelKeys = [] }
+    }
+}

@@ -95,3 +95,13 @@ extension CoreV1.PodCondition: ProtoMessage {
         return true
     }
 }
+
+extension CoreV1.PodCondition: FeatureGatedFields {
+    public func gatedFieldsInUse(_ gates: inout Set<String>) {
+        if self.observedGeneration != 0 { gates.insert("PodObservedGenerationTracking") }
+    }
+
+    public mutating func dropGatedFields(disabled: Set<String>) {
+        if disabled.contains("PodObservedGenerationTracking") { self.observedGeneration = 0 }
+    }
+}

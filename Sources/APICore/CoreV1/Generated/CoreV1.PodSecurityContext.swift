@@ -143,3 +143,15 @@ extension CoreV1.PodSecurityContext: ProtoMessage {
         return true
     }
 }
+
+extension CoreV1.PodSecurityContext: FeatureGatedFields {
+    public func gatedFieldsInUse(_ gates: inout Set<String>) {
+        if self.supplementalGroupsPolicy != nil { gates.insert("SupplementalGroupsPolicy") }
+        if self.seLinuxChangePolicy != nil { gates.insert("SELinuxChangePolicy") }
+    }
+
+    public mutating func dropGatedFields(disabled: Set<String>) {
+        if disabled.contains("SupplementalGroupsPolicy") { self.supplementalGroupsPolicy = nil }
+        if disabled.contains("SELinuxChangePolicy") { self.seLinuxChangePolicy = nil }
+    }
+}

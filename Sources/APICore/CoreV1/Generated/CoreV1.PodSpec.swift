@@ -391,3 +391,44 @@ extension CoreV1.PodSpec {
         }
     }
 }
+
+extension CoreV1.PodSpec: FeatureGatedFields {
+    public func gatedFieldsInUse(_ gates: inout Set<String>) {
+        if self.hostUsers != nil { gates.insert("UserNamespacesSupport") }
+        if self.resources != nil { gates.insert("PodLevelResources") }
+        if !self.resourceClaims.isEmpty { gates.insert("DynamicResourceAllocation") }
+        if self.hostnameOverride != nil { gates.insert("HostnameOverride") }
+        for e in self.volumes { e.gatedFieldsInUse(&gates) }
+        for e in self.initContainers { e.gatedFieldsInUse(&gates) }
+        for e in self.containers { e.gatedFieldsInUse(&gates) }
+        for e in self.ephemeralContainers { e.gatedFieldsInUse(&gates) }
+        self.securityContext?.gatedFieldsInUse(&gates)
+        self.affinity?.gatedFieldsInUse(&gates)
+        for e in self.topologySpreadConstraints { e.gatedFieldsInUse(&gates) }
+        self.resources?.gatedFieldsInUse(&gates)
+    }
+
+    public mutating func dropGatedFields(disabled: Set<String>) {
+        if disabled.contains("UserNamespacesSupport") { self.hostUsers = nil }
+        if disabled.contains("PodLevelResources") { self.resources = nil }
+        if disabled.contains("DynamicResourceAllocation") { self.resourceClaims = [] }
+        if disabled.contains("HostnameOverride") { self.hostnameOverride = nil }
+        for i in self.volumes.indices { self.volumes[i].dropGatedFields(disabled: disabled) }
+        for i in self.initContainers.indices { self.initContainers[i].dropGatedFields(disabled: disabled) }
+        for i in self.containers.indices { self.containers[i].dropGatedFields(disabled: disabled) }
+        for i in self.ephemeralContainers.indices { self.ephemeralContainers[i].dropGatedFields(disabled: disabled) }
+        if var v = self.securityContext {
+            v.dropGatedFields(disabled: disabled)
+            self.securityContext = v
+        }
+        if var v = self.affinity {
+            v.dropGatedFields(disabled: disabled)
+            self.affinity = v
+        }
+        for i in self.topologySpreadConstraints.indices { self.topologySpreadConstraints[i].dropGatedFields(disabled: disabled) }
+        if var v = self.resources {
+            v.dropGatedFields(disabled: disabled)
+            self.resources = v
+        }
+    }
+}

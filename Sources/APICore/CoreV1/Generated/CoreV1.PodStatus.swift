@@ -221,3 +221,34 @@ extension CoreV1.PodStatus {
         }
     }
 }
+
+extension CoreV1.PodStatus: FeatureGatedFields {
+    public func gatedFieldsInUse(_ gates: inout Set<String>) {
+        if !self.resourceClaimStatuses.isEmpty { gates.insert("DynamicResourceAllocation") }
+        if self.resources != nil { gates.insert("InPlacePodLevelResourcesVerticalScaling") }
+        if !self.allocatedResources.isEmpty { gates.insert("InPlacePodLevelResourcesVerticalScaling") }
+        if self.extendedResourceClaimStatus != nil { gates.insert("DRAExtendedResource") }
+        if self.observedGeneration != 0 { gates.insert("PodObservedGenerationTracking") }
+        for e in self.conditions { e.gatedFieldsInUse(&gates) }
+        for e in self.initContainerStatuses { e.gatedFieldsInUse(&gates) }
+        for e in self.containerStatuses { e.gatedFieldsInUse(&gates) }
+        for e in self.ephemeralContainerStatuses { e.gatedFieldsInUse(&gates) }
+        self.resources?.gatedFieldsInUse(&gates)
+    }
+
+    public mutating func dropGatedFields(disabled: Set<String>) {
+        if disabled.contains("DynamicResourceAllocation") { self.resourceClaimStatuses = [] }
+        if disabled.contains("InPlacePodLevelResourcesVerticalScaling") { self.resources = nil }
+        if disabled.contains("InPlacePodLevelResourcesVerticalScaling") { self.allocatedResources = [:] }
+        if disabled.contains("DRAExtendedResource") { self.extendedResourceClaimStatus = nil }
+        if disabled.contains("PodObservedGenerationTracking") { self.observedGeneration = 0 }
+        for i in self.conditions.indices { self.conditions[i].dropGatedFields(disabled: disabled) }
+        for i in self.initContainerStatuses.indices { self.initContainerStatuses[i].dropGatedFields(disabled: disabled) }
+        for i in self.containerStatuses.indices { self.containerStatuses[i].dropGatedFields(disabled: disabled) }
+        for i in self.ephemeralContainerStatuses.indices { self.ephemeralContainerStatuses[i].dropGatedFields(disabled: disabled) }
+        if var v = self.resources {
+            v.dropGatedFields(disabled: disabled)
+            self.resources = v
+        }
+    }
+}

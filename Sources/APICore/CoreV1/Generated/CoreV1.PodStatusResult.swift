@@ -75,6 +75,16 @@ extension CoreV1.PodStatusResult {
     }
 }
 
+extension CoreV1.PodStatusResult: FeatureGatedFields {
+    public func gatedFieldsInUse(_ gates: inout Set<String>) {
+        self.status.gatedFieldsInUse(&gates)
+    }
+
+    public mutating func dropGatedFields(disabled: Set<String>) {
+        self.status.dropGatedFields(disabled: disabled)
+    }
+}
+
 extension CoreV1.PodStatusResult: APIKind, TypeMetaCarrier, ObjectMetaCarrier {
     public static let groupVersionKind = APIMachinery.GroupVersionKind(group: "", version: "v1", kind: "PodStatusResult")
 }

@@ -75,6 +75,16 @@ extension CoreV1.PodTemplate {
     }
 }
 
+extension CoreV1.PodTemplate: FeatureGatedFields {
+    public func gatedFieldsInUse(_ gates: inout Set<String>) {
+        self.template.gatedFieldsInUse(&gates)
+    }
+
+    public mutating func dropGatedFields(disabled: Set<String>) {
+        self.template.dropGatedFields(disabled: disabled)
+    }
+}
+
 extension CoreV1.PodTemplate: APIKind, TypeMetaCarrier, ObjectMetaCarrier {
     public static let groupVersionKind = APIMachinery.GroupVersionKind(group: "", version: "v1", kind: "PodTemplate")
 }

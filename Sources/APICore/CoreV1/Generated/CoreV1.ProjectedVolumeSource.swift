@@ -63,3 +63,13 @@ extension CoreV1.ProjectedVolumeSource {
         for i in self.sources.indices { self.sources[i].applyDefaults() }
     }
 }
+
+extension CoreV1.ProjectedVolumeSource: FeatureGatedFields {
+    public func gatedFieldsInUse(_ gates: inout Set<String>) {
+        for e in self.sources { e.gatedFieldsInUse(&gates) }
+    }
+
+    public mutating func dropGatedFields(disabled: Set<String>) {
+        for i in self.sources.indices { self.sources[i].dropGatedFields(disabled: disabled) }
+    }
+}

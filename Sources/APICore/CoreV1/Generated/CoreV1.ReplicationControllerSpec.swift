@@ -82,3 +82,16 @@ extension CoreV1.ReplicationControllerSpec {
         }
     }
 }
+
+extension CoreV1.ReplicationControllerSpec: FeatureGatedFields {
+    public func gatedFieldsInUse(_ gates: inout Set<String>) {
+        self.template?.gatedFieldsInUse(&gates)
+    }
+
+    public mutating func dropGatedFields(disabled: Set<String>) {
+        if var v = self.template {
+            v.dropGatedFields(disabled: disabled)
+            self.template = v
+        }
+    }
+}

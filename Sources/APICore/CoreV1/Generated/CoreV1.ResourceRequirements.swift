@@ -71,3 +71,13 @@ extension CoreV1.ResourceRequirements {
         Quantity.roundUpToMilli(&self.requests)
     }
 }
+
+extension CoreV1.ResourceRequirements: FeatureGatedFields {
+    public func gatedFieldsInUse(_ gates: inout Set<String>) {
+        if !self.claims.isEmpty { gates.insert("DynamicResourceAllocation") }
+    }
+
+    public mutating func dropGatedFields(disabled: Set<String>) {
+        if disabled.contains("DynamicResourceAllocation") { self.claims = [] }
+    }
+}

@@ -135,3 +135,13 @@ extension CoreV1.SecurityContext: ProtoMessage {
         return true
     }
 }
+
+extension CoreV1.SecurityContext: FeatureGatedFields {
+    public func gatedFieldsInUse(_ gates: inout Set<String>) {
+        if self.procMount != nil { gates.insert("ProcMountType") }
+    }
+
+    public mutating func dropGatedFields(disabled: Set<String>) {
+        if disabled.contains("ProcMountType") { self.procMount = nil }
+    }
+}

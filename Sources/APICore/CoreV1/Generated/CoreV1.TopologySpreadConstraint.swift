@@ -103,3 +103,17 @@ extension CoreV1.TopologySpreadConstraint: ProtoMessage {
         return true
     }
 }
+
+extension CoreV1.TopologySpreadConstraint: FeatureGatedFields {
+    public func gatedFieldsInUse(_ gates: inout Set<String>) {
+        if self.nodeAffinityPolicy != nil { gates.insert("NodeInclusionPolicyInPodTopologySpread") }
+        if self.nodeTaintsPolicy != nil { gates.insert("NodeInclusionPolicyInPodTopologySpread") }
+        if !self.matchLabelKeys.isEmpty { gates.insert("MatchLabelKeysInPodTopologySpread") }
+    }
+
+    public mutating func dropGatedFields(disabled: Set<String>) {
+        if disabled.contains("NodeInclusionPolicyInPodTopologySpread") { self.nodeAffinityPolicy = nil }
+        if disabled.contains("NodeInclusionPolicyInPodTopologySpread") { self.nodeTaintsPolicy = nil }
+        if disabled.contains("MatchLabelKeysInPodTopologySpread") { self.matchLabelKeys = [] }
+    }
+}

@@ -63,3 +63,13 @@ extension CoreV1.Volume {
         self.volumeSource.applyDefaults()
     }
 }
+
+extension CoreV1.Volume: FeatureGatedFields {
+    public func gatedFieldsInUse(_ gates: inout Set<String>) {
+        self.volumeSource.gatedFieldsInUse(&gates)
+    }
+
+    public mutating func dropGatedFields(disabled: Set<String>) {
+        self.volumeSource.dropGatedFields(disabled: disabled)
+    }
+}

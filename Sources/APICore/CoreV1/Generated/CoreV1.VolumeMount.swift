@@ -95,3 +95,13 @@ extension CoreV1.VolumeMount: ProtoMessage {
         return true
     }
 }
+
+extension CoreV1.VolumeMount: FeatureGatedFields {
+    public func gatedFieldsInUse(_ gates: inout Set<String>) {
+        if self.recursiveReadOnly != nil { gates.insert("RecursiveReadOnlyMounts") }
+    }
+
+    public mutating func dropGatedFields(disabled: Set<String>) {
+        if disabled.contains("RecursiveReadOnlyMounts") { self.recursiveReadOnly = nil }
+    }
+}

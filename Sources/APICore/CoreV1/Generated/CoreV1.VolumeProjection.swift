@@ -101,3 +101,15 @@ extension CoreV1.VolumeProjection {
         }
     }
 }
+
+extension CoreV1.VolumeProjection: FeatureGatedFields {
+    public func gatedFieldsInUse(_ gates: inout Set<String>) {
+        if self.clusterTrustBundle != nil { gates.insert("ClusterTrustBundleProjection") }
+        if self.podCertificate != nil { gates.insert("PodCertificateRequest") }
+    }
+
+    public mutating func dropGatedFields(disabled: Set<String>) {
+        if disabled.contains("ClusterTrustBundleProjection") { self.clusterTrustBundle = nil }
+        if disabled.contains("PodCertificateRequest") { self.podCertificate = nil }
+    }
+}

@@ -325,3 +325,21 @@ extension CoreV1.VolumeSource {
         }
     }
 }
+
+extension CoreV1.VolumeSource: FeatureGatedFields {
+    public func gatedFieldsInUse(_ gates: inout Set<String>) {
+        self.projected?.gatedFieldsInUse(&gates)
+        self.ephemeral?.gatedFieldsInUse(&gates)
+    }
+
+    public mutating func dropGatedFields(disabled: Set<String>) {
+        if var v = self.projected {
+            v.dropGatedFields(disabled: disabled)
+            self.projected = v
+        }
+        if var v = self.ephemeral {
+            v.dropGatedFields(disabled: disabled)
+            self.ephemeral = v
+        }
+    }
+}

@@ -55,3 +55,13 @@ extension CoreV1.WeightedPodAffinityTerm: ProtoMessage {
         return true
     }
 }
+
+extension CoreV1.WeightedPodAffinityTerm: FeatureGatedFields {
+    public func gatedFieldsInUse(_ gates: inout Set<String>) {
+        self.podAffinityTerm.gatedFieldsInUse(&gates)
+    }
+
+    public mutating func dropGatedFields(disabled: Set<String>) {
+        self.podAffinityTerm.dropGatedFields(disabled: disabled)
+    }
+}

@@ -95,3 +95,13 @@ extension ResourceV1.AllocatedDeviceStatus: ProtoMessage {
         return true
     }
 }
+
+extension ResourceV1.AllocatedDeviceStatus: FeatureGatedFields {
+    public func gatedFieldsInUse(_ gates: inout Set<String>) {
+        if self.shareID != nil { gates.insert("DRAConsumableCapacity") }
+    }
+
+    public mutating func dropGatedFields(disabled: Set<String>) {
+        if disabled.contains("DRAConsumableCapacity") { self.shareID = nil }
+    }
+}

@@ -62,3 +62,13 @@ extension ResourceV1.DeviceAllocationResult {
         for i in self.results.indices { self.results[i].applyDefaults() }
     }
 }
+
+extension ResourceV1.DeviceAllocationResult: FeatureGatedFields {
+    public func gatedFieldsInUse(_ gates: inout Set<String>) {
+        for e in self.results { e.gatedFieldsInUse(&gates) }
+    }
+
+    public mutating func dropGatedFields(disabled: Set<String>) {
+        for i in self.results.indices { self.results[i].dropGatedFields(disabled: disabled) }
+    }
+}

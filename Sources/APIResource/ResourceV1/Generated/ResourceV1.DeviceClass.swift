@@ -68,6 +68,16 @@ extension ResourceV1.DeviceClass: ProtoMessage {
     }
 }
 
+extension ResourceV1.DeviceClass: FeatureGatedFields {
+    public func gatedFieldsInUse(_ gates: inout Set<String>) {
+        self.spec.gatedFieldsInUse(&gates)
+    }
+
+    public mutating func dropGatedFields(disabled: Set<String>) {
+        self.spec.dropGatedFields(disabled: disabled)
+    }
+}
+
 extension ResourceV1.DeviceClass: APIKind, TypeMetaCarrier, ObjectMetaCarrier {
     public static let groupVersionKind = APIMachinery.GroupVersionKind(group: "resource.k8s.io", version: "v1", kind: "DeviceClass")
 }

@@ -68,6 +68,16 @@ extension ResourceV1.DeviceClassList: ProtoMessage {
     }
 }
 
+extension ResourceV1.DeviceClassList: FeatureGatedFields {
+    public func gatedFieldsInUse(_ gates: inout Set<String>) {
+        for e in self.items { e.gatedFieldsInUse(&gates) }
+    }
+
+    public mutating func dropGatedFields(disabled: Set<String>) {
+        for i in self.items.indices { self.items[i].dropGatedFields(disabled: disabled) }
+    }
+}
+
 extension ResourceV1.DeviceClassList: APIKind, TypeMetaCarrier {
     public static let groupVersionKind = APIMachinery.GroupVersionKind(group: "resource.k8s.io", version: "v1", kind: "DeviceClassList")
 }

@@ -63,3 +63,13 @@ extension ResourceV1.DeviceConstraint: ProtoMessage {
         return true
     }
 }
+
+extension ResourceV1.DeviceConstraint: FeatureGatedFields {
+    public func gatedFieldsInUse(_ gates: inout Set<String>) {
+        if self.distinctAttribute != nil { gates.insert("DRAConsumableCapacity") }
+    }
+
+    public mutating func dropGatedFields(disabled: Set<String>) {
+        if disabled.contains("DRAConsumableCapacity") { self.distinctAttribute = nil }
+    }
+}

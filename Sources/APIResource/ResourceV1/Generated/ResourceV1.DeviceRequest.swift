@@ -74,3 +74,20 @@ extension ResourceV1.DeviceRequest {
         for i in self.firstAvailable.indices { self.firstAvailable[i].applyDefaults() }
     }
 }
+
+extension ResourceV1.DeviceRequest: FeatureGatedFields {
+    public func gatedFieldsInUse(_ gates: inout Set<String>) {
+        if !self.firstAvailable.isEmpty { gates.insert("DRAPrioritizedList") }
+        self.exactly?.gatedFieldsInUse(&gates)
+        for e in self.firstAvailable { e.gatedFieldsInUse(&gates) }
+    }
+
+    public mutating func dropGatedFields(disabled: Set<String>) {
+        if disabled.contains("DRAPrioritizedList") { self.firstAvailable = [] }
+        if var v = self.exactly {
+            v.dropGatedFields(disabled: disabled)
+            self.exactly = v
+        }
+        for i in self.firstAvailable.indices { self.firstAvailable[i].dropGatedFields(disabled: disabled) }
+    }
+}

@@ -102,3 +102,17 @@ extension ResourceV1.ExactDeviceRequest {
         for i in self.tolerations.indices { self.tolerations[i].applyDefaults() }
     }
 }
+
+extension ResourceV1.ExactDeviceRequest: FeatureGatedFields {
+    public func gatedFieldsInUse(_ gates: inout Set<String>) {
+        if !self.tolerations.isEmpty { gates.insert("DRADeviceTaints") }
+        if self.adminAccess != nil { gates.insert("DRAAdminAccess") }
+        if self.capacity != nil { gates.insert("DRAConsumableCapacity") }
+    }
+
+    public mutating func dropGatedFields(disabled: Set<String>) {
+        if disabled.contains("DRADeviceTaints") { self.tolerations = [] }
+        if disabled.contains("DRAAdminAccess") { self.adminAccess = nil }
+        if disabled.contains("DRAConsumableCapacity") { self.capacity = nil }
+    }
+}

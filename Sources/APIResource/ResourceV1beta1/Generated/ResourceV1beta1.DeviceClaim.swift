@@ -70,3 +70,15 @@ extension ResourceV1beta1.DeviceClaim {
         for i in self.requests.indices { self.requests[i].applyDefaults() }
     }
 }
+
+extension ResourceV1beta1.DeviceClaim: FeatureGatedFields {
+    public func gatedFieldsInUse(_ gates: inout Set<String>) {
+        for e in self.requests { e.gatedFieldsInUse(&gates) }
+        for e in self.constraints { e.gatedFieldsInUse(&gates) }
+    }
+
+    public mutating func dropGatedFields(disabled: Set<String>) {
+        for i in self.requests.indices { self.requests[i].dropGatedFields(disabled: disabled) }
+        for i in self.constraints.indices { self.constraints[i].dropGatedFields(disabled: disabled) }
+    }
+}

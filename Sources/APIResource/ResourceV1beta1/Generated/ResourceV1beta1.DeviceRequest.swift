@@ -119,3 +119,15 @@ extension ResourceV1beta1.DeviceRequest {
         for i in self.tolerations.indices { self.tolerations[i].applyDefaults() }
     }
 }
+
+extension ResourceV1beta1.DeviceRequest: FeatureGatedFields {
+    public func gatedFieldsInUse(_ gates: inout Set<String>) {
+        if !self.firstAvailable.isEmpty { gates.insert("DRAPrioritizedList") }
+        for e in self.firstAvailable { e.gatedFieldsInUse(&gates) }
+    }
+
+    public mutating func dropGatedFields(disabled: Set<String>) {
+        if disabled.contains("DRAPrioritizedList") { self.firstAvailable = [] }
+        for i in self.firstAvailable.indices { self.firstAvailable[i].dropGatedFields(disabled: disabled) }
+    }
+}

@@ -75,6 +75,16 @@ extension ResourceV1beta1.ResourceClaimList {
     }
 }
 
+extension ResourceV1beta1.ResourceClaimList: FeatureGatedFields {
+    public func gatedFieldsInUse(_ gates: inout Set<String>) {
+        for e in self.items { e.gatedFieldsInUse(&gates) }
+    }
+
+    public mutating func dropGatedFields(disabled: Set<String>) {
+        for i in self.items.indices { self.items[i].dropGatedFields(disabled: disabled) }
+    }
+}
+
 extension ResourceV1beta1.ResourceClaimList: APIKind, TypeMetaCarrier {
     public static let groupVersionKind = APIMachinery.GroupVersionKind(group: "resource.k8s.io", version: "v1beta1", kind: "ResourceClaimList")
 }

@@ -62,3 +62,13 @@ extension ResourceV1beta1.ResourceClaimTemplateSpec {
         self.spec.applyDefaults()
     }
 }
+
+extension ResourceV1beta1.ResourceClaimTemplateSpec: FeatureGatedFields {
+    public func gatedFieldsInUse(_ gates: inout Set<String>) {
+        self.spec.gatedFieldsInUse(&gates)
+    }
+
+    public mutating func dropGatedFields(disabled: Set<String>) {
+        self.spec.dropGatedFields(disabled: disabled)
+    }
+}

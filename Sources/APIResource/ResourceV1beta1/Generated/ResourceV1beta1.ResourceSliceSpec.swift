@@ -104,3 +104,15 @@ extension ResourceV1beta1.ResourceSliceSpec: ProtoMessage {
         return true
     }
 }
+
+extension ResourceV1beta1.ResourceSliceSpec: FeatureGatedFields {
+    public func gatedFieldsInUse(_ gates: inout Set<String>) {
+        if !self.sharedCounters.isEmpty { gates.insert("DRAPartitionableDevices") }
+        if self.perDeviceNodeSelection != nil { gates.insert("DRAPartitionableDevices") }
+    }
+
+    public mutating func dropGatedFields(disabled: Set<String>) {
+        if disabled.contains("DRAPartitionableDevices") { self.sharedCounters = [] }
+        if disabled.contains("DRAPartitionableDevices") { self.perDeviceNodeSelection = nil }
+    }
+}

@@ -71,3 +71,13 @@ extension ResourceV1beta2.AllocationResult {
         self.devices.applyDefaults()
     }
 }
+
+extension ResourceV1beta2.AllocationResult: FeatureGatedFields {
+    public func gatedFieldsInUse(_ gates: inout Set<String>) {
+        self.devices.gatedFieldsInUse(&gates)
+    }
+
+    public mutating func dropGatedFields(disabled: Set<String>) {
+        self.devices.dropGatedFields(disabled: disabled)
+    }
+}

@@ -144,3 +144,13 @@ extension ResourceV1beta2.Device: ProtoMessage {
         return true
     }
 }
+
+extension ResourceV1beta2.Device: FeatureGatedFields {
+    public func gatedFieldsInUse(_ gates: inout Set<String>) {
+        if !self.taints.isEmpty { gates.insert("DRADeviceTaints") }
+    }
+
+    public mutating func dropGatedFields(disabled: Set<String>) {
+        if disabled.contains("DRADeviceTaints") { self.taints = [] }
+    }
+}

@@ -68,6 +68,16 @@ extension ResourceV1beta2.DeviceClass: ProtoMessage {
     }
 }
 
+extension ResourceV1beta2.DeviceClass: FeatureGatedFields {
+    public func gatedFieldsInUse(_ gates: inout Set<String>) {
+        self.spec.gatedFieldsInUse(&gates)
+    }
+
+    public mutating func dropGatedFields(disabled: Set<String>) {
+        self.spec.dropGatedFields(disabled: disabled)
+    }
+}
+
 extension ResourceV1beta2.DeviceClass: APIKind, TypeMetaCarrier, ObjectMetaCarrier {
     public static let groupVersionKind = APIMachinery.GroupVersionKind(group: "resource.k8s.io", version: "v1beta2", kind: "DeviceClass")
 }

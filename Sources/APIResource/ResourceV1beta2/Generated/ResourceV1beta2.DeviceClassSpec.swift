@@ -63,3 +63,13 @@ extension ResourceV1beta2.DeviceClassSpec: ProtoMessage {
         return true
     }
 }
+
+extension ResourceV1beta2.DeviceClassSpec: FeatureGatedFields {
+    public func gatedFieldsInUse(_ gates: inout Set<String>) {
+        if self.extendedResourceName != nil { gates.insert("DRAExtendedResource") }
+    }
+
+    public mutating func dropGatedFields(disabled: Set<String>) {
+        if disabled.contains("DRAExtendedResource") { self.extendedResourceName = nil }
+    }
+}

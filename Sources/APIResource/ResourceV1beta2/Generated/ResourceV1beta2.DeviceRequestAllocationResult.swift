@@ -126,3 +126,21 @@ extension ResourceV1beta2.DeviceRequestAllocationResult {
         for i in self.tolerations.indices { self.tolerations[i].applyDefaults() }
     }
 }
+
+extension ResourceV1beta2.DeviceRequestAllocationResult: FeatureGatedFields {
+    public func gatedFieldsInUse(_ gates: inout Set<String>) {
+        if self.adminAccess != nil { gates.insert("DRAAdminAccess") }
+        if self.shareID != nil { gates.insert("DRAConsumableCapacity") }
+        if !self.consumedCapacity.isEmpty { gates.insert("DRAConsumableCapacity") }
+        if !self.bindingConditions.isEmpty { gates.insert("DRADeviceBindingConditions") }
+        if !self.bindingFailureConditions.isEmpty { gates.insert("DRADeviceBindingConditions") }
+    }
+
+    public mutating func dropGatedFields(disabled: Set<String>) {
+        if disabled.contains("DRAAdminAccess") { self.adminAccess = nil }
+        if disabled.contains("DRAConsumableCapacity") { self.shareID = nil }
+        if disabled.contains("DRAConsumableCapacity") { self.consumedCapacity = [:] }
+        if disabled.contains("DRADeviceBindingConditions") { self.bindingConditions = [] }
+        if disabled.contains("DRADeviceBindingConditions") { self.bindingFailureConditions = [] }
+    }
+}

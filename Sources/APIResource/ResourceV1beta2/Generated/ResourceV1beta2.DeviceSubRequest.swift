@@ -102,3 +102,15 @@ extension ResourceV1beta2.DeviceSubRequest {
         for i in self.tolerations.indices { self.tolerations[i].applyDefaults() }
     }
 }
+
+extension ResourceV1beta2.DeviceSubRequest: FeatureGatedFields {
+    public func gatedFieldsInUse(_ gates: inout Set<String>) {
+        if !self.tolerations.isEmpty { gates.insert("DRADeviceTaints") }
+        if self.capacity != nil { gates.insert("DRAConsumableCapacity") }
+    }
+
+    public mutating func dropGatedFields(disabled: Set<String>) {
+        if disabled.contains("DRADeviceTaints") { self.tolerations = [] }
+        if disabled.contains("DRAConsumableCapacity") { self.capacity = nil }
+    }
+}

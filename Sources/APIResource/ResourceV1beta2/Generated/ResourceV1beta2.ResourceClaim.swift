@@ -84,6 +84,18 @@ extension ResourceV1beta2.ResourceClaim {
     }
 }
 
+extension ResourceV1beta2.ResourceClaim: FeatureGatedFields {
+    public func gatedFieldsInUse(_ gates: inout Set<String>) {
+        self.spec.gatedFieldsInUse(&gates)
+        self.status.gatedFieldsInUse(&gates)
+    }
+
+    public mutating func dropGatedFields(disabled: Set<String>) {
+        self.spec.dropGatedFields(disabled: disabled)
+        self.status.dropGatedFields(disabled: disabled)
+    }
+}
+
 extension ResourceV1beta2.ResourceClaim: APIKind, TypeMetaCarrier, ObjectMetaCarrier {
     public static let groupVersionKind = APIMachinery.GroupVersionKind(group: "resource.k8s.io", version: "v1beta2", kind: "ResourceClaim")
 }

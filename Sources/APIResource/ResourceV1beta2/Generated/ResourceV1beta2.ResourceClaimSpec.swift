@@ -54,3 +54,13 @@ extension ResourceV1beta2.ResourceClaimSpec {
         self.devices.applyDefaults()
     }
 }
+
+extension ResourceV1beta2.ResourceClaimSpec: FeatureGatedFields {
+    public func gatedFieldsInUse(_ gates: inout Set<String>) {
+        self.devices.gatedFieldsInUse(&gates)
+    }
+
+    public mutating func dropGatedFields(disabled: Set<String>) {
+        self.devices.dropGatedFields(disabled: disabled)
+    }
+}

@@ -73,3 +73,20 @@ extension ResourceV1beta2.ResourceClaimStatus {
         }
     }
 }
+
+extension ResourceV1beta2.ResourceClaimStatus: FeatureGatedFields {
+    public func gatedFieldsInUse(_ gates: inout Set<String>) {
+        if !self.devices.isEmpty { gates.insert("DRAResourceClaimDeviceStatus") }
+        self.allocation?.gatedFieldsInUse(&gates)
+        for e in self.devices { e.gatedFieldsInUse(&gates) }
+    }
+
+    public mutating func dropGatedFields(disabled: Set<String>) {
+        if disabled.contains("DRAResourceClaimDeviceStatus") { self.devices = [] }
+        if var v = self.allocation {
+            v.dropGatedFields(disabled: disabled)
+            self.allocation = v
+        }
+        for i in self.devices.indices { self.devices[i].dropGatedFields(disabled: disabled) }
+    }
+}

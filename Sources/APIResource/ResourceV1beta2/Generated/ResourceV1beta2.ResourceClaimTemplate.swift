@@ -75,6 +75,16 @@ extension ResourceV1beta2.ResourceClaimTemplate {
     }
 }
 
+extension ResourceV1beta2.ResourceClaimTemplate: FeatureGatedFields {
+    public func gatedFieldsInUse(_ gates: inout Set<String>) {
+        self.spec.gatedFieldsInUse(&gates)
+    }
+
+    public mutating func dropGatedFields(disabled: Set<String>) {
+        self.spec.dropGatedFields(disabled: disabled)
+    }
+}
+
 extension ResourceV1beta2.ResourceClaimTemplate: APIKind, TypeMetaCarrier, ObjectMetaCarrier {
     public static let groupVersionKind = APIMachinery.GroupVersionKind(group: "resource.k8s.io", version: "v1beta2", kind: "ResourceClaimTemplate")
 }

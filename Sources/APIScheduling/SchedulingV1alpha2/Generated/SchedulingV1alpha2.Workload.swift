@@ -68,6 +68,16 @@ extension SchedulingV1alpha2.Workload: ProtoMessage {
     }
 }
 
+extension SchedulingV1alpha2.Workload: FeatureGatedFields {
+    public func gatedFieldsInUse(_ gates: inout Set<String>) {
+        self.spec.gatedFieldsInUse(&gates)
+    }
+
+    public mutating func dropGatedFields(disabled: Set<String>) {
+        self.spec.dropGatedFields(disabled: disabled)
+    }
+}
+
 extension SchedulingV1alpha2.Workload: APIKind, TypeMetaCarrier, ObjectMetaCarrier {
     public static let groupVersionKind = APIMachinery.GroupVersionKind(group: "scheduling.k8s.io", version: "v1alpha2", kind: "Workload")
 }

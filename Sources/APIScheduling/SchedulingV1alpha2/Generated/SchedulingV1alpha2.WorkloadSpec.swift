@@ -55,3 +55,13 @@ extension SchedulingV1alpha2.WorkloadSpec: ProtoMessage {
         return true
     }
 }
+
+extension SchedulingV1alpha2.WorkloadSpec: FeatureGatedFields {
+    public func gatedFieldsInUse(_ gates: inout Set<String>) {
+        for e in self.podGroupTemplates { e.gatedFieldsInUse(&gates) }
+    }
+
+    public mutating func dropGatedFields(disabled: Set<String>) {
+        for i in self.podGroupTemplates.indices { self.podGroupTemplates[i].dropGatedFields(disabled: disabled) }
+    }
+}

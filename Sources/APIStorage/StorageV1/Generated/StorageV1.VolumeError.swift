@@ -63,3 +63,13 @@ extension StorageV1.VolumeError: ProtoMessage {
         return true
     }
 }
+
+extension StorageV1.VolumeError: FeatureGatedFields {
+    public func gatedFieldsInUse(_ gates: inout Set<String>) {
+        if self.errorCode != nil { gates.insert("MutableCSINodeAllocatableCount") }
+    }
+
+    public mutating func dropGatedFields(disabled: Set<String>) {
+        if disabled.contains("MutableCSINodeAllocatableCount") { self.errorCode = nil }
+    }
+}

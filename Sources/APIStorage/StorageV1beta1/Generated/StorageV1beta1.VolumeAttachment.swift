@@ -83,6 +83,16 @@ extension StorageV1beta1.VolumeAttachment {
     }
 }
 
+extension StorageV1beta1.VolumeAttachment: FeatureGatedFields {
+    public func gatedFieldsInUse(_ gates: inout Set<String>) {
+        self.status.gatedFieldsInUse(&gates)
+    }
+
+    public mutating func dropGatedFields(disabled: Set<String>) {
+        self.status.dropGatedFields(disabled: disabled)
+    }
+}
+
 extension StorageV1beta1.VolumeAttachment: APIKind, TypeMetaCarrier, ObjectMetaCarrier {
     public static let groupVersionKind = APIMachinery.GroupVersionKind(group: "storage.k8s.io", version: "v1beta1", kind: "VolumeAttachment")
 }

@@ -71,3 +71,21 @@ extension StorageV1beta1.VolumeAttachmentStatus: ProtoMessage {
         return true
     }
 }
+
+extension StorageV1beta1.VolumeAttachmentStatus: FeatureGatedFields {
+    public func gatedFieldsInUse(_ gates: inout Set<String>) {
+        self.attachError?.gatedFieldsInUse(&gates)
+        self.detachError?.gatedFieldsInUse(&gates)
+    }
+
+    public mutating func dropGatedFields(disabled: Set<String>) {
+        if var v = self.attachError {
+            v.dropGatedFields(disabled: disabled)
+            self.attachError = v
+        }
+        if var v = self.detachError {
+            v.dropGatedFields(disabled: disabled)
+            self.detachError = v
+        }
+    }
+}

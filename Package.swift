@@ -52,6 +52,8 @@ var targets: [Target] = [
         dependencies: ["APIMachinery"] + apiGroups.map { .target(name: $0.name) },
         path: "Sources/KubernetesAPI"
     ),
+    .target(name: "APITesting", dependencies: ["APIMachinery"], path: "Sources/APITesting"),
+    .testTarget(name: "APITestingTests", dependencies: ["APITesting"], path: "Tests/APITestingTests"),
     .testTarget(name: "APIMachineryTests", dependencies: ["APIMachinery"], path: "Tests/APIMachineryTests"),
     .testTarget(name: "KubernetesAPITests", dependencies: ["KubernetesAPI"], path: "Tests/KubernetesAPITests"),
 ]

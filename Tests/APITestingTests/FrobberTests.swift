@@ -18,7 +18,8 @@ struct FrobberTests {
 
     @Test("v6 and v7beta1 meet at the hub: param + extraParams ⇄ params")
     func conversion() throws {
-        let a = try Self.v6(#"{"metadata":{"name":"f","namespace":"d"},"spec":{"param":"a","extraParams":["b","c"],"replicas":0}}"#)
+        let a = try Self.v6(
+            #"{"metadata":{"name":"f","namespace":"d"},"spec":{"param":"a","extraParams":["b","c"],"replicas":0}}"#)
         let hub = a.toHub()
         #expect(hub.spec.params == ["a", "b", "c"])
         let b = ExampleV7beta1.Frobber(hub: hub)
@@ -64,7 +65,8 @@ struct FrobberTests {
 
     @Test("validation runs on the hub with field paths")
     func validation() throws {
-        let bad = try Self.v6(#"{"metadata":{"name":"f","namespace":"d"},"spec":{"param":"","extraParams":["b",""],"replicas":-1}}"#)
+        let bad = try Self.v6(
+            #"{"metadata":{"name":"f","namespace":"d"},"spec":{"param":"","extraParams":["b",""],"replicas":-1}}"#)
         #expect(
             bad.toHub().validate().map(\.description) == [
                 "spec.params[0]: Required value: the first parameter is required",
@@ -74,7 +76,10 @@ struct FrobberTests {
         let old = try Self.v6(#"{"metadata":{"name":"f","namespace":"d"},"spec":{"param":"a"}}"#).toHub()
         var new = old
         new.spec.params = ["z"]
-        #expect(new.validateUpdate(from: old).map(\.description) == ["spec.params[0]: Invalid value: \"z\": field is immutable"])
+        #expect(
+            new.validateUpdate(from: old).map(\.description) == [
+                "spec.params[0]: Invalid value: \"z\": field is immutable"
+            ])
     }
 
     @Test("the alpha field is dropped while FrobberTurbo is off, kept when on or already in use")

@@ -244,6 +244,10 @@ struct YAMLEmitter {
 
     /// Chooses plain, single-quoted, double-quoted or literal style like go-yaml v2.
     static func quoteIfNeeded(_ s: String, indent: Int) -> String {
+        // Other line breaks (NEL, LS, PS, CR) only survive double quoting.
+        if s.unicodeScalars.contains(where: { $0 == "\u{85}" || $0 == "\u{2028}" || $0 == "\u{2029}" || $0 == "\r" }) {
+            return doubleQuoted(s)
+        }
         if s.contains("\n") {
             if let lit = literal(s, indent: indent) { return lit }
             return doubleQuoted(s)
@@ -365,6 +369,9 @@ struct YAMLEmitter {
             case "\t": o += "\\t"
             case "\r": o += "\\r"
             case "\0": o += "\\0"
+            case "\u{85}": o += "\\N"
+            case "\u{2028}": o += "\\L"
+            case "\u{2029}": o += "\\P"
             default:
                 let v = c.value
                 if v < 0x20 || v == 0x7F || (v >= 0x80 && v < 0xA0) || v == 0xFEFF {

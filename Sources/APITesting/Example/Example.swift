@@ -33,7 +33,8 @@ public enum Example {
     public static let resources: [ResourceDescription] = ["v6", "v7beta1"].map {
         ResourceDescription(
             group: "example.k8swift.io", version: $0, resource: "frobbers", singular: "frobber", kind: "Frobber",
-            namespaced: true, verbs: ["create", "delete", "deletecollection", "get", "list", "patch", "update", "watch"],
+            namespaced: true,
+            verbs: ["create", "delete", "deletecollection", "get", "list", "patch", "update", "watch"],
             shortNames: ["frob"], categories: [], subresources: [], enabledByDefault: $0 == "v6")
     }
 }
@@ -57,7 +58,8 @@ extension Example.Frobber: Validated {
     public func validateUpdate(from old: Example.Frobber) -> ErrorList {
         var errs = MetaValidation.validateObjectMetaUpdate(metadata, old.metadata)
         if spec.params.first != old.spec.params.first {
-            errs.append(MetaValidation.immutable(FieldPath("spec", "params").index(0), .string(spec.params.first ?? "")))
+            errs.append(
+                MetaValidation.immutable(FieldPath("spec", "params").index(0), .string(spec.params.first ?? "")))
         }
         return errs + validate()
     }

@@ -114,7 +114,8 @@ extension ExampleV7beta1.FrobberSpec: ProtoMessage {
 }
 
 extension ExampleV7beta1.Frobber: APIKind, TypeMetaCarrier, ObjectMetaCarrier {
-    public static let groupVersionKind = GroupVersionKind(group: "example.k8swift.io", version: "v7beta1", kind: "Frobber")
+    public static let groupVersionKind = GroupVersionKind(
+        group: "example.k8swift.io", version: "v7beta1", kind: "Frobber")
 
     /// Per-version defaulting: v7beta1 also defaults `paused`.
     public mutating func applyDefaults() {

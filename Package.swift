@@ -52,6 +52,7 @@ var targets: [Target] = [
         dependencies: ["APIMachinery"] + apiGroups.map { .target(name: $0.name) },
         path: "Sources/KubernetesAPI"
     ),
+    .executableTarget(name: "k8swift-bench", dependencies: ["KubernetesAPI"], path: "Benchmarks/k8swift-bench"),
     .target(name: "APITesting", dependencies: ["APIMachinery"], path: "Sources/APITesting"),
     .testTarget(name: "APITestingTests", dependencies: ["APITesting"], path: "Tests/APITestingTests"),
     .testTarget(name: "APIMachineryTests", dependencies: ["APIMachinery"], path: "Tests/APIMachineryTests"),
@@ -73,6 +74,7 @@ let package = Package(
     products: [
         .executable(name: "k8swift", targets: ["k8swift"]),
         .executable(name: "k8swift-codegen", targets: ["k8swift-codegen"]),
+        .executable(name: "k8swift-bench", targets: ["k8swift-bench"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),

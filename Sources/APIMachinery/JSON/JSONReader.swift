@@ -213,10 +213,12 @@ public struct JSONReader {
     /// Iterates the keys of an object, calling `body` for each with the reader positioned at its value.
     /// `body` must consume the value.
     @inlinable
-    public mutating func forEachKey(_ goType: String, _ body: (String, inout JSONReader) throws -> Void) throws {
+    public mutating func forEachKey(
+        _ goType: @autoclosure () -> String, _ body: (String, inout JSONReader) throws -> Void
+    ) throws {
         skipWhitespace()
         guard pos < end else { throw unexpectedEnd() }
-        guard base[pos] == UInt8(ascii: "{") else { throw typeMismatch(goType) }
+        guard base[pos] == UInt8(ascii: "{") else { throw typeMismatch(goType()) }
         pos += 1
         skipWhitespace()
         guard pos < end else { throw unexpectedEnd() }
@@ -250,10 +252,12 @@ public struct JSONReader {
 
     /// Iterates the elements of an array, calling `body` with the reader positioned at each element.
     @inlinable
-    public mutating func forEachElement(_ goType: String, _ body: (inout JSONReader) throws -> Void) throws {
+    public mutating func forEachElement(_ goType: @autoclosure () -> String, _ body: (inout JSONReader) throws -> Void)
+        throws
+    {
         skipWhitespace()
         guard pos < end else { throw unexpectedEnd() }
-        guard base[pos] == UInt8(ascii: "[") else { throw typeMismatch(goType) }
+        guard base[pos] == UInt8(ascii: "[") else { throw typeMismatch(goType()) }
         pos += 1
         skipWhitespace()
         guard pos < end else { throw unexpectedEnd() }

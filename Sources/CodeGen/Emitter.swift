@@ -312,7 +312,7 @@ struct Emitter {
         }
         o += "    }\n\n"
         // decode
-        o += "    public mutating func decodeJSONField(_ key: String, _ r: inout JSONReader) throws -> Bool {\n"
+        o += "    public mutating func decodeJSONField(_ key: JSONKey, _ r: inout JSONReader) throws -> Bool {\n"
         let named = t.fields.filter { !$0.inline }
         let inlines = t.fields.filter { $0.inline }
         if named.isEmpty && !t.hasTypeMeta {
@@ -321,13 +321,15 @@ struct Emitter {
             }
             o += "        return false\n"
         } else {
-            o += "        switch key {\n"
+            o += "        switch key.hash {\n"
             if t.hasTypeMeta {
-                o += "        case \"kind\": kind = try r.value()\n"
-                o += "        case \"apiVersion\": apiVersion = try r.value()\n"
+                o += "        case \(Emitter.keyHash("kind")) where key == \"kind\": kind = try r.value()\n"
+                o +=
+                    "        case \(Emitter.keyHash("apiVersion")) where key == \"apiVersion\": apiVersion = try r.value()\n"
             }
             for f in named {
-                o += "        case \"\(f.jsonName!)\": " + decodeJSONValue(f) + "\n"
+                let k = f.jsonName!
+                o += "        case \(Emitter.keyHash(k)) where key == \"\(k)\": " + decodeJSONValue(f) + "\n"
             }
             o += "        default:\n"
             for f in inlines {
@@ -339,6 +341,16 @@ struct Emitter {
         }
         o += "    }\n}\n"
         return o
+    }
+
+    /// The FNV-1a hash of a key, as `JSONKey.hash` computes it, in hex.
+    static func keyHash(_ key: String) -> String {
+        var h: UInt64 = 0xcbf2_9ce4_8422_2325
+        for b in key.utf8 {
+            h ^= UInt64(b)
+            h = h &* 0x0000_0100_0000_01B3
+        }
+        return "0x" + String(h, radix: 16, uppercase: true)
     }
 
     func decodeJSONValue(_ f: FieldModel) -> String {

@@ -16,8 +16,8 @@ struct JSONCodecTests {
             w.quotedKey("\"count\":")
             w.int32(count)
         }
-        mutating func decodeJSONField(_ key: String, _ r: inout JSONReader) throws -> Bool {
-            switch key {
+        mutating func decodeJSONField(_ key: JSONKey, _ r: inout JSONReader) throws -> Bool {
+            switch key.string {
             case "name": name = try r.value()
             case "count": count = try r.value()
             case "inner": inner = try r.optional()
@@ -32,8 +32,8 @@ struct JSONCodecTests {
         var a = ""
         init() {}
         func encodeJSONFields(_ w: inout JSONWriter) {}
-        mutating func decodeJSONField(_ key: String, _ r: inout JSONReader) throws -> Bool {
-            guard key == "a" else { return false }
+        mutating func decodeJSONField(_ key: JSONKey, _ r: inout JSONReader) throws -> Bool {
+            guard key.string == "a" else { return false }
             a = try r.value()
             return true
         }

@@ -1,9 +1,50 @@
+#if canImport(Glibc)
+    import Glibc
+#elseif canImport(Darwin)
+    import Darwin
+#endif
+
 /// A JSON decoding failure, with a message in the style of Go's `encoding/json` so that API errors
 /// read like upstream's.
 public struct JSONDecodingError: Error, Sendable, Equatable, CustomStringConvertible {
     public var message: String
     public init(_ message: String) { self.message = message }
     public var description: String { message }
+}
+
+/// An object key as read: a view of its bytes (valid during `decodeJSONField`) with an FNV-1a hash
+/// that generated code switches on, so matching a key costs one integer switch and one compare.
+public struct JSONKey {
+    @usableFromInline let base: UnsafePointer<UInt8>
+    @usableFromInline let count: Int
+    public let hash: UInt64
+
+    @inlinable
+    init(base: UnsafePointer<UInt8>, count: Int) {
+        self.base = base
+        self.count = count
+        self.hash = JSONKey.fnv1a(UnsafeBufferPointer(start: base, count: count))
+    }
+
+    /// FNV-1a, 64 bit (the generator computes the same hash for every field name).
+    @inlinable
+    public static func fnv1a(_ bytes: UnsafeBufferPointer<UInt8>) -> UInt64 {
+        var h: UInt64 = 0xcbf2_9ce4_8422_2325
+        for b in bytes {
+            h ^= UInt64(b)
+            h = h &* 0x0000_0100_0000_01B3
+        }
+        return h
+    }
+
+    /// The key as a String.
+    public var string: String { String(decoding: UnsafeBufferPointer(start: base, count: count), as: UTF8.self) }
+
+    @inlinable
+    public static func == (k: JSONKey, s: StaticString) -> Bool {
+        guard k.count == s.utf8CodeUnitCount else { return false }
+        return memcmp(k.base, s.utf8Start, k.count) == 0
+    }
 }
 
 /// One step of a field path while decoding (used for strict-mode reports and error messages).
@@ -31,6 +72,8 @@ public struct JSONReader {
     /// Paths of duplicate fields seen (only when `trackFields`).
     public var duplicateFields: [String] = []
     @usableFromInline var scratch: [UInt8] = []
+    /// Storage for an object key that needed unescaping (kept alive while the key is in use).
+    @usableFromInline var keyStorage: [UInt8] = []
 
     @inlinable
     public init(_ buffer: UnsafeBufferPointer<UInt8>, trackFields: Bool = false) {
@@ -184,14 +227,15 @@ public struct JSONReader {
             guard base[pos] == UInt8(ascii: "\"") else {
                 throw invalid(base[pos], "looking for beginning of object key string")
             }
-            let key = try readStringLiteral()
+            let key = try readKey()
             skipWhitespace()
             guard pos < end else { throw unexpectedEnd() }
             guard base[pos] == UInt8(ascii: ":") else { throw invalid(base[pos], "after object key") }
             pos += 1
             if trackFields {
-                path.append(.key(key))
-                if !seen.insert(key).inserted { duplicateFields.append(currentPath) }
+                let name = key.string
+                path.append(.key(name))
+                if !seen.insert(name).inserted { duplicateFields.append(currentPath) }
                 if try !target.decodeJSONField(key, &self) {
                     unknownFields.append(currentPath)
                     try skipValue()
@@ -208,6 +252,26 @@ public struct JSONReader {
             if c == UInt8(ascii: "}") { return }
             throw invalid(c, "after object key:value pair")
         }
+    }
+
+    /// Reads an object key (at its opening quote) without allocating when it has no escapes.
+    @inlinable
+    mutating func readKey() throws -> JSONKey {
+        pos += 1
+        let start = pos
+        while pos < end {
+            let c = base[pos]
+            if c == UInt8(ascii: "\"") {
+                let k = JSONKey(base: base + start, count: pos - start)
+                pos += 1
+                return k
+            }
+            if c == UInt8(ascii: "\\") || c < 0x20 { break }
+            pos &+= 1
+        }
+        let s = try readEscapedString(from: start)
+        keyStorage = Array(s.utf8)
+        return keyStorage.withUnsafeBufferPointer { JSONKey(base: $0.baseAddress ?? base, count: $0.count) }
     }
 
     /// Iterates the keys of an object, calling `body` for each with the reader positioned at its value.
@@ -758,7 +822,7 @@ public typealias JSONCodableValue = JSONDecodableValue & JSONEncodableValue
 public protocol JSONObjectDecodable: JSONDecodableValue {
     /// Decodes the value for `key` into the matching field; returns false for unknown keys
     /// (leaving the value unread).
-    mutating func decodeJSONField(_ key: String, _ r: inout JSONReader) throws -> Bool
+    mutating func decodeJSONField(_ key: JSONKey, _ r: inout JSONReader) throws -> Bool
 }
 
 /// A JSON object type that writes its fields (between braces supplied by the caller).

@@ -51,8 +51,8 @@ extension ExampleV6.Frobber: JSONObjectCodable {
         spec.encodeJSON(&w)
     }
 
-    public mutating func decodeJSONField(_ key: String, _ r: inout JSONReader) throws -> Bool {
-        switch key {
+    public mutating func decodeJSONField(_ key: JSONKey, _ r: inout JSONReader) throws -> Bool {
+        switch key.string {
         case "kind": kind = try r.value()
         case "apiVersion": apiVersion = try r.value()
         case "metadata": metadata = try r.value()
@@ -72,8 +72,8 @@ extension ExampleV6.FrobberSpec: JSONObjectCodable {
         if let v = turbo { w.quotedKey("\"turbo\":"); v.encodeJSON(&w) }
     }
 
-    public mutating func decodeJSONField(_ key: String, _ r: inout JSONReader) throws -> Bool {
-        switch key {
+    public mutating func decodeJSONField(_ key: JSONKey, _ r: inout JSONReader) throws -> Bool {
+        switch key.string {
         case "param": param = try r.value()
         case "extraParams": extraParams = try r.array()
         case "replicas": replicas = try r.optional()

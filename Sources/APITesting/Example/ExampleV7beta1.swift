@@ -45,8 +45,8 @@ extension ExampleV7beta1.Frobber: JSONObjectCodable {
         spec.encodeJSON(&w)
     }
 
-    public mutating func decodeJSONField(_ key: String, _ r: inout JSONReader) throws -> Bool {
-        switch key {
+    public mutating func decodeJSONField(_ key: JSONKey, _ r: inout JSONReader) throws -> Bool {
+        switch key.string {
         case "kind": kind = try r.value()
         case "apiVersion": apiVersion = try r.value()
         case "metadata": metadata = try r.value()
@@ -65,8 +65,8 @@ extension ExampleV7beta1.FrobberSpec: JSONObjectCodable {
         if let v = turbo { w.quotedKey("\"turbo\":"); v.encodeJSON(&w) }
     }
 
-    public mutating func decodeJSONField(_ key: String, _ r: inout JSONReader) throws -> Bool {
-        switch key {
+    public mutating func decodeJSONField(_ key: JSONKey, _ r: inout JSONReader) throws -> Bool {
+        switch key.string {
         case "params": params = try r.array()
         case "replicas": replicas = try r.optional()
         case "paused": paused = try r.optional()

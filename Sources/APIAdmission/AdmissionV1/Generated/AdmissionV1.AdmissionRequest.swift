@@ -95,23 +95,23 @@ extension AdmissionV1.AdmissionRequest: JSONObjectCodable {
         w.quotedKey("\"options\":"); self.options.encodeJSON(&w)
     }
 
-    public mutating func decodeJSONField(_ key: String, _ r: inout JSONReader) throws -> Bool {
-        switch key {
-        case "uid": self.uid = try r.value()
-        case "kind": self.kind = try r.value()
-        case "resource": self.resource = try r.value()
-        case "subResource": self.subResource = try r.value()
-        case "requestKind": self.requestKind = try r.optional()
-        case "requestResource": self.requestResource = try r.optional()
-        case "requestSubResource": self.requestSubResource = try r.value()
-        case "name": self.name = try r.value()
-        case "namespace": self.namespace = try r.value()
-        case "operation": self.operation = try r.value()
-        case "userInfo": self.userInfo = try r.value()
-        case "object": self.object = try r.value()
-        case "oldObject": self.oldObject = try r.value()
-        case "dryRun": self.dryRun = try r.optional()
-        case "options": self.options = try r.value()
+    public mutating func decodeJSONField(_ key: JSONKey, _ r: inout JSONReader) throws -> Bool {
+        switch key.hash {
+        case 0x4C9CB5193E0B272D where key == "uid": self.uid = try r.value()
+        case 0xEF9C96D721673243 where key == "kind": self.kind = try r.value()
+        case 0xB571C404C5B2FD35 where key == "resource": self.resource = try r.value()
+        case 0xDF65E004158A44A5 where key == "subResource": self.subResource = try r.value()
+        case 0x65BF322E687DF884 where key == "requestKind": self.requestKind = try r.optional()
+        case 0x529FC1F615BEF9DA where key == "requestResource": self.requestResource = try r.optional()
+        case 0xE11811C1D5E871A4 where key == "requestSubResource": self.requestSubResource = try r.value()
+        case 0xC4BCADBA8E631B86 where key == "name": self.name = try r.value()
+        case 0xDC1C4A04CB5C6DA0 where key == "namespace": self.namespace = try r.value()
+        case 0x1387BB5BE85C3C86 where key == "operation": self.operation = try r.value()
+        case 0x10044AB61CF2522A where key == "userInfo": self.userInfo = try r.value()
+        case 0x8DFEAF9950DF0FFA where key == "object": self.object = try r.value()
+        case 0x68411FDBEEAFC9B5 where key == "oldObject": self.oldObject = try r.value()
+        case 0x41E330610470DFB7 where key == "dryRun": self.dryRun = try r.optional()
+        case 0xCA45F46644AD8745 where key == "options": self.options = try r.value()
         default:
             return false
         }

@@ -54,15 +54,15 @@ extension AdmissionV1.AdmissionResponse: JSONObjectCodable {
         if !self.warnings.isEmpty { w.quotedKey("\"warnings\":"); self.warnings.encodeJSON(&w) }
     }
 
-    public mutating func decodeJSONField(_ key: String, _ r: inout JSONReader) throws -> Bool {
-        switch key {
-        case "uid": self.uid = try r.value()
-        case "allowed": self.allowed = try r.value()
-        case "status": self.status = try r.optional()
-        case "patch": self.patch = try r.bytes()
-        case "patchType": self.patchType = try r.optional()
-        case "auditAnnotations": self.auditAnnotations = try r.map()
-        case "warnings": self.warnings = try r.array()
+    public mutating func decodeJSONField(_ key: JSONKey, _ r: inout JSONReader) throws -> Bool {
+        switch key.hash {
+        case 0x4C9CB5193E0B272D where key == "uid": self.uid = try r.value()
+        case 0xACC7621B51CC2743 where key == "allowed": self.allowed = try r.value()
+        case 0xC4D5696D6CC12C2F where key == "status": self.status = try r.optional()
+        case 0x3F29A6A7BE73ECA9 where key == "patch": self.patch = try r.bytes()
+        case 0x26CA4263A8A85E61 where key == "patchType": self.patchType = try r.optional()
+        case 0xF7B69A94869853EA where key == "auditAnnotations": self.auditAnnotations = try r.map()
+        case 0x84CE527DCEC16034 where key == "warnings": self.warnings = try r.array()
         default:
             return false
         }

@@ -39,12 +39,12 @@ extension AdmissionV1.AdmissionReview: JSONObjectCodable {
         if let v = self.response { w.quotedKey("\"response\":"); v.encodeJSON(&w) }
     }
 
-    public mutating func decodeJSONField(_ key: String, _ r: inout JSONReader) throws -> Bool {
-        switch key {
-        case "kind": kind = try r.value()
-        case "apiVersion": apiVersion = try r.value()
-        case "request": self.request = try r.optional()
-        case "response": self.response = try r.optional()
+    public mutating func decodeJSONField(_ key: JSONKey, _ r: inout JSONReader) throws -> Bool {
+        switch key.hash {
+        case 0xEF9C96D721673243 where key == "kind": kind = try r.value()
+        case 0xB898E55FE5F29CE9 where key == "apiVersion": apiVersion = try r.value()
+        case 0x6F4743B8BC5B4EB2 where key == "request": self.request = try r.optional()
+        case 0x876D620761488EBE where key == "response": self.response = try r.optional()
         default:
             return false
         }

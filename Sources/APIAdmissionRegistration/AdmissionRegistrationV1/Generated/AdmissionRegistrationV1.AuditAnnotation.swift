@@ -29,10 +29,10 @@ extension AdmissionRegistrationV1.AuditAnnotation: JSONObjectCodable {
         w.quotedKey("\"valueExpression\":"); self.valueExpression.encodeJSON(&w)
     }
 
-    public mutating func decodeJSONField(_ key: String, _ r: inout JSONReader) throws -> Bool {
-        switch key {
-        case "key": self.key = try r.value()
-        case "valueExpression": self.valueExpression = try r.value()
+    public mutating func decodeJSONField(_ key: JSONKey, _ r: inout JSONReader) throws -> Bool {
+        switch key.hash {
+        case 0x3DC94A19365B10EC where key == "key": self.key = try r.value()
+        case 0x26586F7CA7FF1338 where key == "valueExpression": self.valueExpression = try r.value()
         default:
             return false
         }

@@ -29,10 +29,10 @@ extension AdmissionRegistrationV1.MatchCondition: JSONObjectCodable {
         w.quotedKey("\"expression\":"); self.expression.encodeJSON(&w)
     }
 
-    public mutating func decodeJSONField(_ key: String, _ r: inout JSONReader) throws -> Bool {
-        switch key {
-        case "name": self.name = try r.value()
-        case "expression": self.expression = try r.value()
+    public mutating func decodeJSONField(_ key: JSONKey, _ r: inout JSONReader) throws -> Bool {
+        switch key.hash {
+        case 0xC4BCADBA8E631B86 where key == "name": self.name = try r.value()
+        case 0xEC6883A08A3083CB where key == "expression": self.expression = try r.value()
         default:
             return false
         }

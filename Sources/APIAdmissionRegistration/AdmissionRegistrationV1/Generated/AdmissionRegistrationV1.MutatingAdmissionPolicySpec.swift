@@ -54,15 +54,15 @@ extension AdmissionRegistrationV1.MutatingAdmissionPolicySpec: JSONObjectCodable
         if !self.reinvocationPolicy.isEmpty { w.quotedKey("\"reinvocationPolicy\":"); self.reinvocationPolicy.encodeJSON(&w) }
     }
 
-    public mutating func decodeJSONField(_ key: String, _ r: inout JSONReader) throws -> Bool {
-        switch key {
-        case "paramKind": self.paramKind = try r.optional()
-        case "matchConstraints": self.matchConstraints = try r.optional()
-        case "variables": self.variables = try r.array()
-        case "mutations": self.mutations = try r.array()
-        case "failurePolicy": self.failurePolicy = try r.optional()
-        case "matchConditions": self.matchConditions = try r.array()
-        case "reinvocationPolicy": self.reinvocationPolicy = try r.value()
+    public mutating func decodeJSONField(_ key: JSONKey, _ r: inout JSONReader) throws -> Bool {
+        switch key.hash {
+        case 0xB3A9036D1F6FAAE4 where key == "paramKind": self.paramKind = try r.optional()
+        case 0x9DFF15AC58FA743A where key == "matchConstraints": self.matchConstraints = try r.optional()
+        case 0xB28F9FA3F23F63C2 where key == "variables": self.variables = try r.array()
+        case 0xF01E50862FBAC503 where key == "mutations": self.mutations = try r.array()
+        case 0xC38FE8E298281CB where key == "failurePolicy": self.failurePolicy = try r.optional()
+        case 0x4F2372CA5FD76C40 where key == "matchConditions": self.matchConditions = try r.array()
+        case 0x84896872B08895F8 where key == "reinvocationPolicy": self.reinvocationPolicy = try r.value()
         default:
             return false
         }

@@ -79,20 +79,20 @@ extension AdmissionRegistrationV1.MutatingWebhook: JSONObjectCodable {
         if !self.matchConditions.isEmpty { w.quotedKey("\"matchConditions\":"); self.matchConditions.encodeJSON(&w) }
     }
 
-    public mutating func decodeJSONField(_ key: String, _ r: inout JSONReader) throws -> Bool {
-        switch key {
-        case "name": self.name = try r.value()
-        case "clientConfig": self.clientConfig = try r.value()
-        case "rules": self.rules = try r.array()
-        case "failurePolicy": self.failurePolicy = try r.optional()
-        case "matchPolicy": self.matchPolicy = try r.optional()
-        case "namespaceSelector": self.namespaceSelector = try r.optional()
-        case "objectSelector": self.objectSelector = try r.optional()
-        case "sideEffects": self.sideEffects = try r.optional()
-        case "timeoutSeconds": self.timeoutSeconds = try r.optional()
-        case "admissionReviewVersions": self.admissionReviewVersions = try r.array()
-        case "reinvocationPolicy": self.reinvocationPolicy = try r.optional()
-        case "matchConditions": self.matchConditions = try r.array()
+    public mutating func decodeJSONField(_ key: JSONKey, _ r: inout JSONReader) throws -> Bool {
+        switch key.hash {
+        case 0xC4BCADBA8E631B86 where key == "name": self.name = try r.value()
+        case 0x257F96CD24743A28 where key == "clientConfig": self.clientConfig = try r.value()
+        case 0x67124F6A285153C0 where key == "rules": self.rules = try r.array()
+        case 0xC38FE8E298281CB where key == "failurePolicy": self.failurePolicy = try r.optional()
+        case 0xBD7CF46AC8BFD678 where key == "matchPolicy": self.matchPolicy = try r.optional()
+        case 0x31B44C848D7F92D5 where key == "namespaceSelector": self.namespaceSelector = try r.optional()
+        case 0x285A1C9327C23A1F where key == "objectSelector": self.objectSelector = try r.optional()
+        case 0xCC03583AAECAF040 where key == "sideEffects": self.sideEffects = try r.optional()
+        case 0x554FC4D386B469B5 where key == "timeoutSeconds": self.timeoutSeconds = try r.optional()
+        case 0x87B827B2A4D1D1B3 where key == "admissionReviewVersions": self.admissionReviewVersions = try r.array()
+        case 0x84896872B08895F8 where key == "reinvocationPolicy": self.reinvocationPolicy = try r.optional()
+        case 0x4F2372CA5FD76C40 where key == "matchConditions": self.matchConditions = try r.array()
         default:
             return false
         }

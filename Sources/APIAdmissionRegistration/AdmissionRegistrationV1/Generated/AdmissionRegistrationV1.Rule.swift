@@ -39,12 +39,12 @@ extension AdmissionRegistrationV1.Rule: JSONObjectCodable {
         if let v = self.scope { w.quotedKey("\"scope\":"); v.encodeJSON(&w) }
     }
 
-    public mutating func decodeJSONField(_ key: String, _ r: inout JSONReader) throws -> Bool {
-        switch key {
-        case "apiGroups": self.apiGroups = try r.array()
-        case "apiVersions": self.apiVersions = try r.array()
-        case "resources": self.resources = try r.array()
-        case "scope": self.scope = try r.optional()
+    public mutating func decodeJSONField(_ key: JSONKey, _ r: inout JSONReader) throws -> Bool {
+        switch key.hash {
+        case 0x854DC9A5BEF41567 where key == "apiGroups": self.apiGroups = try r.array()
+        case 0x9E6A5BF3BB4019AE where key == "apiVersions": self.apiVersions = try r.array()
+        case 0x34D5A1BEF245DF2 where key == "resources": self.resources = try r.array()
+        case 0xC1074FFBE7EFE44B where key == "scope": self.scope = try r.optional()
         default:
             return false
         }

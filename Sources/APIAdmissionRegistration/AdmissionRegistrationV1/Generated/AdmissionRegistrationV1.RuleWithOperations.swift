@@ -29,9 +29,9 @@ extension AdmissionRegistrationV1.RuleWithOperations: JSONObjectCodable {
         self.rule.encodeJSONFields(&w)
     }
 
-    public mutating func decodeJSONField(_ key: String, _ r: inout JSONReader) throws -> Bool {
-        switch key {
-        case "operations": self.operations = try r.array()
+    public mutating func decodeJSONField(_ key: JSONKey, _ r: inout JSONReader) throws -> Bool {
+        switch key.hash {
+        case 0x8BE0522BD4BB944F where key == "operations": self.operations = try r.array()
         default:
             if try rule.decodeJSONField(key, &r) { return true }
             return false

@@ -39,12 +39,12 @@ extension AdmissionRegistrationV1.ValidatingAdmissionPolicyBindingSpec: JSONObje
         if !self.validationActions.isEmpty { w.quotedKey("\"validationActions\":"); self.validationActions.encodeJSON(&w) }
     }
 
-    public mutating func decodeJSONField(_ key: String, _ r: inout JSONReader) throws -> Bool {
-        switch key {
-        case "policyName": self.policyName = try r.value()
-        case "paramRef": self.paramRef = try r.optional()
-        case "matchResources": self.matchResources = try r.optional()
-        case "validationActions": self.validationActions = try r.array()
+    public mutating func decodeJSONField(_ key: JSONKey, _ r: inout JSONReader) throws -> Bool {
+        switch key.hash {
+        case 0x4AF8E538389625C where key == "policyName": self.policyName = try r.value()
+        case 0xECAE1055B3E0AE9B where key == "paramRef": self.paramRef = try r.optional()
+        case 0x3A4F2D6893AB5047 where key == "matchResources": self.matchResources = try r.optional()
+        case 0x444F758147471A71 where key == "validationActions": self.validationActions = try r.array()
         default:
             return false
         }

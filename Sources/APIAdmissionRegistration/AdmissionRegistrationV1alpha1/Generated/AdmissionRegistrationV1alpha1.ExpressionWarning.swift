@@ -29,10 +29,10 @@ extension AdmissionRegistrationV1alpha1.ExpressionWarning: JSONObjectCodable {
         w.quotedKey("\"warning\":"); self.warning.encodeJSON(&w)
     }
 
-    public mutating func decodeJSONField(_ key: String, _ r: inout JSONReader) throws -> Bool {
-        switch key {
-        case "fieldRef": self.fieldRef = try r.value()
-        case "warning": self.warning = try r.value()
+    public mutating func decodeJSONField(_ key: JSONKey, _ r: inout JSONReader) throws -> Bool {
+        switch key.hash {
+        case 0x5A6801E4BBA3B008 where key == "fieldRef": self.fieldRef = try r.value()
+        case 0x129FAC0AE1DF7C8F where key == "warning": self.warning = try r.value()
         default:
             return false
         }

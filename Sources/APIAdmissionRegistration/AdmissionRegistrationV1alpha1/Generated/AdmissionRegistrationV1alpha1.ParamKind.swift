@@ -29,10 +29,10 @@ extension AdmissionRegistrationV1alpha1.ParamKind: JSONObjectCodable {
         if !self.kind.isEmpty { w.quotedKey("\"kind\":"); self.kind.encodeJSON(&w) }
     }
 
-    public mutating func decodeJSONField(_ key: String, _ r: inout JSONReader) throws -> Bool {
-        switch key {
-        case "apiVersion": self.apiVersion = try r.value()
-        case "kind": self.kind = try r.value()
+    public mutating func decodeJSONField(_ key: JSONKey, _ r: inout JSONReader) throws -> Bool {
+        switch key.hash {
+        case 0xB898E55FE5F29CE9 where key == "apiVersion": self.apiVersion = try r.value()
+        case 0xEF9C96D721673243 where key == "kind": self.kind = try r.value()
         default:
             return false
         }

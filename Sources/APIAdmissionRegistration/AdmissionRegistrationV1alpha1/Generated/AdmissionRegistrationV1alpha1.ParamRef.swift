@@ -39,12 +39,12 @@ extension AdmissionRegistrationV1alpha1.ParamRef: JSONObjectCodable {
         if let v = self.parameterNotFoundAction { w.quotedKey("\"parameterNotFoundAction\":"); v.encodeJSON(&w) }
     }
 
-    public mutating func decodeJSONField(_ key: String, _ r: inout JSONReader) throws -> Bool {
-        switch key {
-        case "name": self.name = try r.value()
-        case "namespace": self.namespace = try r.value()
-        case "selector": self.selector = try r.optional()
-        case "parameterNotFoundAction": self.parameterNotFoundAction = try r.optional()
+    public mutating func decodeJSONField(_ key: JSONKey, _ r: inout JSONReader) throws -> Bool {
+        switch key.hash {
+        case 0xC4BCADBA8E631B86 where key == "name": self.name = try r.value()
+        case 0xDC1C4A04CB5C6DA0 where key == "namespace": self.namespace = try r.value()
+        case 0x3B0355A1AF4AC9C where key == "selector": self.selector = try r.optional()
+        case 0xE933375752FD369 where key == "parameterNotFoundAction": self.parameterNotFoundAction = try r.optional()
         default:
             return false
         }

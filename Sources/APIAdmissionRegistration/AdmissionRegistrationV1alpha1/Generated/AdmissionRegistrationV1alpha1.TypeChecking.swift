@@ -24,9 +24,9 @@ extension AdmissionRegistrationV1alpha1.TypeChecking: JSONObjectCodable {
         if !self.expressionWarnings.isEmpty { w.quotedKey("\"expressionWarnings\":"); self.expressionWarnings.encodeJSON(&w) }
     }
 
-    public mutating func decodeJSONField(_ key: String, _ r: inout JSONReader) throws -> Bool {
-        switch key {
-        case "expressionWarnings": self.expressionWarnings = try r.array()
+    public mutating func decodeJSONField(_ key: JSONKey, _ r: inout JSONReader) throws -> Bool {
+        switch key.hash {
+        case 0xD8A4E3DEE541CCFA where key == "expressionWarnings": self.expressionWarnings = try r.array()
         default:
             return false
         }

@@ -54,15 +54,15 @@ extension AdmissionRegistrationV1alpha1.ValidatingAdmissionPolicySpec: JSONObjec
         if !self.variables.isEmpty { w.quotedKey("\"variables\":"); self.variables.encodeJSON(&w) }
     }
 
-    public mutating func decodeJSONField(_ key: String, _ r: inout JSONReader) throws -> Bool {
-        switch key {
-        case "paramKind": self.paramKind = try r.optional()
-        case "matchConstraints": self.matchConstraints = try r.optional()
-        case "validations": self.validations = try r.array()
-        case "failurePolicy": self.failurePolicy = try r.optional()
-        case "auditAnnotations": self.auditAnnotations = try r.array()
-        case "matchConditions": self.matchConditions = try r.array()
-        case "variables": self.variables = try r.array()
+    public mutating func decodeJSONField(_ key: JSONKey, _ r: inout JSONReader) throws -> Bool {
+        switch key.hash {
+        case 0xB3A9036D1F6FAAE4 where key == "paramKind": self.paramKind = try r.optional()
+        case 0x9DFF15AC58FA743A where key == "matchConstraints": self.matchConstraints = try r.optional()
+        case 0x2899D0CDFABD32EB where key == "validations": self.validations = try r.array()
+        case 0xC38FE8E298281CB where key == "failurePolicy": self.failurePolicy = try r.optional()
+        case 0xF7B69A94869853EA where key == "auditAnnotations": self.auditAnnotations = try r.array()
+        case 0x4F2372CA5FD76C40 where key == "matchConditions": self.matchConditions = try r.array()
+        case 0xB28F9FA3F23F63C2 where key == "variables": self.variables = try r.array()
         default:
             return false
         }

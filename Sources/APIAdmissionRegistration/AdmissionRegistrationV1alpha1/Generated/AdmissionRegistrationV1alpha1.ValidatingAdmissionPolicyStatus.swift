@@ -34,11 +34,11 @@ extension AdmissionRegistrationV1alpha1.ValidatingAdmissionPolicyStatus: JSONObj
         if !self.conditions.isEmpty { w.quotedKey("\"conditions\":"); self.conditions.encodeJSON(&w) }
     }
 
-    public mutating func decodeJSONField(_ key: String, _ r: inout JSONReader) throws -> Bool {
-        switch key {
-        case "observedGeneration": self.observedGeneration = try r.value()
-        case "typeChecking": self.typeChecking = try r.optional()
-        case "conditions": self.conditions = try r.array()
+    public mutating func decodeJSONField(_ key: JSONKey, _ r: inout JSONReader) throws -> Bool {
+        switch key.hash {
+        case 0x4BBC628ADF0FF70B where key == "observedGeneration": self.observedGeneration = try r.value()
+        case 0xB203A8763BF3A79 where key == "typeChecking": self.typeChecking = try r.optional()
+        case 0x5F6D4DD9DB56877 where key == "conditions": self.conditions = try r.array()
         default:
             return false
         }

@@ -39,12 +39,12 @@ extension AdmissionRegistrationV1alpha1.Validation: JSONObjectCodable {
         if !self.messageExpression.isEmpty { w.quotedKey("\"messageExpression\":"); self.messageExpression.encodeJSON(&w) }
     }
 
-    public mutating func decodeJSONField(_ key: String, _ r: inout JSONReader) throws -> Bool {
-        switch key {
-        case "expression": self.expression = try r.value()
-        case "message": self.message = try r.value()
-        case "reason": self.reason = try r.optional()
-        case "messageExpression": self.messageExpression = try r.value()
+    public mutating func decodeJSONField(_ key: JSONKey, _ r: inout JSONReader) throws -> Bool {
+        switch key.hash {
+        case 0xEC6883A08A3083CB where key == "expression": self.expression = try r.value()
+        case 0x546401B5D2A8D2A4 where key == "message": self.message = try r.value()
+        case 0x65E8D7F3474F2639 where key == "reason": self.reason = try r.optional()
+        case 0x6A29CDFC5C2EDB76 where key == "messageExpression": self.messageExpression = try r.value()
         default:
             return false
         }

@@ -24,9 +24,9 @@ extension AdmissionRegistrationV1beta1.JSONPatch: JSONObjectCodable {
         if !self.expression.isEmpty { w.quotedKey("\"expression\":"); self.expression.encodeJSON(&w) }
     }
 
-    public mutating func decodeJSONField(_ key: String, _ r: inout JSONReader) throws -> Bool {
-        switch key {
-        case "expression": self.expression = try r.value()
+    public mutating func decodeJSONField(_ key: JSONKey, _ r: inout JSONReader) throws -> Bool {
+        switch key.hash {
+        case 0xEC6883A08A3083CB where key == "expression": self.expression = try r.value()
         default:
             return false
         }

@@ -44,13 +44,13 @@ extension AdmissionRegistrationV1beta1.MatchResources: JSONObjectCodable {
         if let v = self.matchPolicy { w.quotedKey("\"matchPolicy\":"); v.encodeJSON(&w) }
     }
 
-    public mutating func decodeJSONField(_ key: String, _ r: inout JSONReader) throws -> Bool {
-        switch key {
-        case "namespaceSelector": self.namespaceSelector = try r.optional()
-        case "objectSelector": self.objectSelector = try r.optional()
-        case "resourceRules": self.resourceRules = try r.array()
-        case "excludeResourceRules": self.excludeResourceRules = try r.array()
-        case "matchPolicy": self.matchPolicy = try r.optional()
+    public mutating func decodeJSONField(_ key: JSONKey, _ r: inout JSONReader) throws -> Bool {
+        switch key.hash {
+        case 0x31B44C848D7F92D5 where key == "namespaceSelector": self.namespaceSelector = try r.optional()
+        case 0x285A1C9327C23A1F where key == "objectSelector": self.objectSelector = try r.optional()
+        case 0x7D739E0DB4252A30 where key == "resourceRules": self.resourceRules = try r.array()
+        case 0x2475B460189BE184 where key == "excludeResourceRules": self.excludeResourceRules = try r.array()
+        case 0xBD7CF46AC8BFD678 where key == "matchPolicy": self.matchPolicy = try r.optional()
         default:
             return false
         }

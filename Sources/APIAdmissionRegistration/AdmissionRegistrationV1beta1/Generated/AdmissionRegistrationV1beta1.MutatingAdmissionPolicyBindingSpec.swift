@@ -34,11 +34,11 @@ extension AdmissionRegistrationV1beta1.MutatingAdmissionPolicyBindingSpec: JSONO
         if let v = self.matchResources { w.quotedKey("\"matchResources\":"); v.encodeJSON(&w) }
     }
 
-    public mutating func decodeJSONField(_ key: String, _ r: inout JSONReader) throws -> Bool {
-        switch key {
-        case "policyName": self.policyName = try r.value()
-        case "paramRef": self.paramRef = try r.optional()
-        case "matchResources": self.matchResources = try r.optional()
+    public mutating func decodeJSONField(_ key: JSONKey, _ r: inout JSONReader) throws -> Bool {
+        switch key.hash {
+        case 0x4AF8E538389625C where key == "policyName": self.policyName = try r.value()
+        case 0xECAE1055B3E0AE9B where key == "paramRef": self.paramRef = try r.optional()
+        case 0x3A4F2D6893AB5047 where key == "matchResources": self.matchResources = try r.optional()
         default:
             return false
         }

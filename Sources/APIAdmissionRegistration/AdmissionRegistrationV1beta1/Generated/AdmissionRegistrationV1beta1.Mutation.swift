@@ -34,11 +34,11 @@ extension AdmissionRegistrationV1beta1.Mutation: JSONObjectCodable {
         if let v = self.jsonPatch { w.quotedKey("\"jsonPatch\":"); v.encodeJSON(&w) }
     }
 
-    public mutating func decodeJSONField(_ key: String, _ r: inout JSONReader) throws -> Bool {
-        switch key {
-        case "patchType": self.patchType = try r.value()
-        case "applyConfiguration": self.applyConfiguration = try r.optional()
-        case "jsonPatch": self.jsonPatch = try r.optional()
+    public mutating func decodeJSONField(_ key: JSONKey, _ r: inout JSONReader) throws -> Bool {
+        switch key.hash {
+        case 0x26CA4263A8A85E61 where key == "patchType": self.patchType = try r.value()
+        case 0x9918436D0EBA99C3 where key == "applyConfiguration": self.applyConfiguration = try r.optional()
+        case 0xF2FD480916E557D7 where key == "jsonPatch": self.jsonPatch = try r.optional()
         default:
             return false
         }

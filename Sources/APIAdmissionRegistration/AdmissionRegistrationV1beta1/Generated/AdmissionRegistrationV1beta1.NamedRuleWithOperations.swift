@@ -29,9 +29,9 @@ extension AdmissionRegistrationV1beta1.NamedRuleWithOperations: JSONObjectCodabl
         self.ruleWithOperations.encodeJSONFields(&w)
     }
 
-    public mutating func decodeJSONField(_ key: String, _ r: inout JSONReader) throws -> Bool {
-        switch key {
-        case "resourceNames": self.resourceNames = try r.array()
+    public mutating func decodeJSONField(_ key: JSONKey, _ r: inout JSONReader) throws -> Bool {
+        switch key.hash {
+        case 0x2F381DFCB36F1D7F where key == "resourceNames": self.resourceNames = try r.array()
         default:
             if try ruleWithOperations.decodeJSONField(key, &r) { return true }
             return false

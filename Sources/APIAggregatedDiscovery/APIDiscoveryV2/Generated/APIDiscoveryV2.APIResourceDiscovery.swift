@@ -59,16 +59,16 @@ extension APIDiscoveryV2.APIResourceDiscovery: JSONObjectCodable {
         if !self.subresources.isEmpty { w.quotedKey("\"subresources\":"); self.subresources.encodeJSON(&w) }
     }
 
-    public mutating func decodeJSONField(_ key: String, _ r: inout JSONReader) throws -> Bool {
-        switch key {
-        case "resource": self.resource = try r.value()
-        case "responseKind": self.responseKind = try r.optional()
-        case "scope": self.scope = try r.value()
-        case "singularResource": self.singularResource = try r.value()
-        case "verbs": self.verbs = try r.array()
-        case "shortNames": self.shortNames = try r.array()
-        case "categories": self.categories = try r.array()
-        case "subresources": self.subresources = try r.array()
+    public mutating func decodeJSONField(_ key: JSONKey, _ r: inout JSONReader) throws -> Bool {
+        switch key.hash {
+        case 0xB571C404C5B2FD35 where key == "resource": self.resource = try r.value()
+        case 0xFDFE2E5281D859F0 where key == "responseKind": self.responseKind = try r.optional()
+        case 0xC1074FFBE7EFE44B where key == "scope": self.scope = try r.value()
+        case 0xB76B0598C485E6B4 where key == "singularResource": self.singularResource = try r.value()
+        case 0xE6D215B730981B09 where key == "verbs": self.verbs = try r.array()
+        case 0xECF14C2F5D2D1D5F where key == "shortNames": self.shortNames = try r.array()
+        case 0xA9B45F49B577ADED where key == "categories": self.categories = try r.array()
+        case 0x7B0B5D47112BA442 where key == "subresources": self.subresources = try r.array()
         default:
             return false
         }

@@ -39,12 +39,12 @@ extension APIDiscoveryV2.APISubresourceDiscovery: JSONObjectCodable {
         w.quotedKey("\"verbs\":"); if self.verbs.isEmpty { w.null() } else { self.verbs.encodeJSON(&w) }
     }
 
-    public mutating func decodeJSONField(_ key: String, _ r: inout JSONReader) throws -> Bool {
-        switch key {
-        case "subresource": self.subresource = try r.value()
-        case "responseKind": self.responseKind = try r.optional()
-        case "acceptedTypes": self.acceptedTypes = try r.array()
-        case "verbs": self.verbs = try r.array()
+    public mutating func decodeJSONField(_ key: JSONKey, _ r: inout JSONReader) throws -> Bool {
+        switch key.hash {
+        case 0xC69CF5CA9BFE55C5 where key == "subresource": self.subresource = try r.value()
+        case 0xFDFE2E5281D859F0 where key == "responseKind": self.responseKind = try r.optional()
+        case 0x22BFBEAC1D4249E1 where key == "acceptedTypes": self.acceptedTypes = try r.array()
+        case 0xE6D215B730981B09 where key == "verbs": self.verbs = try r.array()
         default:
             return false
         }

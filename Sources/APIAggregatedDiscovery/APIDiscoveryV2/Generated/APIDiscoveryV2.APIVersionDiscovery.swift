@@ -34,11 +34,11 @@ extension APIDiscoveryV2.APIVersionDiscovery: JSONObjectCodable {
         if !self.freshness.isEmpty { w.quotedKey("\"freshness\":"); self.freshness.encodeJSON(&w) }
     }
 
-    public mutating func decodeJSONField(_ key: String, _ r: inout JSONReader) throws -> Bool {
-        switch key {
-        case "version": self.version = try r.value()
-        case "resources": self.resources = try r.array()
-        case "freshness": self.freshness = try r.value()
+    public mutating func decodeJSONField(_ key: JSONKey, _ r: inout JSONReader) throws -> Bool {
+        switch key.hash {
+        case 0xBB62C62C9808EA37 where key == "version": self.version = try r.value()
+        case 0x34D5A1BEF245DF2 where key == "resources": self.resources = try r.array()
+        case 0x672A67AFDEA4E150 where key == "freshness": self.freshness = try r.value()
         default:
             return false
         }

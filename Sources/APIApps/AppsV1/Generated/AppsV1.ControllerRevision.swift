@@ -44,13 +44,13 @@ extension AppsV1.ControllerRevision: JSONObjectCodable {
         w.quotedKey("\"revision\":"); self.revision.encodeJSON(&w)
     }
 
-    public mutating func decodeJSONField(_ key: String, _ r: inout JSONReader) throws -> Bool {
-        switch key {
-        case "kind": kind = try r.value()
-        case "apiVersion": apiVersion = try r.value()
-        case "metadata": self.metadata = try r.value()
-        case "data": self.data = try r.value()
-        case "revision": self.revision = try r.value()
+    public mutating func decodeJSONField(_ key: JSONKey, _ r: inout JSONReader) throws -> Bool {
+        switch key.hash {
+        case 0xEF9C96D721673243 where key == "kind": kind = try r.value()
+        case 0xB898E55FE5F29CE9 where key == "apiVersion": apiVersion = try r.value()
+        case 0x28475F88F42FD020 where key == "metadata": self.metadata = try r.value()
+        case 0x855B556730A34A05 where key == "data": self.data = try r.value()
+        case 0xD6A4DBC46C8E8658 where key == "revision": self.revision = try r.value()
         default:
             return false
         }

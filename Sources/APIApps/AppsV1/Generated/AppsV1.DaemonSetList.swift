@@ -39,12 +39,12 @@ extension AppsV1.DaemonSetList: JSONObjectCodable {
         w.quotedKey("\"items\":"); self.items.encodeJSON(&w)
     }
 
-    public mutating func decodeJSONField(_ key: String, _ r: inout JSONReader) throws -> Bool {
-        switch key {
-        case "kind": kind = try r.value()
-        case "apiVersion": apiVersion = try r.value()
-        case "metadata": self.metadata = try r.value()
-        case "items": self.items = try r.array()
+    public mutating func decodeJSONField(_ key: JSONKey, _ r: inout JSONReader) throws -> Bool {
+        switch key.hash {
+        case 0xEF9C96D721673243 where key == "kind": kind = try r.value()
+        case 0xB898E55FE5F29CE9 where key == "apiVersion": apiVersion = try r.value()
+        case 0x28475F88F42FD020 where key == "metadata": self.metadata = try r.value()
+        case 0x3E7884BF4F412C6F where key == "items": self.items = try r.array()
         default:
             return false
         }

@@ -45,13 +45,13 @@ extension AppsV1.DaemonSetSpec: JSONObjectCodable {
         if let v = self.revisionHistoryLimit { w.quotedKey("\"revisionHistoryLimit\":"); v.encodeJSON(&w) }
     }
 
-    public mutating func decodeJSONField(_ key: String, _ r: inout JSONReader) throws -> Bool {
-        switch key {
-        case "selector": self.selector = try r.optional()
-        case "template": self.template = try r.value()
-        case "updateStrategy": self.updateStrategy = try r.value()
-        case "minReadySeconds": self.minReadySeconds = try r.value()
-        case "revisionHistoryLimit": self.revisionHistoryLimit = try r.optional()
+    public mutating func decodeJSONField(_ key: JSONKey, _ r: inout JSONReader) throws -> Bool {
+        switch key.hash {
+        case 0x3B0355A1AF4AC9C where key == "selector": self.selector = try r.optional()
+        case 0x33609A5E9EB92F4B where key == "template": self.template = try r.value()
+        case 0x23BD39630F254B29 where key == "updateStrategy": self.updateStrategy = try r.value()
+        case 0xE54F3C9D994892F3 where key == "minReadySeconds": self.minReadySeconds = try r.value()
+        case 0xE14D4390F7EBFD43 where key == "revisionHistoryLimit": self.revisionHistoryLimit = try r.optional()
         default:
             return false
         }

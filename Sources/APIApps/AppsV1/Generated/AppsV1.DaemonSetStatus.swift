@@ -69,18 +69,18 @@ extension AppsV1.DaemonSetStatus: JSONObjectCodable {
         if !self.conditions.isEmpty { w.quotedKey("\"conditions\":"); self.conditions.encodeJSON(&w) }
     }
 
-    public mutating func decodeJSONField(_ key: String, _ r: inout JSONReader) throws -> Bool {
-        switch key {
-        case "currentNumberScheduled": self.currentNumberScheduled = try r.value()
-        case "numberMisscheduled": self.numberMisscheduled = try r.value()
-        case "desiredNumberScheduled": self.desiredNumberScheduled = try r.value()
-        case "numberReady": self.numberReady = try r.value()
-        case "observedGeneration": self.observedGeneration = try r.value()
-        case "updatedNumberScheduled": self.updatedNumberScheduled = try r.value()
-        case "numberAvailable": self.numberAvailable = try r.value()
-        case "numberUnavailable": self.numberUnavailable = try r.value()
-        case "collisionCount": self.collisionCount = try r.optional()
-        case "conditions": self.conditions = try r.array()
+    public mutating func decodeJSONField(_ key: JSONKey, _ r: inout JSONReader) throws -> Bool {
+        switch key.hash {
+        case 0x52BBBF19E84E9026 where key == "currentNumberScheduled": self.currentNumberScheduled = try r.value()
+        case 0xF69A1D01EC124EA2 where key == "numberMisscheduled": self.numberMisscheduled = try r.value()
+        case 0xF48D358F8BF1877B where key == "desiredNumberScheduled": self.desiredNumberScheduled = try r.value()
+        case 0x180BB97AC24A0E37 where key == "numberReady": self.numberReady = try r.value()
+        case 0x4BBC628ADF0FF70B where key == "observedGeneration": self.observedGeneration = try r.value()
+        case 0xEFF207E55AC3A49C where key == "updatedNumberScheduled": self.updatedNumberScheduled = try r.value()
+        case 0x2D7A29D9CD4FDB0B where key == "numberAvailable": self.numberAvailable = try r.value()
+        case 0xB9A99C26F17962CA where key == "numberUnavailable": self.numberUnavailable = try r.value()
+        case 0xA6C7A83579A23FD6 where key == "collisionCount": self.collisionCount = try r.optional()
+        case 0x5F6D4DD9DB56877 where key == "conditions": self.conditions = try r.array()
         default:
             return false
         }

@@ -60,16 +60,16 @@ extension AppsV1.DeploymentSpec: JSONObjectCodable {
         if let v = self.progressDeadlineSeconds { w.quotedKey("\"progressDeadlineSeconds\":"); v.encodeJSON(&w) }
     }
 
-    public mutating func decodeJSONField(_ key: String, _ r: inout JSONReader) throws -> Bool {
-        switch key {
-        case "replicas": self.replicas = try r.optional()
-        case "selector": self.selector = try r.optional()
-        case "template": self.template = try r.value()
-        case "strategy": self.strategy = try r.value()
-        case "minReadySeconds": self.minReadySeconds = try r.value()
-        case "revisionHistoryLimit": self.revisionHistoryLimit = try r.optional()
-        case "paused": self.paused = try r.value()
-        case "progressDeadlineSeconds": self.progressDeadlineSeconds = try r.optional()
+    public mutating func decodeJSONField(_ key: JSONKey, _ r: inout JSONReader) throws -> Bool {
+        switch key.hash {
+        case 0xBD75E7857EF7A1BC where key == "replicas": self.replicas = try r.optional()
+        case 0x3B0355A1AF4AC9C where key == "selector": self.selector = try r.optional()
+        case 0x33609A5E9EB92F4B where key == "template": self.template = try r.value()
+        case 0x2F2724F046220C64 where key == "strategy": self.strategy = try r.value()
+        case 0xE54F3C9D994892F3 where key == "minReadySeconds": self.minReadySeconds = try r.value()
+        case 0xE14D4390F7EBFD43 where key == "revisionHistoryLimit": self.revisionHistoryLimit = try r.optional()
+        case 0x5A34B413C316FDAB where key == "paused": self.paused = try r.value()
+        case 0xCB243E588E5D763 where key == "progressDeadlineSeconds": self.progressDeadlineSeconds = try r.optional()
         default:
             return false
         }

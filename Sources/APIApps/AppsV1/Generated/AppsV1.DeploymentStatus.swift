@@ -64,17 +64,17 @@ extension AppsV1.DeploymentStatus: JSONObjectCodable {
         if let v = self.collisionCount { w.quotedKey("\"collisionCount\":"); v.encodeJSON(&w) }
     }
 
-    public mutating func decodeJSONField(_ key: String, _ r: inout JSONReader) throws -> Bool {
-        switch key {
-        case "observedGeneration": self.observedGeneration = try r.value()
-        case "replicas": self.replicas = try r.value()
-        case "updatedReplicas": self.updatedReplicas = try r.value()
-        case "readyReplicas": self.readyReplicas = try r.value()
-        case "availableReplicas": self.availableReplicas = try r.value()
-        case "unavailableReplicas": self.unavailableReplicas = try r.value()
-        case "terminatingReplicas": self.terminatingReplicas = try r.optional()
-        case "conditions": self.conditions = try r.array()
-        case "collisionCount": self.collisionCount = try r.optional()
+    public mutating func decodeJSONField(_ key: JSONKey, _ r: inout JSONReader) throws -> Bool {
+        switch key.hash {
+        case 0x4BBC628ADF0FF70B where key == "observedGeneration": self.observedGeneration = try r.value()
+        case 0xBD75E7857EF7A1BC where key == "replicas": self.replicas = try r.value()
+        case 0x8C71DF9B56C515CD where key == "updatedReplicas": self.updatedReplicas = try r.value()
+        case 0x6263ECDA1476C7E1 where key == "readyReplicas": self.readyReplicas = try r.value()
+        case 0x532A8931C2053975 where key == "availableReplicas": self.availableReplicas = try r.value()
+        case 0xC6F47BE3EFD38C90 where key == "unavailableReplicas": self.unavailableReplicas = try r.value()
+        case 0x44F4B4C195596832 where key == "terminatingReplicas": self.terminatingReplicas = try r.optional()
+        case 0x5F6D4DD9DB56877 where key == "conditions": self.conditions = try r.array()
+        case 0xA6C7A83579A23FD6 where key == "collisionCount": self.collisionCount = try r.optional()
         default:
             return false
         }

@@ -54,15 +54,15 @@ extension AppsV1.ReplicaSetStatus: JSONObjectCodable {
         if !self.conditions.isEmpty { w.quotedKey("\"conditions\":"); self.conditions.encodeJSON(&w) }
     }
 
-    public mutating func decodeJSONField(_ key: String, _ r: inout JSONReader) throws -> Bool {
-        switch key {
-        case "replicas": self.replicas = try r.value()
-        case "fullyLabeledReplicas": self.fullyLabeledReplicas = try r.value()
-        case "readyReplicas": self.readyReplicas = try r.value()
-        case "availableReplicas": self.availableReplicas = try r.value()
-        case "terminatingReplicas": self.terminatingReplicas = try r.optional()
-        case "observedGeneration": self.observedGeneration = try r.value()
-        case "conditions": self.conditions = try r.array()
+    public mutating func decodeJSONField(_ key: JSONKey, _ r: inout JSONReader) throws -> Bool {
+        switch key.hash {
+        case 0xBD75E7857EF7A1BC where key == "replicas": self.replicas = try r.value()
+        case 0x8D69B0B200C2497 where key == "fullyLabeledReplicas": self.fullyLabeledReplicas = try r.value()
+        case 0x6263ECDA1476C7E1 where key == "readyReplicas": self.readyReplicas = try r.value()
+        case 0x532A8931C2053975 where key == "availableReplicas": self.availableReplicas = try r.value()
+        case 0x44F4B4C195596832 where key == "terminatingReplicas": self.terminatingReplicas = try r.optional()
+        case 0x4BBC628ADF0FF70B where key == "observedGeneration": self.observedGeneration = try r.value()
+        case 0x5F6D4DD9DB56877 where key == "conditions": self.conditions = try r.array()
         default:
             return false
         }

@@ -29,10 +29,10 @@ extension AppsV1.RollingUpdateDaemonSet: JSONObjectCodable {
         if let v = self.maxSurge { w.quotedKey("\"maxSurge\":"); v.encodeJSON(&w) }
     }
 
-    public mutating func decodeJSONField(_ key: String, _ r: inout JSONReader) throws -> Bool {
-        switch key {
-        case "maxUnavailable": self.maxUnavailable = try r.optional()
-        case "maxSurge": self.maxSurge = try r.optional()
+    public mutating func decodeJSONField(_ key: JSONKey, _ r: inout JSONReader) throws -> Bool {
+        switch key.hash {
+        case 0x44AECEC49235B1B5 where key == "maxUnavailable": self.maxUnavailable = try r.optional()
+        case 0xBD0D36C66BCBB86D where key == "maxSurge": self.maxSurge = try r.optional()
         default:
             return false
         }

@@ -29,10 +29,10 @@ extension AppsV1.RollingUpdateStatefulSetStrategy: JSONObjectCodable {
         if let v = self.maxUnavailable { w.quotedKey("\"maxUnavailable\":"); v.encodeJSON(&w) }
     }
 
-    public mutating func decodeJSONField(_ key: String, _ r: inout JSONReader) throws -> Bool {
-        switch key {
-        case "partition": self.partition = try r.optional()
-        case "maxUnavailable": self.maxUnavailable = try r.optional()
+    public mutating func decodeJSONField(_ key: JSONKey, _ r: inout JSONReader) throws -> Bool {
+        switch key.hash {
+        case 0x9468996ABA3E709 where key == "partition": self.partition = try r.optional()
+        case 0x44AECEC49235B1B5 where key == "maxUnavailable": self.maxUnavailable = try r.optional()
         default:
             return false
         }

@@ -24,9 +24,9 @@ extension AppsV1.StatefulSetOrdinals: JSONObjectCodable {
         w.quotedKey("\"start\":"); self.start.encodeJSON(&w)
     }
 
-    public mutating func decodeJSONField(_ key: String, _ r: inout JSONReader) throws -> Bool {
-        switch key {
-        case "start": self.start = try r.value()
+    public mutating func decodeJSONField(_ key: JSONKey, _ r: inout JSONReader) throws -> Bool {
+        switch key.hash {
+        case 0xEE5D97AD45AD251F where key == "start": self.start = try r.value()
         default:
             return false
         }

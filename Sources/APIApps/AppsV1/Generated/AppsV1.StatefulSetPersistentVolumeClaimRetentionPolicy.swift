@@ -29,10 +29,10 @@ extension AppsV1.StatefulSetPersistentVolumeClaimRetentionPolicy: JSONObjectCoda
         if !self.whenScaled.isEmpty { w.quotedKey("\"whenScaled\":"); self.whenScaled.encodeJSON(&w) }
     }
 
-    public mutating func decodeJSONField(_ key: String, _ r: inout JSONReader) throws -> Bool {
-        switch key {
-        case "whenDeleted": self.whenDeleted = try r.value()
-        case "whenScaled": self.whenScaled = try r.value()
+    public mutating func decodeJSONField(_ key: JSONKey, _ r: inout JSONReader) throws -> Bool {
+        switch key.hash {
+        case 0x497D4176908B94EE where key == "whenDeleted": self.whenDeleted = try r.value()
+        case 0xBF772083D71ED1CB where key == "whenScaled": self.whenScaled = try r.value()
         default:
             return false
         }

@@ -75,19 +75,19 @@ extension AppsV1.StatefulSetSpec: JSONObjectCodable {
         if let v = self.ordinals { w.quotedKey("\"ordinals\":"); v.encodeJSON(&w) }
     }
 
-    public mutating func decodeJSONField(_ key: String, _ r: inout JSONReader) throws -> Bool {
-        switch key {
-        case "replicas": self.replicas = try r.optional()
-        case "selector": self.selector = try r.optional()
-        case "template": self.template = try r.value()
-        case "volumeClaimTemplates": self.volumeClaimTemplates = try r.array()
-        case "serviceName": self.serviceName = try r.value()
-        case "podManagementPolicy": self.podManagementPolicy = try r.value()
-        case "updateStrategy": self.updateStrategy = try r.value()
-        case "revisionHistoryLimit": self.revisionHistoryLimit = try r.optional()
-        case "minReadySeconds": self.minReadySeconds = try r.value()
-        case "persistentVolumeClaimRetentionPolicy": self.persistentVolumeClaimRetentionPolicy = try r.optional()
-        case "ordinals": self.ordinals = try r.optional()
+    public mutating func decodeJSONField(_ key: JSONKey, _ r: inout JSONReader) throws -> Bool {
+        switch key.hash {
+        case 0xBD75E7857EF7A1BC where key == "replicas": self.replicas = try r.optional()
+        case 0x3B0355A1AF4AC9C where key == "selector": self.selector = try r.optional()
+        case 0x33609A5E9EB92F4B where key == "template": self.template = try r.value()
+        case 0x2D4FFAA16E6960DC where key == "volumeClaimTemplates": self.volumeClaimTemplates = try r.array()
+        case 0x65F7DC50DC0E539F where key == "serviceName": self.serviceName = try r.value()
+        case 0x804887D45BB3A329 where key == "podManagementPolicy": self.podManagementPolicy = try r.value()
+        case 0x23BD39630F254B29 where key == "updateStrategy": self.updateStrategy = try r.value()
+        case 0xE14D4390F7EBFD43 where key == "revisionHistoryLimit": self.revisionHistoryLimit = try r.optional()
+        case 0xE54F3C9D994892F3 where key == "minReadySeconds": self.minReadySeconds = try r.value()
+        case 0x6B20083E6F58CD0E where key == "persistentVolumeClaimRetentionPolicy": self.persistentVolumeClaimRetentionPolicy = try r.optional()
+        case 0x36A0BFAB5472BDA3 where key == "ordinals": self.ordinals = try r.optional()
         default:
             return false
         }

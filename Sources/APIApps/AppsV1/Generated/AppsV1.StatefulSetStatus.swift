@@ -69,18 +69,18 @@ extension AppsV1.StatefulSetStatus: JSONObjectCodable {
         w.quotedKey("\"availableReplicas\":"); self.availableReplicas.encodeJSON(&w)
     }
 
-    public mutating func decodeJSONField(_ key: String, _ r: inout JSONReader) throws -> Bool {
-        switch key {
-        case "observedGeneration": self.observedGeneration = try r.value()
-        case "replicas": self.replicas = try r.value()
-        case "readyReplicas": self.readyReplicas = try r.value()
-        case "currentReplicas": self.currentReplicas = try r.value()
-        case "updatedReplicas": self.updatedReplicas = try r.value()
-        case "currentRevision": self.currentRevision = try r.value()
-        case "updateRevision": self.updateRevision = try r.value()
-        case "collisionCount": self.collisionCount = try r.optional()
-        case "conditions": self.conditions = try r.array()
-        case "availableReplicas": self.availableReplicas = try r.value()
+    public mutating func decodeJSONField(_ key: JSONKey, _ r: inout JSONReader) throws -> Bool {
+        switch key.hash {
+        case 0x4BBC628ADF0FF70B where key == "observedGeneration": self.observedGeneration = try r.value()
+        case 0xBD75E7857EF7A1BC where key == "replicas": self.replicas = try r.value()
+        case 0x6263ECDA1476C7E1 where key == "readyReplicas": self.readyReplicas = try r.value()
+        case 0x61E9BC7746B991B where key == "currentReplicas": self.currentReplicas = try r.value()
+        case 0x8C71DF9B56C515CD where key == "updatedReplicas": self.updatedReplicas = try r.value()
+        case 0x99F6BB88E8C62353 where key == "currentRevision": self.currentRevision = try r.value()
+        case 0x4DE7821CA588CD79 where key == "updateRevision": self.updateRevision = try r.value()
+        case 0xA6C7A83579A23FD6 where key == "collisionCount": self.collisionCount = try r.optional()
+        case 0x5F6D4DD9DB56877 where key == "conditions": self.conditions = try r.array()
+        case 0x532A8931C2053975 where key == "availableReplicas": self.availableReplicas = try r.value()
         default:
             return false
         }

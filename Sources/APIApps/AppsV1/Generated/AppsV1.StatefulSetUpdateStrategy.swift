@@ -29,10 +29,10 @@ extension AppsV1.StatefulSetUpdateStrategy: JSONObjectCodable {
         if let v = self.rollingUpdate { w.quotedKey("\"rollingUpdate\":"); v.encodeJSON(&w) }
     }
 
-    public mutating func decodeJSONField(_ key: String, _ r: inout JSONReader) throws -> Bool {
-        switch key {
-        case "type": self.type = try r.value()
-        case "rollingUpdate": self.rollingUpdate = try r.optional()
+    public mutating func decodeJSONField(_ key: JSONKey, _ r: inout JSONReader) throws -> Bool {
+        switch key.hash {
+        case 0xA79439EF7BFA9C2D where key == "type": self.type = try r.value()
+        case 0xAD697FABD59AAC4B where key == "rollingUpdate": self.rollingUpdate = try r.optional()
         default:
             return false
         }

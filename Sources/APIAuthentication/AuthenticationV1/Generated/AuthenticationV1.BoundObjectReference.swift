@@ -39,12 +39,12 @@ extension AuthenticationV1.BoundObjectReference: JSONObjectCodable {
         if !self.uid.isEmpty { w.quotedKey("\"uid\":"); self.uid.encodeJSON(&w) }
     }
 
-    public mutating func decodeJSONField(_ key: String, _ r: inout JSONReader) throws -> Bool {
-        switch key {
-        case "kind": self.kind = try r.value()
-        case "apiVersion": self.apiVersion = try r.value()
-        case "name": self.name = try r.value()
-        case "uid": self.uid = try r.value()
+    public mutating func decodeJSONField(_ key: JSONKey, _ r: inout JSONReader) throws -> Bool {
+        switch key.hash {
+        case 0xEF9C96D721673243 where key == "kind": self.kind = try r.value()
+        case 0xB898E55FE5F29CE9 where key == "apiVersion": self.apiVersion = try r.value()
+        case 0xC4BCADBA8E631B86 where key == "name": self.name = try r.value()
+        case 0x4C9CB5193E0B272D where key == "uid": self.uid = try r.value()
         default:
             return false
         }

@@ -24,9 +24,9 @@ extension AuthenticationV1.SelfSubjectReviewStatus: JSONObjectCodable {
         w.quotedKey("\"userInfo\":"); self.userInfo.encodeJSON(&w)
     }
 
-    public mutating func decodeJSONField(_ key: String, _ r: inout JSONReader) throws -> Bool {
-        switch key {
-        case "userInfo": self.userInfo = try r.value()
+    public mutating func decodeJSONField(_ key: JSONKey, _ r: inout JSONReader) throws -> Bool {
+        switch key.hash {
+        case 0x10044AB61CF2522A where key == "userInfo": self.userInfo = try r.value()
         default:
             return false
         }

@@ -34,11 +34,11 @@ extension AuthenticationV1.TokenRequestSpec: JSONObjectCodable {
         w.quotedKey("\"boundObjectRef\":"); if let v = self.boundObjectRef { v.encodeJSON(&w) } else { w.null() }
     }
 
-    public mutating func decodeJSONField(_ key: String, _ r: inout JSONReader) throws -> Bool {
-        switch key {
-        case "audiences": self.audiences = try r.array()
-        case "expirationSeconds": self.expirationSeconds = try r.optional()
-        case "boundObjectRef": self.boundObjectRef = try r.optional()
+    public mutating func decodeJSONField(_ key: JSONKey, _ r: inout JSONReader) throws -> Bool {
+        switch key.hash {
+        case 0x84B26E08EFBB08F0 where key == "audiences": self.audiences = try r.array()
+        case 0xB8D1B6BD1CB5E495 where key == "expirationSeconds": self.expirationSeconds = try r.optional()
+        case 0xA7F0311A1AACA5FD where key == "boundObjectRef": self.boundObjectRef = try r.optional()
         default:
             return false
         }

@@ -29,10 +29,10 @@ extension AuthenticationV1.TokenRequestStatus: JSONObjectCodable {
         w.quotedKey("\"expirationTimestamp\":"); if let v = self.expirationTimestamp { v.encodeJSON(&w) } else { w.null() }
     }
 
-    public mutating func decodeJSONField(_ key: String, _ r: inout JSONReader) throws -> Bool {
-        switch key {
-        case "token": self.token = try r.value()
-        case "expirationTimestamp": self.expirationTimestamp = try r.optional()
+    public mutating func decodeJSONField(_ key: JSONKey, _ r: inout JSONReader) throws -> Bool {
+        switch key.hash {
+        case 0x26C4B17D50B3C152 where key == "token": self.token = try r.value()
+        case 0x7A3F87E583B0E778 where key == "expirationTimestamp": self.expirationTimestamp = try r.optional()
         default:
             return false
         }

@@ -29,10 +29,10 @@ extension AuthenticationV1.TokenReviewSpec: JSONObjectCodable {
         if !self.audiences.isEmpty { w.quotedKey("\"audiences\":"); self.audiences.encodeJSON(&w) }
     }
 
-    public mutating func decodeJSONField(_ key: String, _ r: inout JSONReader) throws -> Bool {
-        switch key {
-        case "token": self.token = try r.value()
-        case "audiences": self.audiences = try r.array()
+    public mutating func decodeJSONField(_ key: JSONKey, _ r: inout JSONReader) throws -> Bool {
+        switch key.hash {
+        case 0x26C4B17D50B3C152 where key == "token": self.token = try r.value()
+        case 0x84B26E08EFBB08F0 where key == "audiences": self.audiences = try r.array()
         default:
             return false
         }

@@ -39,12 +39,12 @@ extension AuthenticationV1.TokenReviewStatus: JSONObjectCodable {
         if !self.error.isEmpty { w.quotedKey("\"error\":"); self.error.encodeJSON(&w) }
     }
 
-    public mutating func decodeJSONField(_ key: String, _ r: inout JSONReader) throws -> Bool {
-        switch key {
-        case "authenticated": self.authenticated = try r.value()
-        case "user": self.user = try r.value()
-        case "audiences": self.audiences = try r.array()
-        case "error": self.error = try r.value()
+    public mutating func decodeJSONField(_ key: JSONKey, _ r: inout JSONReader) throws -> Bool {
+        switch key.hash {
+        case 0xF5FFFCCDD0FB2E58 where key == "authenticated": self.authenticated = try r.value()
+        case 0x7D6780E4032B48F2 where key == "user": self.user = try r.value()
+        case 0x84B26E08EFBB08F0 where key == "audiences": self.audiences = try r.array()
+        case 0x9F7452DD75D54D31 where key == "error": self.error = try r.value()
         default:
             return false
         }

@@ -39,12 +39,12 @@ extension AuthenticationV1.UserInfo: JSONObjectCodable {
         if !self.extra.isEmpty { w.quotedKey("\"extra\":"); self.extra.encodeJSON(&w) }
     }
 
-    public mutating func decodeJSONField(_ key: String, _ r: inout JSONReader) throws -> Bool {
-        switch key {
-        case "username": self.username = try r.value()
-        case "uid": self.uid = try r.value()
-        case "groups": self.groups = try r.array()
-        case "extra": self.extra = try r.map()
+    public mutating func decodeJSONField(_ key: JSONKey, _ r: inout JSONReader) throws -> Bool {
+        switch key.hash {
+        case 0x94A644B5E0880579 where key == "username": self.username = try r.value()
+        case 0x4C9CB5193E0B272D where key == "uid": self.uid = try r.value()
+        case 0x6039B1239580514D where key == "groups": self.groups = try r.array()
+        case 0xFD29EE12A979CB69 where key == "extra": self.extra = try r.map()
         default:
             return false
         }

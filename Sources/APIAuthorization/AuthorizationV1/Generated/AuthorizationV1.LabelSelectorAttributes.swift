@@ -29,10 +29,10 @@ extension AuthorizationV1.LabelSelectorAttributes: JSONObjectCodable {
         if !self.requirements.isEmpty { w.quotedKey("\"requirements\":"); self.requirements.encodeJSON(&w) }
     }
 
-    public mutating func decodeJSONField(_ key: String, _ r: inout JSONReader) throws -> Bool {
-        switch key {
-        case "rawSelector": self.rawSelector = try r.value()
-        case "requirements": self.requirements = try r.array()
+    public mutating func decodeJSONField(_ key: JSONKey, _ r: inout JSONReader) throws -> Bool {
+        switch key.hash {
+        case 0x3366EE62F25051A0 where key == "rawSelector": self.rawSelector = try r.value()
+        case 0xC563E9BA2873CFE1 where key == "requirements": self.requirements = try r.array()
         default:
             return false
         }

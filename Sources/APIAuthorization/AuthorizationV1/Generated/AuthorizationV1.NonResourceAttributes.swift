@@ -29,10 +29,10 @@ extension AuthorizationV1.NonResourceAttributes: JSONObjectCodable {
         if !self.verb.isEmpty { w.quotedKey("\"verb\":"); self.verb.encodeJSON(&w) }
     }
 
-    public mutating func decodeJSONField(_ key: String, _ r: inout JSONReader) throws -> Bool {
-        switch key {
-        case "path": self.path = try r.value()
-        case "verb": self.verb = try r.value()
+    public mutating func decodeJSONField(_ key: JSONKey, _ r: inout JSONReader) throws -> Bool {
+        switch key.hash {
+        case 0x3C52D0DEBD70676 where key == "path": self.path = try r.value()
+        case 0x673EBB0102773A20 where key == "verb": self.verb = try r.value()
         default:
             return false
         }

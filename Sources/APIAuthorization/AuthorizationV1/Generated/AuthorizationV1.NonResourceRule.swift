@@ -29,10 +29,10 @@ extension AuthorizationV1.NonResourceRule: JSONObjectCodable {
         if !self.nonResourceURLs.isEmpty { w.quotedKey("\"nonResourceURLs\":"); self.nonResourceURLs.encodeJSON(&w) }
     }
 
-    public mutating func decodeJSONField(_ key: String, _ r: inout JSONReader) throws -> Bool {
-        switch key {
-        case "verbs": self.verbs = try r.array()
-        case "nonResourceURLs": self.nonResourceURLs = try r.array()
+    public mutating func decodeJSONField(_ key: JSONKey, _ r: inout JSONReader) throws -> Bool {
+        switch key.hash {
+        case 0xE6D215B730981B09 where key == "verbs": self.verbs = try r.array()
+        case 0x2DFFBC582E6681A6 where key == "nonResourceURLs": self.nonResourceURLs = try r.array()
         default:
             return false
         }

@@ -64,17 +64,17 @@ extension AuthorizationV1.ResourceAttributes: JSONObjectCodable {
         if let v = self.labelSelector { w.quotedKey("\"labelSelector\":"); v.encodeJSON(&w) }
     }
 
-    public mutating func decodeJSONField(_ key: String, _ r: inout JSONReader) throws -> Bool {
-        switch key {
-        case "namespace": self.namespace = try r.value()
-        case "verb": self.verb = try r.value()
-        case "group": self.group = try r.value()
-        case "version": self.version = try r.value()
-        case "resource": self.resource = try r.value()
-        case "subresource": self.subresource = try r.value()
-        case "name": self.name = try r.value()
-        case "fieldSelector": self.fieldSelector = try r.optional()
-        case "labelSelector": self.labelSelector = try r.optional()
+    public mutating func decodeJSONField(_ key: JSONKey, _ r: inout JSONReader) throws -> Bool {
+        switch key.hash {
+        case 0xDC1C4A04CB5C6DA0 where key == "namespace": self.namespace = try r.value()
+        case 0x673EBB0102773A20 where key == "verb": self.verb = try r.value()
+        case 0xDC57E42946F6E08C where key == "group": self.group = try r.value()
+        case 0xBB62C62C9808EA37 where key == "version": self.version = try r.value()
+        case 0xB571C404C5B2FD35 where key == "resource": self.resource = try r.value()
+        case 0xC69CF5CA9BFE55C5 where key == "subresource": self.subresource = try r.value()
+        case 0xC4BCADBA8E631B86 where key == "name": self.name = try r.value()
+        case 0x967B4FE8EAD421BE where key == "fieldSelector": self.fieldSelector = try r.optional()
+        case 0x3C1EB92F58C9834 where key == "labelSelector": self.labelSelector = try r.optional()
         default:
             return false
         }

@@ -39,12 +39,12 @@ extension AuthorizationV1.ResourceRule: JSONObjectCodable {
         if !self.resourceNames.isEmpty { w.quotedKey("\"resourceNames\":"); self.resourceNames.encodeJSON(&w) }
     }
 
-    public mutating func decodeJSONField(_ key: String, _ r: inout JSONReader) throws -> Bool {
-        switch key {
-        case "verbs": self.verbs = try r.array()
-        case "apiGroups": self.apiGroups = try r.array()
-        case "resources": self.resources = try r.array()
-        case "resourceNames": self.resourceNames = try r.array()
+    public mutating func decodeJSONField(_ key: JSONKey, _ r: inout JSONReader) throws -> Bool {
+        switch key.hash {
+        case 0xE6D215B730981B09 where key == "verbs": self.verbs = try r.array()
+        case 0x854DC9A5BEF41567 where key == "apiGroups": self.apiGroups = try r.array()
+        case 0x34D5A1BEF245DF2 where key == "resources": self.resources = try r.array()
+        case 0x2F381DFCB36F1D7F where key == "resourceNames": self.resourceNames = try r.array()
         default:
             return false
         }

@@ -29,10 +29,10 @@ extension AuthorizationV1.SelfSubjectAccessReviewSpec: JSONObjectCodable {
         if let v = self.nonResourceAttributes { w.quotedKey("\"nonResourceAttributes\":"); v.encodeJSON(&w) }
     }
 
-    public mutating func decodeJSONField(_ key: String, _ r: inout JSONReader) throws -> Bool {
-        switch key {
-        case "resourceAttributes": self.resourceAttributes = try r.optional()
-        case "nonResourceAttributes": self.nonResourceAttributes = try r.optional()
+    public mutating func decodeJSONField(_ key: JSONKey, _ r: inout JSONReader) throws -> Bool {
+        switch key.hash {
+        case 0x859F8E3C29DF8D04 where key == "resourceAttributes": self.resourceAttributes = try r.optional()
+        case 0xB0179887DE4DACA9 where key == "nonResourceAttributes": self.nonResourceAttributes = try r.optional()
         default:
             return false
         }

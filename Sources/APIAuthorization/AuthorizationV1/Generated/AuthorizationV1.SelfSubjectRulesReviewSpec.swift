@@ -24,9 +24,9 @@ extension AuthorizationV1.SelfSubjectRulesReviewSpec: JSONObjectCodable {
         if !self.namespace.isEmpty { w.quotedKey("\"namespace\":"); self.namespace.encodeJSON(&w) }
     }
 
-    public mutating func decodeJSONField(_ key: String, _ r: inout JSONReader) throws -> Bool {
-        switch key {
-        case "namespace": self.namespace = try r.value()
+    public mutating func decodeJSONField(_ key: JSONKey, _ r: inout JSONReader) throws -> Bool {
+        switch key.hash {
+        case 0xDC1C4A04CB5C6DA0 where key == "namespace": self.namespace = try r.value()
         default:
             return false
         }

@@ -49,14 +49,14 @@ extension AuthorizationV1.SubjectAccessReviewSpec: JSONObjectCodable {
         if !self.uid.isEmpty { w.quotedKey("\"uid\":"); self.uid.encodeJSON(&w) }
     }
 
-    public mutating func decodeJSONField(_ key: String, _ r: inout JSONReader) throws -> Bool {
-        switch key {
-        case "resourceAttributes": self.resourceAttributes = try r.optional()
-        case "nonResourceAttributes": self.nonResourceAttributes = try r.optional()
-        case "user": self.user = try r.value()
-        case "groups": self.groups = try r.array()
-        case "extra": self.extra = try r.map()
-        case "uid": self.uid = try r.value()
+    public mutating func decodeJSONField(_ key: JSONKey, _ r: inout JSONReader) throws -> Bool {
+        switch key.hash {
+        case 0x859F8E3C29DF8D04 where key == "resourceAttributes": self.resourceAttributes = try r.optional()
+        case 0xB0179887DE4DACA9 where key == "nonResourceAttributes": self.nonResourceAttributes = try r.optional()
+        case 0x7D6780E4032B48F2 where key == "user": self.user = try r.value()
+        case 0x6039B1239580514D where key == "groups": self.groups = try r.array()
+        case 0xFD29EE12A979CB69 where key == "extra": self.extra = try r.map()
+        case 0x4C9CB5193E0B272D where key == "uid": self.uid = try r.value()
         default:
             return false
         }

@@ -39,12 +39,12 @@ extension AuthorizationV1.SubjectAccessReviewStatus: JSONObjectCodable {
         if !self.evaluationError.isEmpty { w.quotedKey("\"evaluationError\":"); self.evaluationError.encodeJSON(&w) }
     }
 
-    public mutating func decodeJSONField(_ key: String, _ r: inout JSONReader) throws -> Bool {
-        switch key {
-        case "allowed": self.allowed = try r.value()
-        case "denied": self.denied = try r.value()
-        case "reason": self.reason = try r.value()
-        case "evaluationError": self.evaluationError = try r.value()
+    public mutating func decodeJSONField(_ key: JSONKey, _ r: inout JSONReader) throws -> Bool {
+        switch key.hash {
+        case 0xACC7621B51CC2743 where key == "allowed": self.allowed = try r.value()
+        case 0xAE36324E0A5783D6 where key == "denied": self.denied = try r.value()
+        case 0x65E8D7F3474F2639 where key == "reason": self.reason = try r.value()
+        case 0xBFB52450F8EB634F where key == "evaluationError": self.evaluationError = try r.value()
         default:
             return false
         }

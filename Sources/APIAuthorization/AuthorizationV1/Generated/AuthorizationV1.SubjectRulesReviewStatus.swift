@@ -39,12 +39,12 @@ extension AuthorizationV1.SubjectRulesReviewStatus: JSONObjectCodable {
         if !self.evaluationError.isEmpty { w.quotedKey("\"evaluationError\":"); self.evaluationError.encodeJSON(&w) }
     }
 
-    public mutating func decodeJSONField(_ key: String, _ r: inout JSONReader) throws -> Bool {
-        switch key {
-        case "resourceRules": self.resourceRules = try r.array()
-        case "nonResourceRules": self.nonResourceRules = try r.array()
-        case "incomplete": self.incomplete = try r.value()
-        case "evaluationError": self.evaluationError = try r.value()
+    public mutating func decodeJSONField(_ key: JSONKey, _ r: inout JSONReader) throws -> Bool {
+        switch key.hash {
+        case 0x7D739E0DB4252A30 where key == "resourceRules": self.resourceRules = try r.array()
+        case 0x9991AF650E0F85B7 where key == "nonResourceRules": self.nonResourceRules = try r.array()
+        case 0xF0C61FDD440AF065 where key == "incomplete": self.incomplete = try r.value()
+        case 0xBFB52450F8EB634F where key == "evaluationError": self.evaluationError = try r.value()
         default:
             return false
         }

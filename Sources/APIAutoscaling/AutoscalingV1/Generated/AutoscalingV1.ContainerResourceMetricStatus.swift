@@ -39,12 +39,12 @@ extension AutoscalingV1.ContainerResourceMetricStatus: JSONObjectCodable {
         w.quotedKey("\"container\":"); self.container.encodeJSON(&w)
     }
 
-    public mutating func decodeJSONField(_ key: String, _ r: inout JSONReader) throws -> Bool {
-        switch key {
-        case "name": self.name = try r.value()
-        case "currentAverageUtilization": self.currentAverageUtilization = try r.optional()
-        case "currentAverageValue": self.currentAverageValue = try r.value()
-        case "container": self.container = try r.value()
+    public mutating func decodeJSONField(_ key: JSONKey, _ r: inout JSONReader) throws -> Bool {
+        switch key.hash {
+        case 0xC4BCADBA8E631B86 where key == "name": self.name = try r.value()
+        case 0xA1A020A7F22639DB where key == "currentAverageUtilization": self.currentAverageUtilization = try r.optional()
+        case 0x898F65FB4095B6E6 where key == "currentAverageValue": self.currentAverageValue = try r.value()
+        case 0x7214997F83F34938 where key == "container": self.container = try r.value()
         default:
             return false
         }

@@ -34,11 +34,11 @@ extension AutoscalingV1.CrossVersionObjectReference: JSONObjectCodable {
         if !self.apiVersion.isEmpty { w.quotedKey("\"apiVersion\":"); self.apiVersion.encodeJSON(&w) }
     }
 
-    public mutating func decodeJSONField(_ key: String, _ r: inout JSONReader) throws -> Bool {
-        switch key {
-        case "kind": self.kind = try r.value()
-        case "name": self.name = try r.value()
-        case "apiVersion": self.apiVersion = try r.value()
+    public mutating func decodeJSONField(_ key: JSONKey, _ r: inout JSONReader) throws -> Bool {
+        switch key.hash {
+        case 0xEF9C96D721673243 where key == "kind": self.kind = try r.value()
+        case 0xC4BCADBA8E631B86 where key == "name": self.name = try r.value()
+        case 0xB898E55FE5F29CE9 where key == "apiVersion": self.apiVersion = try r.value()
         default:
             return false
         }

@@ -39,12 +39,12 @@ extension AutoscalingV1.ExternalMetricSource: JSONObjectCodable {
         if let v = self.targetAverageValue { w.quotedKey("\"targetAverageValue\":"); v.encodeJSON(&w) }
     }
 
-    public mutating func decodeJSONField(_ key: String, _ r: inout JSONReader) throws -> Bool {
-        switch key {
-        case "metricName": self.metricName = try r.value()
-        case "metricSelector": self.metricSelector = try r.optional()
-        case "targetValue": self.targetValue = try r.optional()
-        case "targetAverageValue": self.targetAverageValue = try r.optional()
+    public mutating func decodeJSONField(_ key: JSONKey, _ r: inout JSONReader) throws -> Bool {
+        switch key.hash {
+        case 0xE0331367AF0CA13A where key == "metricName": self.metricName = try r.value()
+        case 0xE32DE6778512D450 where key == "metricSelector": self.metricSelector = try r.optional()
+        case 0x48BC8641D35C8999 where key == "targetValue": self.targetValue = try r.optional()
+        case 0xEA31FB45C85AFCF4 where key == "targetAverageValue": self.targetAverageValue = try r.optional()
         default:
             return false
         }

@@ -39,12 +39,12 @@ extension AutoscalingV1.ExternalMetricStatus: JSONObjectCodable {
         if let v = self.currentAverageValue { w.quotedKey("\"currentAverageValue\":"); v.encodeJSON(&w) }
     }
 
-    public mutating func decodeJSONField(_ key: String, _ r: inout JSONReader) throws -> Bool {
-        switch key {
-        case "metricName": self.metricName = try r.value()
-        case "metricSelector": self.metricSelector = try r.optional()
-        case "currentValue": self.currentValue = try r.value()
-        case "currentAverageValue": self.currentAverageValue = try r.optional()
+    public mutating func decodeJSONField(_ key: JSONKey, _ r: inout JSONReader) throws -> Bool {
+        switch key.hash {
+        case 0xE0331367AF0CA13A where key == "metricName": self.metricName = try r.value()
+        case 0xE32DE6778512D450 where key == "metricSelector": self.metricSelector = try r.optional()
+        case 0x7EB86F3CEEBDBFA3 where key == "currentValue": self.currentValue = try r.value()
+        case 0x898F65FB4095B6E6 where key == "currentAverageValue": self.currentAverageValue = try r.optional()
         default:
             return false
         }

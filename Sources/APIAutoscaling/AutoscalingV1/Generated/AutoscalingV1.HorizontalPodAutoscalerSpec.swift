@@ -39,12 +39,12 @@ extension AutoscalingV1.HorizontalPodAutoscalerSpec: JSONObjectCodable {
         if let v = self.targetCPUUtilizationPercentage { w.quotedKey("\"targetCPUUtilizationPercentage\":"); v.encodeJSON(&w) }
     }
 
-    public mutating func decodeJSONField(_ key: String, _ r: inout JSONReader) throws -> Bool {
-        switch key {
-        case "scaleTargetRef": self.scaleTargetRef = try r.value()
-        case "minReplicas": self.minReplicas = try r.optional()
-        case "maxReplicas": self.maxReplicas = try r.value()
-        case "targetCPUUtilizationPercentage": self.targetCPUUtilizationPercentage = try r.optional()
+    public mutating func decodeJSONField(_ key: JSONKey, _ r: inout JSONReader) throws -> Bool {
+        switch key.hash {
+        case 0xB9546D90E6E20839 where key == "scaleTargetRef": self.scaleTargetRef = try r.value()
+        case 0x3500D34956C82FD2 where key == "minReplicas": self.minReplicas = try r.optional()
+        case 0x92AE62F3BB89D2A0 where key == "maxReplicas": self.maxReplicas = try r.value()
+        case 0x6B3955868AF1D40E where key == "targetCPUUtilizationPercentage": self.targetCPUUtilizationPercentage = try r.optional()
         default:
             return false
         }

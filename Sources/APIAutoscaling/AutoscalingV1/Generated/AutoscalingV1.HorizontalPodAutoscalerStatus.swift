@@ -44,13 +44,13 @@ extension AutoscalingV1.HorizontalPodAutoscalerStatus: JSONObjectCodable {
         if let v = self.currentCPUUtilizationPercentage { w.quotedKey("\"currentCPUUtilizationPercentage\":"); v.encodeJSON(&w) }
     }
 
-    public mutating func decodeJSONField(_ key: String, _ r: inout JSONReader) throws -> Bool {
-        switch key {
-        case "observedGeneration": self.observedGeneration = try r.optional()
-        case "lastScaleTime": self.lastScaleTime = try r.optional()
-        case "currentReplicas": self.currentReplicas = try r.value()
-        case "desiredReplicas": self.desiredReplicas = try r.value()
-        case "currentCPUUtilizationPercentage": self.currentCPUUtilizationPercentage = try r.optional()
+    public mutating func decodeJSONField(_ key: JSONKey, _ r: inout JSONReader) throws -> Bool {
+        switch key.hash {
+        case 0x4BBC628ADF0FF70B where key == "observedGeneration": self.observedGeneration = try r.optional()
+        case 0x4A6AE379F8BDC56C where key == "lastScaleTime": self.lastScaleTime = try r.optional()
+        case 0x61E9BC7746B991B where key == "currentReplicas": self.currentReplicas = try r.value()
+        case 0xBB7DC6FD991006AC where key == "desiredReplicas": self.desiredReplicas = try r.value()
+        case 0xA5771E98DEE99F48 where key == "currentCPUUtilizationPercentage": self.currentCPUUtilizationPercentage = try r.optional()
         default:
             return false
         }

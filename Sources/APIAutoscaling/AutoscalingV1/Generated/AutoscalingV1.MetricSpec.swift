@@ -49,14 +49,14 @@ extension AutoscalingV1.MetricSpec: JSONObjectCodable {
         if let v = self.external { w.quotedKey("\"external\":"); v.encodeJSON(&w) }
     }
 
-    public mutating func decodeJSONField(_ key: String, _ r: inout JSONReader) throws -> Bool {
-        switch key {
-        case "type": self.type = try r.value()
-        case "object": self.object = try r.optional()
-        case "pods": self.pods = try r.optional()
-        case "resource": self.resource = try r.optional()
-        case "containerResource": self.containerResource = try r.optional()
-        case "external": self.external = try r.optional()
+    public mutating func decodeJSONField(_ key: JSONKey, _ r: inout JSONReader) throws -> Bool {
+        switch key.hash {
+        case 0xA79439EF7BFA9C2D where key == "type": self.type = try r.value()
+        case 0x8DFEAF9950DF0FFA where key == "object": self.object = try r.optional()
+        case 0x8BFCEE0DA86A3C2D where key == "pods": self.pods = try r.optional()
+        case 0xB571C404C5B2FD35 where key == "resource": self.resource = try r.optional()
+        case 0x31D12F7867B2E0BC where key == "containerResource": self.containerResource = try r.optional()
+        case 0xD5CFC0C67729664A where key == "external": self.external = try r.optional()
         default:
             return false
         }

@@ -44,13 +44,13 @@ extension AutoscalingV1.ObjectMetricStatus: JSONObjectCodable {
         if let v = self.averageValue { w.quotedKey("\"averageValue\":"); v.encodeJSON(&w) }
     }
 
-    public mutating func decodeJSONField(_ key: String, _ r: inout JSONReader) throws -> Bool {
-        switch key {
-        case "target": self.target = try r.value()
-        case "metricName": self.metricName = try r.value()
-        case "currentValue": self.currentValue = try r.value()
-        case "selector": self.selector = try r.optional()
-        case "averageValue": self.averageValue = try r.optional()
+    public mutating func decodeJSONField(_ key: JSONKey, _ r: inout JSONReader) throws -> Bool {
+        switch key.hash {
+        case 0x16F3E46051EEE3E8 where key == "target": self.target = try r.value()
+        case 0xE0331367AF0CA13A where key == "metricName": self.metricName = try r.value()
+        case 0x7EB86F3CEEBDBFA3 where key == "currentValue": self.currentValue = try r.value()
+        case 0x3B0355A1AF4AC9C where key == "selector": self.selector = try r.optional()
+        case 0x3BE4444073096219 where key == "averageValue": self.averageValue = try r.optional()
         default:
             return false
         }

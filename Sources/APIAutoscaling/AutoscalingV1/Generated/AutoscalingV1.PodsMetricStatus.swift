@@ -34,11 +34,11 @@ extension AutoscalingV1.PodsMetricStatus: JSONObjectCodable {
         if let v = self.selector { w.quotedKey("\"selector\":"); v.encodeJSON(&w) }
     }
 
-    public mutating func decodeJSONField(_ key: String, _ r: inout JSONReader) throws -> Bool {
-        switch key {
-        case "metricName": self.metricName = try r.value()
-        case "currentAverageValue": self.currentAverageValue = try r.value()
-        case "selector": self.selector = try r.optional()
+    public mutating func decodeJSONField(_ key: JSONKey, _ r: inout JSONReader) throws -> Bool {
+        switch key.hash {
+        case 0xE0331367AF0CA13A where key == "metricName": self.metricName = try r.value()
+        case 0x898F65FB4095B6E6 where key == "currentAverageValue": self.currentAverageValue = try r.value()
+        case 0x3B0355A1AF4AC9C where key == "selector": self.selector = try r.optional()
         default:
             return false
         }

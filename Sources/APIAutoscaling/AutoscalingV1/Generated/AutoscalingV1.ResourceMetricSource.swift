@@ -34,11 +34,11 @@ extension AutoscalingV1.ResourceMetricSource: JSONObjectCodable {
         if let v = self.targetAverageValue { w.quotedKey("\"targetAverageValue\":"); v.encodeJSON(&w) }
     }
 
-    public mutating func decodeJSONField(_ key: String, _ r: inout JSONReader) throws -> Bool {
-        switch key {
-        case "name": self.name = try r.value()
-        case "targetAverageUtilization": self.targetAverageUtilization = try r.optional()
-        case "targetAverageValue": self.targetAverageValue = try r.optional()
+    public mutating func decodeJSONField(_ key: JSONKey, _ r: inout JSONReader) throws -> Bool {
+        switch key.hash {
+        case 0xC4BCADBA8E631B86 where key == "name": self.name = try r.value()
+        case 0x562D12B1634F7C51 where key == "targetAverageUtilization": self.targetAverageUtilization = try r.optional()
+        case 0xEA31FB45C85AFCF4 where key == "targetAverageValue": self.targetAverageValue = try r.optional()
         default:
             return false
         }

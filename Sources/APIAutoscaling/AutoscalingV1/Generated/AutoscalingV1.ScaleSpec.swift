@@ -24,9 +24,9 @@ extension AutoscalingV1.ScaleSpec: JSONObjectCodable {
         if self.replicas != 0 { w.quotedKey("\"replicas\":"); self.replicas.encodeJSON(&w) }
     }
 
-    public mutating func decodeJSONField(_ key: String, _ r: inout JSONReader) throws -> Bool {
-        switch key {
-        case "replicas": self.replicas = try r.value()
+    public mutating func decodeJSONField(_ key: JSONKey, _ r: inout JSONReader) throws -> Bool {
+        switch key.hash {
+        case 0xBD75E7857EF7A1BC where key == "replicas": self.replicas = try r.value()
         default:
             return false
         }

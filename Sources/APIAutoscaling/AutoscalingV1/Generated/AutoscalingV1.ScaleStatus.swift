@@ -29,10 +29,10 @@ extension AutoscalingV1.ScaleStatus: JSONObjectCodable {
         if !self.selector.isEmpty { w.quotedKey("\"selector\":"); self.selector.encodeJSON(&w) }
     }
 
-    public mutating func decodeJSONField(_ key: String, _ r: inout JSONReader) throws -> Bool {
-        switch key {
-        case "replicas": self.replicas = try r.value()
-        case "selector": self.selector = try r.value()
+    public mutating func decodeJSONField(_ key: JSONKey, _ r: inout JSONReader) throws -> Bool {
+        switch key.hash {
+        case 0xBD75E7857EF7A1BC where key == "replicas": self.replicas = try r.value()
+        case 0x3B0355A1AF4AC9C where key == "selector": self.selector = try r.value()
         default:
             return false
         }

@@ -34,11 +34,11 @@ extension AutoscalingV2.ContainerResourceMetricSource: JSONObjectCodable {
         w.quotedKey("\"container\":"); self.container.encodeJSON(&w)
     }
 
-    public mutating func decodeJSONField(_ key: String, _ r: inout JSONReader) throws -> Bool {
-        switch key {
-        case "name": self.name = try r.value()
-        case "target": self.target = try r.value()
-        case "container": self.container = try r.value()
+    public mutating func decodeJSONField(_ key: JSONKey, _ r: inout JSONReader) throws -> Bool {
+        switch key.hash {
+        case 0xC4BCADBA8E631B86 where key == "name": self.name = try r.value()
+        case 0x16F3E46051EEE3E8 where key == "target": self.target = try r.value()
+        case 0x7214997F83F34938 where key == "container": self.container = try r.value()
         default:
             return false
         }

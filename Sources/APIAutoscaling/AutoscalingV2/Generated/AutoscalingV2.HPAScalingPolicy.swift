@@ -34,11 +34,11 @@ extension AutoscalingV2.HPAScalingPolicy: JSONObjectCodable {
         w.quotedKey("\"periodSeconds\":"); self.periodSeconds.encodeJSON(&w)
     }
 
-    public mutating func decodeJSONField(_ key: String, _ r: inout JSONReader) throws -> Bool {
-        switch key {
-        case "type": self.type = try r.value()
-        case "value": self.value = try r.value()
-        case "periodSeconds": self.periodSeconds = try r.value()
+    public mutating func decodeJSONField(_ key: JSONKey, _ r: inout JSONReader) throws -> Bool {
+        switch key.hash {
+        case 0xA79439EF7BFA9C2D where key == "type": self.type = try r.value()
+        case 0x7CE4FD9430E80CEA where key == "value": self.value = try r.value()
+        case 0xBFF3103CA2CB4259 where key == "periodSeconds": self.periodSeconds = try r.value()
         default:
             return false
         }

@@ -39,12 +39,12 @@ extension AutoscalingV2.HPAScalingRules: JSONObjectCodable {
         if let v = self.tolerance { w.quotedKey("\"tolerance\":"); v.encodeJSON(&w) }
     }
 
-    public mutating func decodeJSONField(_ key: String, _ r: inout JSONReader) throws -> Bool {
-        switch key {
-        case "stabilizationWindowSeconds": self.stabilizationWindowSeconds = try r.optional()
-        case "selectPolicy": self.selectPolicy = try r.optional()
-        case "policies": self.policies = try r.array()
-        case "tolerance": self.tolerance = try r.optional()
+    public mutating func decodeJSONField(_ key: JSONKey, _ r: inout JSONReader) throws -> Bool {
+        switch key.hash {
+        case 0x2E492693F3AAF815 where key == "stabilizationWindowSeconds": self.stabilizationWindowSeconds = try r.optional()
+        case 0xE17DFC1BFC4D3B47 where key == "selectPolicy": self.selectPolicy = try r.optional()
+        case 0x22D1FBC6BF4BD197 where key == "policies": self.policies = try r.array()
+        case 0xEF24A4FF8AD2D08 where key == "tolerance": self.tolerance = try r.optional()
         default:
             return false
         }

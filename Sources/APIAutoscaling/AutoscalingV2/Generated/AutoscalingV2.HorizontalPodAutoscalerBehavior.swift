@@ -29,10 +29,10 @@ extension AutoscalingV2.HorizontalPodAutoscalerBehavior: JSONObjectCodable {
         if let v = self.scaleDown { w.quotedKey("\"scaleDown\":"); v.encodeJSON(&w) }
     }
 
-    public mutating func decodeJSONField(_ key: String, _ r: inout JSONReader) throws -> Bool {
-        switch key {
-        case "scaleUp": self.scaleUp = try r.optional()
-        case "scaleDown": self.scaleDown = try r.optional()
+    public mutating func decodeJSONField(_ key: JSONKey, _ r: inout JSONReader) throws -> Bool {
+        switch key.hash {
+        case 0x73B3F2E0B71C4EB4 where key == "scaleUp": self.scaleUp = try r.optional()
+        case 0x4700261D7F8CBE21 where key == "scaleDown": self.scaleDown = try r.optional()
         default:
             return false
         }

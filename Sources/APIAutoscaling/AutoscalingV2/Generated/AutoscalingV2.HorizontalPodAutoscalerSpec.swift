@@ -44,13 +44,13 @@ extension AutoscalingV2.HorizontalPodAutoscalerSpec: JSONObjectCodable {
         if let v = self.behavior { w.quotedKey("\"behavior\":"); v.encodeJSON(&w) }
     }
 
-    public mutating func decodeJSONField(_ key: String, _ r: inout JSONReader) throws -> Bool {
-        switch key {
-        case "scaleTargetRef": self.scaleTargetRef = try r.value()
-        case "minReplicas": self.minReplicas = try r.optional()
-        case "maxReplicas": self.maxReplicas = try r.value()
-        case "metrics": self.metrics = try r.array()
-        case "behavior": self.behavior = try r.optional()
+    public mutating func decodeJSONField(_ key: JSONKey, _ r: inout JSONReader) throws -> Bool {
+        switch key.hash {
+        case 0xB9546D90E6E20839 where key == "scaleTargetRef": self.scaleTargetRef = try r.value()
+        case 0x3500D34956C82FD2 where key == "minReplicas": self.minReplicas = try r.optional()
+        case 0x92AE62F3BB89D2A0 where key == "maxReplicas": self.maxReplicas = try r.value()
+        case 0x164CB3A4B54E70D6 where key == "metrics": self.metrics = try r.array()
+        case 0xF2797EDE5D5D50A7 where key == "behavior": self.behavior = try r.optional()
         default:
             return false
         }

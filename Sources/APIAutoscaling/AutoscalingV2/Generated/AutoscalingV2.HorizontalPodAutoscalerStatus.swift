@@ -49,14 +49,14 @@ extension AutoscalingV2.HorizontalPodAutoscalerStatus: JSONObjectCodable {
         if !self.conditions.isEmpty { w.quotedKey("\"conditions\":"); self.conditions.encodeJSON(&w) }
     }
 
-    public mutating func decodeJSONField(_ key: String, _ r: inout JSONReader) throws -> Bool {
-        switch key {
-        case "observedGeneration": self.observedGeneration = try r.optional()
-        case "lastScaleTime": self.lastScaleTime = try r.optional()
-        case "currentReplicas": self.currentReplicas = try r.value()
-        case "desiredReplicas": self.desiredReplicas = try r.value()
-        case "currentMetrics": self.currentMetrics = try r.array()
-        case "conditions": self.conditions = try r.array()
+    public mutating func decodeJSONField(_ key: JSONKey, _ r: inout JSONReader) throws -> Bool {
+        switch key.hash {
+        case 0x4BBC628ADF0FF70B where key == "observedGeneration": self.observedGeneration = try r.optional()
+        case 0x4A6AE379F8BDC56C where key == "lastScaleTime": self.lastScaleTime = try r.optional()
+        case 0x61E9BC7746B991B where key == "currentReplicas": self.currentReplicas = try r.value()
+        case 0xBB7DC6FD991006AC where key == "desiredReplicas": self.desiredReplicas = try r.value()
+        case 0xCF46B2483DF35FF7 where key == "currentMetrics": self.currentMetrics = try r.array()
+        case 0x5F6D4DD9DB56877 where key == "conditions": self.conditions = try r.array()
         default:
             return false
         }

@@ -29,10 +29,10 @@ extension AutoscalingV2.MetricIdentifier: JSONObjectCodable {
         if let v = self.selector { w.quotedKey("\"selector\":"); v.encodeJSON(&w) }
     }
 
-    public mutating func decodeJSONField(_ key: String, _ r: inout JSONReader) throws -> Bool {
-        switch key {
-        case "name": self.name = try r.value()
-        case "selector": self.selector = try r.optional()
+    public mutating func decodeJSONField(_ key: JSONKey, _ r: inout JSONReader) throws -> Bool {
+        switch key.hash {
+        case 0xC4BCADBA8E631B86 where key == "name": self.name = try r.value()
+        case 0x3B0355A1AF4AC9C where key == "selector": self.selector = try r.optional()
         default:
             return false
         }

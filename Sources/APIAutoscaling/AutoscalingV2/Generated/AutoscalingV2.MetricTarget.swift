@@ -39,12 +39,12 @@ extension AutoscalingV2.MetricTarget: JSONObjectCodable {
         if let v = self.averageUtilization { w.quotedKey("\"averageUtilization\":"); v.encodeJSON(&w) }
     }
 
-    public mutating func decodeJSONField(_ key: String, _ r: inout JSONReader) throws -> Bool {
-        switch key {
-        case "type": self.type = try r.value()
-        case "value": self.value = try r.optional()
-        case "averageValue": self.averageValue = try r.optional()
-        case "averageUtilization": self.averageUtilization = try r.optional()
+    public mutating func decodeJSONField(_ key: JSONKey, _ r: inout JSONReader) throws -> Bool {
+        switch key.hash {
+        case 0xA79439EF7BFA9C2D where key == "type": self.type = try r.value()
+        case 0x7CE4FD9430E80CEA where key == "value": self.value = try r.optional()
+        case 0x3BE4444073096219 where key == "averageValue": self.averageValue = try r.optional()
+        case 0x82264D6CAADD7DBC where key == "averageUtilization": self.averageUtilization = try r.optional()
         default:
             return false
         }

@@ -34,11 +34,11 @@ extension AutoscalingV2.ObjectMetricSource: JSONObjectCodable {
         w.quotedKey("\"metric\":"); self.metric.encodeJSON(&w)
     }
 
-    public mutating func decodeJSONField(_ key: String, _ r: inout JSONReader) throws -> Bool {
-        switch key {
-        case "describedObject": self.describedObject = try r.value()
-        case "target": self.target = try r.value()
-        case "metric": self.metric = try r.value()
+    public mutating func decodeJSONField(_ key: JSONKey, _ r: inout JSONReader) throws -> Bool {
+        switch key.hash {
+        case 0xADB354DB95B60933 where key == "describedObject": self.describedObject = try r.value()
+        case 0x16F3E46051EEE3E8 where key == "target": self.target = try r.value()
+        case 0x5EF3EE67C00C4A1 where key == "metric": self.metric = try r.value()
         default:
             return false
         }

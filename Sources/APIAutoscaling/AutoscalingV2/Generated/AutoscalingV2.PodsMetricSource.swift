@@ -29,10 +29,10 @@ extension AutoscalingV2.PodsMetricSource: JSONObjectCodable {
         w.quotedKey("\"target\":"); self.target.encodeJSON(&w)
     }
 
-    public mutating func decodeJSONField(_ key: String, _ r: inout JSONReader) throws -> Bool {
-        switch key {
-        case "metric": self.metric = try r.value()
-        case "target": self.target = try r.value()
+    public mutating func decodeJSONField(_ key: JSONKey, _ r: inout JSONReader) throws -> Bool {
+        switch key.hash {
+        case 0x5EF3EE67C00C4A1 where key == "metric": self.metric = try r.value()
+        case 0x16F3E46051EEE3E8 where key == "target": self.target = try r.value()
         default:
             return false
         }

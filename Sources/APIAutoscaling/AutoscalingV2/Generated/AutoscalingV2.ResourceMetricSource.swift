@@ -29,10 +29,10 @@ extension AutoscalingV2.ResourceMetricSource: JSONObjectCodable {
         w.quotedKey("\"target\":"); self.target.encodeJSON(&w)
     }
 
-    public mutating func decodeJSONField(_ key: String, _ r: inout JSONReader) throws -> Bool {
-        switch key {
-        case "name": self.name = try r.value()
-        case "target": self.target = try r.value()
+    public mutating func decodeJSONField(_ key: JSONKey, _ r: inout JSONReader) throws -> Bool {
+        switch key.hash {
+        case 0xC4BCADBA8E631B86 where key == "name": self.name = try r.value()
+        case 0x16F3E46051EEE3E8 where key == "target": self.target = try r.value()
         default:
             return false
         }

@@ -29,10 +29,10 @@ extension AutoscalingV2.ResourceMetricStatus: JSONObjectCodable {
         w.quotedKey("\"current\":"); self.current.encodeJSON(&w)
     }
 
-    public mutating func decodeJSONField(_ key: String, _ r: inout JSONReader) throws -> Bool {
-        switch key {
-        case "name": self.name = try r.value()
-        case "current": self.current = try r.value()
+    public mutating func decodeJSONField(_ key: JSONKey, _ r: inout JSONReader) throws -> Bool {
+        switch key.hash {
+        case 0xC4BCADBA8E631B86 where key == "name": self.name = try r.value()
+        case 0x2A2E8A5AFCC8D89A where key == "current": self.current = try r.value()
         default:
             return false
         }

@@ -59,16 +59,16 @@ extension BatchV1.CronJobSpec: JSONObjectCodable {
         if let v = self.failedJobsHistoryLimit { w.quotedKey("\"failedJobsHistoryLimit\":"); v.encodeJSON(&w) }
     }
 
-    public mutating func decodeJSONField(_ key: String, _ r: inout JSONReader) throws -> Bool {
-        switch key {
-        case "schedule": self.schedule = try r.value()
-        case "timeZone": self.timeZone = try r.optional()
-        case "startingDeadlineSeconds": self.startingDeadlineSeconds = try r.optional()
-        case "concurrencyPolicy": self.concurrencyPolicy = try r.value()
-        case "suspend": self.suspend = try r.optional()
-        case "jobTemplate": self.jobTemplate = try r.value()
-        case "successfulJobsHistoryLimit": self.successfulJobsHistoryLimit = try r.optional()
-        case "failedJobsHistoryLimit": self.failedJobsHistoryLimit = try r.optional()
+    public mutating func decodeJSONField(_ key: JSONKey, _ r: inout JSONReader) throws -> Bool {
+        switch key.hash {
+        case 0xEFC7AF8DAC33976C where key == "schedule": self.schedule = try r.value()
+        case 0x31F5D45D4D2A44A2 where key == "timeZone": self.timeZone = try r.optional()
+        case 0x4523002E6CBC1ED6 where key == "startingDeadlineSeconds": self.startingDeadlineSeconds = try r.optional()
+        case 0xC0740AAA78DD92E2 where key == "concurrencyPolicy": self.concurrencyPolicy = try r.value()
+        case 0xB7A90AE95AF51B43 where key == "suspend": self.suspend = try r.optional()
+        case 0x6CE0C6A77D9EC6 where key == "jobTemplate": self.jobTemplate = try r.value()
+        case 0x5CA86FF54316562C where key == "successfulJobsHistoryLimit": self.successfulJobsHistoryLimit = try r.optional()
+        case 0x4838FBDB1B8DDE7F where key == "failedJobsHistoryLimit": self.failedJobsHistoryLimit = try r.optional()
         default:
             return false
         }

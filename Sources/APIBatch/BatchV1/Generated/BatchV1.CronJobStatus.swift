@@ -35,11 +35,11 @@ extension BatchV1.CronJobStatus: JSONObjectCodable {
         if let v = self.lastSuccessfulTime { w.quotedKey("\"lastSuccessfulTime\":"); v.encodeJSON(&w) }
     }
 
-    public mutating func decodeJSONField(_ key: String, _ r: inout JSONReader) throws -> Bool {
-        switch key {
-        case "active": self.active = try r.array()
-        case "lastScheduleTime": self.lastScheduleTime = try r.optional()
-        case "lastSuccessfulTime": self.lastSuccessfulTime = try r.optional()
+    public mutating func decodeJSONField(_ key: JSONKey, _ r: inout JSONReader) throws -> Bool {
+        switch key.hash {
+        case 0x6580790B036F0C6F where key == "active": self.active = try r.array()
+        case 0xA7E1EFB2B8CFDE21 where key == "lastScheduleTime": self.lastScheduleTime = try r.optional()
+        case 0xC09D38D343986956 where key == "lastSuccessfulTime": self.lastSuccessfulTime = try r.optional()
         default:
             return false
         }

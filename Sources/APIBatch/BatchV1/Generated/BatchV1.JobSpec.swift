@@ -100,24 +100,24 @@ extension BatchV1.JobSpec: JSONObjectCodable {
         if let v = self.managedBy { w.quotedKey("\"managedBy\":"); v.encodeJSON(&w) }
     }
 
-    public mutating func decodeJSONField(_ key: String, _ r: inout JSONReader) throws -> Bool {
-        switch key {
-        case "parallelism": self.parallelism = try r.optional()
-        case "completions": self.completions = try r.optional()
-        case "activeDeadlineSeconds": self.activeDeadlineSeconds = try r.optional()
-        case "podFailurePolicy": self.podFailurePolicy = try r.optional()
-        case "successPolicy": self.successPolicy = try r.optional()
-        case "backoffLimit": self.backoffLimit = try r.optional()
-        case "backoffLimitPerIndex": self.backoffLimitPerIndex = try r.optional()
-        case "maxFailedIndexes": self.maxFailedIndexes = try r.optional()
-        case "selector": self.selector = try r.optional()
-        case "manualSelector": self.manualSelector = try r.optional()
-        case "template": self.template = try r.value()
-        case "ttlSecondsAfterFinished": self.ttlSecondsAfterFinished = try r.optional()
-        case "completionMode": self.completionMode = try r.optional()
-        case "suspend": self.suspend = try r.optional()
-        case "podReplacementPolicy": self.podReplacementPolicy = try r.optional()
-        case "managedBy": self.managedBy = try r.optional()
+    public mutating func decodeJSONField(_ key: JSONKey, _ r: inout JSONReader) throws -> Bool {
+        switch key.hash {
+        case 0xBE2EC0A429B2B4A1 where key == "parallelism": self.parallelism = try r.optional()
+        case 0x7E2F4D368B8A84BC where key == "completions": self.completions = try r.optional()
+        case 0xBFAA736C721F2FC8 where key == "activeDeadlineSeconds": self.activeDeadlineSeconds = try r.optional()
+        case 0x9E180D4D77A2A128 where key == "podFailurePolicy": self.podFailurePolicy = try r.optional()
+        case 0xBE8924FC293FDEFA where key == "successPolicy": self.successPolicy = try r.optional()
+        case 0x853418E64D61E48A where key == "backoffLimit": self.backoffLimit = try r.optional()
+        case 0xE0587486FA6D84AF where key == "backoffLimitPerIndex": self.backoffLimitPerIndex = try r.optional()
+        case 0xA41A020399C012F0 where key == "maxFailedIndexes": self.maxFailedIndexes = try r.optional()
+        case 0x3B0355A1AF4AC9C where key == "selector": self.selector = try r.optional()
+        case 0x44D1F11BCEAC4772 where key == "manualSelector": self.manualSelector = try r.optional()
+        case 0x33609A5E9EB92F4B where key == "template": self.template = try r.value()
+        case 0xD2F7D32FAD48735C where key == "ttlSecondsAfterFinished": self.ttlSecondsAfterFinished = try r.optional()
+        case 0x5C4EF6AC5BD44E20 where key == "completionMode": self.completionMode = try r.optional()
+        case 0xB7A90AE95AF51B43 where key == "suspend": self.suspend = try r.optional()
+        case 0xD3E76E6062D542F2 where key == "podReplacementPolicy": self.podReplacementPolicy = try r.optional()
+        case 0x12FC3DD2F1EDF87F where key == "managedBy": self.managedBy = try r.optional()
         default:
             return false
         }

@@ -74,19 +74,19 @@ extension BatchV1.JobStatus: JSONObjectCodable {
         if let v = self.ready { w.quotedKey("\"ready\":"); v.encodeJSON(&w) }
     }
 
-    public mutating func decodeJSONField(_ key: String, _ r: inout JSONReader) throws -> Bool {
-        switch key {
-        case "conditions": self.conditions = try r.array()
-        case "startTime": self.startTime = try r.optional()
-        case "completionTime": self.completionTime = try r.optional()
-        case "active": self.active = try r.value()
-        case "succeeded": self.succeeded = try r.value()
-        case "failed": self.failed = try r.value()
-        case "terminating": self.terminating = try r.optional()
-        case "completedIndexes": self.completedIndexes = try r.value()
-        case "failedIndexes": self.failedIndexes = try r.optional()
-        case "uncountedTerminatedPods": self.uncountedTerminatedPods = try r.optional()
-        case "ready": self.ready = try r.optional()
+    public mutating func decodeJSONField(_ key: JSONKey, _ r: inout JSONReader) throws -> Bool {
+        switch key.hash {
+        case 0x5F6D4DD9DB56877 where key == "conditions": self.conditions = try r.array()
+        case 0xDA007405D3EF5C8E where key == "startTime": self.startTime = try r.optional()
+        case 0x9FC704F3C9727956 where key == "completionTime": self.completionTime = try r.optional()
+        case 0x6580790B036F0C6F where key == "active": self.active = try r.value()
+        case 0x54F7706C80E7AA12 where key == "succeeded": self.succeeded = try r.value()
+        case 0xD7338946B42394F4 where key == "failed": self.failed = try r.value()
+        case 0x1D77C1654B832097 where key == "terminating": self.terminating = try r.optional()
+        case 0x7A50CE34F487015E where key == "completedIndexes": self.completedIndexes = try r.value()
+        case 0x51C77CD83220EE94 where key == "failedIndexes": self.failedIndexes = try r.optional()
+        case 0x4A0778E365A77DB1 where key == "uncountedTerminatedPods": self.uncountedTerminatedPods = try r.optional()
+        case 0x8935BAF305F374B4 where key == "ready": self.ready = try r.optional()
         default:
             return false
         }

@@ -24,9 +24,9 @@ extension BatchV1.PodFailurePolicy: JSONObjectCodable {
         w.quotedKey("\"rules\":"); if self.rules.isEmpty { w.null() } else { self.rules.encodeJSON(&w) }
     }
 
-    public mutating func decodeJSONField(_ key: String, _ r: inout JSONReader) throws -> Bool {
-        switch key {
-        case "rules": self.rules = try r.array()
+    public mutating func decodeJSONField(_ key: JSONKey, _ r: inout JSONReader) throws -> Bool {
+        switch key.hash {
+        case 0x67124F6A285153C0 where key == "rules": self.rules = try r.array()
         default:
             return false
         }

@@ -34,11 +34,11 @@ extension BatchV1.PodFailurePolicyOnExitCodesRequirement: JSONObjectCodable {
         w.quotedKey("\"values\":"); if self.values.isEmpty { w.null() } else { self.values.encodeJSON(&w) }
     }
 
-    public mutating func decodeJSONField(_ key: String, _ r: inout JSONReader) throws -> Bool {
-        switch key {
-        case "containerName": self.containerName = try r.optional()
-        case "operator": self.operator = try r.value()
-        case "values": self.values = try r.array()
+    public mutating func decodeJSONField(_ key: JSONKey, _ r: inout JSONReader) throws -> Bool {
+        switch key.hash {
+        case 0x40E3AFDE1C62E93B where key == "containerName": self.containerName = try r.optional()
+        case 0x554667F2165FEC5D where key == "operator": self.operator = try r.value()
+        case 0x21277BCF1A4D67FB where key == "values": self.values = try r.array()
         default:
             return false
         }

@@ -29,10 +29,10 @@ extension BatchV1.PodFailurePolicyOnPodConditionsPattern: JSONObjectCodable {
         w.quotedKey("\"status\":"); self.status.encodeJSON(&w)
     }
 
-    public mutating func decodeJSONField(_ key: String, _ r: inout JSONReader) throws -> Bool {
-        switch key {
-        case "type": self.type = try r.value()
-        case "status": self.status = try r.value()
+    public mutating func decodeJSONField(_ key: JSONKey, _ r: inout JSONReader) throws -> Bool {
+        switch key.hash {
+        case 0xA79439EF7BFA9C2D where key == "type": self.type = try r.value()
+        case 0xC4D5696D6CC12C2F where key == "status": self.status = try r.value()
         default:
             return false
         }

@@ -34,11 +34,11 @@ extension BatchV1.PodFailurePolicyRule: JSONObjectCodable {
         w.quotedKey("\"onPodConditions\":"); if self.onPodConditions.isEmpty { w.null() } else { self.onPodConditions.encodeJSON(&w) }
     }
 
-    public mutating func decodeJSONField(_ key: String, _ r: inout JSONReader) throws -> Bool {
-        switch key {
-        case "action": self.action = try r.value()
-        case "onExitCodes": self.onExitCodes = try r.optional()
-        case "onPodConditions": self.onPodConditions = try r.array()
+    public mutating func decodeJSONField(_ key: JSONKey, _ r: inout JSONReader) throws -> Bool {
+        switch key.hash {
+        case 0x6568640B035A56DF where key == "action": self.action = try r.value()
+        case 0x6C49A1726855FE12 where key == "onExitCodes": self.onExitCodes = try r.optional()
+        case 0x44B4A1315CA090AD where key == "onPodConditions": self.onPodConditions = try r.array()
         default:
             return false
         }

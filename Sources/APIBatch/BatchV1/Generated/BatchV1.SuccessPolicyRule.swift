@@ -29,10 +29,10 @@ extension BatchV1.SuccessPolicyRule: JSONObjectCodable {
         if let v = self.succeededCount { w.quotedKey("\"succeededCount\":"); v.encodeJSON(&w) }
     }
 
-    public mutating func decodeJSONField(_ key: String, _ r: inout JSONReader) throws -> Bool {
-        switch key {
-        case "succeededIndexes": self.succeededIndexes = try r.optional()
-        case "succeededCount": self.succeededCount = try r.optional()
+    public mutating func decodeJSONField(_ key: JSONKey, _ r: inout JSONReader) throws -> Bool {
+        switch key.hash {
+        case 0x3719DE66EAFBCBDE where key == "succeededIndexes": self.succeededIndexes = try r.optional()
+        case 0x433EC59D8DF74AF9 where key == "succeededCount": self.succeededCount = try r.optional()
         default:
             return false
         }

@@ -29,10 +29,10 @@ extension BatchV1.UncountedTerminatedPods: JSONObjectCodable {
         if !self.failed.isEmpty { w.quotedKey("\"failed\":"); self.failed.encodeJSON(&w) }
     }
 
-    public mutating func decodeJSONField(_ key: String, _ r: inout JSONReader) throws -> Bool {
-        switch key {
-        case "succeeded": self.succeeded = try r.array()
-        case "failed": self.failed = try r.array()
+    public mutating func decodeJSONField(_ key: JSONKey, _ r: inout JSONReader) throws -> Bool {
+        switch key.hash {
+        case 0x54F7706C80E7AA12 where key == "succeeded": self.succeeded = try r.array()
+        case 0xD7338946B42394F4 where key == "failed": self.failed = try r.array()
         default:
             return false
         }

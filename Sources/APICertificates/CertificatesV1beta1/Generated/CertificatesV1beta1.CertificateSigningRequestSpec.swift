@@ -59,16 +59,16 @@ extension CertificatesV1beta1.CertificateSigningRequestSpec: JSONObjectCodable {
         if !self.extra.isEmpty { w.quotedKey("\"extra\":"); self.extra.encodeJSON(&w) }
     }
 
-    public mutating func decodeJSONField(_ key: String, _ r: inout JSONReader) throws -> Bool {
-        switch key {
-        case "request": self.request = try r.bytes()
-        case "signerName": self.signerName = try r.optional()
-        case "expirationSeconds": self.expirationSeconds = try r.optional()
-        case "usages": self.usages = try r.array()
-        case "username": self.username = try r.value()
-        case "uid": self.uid = try r.value()
-        case "groups": self.groups = try r.array()
-        case "extra": self.extra = try r.map()
+    public mutating func decodeJSONField(_ key: JSONKey, _ r: inout JSONReader) throws -> Bool {
+        switch key.hash {
+        case 0x6F4743B8BC5B4EB2 where key == "request": self.request = try r.bytes()
+        case 0x208F15A5ED917A58 where key == "signerName": self.signerName = try r.optional()
+        case 0xB8D1B6BD1CB5E495 where key == "expirationSeconds": self.expirationSeconds = try r.optional()
+        case 0xD873E1870E8F2BC1 where key == "usages": self.usages = try r.array()
+        case 0x94A644B5E0880579 where key == "username": self.username = try r.value()
+        case 0x4C9CB5193E0B272D where key == "uid": self.uid = try r.value()
+        case 0x6039B1239580514D where key == "groups": self.groups = try r.array()
+        case 0xFD29EE12A979CB69 where key == "extra": self.extra = try r.map()
         default:
             return false
         }

@@ -29,10 +29,10 @@ extension CertificatesV1beta1.CertificateSigningRequestStatus: JSONObjectCodable
         if !self.certificate.isEmpty { w.quotedKey("\"certificate\":"); w.base64(self.certificate) }
     }
 
-    public mutating func decodeJSONField(_ key: String, _ r: inout JSONReader) throws -> Bool {
-        switch key {
-        case "conditions": self.conditions = try r.array()
-        case "certificate": self.certificate = try r.bytes()
+    public mutating func decodeJSONField(_ key: JSONKey, _ r: inout JSONReader) throws -> Bool {
+        switch key.hash {
+        case 0x5F6D4DD9DB56877 where key == "conditions": self.conditions = try r.array()
+        case 0x55C474C8EC8F35D0 where key == "certificate": self.certificate = try r.bytes()
         default:
             return false
         }

@@ -29,10 +29,10 @@ extension CertificatesV1beta1.ClusterTrustBundleSpec: JSONObjectCodable {
         w.quotedKey("\"trustBundle\":"); self.trustBundle.encodeJSON(&w)
     }
 
-    public mutating func decodeJSONField(_ key: String, _ r: inout JSONReader) throws -> Bool {
-        switch key {
-        case "signerName": self.signerName = try r.value()
-        case "trustBundle": self.trustBundle = try r.value()
+    public mutating func decodeJSONField(_ key: JSONKey, _ r: inout JSONReader) throws -> Bool {
+        switch key.hash {
+        case 0x208F15A5ED917A58 where key == "signerName": self.signerName = try r.value()
+        case 0x23C4C22807F40ED5 where key == "trustBundle": self.trustBundle = try r.value()
         default:
             return false
         }

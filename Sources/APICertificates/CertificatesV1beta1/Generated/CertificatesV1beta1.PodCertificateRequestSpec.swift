@@ -79,20 +79,20 @@ extension CertificatesV1beta1.PodCertificateRequestSpec: JSONObjectCodable {
         if !self.unverifiedUserAnnotations.isEmpty { w.quotedKey("\"unverifiedUserAnnotations\":"); self.unverifiedUserAnnotations.encodeJSON(&w) }
     }
 
-    public mutating func decodeJSONField(_ key: String, _ r: inout JSONReader) throws -> Bool {
-        switch key {
-        case "signerName": self.signerName = try r.value()
-        case "podName": self.podName = try r.value()
-        case "podUID": self.podUID = try r.value()
-        case "serviceAccountName": self.serviceAccountName = try r.value()
-        case "serviceAccountUID": self.serviceAccountUID = try r.value()
-        case "nodeName": self.nodeName = try r.value()
-        case "nodeUID": self.nodeUID = try r.value()
-        case "maxExpirationSeconds": self.maxExpirationSeconds = try r.optional()
-        case "pkixPublicKey": self.pkixPublicKey = try r.bytes()
-        case "proofOfPossession": self.proofOfPossession = try r.bytes()
-        case "stubPKCS10Request": self.stubPKCS10Request = try r.bytes()
-        case "unverifiedUserAnnotations": self.unverifiedUserAnnotations = try r.map()
+    public mutating func decodeJSONField(_ key: JSONKey, _ r: inout JSONReader) throws -> Bool {
+        switch key.hash {
+        case 0x208F15A5ED917A58 where key == "signerName": self.signerName = try r.value()
+        case 0x7ABF061E517AE0C7 where key == "podName": self.podName = try r.value()
+        case 0x77731F5B237706D6 where key == "podUID": self.podUID = try r.value()
+        case 0x153BCD92E9C72890 where key == "serviceAccountName": self.serviceAccountName = try r.value()
+        case 0x27FEE0B3229EA6F7 where key == "serviceAccountUID": self.serviceAccountUID = try r.value()
+        case 0x4CAF4B0BFA4E8DCE where key == "nodeName": self.nodeName = try r.value()
+        case 0x58C82CDF781C3ED5 where key == "nodeUID": self.nodeUID = try r.value()
+        case 0xFA7409EAE97AEB71 where key == "maxExpirationSeconds": self.maxExpirationSeconds = try r.optional()
+        case 0xF6F3C17C708FE7DF where key == "pkixPublicKey": self.pkixPublicKey = try r.bytes()
+        case 0xA5615E9F991BD0FA where key == "proofOfPossession": self.proofOfPossession = try r.bytes()
+        case 0x2D54B55AC12461EC where key == "stubPKCS10Request": self.stubPKCS10Request = try r.bytes()
+        case 0x93EF0B34EAA33A81 where key == "unverifiedUserAnnotations": self.unverifiedUserAnnotations = try r.map()
         default:
             return false
         }

@@ -44,13 +44,13 @@ extension CertificatesV1beta1.PodCertificateRequestStatus: JSONObjectCodable {
         if let v = self.notAfter { w.quotedKey("\"notAfter\":"); v.encodeJSON(&w) }
     }
 
-    public mutating func decodeJSONField(_ key: String, _ r: inout JSONReader) throws -> Bool {
-        switch key {
-        case "conditions": self.conditions = try r.array()
-        case "certificateChain": self.certificateChain = try r.value()
-        case "notBefore": self.notBefore = try r.optional()
-        case "beginRefreshAt": self.beginRefreshAt = try r.optional()
-        case "notAfter": self.notAfter = try r.optional()
+    public mutating func decodeJSONField(_ key: JSONKey, _ r: inout JSONReader) throws -> Bool {
+        switch key.hash {
+        case 0x5F6D4DD9DB56877 where key == "conditions": self.conditions = try r.array()
+        case 0xFB061BD371154E19 where key == "certificateChain": self.certificateChain = try r.value()
+        case 0x44948B25A9D913B5 where key == "notBefore": self.notBefore = try r.optional()
+        case 0x96EDBEFC0BD4F6E8 where key == "beginRefreshAt": self.beginRefreshAt = try r.optional()
+        case 0x17E0B5FBD55FE5D0 where key == "notAfter": self.notAfter = try r.optional()
         default:
             return false
         }

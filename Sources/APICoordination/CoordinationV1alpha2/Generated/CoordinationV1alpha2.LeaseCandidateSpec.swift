@@ -49,14 +49,14 @@ extension CoordinationV1alpha2.LeaseCandidateSpec: JSONObjectCodable {
         if !self.strategy.isEmpty { w.quotedKey("\"strategy\":"); self.strategy.encodeJSON(&w) }
     }
 
-    public mutating func decodeJSONField(_ key: String, _ r: inout JSONReader) throws -> Bool {
-        switch key {
-        case "leaseName": self.leaseName = try r.value()
-        case "pingTime": self.pingTime = try r.optional()
-        case "renewTime": self.renewTime = try r.optional()
-        case "binaryVersion": self.binaryVersion = try r.value()
-        case "emulationVersion": self.emulationVersion = try r.value()
-        case "strategy": self.strategy = try r.value()
+    public mutating func decodeJSONField(_ key: JSONKey, _ r: inout JSONReader) throws -> Bool {
+        switch key.hash {
+        case 0x7189929B7F895FD2 where key == "leaseName": self.leaseName = try r.value()
+        case 0x91F75EC41C197B60 where key == "pingTime": self.pingTime = try r.optional()
+        case 0x17551809F05215E7 where key == "renewTime": self.renewTime = try r.optional()
+        case 0xE68EC4266DFC3FF0 where key == "binaryVersion": self.binaryVersion = try r.value()
+        case 0x7B7A8ADA8E37F131 where key == "emulationVersion": self.emulationVersion = try r.value()
+        case 0x2F2724F046220C64 where key == "strategy": self.strategy = try r.value()
         default:
             return false
         }

@@ -54,15 +54,15 @@ extension CoordinationV1beta1.LeaseSpec: JSONObjectCodable {
         if let v = self.preferredHolder { w.quotedKey("\"preferredHolder\":"); v.encodeJSON(&w) }
     }
 
-    public mutating func decodeJSONField(_ key: String, _ r: inout JSONReader) throws -> Bool {
-        switch key {
-        case "holderIdentity": self.holderIdentity = try r.optional()
-        case "leaseDurationSeconds": self.leaseDurationSeconds = try r.optional()
-        case "acquireTime": self.acquireTime = try r.optional()
-        case "renewTime": self.renewTime = try r.optional()
-        case "leaseTransitions": self.leaseTransitions = try r.optional()
-        case "strategy": self.strategy = try r.optional()
-        case "preferredHolder": self.preferredHolder = try r.optional()
+    public mutating func decodeJSONField(_ key: JSONKey, _ r: inout JSONReader) throws -> Bool {
+        switch key.hash {
+        case 0x3887C8F141CDC761 where key == "holderIdentity": self.holderIdentity = try r.optional()
+        case 0x66EBC02579F75316 where key == "leaseDurationSeconds": self.leaseDurationSeconds = try r.optional()
+        case 0x986A131DF7843A2A where key == "acquireTime": self.acquireTime = try r.optional()
+        case 0x17551809F05215E7 where key == "renewTime": self.renewTime = try r.optional()
+        case 0xE9DBAC636C20B7D7 where key == "leaseTransitions": self.leaseTransitions = try r.optional()
+        case 0x2F2724F046220C64 where key == "strategy": self.strategy = try r.optional()
+        case 0x60E255A73EBDEB74 where key == "preferredHolder": self.preferredHolder = try r.optional()
         default:
             return false
         }

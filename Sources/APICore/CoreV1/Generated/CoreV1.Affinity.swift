@@ -34,11 +34,11 @@ extension CoreV1.Affinity: JSONObjectCodable {
         if let v = self.podAntiAffinity { w.quotedKey("\"podAntiAffinity\":"); v.encodeJSON(&w) }
     }
 
-    public mutating func decodeJSONField(_ key: String, _ r: inout JSONReader) throws -> Bool {
-        switch key {
-        case "nodeAffinity": self.nodeAffinity = try r.optional()
-        case "podAffinity": self.podAffinity = try r.optional()
-        case "podAntiAffinity": self.podAntiAffinity = try r.optional()
+    public mutating func decodeJSONField(_ key: JSONKey, _ r: inout JSONReader) throws -> Bool {
+        switch key.hash {
+        case 0x88542E5743859201 where key == "nodeAffinity": self.nodeAffinity = try r.optional()
+        case 0xB0E3BF24A8A29AC0 where key == "podAffinity": self.podAffinity = try r.optional()
+        case 0x651CFABA4AFEFE90 where key == "podAntiAffinity": self.podAntiAffinity = try r.optional()
         default:
             return false
         }

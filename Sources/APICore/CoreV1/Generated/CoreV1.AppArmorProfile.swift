@@ -29,10 +29,10 @@ extension CoreV1.AppArmorProfile: JSONObjectCodable {
         if let v = self.localhostProfile { w.quotedKey("\"localhostProfile\":"); v.encodeJSON(&w) }
     }
 
-    public mutating func decodeJSONField(_ key: String, _ r: inout JSONReader) throws -> Bool {
-        switch key {
-        case "type": self.type = try r.value()
-        case "localhostProfile": self.localhostProfile = try r.optional()
+    public mutating func decodeJSONField(_ key: JSONKey, _ r: inout JSONReader) throws -> Bool {
+        switch key.hash {
+        case 0xA79439EF7BFA9C2D where key == "type": self.type = try r.value()
+        case 0x93D1190280499257 where key == "localhostProfile": self.localhostProfile = try r.optional()
         default:
             return false
         }

@@ -29,10 +29,10 @@ extension CoreV1.AttachedVolume: JSONObjectCodable {
         w.quotedKey("\"devicePath\":"); self.devicePath.encodeJSON(&w)
     }
 
-    public mutating func decodeJSONField(_ key: String, _ r: inout JSONReader) throws -> Bool {
-        switch key {
-        case "name": self.name = try r.value()
-        case "devicePath": self.devicePath = try r.value()
+    public mutating func decodeJSONField(_ key: JSONKey, _ r: inout JSONReader) throws -> Bool {
+        switch key.hash {
+        case 0xC4BCADBA8E631B86 where key == "name": self.name = try r.value()
+        case 0xDFCBDFBF99D9B894 where key == "devicePath": self.devicePath = try r.value()
         default:
             return false
         }

@@ -24,9 +24,9 @@ extension CoreV1.AvoidPods: JSONObjectCodable {
         if !self.preferAvoidPods.isEmpty { w.quotedKey("\"preferAvoidPods\":"); self.preferAvoidPods.encodeJSON(&w) }
     }
 
-    public mutating func decodeJSONField(_ key: String, _ r: inout JSONReader) throws -> Bool {
-        switch key {
-        case "preferAvoidPods": self.preferAvoidPods = try r.array()
+    public mutating func decodeJSONField(_ key: JSONKey, _ r: inout JSONReader) throws -> Bool {
+        switch key.hash {
+        case 0x85A67DA78609BAC4 where key == "preferAvoidPods": self.preferAvoidPods = try r.array()
         default:
             return false
         }

@@ -49,14 +49,14 @@ extension CoreV1.AzureDiskVolumeSource: JSONObjectCodable {
         if let v = self.kind { w.quotedKey("\"kind\":"); v.encodeJSON(&w) }
     }
 
-    public mutating func decodeJSONField(_ key: String, _ r: inout JSONReader) throws -> Bool {
-        switch key {
-        case "diskName": self.diskName = try r.value()
-        case "diskURI": self.diskURI = try r.value()
-        case "cachingMode": self.cachingMode = try r.optional()
-        case "fsType": self.fsType = try r.optional()
-        case "readOnly": self.readOnly = try r.optional()
-        case "kind": self.kind = try r.optional()
+    public mutating func decodeJSONField(_ key: JSONKey, _ r: inout JSONReader) throws -> Bool {
+        switch key.hash {
+        case 0xCE16AB7E3AB9BB9F where key == "diskName": self.diskName = try r.value()
+        case 0x6A4CB5997015C6BE where key == "diskURI": self.diskURI = try r.value()
+        case 0x8019A8FFB0D27C85 where key == "cachingMode": self.cachingMode = try r.optional()
+        case 0xD750A16677FE13BE where key == "fsType": self.fsType = try r.optional()
+        case 0x7381961D26B4ADB7 where key == "readOnly": self.readOnly = try r.optional()
+        case 0xEF9C96D721673243 where key == "kind": self.kind = try r.optional()
         default:
             return false
         }

@@ -39,12 +39,12 @@ extension CoreV1.AzureFilePersistentVolumeSource: JSONObjectCodable {
         w.quotedKey("\"secretNamespace\":"); if let v = self.secretNamespace { v.encodeJSON(&w) } else { w.null() }
     }
 
-    public mutating func decodeJSONField(_ key: String, _ r: inout JSONReader) throws -> Bool {
-        switch key {
-        case "secretName": self.secretName = try r.value()
-        case "shareName": self.shareName = try r.value()
-        case "readOnly": self.readOnly = try r.value()
-        case "secretNamespace": self.secretNamespace = try r.optional()
+    public mutating func decodeJSONField(_ key: JSONKey, _ r: inout JSONReader) throws -> Bool {
+        switch key.hash {
+        case 0x28B4B9A58C33026A where key == "secretName": self.secretName = try r.value()
+        case 0x107FED3084B6189B where key == "shareName": self.shareName = try r.value()
+        case 0x7381961D26B4ADB7 where key == "readOnly": self.readOnly = try r.value()
+        case 0x94247C4B10D7C9C4 where key == "secretNamespace": self.secretNamespace = try r.optional()
         default:
             return false
         }

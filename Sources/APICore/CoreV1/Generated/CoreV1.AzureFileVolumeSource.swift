@@ -34,11 +34,11 @@ extension CoreV1.AzureFileVolumeSource: JSONObjectCodable {
         if self.readOnly { w.quotedKey("\"readOnly\":"); self.readOnly.encodeJSON(&w) }
     }
 
-    public mutating func decodeJSONField(_ key: String, _ r: inout JSONReader) throws -> Bool {
-        switch key {
-        case "secretName": self.secretName = try r.value()
-        case "shareName": self.shareName = try r.value()
-        case "readOnly": self.readOnly = try r.value()
+    public mutating func decodeJSONField(_ key: JSONKey, _ r: inout JSONReader) throws -> Bool {
+        switch key.hash {
+        case 0x28B4B9A58C33026A where key == "secretName": self.secretName = try r.value()
+        case 0x107FED3084B6189B where key == "shareName": self.shareName = try r.value()
+        case 0x7381961D26B4ADB7 where key == "readOnly": self.readOnly = try r.value()
         default:
             return false
         }

@@ -69,18 +69,18 @@ extension CoreV1.CSIPersistentVolumeSource: JSONObjectCodable {
         if let v = self.nodeExpandSecretRef { w.quotedKey("\"nodeExpandSecretRef\":"); v.encodeJSON(&w) }
     }
 
-    public mutating func decodeJSONField(_ key: String, _ r: inout JSONReader) throws -> Bool {
-        switch key {
-        case "driver": self.driver = try r.value()
-        case "volumeHandle": self.volumeHandle = try r.value()
-        case "readOnly": self.readOnly = try r.value()
-        case "fsType": self.fsType = try r.value()
-        case "volumeAttributes": self.volumeAttributes = try r.map()
-        case "controllerPublishSecretRef": self.controllerPublishSecretRef = try r.optional()
-        case "nodeStageSecretRef": self.nodeStageSecretRef = try r.optional()
-        case "nodePublishSecretRef": self.nodePublishSecretRef = try r.optional()
-        case "controllerExpandSecretRef": self.controllerExpandSecretRef = try r.optional()
-        case "nodeExpandSecretRef": self.nodeExpandSecretRef = try r.optional()
+    public mutating func decodeJSONField(_ key: JSONKey, _ r: inout JSONReader) throws -> Bool {
+        switch key.hash {
+        case 0xC85B78E3DEA334FF where key == "driver": self.driver = try r.value()
+        case 0x81AFB30061D7D4C1 where key == "volumeHandle": self.volumeHandle = try r.value()
+        case 0x7381961D26B4ADB7 where key == "readOnly": self.readOnly = try r.value()
+        case 0xD750A16677FE13BE where key == "fsType": self.fsType = try r.value()
+        case 0x4BC060AD7CF847C2 where key == "volumeAttributes": self.volumeAttributes = try r.map()
+        case 0x25390755B40C11ED where key == "controllerPublishSecretRef": self.controllerPublishSecretRef = try r.optional()
+        case 0xDD274B98B9CE1AF6 where key == "nodeStageSecretRef": self.nodeStageSecretRef = try r.optional()
+        case 0x7F0FD73DEAFF5D81 where key == "nodePublishSecretRef": self.nodePublishSecretRef = try r.optional()
+        case 0xFE9EE24CDBAEB536 where key == "controllerExpandSecretRef": self.controllerExpandSecretRef = try r.optional()
+        case 0xF1F3DE6139057B5A where key == "nodeExpandSecretRef": self.nodeExpandSecretRef = try r.optional()
         default:
             return false
         }

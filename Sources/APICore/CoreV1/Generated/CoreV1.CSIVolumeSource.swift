@@ -44,13 +44,13 @@ extension CoreV1.CSIVolumeSource: JSONObjectCodable {
         if let v = self.nodePublishSecretRef { w.quotedKey("\"nodePublishSecretRef\":"); v.encodeJSON(&w) }
     }
 
-    public mutating func decodeJSONField(_ key: String, _ r: inout JSONReader) throws -> Bool {
-        switch key {
-        case "driver": self.driver = try r.value()
-        case "readOnly": self.readOnly = try r.optional()
-        case "fsType": self.fsType = try r.optional()
-        case "volumeAttributes": self.volumeAttributes = try r.map()
-        case "nodePublishSecretRef": self.nodePublishSecretRef = try r.optional()
+    public mutating func decodeJSONField(_ key: JSONKey, _ r: inout JSONReader) throws -> Bool {
+        switch key.hash {
+        case 0xC85B78E3DEA334FF where key == "driver": self.driver = try r.value()
+        case 0x7381961D26B4ADB7 where key == "readOnly": self.readOnly = try r.optional()
+        case 0xD750A16677FE13BE where key == "fsType": self.fsType = try r.optional()
+        case 0x4BC060AD7CF847C2 where key == "volumeAttributes": self.volumeAttributes = try r.map()
+        case 0x7F0FD73DEAFF5D81 where key == "nodePublishSecretRef": self.nodePublishSecretRef = try r.optional()
         default:
             return false
         }

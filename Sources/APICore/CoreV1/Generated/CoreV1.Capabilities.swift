@@ -29,10 +29,10 @@ extension CoreV1.Capabilities: JSONObjectCodable {
         if !self.drop.isEmpty { w.quotedKey("\"drop\":"); self.drop.encodeJSON(&w) }
     }
 
-    public mutating func decodeJSONField(_ key: String, _ r: inout JSONReader) throws -> Bool {
-        switch key {
-        case "add": self.add = try r.array()
-        case "drop": self.drop = try r.array()
+    public mutating func decodeJSONField(_ key: JSONKey, _ r: inout JSONReader) throws -> Bool {
+        switch key.hash {
+        case 0xE70BC3190530E654 where key == "add": self.add = try r.array()
+        case 0xF1A2A766DCD55BAC where key == "drop": self.drop = try r.array()
         default:
             return false
         }

@@ -49,14 +49,14 @@ extension CoreV1.CephFSPersistentVolumeSource: JSONObjectCodable {
         if self.readOnly { w.quotedKey("\"readOnly\":"); self.readOnly.encodeJSON(&w) }
     }
 
-    public mutating func decodeJSONField(_ key: String, _ r: inout JSONReader) throws -> Bool {
-        switch key {
-        case "monitors": self.monitors = try r.array()
-        case "path": self.path = try r.value()
-        case "user": self.user = try r.value()
-        case "secretFile": self.secretFile = try r.value()
-        case "secretRef": self.secretRef = try r.optional()
-        case "readOnly": self.readOnly = try r.value()
+    public mutating func decodeJSONField(_ key: JSONKey, _ r: inout JSONReader) throws -> Bool {
+        switch key.hash {
+        case 0x79973AAB255B49FE where key == "monitors": self.monitors = try r.array()
+        case 0x3C52D0DEBD70676 where key == "path": self.path = try r.value()
+        case 0x7D6780E4032B48F2 where key == "user": self.user = try r.value()
+        case 0x98868D643BC1DE37 where key == "secretFile": self.secretFile = try r.value()
+        case 0xA95EB3D44C2A4AD6 where key == "secretRef": self.secretRef = try r.optional()
+        case 0x7381961D26B4ADB7 where key == "readOnly": self.readOnly = try r.value()
         default:
             return false
         }

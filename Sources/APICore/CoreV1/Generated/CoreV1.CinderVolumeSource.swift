@@ -39,12 +39,12 @@ extension CoreV1.CinderVolumeSource: JSONObjectCodable {
         if let v = self.secretRef { w.quotedKey("\"secretRef\":"); v.encodeJSON(&w) }
     }
 
-    public mutating func decodeJSONField(_ key: String, _ r: inout JSONReader) throws -> Bool {
-        switch key {
-        case "volumeID": self.volumeID = try r.value()
-        case "fsType": self.fsType = try r.value()
-        case "readOnly": self.readOnly = try r.value()
-        case "secretRef": self.secretRef = try r.optional()
+    public mutating func decodeJSONField(_ key: JSONKey, _ r: inout JSONReader) throws -> Bool {
+        switch key.hash {
+        case 0xD684187EFD15CB02 where key == "volumeID": self.volumeID = try r.value()
+        case 0xD750A16677FE13BE where key == "fsType": self.fsType = try r.value()
+        case 0x7381961D26B4ADB7 where key == "readOnly": self.readOnly = try r.value()
+        case 0xA95EB3D44C2A4AD6 where key == "secretRef": self.secretRef = try r.optional()
         default:
             return false
         }

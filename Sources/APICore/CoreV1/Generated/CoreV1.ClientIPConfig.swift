@@ -24,9 +24,9 @@ extension CoreV1.ClientIPConfig: JSONObjectCodable {
         if let v = self.timeoutSeconds { w.quotedKey("\"timeoutSeconds\":"); v.encodeJSON(&w) }
     }
 
-    public mutating func decodeJSONField(_ key: String, _ r: inout JSONReader) throws -> Bool {
-        switch key {
-        case "timeoutSeconds": self.timeoutSeconds = try r.optional()
+    public mutating func decodeJSONField(_ key: JSONKey, _ r: inout JSONReader) throws -> Bool {
+        switch key.hash {
+        case 0x554FC4D386B469B5 where key == "timeoutSeconds": self.timeoutSeconds = try r.optional()
         default:
             return false
         }

@@ -44,13 +44,13 @@ extension CoreV1.ClusterTrustBundleProjection: JSONObjectCodable {
         w.quotedKey("\"path\":"); self.path.encodeJSON(&w)
     }
 
-    public mutating func decodeJSONField(_ key: String, _ r: inout JSONReader) throws -> Bool {
-        switch key {
-        case "name": self.name = try r.optional()
-        case "signerName": self.signerName = try r.optional()
-        case "labelSelector": self.labelSelector = try r.optional()
-        case "optional": self.optional = try r.optional()
-        case "path": self.path = try r.value()
+    public mutating func decodeJSONField(_ key: JSONKey, _ r: inout JSONReader) throws -> Bool {
+        switch key.hash {
+        case 0xC4BCADBA8E631B86 where key == "name": self.name = try r.optional()
+        case 0x208F15A5ED917A58 where key == "signerName": self.signerName = try r.optional()
+        case 0x3C1EB92F58C9834 where key == "labelSelector": self.labelSelector = try r.optional()
+        case 0x629576C6B305D539 where key == "optional": self.optional = try r.optional()
+        case 0x3C52D0DEBD70676 where key == "path": self.path = try r.value()
         default:
             return false
         }

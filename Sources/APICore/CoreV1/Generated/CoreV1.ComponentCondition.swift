@@ -39,12 +39,12 @@ extension CoreV1.ComponentCondition: JSONObjectCodable {
         if !self.error.isEmpty { w.quotedKey("\"error\":"); self.error.encodeJSON(&w) }
     }
 
-    public mutating func decodeJSONField(_ key: String, _ r: inout JSONReader) throws -> Bool {
-        switch key {
-        case "type": self.type = try r.value()
-        case "status": self.status = try r.value()
-        case "message": self.message = try r.value()
-        case "error": self.error = try r.value()
+    public mutating func decodeJSONField(_ key: JSONKey, _ r: inout JSONReader) throws -> Bool {
+        switch key.hash {
+        case 0xA79439EF7BFA9C2D where key == "type": self.type = try r.value()
+        case 0xC4D5696D6CC12C2F where key == "status": self.status = try r.value()
+        case 0x546401B5D2A8D2A4 where key == "message": self.message = try r.value()
+        case 0x9F7452DD75D54D31 where key == "error": self.error = try r.value()
         default:
             return false
         }

@@ -49,14 +49,14 @@ extension CoreV1.ConfigMap: JSONObjectCodable {
         if !self.binaryData.isEmpty { w.quotedKey("\"binaryData\":"); w.bytesMap(self.binaryData) }
     }
 
-    public mutating func decodeJSONField(_ key: String, _ r: inout JSONReader) throws -> Bool {
-        switch key {
-        case "kind": kind = try r.value()
-        case "apiVersion": apiVersion = try r.value()
-        case "metadata": self.metadata = try r.value()
-        case "immutable": self.immutable = try r.optional()
-        case "data": self.data = try r.map()
-        case "binaryData": self.binaryData = try r.bytesMap()
+    public mutating func decodeJSONField(_ key: JSONKey, _ r: inout JSONReader) throws -> Bool {
+        switch key.hash {
+        case 0xEF9C96D721673243 where key == "kind": kind = try r.value()
+        case 0xB898E55FE5F29CE9 where key == "apiVersion": apiVersion = try r.value()
+        case 0x28475F88F42FD020 where key == "metadata": self.metadata = try r.value()
+        case 0x294CF801EDB925DF where key == "immutable": self.immutable = try r.optional()
+        case 0x855B556730A34A05 where key == "data": self.data = try r.map()
+        case 0x2E553B985AD7A504 where key == "binaryData": self.binaryData = try r.bytesMap()
         default:
             return false
         }

@@ -44,13 +44,13 @@ extension CoreV1.ConfigMapNodeConfigSource: JSONObjectCodable {
         w.quotedKey("\"kubeletConfigKey\":"); self.kubeletConfigKey.encodeJSON(&w)
     }
 
-    public mutating func decodeJSONField(_ key: String, _ r: inout JSONReader) throws -> Bool {
-        switch key {
-        case "namespace": self.namespace = try r.value()
-        case "name": self.name = try r.value()
-        case "uid": self.uid = try r.value()
-        case "resourceVersion": self.resourceVersion = try r.value()
-        case "kubeletConfigKey": self.kubeletConfigKey = try r.value()
+    public mutating func decodeJSONField(_ key: JSONKey, _ r: inout JSONReader) throws -> Bool {
+        switch key.hash {
+        case 0xDC1C4A04CB5C6DA0 where key == "namespace": self.namespace = try r.value()
+        case 0xC4BCADBA8E631B86 where key == "name": self.name = try r.value()
+        case 0x4C9CB5193E0B272D where key == "uid": self.uid = try r.value()
+        case 0xF09748394438C8A7 where key == "resourceVersion": self.resourceVersion = try r.value()
+        case 0x79969D9E88D19EC6 where key == "kubeletConfigKey": self.kubeletConfigKey = try r.value()
         default:
             return false
         }

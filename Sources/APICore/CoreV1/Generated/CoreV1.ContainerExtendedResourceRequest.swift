@@ -34,11 +34,11 @@ extension CoreV1.ContainerExtendedResourceRequest: JSONObjectCodable {
         w.quotedKey("\"requestName\":"); self.requestName.encodeJSON(&w)
     }
 
-    public mutating func decodeJSONField(_ key: String, _ r: inout JSONReader) throws -> Bool {
-        switch key {
-        case "containerName": self.containerName = try r.value()
-        case "resourceName": self.resourceName = try r.value()
-        case "requestName": self.requestName = try r.value()
+    public mutating func decodeJSONField(_ key: JSONKey, _ r: inout JSONReader) throws -> Bool {
+        switch key.hash {
+        case 0x40E3AFDE1C62E93B where key == "containerName": self.containerName = try r.value()
+        case 0x174C94F30B981776 where key == "resourceName": self.resourceName = try r.value()
+        case 0x7008834660914019 where key == "requestName": self.requestName = try r.value()
         default:
             return false
         }

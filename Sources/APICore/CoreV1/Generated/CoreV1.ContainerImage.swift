@@ -29,10 +29,10 @@ extension CoreV1.ContainerImage: JSONObjectCodable {
         if self.sizeBytes != 0 { w.quotedKey("\"sizeBytes\":"); self.sizeBytes.encodeJSON(&w) }
     }
 
-    public mutating func decodeJSONField(_ key: String, _ r: inout JSONReader) throws -> Bool {
-        switch key {
-        case "names": self.names = try r.array()
-        case "sizeBytes": self.sizeBytes = try r.value()
+    public mutating func decodeJSONField(_ key: JSONKey, _ r: inout JSONReader) throws -> Bool {
+        switch key.hash {
+        case 0xAFB728FFF268814F where key == "names": self.names = try r.array()
+        case 0x2D8C3FC589B4BC7F where key == "sizeBytes": self.sizeBytes = try r.value()
         default:
             return false
         }

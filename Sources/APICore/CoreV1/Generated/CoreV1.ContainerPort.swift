@@ -44,13 +44,13 @@ extension CoreV1.ContainerPort: JSONObjectCodable {
         if !self.hostIP.isEmpty { w.quotedKey("\"hostIP\":"); self.hostIP.encodeJSON(&w) }
     }
 
-    public mutating func decodeJSONField(_ key: String, _ r: inout JSONReader) throws -> Bool {
-        switch key {
-        case "name": self.name = try r.value()
-        case "hostPort": self.hostPort = try r.value()
-        case "containerPort": self.containerPort = try r.value()
-        case "protocol": self.protocol = try r.value()
-        case "hostIP": self.hostIP = try r.value()
+    public mutating func decodeJSONField(_ key: JSONKey, _ r: inout JSONReader) throws -> Bool {
+        switch key.hash {
+        case 0xC4BCADBA8E631B86 where key == "name": self.name = try r.value()
+        case 0x331EC144855B038 where key == "hostPort": self.hostPort = try r.value()
+        case 0x44844A6820CFD743 where key == "containerPort": self.containerPort = try r.value()
+        case 0xB2B41998FA3BFFF5 where key == "protocol": self.protocol = try r.value()
+        case 0x669C7E7455C85EA6 where key == "hostIP": self.hostIP = try r.value()
         default:
             return false
         }

@@ -29,10 +29,10 @@ extension CoreV1.ContainerResizePolicy: JSONObjectCodable {
         w.quotedKey("\"restartPolicy\":"); self.restartPolicy.encodeJSON(&w)
     }
 
-    public mutating func decodeJSONField(_ key: String, _ r: inout JSONReader) throws -> Bool {
-        switch key {
-        case "resourceName": self.resourceName = try r.value()
-        case "restartPolicy": self.restartPolicy = try r.value()
+    public mutating func decodeJSONField(_ key: JSONKey, _ r: inout JSONReader) throws -> Bool {
+        switch key.hash {
+        case 0x174C94F30B981776 where key == "resourceName": self.resourceName = try r.value()
+        case 0xAAE606B1A252D306 where key == "restartPolicy": self.restartPolicy = try r.value()
         default:
             return false
         }

@@ -29,10 +29,10 @@ extension CoreV1.ContainerRestartRule: JSONObjectCodable {
         if let v = self.exitCodes { w.quotedKey("\"exitCodes\":"); v.encodeJSON(&w) }
     }
 
-    public mutating func decodeJSONField(_ key: String, _ r: inout JSONReader) throws -> Bool {
-        switch key {
-        case "action": self.action = try r.value()
-        case "exitCodes": self.exitCodes = try r.optional()
+    public mutating func decodeJSONField(_ key: JSONKey, _ r: inout JSONReader) throws -> Bool {
+        switch key.hash {
+        case 0x6568640B035A56DF where key == "action": self.action = try r.value()
+        case 0xDD98EDB5D86E4A5 where key == "exitCodes": self.exitCodes = try r.optional()
         default:
             return false
         }

@@ -34,11 +34,11 @@ extension CoreV1.ContainerState: JSONObjectCodable {
         if let v = self.terminated { w.quotedKey("\"terminated\":"); v.encodeJSON(&w) }
     }
 
-    public mutating func decodeJSONField(_ key: String, _ r: inout JSONReader) throws -> Bool {
-        switch key {
-        case "waiting": self.waiting = try r.optional()
-        case "running": self.running = try r.optional()
-        case "terminated": self.terminated = try r.optional()
+    public mutating func decodeJSONField(_ key: JSONKey, _ r: inout JSONReader) throws -> Bool {
+        switch key.hash {
+        case 0xEAC9AFEF1A00B5E8 where key == "waiting": self.waiting = try r.optional()
+        case 0x60147FB4FA4A8E0C where key == "running": self.running = try r.optional()
+        case 0x30704D382433CD00 where key == "terminated": self.terminated = try r.optional()
         default:
             return false
         }

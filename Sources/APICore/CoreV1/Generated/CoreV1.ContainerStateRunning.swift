@@ -24,9 +24,9 @@ extension CoreV1.ContainerStateRunning: JSONObjectCodable {
         w.quotedKey("\"startedAt\":"); if let v = self.startedAt { v.encodeJSON(&w) } else { w.null() }
     }
 
-    public mutating func decodeJSONField(_ key: String, _ r: inout JSONReader) throws -> Bool {
-        switch key {
-        case "startedAt": self.startedAt = try r.optional()
+    public mutating func decodeJSONField(_ key: JSONKey, _ r: inout JSONReader) throws -> Bool {
+        switch key.hash {
+        case 0x3BDA98EAB8465BB where key == "startedAt": self.startedAt = try r.optional()
         default:
             return false
         }

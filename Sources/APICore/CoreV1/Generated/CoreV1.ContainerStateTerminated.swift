@@ -54,15 +54,15 @@ extension CoreV1.ContainerStateTerminated: JSONObjectCodable {
         if !self.containerID.isEmpty { w.quotedKey("\"containerID\":"); self.containerID.encodeJSON(&w) }
     }
 
-    public mutating func decodeJSONField(_ key: String, _ r: inout JSONReader) throws -> Bool {
-        switch key {
-        case "exitCode": self.exitCode = try r.value()
-        case "signal": self.signal = try r.value()
-        case "reason": self.reason = try r.value()
-        case "message": self.message = try r.value()
-        case "startedAt": self.startedAt = try r.optional()
-        case "finishedAt": self.finishedAt = try r.optional()
-        case "containerID": self.containerID = try r.value()
+    public mutating func decodeJSONField(_ key: JSONKey, _ r: inout JSONReader) throws -> Bool {
+        switch key.hash {
+        case 0x3261AAD4F471E434 where key == "exitCode": self.exitCode = try r.value()
+        case 0x5062CD8F7A7FD349 where key == "signal": self.signal = try r.value()
+        case 0x65E8D7F3474F2639 where key == "reason": self.reason = try r.value()
+        case 0x546401B5D2A8D2A4 where key == "message": self.message = try r.value()
+        case 0x3BDA98EAB8465BB where key == "startedAt": self.startedAt = try r.optional()
+        case 0xF83366814DD130D6 where key == "finishedAt": self.finishedAt = try r.optional()
+        case 0x87FDF9536EF869A5 where key == "containerID": self.containerID = try r.value()
         default:
             return false
         }

@@ -29,10 +29,10 @@ extension CoreV1.ContainerStateWaiting: JSONObjectCodable {
         if !self.message.isEmpty { w.quotedKey("\"message\":"); self.message.encodeJSON(&w) }
     }
 
-    public mutating func decodeJSONField(_ key: String, _ r: inout JSONReader) throws -> Bool {
-        switch key {
-        case "reason": self.reason = try r.value()
-        case "message": self.message = try r.value()
+    public mutating func decodeJSONField(_ key: JSONKey, _ r: inout JSONReader) throws -> Bool {
+        switch key.hash {
+        case 0x65E8D7F3474F2639 where key == "reason": self.reason = try r.value()
+        case 0x546401B5D2A8D2A4 where key == "message": self.message = try r.value()
         default:
             return false
         }

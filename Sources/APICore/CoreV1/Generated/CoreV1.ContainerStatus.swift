@@ -94,23 +94,23 @@ extension CoreV1.ContainerStatus: JSONObjectCodable {
         if let v = self.stopSignal { w.quotedKey("\"stopSignal\":"); v.encodeJSON(&w) }
     }
 
-    public mutating func decodeJSONField(_ key: String, _ r: inout JSONReader) throws -> Bool {
-        switch key {
-        case "name": self.name = try r.value()
-        case "state": self.state = try r.value()
-        case "lastState": self.lastState = try r.value()
-        case "ready": self.ready = try r.value()
-        case "restartCount": self.restartCount = try r.value()
-        case "image": self.image = try r.value()
-        case "imageID": self.imageID = try r.value()
-        case "containerID": self.containerID = try r.value()
-        case "started": self.started = try r.optional()
-        case "allocatedResources": self.allocatedResources = try r.map()
-        case "resources": self.resources = try r.optional()
-        case "volumeMounts": self.volumeMounts = try r.array()
-        case "user": self.user = try r.optional()
-        case "allocatedResourcesStatus": self.allocatedResourcesStatus = try r.array()
-        case "stopSignal": self.stopSignal = try r.optional()
+    public mutating func decodeJSONField(_ key: JSONKey, _ r: inout JSONReader) throws -> Bool {
+        switch key.hash {
+        case 0xC4BCADBA8E631B86 where key == "name": self.name = try r.value()
+        case 0xEE63AAAD45B1B116 where key == "state": self.state = try r.value()
+        case 0xBDAC29EAF36721BA where key == "lastState": self.lastState = try r.value()
+        case 0x8935BAF305F374B4 where key == "ready": self.ready = try r.value()
+        case 0x6E335E0B9CCEFC73 where key == "restartCount": self.restartCount = try r.value()
+        case 0x2AB612888528489A where key == "image": self.image = try r.value()
+        case 0x562666409DAD3657 where key == "imageID": self.imageID = try r.value()
+        case 0x87FDF9536EF869A5 where key == "containerID": self.containerID = try r.value()
+        case 0xC732F2E2FBE9F15E where key == "started": self.started = try r.optional()
+        case 0x88DBCC261083D3AB where key == "allocatedResources": self.allocatedResources = try r.map()
+        case 0x34D5A1BEF245DF2 where key == "resources": self.resources = try r.optional()
+        case 0x733BF79D6B5D34B1 where key == "volumeMounts": self.volumeMounts = try r.array()
+        case 0x7D6780E4032B48F2 where key == "user": self.user = try r.optional()
+        case 0x1E778A91DC4724DD where key == "allocatedResourcesStatus": self.allocatedResourcesStatus = try r.array()
+        case 0x41DA17AF0144D09 where key == "stopSignal": self.stopSignal = try r.optional()
         default:
             return false
         }

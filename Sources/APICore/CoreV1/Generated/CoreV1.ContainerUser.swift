@@ -24,9 +24,9 @@ extension CoreV1.ContainerUser: JSONObjectCodable {
         if let v = self.linux { w.quotedKey("\"linux\":"); v.encodeJSON(&w) }
     }
 
-    public mutating func decodeJSONField(_ key: String, _ r: inout JSONReader) throws -> Bool {
-        switch key {
-        case "linux": self.linux = try r.optional()
+    public mutating func decodeJSONField(_ key: JSONKey, _ r: inout JSONReader) throws -> Bool {
+        switch key.hash {
+        case 0x5CAD04A9F1A5D05D where key == "linux": self.linux = try r.optional()
         default:
             return false
         }

@@ -24,9 +24,9 @@ extension CoreV1.DaemonEndpoint: JSONObjectCodable {
         w.quotedKey("\"Port\":"); self.Port.encodeJSON(&w)
     }
 
-    public mutating func decodeJSONField(_ key: String, _ r: inout JSONReader) throws -> Bool {
-        switch key {
-        case "Port": self.Port = try r.value()
+    public mutating func decodeJSONField(_ key: JSONKey, _ r: inout JSONReader) throws -> Bool {
+        switch key.hash {
+        case 0xB354DC19A7208A86 where key == "Port": self.Port = try r.value()
         default:
             return false
         }

@@ -24,9 +24,9 @@ extension CoreV1.DownwardAPIProjection: JSONObjectCodable {
         if !self.items.isEmpty { w.quotedKey("\"items\":"); self.items.encodeJSON(&w) }
     }
 
-    public mutating func decodeJSONField(_ key: String, _ r: inout JSONReader) throws -> Bool {
-        switch key {
-        case "items": self.items = try r.array()
+    public mutating func decodeJSONField(_ key: JSONKey, _ r: inout JSONReader) throws -> Bool {
+        switch key.hash {
+        case 0x3E7884BF4F412C6F where key == "items": self.items = try r.array()
         default:
             return false
         }

@@ -39,12 +39,12 @@ extension CoreV1.DownwardAPIVolumeFile: JSONObjectCodable {
         if let v = self.mode { w.quotedKey("\"mode\":"); v.encodeJSON(&w) }
     }
 
-    public mutating func decodeJSONField(_ key: String, _ r: inout JSONReader) throws -> Bool {
-        switch key {
-        case "path": self.path = try r.value()
-        case "fieldRef": self.fieldRef = try r.optional()
-        case "resourceFieldRef": self.resourceFieldRef = try r.optional()
-        case "mode": self.mode = try r.optional()
+    public mutating func decodeJSONField(_ key: JSONKey, _ r: inout JSONReader) throws -> Bool {
+        switch key.hash {
+        case 0x3C52D0DEBD70676 where key == "path": self.path = try r.value()
+        case 0x5A6801E4BBA3B008 where key == "fieldRef": self.fieldRef = try r.optional()
+        case 0xDBBB8D1EAAF0D198 where key == "resourceFieldRef": self.resourceFieldRef = try r.optional()
+        case 0xD3DEBA2C41DADB2 where key == "mode": self.mode = try r.optional()
         default:
             return false
         }

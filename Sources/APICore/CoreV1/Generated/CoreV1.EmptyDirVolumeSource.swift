@@ -29,10 +29,10 @@ extension CoreV1.EmptyDirVolumeSource: JSONObjectCodable {
         if let v = self.sizeLimit { w.quotedKey("\"sizeLimit\":"); v.encodeJSON(&w) }
     }
 
-    public mutating func decodeJSONField(_ key: String, _ r: inout JSONReader) throws -> Bool {
-        switch key {
-        case "medium": self.medium = try r.value()
-        case "sizeLimit": self.sizeLimit = try r.optional()
+    public mutating func decodeJSONField(_ key: JSONKey, _ r: inout JSONReader) throws -> Bool {
+        switch key.hash {
+        case 0xC76A095E1FFA22B6 where key == "medium": self.medium = try r.value()
+        case 0x906F465143B83B9F where key == "sizeLimit": self.sizeLimit = try r.optional()
         default:
             return false
         }

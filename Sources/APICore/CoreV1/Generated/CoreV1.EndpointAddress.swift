@@ -39,12 +39,12 @@ extension CoreV1.EndpointAddress: JSONObjectCodable {
         if let v = self.targetRef { w.quotedKey("\"targetRef\":"); v.encodeJSON(&w) }
     }
 
-    public mutating func decodeJSONField(_ key: String, _ r: inout JSONReader) throws -> Bool {
-        switch key {
-        case "ip": self.ip = try r.value()
-        case "hostname": self.hostname = try r.value()
-        case "nodeName": self.nodeName = try r.optional()
-        case "targetRef": self.targetRef = try r.optional()
+    public mutating func decodeJSONField(_ key: JSONKey, _ r: inout JSONReader) throws -> Bool {
+        switch key.hash {
+        case 0x8B74207B55C5CBC where key == "ip": self.ip = try r.value()
+        case 0x6EEA510E5CD609AC where key == "hostname": self.hostname = try r.value()
+        case 0x4CAF4B0BFA4E8DCE where key == "nodeName": self.nodeName = try r.optional()
+        case 0xD42319C0266702F5 where key == "targetRef": self.targetRef = try r.optional()
         default:
             return false
         }

@@ -34,11 +34,11 @@ extension CoreV1.EndpointSubset: JSONObjectCodable {
         if !self.ports.isEmpty { w.quotedKey("\"ports\":"); self.ports.encodeJSON(&w) }
     }
 
-    public mutating func decodeJSONField(_ key: String, _ r: inout JSONReader) throws -> Bool {
-        switch key {
-        case "addresses": self.addresses = try r.array()
-        case "notReadyAddresses": self.notReadyAddresses = try r.array()
-        case "ports": self.ports = try r.array()
+    public mutating func decodeJSONField(_ key: JSONKey, _ r: inout JSONReader) throws -> Bool {
+        switch key.hash {
+        case 0xCCE4A06AD18F1623 where key == "addresses": self.addresses = try r.array()
+        case 0x4DC835047DB6C957 where key == "notReadyAddresses": self.notReadyAddresses = try r.array()
+        case 0xC3780D35723576EF where key == "ports": self.ports = try r.array()
         default:
             return false
         }

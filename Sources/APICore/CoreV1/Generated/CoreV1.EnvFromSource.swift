@@ -34,11 +34,11 @@ extension CoreV1.EnvFromSource: JSONObjectCodable {
         if let v = self.secretRef { w.quotedKey("\"secretRef\":"); v.encodeJSON(&w) }
     }
 
-    public mutating func decodeJSONField(_ key: String, _ r: inout JSONReader) throws -> Bool {
-        switch key {
-        case "prefix": self.prefix = try r.value()
-        case "configMapRef": self.configMapRef = try r.optional()
-        case "secretRef": self.secretRef = try r.optional()
+    public mutating func decodeJSONField(_ key: JSONKey, _ r: inout JSONReader) throws -> Bool {
+        switch key.hash {
+        case 0xBA8821B572531E29 where key == "prefix": self.prefix = try r.value()
+        case 0x41994C83ADB839A8 where key == "configMapRef": self.configMapRef = try r.optional()
+        case 0xA95EB3D44C2A4AD6 where key == "secretRef": self.secretRef = try r.optional()
         default:
             return false
         }

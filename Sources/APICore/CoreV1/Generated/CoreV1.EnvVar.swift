@@ -34,11 +34,11 @@ extension CoreV1.EnvVar: JSONObjectCodable {
         if let v = self.valueFrom { w.quotedKey("\"valueFrom\":"); v.encodeJSON(&w) }
     }
 
-    public mutating func decodeJSONField(_ key: String, _ r: inout JSONReader) throws -> Bool {
-        switch key {
-        case "name": self.name = try r.value()
-        case "value": self.value = try r.value()
-        case "valueFrom": self.valueFrom = try r.optional()
+    public mutating func decodeJSONField(_ key: JSONKey, _ r: inout JSONReader) throws -> Bool {
+        switch key.hash {
+        case 0xC4BCADBA8E631B86 where key == "name": self.name = try r.value()
+        case 0x7CE4FD9430E80CEA where key == "value": self.value = try r.value()
+        case 0x5A3809863F6C4FAE where key == "valueFrom": self.valueFrom = try r.optional()
         default:
             return false
         }

@@ -44,13 +44,13 @@ extension CoreV1.EnvVarSource: JSONObjectCodable {
         if let v = self.fileKeyRef { w.quotedKey("\"fileKeyRef\":"); v.encodeJSON(&w) }
     }
 
-    public mutating func decodeJSONField(_ key: String, _ r: inout JSONReader) throws -> Bool {
-        switch key {
-        case "fieldRef": self.fieldRef = try r.optional()
-        case "resourceFieldRef": self.resourceFieldRef = try r.optional()
-        case "configMapKeyRef": self.configMapKeyRef = try r.optional()
-        case "secretKeyRef": self.secretKeyRef = try r.optional()
-        case "fileKeyRef": self.fileKeyRef = try r.optional()
+    public mutating func decodeJSONField(_ key: JSONKey, _ r: inout JSONReader) throws -> Bool {
+        switch key.hash {
+        case 0x5A6801E4BBA3B008 where key == "fieldRef": self.fieldRef = try r.optional()
+        case 0xDBBB8D1EAAF0D198 where key == "resourceFieldRef": self.resourceFieldRef = try r.optional()
+        case 0xE071382328A0D9EF where key == "configMapKeyRef": self.configMapKeyRef = try r.optional()
+        case 0xC5A7DC4651E95225 where key == "secretKeyRef": self.secretKeyRef = try r.optional()
+        case 0x52B77173CC7D2273 where key == "fileKeyRef": self.fileKeyRef = try r.optional()
         default:
             return false
         }

@@ -29,9 +29,9 @@ extension CoreV1.EphemeralContainer: JSONObjectCodable {
         if !self.targetContainerName.isEmpty { w.quotedKey("\"targetContainerName\":"); self.targetContainerName.encodeJSON(&w) }
     }
 
-    public mutating func decodeJSONField(_ key: String, _ r: inout JSONReader) throws -> Bool {
-        switch key {
-        case "targetContainerName": self.targetContainerName = try r.value()
+    public mutating func decodeJSONField(_ key: JSONKey, _ r: inout JSONReader) throws -> Bool {
+        switch key.hash {
+        case 0x7513B0FB78B523BC where key == "targetContainerName": self.targetContainerName = try r.value()
         default:
             if try ephemeralContainerCommon.decodeJSONField(key, &r) { return true }
             return false

@@ -24,9 +24,9 @@ extension CoreV1.EphemeralVolumeSource: JSONObjectCodable {
         if let v = self.volumeClaimTemplate { w.quotedKey("\"volumeClaimTemplate\":"); v.encodeJSON(&w) }
     }
 
-    public mutating func decodeJSONField(_ key: String, _ r: inout JSONReader) throws -> Bool {
-        switch key {
-        case "volumeClaimTemplate": self.volumeClaimTemplate = try r.optional()
+    public mutating func decodeJSONField(_ key: JSONKey, _ r: inout JSONReader) throws -> Bool {
+        switch key.hash {
+        case 0xC0E42E10D96995C7 where key == "volumeClaimTemplate": self.volumeClaimTemplate = try r.optional()
         default:
             return false
         }

@@ -104,25 +104,25 @@ extension CoreV1.Event: JSONObjectCodable {
         w.quotedKey("\"reportingInstance\":"); self.reportingInstance.encodeJSON(&w)
     }
 
-    public mutating func decodeJSONField(_ key: String, _ r: inout JSONReader) throws -> Bool {
-        switch key {
-        case "kind": kind = try r.value()
-        case "apiVersion": apiVersion = try r.value()
-        case "metadata": self.metadata = try r.value()
-        case "involvedObject": self.involvedObject = try r.value()
-        case "reason": self.reason = try r.value()
-        case "message": self.message = try r.value()
-        case "source": self.source = try r.value()
-        case "firstTimestamp": self.firstTimestamp = try r.optional()
-        case "lastTimestamp": self.lastTimestamp = try r.optional()
-        case "count": self.count = try r.value()
-        case "type": self.type = try r.value()
-        case "eventTime": self.eventTime = try r.optional()
-        case "series": self.series = try r.optional()
-        case "action": self.action = try r.value()
-        case "related": self.related = try r.optional()
-        case "reportingComponent": self.reportingComponent = try r.value()
-        case "reportingInstance": self.reportingInstance = try r.value()
+    public mutating func decodeJSONField(_ key: JSONKey, _ r: inout JSONReader) throws -> Bool {
+        switch key.hash {
+        case 0xEF9C96D721673243 where key == "kind": kind = try r.value()
+        case 0xB898E55FE5F29CE9 where key == "apiVersion": apiVersion = try r.value()
+        case 0x28475F88F42FD020 where key == "metadata": self.metadata = try r.value()
+        case 0x83468F03F8949D5 where key == "involvedObject": self.involvedObject = try r.value()
+        case 0x65E8D7F3474F2639 where key == "reason": self.reason = try r.value()
+        case 0x546401B5D2A8D2A4 where key == "message": self.message = try r.value()
+        case 0x76DBDC228F782DB8 where key == "source": self.source = try r.value()
+        case 0xA6B6FDCE6DF5D93F where key == "firstTimestamp": self.firstTimestamp = try r.optional()
+        case 0xBA983D2FDA4695D7 where key == "lastTimestamp": self.lastTimestamp = try r.optional()
+        case 0xB1E5E28E4479A274 where key == "count": self.count = try r.value()
+        case 0xA79439EF7BFA9C2D where key == "type": self.type = try r.value()
+        case 0xAA8BC959D1E8540E where key == "eventTime": self.eventTime = try r.optional()
+        case 0x4B0CD17E2C175230 where key == "series": self.series = try r.optional()
+        case 0x6568640B035A56DF where key == "action": self.action = try r.value()
+        case 0x402A34BAAB36D078 where key == "related": self.related = try r.optional()
+        case 0x10D7F8BEE4D961E8 where key == "reportingComponent": self.reportingComponent = try r.value()
+        case 0xC5AD597DBD70BF2A where key == "reportingInstance": self.reportingInstance = try r.value()
         default:
             return false
         }

@@ -29,10 +29,10 @@ extension CoreV1.EventSource: JSONObjectCodable {
         if !self.host.isEmpty { w.quotedKey("\"host\":"); self.host.encodeJSON(&w) }
     }
 
-    public mutating func decodeJSONField(_ key: String, _ r: inout JSONReader) throws -> Bool {
-        switch key {
-        case "component": self.component = try r.value()
-        case "host": self.host = try r.value()
+    public mutating func decodeJSONField(_ key: JSONKey, _ r: inout JSONReader) throws -> Bool {
+        switch key.hash {
+        case 0xAB048C23BAA9B520 where key == "component": self.component = try r.value()
+        case 0x4077F8CC7EAF4D6F where key == "host": self.host = try r.value()
         default:
             return false
         }

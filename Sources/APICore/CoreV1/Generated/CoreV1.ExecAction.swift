@@ -24,9 +24,9 @@ extension CoreV1.ExecAction: JSONObjectCodable {
         if !self.command.isEmpty { w.quotedKey("\"command\":"); self.command.encodeJSON(&w) }
     }
 
-    public mutating func decodeJSONField(_ key: String, _ r: inout JSONReader) throws -> Bool {
-        switch key {
-        case "command": self.command = try r.array()
+    public mutating func decodeJSONField(_ key: JSONKey, _ r: inout JSONReader) throws -> Bool {
+        switch key.hash {
+        case 0x66655DCA2C3E8A12 where key == "command": self.command = try r.array()
         default:
             return false
         }

@@ -44,13 +44,13 @@ extension CoreV1.FCVolumeSource: JSONObjectCodable {
         if !self.wwids.isEmpty { w.quotedKey("\"wwids\":"); self.wwids.encodeJSON(&w) }
     }
 
-    public mutating func decodeJSONField(_ key: String, _ r: inout JSONReader) throws -> Bool {
-        switch key {
-        case "targetWWNs": self.targetWWNs = try r.array()
-        case "lun": self.lun = try r.optional()
-        case "fsType": self.fsType = try r.value()
-        case "readOnly": self.readOnly = try r.value()
-        case "wwids": self.wwids = try r.array()
+    public mutating func decodeJSONField(_ key: JSONKey, _ r: inout JSONReader) throws -> Bool {
+        switch key.hash {
+        case 0x73445DAAA1002349 where key == "targetWWNs": self.targetWWNs = try r.array()
+        case 0x12A98A191DFBA41C where key == "lun": self.lun = try r.optional()
+        case 0xD750A16677FE13BE where key == "fsType": self.fsType = try r.value()
+        case 0x7381961D26B4ADB7 where key == "readOnly": self.readOnly = try r.value()
+        case 0x7C4A94994BF0C477 where key == "wwids": self.wwids = try r.array()
         default:
             return false
         }

@@ -39,12 +39,12 @@ extension CoreV1.FileKeySelector: JSONObjectCodable {
         if let v = self.optional { w.quotedKey("\"optional\":"); v.encodeJSON(&w) }
     }
 
-    public mutating func decodeJSONField(_ key: String, _ r: inout JSONReader) throws -> Bool {
-        switch key {
-        case "volumeName": self.volumeName = try r.value()
-        case "path": self.path = try r.value()
-        case "key": self.key = try r.value()
-        case "optional": self.optional = try r.optional()
+    public mutating func decodeJSONField(_ key: JSONKey, _ r: inout JSONReader) throws -> Bool {
+        switch key.hash {
+        case 0x5D074AC20CA1A52C where key == "volumeName": self.volumeName = try r.value()
+        case 0x3C52D0DEBD70676 where key == "path": self.path = try r.value()
+        case 0x3DC94A19365B10EC where key == "key": self.key = try r.value()
+        case 0x629576C6B305D539 where key == "optional": self.optional = try r.optional()
         default:
             return false
         }

@@ -44,13 +44,13 @@ extension CoreV1.FlexPersistentVolumeSource: JSONObjectCodable {
         if !self.options.isEmpty { w.quotedKey("\"options\":"); self.options.encodeJSON(&w) }
     }
 
-    public mutating func decodeJSONField(_ key: String, _ r: inout JSONReader) throws -> Bool {
-        switch key {
-        case "driver": self.driver = try r.value()
-        case "fsType": self.fsType = try r.value()
-        case "secretRef": self.secretRef = try r.optional()
-        case "readOnly": self.readOnly = try r.value()
-        case "options": self.options = try r.map()
+    public mutating func decodeJSONField(_ key: JSONKey, _ r: inout JSONReader) throws -> Bool {
+        switch key.hash {
+        case 0xC85B78E3DEA334FF where key == "driver": self.driver = try r.value()
+        case 0xD750A16677FE13BE where key == "fsType": self.fsType = try r.value()
+        case 0xA95EB3D44C2A4AD6 where key == "secretRef": self.secretRef = try r.optional()
+        case 0x7381961D26B4ADB7 where key == "readOnly": self.readOnly = try r.value()
+        case 0xCA45F46644AD8745 where key == "options": self.options = try r.map()
         default:
             return false
         }

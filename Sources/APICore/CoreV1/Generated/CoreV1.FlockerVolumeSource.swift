@@ -29,10 +29,10 @@ extension CoreV1.FlockerVolumeSource: JSONObjectCodable {
         if !self.datasetUUID.isEmpty { w.quotedKey("\"datasetUUID\":"); self.datasetUUID.encodeJSON(&w) }
     }
 
-    public mutating func decodeJSONField(_ key: String, _ r: inout JSONReader) throws -> Bool {
-        switch key {
-        case "datasetName": self.datasetName = try r.value()
-        case "datasetUUID": self.datasetUUID = try r.value()
+    public mutating func decodeJSONField(_ key: JSONKey, _ r: inout JSONReader) throws -> Bool {
+        switch key.hash {
+        case 0xE1B3D25B4B552828 where key == "datasetName": self.datasetName = try r.value()
+        case 0x80D4CDA8972CAD50 where key == "datasetUUID": self.datasetUUID = try r.value()
         default:
             return false
         }

@@ -39,12 +39,12 @@ extension CoreV1.GCEPersistentDiskVolumeSource: JSONObjectCodable {
         if self.readOnly { w.quotedKey("\"readOnly\":"); self.readOnly.encodeJSON(&w) }
     }
 
-    public mutating func decodeJSONField(_ key: String, _ r: inout JSONReader) throws -> Bool {
-        switch key {
-        case "pdName": self.pdName = try r.value()
-        case "fsType": self.fsType = try r.value()
-        case "partition": self.partition = try r.value()
-        case "readOnly": self.readOnly = try r.value()
+    public mutating func decodeJSONField(_ key: JSONKey, _ r: inout JSONReader) throws -> Bool {
+        switch key.hash {
+        case 0xDFF2FA777616F38A where key == "pdName": self.pdName = try r.value()
+        case 0xD750A16677FE13BE where key == "fsType": self.fsType = try r.value()
+        case 0x9468996ABA3E709 where key == "partition": self.partition = try r.value()
+        case 0x7381961D26B4ADB7 where key == "readOnly": self.readOnly = try r.value()
         default:
             return false
         }

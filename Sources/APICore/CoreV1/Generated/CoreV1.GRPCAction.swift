@@ -29,10 +29,10 @@ extension CoreV1.GRPCAction: JSONObjectCodable {
         w.quotedKey("\"service\":"); if let v = self.service { v.encodeJSON(&w) } else { w.null() }
     }
 
-    public mutating func decodeJSONField(_ key: String, _ r: inout JSONReader) throws -> Bool {
-        switch key {
-        case "port": self.port = try r.value()
-        case "service": self.service = try r.optional()
+    public mutating func decodeJSONField(_ key: JSONKey, _ r: inout JSONReader) throws -> Bool {
+        switch key.hash {
+        case 0x8C2CDB0DA8933FA6 where key == "port": self.port = try r.value()
+        case 0xCC37E1946446A284 where key == "service": self.service = try r.optional()
         default:
             return false
         }

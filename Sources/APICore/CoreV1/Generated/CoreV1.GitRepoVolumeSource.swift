@@ -34,11 +34,11 @@ extension CoreV1.GitRepoVolumeSource: JSONObjectCodable {
         if !self.directory.isEmpty { w.quotedKey("\"directory\":"); self.directory.encodeJSON(&w) }
     }
 
-    public mutating func decodeJSONField(_ key: String, _ r: inout JSONReader) throws -> Bool {
-        switch key {
-        case "repository": self.repository = try r.value()
-        case "revision": self.revision = try r.value()
-        case "directory": self.directory = try r.value()
+    public mutating func decodeJSONField(_ key: JSONKey, _ r: inout JSONReader) throws -> Bool {
+        switch key.hash {
+        case 0x56BAC6FB3F37C695 where key == "repository": self.repository = try r.value()
+        case 0xD6A4DBC46C8E8658 where key == "revision": self.revision = try r.value()
+        case 0xC4B1F4EB0734A1A8 where key == "directory": self.directory = try r.value()
         default:
             return false
         }

@@ -39,12 +39,12 @@ extension CoreV1.GlusterfsPersistentVolumeSource: JSONObjectCodable {
         if let v = self.endpointsNamespace { w.quotedKey("\"endpointsNamespace\":"); v.encodeJSON(&w) }
     }
 
-    public mutating func decodeJSONField(_ key: String, _ r: inout JSONReader) throws -> Bool {
-        switch key {
-        case "endpoints": self.endpoints = try r.value()
-        case "path": self.path = try r.value()
-        case "readOnly": self.readOnly = try r.value()
-        case "endpointsNamespace": self.endpointsNamespace = try r.optional()
+    public mutating func decodeJSONField(_ key: JSONKey, _ r: inout JSONReader) throws -> Bool {
+        switch key.hash {
+        case 0x19A534136DC285FD where key == "endpoints": self.endpoints = try r.value()
+        case 0x3C52D0DEBD70676 where key == "path": self.path = try r.value()
+        case 0x7381961D26B4ADB7 where key == "readOnly": self.readOnly = try r.value()
+        case 0xF8A5672D5BA17268 where key == "endpointsNamespace": self.endpointsNamespace = try r.optional()
         default:
             return false
         }

@@ -34,11 +34,11 @@ extension CoreV1.GlusterfsVolumeSource: JSONObjectCodable {
         if self.readOnly { w.quotedKey("\"readOnly\":"); self.readOnly.encodeJSON(&w) }
     }
 
-    public mutating func decodeJSONField(_ key: String, _ r: inout JSONReader) throws -> Bool {
-        switch key {
-        case "endpoints": self.endpoints = try r.value()
-        case "path": self.path = try r.value()
-        case "readOnly": self.readOnly = try r.value()
+    public mutating func decodeJSONField(_ key: JSONKey, _ r: inout JSONReader) throws -> Bool {
+        switch key.hash {
+        case 0x19A534136DC285FD where key == "endpoints": self.endpoints = try r.value()
+        case 0x3C52D0DEBD70676 where key == "path": self.path = try r.value()
+        case 0x7381961D26B4ADB7 where key == "readOnly": self.readOnly = try r.value()
         default:
             return false
         }

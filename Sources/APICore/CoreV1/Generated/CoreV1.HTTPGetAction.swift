@@ -44,13 +44,13 @@ extension CoreV1.HTTPGetAction: JSONObjectCodable {
         if !self.httpHeaders.isEmpty { w.quotedKey("\"httpHeaders\":"); self.httpHeaders.encodeJSON(&w) }
     }
 
-    public mutating func decodeJSONField(_ key: String, _ r: inout JSONReader) throws -> Bool {
-        switch key {
-        case "path": self.path = try r.value()
-        case "port": self.port = try r.value()
-        case "host": self.host = try r.value()
-        case "scheme": self.scheme = try r.value()
-        case "httpHeaders": self.httpHeaders = try r.array()
+    public mutating func decodeJSONField(_ key: JSONKey, _ r: inout JSONReader) throws -> Bool {
+        switch key.hash {
+        case 0x3C52D0DEBD70676 where key == "path": self.path = try r.value()
+        case 0x8C2CDB0DA8933FA6 where key == "port": self.port = try r.value()
+        case 0x4077F8CC7EAF4D6F where key == "host": self.host = try r.value()
+        case 0x758D1BFF76466E82 where key == "scheme": self.scheme = try r.value()
+        case 0xA0FAB80A3EF34DC9 where key == "httpHeaders": self.httpHeaders = try r.array()
         default:
             return false
         }

@@ -29,10 +29,10 @@ extension CoreV1.HostAlias: JSONObjectCodable {
         if !self.hostnames.isEmpty { w.quotedKey("\"hostnames\":"); self.hostnames.encodeJSON(&w) }
     }
 
-    public mutating func decodeJSONField(_ key: String, _ r: inout JSONReader) throws -> Bool {
-        switch key {
-        case "ip": self.ip = try r.value()
-        case "hostnames": self.hostnames = try r.array()
+    public mutating func decodeJSONField(_ key: JSONKey, _ r: inout JSONReader) throws -> Bool {
+        switch key.hash {
+        case 0x8B74207B55C5CBC where key == "ip": self.ip = try r.value()
+        case 0x4E319A67BFB2C5ED where key == "hostnames": self.hostnames = try r.array()
         default:
             return false
         }

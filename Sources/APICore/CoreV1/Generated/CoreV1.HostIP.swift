@@ -24,9 +24,9 @@ extension CoreV1.HostIP: JSONObjectCodable {
         w.quotedKey("\"ip\":"); self.ip.encodeJSON(&w)
     }
 
-    public mutating func decodeJSONField(_ key: String, _ r: inout JSONReader) throws -> Bool {
-        switch key {
-        case "ip": self.ip = try r.value()
+    public mutating func decodeJSONField(_ key: JSONKey, _ r: inout JSONReader) throws -> Bool {
+        switch key.hash {
+        case 0x8B74207B55C5CBC where key == "ip": self.ip = try r.value()
         default:
             return false
         }

@@ -29,10 +29,10 @@ extension CoreV1.HostPathVolumeSource: JSONObjectCodable {
         if let v = self.type { w.quotedKey("\"type\":"); v.encodeJSON(&w) }
     }
 
-    public mutating func decodeJSONField(_ key: String, _ r: inout JSONReader) throws -> Bool {
-        switch key {
-        case "path": self.path = try r.value()
-        case "type": self.type = try r.optional()
+    public mutating func decodeJSONField(_ key: JSONKey, _ r: inout JSONReader) throws -> Bool {
+        switch key.hash {
+        case 0x3C52D0DEBD70676 where key == "path": self.path = try r.value()
+        case 0xA79439EF7BFA9C2D where key == "type": self.type = try r.optional()
         default:
             return false
         }

@@ -74,19 +74,19 @@ extension CoreV1.ISCSIVolumeSource: JSONObjectCodable {
         if let v = self.initiatorName { w.quotedKey("\"initiatorName\":"); v.encodeJSON(&w) }
     }
 
-    public mutating func decodeJSONField(_ key: String, _ r: inout JSONReader) throws -> Bool {
-        switch key {
-        case "targetPortal": self.targetPortal = try r.value()
-        case "iqn": self.iqn = try r.value()
-        case "lun": self.lun = try r.value()
-        case "iscsiInterface": self.iscsiInterface = try r.value()
-        case "fsType": self.fsType = try r.value()
-        case "readOnly": self.readOnly = try r.value()
-        case "portals": self.portals = try r.array()
-        case "chapAuthDiscovery": self.chapAuthDiscovery = try r.value()
-        case "chapAuthSession": self.chapAuthSession = try r.value()
-        case "secretRef": self.secretRef = try r.optional()
-        case "initiatorName": self.initiatorName = try r.optional()
+    public mutating func decodeJSONField(_ key: JSONKey, _ r: inout JSONReader) throws -> Bool {
+        switch key.hash {
+        case 0xCFDD1B3BBF9888EE where key == "targetPortal": self.targetPortal = try r.value()
+        case 0x2BC4E7192BF3BBB3 where key == "iqn": self.iqn = try r.value()
+        case 0x12A98A191DFBA41C where key == "lun": self.lun = try r.value()
+        case 0x52655C2D7F625235 where key == "iscsiInterface": self.iscsiInterface = try r.value()
+        case 0xD750A16677FE13BE where key == "fsType": self.fsType = try r.value()
+        case 0x7381961D26B4ADB7 where key == "readOnly": self.readOnly = try r.value()
+        case 0x15C1AB3F5C9CB6E8 where key == "portals": self.portals = try r.array()
+        case 0xC9E1E93955A0BF09 where key == "chapAuthDiscovery": self.chapAuthDiscovery = try r.value()
+        case 0xD8DE07EB45B7863 where key == "chapAuthSession": self.chapAuthSession = try r.value()
+        case 0xA95EB3D44C2A4AD6 where key == "secretRef": self.secretRef = try r.optional()
+        case 0x9C1F02D22008AC01 where key == "initiatorName": self.initiatorName = try r.optional()
         default:
             return false
         }

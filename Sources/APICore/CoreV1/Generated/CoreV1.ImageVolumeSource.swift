@@ -29,10 +29,10 @@ extension CoreV1.ImageVolumeSource: JSONObjectCodable {
         if !self.pullPolicy.isEmpty { w.quotedKey("\"pullPolicy\":"); self.pullPolicy.encodeJSON(&w) }
     }
 
-    public mutating func decodeJSONField(_ key: String, _ r: inout JSONReader) throws -> Bool {
-        switch key {
-        case "reference": self.reference = try r.value()
-        case "pullPolicy": self.pullPolicy = try r.value()
+    public mutating func decodeJSONField(_ key: JSONKey, _ r: inout JSONReader) throws -> Bool {
+        switch key.hash {
+        case 0x9A7B103262A7BA7A where key == "reference": self.reference = try r.value()
+        case 0xBABDE8CEC925E820 where key == "pullPolicy": self.pullPolicy = try r.value()
         default:
             return false
         }

@@ -24,9 +24,9 @@ extension CoreV1.ImageVolumeStatus: JSONObjectCodable {
         if !self.imageRef.isEmpty { w.quotedKey("\"imageRef\":"); self.imageRef.encodeJSON(&w) }
     }
 
-    public mutating func decodeJSONField(_ key: String, _ r: inout JSONReader) throws -> Bool {
-        switch key {
-        case "imageRef": self.imageRef = try r.value()
+    public mutating func decodeJSONField(_ key: JSONKey, _ r: inout JSONReader) throws -> Bool {
+        switch key.hash {
+        case 0xAFEB0DCBB6494473 where key == "imageRef": self.imageRef = try r.value()
         default:
             return false
         }

@@ -34,11 +34,11 @@ extension CoreV1.KeyToPath: JSONObjectCodable {
         if let v = self.mode { w.quotedKey("\"mode\":"); v.encodeJSON(&w) }
     }
 
-    public mutating func decodeJSONField(_ key: String, _ r: inout JSONReader) throws -> Bool {
-        switch key {
-        case "key": self.key = try r.value()
-        case "path": self.path = try r.value()
-        case "mode": self.mode = try r.optional()
+    public mutating func decodeJSONField(_ key: JSONKey, _ r: inout JSONReader) throws -> Bool {
+        switch key.hash {
+        case 0x3DC94A19365B10EC where key == "key": self.key = try r.value()
+        case 0x3C52D0DEBD70676 where key == "path": self.path = try r.value()
+        case 0xD3DEBA2C41DADB2 where key == "mode": self.mode = try r.optional()
         default:
             return false
         }

@@ -34,11 +34,11 @@ extension CoreV1.Lifecycle: JSONObjectCodable {
         if let v = self.stopSignal { w.quotedKey("\"stopSignal\":"); v.encodeJSON(&w) }
     }
 
-    public mutating func decodeJSONField(_ key: String, _ r: inout JSONReader) throws -> Bool {
-        switch key {
-        case "postStart": self.postStart = try r.optional()
-        case "preStop": self.preStop = try r.optional()
-        case "stopSignal": self.stopSignal = try r.optional()
+    public mutating func decodeJSONField(_ key: JSONKey, _ r: inout JSONReader) throws -> Bool {
+        switch key.hash {
+        case 0x877324A237DA992D where key == "postStart": self.postStart = try r.optional()
+        case 0xD84EEAF8126C6F4E where key == "preStop": self.preStop = try r.optional()
+        case 0x41DA17AF0144D09 where key == "stopSignal": self.stopSignal = try r.optional()
         default:
             return false
         }

@@ -49,14 +49,14 @@ extension CoreV1.LimitRangeItem: JSONObjectCodable {
         if !self.maxLimitRequestRatio.isEmpty { w.quotedKey("\"maxLimitRequestRatio\":"); self.maxLimitRequestRatio.encodeJSON(&w) }
     }
 
-    public mutating func decodeJSONField(_ key: String, _ r: inout JSONReader) throws -> Bool {
-        switch key {
-        case "type": self.type = try r.value()
-        case "max": self.max = try r.map()
-        case "min": self.min = try r.map()
-        case "default": self.default = try r.map()
-        case "defaultRequest": self.defaultRequest = try r.map()
-        case "maxLimitRequestRatio": self.maxLimitRequestRatio = try r.map()
+    public mutating func decodeJSONField(_ key: JSONKey, _ r: inout JSONReader) throws -> Bool {
+        switch key.hash {
+        case 0xA79439EF7BFA9C2D where key == "type": self.type = try r.value()
+        case 0x80F5119176D1FF9 where key == "max": self.max = try r.map()
+        case 0x7F4431917564077 where key == "min": self.min = try r.map()
+        case 0xEBADA5168620C5FE where key == "default": self.default = try r.map()
+        case 0xB34268430823E053 where key == "defaultRequest": self.defaultRequest = try r.map()
+        case 0xC4C76DF2B1159950 where key == "maxLimitRequestRatio": self.maxLimitRequestRatio = try r.map()
         default:
             return false
         }

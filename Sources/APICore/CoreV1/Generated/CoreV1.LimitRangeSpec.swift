@@ -24,9 +24,9 @@ extension CoreV1.LimitRangeSpec: JSONObjectCodable {
         w.quotedKey("\"limits\":"); if self.limits.isEmpty { w.null() } else { self.limits.encodeJSON(&w) }
     }
 
-    public mutating func decodeJSONField(_ key: String, _ r: inout JSONReader) throws -> Bool {
-        switch key {
-        case "limits": self.limits = try r.array()
+    public mutating func decodeJSONField(_ key: JSONKey, _ r: inout JSONReader) throws -> Bool {
+        switch key.hash {
+        case 0x7283AEDDBEBBD745 where key == "limits": self.limits = try r.array()
         default:
             return false
         }

@@ -34,11 +34,11 @@ extension CoreV1.LinuxContainerUser: JSONObjectCodable {
         if !self.supplementalGroups.isEmpty { w.quotedKey("\"supplementalGroups\":"); self.supplementalGroups.encodeJSON(&w) }
     }
 
-    public mutating func decodeJSONField(_ key: String, _ r: inout JSONReader) throws -> Bool {
-        switch key {
-        case "uid": self.uid = try r.value()
-        case "gid": self.gid = try r.value()
-        case "supplementalGroups": self.supplementalGroups = try r.array()
+    public mutating func decodeJSONField(_ key: JSONKey, _ r: inout JSONReader) throws -> Bool {
+        switch key.hash {
+        case 0x4C9CB5193E0B272D where key == "uid": self.uid = try r.value()
+        case 0xD50B7318FACD9A3B where key == "gid": self.gid = try r.value()
+        case 0x22C19FB49E378B3F where key == "supplementalGroups": self.supplementalGroups = try r.array()
         default:
             return false
         }

@@ -24,9 +24,9 @@ extension CoreV1.LoadBalancerStatus: JSONObjectCodable {
         if !self.ingress.isEmpty { w.quotedKey("\"ingress\":"); self.ingress.encodeJSON(&w) }
     }
 
-    public mutating func decodeJSONField(_ key: String, _ r: inout JSONReader) throws -> Bool {
-        switch key {
-        case "ingress": self.ingress = try r.array()
+    public mutating func decodeJSONField(_ key: JSONKey, _ r: inout JSONReader) throws -> Bool {
+        switch key.hash {
+        case 0xB40D01A852CD5798 where key == "ingress": self.ingress = try r.array()
         default:
             return false
         }

@@ -29,10 +29,10 @@ extension CoreV1.LocalVolumeSource: JSONObjectCodable {
         if let v = self.fsType { w.quotedKey("\"fsType\":"); v.encodeJSON(&w) }
     }
 
-    public mutating func decodeJSONField(_ key: String, _ r: inout JSONReader) throws -> Bool {
-        switch key {
-        case "path": self.path = try r.value()
-        case "fsType": self.fsType = try r.optional()
+    public mutating func decodeJSONField(_ key: JSONKey, _ r: inout JSONReader) throws -> Bool {
+        switch key.hash {
+        case 0x3C52D0DEBD70676 where key == "path": self.path = try r.value()
+        case 0xD750A16677FE13BE where key == "fsType": self.fsType = try r.optional()
         default:
             return false
         }

@@ -29,10 +29,10 @@ extension CoreV1.ModifyVolumeStatus: JSONObjectCodable {
         w.quotedKey("\"status\":"); self.status.encodeJSON(&w)
     }
 
-    public mutating func decodeJSONField(_ key: String, _ r: inout JSONReader) throws -> Bool {
-        switch key {
-        case "targetVolumeAttributesClassName": self.targetVolumeAttributesClassName = try r.value()
-        case "status": self.status = try r.value()
+    public mutating func decodeJSONField(_ key: JSONKey, _ r: inout JSONReader) throws -> Bool {
+        switch key.hash {
+        case 0xB00877B3D53ED71A where key == "targetVolumeAttributesClassName": self.targetVolumeAttributesClassName = try r.value()
+        case 0xC4D5696D6CC12C2F where key == "status": self.status = try r.value()
         default:
             return false
         }

@@ -24,9 +24,9 @@ extension CoreV1.NamespaceSpec: JSONObjectCodable {
         if !self.finalizers.isEmpty { w.quotedKey("\"finalizers\":"); self.finalizers.encodeJSON(&w) }
     }
 
-    public mutating func decodeJSONField(_ key: String, _ r: inout JSONReader) throws -> Bool {
-        switch key {
-        case "finalizers": self.finalizers = try r.array()
+    public mutating func decodeJSONField(_ key: JSONKey, _ r: inout JSONReader) throws -> Bool {
+        switch key.hash {
+        case 0x989420AB64F08D4C where key == "finalizers": self.finalizers = try r.array()
         default:
             return false
         }

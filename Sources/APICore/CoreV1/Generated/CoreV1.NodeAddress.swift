@@ -29,10 +29,10 @@ extension CoreV1.NodeAddress: JSONObjectCodable {
         w.quotedKey("\"address\":"); self.address.encodeJSON(&w)
     }
 
-    public mutating func decodeJSONField(_ key: String, _ r: inout JSONReader) throws -> Bool {
-        switch key {
-        case "type": self.type = try r.value()
-        case "address": self.address = try r.value()
+    public mutating func decodeJSONField(_ key: JSONKey, _ r: inout JSONReader) throws -> Bool {
+        switch key.hash {
+        case 0xA79439EF7BFA9C2D where key == "type": self.type = try r.value()
+        case 0x1737F69E334C12B3 where key == "address": self.address = try r.value()
         default:
             return false
         }

@@ -34,11 +34,11 @@ extension CoreV1.NodeAllocatableResourceClaimStatus: JSONObjectCodable {
         w.quotedKey("\"resources\":"); if self.resources.isEmpty { w.null() } else { self.resources.encodeJSON(&w) }
     }
 
-    public mutating func decodeJSONField(_ key: String, _ r: inout JSONReader) throws -> Bool {
-        switch key {
-        case "resourceClaimName": self.resourceClaimName = try r.value()
-        case "containers": self.containers = try r.array()
-        case "resources": self.resources = try r.map()
+    public mutating func decodeJSONField(_ key: JSONKey, _ r: inout JSONReader) throws -> Bool {
+        switch key.hash {
+        case 0xC69D95B6D0DBF4FC where key == "resourceClaimName": self.resourceClaimName = try r.value()
+        case 0xCC4A1EAD36658A71 where key == "containers": self.containers = try r.array()
+        case 0x34D5A1BEF245DF2 where key == "resources": self.resources = try r.map()
         default:
             return false
         }

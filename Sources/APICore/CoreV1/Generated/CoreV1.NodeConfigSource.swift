@@ -24,9 +24,9 @@ extension CoreV1.NodeConfigSource: JSONObjectCodable {
         if let v = self.configMap { w.quotedKey("\"configMap\":"); v.encodeJSON(&w) }
     }
 
-    public mutating func decodeJSONField(_ key: String, _ r: inout JSONReader) throws -> Bool {
-        switch key {
-        case "configMap": self.configMap = try r.optional()
+    public mutating func decodeJSONField(_ key: JSONKey, _ r: inout JSONReader) throws -> Bool {
+        switch key.hash {
+        case 0xB2EF5CC0F757C127 where key == "configMap": self.configMap = try r.optional()
         default:
             return false
         }

@@ -39,12 +39,12 @@ extension CoreV1.NodeConfigStatus: JSONObjectCodable {
         if !self.error.isEmpty { w.quotedKey("\"error\":"); self.error.encodeJSON(&w) }
     }
 
-    public mutating func decodeJSONField(_ key: String, _ r: inout JSONReader) throws -> Bool {
-        switch key {
-        case "assigned": self.assigned = try r.optional()
-        case "active": self.active = try r.optional()
-        case "lastKnownGood": self.lastKnownGood = try r.optional()
-        case "error": self.error = try r.value()
+    public mutating func decodeJSONField(_ key: JSONKey, _ r: inout JSONReader) throws -> Bool {
+        switch key.hash {
+        case 0x5B3EA42E632DDA5D where key == "assigned": self.assigned = try r.optional()
+        case 0x6580790B036F0C6F where key == "active": self.active = try r.optional()
+        case 0x66753F0DFC86A7AD where key == "lastKnownGood": self.lastKnownGood = try r.optional()
+        case 0x9F7452DD75D54D31 where key == "error": self.error = try r.value()
         default:
             return false
         }

@@ -24,9 +24,9 @@ extension CoreV1.NodeDaemonEndpoints: JSONObjectCodable {
         w.quotedKey("\"kubeletEndpoint\":"); self.kubeletEndpoint.encodeJSON(&w)
     }
 
-    public mutating func decodeJSONField(_ key: String, _ r: inout JSONReader) throws -> Bool {
-        switch key {
-        case "kubeletEndpoint": self.kubeletEndpoint = try r.value()
+    public mutating func decodeJSONField(_ key: JSONKey, _ r: inout JSONReader) throws -> Bool {
+        switch key.hash {
+        case 0xB36C061536A145E4 where key == "kubeletEndpoint": self.kubeletEndpoint = try r.value()
         default:
             return false
         }

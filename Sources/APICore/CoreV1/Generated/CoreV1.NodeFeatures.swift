@@ -24,9 +24,9 @@ extension CoreV1.NodeFeatures: JSONObjectCodable {
         if let v = self.supplementalGroupsPolicy { w.quotedKey("\"supplementalGroupsPolicy\":"); v.encodeJSON(&w) }
     }
 
-    public mutating func decodeJSONField(_ key: String, _ r: inout JSONReader) throws -> Bool {
-        switch key {
-        case "supplementalGroupsPolicy": self.supplementalGroupsPolicy = try r.optional()
+    public mutating func decodeJSONField(_ key: JSONKey, _ r: inout JSONReader) throws -> Bool {
+        switch key.hash {
+        case 0xF65D97E9F7382471 where key == "supplementalGroupsPolicy": self.supplementalGroupsPolicy = try r.optional()
         default:
             return false
         }

@@ -34,11 +34,11 @@ extension CoreV1.NodeProxyOptions: JSONObjectCodable {
         if !self.path.isEmpty { w.quotedKey("\"path\":"); self.path.encodeJSON(&w) }
     }
 
-    public mutating func decodeJSONField(_ key: String, _ r: inout JSONReader) throws -> Bool {
-        switch key {
-        case "kind": kind = try r.value()
-        case "apiVersion": apiVersion = try r.value()
-        case "path": self.path = try r.value()
+    public mutating func decodeJSONField(_ key: JSONKey, _ r: inout JSONReader) throws -> Bool {
+        switch key.hash {
+        case 0xEF9C96D721673243 where key == "kind": kind = try r.value()
+        case 0xB898E55FE5F29CE9 where key == "apiVersion": apiVersion = try r.value()
+        case 0x3C52D0DEBD70676 where key == "path": self.path = try r.value()
         default:
             return false
         }

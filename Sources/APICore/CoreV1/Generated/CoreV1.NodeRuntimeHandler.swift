@@ -29,10 +29,10 @@ extension CoreV1.NodeRuntimeHandler: JSONObjectCodable {
         if let v = self.features { w.quotedKey("\"features\":"); v.encodeJSON(&w) }
     }
 
-    public mutating func decodeJSONField(_ key: String, _ r: inout JSONReader) throws -> Bool {
-        switch key {
-        case "name": self.name = try r.value()
-        case "features": self.features = try r.optional()
+    public mutating func decodeJSONField(_ key: JSONKey, _ r: inout JSONReader) throws -> Bool {
+        switch key.hash {
+        case 0xC4BCADBA8E631B86 where key == "name": self.name = try r.value()
+        case 0xBE45A3A6EE3C626A where key == "features": self.features = try r.optional()
         default:
             return false
         }

@@ -29,10 +29,10 @@ extension CoreV1.NodeRuntimeHandlerFeatures: JSONObjectCodable {
         if let v = self.userNamespaces { w.quotedKey("\"userNamespaces\":"); v.encodeJSON(&w) }
     }
 
-    public mutating func decodeJSONField(_ key: String, _ r: inout JSONReader) throws -> Bool {
-        switch key {
-        case "recursiveReadOnlyMounts": self.recursiveReadOnlyMounts = try r.optional()
-        case "userNamespaces": self.userNamespaces = try r.optional()
+    public mutating func decodeJSONField(_ key: JSONKey, _ r: inout JSONReader) throws -> Bool {
+        switch key.hash {
+        case 0x13E3FEBD77E05FBB where key == "recursiveReadOnlyMounts": self.recursiveReadOnlyMounts = try r.optional()
+        case 0x114FA3C0A29B3DAE where key == "userNamespaces": self.userNamespaces = try r.optional()
         default:
             return false
         }

@@ -24,9 +24,9 @@ extension CoreV1.NodeSelector: JSONObjectCodable {
         w.quotedKey("\"nodeSelectorTerms\":"); if self.nodeSelectorTerms.isEmpty { w.null() } else { self.nodeSelectorTerms.encodeJSON(&w) }
     }
 
-    public mutating func decodeJSONField(_ key: String, _ r: inout JSONReader) throws -> Bool {
-        switch key {
-        case "nodeSelectorTerms": self.nodeSelectorTerms = try r.array()
+    public mutating func decodeJSONField(_ key: JSONKey, _ r: inout JSONReader) throws -> Bool {
+        switch key.hash {
+        case 0x6C2490C34D5247F7 where key == "nodeSelectorTerms": self.nodeSelectorTerms = try r.array()
         default:
             return false
         }

@@ -34,11 +34,11 @@ extension CoreV1.NodeSelectorRequirement: JSONObjectCodable {
         if !self.values.isEmpty { w.quotedKey("\"values\":"); self.values.encodeJSON(&w) }
     }
 
-    public mutating func decodeJSONField(_ key: String, _ r: inout JSONReader) throws -> Bool {
-        switch key {
-        case "key": self.key = try r.value()
-        case "operator": self.operator = try r.value()
-        case "values": self.values = try r.array()
+    public mutating func decodeJSONField(_ key: JSONKey, _ r: inout JSONReader) throws -> Bool {
+        switch key.hash {
+        case 0x3DC94A19365B10EC where key == "key": self.key = try r.value()
+        case 0x554667F2165FEC5D where key == "operator": self.operator = try r.value()
+        case 0x21277BCF1A4D67FB where key == "values": self.values = try r.array()
         default:
             return false
         }

@@ -29,10 +29,10 @@ extension CoreV1.NodeSelectorTerm: JSONObjectCodable {
         if !self.matchFields.isEmpty { w.quotedKey("\"matchFields\":"); self.matchFields.encodeJSON(&w) }
     }
 
-    public mutating func decodeJSONField(_ key: String, _ r: inout JSONReader) throws -> Bool {
-        switch key {
-        case "matchExpressions": self.matchExpressions = try r.array()
-        case "matchFields": self.matchFields = try r.array()
+    public mutating func decodeJSONField(_ key: JSONKey, _ r: inout JSONReader) throws -> Bool {
+        switch key.hash {
+        case 0xEA9BF6535B857865 where key == "matchExpressions": self.matchExpressions = try r.array()
+        case 0x691F474C6FB4FF13 where key == "matchFields": self.matchFields = try r.array()
         default:
             return false
         }

@@ -54,15 +54,15 @@ extension CoreV1.NodeSpec: JSONObjectCodable {
         if !self.externalID.isEmpty { w.quotedKey("\"externalID\":"); self.externalID.encodeJSON(&w) }
     }
 
-    public mutating func decodeJSONField(_ key: String, _ r: inout JSONReader) throws -> Bool {
-        switch key {
-        case "podCIDR": self.podCIDR = try r.value()
-        case "podCIDRs": self.podCIDRs = try r.array()
-        case "providerID": self.providerID = try r.value()
-        case "unschedulable": self.unschedulable = try r.value()
-        case "taints": self.taints = try r.array()
-        case "configSource": self.configSource = try r.optional()
-        case "externalID": self.externalID = try r.value()
+    public mutating func decodeJSONField(_ key: JSONKey, _ r: inout JSONReader) throws -> Bool {
+        switch key.hash {
+        case 0x2E27B789E3B636CE where key == "podCIDR": self.podCIDR = try r.value()
+        case 0x23B39C4DEE9F0327 where key == "podCIDRs": self.podCIDRs = try r.array()
+        case 0x765B26E0DA6B10D1 where key == "providerID": self.providerID = try r.value()
+        case 0x92C966D7CC1BC2C8 where key == "unschedulable": self.unschedulable = try r.value()
+        case 0xAA2BBC3677A2DC7C where key == "taints": self.taints = try r.array()
+        case 0x649CE5DB9CED7812 where key == "configSource": self.configSource = try r.optional()
+        case 0xA8713FC5971C7307 where key == "externalID": self.externalID = try r.value()
         default:
             return false
         }

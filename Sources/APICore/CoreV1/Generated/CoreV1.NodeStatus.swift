@@ -89,22 +89,22 @@ extension CoreV1.NodeStatus: JSONObjectCodable {
         if !self.declaredFeatures.isEmpty { w.quotedKey("\"declaredFeatures\":"); self.declaredFeatures.encodeJSON(&w) }
     }
 
-    public mutating func decodeJSONField(_ key: String, _ r: inout JSONReader) throws -> Bool {
-        switch key {
-        case "capacity": self.capacity = try r.map()
-        case "allocatable": self.allocatable = try r.map()
-        case "phase": self.phase = try r.value()
-        case "conditions": self.conditions = try r.array()
-        case "addresses": self.addresses = try r.array()
-        case "daemonEndpoints": self.daemonEndpoints = try r.value()
-        case "nodeInfo": self.nodeInfo = try r.value()
-        case "images": self.images = try r.array()
-        case "volumesInUse": self.volumesInUse = try r.array()
-        case "volumesAttached": self.volumesAttached = try r.array()
-        case "config": self.config = try r.optional()
-        case "runtimeHandlers": self.runtimeHandlers = try r.array()
-        case "features": self.features = try r.optional()
-        case "declaredFeatures": self.declaredFeatures = try r.array()
+    public mutating func decodeJSONField(_ key: JSONKey, _ r: inout JSONReader) throws -> Bool {
+        switch key.hash {
+        case 0xB1AA3177EA81A5E9 where key == "capacity": self.capacity = try r.map()
+        case 0x58929A542198268F where key == "allocatable": self.allocatable = try r.map()
+        case 0xFF4D966BC22ED3B8 where key == "phase": self.phase = try r.value()
+        case 0x5F6D4DD9DB56877 where key == "conditions": self.conditions = try r.array()
+        case 0xCCE4A06AD18F1623 where key == "addresses": self.addresses = try r.array()
+        case 0x86777FD80B403F4D where key == "daemonEndpoints": self.daemonEndpoints = try r.value()
+        case 0x47608611AE2A1A9D where key == "nodeInfo": self.nodeInfo = try r.value()
+        case 0xBBAA66FA4373E3EB where key == "images": self.images = try r.array()
+        case 0xC7499E001435BAEA where key == "volumesInUse": self.volumesInUse = try r.array()
+        case 0xDD59539967638910 where key == "volumesAttached": self.volumesAttached = try r.array()
+        case 0x78039475C6A50527 where key == "config": self.config = try r.optional()
+        case 0x36E4F4F429B312CA where key == "runtimeHandlers": self.runtimeHandlers = try r.array()
+        case 0xBE45A3A6EE3C626A where key == "features": self.features = try r.optional()
+        case 0x20BEA416596C244C where key == "declaredFeatures": self.declaredFeatures = try r.array()
         default:
             return false
         }

@@ -24,9 +24,9 @@ extension CoreV1.NodeSwapStatus: JSONObjectCodable {
         if let v = self.capacity { w.quotedKey("\"capacity\":"); v.encodeJSON(&w) }
     }
 
-    public mutating func decodeJSONField(_ key: String, _ r: inout JSONReader) throws -> Bool {
-        switch key {
-        case "capacity": self.capacity = try r.optional()
+    public mutating func decodeJSONField(_ key: JSONKey, _ r: inout JSONReader) throws -> Bool {
+        switch key.hash {
+        case 0xB1AA3177EA81A5E9 where key == "capacity": self.capacity = try r.optional()
         default:
             return false
         }

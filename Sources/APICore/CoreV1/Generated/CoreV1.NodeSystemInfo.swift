@@ -74,19 +74,19 @@ extension CoreV1.NodeSystemInfo: JSONObjectCodable {
         if let v = self.swap { w.quotedKey("\"swap\":"); v.encodeJSON(&w) }
     }
 
-    public mutating func decodeJSONField(_ key: String, _ r: inout JSONReader) throws -> Bool {
-        switch key {
-        case "machineID": self.machineID = try r.value()
-        case "systemUUID": self.systemUUID = try r.value()
-        case "bootID": self.bootID = try r.value()
-        case "kernelVersion": self.kernelVersion = try r.value()
-        case "osImage": self.osImage = try r.value()
-        case "containerRuntimeVersion": self.containerRuntimeVersion = try r.value()
-        case "kubeletVersion": self.kubeletVersion = try r.value()
-        case "kubeProxyVersion": self.kubeProxyVersion = try r.value()
-        case "operatingSystem": self.operatingSystem = try r.value()
-        case "architecture": self.architecture = try r.value()
-        case "swap": self.swap = try r.optional()
+    public mutating func decodeJSONField(_ key: JSONKey, _ r: inout JSONReader) throws -> Bool {
+        switch key.hash {
+        case 0x5B00FD2447795B3 where key == "machineID": self.machineID = try r.value()
+        case 0x953A1D847EA208D7 where key == "systemUUID": self.systemUUID = try r.value()
+        case 0x9A6B678144ACB070 where key == "bootID": self.bootID = try r.value()
+        case 0x5B173665DAA1AD04 where key == "kernelVersion": self.kernelVersion = try r.value()
+        case 0x708D9A6111035B6C where key == "osImage": self.osImage = try r.value()
+        case 0xD6A0960032AE2AC0 where key == "containerRuntimeVersion": self.containerRuntimeVersion = try r.value()
+        case 0x65CC574432D4FFBF where key == "kubeletVersion": self.kubeletVersion = try r.value()
+        case 0x1D89436ED178D8C4 where key == "kubeProxyVersion": self.kubeProxyVersion = try r.value()
+        case 0xF682D6AFAB404629 where key == "operatingSystem": self.operatingSystem = try r.value()
+        case 0x1A8B82AC20A4AF82 where key == "architecture": self.architecture = try r.value()
+        case 0xA49A2F191736BA0E where key == "swap": self.swap = try r.optional()
         default:
             return false
         }

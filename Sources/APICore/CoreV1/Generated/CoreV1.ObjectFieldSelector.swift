@@ -29,10 +29,10 @@ extension CoreV1.ObjectFieldSelector: JSONObjectCodable {
         w.quotedKey("\"fieldPath\":"); self.fieldPath.encodeJSON(&w)
     }
 
-    public mutating func decodeJSONField(_ key: String, _ r: inout JSONReader) throws -> Bool {
-        switch key {
-        case "apiVersion": self.apiVersion = try r.value()
-        case "fieldPath": self.fieldPath = try r.value()
+    public mutating func decodeJSONField(_ key: JSONKey, _ r: inout JSONReader) throws -> Bool {
+        switch key.hash {
+        case 0xB898E55FE5F29CE9 where key == "apiVersion": self.apiVersion = try r.value()
+        case 0xD00F47BCD1BFC2F0 where key == "fieldPath": self.fieldPath = try r.value()
         default:
             return false
         }

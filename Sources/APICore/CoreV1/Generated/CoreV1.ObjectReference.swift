@@ -54,15 +54,15 @@ extension CoreV1.ObjectReference: JSONObjectCodable {
         if !self.fieldPath.isEmpty { w.quotedKey("\"fieldPath\":"); self.fieldPath.encodeJSON(&w) }
     }
 
-    public mutating func decodeJSONField(_ key: String, _ r: inout JSONReader) throws -> Bool {
-        switch key {
-        case "kind": self.kind = try r.value()
-        case "namespace": self.namespace = try r.value()
-        case "name": self.name = try r.value()
-        case "uid": self.uid = try r.value()
-        case "apiVersion": self.apiVersion = try r.value()
-        case "resourceVersion": self.resourceVersion = try r.value()
-        case "fieldPath": self.fieldPath = try r.value()
+    public mutating func decodeJSONField(_ key: JSONKey, _ r: inout JSONReader) throws -> Bool {
+        switch key.hash {
+        case 0xEF9C96D721673243 where key == "kind": self.kind = try r.value()
+        case 0xDC1C4A04CB5C6DA0 where key == "namespace": self.namespace = try r.value()
+        case 0xC4BCADBA8E631B86 where key == "name": self.name = try r.value()
+        case 0x4C9CB5193E0B272D where key == "uid": self.uid = try r.value()
+        case 0xB898E55FE5F29CE9 where key == "apiVersion": self.apiVersion = try r.value()
+        case 0xF09748394438C8A7 where key == "resourceVersion": self.resourceVersion = try r.value()
+        case 0xD00F47BCD1BFC2F0 where key == "fieldPath": self.fieldPath = try r.value()
         default:
             return false
         }

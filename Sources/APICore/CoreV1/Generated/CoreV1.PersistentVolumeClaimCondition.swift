@@ -49,14 +49,14 @@ extension CoreV1.PersistentVolumeClaimCondition: JSONObjectCodable {
         if !self.message.isEmpty { w.quotedKey("\"message\":"); self.message.encodeJSON(&w) }
     }
 
-    public mutating func decodeJSONField(_ key: String, _ r: inout JSONReader) throws -> Bool {
-        switch key {
-        case "type": self.type = try r.value()
-        case "status": self.status = try r.value()
-        case "lastProbeTime": self.lastProbeTime = try r.optional()
-        case "lastTransitionTime": self.lastTransitionTime = try r.optional()
-        case "reason": self.reason = try r.value()
-        case "message": self.message = try r.value()
+    public mutating func decodeJSONField(_ key: JSONKey, _ r: inout JSONReader) throws -> Bool {
+        switch key.hash {
+        case 0xA79439EF7BFA9C2D where key == "type": self.type = try r.value()
+        case 0xC4D5696D6CC12C2F where key == "status": self.status = try r.value()
+        case 0xB65180237A64E22C where key == "lastProbeTime": self.lastProbeTime = try r.optional()
+        case 0xCA9019B6626E5DB7 where key == "lastTransitionTime": self.lastTransitionTime = try r.optional()
+        case 0x65E8D7F3474F2639 where key == "reason": self.reason = try r.value()
+        case 0x546401B5D2A8D2A4 where key == "message": self.message = try r.value()
         default:
             return false
         }

@@ -64,17 +64,17 @@ extension CoreV1.PersistentVolumeClaimSpec: JSONObjectCodable {
         if let v = self.volumeAttributesClassName { w.quotedKey("\"volumeAttributesClassName\":"); v.encodeJSON(&w) }
     }
 
-    public mutating func decodeJSONField(_ key: String, _ r: inout JSONReader) throws -> Bool {
-        switch key {
-        case "accessModes": self.accessModes = try r.array()
-        case "selector": self.selector = try r.optional()
-        case "resources": self.resources = try r.value()
-        case "volumeName": self.volumeName = try r.value()
-        case "storageClassName": self.storageClassName = try r.optional()
-        case "volumeMode": self.volumeMode = try r.optional()
-        case "dataSource": self.dataSource = try r.optional()
-        case "dataSourceRef": self.dataSourceRef = try r.optional()
-        case "volumeAttributesClassName": self.volumeAttributesClassName = try r.optional()
+    public mutating func decodeJSONField(_ key: JSONKey, _ r: inout JSONReader) throws -> Bool {
+        switch key.hash {
+        case 0x4155998C7013F165 where key == "accessModes": self.accessModes = try r.array()
+        case 0x3B0355A1AF4AC9C where key == "selector": self.selector = try r.optional()
+        case 0x34D5A1BEF245DF2 where key == "resources": self.resources = try r.value()
+        case 0x5D074AC20CA1A52C where key == "volumeName": self.volumeName = try r.value()
+        case 0x89875F19DBC3BE05 where key == "storageClassName": self.storageClassName = try r.optional()
+        case 0xCAE6F4C802751628 where key == "volumeMode": self.volumeMode = try r.optional()
+        case 0x690F97579363DCB8 where key == "dataSource": self.dataSource = try r.optional()
+        case 0xB6C16C4C8917EF85 where key == "dataSourceRef": self.dataSourceRef = try r.optional()
+        case 0x36D5CC0A1312B5F9 where key == "volumeAttributesClassName": self.volumeAttributesClassName = try r.optional()
         default:
             return false
         }

@@ -59,16 +59,16 @@ extension CoreV1.PersistentVolumeClaimStatus: JSONObjectCodable {
         if let v = self.modifyVolumeStatus { w.quotedKey("\"modifyVolumeStatus\":"); v.encodeJSON(&w) }
     }
 
-    public mutating func decodeJSONField(_ key: String, _ r: inout JSONReader) throws -> Bool {
-        switch key {
-        case "phase": self.phase = try r.value()
-        case "accessModes": self.accessModes = try r.array()
-        case "capacity": self.capacity = try r.map()
-        case "conditions": self.conditions = try r.array()
-        case "allocatedResources": self.allocatedResources = try r.map()
-        case "allocatedResourceStatuses": self.allocatedResourceStatuses = try r.map()
-        case "currentVolumeAttributesClassName": self.currentVolumeAttributesClassName = try r.optional()
-        case "modifyVolumeStatus": self.modifyVolumeStatus = try r.optional()
+    public mutating func decodeJSONField(_ key: JSONKey, _ r: inout JSONReader) throws -> Bool {
+        switch key.hash {
+        case 0xFF4D966BC22ED3B8 where key == "phase": self.phase = try r.value()
+        case 0x4155998C7013F165 where key == "accessModes": self.accessModes = try r.array()
+        case 0xB1AA3177EA81A5E9 where key == "capacity": self.capacity = try r.map()
+        case 0x5F6D4DD9DB56877 where key == "conditions": self.conditions = try r.array()
+        case 0x88DBCC261083D3AB where key == "allocatedResources": self.allocatedResources = try r.map()
+        case 0xCEACC1B95618AFA0 where key == "allocatedResourceStatuses": self.allocatedResourceStatuses = try r.map()
+        case 0x2BF90D93302C98E4 where key == "currentVolumeAttributesClassName": self.currentVolumeAttributesClassName = try r.optional()
+        case 0x63FF483D355AB2C7 where key == "modifyVolumeStatus": self.modifyVolumeStatus = try r.optional()
         default:
             return false
         }

@@ -29,10 +29,10 @@ extension CoreV1.PersistentVolumeClaimVolumeSource: JSONObjectCodable {
         if self.readOnly { w.quotedKey("\"readOnly\":"); self.readOnly.encodeJSON(&w) }
     }
 
-    public mutating func decodeJSONField(_ key: String, _ r: inout JSONReader) throws -> Bool {
-        switch key {
-        case "claimName": self.claimName = try r.value()
-        case "readOnly": self.readOnly = try r.value()
+    public mutating func decodeJSONField(_ key: JSONKey, _ r: inout JSONReader) throws -> Bool {
+        switch key.hash {
+        case 0xBBDDA82F78A0482C where key == "claimName": self.claimName = try r.value()
+        case 0x7381961D26B4ADB7 where key == "readOnly": self.readOnly = try r.value()
         default:
             return false
         }

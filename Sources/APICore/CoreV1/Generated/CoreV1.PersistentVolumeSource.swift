@@ -129,30 +129,30 @@ extension CoreV1.PersistentVolumeSource: JSONObjectCodable {
         if let v = self.csi { w.quotedKey("\"csi\":"); v.encodeJSON(&w) }
     }
 
-    public mutating func decodeJSONField(_ key: String, _ r: inout JSONReader) throws -> Bool {
-        switch key {
-        case "gcePersistentDisk": self.gcePersistentDisk = try r.optional()
-        case "awsElasticBlockStore": self.awsElasticBlockStore = try r.optional()
-        case "hostPath": self.hostPath = try r.optional()
-        case "glusterfs": self.glusterfs = try r.optional()
-        case "nfs": self.nfs = try r.optional()
-        case "rbd": self.rbd = try r.optional()
-        case "iscsi": self.iscsi = try r.optional()
-        case "cinder": self.cinder = try r.optional()
-        case "cephfs": self.cephfs = try r.optional()
-        case "fc": self.fc = try r.optional()
-        case "flocker": self.flocker = try r.optional()
-        case "flexVolume": self.flexVolume = try r.optional()
-        case "azureFile": self.azureFile = try r.optional()
-        case "vsphereVolume": self.vsphereVolume = try r.optional()
-        case "quobyte": self.quobyte = try r.optional()
-        case "azureDisk": self.azureDisk = try r.optional()
-        case "photonPersistentDisk": self.photonPersistentDisk = try r.optional()
-        case "portworxVolume": self.portworxVolume = try r.optional()
-        case "scaleIO": self.scaleIO = try r.optional()
-        case "local": self.local = try r.optional()
-        case "storageos": self.storageos = try r.optional()
-        case "csi": self.csi = try r.optional()
+    public mutating func decodeJSONField(_ key: JSONKey, _ r: inout JSONReader) throws -> Bool {
+        switch key.hash {
+        case 0x9207D069DB99F632 where key == "gcePersistentDisk": self.gcePersistentDisk = try r.optional()
+        case 0xA0EE8DECADFA71DB where key == "awsElasticBlockStore": self.awsElasticBlockStore = try r.optional()
+        case 0x59C98A14795F32A8 where key == "hostPath": self.hostPath = try r.optional()
+        case 0xA4274F1F3373D662 where key == "glusterfs": self.glusterfs = try r.optional()
+        case 0x2143C919257BAA52 where key == "nfs": self.nfs = try r.optional()
+        case 0x8A00C0196107A463 where key == "rbd": self.rbd = try r.optional()
+        case 0xA5916CFAD0B0985E where key == "iscsi": self.iscsi = try r.optional()
+        case 0x561D0D6CB6E7AE18 where key == "cinder": self.cinder = try r.optional()
+        case 0xBE1B970CEB6F044E where key == "cephfs": self.cephfs = try r.optional()
+        case 0x8985D07B541DA0E where key == "fc": self.fc = try r.optional()
+        case 0x2188A5B5865DF4C1 where key == "flocker": self.flocker = try r.optional()
+        case 0xCBDCB197189665B4 where key == "flexVolume": self.flexVolume = try r.optional()
+        case 0xC061D5B244120AF6 where key == "azureFile": self.azureFile = try r.optional()
+        case 0x6C810588B67DD8EE where key == "vsphereVolume": self.vsphereVolume = try r.optional()
+        case 0xC98BB3C54A51CE86 where key == "quobyte": self.quobyte = try r.optional()
+        case 0xCA3343A00E14CB5D where key == "azureDisk": self.azureDisk = try r.optional()
+        case 0x1933710F6A35664F where key == "photonPersistentDisk": self.photonPersistentDisk = try r.optional()
+        case 0x47338BFFAB1BA8F0 where key == "portworxVolume": self.portworxVolume = try r.optional()
+        case 0x73F7B9E0B755BAA5 where key == "scaleIO": self.scaleIO = try r.optional()
+        case 0x249F1FB6F3A680E8 where key == "local": self.local = try r.optional()
+        case 0xA03107D7ADBA9668 where key == "storageos": self.storageos = try r.optional()
+        case 0xF5A60E190CB100EE where key == "csi": self.csi = try r.optional()
         default:
             return false
         }

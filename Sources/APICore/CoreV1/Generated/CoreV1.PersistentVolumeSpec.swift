@@ -69,17 +69,17 @@ extension CoreV1.PersistentVolumeSpec: JSONObjectCodable {
         if let v = self.volumeAttributesClassName { w.quotedKey("\"volumeAttributesClassName\":"); v.encodeJSON(&w) }
     }
 
-    public mutating func decodeJSONField(_ key: String, _ r: inout JSONReader) throws -> Bool {
-        switch key {
-        case "capacity": self.capacity = try r.map()
-        case "accessModes": self.accessModes = try r.array()
-        case "claimRef": self.claimRef = try r.optional()
-        case "persistentVolumeReclaimPolicy": self.persistentVolumeReclaimPolicy = try r.value()
-        case "storageClassName": self.storageClassName = try r.value()
-        case "mountOptions": self.mountOptions = try r.array()
-        case "volumeMode": self.volumeMode = try r.optional()
-        case "nodeAffinity": self.nodeAffinity = try r.optional()
-        case "volumeAttributesClassName": self.volumeAttributesClassName = try r.optional()
+    public mutating func decodeJSONField(_ key: JSONKey, _ r: inout JSONReader) throws -> Bool {
+        switch key.hash {
+        case 0xB1AA3177EA81A5E9 where key == "capacity": self.capacity = try r.map()
+        case 0x4155998C7013F165 where key == "accessModes": self.accessModes = try r.array()
+        case 0xFE7835435E7BA60 where key == "claimRef": self.claimRef = try r.optional()
+        case 0x7ABE4EE2BD7D34B where key == "persistentVolumeReclaimPolicy": self.persistentVolumeReclaimPolicy = try r.value()
+        case 0x89875F19DBC3BE05 where key == "storageClassName": self.storageClassName = try r.value()
+        case 0x557A70C822D5754 where key == "mountOptions": self.mountOptions = try r.array()
+        case 0xCAE6F4C802751628 where key == "volumeMode": self.volumeMode = try r.optional()
+        case 0x88542E5743859201 where key == "nodeAffinity": self.nodeAffinity = try r.optional()
+        case 0x36D5CC0A1312B5F9 where key == "volumeAttributesClassName": self.volumeAttributesClassName = try r.optional()
         default:
             if try persistentVolumeSource.decodeJSONField(key, &r) { return true }
             return false

@@ -39,12 +39,12 @@ extension CoreV1.PersistentVolumeStatus: JSONObjectCodable {
         if let v = self.lastPhaseTransitionTime { w.quotedKey("\"lastPhaseTransitionTime\":"); v.encodeJSON(&w) }
     }
 
-    public mutating func decodeJSONField(_ key: String, _ r: inout JSONReader) throws -> Bool {
-        switch key {
-        case "phase": self.phase = try r.value()
-        case "message": self.message = try r.value()
-        case "reason": self.reason = try r.value()
-        case "lastPhaseTransitionTime": self.lastPhaseTransitionTime = try r.optional()
+    public mutating func decodeJSONField(_ key: JSONKey, _ r: inout JSONReader) throws -> Bool {
+        switch key.hash {
+        case 0xFF4D966BC22ED3B8 where key == "phase": self.phase = try r.value()
+        case 0x546401B5D2A8D2A4 where key == "message": self.message = try r.value()
+        case 0x65E8D7F3474F2639 where key == "reason": self.reason = try r.value()
+        case 0xD1051B77237DAA06 where key == "lastPhaseTransitionTime": self.lastPhaseTransitionTime = try r.optional()
         default:
             return false
         }

@@ -29,10 +29,10 @@ extension CoreV1.PhotonPersistentDiskVolumeSource: JSONObjectCodable {
         if !self.fsType.isEmpty { w.quotedKey("\"fsType\":"); self.fsType.encodeJSON(&w) }
     }
 
-    public mutating func decodeJSONField(_ key: String, _ r: inout JSONReader) throws -> Bool {
-        switch key {
-        case "pdID": self.pdID = try r.value()
-        case "fsType": self.fsType = try r.value()
+    public mutating func decodeJSONField(_ key: JSONKey, _ r: inout JSONReader) throws -> Bool {
+        switch key.hash {
+        case 0xEAE2BA0DDE0E8EC4 where key == "pdID": self.pdID = try r.value()
+        case 0xD750A16677FE13BE where key == "fsType": self.fsType = try r.value()
         default:
             return false
         }

@@ -49,14 +49,14 @@ extension CoreV1.PodAffinityTerm: JSONObjectCodable {
         if !self.mismatchLabelKeys.isEmpty { w.quotedKey("\"mismatchLabelKeys\":"); self.mismatchLabelKeys.encodeJSON(&w) }
     }
 
-    public mutating func decodeJSONField(_ key: String, _ r: inout JSONReader) throws -> Bool {
-        switch key {
-        case "labelSelector": self.labelSelector = try r.optional()
-        case "namespaces": self.namespaces = try r.array()
-        case "topologyKey": self.topologyKey = try r.value()
-        case "namespaceSelector": self.namespaceSelector = try r.optional()
-        case "matchLabelKeys": self.matchLabelKeys = try r.array()
-        case "mismatchLabelKeys": self.mismatchLabelKeys = try r.array()
+    public mutating func decodeJSONField(_ key: JSONKey, _ r: inout JSONReader) throws -> Bool {
+        switch key.hash {
+        case 0x3C1EB92F58C9834 where key == "labelSelector": self.labelSelector = try r.optional()
+        case 0x607F99258E0E9D89 where key == "namespaces": self.namespaces = try r.array()
+        case 0x960E1FADABA12BA3 where key == "topologyKey": self.topologyKey = try r.value()
+        case 0x31B44C848D7F92D5 where key == "namespaceSelector": self.namespaceSelector = try r.optional()
+        case 0xC4EA4E83558E67E8 where key == "matchLabelKeys": self.matchLabelKeys = try r.array()
+        case 0x561D741095ECA5D9 where key == "mismatchLabelKeys": self.mismatchLabelKeys = try r.array()
         default:
             return false
         }

@@ -29,10 +29,10 @@ extension CoreV1.PodAntiAffinity: JSONObjectCodable {
         if !self.preferredDuringSchedulingIgnoredDuringExecution.isEmpty { w.quotedKey("\"preferredDuringSchedulingIgnoredDuringExecution\":"); self.preferredDuringSchedulingIgnoredDuringExecution.encodeJSON(&w) }
     }
 
-    public mutating func decodeJSONField(_ key: String, _ r: inout JSONReader) throws -> Bool {
-        switch key {
-        case "requiredDuringSchedulingIgnoredDuringExecution": self.requiredDuringSchedulingIgnoredDuringExecution = try r.array()
-        case "preferredDuringSchedulingIgnoredDuringExecution": self.preferredDuringSchedulingIgnoredDuringExecution = try r.array()
+    public mutating func decodeJSONField(_ key: JSONKey, _ r: inout JSONReader) throws -> Bool {
+        switch key.hash {
+        case 0x5ABB5694013F86E0 where key == "requiredDuringSchedulingIgnoredDuringExecution": self.requiredDuringSchedulingIgnoredDuringExecution = try r.array()
+        case 0xB10A5652EEC729C2 where key == "preferredDuringSchedulingIgnoredDuringExecution": self.preferredDuringSchedulingIgnoredDuringExecution = try r.array()
         default:
             return false
         }

@@ -54,15 +54,15 @@ extension CoreV1.PodAttachOptions: JSONObjectCodable {
         if !self.container.isEmpty { w.quotedKey("\"container\":"); self.container.encodeJSON(&w) }
     }
 
-    public mutating func decodeJSONField(_ key: String, _ r: inout JSONReader) throws -> Bool {
-        switch key {
-        case "kind": kind = try r.value()
-        case "apiVersion": apiVersion = try r.value()
-        case "stdin": self.stdin = try r.value()
-        case "stdout": self.stdout = try r.value()
-        case "stderr": self.stderr = try r.value()
-        case "tty": self.tty = try r.value()
-        case "container": self.container = try r.value()
+    public mutating func decodeJSONField(_ key: JSONKey, _ r: inout JSONReader) throws -> Bool {
+        switch key.hash {
+        case 0xEF9C96D721673243 where key == "kind": kind = try r.value()
+        case 0xB898E55FE5F29CE9 where key == "apiVersion": apiVersion = try r.value()
+        case 0x7CE0CAD53EDA57D where key == "stdin": self.stdin = try r.value()
+        case 0x42E6D785A74F8C66 where key == "stdout": self.stdout = try r.value()
+        case 0x104CE5858B0A80B5 where key == "stderr": self.stderr = try r.value()
+        case 0x571EC5194484D3C4 where key == "tty": self.tty = try r.value()
+        case 0x7214997F83F34938 where key == "container": self.container = try r.value()
         default:
             return false
         }

@@ -54,15 +54,15 @@ extension CoreV1.PodCertificateProjection: JSONObjectCodable {
         if !self.userAnnotations.isEmpty { w.quotedKey("\"userAnnotations\":"); self.userAnnotations.encodeJSON(&w) }
     }
 
-    public mutating func decodeJSONField(_ key: String, _ r: inout JSONReader) throws -> Bool {
-        switch key {
-        case "signerName": self.signerName = try r.value()
-        case "keyType": self.keyType = try r.value()
-        case "maxExpirationSeconds": self.maxExpirationSeconds = try r.optional()
-        case "credentialBundlePath": self.credentialBundlePath = try r.value()
-        case "keyPath": self.keyPath = try r.value()
-        case "certificateChainPath": self.certificateChainPath = try r.value()
-        case "userAnnotations": self.userAnnotations = try r.map()
+    public mutating func decodeJSONField(_ key: JSONKey, _ r: inout JSONReader) throws -> Bool {
+        switch key.hash {
+        case 0x208F15A5ED917A58 where key == "signerName": self.signerName = try r.value()
+        case 0x8274B06BB9A6A184 where key == "keyType": self.keyType = try r.value()
+        case 0xFA7409EAE97AEB71 where key == "maxExpirationSeconds": self.maxExpirationSeconds = try r.optional()
+        case 0x335BDF12CAC8B457 where key == "credentialBundlePath": self.credentialBundlePath = try r.value()
+        case 0x6848358A7732580B where key == "keyPath": self.keyPath = try r.value()
+        case 0x511D5ECE409F7A82 where key == "certificateChainPath": self.certificateChainPath = try r.value()
+        case 0x1A02712054CF83D8 where key == "userAnnotations": self.userAnnotations = try r.map()
         default:
             return false
         }

@@ -34,11 +34,11 @@ extension CoreV1.PodDNSConfig: JSONObjectCodable {
         if !self.options.isEmpty { w.quotedKey("\"options\":"); self.options.encodeJSON(&w) }
     }
 
-    public mutating func decodeJSONField(_ key: String, _ r: inout JSONReader) throws -> Bool {
-        switch key {
-        case "nameservers": self.nameservers = try r.array()
-        case "searches": self.searches = try r.array()
-        case "options": self.options = try r.array()
+    public mutating func decodeJSONField(_ key: JSONKey, _ r: inout JSONReader) throws -> Bool {
+        switch key.hash {
+        case 0x33D301BED88B32F6 where key == "nameservers": self.nameservers = try r.array()
+        case 0xCED6FB1B5DCCC095 where key == "searches": self.searches = try r.array()
+        case 0xCA45F46644AD8745 where key == "options": self.options = try r.array()
         default:
             return false
         }

@@ -29,10 +29,10 @@ extension CoreV1.PodExtendedResourceClaimStatus: JSONObjectCodable {
         w.quotedKey("\"resourceClaimName\":"); self.resourceClaimName.encodeJSON(&w)
     }
 
-    public mutating func decodeJSONField(_ key: String, _ r: inout JSONReader) throws -> Bool {
-        switch key {
-        case "requestMappings": self.requestMappings = try r.array()
-        case "resourceClaimName": self.resourceClaimName = try r.value()
+    public mutating func decodeJSONField(_ key: JSONKey, _ r: inout JSONReader) throws -> Bool {
+        switch key.hash {
+        case 0xDA649DD1EB482D85 where key == "requestMappings": self.requestMappings = try r.array()
+        case 0xC69D95B6D0DBF4FC where key == "resourceClaimName": self.resourceClaimName = try r.value()
         default:
             return false
         }

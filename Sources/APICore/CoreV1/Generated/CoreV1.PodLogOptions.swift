@@ -79,20 +79,20 @@ extension CoreV1.PodLogOptions: JSONObjectCodable {
         if let v = self.stream { w.quotedKey("\"stream\":"); v.encodeJSON(&w) }
     }
 
-    public mutating func decodeJSONField(_ key: String, _ r: inout JSONReader) throws -> Bool {
-        switch key {
-        case "kind": kind = try r.value()
-        case "apiVersion": apiVersion = try r.value()
-        case "container": self.container = try r.value()
-        case "follow": self.follow = try r.value()
-        case "previous": self.previous = try r.value()
-        case "sinceSeconds": self.sinceSeconds = try r.optional()
-        case "sinceTime": self.sinceTime = try r.optional()
-        case "timestamps": self.timestamps = try r.value()
-        case "tailLines": self.tailLines = try r.optional()
-        case "limitBytes": self.limitBytes = try r.optional()
-        case "insecureSkipTLSVerifyBackend": self.insecureSkipTLSVerifyBackend = try r.value()
-        case "stream": self.stream = try r.optional()
+    public mutating func decodeJSONField(_ key: JSONKey, _ r: inout JSONReader) throws -> Bool {
+        switch key.hash {
+        case 0xEF9C96D721673243 where key == "kind": kind = try r.value()
+        case 0xB898E55FE5F29CE9 where key == "apiVersion": apiVersion = try r.value()
+        case 0x7214997F83F34938 where key == "container": self.container = try r.value()
+        case 0x676EBA7CB64EAC10 where key == "follow": self.follow = try r.value()
+        case 0xEC5F63FFE7E97248 where key == "previous": self.previous = try r.value()
+        case 0x5423BE6B0095CBF2 where key == "sinceSeconds": self.sinceSeconds = try r.optional()
+        case 0xC185310CBA6981DC where key == "sinceTime": self.sinceTime = try r.optional()
+        case 0x7300DD9BEAA81A50 where key == "timestamps": self.timestamps = try r.value()
+        case 0xDE0D1DFDDA17644E where key == "tailLines": self.tailLines = try r.optional()
+        case 0xB9C811E40A05B157 where key == "limitBytes": self.limitBytes = try r.optional()
+        case 0x409AF19D6D9410B0 where key == "insecureSkipTLSVerifyBackend": self.insecureSkipTLSVerifyBackend = try r.value()
+        case 0x4F6A36D8E8907985 where key == "stream": self.stream = try r.optional()
         default:
             return false
         }

@@ -34,11 +34,11 @@ extension CoreV1.PodPortForwardOptions: JSONObjectCodable {
         if !self.ports.isEmpty { w.quotedKey("\"ports\":"); self.ports.encodeJSON(&w) }
     }
 
-    public mutating func decodeJSONField(_ key: String, _ r: inout JSONReader) throws -> Bool {
-        switch key {
-        case "kind": kind = try r.value()
-        case "apiVersion": apiVersion = try r.value()
-        case "ports": self.ports = try r.array()
+    public mutating func decodeJSONField(_ key: JSONKey, _ r: inout JSONReader) throws -> Bool {
+        switch key.hash {
+        case 0xEF9C96D721673243 where key == "kind": kind = try r.value()
+        case 0xB898E55FE5F29CE9 where key == "apiVersion": apiVersion = try r.value()
+        case 0xC3780D35723576EF where key == "ports": self.ports = try r.array()
         default:
             return false
         }

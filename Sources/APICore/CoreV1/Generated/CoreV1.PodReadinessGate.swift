@@ -24,9 +24,9 @@ extension CoreV1.PodReadinessGate: JSONObjectCodable {
         w.quotedKey("\"conditionType\":"); self.conditionType.encodeJSON(&w)
     }
 
-    public mutating func decodeJSONField(_ key: String, _ r: inout JSONReader) throws -> Bool {
-        switch key {
-        case "conditionType": self.conditionType = try r.value()
+    public mutating func decodeJSONField(_ key: JSONKey, _ r: inout JSONReader) throws -> Bool {
+        switch key.hash {
+        case 0x5E26ECAF631CE13E where key == "conditionType": self.conditionType = try r.value()
         default:
             return false
         }

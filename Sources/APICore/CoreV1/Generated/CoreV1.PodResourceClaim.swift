@@ -34,11 +34,11 @@ extension CoreV1.PodResourceClaim: JSONObjectCodable {
         if let v = self.resourceClaimTemplateName { w.quotedKey("\"resourceClaimTemplateName\":"); v.encodeJSON(&w) }
     }
 
-    public mutating func decodeJSONField(_ key: String, _ r: inout JSONReader) throws -> Bool {
-        switch key {
-        case "name": self.name = try r.value()
-        case "resourceClaimName": self.resourceClaimName = try r.optional()
-        case "resourceClaimTemplateName": self.resourceClaimTemplateName = try r.optional()
+    public mutating func decodeJSONField(_ key: JSONKey, _ r: inout JSONReader) throws -> Bool {
+        switch key.hash {
+        case 0xC4BCADBA8E631B86 where key == "name": self.name = try r.value()
+        case 0xC69D95B6D0DBF4FC where key == "resourceClaimName": self.resourceClaimName = try r.optional()
+        case 0x93FBE96035F935E where key == "resourceClaimTemplateName": self.resourceClaimTemplateName = try r.optional()
         default:
             return false
         }

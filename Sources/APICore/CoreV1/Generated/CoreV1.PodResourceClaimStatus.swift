@@ -29,10 +29,10 @@ extension CoreV1.PodResourceClaimStatus: JSONObjectCodable {
         if let v = self.resourceClaimName { w.quotedKey("\"resourceClaimName\":"); v.encodeJSON(&w) }
     }
 
-    public mutating func decodeJSONField(_ key: String, _ r: inout JSONReader) throws -> Bool {
-        switch key {
-        case "name": self.name = try r.value()
-        case "resourceClaimName": self.resourceClaimName = try r.optional()
+    public mutating func decodeJSONField(_ key: JSONKey, _ r: inout JSONReader) throws -> Bool {
+        switch key.hash {
+        case 0xC4BCADBA8E631B86 where key == "name": self.name = try r.value()
+        case 0xC69D95B6D0DBF4FC where key == "resourceClaimName": self.resourceClaimName = try r.optional()
         default:
             return false
         }

@@ -24,9 +24,9 @@ extension CoreV1.PodSchedulingGroup: JSONObjectCodable {
         if let v = self.podGroupName { w.quotedKey("\"podGroupName\":"); v.encodeJSON(&w) }
     }
 
-    public mutating func decodeJSONField(_ key: String, _ r: inout JSONReader) throws -> Bool {
-        switch key {
-        case "podGroupName": self.podGroupName = try r.optional()
+    public mutating func decodeJSONField(_ key: JSONKey, _ r: inout JSONReader) throws -> Bool {
+        switch key.hash {
+        case 0xEC66DE89BADE8E3C where key == "podGroupName": self.podGroupName = try r.optional()
         default:
             return false
         }

@@ -84,21 +84,21 @@ extension CoreV1.PodSecurityContext: JSONObjectCodable {
         if let v = self.seLinuxChangePolicy { w.quotedKey("\"seLinuxChangePolicy\":"); v.encodeJSON(&w) }
     }
 
-    public mutating func decodeJSONField(_ key: String, _ r: inout JSONReader) throws -> Bool {
-        switch key {
-        case "seLinuxOptions": self.seLinuxOptions = try r.optional()
-        case "windowsOptions": self.windowsOptions = try r.optional()
-        case "runAsUser": self.runAsUser = try r.optional()
-        case "runAsGroup": self.runAsGroup = try r.optional()
-        case "runAsNonRoot": self.runAsNonRoot = try r.optional()
-        case "supplementalGroups": self.supplementalGroups = try r.array()
-        case "supplementalGroupsPolicy": self.supplementalGroupsPolicy = try r.optional()
-        case "fsGroup": self.fsGroup = try r.optional()
-        case "sysctls": self.sysctls = try r.array()
-        case "fsGroupChangePolicy": self.fsGroupChangePolicy = try r.optional()
-        case "seccompProfile": self.seccompProfile = try r.optional()
-        case "appArmorProfile": self.appArmorProfile = try r.optional()
-        case "seLinuxChangePolicy": self.seLinuxChangePolicy = try r.optional()
+    public mutating func decodeJSONField(_ key: JSONKey, _ r: inout JSONReader) throws -> Bool {
+        switch key.hash {
+        case 0x97773F9C86C662D where key == "seLinuxOptions": self.seLinuxOptions = try r.optional()
+        case 0x54B98D5FFEE386E4 where key == "windowsOptions": self.windowsOptions = try r.optional()
+        case 0x1387BE1DE01BC099 where key == "runAsUser": self.runAsUser = try r.optional()
+        case 0x1A743FBA39EB2699 where key == "runAsGroup": self.runAsGroup = try r.optional()
+        case 0x66B93D421A556C49 where key == "runAsNonRoot": self.runAsNonRoot = try r.optional()
+        case 0x22C19FB49E378B3F where key == "supplementalGroups": self.supplementalGroups = try r.array()
+        case 0xF65D97E9F7382471 where key == "supplementalGroupsPolicy": self.supplementalGroupsPolicy = try r.optional()
+        case 0x1D9C99C5B4CB53F1 where key == "fsGroup": self.fsGroup = try r.optional()
+        case 0xD0E955F64D45530C where key == "sysctls": self.sysctls = try r.array()
+        case 0x4ECCE5D295850E6B where key == "fsGroupChangePolicy": self.fsGroupChangePolicy = try r.optional()
+        case 0xEB5D6308AE2C0C32 where key == "seccompProfile": self.seccompProfile = try r.optional()
+        case 0x4CE47A7D7DBB3A14 where key == "appArmorProfile": self.appArmorProfile = try r.optional()
+        case 0xABB1641BC7CB74EF where key == "seLinuxChangePolicy": self.seLinuxChangePolicy = try r.optional()
         default:
             return false
         }

@@ -24,9 +24,9 @@ extension CoreV1.PodSignature: JSONObjectCodable {
         if let v = self.podController { w.quotedKey("\"podController\":"); v.encodeJSON(&w) }
     }
 
-    public mutating func decodeJSONField(_ key: String, _ r: inout JSONReader) throws -> Bool {
-        switch key {
-        case "podController": self.podController = try r.optional()
+    public mutating func decodeJSONField(_ key: JSONKey, _ r: inout JSONReader) throws -> Bool {
+        switch key.hash {
+        case 0x119DCE194B97233C where key == "podController": self.podController = try r.optional()
         default:
             return false
         }

@@ -124,29 +124,29 @@ extension CoreV1.PodStatus: JSONObjectCodable {
         if !self.nodeAllocatableResourceClaimStatuses.isEmpty { w.quotedKey("\"nodeAllocatableResourceClaimStatuses\":"); self.nodeAllocatableResourceClaimStatuses.encodeJSON(&w) }
     }
 
-    public mutating func decodeJSONField(_ key: String, _ r: inout JSONReader) throws -> Bool {
-        switch key {
-        case "observedGeneration": self.observedGeneration = try r.value()
-        case "phase": self.phase = try r.value()
-        case "conditions": self.conditions = try r.array()
-        case "message": self.message = try r.value()
-        case "reason": self.reason = try r.value()
-        case "nominatedNodeName": self.nominatedNodeName = try r.value()
-        case "hostIP": self.hostIP = try r.value()
-        case "hostIPs": self.hostIPs = try r.array()
-        case "podIP": self.podIP = try r.value()
-        case "podIPs": self.podIPs = try r.array()
-        case "startTime": self.startTime = try r.optional()
-        case "initContainerStatuses": self.initContainerStatuses = try r.array()
-        case "containerStatuses": self.containerStatuses = try r.array()
-        case "qosClass": self.qosClass = try r.value()
-        case "ephemeralContainerStatuses": self.ephemeralContainerStatuses = try r.array()
-        case "resize": self.resize = try r.value()
-        case "resourceClaimStatuses": self.resourceClaimStatuses = try r.array()
-        case "extendedResourceClaimStatus": self.extendedResourceClaimStatus = try r.optional()
-        case "allocatedResources": self.allocatedResources = try r.map()
-        case "resources": self.resources = try r.optional()
-        case "nodeAllocatableResourceClaimStatuses": self.nodeAllocatableResourceClaimStatuses = try r.array()
+    public mutating func decodeJSONField(_ key: JSONKey, _ r: inout JSONReader) throws -> Bool {
+        switch key.hash {
+        case 0x4BBC628ADF0FF70B where key == "observedGeneration": self.observedGeneration = try r.value()
+        case 0xFF4D966BC22ED3B8 where key == "phase": self.phase = try r.value()
+        case 0x5F6D4DD9DB56877 where key == "conditions": self.conditions = try r.array()
+        case 0x546401B5D2A8D2A4 where key == "message": self.message = try r.value()
+        case 0x65E8D7F3474F2639 where key == "reason": self.reason = try r.value()
+        case 0xE15DA49A1443F945 where key == "nominatedNodeName": self.nominatedNodeName = try r.value()
+        case 0x669C7E7455C85EA6 where key == "hostIP": self.hostIP = try r.value()
+        case 0x2449B4ADC37923EF where key == "hostIPs": self.hostIPs = try r.array()
+        case 0x4918C2352C950B7D where key == "podIP": self.podIP = try r.value()
+        case 0xCA1D0E5AC141C8CA where key == "podIPs": self.podIPs = try r.array()
+        case 0xDA007405D3EF5C8E where key == "startTime": self.startTime = try r.optional()
+        case 0x435D18243B5E5B44 where key == "initContainerStatuses": self.initContainerStatuses = try r.array()
+        case 0xDA1C7E6B1CC357BA where key == "containerStatuses": self.containerStatuses = try r.array()
+        case 0xEEB3C43D3A486ECE where key == "qosClass": self.qosClass = try r.value()
+        case 0xA39FB1792D9BBD19 where key == "ephemeralContainerStatuses": self.ephemeralContainerStatuses = try r.array()
+        case 0xBC22867CE978A1E1 where key == "resize": self.resize = try r.value()
+        case 0xD1A8C27F04708735 where key == "resourceClaimStatuses": self.resourceClaimStatuses = try r.array()
+        case 0xAF477463158061DA where key == "extendedResourceClaimStatus": self.extendedResourceClaimStatus = try r.optional()
+        case 0x88DBCC261083D3AB where key == "allocatedResources": self.allocatedResources = try r.map()
+        case 0x34D5A1BEF245DF2 where key == "resources": self.resources = try r.optional()
+        case 0x87F6E962DD92999F where key == "nodeAllocatableResourceClaimStatuses": self.nodeAllocatableResourceClaimStatuses = try r.array()
         default:
             return false
         }

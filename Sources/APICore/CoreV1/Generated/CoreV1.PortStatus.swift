@@ -34,11 +34,11 @@ extension CoreV1.PortStatus: JSONObjectCodable {
         if let v = self.error { w.quotedKey("\"error\":"); v.encodeJSON(&w) }
     }
 
-    public mutating func decodeJSONField(_ key: String, _ r: inout JSONReader) throws -> Bool {
-        switch key {
-        case "port": self.port = try r.value()
-        case "protocol": self.protocol = try r.value()
-        case "error": self.error = try r.optional()
+    public mutating func decodeJSONField(_ key: JSONKey, _ r: inout JSONReader) throws -> Bool {
+        switch key.hash {
+        case 0x8C2CDB0DA8933FA6 where key == "port": self.port = try r.value()
+        case 0xB2B41998FA3BFFF5 where key == "protocol": self.protocol = try r.value()
+        case 0x9F7452DD75D54D31 where key == "error": self.error = try r.optional()
         default:
             return false
         }

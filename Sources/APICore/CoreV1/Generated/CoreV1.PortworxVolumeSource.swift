@@ -34,11 +34,11 @@ extension CoreV1.PortworxVolumeSource: JSONObjectCodable {
         if self.readOnly { w.quotedKey("\"readOnly\":"); self.readOnly.encodeJSON(&w) }
     }
 
-    public mutating func decodeJSONField(_ key: String, _ r: inout JSONReader) throws -> Bool {
-        switch key {
-        case "volumeID": self.volumeID = try r.value()
-        case "fsType": self.fsType = try r.value()
-        case "readOnly": self.readOnly = try r.value()
+    public mutating func decodeJSONField(_ key: JSONKey, _ r: inout JSONReader) throws -> Bool {
+        switch key.hash {
+        case 0xD684187EFD15CB02 where key == "volumeID": self.volumeID = try r.value()
+        case 0xD750A16677FE13BE where key == "fsType": self.fsType = try r.value()
+        case 0x7381961D26B4ADB7 where key == "readOnly": self.readOnly = try r.value()
         default:
             return false
         }

@@ -24,9 +24,9 @@ extension CoreV1.Preconditions: JSONObjectCodable {
         if let v = self.uid { w.quotedKey("\"uid\":"); v.encodeJSON(&w) }
     }
 
-    public mutating func decodeJSONField(_ key: String, _ r: inout JSONReader) throws -> Bool {
-        switch key {
-        case "uid": self.uid = try r.optional()
+    public mutating func decodeJSONField(_ key: JSONKey, _ r: inout JSONReader) throws -> Bool {
+        switch key.hash {
+        case 0x4C9CB5193E0B272D where key == "uid": self.uid = try r.optional()
         default:
             return false
         }

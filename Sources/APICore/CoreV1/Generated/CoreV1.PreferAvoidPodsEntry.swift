@@ -39,12 +39,12 @@ extension CoreV1.PreferAvoidPodsEntry: JSONObjectCodable {
         if !self.message.isEmpty { w.quotedKey("\"message\":"); self.message.encodeJSON(&w) }
     }
 
-    public mutating func decodeJSONField(_ key: String, _ r: inout JSONReader) throws -> Bool {
-        switch key {
-        case "podSignature": self.podSignature = try r.value()
-        case "evictionTime": self.evictionTime = try r.optional()
-        case "reason": self.reason = try r.value()
-        case "message": self.message = try r.value()
+    public mutating func decodeJSONField(_ key: JSONKey, _ r: inout JSONReader) throws -> Bool {
+        switch key.hash {
+        case 0xB70F9E3C087052F6 where key == "podSignature": self.podSignature = try r.value()
+        case 0x7C41CBBA6F411D01 where key == "evictionTime": self.evictionTime = try r.optional()
+        case 0x65E8D7F3474F2639 where key == "reason": self.reason = try r.value()
+        case 0x546401B5D2A8D2A4 where key == "message": self.message = try r.value()
         default:
             return false
         }

@@ -29,10 +29,10 @@ extension CoreV1.PreferredSchedulingTerm: JSONObjectCodable {
         w.quotedKey("\"preference\":"); self.preference.encodeJSON(&w)
     }
 
-    public mutating func decodeJSONField(_ key: String, _ r: inout JSONReader) throws -> Bool {
-        switch key {
-        case "weight": self.weight = try r.value()
-        case "preference": self.preference = try r.value()
+    public mutating func decodeJSONField(_ key: JSONKey, _ r: inout JSONReader) throws -> Bool {
+        switch key.hash {
+        case 0x6911F8DE1F27BF19 where key == "weight": self.weight = try r.value()
+        case 0x2D3D095570C335C where key == "preference": self.preference = try r.value()
         default:
             return false
         }

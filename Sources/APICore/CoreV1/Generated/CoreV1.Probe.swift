@@ -54,14 +54,14 @@ extension CoreV1.Probe: JSONObjectCodable {
         if let v = self.terminationGracePeriodSeconds { w.quotedKey("\"terminationGracePeriodSeconds\":"); v.encodeJSON(&w) }
     }
 
-    public mutating func decodeJSONField(_ key: String, _ r: inout JSONReader) throws -> Bool {
-        switch key {
-        case "initialDelaySeconds": self.initialDelaySeconds = try r.value()
-        case "timeoutSeconds": self.timeoutSeconds = try r.value()
-        case "periodSeconds": self.periodSeconds = try r.value()
-        case "successThreshold": self.successThreshold = try r.value()
-        case "failureThreshold": self.failureThreshold = try r.value()
-        case "terminationGracePeriodSeconds": self.terminationGracePeriodSeconds = try r.optional()
+    public mutating func decodeJSONField(_ key: JSONKey, _ r: inout JSONReader) throws -> Bool {
+        switch key.hash {
+        case 0x4C666DB56BF35277 where key == "initialDelaySeconds": self.initialDelaySeconds = try r.value()
+        case 0x554FC4D386B469B5 where key == "timeoutSeconds": self.timeoutSeconds = try r.value()
+        case 0xBFF3103CA2CB4259 where key == "periodSeconds": self.periodSeconds = try r.value()
+        case 0xAC360639FB9129A3 where key == "successThreshold": self.successThreshold = try r.value()
+        case 0x1B55960796BC5D84 where key == "failureThreshold": self.failureThreshold = try r.value()
+        case 0x3A4AEA5264130943 where key == "terminationGracePeriodSeconds": self.terminationGracePeriodSeconds = try r.optional()
         default:
             if try handler.decodeJSONField(key, &r) { return true }
             return false

@@ -39,12 +39,12 @@ extension CoreV1.ProbeHandler: JSONObjectCodable {
         if let v = self.grpc { w.quotedKey("\"grpc\":"); v.encodeJSON(&w) }
     }
 
-    public mutating func decodeJSONField(_ key: String, _ r: inout JSONReader) throws -> Bool {
-        switch key {
-        case "exec": self.exec = try r.optional()
-        case "httpGet": self.httpGet = try r.optional()
-        case "tcpSocket": self.tcpSocket = try r.optional()
-        case "grpc": self.grpc = try r.optional()
+    public mutating func decodeJSONField(_ key: JSONKey, _ r: inout JSONReader) throws -> Bool {
+        switch key.hash {
+        case 0xE7C75E608EA39B5C where key == "exec": self.exec = try r.optional()
+        case 0x3334AB0869694477 where key == "httpGet": self.httpGet = try r.optional()
+        case 0x69F14CF5E5F38B39 where key == "tcpSocket": self.tcpSocket = try r.optional()
+        case 0xFB35907243C2A125 where key == "grpc": self.grpc = try r.optional()
         default:
             return false
         }

@@ -29,10 +29,10 @@ extension CoreV1.ProjectedVolumeSource: JSONObjectCodable {
         if let v = self.defaultMode { w.quotedKey("\"defaultMode\":"); v.encodeJSON(&w) }
     }
 
-    public mutating func decodeJSONField(_ key: String, _ r: inout JSONReader) throws -> Bool {
-        switch key {
-        case "sources": self.sources = try r.array()
-        case "defaultMode": self.defaultMode = try r.optional()
+    public mutating func decodeJSONField(_ key: JSONKey, _ r: inout JSONReader) throws -> Bool {
+        switch key.hash {
+        case 0x6FC4D9B9C935CFF1 where key == "sources": self.sources = try r.array()
+        case 0x2EF2310DA70C0A65 where key == "defaultMode": self.defaultMode = try r.optional()
         default:
             return false
         }

@@ -49,14 +49,14 @@ extension CoreV1.QuobyteVolumeSource: JSONObjectCodable {
         if !self.tenant.isEmpty { w.quotedKey("\"tenant\":"); self.tenant.encodeJSON(&w) }
     }
 
-    public mutating func decodeJSONField(_ key: String, _ r: inout JSONReader) throws -> Bool {
-        switch key {
-        case "registry": self.registry = try r.value()
-        case "volume": self.volume = try r.value()
-        case "readOnly": self.readOnly = try r.value()
-        case "user": self.user = try r.value()
-        case "group": self.group = try r.value()
-        case "tenant": self.tenant = try r.value()
+    public mutating func decodeJSONField(_ key: JSONKey, _ r: inout JSONReader) throws -> Bool {
+        switch key.hash {
+        case 0x1372DA77C0D31D8E where key == "registry": self.registry = try r.value()
+        case 0x21CDE1E8E13CF0CF where key == "volume": self.volume = try r.value()
+        case 0x7381961D26B4ADB7 where key == "readOnly": self.readOnly = try r.value()
+        case 0x7D6780E4032B48F2 where key == "user": self.user = try r.value()
+        case 0xDC57E42946F6E08C where key == "group": self.group = try r.value()
+        case 0x70D14BF165CF205 where key == "tenant": self.tenant = try r.value()
         default:
             return false
         }

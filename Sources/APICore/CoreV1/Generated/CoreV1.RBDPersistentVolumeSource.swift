@@ -59,16 +59,16 @@ extension CoreV1.RBDPersistentVolumeSource: JSONObjectCodable {
         if self.readOnly { w.quotedKey("\"readOnly\":"); self.readOnly.encodeJSON(&w) }
     }
 
-    public mutating func decodeJSONField(_ key: String, _ r: inout JSONReader) throws -> Bool {
-        switch key {
-        case "monitors": self.monitors = try r.array()
-        case "image": self.image = try r.value()
-        case "fsType": self.fsType = try r.value()
-        case "pool": self.pool = try r.value()
-        case "user": self.user = try r.value()
-        case "keyring": self.keyring = try r.value()
-        case "secretRef": self.secretRef = try r.optional()
-        case "readOnly": self.readOnly = try r.value()
+    public mutating func decodeJSONField(_ key: JSONKey, _ r: inout JSONReader) throws -> Bool {
+        switch key.hash {
+        case 0x79973AAB255B49FE where key == "monitors": self.monitors = try r.array()
+        case 0x2AB612888528489A where key == "image": self.image = try r.value()
+        case 0xD750A16677FE13BE where key == "fsType": self.fsType = try r.value()
+        case 0x8C22F10DA88B1083 where key == "pool": self.pool = try r.value()
+        case 0x7D6780E4032B48F2 where key == "user": self.user = try r.value()
+        case 0x6292D59034C493C6 where key == "keyring": self.keyring = try r.value()
+        case 0xA95EB3D44C2A4AD6 where key == "secretRef": self.secretRef = try r.optional()
+        case 0x7381961D26B4ADB7 where key == "readOnly": self.readOnly = try r.value()
         default:
             return false
         }

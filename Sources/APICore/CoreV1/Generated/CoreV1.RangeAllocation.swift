@@ -44,13 +44,13 @@ extension CoreV1.RangeAllocation: JSONObjectCodable {
         w.quotedKey("\"data\":"); if self.data.isEmpty { w.null() } else { w.base64(self.data) }
     }
 
-    public mutating func decodeJSONField(_ key: String, _ r: inout JSONReader) throws -> Bool {
-        switch key {
-        case "kind": kind = try r.value()
-        case "apiVersion": apiVersion = try r.value()
-        case "metadata": self.metadata = try r.value()
-        case "range": self.range = try r.value()
-        case "data": self.data = try r.bytes()
+    public mutating func decodeJSONField(_ key: JSONKey, _ r: inout JSONReader) throws -> Bool {
+        switch key.hash {
+        case 0xEF9C96D721673243 where key == "kind": kind = try r.value()
+        case 0xB898E55FE5F29CE9 where key == "apiVersion": apiVersion = try r.value()
+        case 0x28475F88F42FD020 where key == "metadata": self.metadata = try r.value()
+        case 0x526EB811B28D5CB2 where key == "range": self.range = try r.value()
+        case 0x855B556730A34A05 where key == "data": self.data = try r.bytes()
         default:
             return false
         }

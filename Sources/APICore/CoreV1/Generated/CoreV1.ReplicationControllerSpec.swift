@@ -39,12 +39,12 @@ extension CoreV1.ReplicationControllerSpec: JSONObjectCodable {
         if let v = self.template { w.quotedKey("\"template\":"); v.encodeJSON(&w) }
     }
 
-    public mutating func decodeJSONField(_ key: String, _ r: inout JSONReader) throws -> Bool {
-        switch key {
-        case "replicas": self.replicas = try r.optional()
-        case "minReadySeconds": self.minReadySeconds = try r.value()
-        case "selector": self.selector = try r.map()
-        case "template": self.template = try r.optional()
+    public mutating func decodeJSONField(_ key: JSONKey, _ r: inout JSONReader) throws -> Bool {
+        switch key.hash {
+        case 0xBD75E7857EF7A1BC where key == "replicas": self.replicas = try r.optional()
+        case 0xE54F3C9D994892F3 where key == "minReadySeconds": self.minReadySeconds = try r.value()
+        case 0x3B0355A1AF4AC9C where key == "selector": self.selector = try r.map()
+        case 0x33609A5E9EB92F4B where key == "template": self.template = try r.optional()
         default:
             return false
         }

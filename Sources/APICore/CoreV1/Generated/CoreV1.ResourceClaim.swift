@@ -29,10 +29,10 @@ extension CoreV1.ResourceClaim: JSONObjectCodable {
         if !self.request.isEmpty { w.quotedKey("\"request\":"); self.request.encodeJSON(&w) }
     }
 
-    public mutating func decodeJSONField(_ key: String, _ r: inout JSONReader) throws -> Bool {
-        switch key {
-        case "name": self.name = try r.value()
-        case "request": self.request = try r.value()
+    public mutating func decodeJSONField(_ key: JSONKey, _ r: inout JSONReader) throws -> Bool {
+        switch key.hash {
+        case 0xC4BCADBA8E631B86 where key == "name": self.name = try r.value()
+        case 0x6F4743B8BC5B4EB2 where key == "request": self.request = try r.value()
         default:
             return false
         }

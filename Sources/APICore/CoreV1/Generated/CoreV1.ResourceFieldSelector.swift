@@ -34,11 +34,11 @@ extension CoreV1.ResourceFieldSelector: JSONObjectCodable {
         w.quotedKey("\"divisor\":"); self.divisor.encodeJSON(&w)
     }
 
-    public mutating func decodeJSONField(_ key: String, _ r: inout JSONReader) throws -> Bool {
-        switch key {
-        case "containerName": self.containerName = try r.value()
-        case "resource": self.resource = try r.value()
-        case "divisor": self.divisor = try r.value()
+    public mutating func decodeJSONField(_ key: JSONKey, _ r: inout JSONReader) throws -> Bool {
+        switch key.hash {
+        case 0x40E3AFDE1C62E93B where key == "containerName": self.containerName = try r.value()
+        case 0xB571C404C5B2FD35 where key == "resource": self.resource = try r.value()
+        case 0x5447A65E7D383C7D where key == "divisor": self.divisor = try r.value()
         default:
             return false
         }

@@ -34,11 +34,11 @@ extension CoreV1.ResourceHealth: JSONObjectCodable {
         if let v = self.message { w.quotedKey("\"message\":"); v.encodeJSON(&w) }
     }
 
-    public mutating func decodeJSONField(_ key: String, _ r: inout JSONReader) throws -> Bool {
-        switch key {
-        case "resourceID": self.resourceID = try r.value()
-        case "health": self.health = try r.value()
-        case "message": self.message = try r.optional()
+    public mutating func decodeJSONField(_ key: JSONKey, _ r: inout JSONReader) throws -> Bool {
+        switch key.hash {
+        case 0xC185CF775B67F2D0 where key == "resourceID": self.resourceID = try r.value()
+        case 0x7F69D4B5288BA9CF where key == "health": self.health = try r.value()
+        case 0x546401B5D2A8D2A4 where key == "message": self.message = try r.optional()
         default:
             return false
         }

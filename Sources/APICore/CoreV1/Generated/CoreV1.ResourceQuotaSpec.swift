@@ -34,11 +34,11 @@ extension CoreV1.ResourceQuotaSpec: JSONObjectCodable {
         if let v = self.scopeSelector { w.quotedKey("\"scopeSelector\":"); v.encodeJSON(&w) }
     }
 
-    public mutating func decodeJSONField(_ key: String, _ r: inout JSONReader) throws -> Bool {
-        switch key {
-        case "hard": self.hard = try r.map()
-        case "scopes": self.scopes = try r.array()
-        case "scopeSelector": self.scopeSelector = try r.optional()
+    public mutating func decodeJSONField(_ key: JSONKey, _ r: inout JSONReader) throws -> Bool {
+        switch key.hash {
+        case 0x2E3AB4CC7418679C where key == "hard": self.hard = try r.map()
+        case 0xEF51210B1CA0CB28 where key == "scopes": self.scopes = try r.array()
+        case 0x20B613F4B342111A where key == "scopeSelector": self.scopeSelector = try r.optional()
         default:
             return false
         }

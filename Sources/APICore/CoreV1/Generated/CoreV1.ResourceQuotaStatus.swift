@@ -29,10 +29,10 @@ extension CoreV1.ResourceQuotaStatus: JSONObjectCodable {
         if !self.used.isEmpty { w.quotedKey("\"used\":"); self.used.encodeJSON(&w) }
     }
 
-    public mutating func decodeJSONField(_ key: String, _ r: inout JSONReader) throws -> Bool {
-        switch key {
-        case "hard": self.hard = try r.map()
-        case "used": self.used = try r.map()
+    public mutating func decodeJSONField(_ key: JSONKey, _ r: inout JSONReader) throws -> Bool {
+        switch key.hash {
+        case 0x2E3AB4CC7418679C where key == "hard": self.hard = try r.map()
+        case 0x7D678AE4032B59F0 where key == "used": self.used = try r.map()
         default:
             return false
         }

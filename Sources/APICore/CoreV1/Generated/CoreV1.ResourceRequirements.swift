@@ -34,11 +34,11 @@ extension CoreV1.ResourceRequirements: JSONObjectCodable {
         if !self.claims.isEmpty { w.quotedKey("\"claims\":"); self.claims.encodeJSON(&w) }
     }
 
-    public mutating func decodeJSONField(_ key: String, _ r: inout JSONReader) throws -> Bool {
-        switch key {
-        case "limits": self.limits = try r.map()
-        case "requests": self.requests = try r.map()
-        case "claims": self.claims = try r.array()
+    public mutating func decodeJSONField(_ key: JSONKey, _ r: inout JSONReader) throws -> Bool {
+        switch key.hash {
+        case 0x7283AEDDBEBBD745 where key == "limits": self.limits = try r.map()
+        case 0x7166D3E80F26D1F3 where key == "requests": self.requests = try r.map()
+        case 0xBE2FBE80062CF874 where key == "claims": self.claims = try r.array()
         default:
             return false
         }

@@ -29,10 +29,10 @@ extension CoreV1.ResourceStatus: JSONObjectCodable {
         if !self.resources.isEmpty { w.quotedKey("\"resources\":"); self.resources.encodeJSON(&w) }
     }
 
-    public mutating func decodeJSONField(_ key: String, _ r: inout JSONReader) throws -> Bool {
-        switch key {
-        case "name": self.name = try r.value()
-        case "resources": self.resources = try r.array()
+    public mutating func decodeJSONField(_ key: JSONKey, _ r: inout JSONReader) throws -> Bool {
+        switch key.hash {
+        case 0xC4BCADBA8E631B86 where key == "name": self.name = try r.value()
+        case 0x34D5A1BEF245DF2 where key == "resources": self.resources = try r.array()
         default:
             return false
         }

@@ -39,12 +39,12 @@ extension CoreV1.SELinuxOptions: JSONObjectCodable {
         if !self.level.isEmpty { w.quotedKey("\"level\":"); self.level.encodeJSON(&w) }
     }
 
-    public mutating func decodeJSONField(_ key: String, _ r: inout JSONReader) throws -> Bool {
-        switch key {
-        case "user": self.user = try r.value()
-        case "role": self.role = try r.value()
-        case "type": self.type = try r.value()
-        case "level": self.level = try r.value()
+    public mutating func decodeJSONField(_ key: JSONKey, _ r: inout JSONReader) throws -> Bool {
+        switch key.hash {
+        case 0x7D6780E4032B48F2 where key == "user": self.user = try r.value()
+        case 0xA358EC1FF0C833B9 where key == "role": self.role = try r.value()
+        case 0xA79439EF7BFA9C2D where key == "type": self.type = try r.value()
+        case 0xE8DDC90A9D7C709D where key == "level": self.level = try r.value()
         default:
             return false
         }

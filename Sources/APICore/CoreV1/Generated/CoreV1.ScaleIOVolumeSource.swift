@@ -69,18 +69,18 @@ extension CoreV1.ScaleIOVolumeSource: JSONObjectCodable {
         if self.readOnly { w.quotedKey("\"readOnly\":"); self.readOnly.encodeJSON(&w) }
     }
 
-    public mutating func decodeJSONField(_ key: String, _ r: inout JSONReader) throws -> Bool {
-        switch key {
-        case "gateway": self.gateway = try r.value()
-        case "system": self.system = try r.value()
-        case "secretRef": self.secretRef = try r.optional()
-        case "sslEnabled": self.sslEnabled = try r.value()
-        case "protectionDomain": self.protectionDomain = try r.value()
-        case "storagePool": self.storagePool = try r.value()
-        case "storageMode": self.storageMode = try r.value()
-        case "volumeName": self.volumeName = try r.value()
-        case "fsType": self.fsType = try r.value()
-        case "readOnly": self.readOnly = try r.value()
+    public mutating func decodeJSONField(_ key: JSONKey, _ r: inout JSONReader) throws -> Bool {
+        switch key.hash {
+        case 0x9D2717BFE2CFA019 where key == "gateway": self.gateway = try r.value()
+        case 0xBFB559C71C56B4FC where key == "system": self.system = try r.value()
+        case 0xA95EB3D44C2A4AD6 where key == "secretRef": self.secretRef = try r.optional()
+        case 0xC11DBE40F8224726 where key == "sslEnabled": self.sslEnabled = try r.value()
+        case 0x18CA7A95D7E59AFE where key == "protectionDomain": self.protectionDomain = try r.value()
+        case 0x5AD1158391125B6C where key == "storagePool": self.storagePool = try r.value()
+        case 0x36D1622571E2FE0D where key == "storageMode": self.storageMode = try r.value()
+        case 0x5D074AC20CA1A52C where key == "volumeName": self.volumeName = try r.value()
+        case 0xD750A16677FE13BE where key == "fsType": self.fsType = try r.value()
+        case 0x7381961D26B4ADB7 where key == "readOnly": self.readOnly = try r.value()
         default:
             return false
         }

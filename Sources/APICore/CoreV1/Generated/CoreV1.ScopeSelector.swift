@@ -24,9 +24,9 @@ extension CoreV1.ScopeSelector: JSONObjectCodable {
         if !self.matchExpressions.isEmpty { w.quotedKey("\"matchExpressions\":"); self.matchExpressions.encodeJSON(&w) }
     }
 
-    public mutating func decodeJSONField(_ key: String, _ r: inout JSONReader) throws -> Bool {
-        switch key {
-        case "matchExpressions": self.matchExpressions = try r.array()
+    public mutating func decodeJSONField(_ key: JSONKey, _ r: inout JSONReader) throws -> Bool {
+        switch key.hash {
+        case 0xEA9BF6535B857865 where key == "matchExpressions": self.matchExpressions = try r.array()
         default:
             return false
         }

@@ -54,15 +54,15 @@ extension CoreV1.Secret: JSONObjectCodable {
         if !self.type.isEmpty { w.quotedKey("\"type\":"); self.type.encodeJSON(&w) }
     }
 
-    public mutating func decodeJSONField(_ key: String, _ r: inout JSONReader) throws -> Bool {
-        switch key {
-        case "kind": kind = try r.value()
-        case "apiVersion": apiVersion = try r.value()
-        case "metadata": self.metadata = try r.value()
-        case "immutable": self.immutable = try r.optional()
-        case "data": self.data = try r.bytesMap()
-        case "stringData": self.stringData = try r.map()
-        case "type": self.type = try r.value()
+    public mutating func decodeJSONField(_ key: JSONKey, _ r: inout JSONReader) throws -> Bool {
+        switch key.hash {
+        case 0xEF9C96D721673243 where key == "kind": kind = try r.value()
+        case 0xB898E55FE5F29CE9 where key == "apiVersion": apiVersion = try r.value()
+        case 0x28475F88F42FD020 where key == "metadata": self.metadata = try r.value()
+        case 0x294CF801EDB925DF where key == "immutable": self.immutable = try r.optional()
+        case 0x855B556730A34A05 where key == "data": self.data = try r.bytesMap()
+        case 0xB76AEB01B04BE360 where key == "stringData": self.stringData = try r.map()
+        case 0xA79439EF7BFA9C2D where key == "type": self.type = try r.value()
         default:
             return false
         }

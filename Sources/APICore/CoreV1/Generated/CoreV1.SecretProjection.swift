@@ -34,10 +34,10 @@ extension CoreV1.SecretProjection: JSONObjectCodable {
         if let v = self.optional { w.quotedKey("\"optional\":"); v.encodeJSON(&w) }
     }
 
-    public mutating func decodeJSONField(_ key: String, _ r: inout JSONReader) throws -> Bool {
-        switch key {
-        case "items": self.items = try r.array()
-        case "optional": self.optional = try r.optional()
+    public mutating func decodeJSONField(_ key: JSONKey, _ r: inout JSONReader) throws -> Bool {
+        switch key.hash {
+        case 0x3E7884BF4F412C6F where key == "items": self.items = try r.array()
+        case 0x629576C6B305D539 where key == "optional": self.optional = try r.optional()
         default:
             if try localObjectReference.decodeJSONField(key, &r) { return true }
             return false

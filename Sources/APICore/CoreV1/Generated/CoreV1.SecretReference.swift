@@ -29,10 +29,10 @@ extension CoreV1.SecretReference: JSONObjectCodable {
         if !self.namespace.isEmpty { w.quotedKey("\"namespace\":"); self.namespace.encodeJSON(&w) }
     }
 
-    public mutating func decodeJSONField(_ key: String, _ r: inout JSONReader) throws -> Bool {
-        switch key {
-        case "name": self.name = try r.value()
-        case "namespace": self.namespace = try r.value()
+    public mutating func decodeJSONField(_ key: JSONKey, _ r: inout JSONReader) throws -> Bool {
+        switch key.hash {
+        case 0xC4BCADBA8E631B86 where key == "name": self.name = try r.value()
+        case 0xDC1C4A04CB5C6DA0 where key == "namespace": self.namespace = try r.value()
         default:
             return false
         }

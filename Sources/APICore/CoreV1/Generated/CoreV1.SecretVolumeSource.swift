@@ -39,12 +39,12 @@ extension CoreV1.SecretVolumeSource: JSONObjectCodable {
         if let v = self.optional { w.quotedKey("\"optional\":"); v.encodeJSON(&w) }
     }
 
-    public mutating func decodeJSONField(_ key: String, _ r: inout JSONReader) throws -> Bool {
-        switch key {
-        case "secretName": self.secretName = try r.value()
-        case "items": self.items = try r.array()
-        case "defaultMode": self.defaultMode = try r.optional()
-        case "optional": self.optional = try r.optional()
+    public mutating func decodeJSONField(_ key: JSONKey, _ r: inout JSONReader) throws -> Bool {
+        switch key.hash {
+        case 0x28B4B9A58C33026A where key == "secretName": self.secretName = try r.value()
+        case 0x3E7884BF4F412C6F where key == "items": self.items = try r.array()
+        case 0x2EF2310DA70C0A65 where key == "defaultMode": self.defaultMode = try r.optional()
+        case 0x629576C6B305D539 where key == "optional": self.optional = try r.optional()
         default:
             return false
         }

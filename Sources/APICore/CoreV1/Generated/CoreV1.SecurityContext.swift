@@ -79,20 +79,20 @@ extension CoreV1.SecurityContext: JSONObjectCodable {
         if let v = self.appArmorProfile { w.quotedKey("\"appArmorProfile\":"); v.encodeJSON(&w) }
     }
 
-    public mutating func decodeJSONField(_ key: String, _ r: inout JSONReader) throws -> Bool {
-        switch key {
-        case "capabilities": self.capabilities = try r.optional()
-        case "privileged": self.privileged = try r.optional()
-        case "seLinuxOptions": self.seLinuxOptions = try r.optional()
-        case "windowsOptions": self.windowsOptions = try r.optional()
-        case "runAsUser": self.runAsUser = try r.optional()
-        case "runAsGroup": self.runAsGroup = try r.optional()
-        case "runAsNonRoot": self.runAsNonRoot = try r.optional()
-        case "readOnlyRootFilesystem": self.readOnlyRootFilesystem = try r.optional()
-        case "allowPrivilegeEscalation": self.allowPrivilegeEscalation = try r.optional()
-        case "procMount": self.procMount = try r.optional()
-        case "seccompProfile": self.seccompProfile = try r.optional()
-        case "appArmorProfile": self.appArmorProfile = try r.optional()
+    public mutating func decodeJSONField(_ key: JSONKey, _ r: inout JSONReader) throws -> Bool {
+        switch key.hash {
+        case 0x4D57226A039BBA1F where key == "capabilities": self.capabilities = try r.optional()
+        case 0xE3E936FA2053E0F8 where key == "privileged": self.privileged = try r.optional()
+        case 0x97773F9C86C662D where key == "seLinuxOptions": self.seLinuxOptions = try r.optional()
+        case 0x54B98D5FFEE386E4 where key == "windowsOptions": self.windowsOptions = try r.optional()
+        case 0x1387BE1DE01BC099 where key == "runAsUser": self.runAsUser = try r.optional()
+        case 0x1A743FBA39EB2699 where key == "runAsGroup": self.runAsGroup = try r.optional()
+        case 0x66B93D421A556C49 where key == "runAsNonRoot": self.runAsNonRoot = try r.optional()
+        case 0x5EC5D485D041FBAC where key == "readOnlyRootFilesystem": self.readOnlyRootFilesystem = try r.optional()
+        case 0xDDDD9D5780E70968 where key == "allowPrivilegeEscalation": self.allowPrivilegeEscalation = try r.optional()
+        case 0x23DBE30560D18696 where key == "procMount": self.procMount = try r.optional()
+        case 0xEB5D6308AE2C0C32 where key == "seccompProfile": self.seccompProfile = try r.optional()
+        case 0x4CE47A7D7DBB3A14 where key == "appArmorProfile": self.appArmorProfile = try r.optional()
         default:
             return false
         }

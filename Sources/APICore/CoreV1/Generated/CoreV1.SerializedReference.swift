@@ -34,11 +34,11 @@ extension CoreV1.SerializedReference: JSONObjectCodable {
         w.quotedKey("\"reference\":"); self.reference.encodeJSON(&w)
     }
 
-    public mutating func decodeJSONField(_ key: String, _ r: inout JSONReader) throws -> Bool {
-        switch key {
-        case "kind": kind = try r.value()
-        case "apiVersion": apiVersion = try r.value()
-        case "reference": self.reference = try r.value()
+    public mutating func decodeJSONField(_ key: JSONKey, _ r: inout JSONReader) throws -> Bool {
+        switch key.hash {
+        case 0xEF9C96D721673243 where key == "kind": kind = try r.value()
+        case 0xB898E55FE5F29CE9 where key == "apiVersion": apiVersion = try r.value()
+        case 0x9A7B103262A7BA7A where key == "reference": self.reference = try r.value()
         default:
             return false
         }

@@ -49,14 +49,14 @@ extension CoreV1.ServiceAccount: JSONObjectCodable {
         if let v = self.automountServiceAccountToken { w.quotedKey("\"automountServiceAccountToken\":"); v.encodeJSON(&w) }
     }
 
-    public mutating func decodeJSONField(_ key: String, _ r: inout JSONReader) throws -> Bool {
-        switch key {
-        case "kind": kind = try r.value()
-        case "apiVersion": apiVersion = try r.value()
-        case "metadata": self.metadata = try r.value()
-        case "secrets": self.secrets = try r.array()
-        case "imagePullSecrets": self.imagePullSecrets = try r.array()
-        case "automountServiceAccountToken": self.automountServiceAccountToken = try r.optional()
+    public mutating func decodeJSONField(_ key: JSONKey, _ r: inout JSONReader) throws -> Bool {
+        switch key.hash {
+        case 0xEF9C96D721673243 where key == "kind": kind = try r.value()
+        case 0xB898E55FE5F29CE9 where key == "apiVersion": apiVersion = try r.value()
+        case 0x28475F88F42FD020 where key == "metadata": self.metadata = try r.value()
+        case 0xEEDB87B077B5C4C6 where key == "secrets": self.secrets = try r.array()
+        case 0x970EDC0AD7F5BB12 where key == "imagePullSecrets": self.imagePullSecrets = try r.array()
+        case 0xB9291ED3D20B8AE2 where key == "automountServiceAccountToken": self.automountServiceAccountToken = try r.optional()
         default:
             return false
         }

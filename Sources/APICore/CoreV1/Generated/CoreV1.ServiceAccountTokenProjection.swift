@@ -34,11 +34,11 @@ extension CoreV1.ServiceAccountTokenProjection: JSONObjectCodable {
         w.quotedKey("\"path\":"); self.path.encodeJSON(&w)
     }
 
-    public mutating func decodeJSONField(_ key: String, _ r: inout JSONReader) throws -> Bool {
-        switch key {
-        case "audience": self.audience = try r.value()
-        case "expirationSeconds": self.expirationSeconds = try r.optional()
-        case "path": self.path = try r.value()
+    public mutating func decodeJSONField(_ key: JSONKey, _ r: inout JSONReader) throws -> Bool {
+        switch key.hash {
+        case 0xBC385439B1B0FB23 where key == "audience": self.audience = try r.value()
+        case 0xB8D1B6BD1CB5E495 where key == "expirationSeconds": self.expirationSeconds = try r.optional()
+        case 0x3C52D0DEBD70676 where key == "path": self.path = try r.value()
         default:
             return false
         }

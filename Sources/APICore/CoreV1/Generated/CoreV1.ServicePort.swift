@@ -49,14 +49,14 @@ extension CoreV1.ServicePort: JSONObjectCodable {
         if self.nodePort != 0 { w.quotedKey("\"nodePort\":"); self.nodePort.encodeJSON(&w) }
     }
 
-    public mutating func decodeJSONField(_ key: String, _ r: inout JSONReader) throws -> Bool {
-        switch key {
-        case "name": self.name = try r.value()
-        case "protocol": self.protocol = try r.value()
-        case "appProtocol": self.appProtocol = try r.optional()
-        case "port": self.port = try r.value()
-        case "targetPort": self.targetPort = try r.value()
-        case "nodePort": self.nodePort = try r.value()
+    public mutating func decodeJSONField(_ key: JSONKey, _ r: inout JSONReader) throws -> Bool {
+        switch key.hash {
+        case 0xC4BCADBA8E631B86 where key == "name": self.name = try r.value()
+        case 0xB2B41998FA3BFFF5 where key == "protocol": self.protocol = try r.value()
+        case 0x49E62279DB1A34B8 where key == "appProtocol": self.appProtocol = try r.optional()
+        case 0x8C2CDB0DA8933FA6 where key == "port": self.port = try r.value()
+        case 0x86A8A86F6549F793 where key == "targetPort": self.targetPort = try r.value()
+        case 0x4894C8E25174801E where key == "nodePort": self.nodePort = try r.value()
         default:
             return false
         }

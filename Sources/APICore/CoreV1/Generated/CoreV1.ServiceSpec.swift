@@ -119,28 +119,28 @@ extension CoreV1.ServiceSpec: JSONObjectCodable {
         if let v = self.trafficDistribution { w.quotedKey("\"trafficDistribution\":"); v.encodeJSON(&w) }
     }
 
-    public mutating func decodeJSONField(_ key: String, _ r: inout JSONReader) throws -> Bool {
-        switch key {
-        case "ports": self.ports = try r.array()
-        case "selector": self.selector = try r.map()
-        case "clusterIP": self.clusterIP = try r.value()
-        case "clusterIPs": self.clusterIPs = try r.array()
-        case "type": self.type = try r.value()
-        case "externalIPs": self.externalIPs = try r.array()
-        case "sessionAffinity": self.sessionAffinity = try r.value()
-        case "loadBalancerIP": self.loadBalancerIP = try r.value()
-        case "loadBalancerSourceRanges": self.loadBalancerSourceRanges = try r.array()
-        case "externalName": self.externalName = try r.value()
-        case "externalTrafficPolicy": self.externalTrafficPolicy = try r.value()
-        case "healthCheckNodePort": self.healthCheckNodePort = try r.value()
-        case "publishNotReadyAddresses": self.publishNotReadyAddresses = try r.value()
-        case "sessionAffinityConfig": self.sessionAffinityConfig = try r.optional()
-        case "ipFamilies": self.ipFamilies = try r.array()
-        case "ipFamilyPolicy": self.ipFamilyPolicy = try r.optional()
-        case "allocateLoadBalancerNodePorts": self.allocateLoadBalancerNodePorts = try r.optional()
-        case "loadBalancerClass": self.loadBalancerClass = try r.optional()
-        case "internalTrafficPolicy": self.internalTrafficPolicy = try r.optional()
-        case "trafficDistribution": self.trafficDistribution = try r.optional()
+    public mutating func decodeJSONField(_ key: JSONKey, _ r: inout JSONReader) throws -> Bool {
+        switch key.hash {
+        case 0xC3780D35723576EF where key == "ports": self.ports = try r.array()
+        case 0x3B0355A1AF4AC9C where key == "selector": self.selector = try r.map()
+        case 0x9ED4908DBFEB14 where key == "clusterIP": self.clusterIP = try r.value()
+        case 0xCDCE98A0DD1D0005 where key == "clusterIPs": self.clusterIPs = try r.array()
+        case 0xA79439EF7BFA9C2D where key == "type": self.type = try r.value()
+        case 0x549ED8BFC51E6EE8 where key == "externalIPs": self.externalIPs = try r.array()
+        case 0x18FF1D962AF533E7 where key == "sessionAffinity": self.sessionAffinity = try r.value()
+        case 0x55C84E6E83F8FB2E where key == "loadBalancerIP": self.loadBalancerIP = try r.value()
+        case 0xE7E3DB57996A1B24 where key == "loadBalancerSourceRanges": self.loadBalancerSourceRanges = try r.array()
+        case 0xD9588DE2C30D8CF1 where key == "externalName": self.externalName = try r.value()
+        case 0xD205C4016A06C649 where key == "externalTrafficPolicy": self.externalTrafficPolicy = try r.value()
+        case 0x7E70A366C088EEBA where key == "healthCheckNodePort": self.healthCheckNodePort = try r.value()
+        case 0x362E1EBCB3FF0754 where key == "publishNotReadyAddresses": self.publishNotReadyAddresses = try r.value()
+        case 0xB2FA1E0995A664E5 where key == "sessionAffinityConfig": self.sessionAffinityConfig = try r.optional()
+        case 0xA76669CB08DCE390 where key == "ipFamilies": self.ipFamilies = try r.array()
+        case 0x733B11BFB10E873E where key == "ipFamilyPolicy": self.ipFamilyPolicy = try r.optional()
+        case 0x9A10FD721A697508 where key == "allocateLoadBalancerNodePorts": self.allocateLoadBalancerNodePorts = try r.optional()
+        case 0x36D16AD130D427A9 where key == "loadBalancerClass": self.loadBalancerClass = try r.optional()
+        case 0x1C6D2531DE2A5B53 where key == "internalTrafficPolicy": self.internalTrafficPolicy = try r.optional()
+        case 0xBF53D5BD298F57AC where key == "trafficDistribution": self.trafficDistribution = try r.optional()
         default:
             return false
         }

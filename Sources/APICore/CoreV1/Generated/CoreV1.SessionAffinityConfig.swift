@@ -24,9 +24,9 @@ extension CoreV1.SessionAffinityConfig: JSONObjectCodable {
         if let v = self.clientIP { w.quotedKey("\"clientIP\":"); v.encodeJSON(&w) }
     }
 
-    public mutating func decodeJSONField(_ key: String, _ r: inout JSONReader) throws -> Bool {
-        switch key {
-        case "clientIP": self.clientIP = try r.optional()
+    public mutating func decodeJSONField(_ key: JSONKey, _ r: inout JSONReader) throws -> Bool {
+        switch key.hash {
+        case 0xB4E57BD207CA39BF where key == "clientIP": self.clientIP = try r.optional()
         default:
             return false
         }

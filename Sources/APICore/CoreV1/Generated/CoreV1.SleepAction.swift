@@ -24,9 +24,9 @@ extension CoreV1.SleepAction: JSONObjectCodable {
         w.quotedKey("\"seconds\":"); self.seconds.encodeJSON(&w)
     }
 
-    public mutating func decodeJSONField(_ key: String, _ r: inout JSONReader) throws -> Bool {
-        switch key {
-        case "seconds": self.seconds = try r.value()
+    public mutating func decodeJSONField(_ key: JSONKey, _ r: inout JSONReader) throws -> Bool {
+        switch key.hash {
+        case 0x9EFF639FB8A1BE0A where key == "seconds": self.seconds = try r.value()
         default:
             return false
         }

@@ -44,13 +44,13 @@ extension CoreV1.StorageOSPersistentVolumeSource: JSONObjectCodable {
         if let v = self.secretRef { w.quotedKey("\"secretRef\":"); v.encodeJSON(&w) }
     }
 
-    public mutating func decodeJSONField(_ key: String, _ r: inout JSONReader) throws -> Bool {
-        switch key {
-        case "volumeName": self.volumeName = try r.value()
-        case "volumeNamespace": self.volumeNamespace = try r.value()
-        case "fsType": self.fsType = try r.value()
-        case "readOnly": self.readOnly = try r.value()
-        case "secretRef": self.secretRef = try r.optional()
+    public mutating func decodeJSONField(_ key: JSONKey, _ r: inout JSONReader) throws -> Bool {
+        switch key.hash {
+        case 0x5D074AC20CA1A52C where key == "volumeName": self.volumeName = try r.value()
+        case 0xF8A213E1AAAD7CD2 where key == "volumeNamespace": self.volumeNamespace = try r.value()
+        case 0xD750A16677FE13BE where key == "fsType": self.fsType = try r.value()
+        case 0x7381961D26B4ADB7 where key == "readOnly": self.readOnly = try r.value()
+        case 0xA95EB3D44C2A4AD6 where key == "secretRef": self.secretRef = try r.optional()
         default:
             return false
         }

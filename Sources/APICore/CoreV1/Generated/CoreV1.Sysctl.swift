@@ -29,10 +29,10 @@ extension CoreV1.Sysctl: JSONObjectCodable {
         w.quotedKey("\"value\":"); self.value.encodeJSON(&w)
     }
 
-    public mutating func decodeJSONField(_ key: String, _ r: inout JSONReader) throws -> Bool {
-        switch key {
-        case "name": self.name = try r.value()
-        case "value": self.value = try r.value()
+    public mutating func decodeJSONField(_ key: JSONKey, _ r: inout JSONReader) throws -> Bool {
+        switch key.hash {
+        case 0xC4BCADBA8E631B86 where key == "name": self.name = try r.value()
+        case 0x7CE4FD9430E80CEA where key == "value": self.value = try r.value()
         default:
             return false
         }

@@ -29,10 +29,10 @@ extension CoreV1.TCPSocketAction: JSONObjectCodable {
         if !self.host.isEmpty { w.quotedKey("\"host\":"); self.host.encodeJSON(&w) }
     }
 
-    public mutating func decodeJSONField(_ key: String, _ r: inout JSONReader) throws -> Bool {
-        switch key {
-        case "port": self.port = try r.value()
-        case "host": self.host = try r.value()
+    public mutating func decodeJSONField(_ key: JSONKey, _ r: inout JSONReader) throws -> Bool {
+        switch key.hash {
+        case 0x8C2CDB0DA8933FA6 where key == "port": self.port = try r.value()
+        case 0x4077F8CC7EAF4D6F where key == "host": self.host = try r.value()
         default:
             return false
         }

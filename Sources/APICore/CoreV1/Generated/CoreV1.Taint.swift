@@ -39,12 +39,12 @@ extension CoreV1.Taint: JSONObjectCodable {
         if let v = self.timeAdded { w.quotedKey("\"timeAdded\":"); v.encodeJSON(&w) }
     }
 
-    public mutating func decodeJSONField(_ key: String, _ r: inout JSONReader) throws -> Bool {
-        switch key {
-        case "key": self.key = try r.value()
-        case "value": self.value = try r.value()
-        case "effect": self.effect = try r.value()
-        case "timeAdded": self.timeAdded = try r.optional()
+    public mutating func decodeJSONField(_ key: JSONKey, _ r: inout JSONReader) throws -> Bool {
+        switch key.hash {
+        case 0x3DC94A19365B10EC where key == "key": self.key = try r.value()
+        case 0x7CE4FD9430E80CEA where key == "value": self.value = try r.value()
+        case 0x36C1C83B51F24394 where key == "effect": self.effect = try r.value()
+        case 0x626F8B6F047E727E where key == "timeAdded": self.timeAdded = try r.optional()
         default:
             return false
         }

@@ -29,10 +29,10 @@ extension CoreV1.TopologySelectorLabelRequirement: JSONObjectCodable {
         w.quotedKey("\"values\":"); if self.values.isEmpty { w.null() } else { self.values.encodeJSON(&w) }
     }
 
-    public mutating func decodeJSONField(_ key: String, _ r: inout JSONReader) throws -> Bool {
-        switch key {
-        case "key": self.key = try r.value()
-        case "values": self.values = try r.array()
+    public mutating func decodeJSONField(_ key: JSONKey, _ r: inout JSONReader) throws -> Bool {
+        switch key.hash {
+        case 0x3DC94A19365B10EC where key == "key": self.key = try r.value()
+        case 0x21277BCF1A4D67FB where key == "values": self.values = try r.array()
         default:
             return false
         }

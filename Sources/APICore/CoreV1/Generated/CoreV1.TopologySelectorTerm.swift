@@ -24,9 +24,9 @@ extension CoreV1.TopologySelectorTerm: JSONObjectCodable {
         if !self.matchLabelExpressions.isEmpty { w.quotedKey("\"matchLabelExpressions\":"); self.matchLabelExpressions.encodeJSON(&w) }
     }
 
-    public mutating func decodeJSONField(_ key: String, _ r: inout JSONReader) throws -> Bool {
-        switch key {
-        case "matchLabelExpressions": self.matchLabelExpressions = try r.array()
+    public mutating func decodeJSONField(_ key: JSONKey, _ r: inout JSONReader) throws -> Bool {
+        switch key.hash {
+        case 0x39AAF0C92F914807 where key == "matchLabelExpressions": self.matchLabelExpressions = try r.array()
         default:
             return false
         }

@@ -59,16 +59,16 @@ extension CoreV1.TopologySpreadConstraint: JSONObjectCodable {
         if !self.matchLabelKeys.isEmpty { w.quotedKey("\"matchLabelKeys\":"); self.matchLabelKeys.encodeJSON(&w) }
     }
 
-    public mutating func decodeJSONField(_ key: String, _ r: inout JSONReader) throws -> Bool {
-        switch key {
-        case "maxSkew": self.maxSkew = try r.value()
-        case "topologyKey": self.topologyKey = try r.value()
-        case "whenUnsatisfiable": self.whenUnsatisfiable = try r.value()
-        case "labelSelector": self.labelSelector = try r.optional()
-        case "minDomains": self.minDomains = try r.optional()
-        case "nodeAffinityPolicy": self.nodeAffinityPolicy = try r.optional()
-        case "nodeTaintsPolicy": self.nodeTaintsPolicy = try r.optional()
-        case "matchLabelKeys": self.matchLabelKeys = try r.array()
+    public mutating func decodeJSONField(_ key: JSONKey, _ r: inout JSONReader) throws -> Bool {
+        switch key.hash {
+        case 0x350FEDF44A213CEB where key == "maxSkew": self.maxSkew = try r.value()
+        case 0x960E1FADABA12BA3 where key == "topologyKey": self.topologyKey = try r.value()
+        case 0xD16929ABF8748A17 where key == "whenUnsatisfiable": self.whenUnsatisfiable = try r.value()
+        case 0x3C1EB92F58C9834 where key == "labelSelector": self.labelSelector = try r.optional()
+        case 0xE22CB28251726178 where key == "minDomains": self.minDomains = try r.optional()
+        case 0xC9ECDDA684B274FB where key == "nodeAffinityPolicy": self.nodeAffinityPolicy = try r.optional()
+        case 0xC791478E58B9A75E where key == "nodeTaintsPolicy": self.nodeTaintsPolicy = try r.optional()
+        case 0xC4EA4E83558E67E8 where key == "matchLabelKeys": self.matchLabelKeys = try r.array()
         default:
             return false
         }

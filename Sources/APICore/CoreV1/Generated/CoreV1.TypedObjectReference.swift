@@ -39,12 +39,12 @@ extension CoreV1.TypedObjectReference: JSONObjectCodable {
         if let v = self.namespace { w.quotedKey("\"namespace\":"); v.encodeJSON(&w) }
     }
 
-    public mutating func decodeJSONField(_ key: String, _ r: inout JSONReader) throws -> Bool {
-        switch key {
-        case "apiGroup": self.apiGroup = try r.optional()
-        case "kind": self.kind = try r.value()
-        case "name": self.name = try r.value()
-        case "namespace": self.namespace = try r.optional()
+    public mutating func decodeJSONField(_ key: JSONKey, _ r: inout JSONReader) throws -> Bool {
+        switch key.hash {
+        case 0xFD8929F5C9B53B0E where key == "apiGroup": self.apiGroup = try r.optional()
+        case 0xEF9C96D721673243 where key == "kind": self.kind = try r.value()
+        case 0xC4BCADBA8E631B86 where key == "name": self.name = try r.value()
+        case 0xDC1C4A04CB5C6DA0 where key == "namespace": self.namespace = try r.optional()
         default:
             return false
         }

@@ -29,9 +29,9 @@ extension CoreV1.Volume: JSONObjectCodable {
         self.volumeSource.encodeJSONFields(&w)
     }
 
-    public mutating func decodeJSONField(_ key: String, _ r: inout JSONReader) throws -> Bool {
-        switch key {
-        case "name": self.name = try r.value()
+    public mutating func decodeJSONField(_ key: JSONKey, _ r: inout JSONReader) throws -> Bool {
+        switch key.hash {
+        case 0xC4BCADBA8E631B86 where key == "name": self.name = try r.value()
         default:
             if try volumeSource.decodeJSONField(key, &r) { return true }
             return false

@@ -54,15 +54,15 @@ extension CoreV1.VolumeMount: JSONObjectCodable {
         if !self.subPathExpr.isEmpty { w.quotedKey("\"subPathExpr\":"); self.subPathExpr.encodeJSON(&w) }
     }
 
-    public mutating func decodeJSONField(_ key: String, _ r: inout JSONReader) throws -> Bool {
-        switch key {
-        case "name": self.name = try r.value()
-        case "readOnly": self.readOnly = try r.value()
-        case "recursiveReadOnly": self.recursiveReadOnly = try r.optional()
-        case "mountPath": self.mountPath = try r.value()
-        case "subPath": self.subPath = try r.value()
-        case "mountPropagation": self.mountPropagation = try r.optional()
-        case "subPathExpr": self.subPathExpr = try r.value()
+    public mutating func decodeJSONField(_ key: JSONKey, _ r: inout JSONReader) throws -> Bool {
+        switch key.hash {
+        case 0xC4BCADBA8E631B86 where key == "name": self.name = try r.value()
+        case 0x7381961D26B4ADB7 where key == "readOnly": self.readOnly = try r.value()
+        case 0x7ED3C8B4AB693415 where key == "recursiveReadOnly": self.recursiveReadOnly = try r.optional()
+        case 0xDBCF654D29BD1FE9 where key == "mountPath": self.mountPath = try r.value()
+        case 0x4E34D18360A0B526 where key == "subPath": self.subPath = try r.value()
+        case 0x5F5C8CEA65544178 where key == "mountPropagation": self.mountPropagation = try r.optional()
+        case 0x7AD1DDACB5B78FD1 where key == "subPathExpr": self.subPathExpr = try r.value()
         default:
             return false
         }

@@ -44,13 +44,13 @@ extension CoreV1.VolumeMountStatus: JSONObjectCodable {
         if let v = self.volumeStatus { w.quotedKey("\"volumeStatus\":"); v.encodeJSON(&w) }
     }
 
-    public mutating func decodeJSONField(_ key: String, _ r: inout JSONReader) throws -> Bool {
-        switch key {
-        case "name": self.name = try r.value()
-        case "mountPath": self.mountPath = try r.value()
-        case "readOnly": self.readOnly = try r.value()
-        case "recursiveReadOnly": self.recursiveReadOnly = try r.optional()
-        case "volumeStatus": self.volumeStatus = try r.optional()
+    public mutating func decodeJSONField(_ key: JSONKey, _ r: inout JSONReader) throws -> Bool {
+        switch key.hash {
+        case 0xC4BCADBA8E631B86 where key == "name": self.name = try r.value()
+        case 0xDBCF654D29BD1FE9 where key == "mountPath": self.mountPath = try r.value()
+        case 0x7381961D26B4ADB7 where key == "readOnly": self.readOnly = try r.value()
+        case 0x7ED3C8B4AB693415 where key == "recursiveReadOnly": self.recursiveReadOnly = try r.optional()
+        case 0x9A39BD5475326259 where key == "volumeStatus": self.volumeStatus = try r.optional()
         default:
             return false
         }

@@ -24,9 +24,9 @@ extension CoreV1.VolumeNodeAffinity: JSONObjectCodable {
         if let v = self.required { w.quotedKey("\"required\":"); v.encodeJSON(&w) }
     }
 
-    public mutating func decodeJSONField(_ key: String, _ r: inout JSONReader) throws -> Bool {
-        switch key {
-        case "required": self.required = try r.optional()
+    public mutating func decodeJSONField(_ key: JSONKey, _ r: inout JSONReader) throws -> Bool {
+        switch key.hash {
+        case 0x39BBA60B440FCF00 where key == "required": self.required = try r.optional()
         default:
             return false
         }

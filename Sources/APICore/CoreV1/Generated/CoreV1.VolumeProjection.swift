@@ -49,14 +49,14 @@ extension CoreV1.VolumeProjection: JSONObjectCodable {
         if let v = self.podCertificate { w.quotedKey("\"podCertificate\":"); v.encodeJSON(&w) }
     }
 
-    public mutating func decodeJSONField(_ key: String, _ r: inout JSONReader) throws -> Bool {
-        switch key {
-        case "secret": self.secret = try r.optional()
-        case "downwardAPI": self.downwardAPI = try r.optional()
-        case "configMap": self.configMap = try r.optional()
-        case "serviceAccountToken": self.serviceAccountToken = try r.optional()
-        case "clusterTrustBundle": self.clusterTrustBundle = try r.optional()
-        case "podCertificate": self.podCertificate = try r.optional()
+    public mutating func decodeJSONField(_ key: JSONKey, _ r: inout JSONReader) throws -> Bool {
+        switch key.hash {
+        case 0xAB23F0EEC020C951 where key == "secret": self.secret = try r.optional()
+        case 0x7316066F43972391 where key == "downwardAPI": self.downwardAPI = try r.optional()
+        case 0xB2EF5CC0F757C127 where key == "configMap": self.configMap = try r.optional()
+        case 0xEBFDA6733D058008 where key == "serviceAccountToken": self.serviceAccountToken = try r.optional()
+        case 0xF16744B6EE3F06D where key == "clusterTrustBundle": self.clusterTrustBundle = try r.optional()
+        case 0x59E816FAC94868D3 where key == "podCertificate": self.podCertificate = try r.optional()
         default:
             return false
         }

@@ -24,9 +24,9 @@ extension CoreV1.VolumeStatus: JSONObjectCodable {
         if let v = self.image { w.quotedKey("\"image\":"); v.encodeJSON(&w) }
     }
 
-    public mutating func decodeJSONField(_ key: String, _ r: inout JSONReader) throws -> Bool {
-        switch key {
-        case "image": self.image = try r.optional()
+    public mutating func decodeJSONField(_ key: JSONKey, _ r: inout JSONReader) throws -> Bool {
+        switch key.hash {
+        case 0x2AB612888528489A where key == "image": self.image = try r.optional()
         default:
             return false
         }

@@ -39,12 +39,12 @@ extension CoreV1.VsphereVirtualDiskVolumeSource: JSONObjectCodable {
         if !self.storagePolicyID.isEmpty { w.quotedKey("\"storagePolicyID\":"); self.storagePolicyID.encodeJSON(&w) }
     }
 
-    public mutating func decodeJSONField(_ key: String, _ r: inout JSONReader) throws -> Bool {
-        switch key {
-        case "volumePath": self.volumePath = try r.value()
-        case "fsType": self.fsType = try r.value()
-        case "storagePolicyName": self.storagePolicyName = try r.value()
-        case "storagePolicyID": self.storagePolicyID = try r.value()
+    public mutating func decodeJSONField(_ key: JSONKey, _ r: inout JSONReader) throws -> Bool {
+        switch key.hash {
+        case 0x1D5882BC27BA5A48 where key == "volumePath": self.volumePath = try r.value()
+        case 0xD750A16677FE13BE where key == "fsType": self.fsType = try r.value()
+        case 0xA62877BBA9774FEB where key == "storagePolicyName": self.storagePolicyName = try r.value()
+        case 0x659F3BCCC4AF4215 where key == "storagePolicyID": self.storagePolicyID = try r.value()
         default:
             return false
         }

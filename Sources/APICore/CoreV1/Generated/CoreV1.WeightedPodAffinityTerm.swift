@@ -29,10 +29,10 @@ extension CoreV1.WeightedPodAffinityTerm: JSONObjectCodable {
         w.quotedKey("\"podAffinityTerm\":"); self.podAffinityTerm.encodeJSON(&w)
     }
 
-    public mutating func decodeJSONField(_ key: String, _ r: inout JSONReader) throws -> Bool {
-        switch key {
-        case "weight": self.weight = try r.value()
-        case "podAffinityTerm": self.podAffinityTerm = try r.value()
+    public mutating func decodeJSONField(_ key: JSONKey, _ r: inout JSONReader) throws -> Bool {
+        switch key.hash {
+        case 0x6911F8DE1F27BF19 where key == "weight": self.weight = try r.value()
+        case 0x5F05DBD0BF415A92 where key == "podAffinityTerm": self.podAffinityTerm = try r.value()
         default:
             return false
         }

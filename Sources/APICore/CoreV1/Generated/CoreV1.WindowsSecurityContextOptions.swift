@@ -39,12 +39,12 @@ extension CoreV1.WindowsSecurityContextOptions: JSONObjectCodable {
         if let v = self.hostProcess { w.quotedKey("\"hostProcess\":"); v.encodeJSON(&w) }
     }
 
-    public mutating func decodeJSONField(_ key: String, _ r: inout JSONReader) throws -> Bool {
-        switch key {
-        case "gmsaCredentialSpecName": self.gmsaCredentialSpecName = try r.optional()
-        case "gmsaCredentialSpec": self.gmsaCredentialSpec = try r.optional()
-        case "runAsUserName": self.runAsUserName = try r.optional()
-        case "hostProcess": self.hostProcess = try r.optional()
+    public mutating func decodeJSONField(_ key: JSONKey, _ r: inout JSONReader) throws -> Bool {
+        switch key.hash {
+        case 0x44B20B1D6C0F23D8 where key == "gmsaCredentialSpecName": self.gmsaCredentialSpecName = try r.optional()
+        case 0x620827363ED2E773 where key == "gmsaCredentialSpec": self.gmsaCredentialSpec = try r.optional()
+        case 0x87F2B8BED574F092 where key == "runAsUserName": self.runAsUserName = try r.optional()
+        case 0x4E68CB36DF5FFDFC where key == "hostProcess": self.hostProcess = try r.optional()
         default:
             return false
         }

@@ -60,16 +60,16 @@ extension DiscoveryV1.Endpoint: JSONObjectCodable {
         if let v = self.hints { w.quotedKey("\"hints\":"); v.encodeJSON(&w) }
     }
 
-    public mutating func decodeJSONField(_ key: String, _ r: inout JSONReader) throws -> Bool {
-        switch key {
-        case "addresses": self.addresses = try r.array()
-        case "conditions": self.conditions = try r.value()
-        case "hostname": self.hostname = try r.optional()
-        case "targetRef": self.targetRef = try r.optional()
-        case "deprecatedTopology": self.deprecatedTopology = try r.map()
-        case "nodeName": self.nodeName = try r.optional()
-        case "zone": self.zone = try r.optional()
-        case "hints": self.hints = try r.optional()
+    public mutating func decodeJSONField(_ key: JSONKey, _ r: inout JSONReader) throws -> Bool {
+        switch key.hash {
+        case 0xCCE4A06AD18F1623 where key == "addresses": self.addresses = try r.array()
+        case 0x5F6D4DD9DB56877 where key == "conditions": self.conditions = try r.value()
+        case 0x6EEA510E5CD609AC where key == "hostname": self.hostname = try r.optional()
+        case 0xD42319C0266702F5 where key == "targetRef": self.targetRef = try r.optional()
+        case 0xFB56A19F0613FA89 where key == "deprecatedTopology": self.deprecatedTopology = try r.map()
+        case 0x4CAF4B0BFA4E8DCE where key == "nodeName": self.nodeName = try r.optional()
+        case 0xEBDAF86117F49DE7 where key == "zone": self.zone = try r.optional()
+        case 0xF6BB9AAB934E73B1 where key == "hints": self.hints = try r.optional()
         default:
             return false
         }

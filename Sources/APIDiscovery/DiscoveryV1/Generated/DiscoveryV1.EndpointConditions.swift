@@ -34,11 +34,11 @@ extension DiscoveryV1.EndpointConditions: JSONObjectCodable {
         if let v = self.terminating { w.quotedKey("\"terminating\":"); v.encodeJSON(&w) }
     }
 
-    public mutating func decodeJSONField(_ key: String, _ r: inout JSONReader) throws -> Bool {
-        switch key {
-        case "ready": self.ready = try r.optional()
-        case "serving": self.serving = try r.optional()
-        case "terminating": self.terminating = try r.optional()
+    public mutating func decodeJSONField(_ key: JSONKey, _ r: inout JSONReader) throws -> Bool {
+        switch key.hash {
+        case 0x8935BAF305F374B4 where key == "ready": self.ready = try r.optional()
+        case 0xCC5D03946465F887 where key == "serving": self.serving = try r.optional()
+        case 0x1D77C1654B832097 where key == "terminating": self.terminating = try r.optional()
         default:
             return false
         }

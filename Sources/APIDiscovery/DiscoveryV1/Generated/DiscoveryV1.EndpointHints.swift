@@ -29,10 +29,10 @@ extension DiscoveryV1.EndpointHints: JSONObjectCodable {
         if !self.forNodes.isEmpty { w.quotedKey("\"forNodes\":"); self.forNodes.encodeJSON(&w) }
     }
 
-    public mutating func decodeJSONField(_ key: String, _ r: inout JSONReader) throws -> Bool {
-        switch key {
-        case "forZones": self.forZones = try r.array()
-        case "forNodes": self.forNodes = try r.array()
+    public mutating func decodeJSONField(_ key: JSONKey, _ r: inout JSONReader) throws -> Bool {
+        switch key.hash {
+        case 0xF7DB97031CCE71FF where key == "forZones": self.forZones = try r.array()
+        case 0x284DB094E0D2273D where key == "forNodes": self.forNodes = try r.array()
         default:
             return false
         }

@@ -39,12 +39,12 @@ extension DiscoveryV1.EndpointPort: JSONObjectCodable {
         if let v = self.appProtocol { w.quotedKey("\"appProtocol\":"); v.encodeJSON(&w) }
     }
 
-    public mutating func decodeJSONField(_ key: String, _ r: inout JSONReader) throws -> Bool {
-        switch key {
-        case "name": self.name = try r.optional()
-        case "protocol": self.protocol = try r.optional()
-        case "port": self.port = try r.optional()
-        case "appProtocol": self.appProtocol = try r.optional()
+    public mutating func decodeJSONField(_ key: JSONKey, _ r: inout JSONReader) throws -> Bool {
+        switch key.hash {
+        case 0xC4BCADBA8E631B86 where key == "name": self.name = try r.optional()
+        case 0xB2B41998FA3BFFF5 where key == "protocol": self.protocol = try r.optional()
+        case 0x8C2CDB0DA8933FA6 where key == "port": self.port = try r.optional()
+        case 0x49E62279DB1A34B8 where key == "appProtocol": self.appProtocol = try r.optional()
         default:
             return false
         }

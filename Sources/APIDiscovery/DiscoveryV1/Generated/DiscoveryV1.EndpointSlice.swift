@@ -49,14 +49,14 @@ extension DiscoveryV1.EndpointSlice: JSONObjectCodable {
         w.quotedKey("\"ports\":"); if self.ports.isEmpty { w.null() } else { self.ports.encodeJSON(&w) }
     }
 
-    public mutating func decodeJSONField(_ key: String, _ r: inout JSONReader) throws -> Bool {
-        switch key {
-        case "kind": kind = try r.value()
-        case "apiVersion": apiVersion = try r.value()
-        case "metadata": self.metadata = try r.value()
-        case "addressType": self.addressType = try r.value()
-        case "endpoints": self.endpoints = try r.array()
-        case "ports": self.ports = try r.array()
+    public mutating func decodeJSONField(_ key: JSONKey, _ r: inout JSONReader) throws -> Bool {
+        switch key.hash {
+        case 0xEF9C96D721673243 where key == "kind": kind = try r.value()
+        case 0xB898E55FE5F29CE9 where key == "apiVersion": apiVersion = try r.value()
+        case 0x28475F88F42FD020 where key == "metadata": self.metadata = try r.value()
+        case 0x2073BF9AB7D18AEB where key == "addressType": self.addressType = try r.value()
+        case 0x19A534136DC285FD where key == "endpoints": self.endpoints = try r.array()
+        case 0xC3780D35723576EF where key == "ports": self.ports = try r.array()
         default:
             return false
         }

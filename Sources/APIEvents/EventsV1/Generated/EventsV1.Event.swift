@@ -105,25 +105,25 @@ extension EventsV1.Event: JSONObjectCodable {
         if self.deprecatedCount != 0 { w.quotedKey("\"deprecatedCount\":"); self.deprecatedCount.encodeJSON(&w) }
     }
 
-    public mutating func decodeJSONField(_ key: String, _ r: inout JSONReader) throws -> Bool {
-        switch key {
-        case "kind": kind = try r.value()
-        case "apiVersion": apiVersion = try r.value()
-        case "metadata": self.metadata = try r.value()
-        case "eventTime": self.eventTime = try r.optional()
-        case "series": self.series = try r.optional()
-        case "reportingController": self.reportingController = try r.value()
-        case "reportingInstance": self.reportingInstance = try r.value()
-        case "action": self.action = try r.value()
-        case "reason": self.reason = try r.value()
-        case "regarding": self.regarding = try r.value()
-        case "related": self.related = try r.optional()
-        case "note": self.note = try r.value()
-        case "type": self.type = try r.value()
-        case "deprecatedSource": self.deprecatedSource = try r.value()
-        case "deprecatedFirstTimestamp": self.deprecatedFirstTimestamp = try r.optional()
-        case "deprecatedLastTimestamp": self.deprecatedLastTimestamp = try r.optional()
-        case "deprecatedCount": self.deprecatedCount = try r.value()
+    public mutating func decodeJSONField(_ key: JSONKey, _ r: inout JSONReader) throws -> Bool {
+        switch key.hash {
+        case 0xEF9C96D721673243 where key == "kind": kind = try r.value()
+        case 0xB898E55FE5F29CE9 where key == "apiVersion": apiVersion = try r.value()
+        case 0x28475F88F42FD020 where key == "metadata": self.metadata = try r.value()
+        case 0xAA8BC959D1E8540E where key == "eventTime": self.eventTime = try r.optional()
+        case 0x4B0CD17E2C175230 where key == "series": self.series = try r.optional()
+        case 0x8AA2F28D0E7F8C99 where key == "reportingController": self.reportingController = try r.value()
+        case 0xC5AD597DBD70BF2A where key == "reportingInstance": self.reportingInstance = try r.value()
+        case 0x6568640B035A56DF where key == "action": self.action = try r.value()
+        case 0x65E8D7F3474F2639 where key == "reason": self.reason = try r.value()
+        case 0x38368140D70AA0D6 where key == "regarding": self.regarding = try r.value()
+        case 0x402A34BAAB36D078 where key == "related": self.related = try r.optional()
+        case 0x3BF8FBBAD1587CDD where key == "note": self.note = try r.value()
+        case 0xA79439EF7BFA9C2D where key == "type": self.type = try r.value()
+        case 0x7F48DD4750575421 where key == "deprecatedSource": self.deprecatedSource = try r.value()
+        case 0x836EC1858D5598F2 where key == "deprecatedFirstTimestamp": self.deprecatedFirstTimestamp = try r.optional()
+        case 0xE1A527C6F6DB1FE4 where key == "deprecatedLastTimestamp": self.deprecatedLastTimestamp = try r.optional()
+        case 0x5EDBBAC0810B847B where key == "deprecatedCount": self.deprecatedCount = try r.value()
         default:
             return false
         }

@@ -29,10 +29,10 @@ extension EventsV1.EventSeries: JSONObjectCodable {
         w.quotedKey("\"lastObservedTime\":"); if let v = self.lastObservedTime { v.encodeJSON(&w) } else { w.null() }
     }
 
-    public mutating func decodeJSONField(_ key: String, _ r: inout JSONReader) throws -> Bool {
-        switch key {
-        case "count": self.count = try r.value()
-        case "lastObservedTime": self.lastObservedTime = try r.optional()
+    public mutating func decodeJSONField(_ key: JSONKey, _ r: inout JSONReader) throws -> Bool {
+        switch key.hash {
+        case 0xB1E5E28E4479A274 where key == "count": self.count = try r.value()
+        case 0x1A21B6BEB4A6E78C where key == "lastObservedTime": self.lastObservedTime = try r.optional()
         default:
             return false
         }

@@ -34,11 +34,11 @@ extension APIExtensionsV1.ConversionRequest: JSONObjectCodable {
         w.quotedKey("\"objects\":"); if self.objects.isEmpty { w.null() } else { self.objects.encodeJSON(&w) }
     }
 
-    public mutating func decodeJSONField(_ key: String, _ r: inout JSONReader) throws -> Bool {
-        switch key {
-        case "uid": self.uid = try r.value()
-        case "desiredAPIVersion": self.desiredAPIVersion = try r.value()
-        case "objects": self.objects = try r.array()
+    public mutating func decodeJSONField(_ key: JSONKey, _ r: inout JSONReader) throws -> Bool {
+        switch key.hash {
+        case 0x4C9CB5193E0B272D where key == "uid": self.uid = try r.value()
+        case 0x987DA17837EFE4F9 where key == "desiredAPIVersion": self.desiredAPIVersion = try r.value()
+        case 0x26D3EA846B0765CB where key == "objects": self.objects = try r.array()
         default:
             return false
         }

@@ -34,11 +34,11 @@ extension APIExtensionsV1.ConversionResponse: JSONObjectCodable {
         w.quotedKey("\"result\":"); self.result.encodeJSON(&w)
     }
 
-    public mutating func decodeJSONField(_ key: String, _ r: inout JSONReader) throws -> Bool {
-        switch key {
-        case "uid": self.uid = try r.value()
-        case "convertedObjects": self.convertedObjects = try r.array()
-        case "result": self.result = try r.value()
+    public mutating func decodeJSONField(_ key: JSONKey, _ r: inout JSONReader) throws -> Bool {
+        switch key.hash {
+        case 0x4C9CB5193E0B272D where key == "uid": self.uid = try r.value()
+        case 0x9E2BED0E46E9445F where key == "convertedObjects": self.convertedObjects = try r.array()
+        case 0x9B51CD7CD76778C4 where key == "result": self.result = try r.value()
         default:
             return false
         }

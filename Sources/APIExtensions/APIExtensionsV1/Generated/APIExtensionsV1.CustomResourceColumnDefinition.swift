@@ -49,14 +49,14 @@ extension APIExtensionsV1.CustomResourceColumnDefinition: JSONObjectCodable {
         w.quotedKey("\"jsonPath\":"); self.jsonPath.encodeJSON(&w)
     }
 
-    public mutating func decodeJSONField(_ key: String, _ r: inout JSONReader) throws -> Bool {
-        switch key {
-        case "name": self.name = try r.value()
-        case "type": self.type = try r.value()
-        case "format": self.format = try r.value()
-        case "description": self.description = try r.value()
-        case "priority": self.priority = try r.value()
-        case "jsonPath": self.jsonPath = try r.value()
+    public mutating func decodeJSONField(_ key: JSONKey, _ r: inout JSONReader) throws -> Bool {
+        switch key.hash {
+        case 0xC4BCADBA8E631B86 where key == "name": self.name = try r.value()
+        case 0xA79439EF7BFA9C2D where key == "type": self.type = try r.value()
+        case 0x64DB608EEFFF5C72 where key == "format": self.format = try r.value()
+        case 0xCC44970C8397929 where key == "description": self.description = try r.value()
+        case 0xF5B6EA8C35AC1E89 where key == "priority": self.priority = try r.value()
+        case 0x875FBD30DDEB5FA4 where key == "jsonPath": self.jsonPath = try r.value()
         default:
             return false
         }

@@ -29,10 +29,10 @@ extension APIExtensionsV1.CustomResourceConversion: JSONObjectCodable {
         if let v = self.webhook { w.quotedKey("\"webhook\":"); v.encodeJSON(&w) }
     }
 
-    public mutating func decodeJSONField(_ key: String, _ r: inout JSONReader) throws -> Bool {
-        switch key {
-        case "strategy": self.strategy = try r.value()
-        case "webhook": self.webhook = try r.optional()
+    public mutating func decodeJSONField(_ key: JSONKey, _ r: inout JSONReader) throws -> Bool {
+        switch key.hash {
+        case 0x2F2724F046220C64 where key == "strategy": self.strategy = try r.value()
+        case 0x31F4AD339841CBC6 where key == "webhook": self.webhook = try r.optional()
         default:
             return false
         }

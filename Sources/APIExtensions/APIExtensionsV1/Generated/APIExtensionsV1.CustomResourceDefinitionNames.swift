@@ -49,14 +49,14 @@ extension APIExtensionsV1.CustomResourceDefinitionNames: JSONObjectCodable {
         if !self.categories.isEmpty { w.quotedKey("\"categories\":"); self.categories.encodeJSON(&w) }
     }
 
-    public mutating func decodeJSONField(_ key: String, _ r: inout JSONReader) throws -> Bool {
-        switch key {
-        case "plural": self.plural = try r.value()
-        case "singular": self.singular = try r.value()
-        case "shortNames": self.shortNames = try r.array()
-        case "kind": self.kind = try r.value()
-        case "listKind": self.listKind = try r.value()
-        case "categories": self.categories = try r.array()
+    public mutating func decodeJSONField(_ key: JSONKey, _ r: inout JSONReader) throws -> Bool {
+        switch key.hash {
+        case 0x95583F500D45876F where key == "plural": self.plural = try r.value()
+        case 0x405005FF199DFDA0 where key == "singular": self.singular = try r.value()
+        case 0xECF14C2F5D2D1D5F where key == "shortNames": self.shortNames = try r.array()
+        case 0xEF9C96D721673243 where key == "kind": self.kind = try r.value()
+        case 0xE0EF397064A2241F where key == "listKind": self.listKind = try r.value()
+        case 0xA9B45F49B577ADED where key == "categories": self.categories = try r.array()
         default:
             return false
         }

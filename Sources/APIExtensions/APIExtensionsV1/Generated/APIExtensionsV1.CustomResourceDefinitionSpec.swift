@@ -49,14 +49,14 @@ extension APIExtensionsV1.CustomResourceDefinitionSpec: JSONObjectCodable {
         if self.preserveUnknownFields { w.quotedKey("\"preserveUnknownFields\":"); self.preserveUnknownFields.encodeJSON(&w) }
     }
 
-    public mutating func decodeJSONField(_ key: String, _ r: inout JSONReader) throws -> Bool {
-        switch key {
-        case "group": self.group = try r.value()
-        case "names": self.names = try r.value()
-        case "scope": self.scope = try r.value()
-        case "versions": self.versions = try r.array()
-        case "conversion": self.conversion = try r.optional()
-        case "preserveUnknownFields": self.preserveUnknownFields = try r.value()
+    public mutating func decodeJSONField(_ key: JSONKey, _ r: inout JSONReader) throws -> Bool {
+        switch key.hash {
+        case 0xDC57E42946F6E08C where key == "group": self.group = try r.value()
+        case 0xAFB728FFF268814F where key == "names": self.names = try r.value()
+        case 0xC1074FFBE7EFE44B where key == "scope": self.scope = try r.value()
+        case 0x71C101C65726118C where key == "versions": self.versions = try r.array()
+        case 0x3B27D534767B8DE5 where key == "conversion": self.conversion = try r.optional()
+        case 0x739A84F3C7EC407C where key == "preserveUnknownFields": self.preserveUnknownFields = try r.value()
         default:
             return false
         }

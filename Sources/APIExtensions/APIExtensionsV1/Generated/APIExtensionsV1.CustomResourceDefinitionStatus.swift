@@ -39,12 +39,12 @@ extension APIExtensionsV1.CustomResourceDefinitionStatus: JSONObjectCodable {
         if self.observedGeneration != 0 { w.quotedKey("\"observedGeneration\":"); self.observedGeneration.encodeJSON(&w) }
     }
 
-    public mutating func decodeJSONField(_ key: String, _ r: inout JSONReader) throws -> Bool {
-        switch key {
-        case "conditions": self.conditions = try r.array()
-        case "acceptedNames": self.acceptedNames = try r.value()
-        case "storedVersions": self.storedVersions = try r.array()
-        case "observedGeneration": self.observedGeneration = try r.value()
+    public mutating func decodeJSONField(_ key: JSONKey, _ r: inout JSONReader) throws -> Bool {
+        switch key.hash {
+        case 0x5F6D4DD9DB56877 where key == "conditions": self.conditions = try r.array()
+        case 0x97FAC533E32ED210 where key == "acceptedNames": self.acceptedNames = try r.value()
+        case 0x5E1E04BC0200FC83 where key == "storedVersions": self.storedVersions = try r.array()
+        case 0x4BBC628ADF0FF70B where key == "observedGeneration": self.observedGeneration = try r.value()
         default:
             return false
         }

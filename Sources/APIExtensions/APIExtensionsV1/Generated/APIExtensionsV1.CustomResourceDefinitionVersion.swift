@@ -64,17 +64,17 @@ extension APIExtensionsV1.CustomResourceDefinitionVersion: JSONObjectCodable {
         if !self.selectableFields.isEmpty { w.quotedKey("\"selectableFields\":"); self.selectableFields.encodeJSON(&w) }
     }
 
-    public mutating func decodeJSONField(_ key: String, _ r: inout JSONReader) throws -> Bool {
-        switch key {
-        case "name": self.name = try r.value()
-        case "served": self.served = try r.value()
-        case "storage": self.storage = try r.value()
-        case "deprecated": self.deprecated = try r.value()
-        case "deprecationWarning": self.deprecationWarning = try r.optional()
-        case "schema": self.schema = try r.optional()
-        case "subresources": self.subresources = try r.optional()
-        case "additionalPrinterColumns": self.additionalPrinterColumns = try r.array()
-        case "selectableFields": self.selectableFields = try r.array()
+    public mutating func decodeJSONField(_ key: JSONKey, _ r: inout JSONReader) throws -> Bool {
+        switch key.hash {
+        case 0xC4BCADBA8E631B86 where key == "name": self.name = try r.value()
+        case 0x7294E17DB181EFD0 where key == "served": self.served = try r.value()
+        case 0xCF105A6848CBB2A6 where key == "storage": self.storage = try r.value()
+        case 0xEE162EE5CDE2F2C4 where key == "deprecated": self.deprecated = try r.value()
+        case 0x9EEAC2F1FFB513CF where key == "deprecationWarning": self.deprecationWarning = try r.optional()
+        case 0x758D17FF764667B6 where key == "schema": self.schema = try r.optional()
+        case 0x7B0B5D47112BA442 where key == "subresources": self.subresources = try r.optional()
+        case 0x9DE16851A7CD24C3 where key == "additionalPrinterColumns": self.additionalPrinterColumns = try r.array()
+        case 0x92A9873152C554E4 where key == "selectableFields": self.selectableFields = try r.array()
         default:
             return false
         }

@@ -34,11 +34,11 @@ extension APIExtensionsV1.CustomResourceSubresourceScale: JSONObjectCodable {
         if let v = self.labelSelectorPath { w.quotedKey("\"labelSelectorPath\":"); v.encodeJSON(&w) }
     }
 
-    public mutating func decodeJSONField(_ key: String, _ r: inout JSONReader) throws -> Bool {
-        switch key {
-        case "specReplicasPath": self.specReplicasPath = try r.value()
-        case "statusReplicasPath": self.statusReplicasPath = try r.value()
-        case "labelSelectorPath": self.labelSelectorPath = try r.optional()
+    public mutating func decodeJSONField(_ key: JSONKey, _ r: inout JSONReader) throws -> Bool {
+        switch key.hash {
+        case 0x3A7E87D8602DEA68 where key == "specReplicasPath": self.specReplicasPath = try r.value()
+        case 0xFC929F3C6416E3F9 where key == "statusReplicasPath": self.statusReplicasPath = try r.value()
+        case 0x884E19FBA803D823 where key == "labelSelectorPath": self.labelSelectorPath = try r.optional()
         default:
             return false
         }

@@ -14,7 +14,7 @@ extension APIExtensionsV1.CustomResourceSubresourceStatus: JSONObjectCodable {
     public func encodeJSONFields(_ w: inout JSONWriter) {
     }
 
-    public mutating func decodeJSONField(_ key: String, _ r: inout JSONReader) throws -> Bool {
+    public mutating func decodeJSONField(_ key: JSONKey, _ r: inout JSONReader) throws -> Bool {
         return false
     }
 }

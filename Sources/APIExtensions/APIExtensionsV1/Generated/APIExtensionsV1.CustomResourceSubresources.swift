@@ -29,10 +29,10 @@ extension APIExtensionsV1.CustomResourceSubresources: JSONObjectCodable {
         if let v = self.scale { w.quotedKey("\"scale\":"); v.encodeJSON(&w) }
     }
 
-    public mutating func decodeJSONField(_ key: String, _ r: inout JSONReader) throws -> Bool {
-        switch key {
-        case "status": self.status = try r.optional()
-        case "scale": self.scale = try r.optional()
+    public mutating func decodeJSONField(_ key: JSONKey, _ r: inout JSONReader) throws -> Bool {
+        switch key.hash {
+        case 0xC4D5696D6CC12C2F where key == "status": self.status = try r.optional()
+        case 0x6AACB9FBB71A1D91 where key == "scale": self.scale = try r.optional()
         default:
             return false
         }

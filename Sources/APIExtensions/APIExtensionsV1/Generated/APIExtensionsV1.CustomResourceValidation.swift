@@ -24,9 +24,9 @@ extension APIExtensionsV1.CustomResourceValidation: JSONObjectCodable {
         if let v = self.openAPIV3Schema { w.quotedKey("\"openAPIV3Schema\":"); v.encodeJSON(&w) }
     }
 
-    public mutating func decodeJSONField(_ key: String, _ r: inout JSONReader) throws -> Bool {
-        switch key {
-        case "openAPIV3Schema": self.openAPIV3Schema = try r.optional()
+    public mutating func decodeJSONField(_ key: JSONKey, _ r: inout JSONReader) throws -> Bool {
+        switch key.hash {
+        case 0xBFE0BD599F76ACCF where key == "openAPIV3Schema": self.openAPIV3Schema = try r.optional()
         default:
             return false
         }

@@ -29,10 +29,10 @@ extension APIExtensionsV1.ExternalDocumentation: JSONObjectCodable {
         if !self.url.isEmpty { w.quotedKey("\"url\":"); self.url.encodeJSON(&w) }
     }
 
-    public mutating func decodeJSONField(_ key: String, _ r: inout JSONReader) throws -> Bool {
-        switch key {
-        case "description": self.description = try r.value()
-        case "url": self.url = try r.value()
+    public mutating func decodeJSONField(_ key: JSONKey, _ r: inout JSONReader) throws -> Bool {
+        switch key.hash {
+        case 0xCC44970C8397929 where key == "description": self.description = try r.value()
+        case 0x4C4E8B193DC8BE7E where key == "url": self.url = try r.value()
         default:
             return false
         }

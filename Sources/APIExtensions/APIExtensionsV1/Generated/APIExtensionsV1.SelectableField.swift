@@ -24,9 +24,9 @@ extension APIExtensionsV1.SelectableField: JSONObjectCodable {
         w.quotedKey("\"jsonPath\":"); self.jsonPath.encodeJSON(&w)
     }
 
-    public mutating func decodeJSONField(_ key: String, _ r: inout JSONReader) throws -> Bool {
-        switch key {
-        case "jsonPath": self.jsonPath = try r.value()
+    public mutating func decodeJSONField(_ key: JSONKey, _ r: inout JSONReader) throws -> Bool {
+        switch key.hash {
+        case 0x875FBD30DDEB5FA4 where key == "jsonPath": self.jsonPath = try r.value()
         default:
             return false
         }

@@ -49,14 +49,14 @@ extension APIExtensionsV1.ValidationRule: JSONObjectCodable {
         if let v = self.optionalOldSelf { w.quotedKey("\"optionalOldSelf\":"); v.encodeJSON(&w) }
     }
 
-    public mutating func decodeJSONField(_ key: String, _ r: inout JSONReader) throws -> Bool {
-        switch key {
-        case "rule": self.rule = try r.value()
-        case "message": self.message = try r.value()
-        case "messageExpression": self.messageExpression = try r.value()
-        case "reason": self.reason = try r.optional()
-        case "fieldPath": self.fieldPath = try r.value()
-        case "optionalOldSelf": self.optionalOldSelf = try r.optional()
+    public mutating func decodeJSONField(_ key: JSONKey, _ r: inout JSONReader) throws -> Bool {
+        switch key.hash {
+        case 0xBFE6BE1F6F51FD33 where key == "rule": self.rule = try r.value()
+        case 0x546401B5D2A8D2A4 where key == "message": self.message = try r.value()
+        case 0x6A29CDFC5C2EDB76 where key == "messageExpression": self.messageExpression = try r.value()
+        case 0x65E8D7F3474F2639 where key == "reason": self.reason = try r.optional()
+        case 0xD00F47BCD1BFC2F0 where key == "fieldPath": self.fieldPath = try r.value()
+        case 0xECEE9468451DD4CC where key == "optionalOldSelf": self.optionalOldSelf = try r.optional()
         default:
             return false
         }

@@ -34,11 +34,11 @@ extension APIExtensionsV1.WebhookClientConfig: JSONObjectCodable {
         if !self.caBundle.isEmpty { w.quotedKey("\"caBundle\":"); w.base64(self.caBundle) }
     }
 
-    public mutating func decodeJSONField(_ key: String, _ r: inout JSONReader) throws -> Bool {
-        switch key {
-        case "url": self.url = try r.optional()
-        case "service": self.service = try r.optional()
-        case "caBundle": self.caBundle = try r.bytes()
+    public mutating func decodeJSONField(_ key: JSONKey, _ r: inout JSONReader) throws -> Bool {
+        switch key.hash {
+        case 0x4C4E8B193DC8BE7E where key == "url": self.url = try r.optional()
+        case 0xCC37E1946446A284 where key == "service": self.service = try r.optional()
+        case 0xCE8093A89A3CA481 where key == "caBundle": self.caBundle = try r.bytes()
         default:
             return false
         }

@@ -29,10 +29,10 @@ extension APIExtensionsV1.WebhookConversion: JSONObjectCodable {
         w.quotedKey("\"conversionReviewVersions\":"); if self.conversionReviewVersions.isEmpty { w.null() } else { self.conversionReviewVersions.encodeJSON(&w) }
     }
 
-    public mutating func decodeJSONField(_ key: String, _ r: inout JSONReader) throws -> Bool {
-        switch key {
-        case "clientConfig": self.clientConfig = try r.optional()
-        case "conversionReviewVersions": self.conversionReviewVersions = try r.array()
+    public mutating func decodeJSONField(_ key: JSONKey, _ r: inout JSONReader) throws -> Bool {
+        switch key.hash {
+        case 0x257F96CD24743A28 where key == "clientConfig": self.clientConfig = try r.optional()
+        case 0xE8A79A423928A7E8 where key == "conversionReviewVersions": self.conversionReviewVersions = try r.array()
         default:
             return false
         }

@@ -29,10 +29,10 @@ extension FlowControlV1.ExemptPriorityLevelConfiguration: JSONObjectCodable {
         if let v = self.lendablePercent { w.quotedKey("\"lendablePercent\":"); v.encodeJSON(&w) }
     }
 
-    public mutating func decodeJSONField(_ key: String, _ r: inout JSONReader) throws -> Bool {
-        switch key {
-        case "nominalConcurrencyShares": self.nominalConcurrencyShares = try r.optional()
-        case "lendablePercent": self.lendablePercent = try r.optional()
+    public mutating func decodeJSONField(_ key: JSONKey, _ r: inout JSONReader) throws -> Bool {
+        switch key.hash {
+        case 0xCBC71235BC8629E where key == "nominalConcurrencyShares": self.nominalConcurrencyShares = try r.optional()
+        case 0xE98B0D582002A261 where key == "lendablePercent": self.lendablePercent = try r.optional()
         default:
             return false
         }

@@ -24,9 +24,9 @@ extension FlowControlV1.FlowDistinguisherMethod: JSONObjectCodable {
         w.quotedKey("\"type\":"); self.type.encodeJSON(&w)
     }
 
-    public mutating func decodeJSONField(_ key: String, _ r: inout JSONReader) throws -> Bool {
-        switch key {
-        case "type": self.type = try r.value()
+    public mutating func decodeJSONField(_ key: JSONKey, _ r: inout JSONReader) throws -> Bool {
+        switch key.hash {
+        case 0xA79439EF7BFA9C2D where key == "type": self.type = try r.value()
         default:
             return false
         }

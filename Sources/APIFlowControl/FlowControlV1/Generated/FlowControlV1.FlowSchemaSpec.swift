@@ -39,12 +39,12 @@ extension FlowControlV1.FlowSchemaSpec: JSONObjectCodable {
         if !self.rules.isEmpty { w.quotedKey("\"rules\":"); self.rules.encodeJSON(&w) }
     }
 
-    public mutating func decodeJSONField(_ key: String, _ r: inout JSONReader) throws -> Bool {
-        switch key {
-        case "priorityLevelConfiguration": self.priorityLevelConfiguration = try r.value()
-        case "matchingPrecedence": self.matchingPrecedence = try r.value()
-        case "distinguisherMethod": self.distinguisherMethod = try r.optional()
-        case "rules": self.rules = try r.array()
+    public mutating func decodeJSONField(_ key: JSONKey, _ r: inout JSONReader) throws -> Bool {
+        switch key.hash {
+        case 0x8A7A54A86872B9DD where key == "priorityLevelConfiguration": self.priorityLevelConfiguration = try r.value()
+        case 0xC5DBD9BCE821395E where key == "matchingPrecedence": self.matchingPrecedence = try r.value()
+        case 0x3048A40E2CD98AD4 where key == "distinguisherMethod": self.distinguisherMethod = try r.optional()
+        case 0x67124F6A285153C0 where key == "rules": self.rules = try r.array()
         default:
             return false
         }

@@ -29,10 +29,10 @@ extension FlowControlV1.LimitResponse: JSONObjectCodable {
         if let v = self.queuing { w.quotedKey("\"queuing\":"); v.encodeJSON(&w) }
     }
 
-    public mutating func decodeJSONField(_ key: String, _ r: inout JSONReader) throws -> Bool {
-        switch key {
-        case "type": self.type = try r.value()
-        case "queuing": self.queuing = try r.optional()
+    public mutating func decodeJSONField(_ key: JSONKey, _ r: inout JSONReader) throws -> Bool {
+        switch key.hash {
+        case 0xA79439EF7BFA9C2D where key == "type": self.type = try r.value()
+        case 0xB6E2FE0D777AE353 where key == "queuing": self.queuing = try r.optional()
         default:
             return false
         }

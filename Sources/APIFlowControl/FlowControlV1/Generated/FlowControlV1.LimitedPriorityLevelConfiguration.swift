@@ -39,12 +39,12 @@ extension FlowControlV1.LimitedPriorityLevelConfiguration: JSONObjectCodable {
         if let v = self.borrowingLimitPercent { w.quotedKey("\"borrowingLimitPercent\":"); v.encodeJSON(&w) }
     }
 
-    public mutating func decodeJSONField(_ key: String, _ r: inout JSONReader) throws -> Bool {
-        switch key {
-        case "nominalConcurrencyShares": self.nominalConcurrencyShares = try r.optional()
-        case "limitResponse": self.limitResponse = try r.value()
-        case "lendablePercent": self.lendablePercent = try r.optional()
-        case "borrowingLimitPercent": self.borrowingLimitPercent = try r.optional()
+    public mutating func decodeJSONField(_ key: JSONKey, _ r: inout JSONReader) throws -> Bool {
+        switch key.hash {
+        case 0xCBC71235BC8629E where key == "nominalConcurrencyShares": self.nominalConcurrencyShares = try r.optional()
+        case 0xCB856F41C9654833 where key == "limitResponse": self.limitResponse = try r.value()
+        case 0xE98B0D582002A261 where key == "lendablePercent": self.lendablePercent = try r.optional()
+        case 0x56AF7AC3B6C08888 where key == "borrowingLimitPercent": self.borrowingLimitPercent = try r.optional()
         default:
             return false
         }

@@ -34,11 +34,11 @@ extension FlowControlV1.PolicyRulesWithSubjects: JSONObjectCodable {
         if !self.nonResourceRules.isEmpty { w.quotedKey("\"nonResourceRules\":"); self.nonResourceRules.encodeJSON(&w) }
     }
 
-    public mutating func decodeJSONField(_ key: String, _ r: inout JSONReader) throws -> Bool {
-        switch key {
-        case "subjects": self.subjects = try r.array()
-        case "resourceRules": self.resourceRules = try r.array()
-        case "nonResourceRules": self.nonResourceRules = try r.array()
+    public mutating func decodeJSONField(_ key: JSONKey, _ r: inout JSONReader) throws -> Bool {
+        switch key.hash {
+        case 0x38907132BF0036B4 where key == "subjects": self.subjects = try r.array()
+        case 0x7D739E0DB4252A30 where key == "resourceRules": self.resourceRules = try r.array()
+        case 0x9991AF650E0F85B7 where key == "nonResourceRules": self.nonResourceRules = try r.array()
         default:
             return false
         }

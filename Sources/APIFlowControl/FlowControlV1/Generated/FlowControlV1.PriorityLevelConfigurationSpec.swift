@@ -34,11 +34,11 @@ extension FlowControlV1.PriorityLevelConfigurationSpec: JSONObjectCodable {
         if let v = self.exempt { w.quotedKey("\"exempt\":"); v.encodeJSON(&w) }
     }
 
-    public mutating func decodeJSONField(_ key: String, _ r: inout JSONReader) throws -> Bool {
-        switch key {
-        case "type": self.type = try r.value()
-        case "limited": self.limited = try r.optional()
-        case "exempt": self.exempt = try r.optional()
+    public mutating func decodeJSONField(_ key: JSONKey, _ r: inout JSONReader) throws -> Bool {
+        switch key.hash {
+        case 0xA79439EF7BFA9C2D where key == "type": self.type = try r.value()
+        case 0x51BB47CB194B7A45 where key == "limited": self.limited = try r.optional()
+        case 0xDBCF573940625E6A where key == "exempt": self.exempt = try r.optional()
         default:
             return false
         }

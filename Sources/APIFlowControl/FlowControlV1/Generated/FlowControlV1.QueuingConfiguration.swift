@@ -34,11 +34,11 @@ extension FlowControlV1.QueuingConfiguration: JSONObjectCodable {
         w.quotedKey("\"queueLengthLimit\":"); self.queueLengthLimit.encodeJSON(&w)
     }
 
-    public mutating func decodeJSONField(_ key: String, _ r: inout JSONReader) throws -> Bool {
-        switch key {
-        case "queues": self.queues = try r.value()
-        case "handSize": self.handSize = try r.value()
-        case "queueLengthLimit": self.queueLengthLimit = try r.value()
+    public mutating func decodeJSONField(_ key: JSONKey, _ r: inout JSONReader) throws -> Bool {
+        switch key.hash {
+        case 0x5107FEB41D273591 where key == "queues": self.queues = try r.value()
+        case 0xFAE65EF68892A8D1 where key == "handSize": self.handSize = try r.value()
+        case 0x7E1889F0D53FEFB7 where key == "queueLengthLimit": self.queueLengthLimit = try r.value()
         default:
             return false
         }

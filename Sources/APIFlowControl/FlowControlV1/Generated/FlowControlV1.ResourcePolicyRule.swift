@@ -44,13 +44,13 @@ extension FlowControlV1.ResourcePolicyRule: JSONObjectCodable {
         w.quotedKey("\"namespaces\":"); if self.namespaces.isEmpty { w.null() } else { self.namespaces.encodeJSON(&w) }
     }
 
-    public mutating func decodeJSONField(_ key: String, _ r: inout JSONReader) throws -> Bool {
-        switch key {
-        case "verbs": self.verbs = try r.array()
-        case "apiGroups": self.apiGroups = try r.array()
-        case "resources": self.resources = try r.array()
-        case "clusterScope": self.clusterScope = try r.value()
-        case "namespaces": self.namespaces = try r.array()
+    public mutating func decodeJSONField(_ key: JSONKey, _ r: inout JSONReader) throws -> Bool {
+        switch key.hash {
+        case 0xE6D215B730981B09 where key == "verbs": self.verbs = try r.array()
+        case 0x854DC9A5BEF41567 where key == "apiGroups": self.apiGroups = try r.array()
+        case 0x34D5A1BEF245DF2 where key == "resources": self.resources = try r.array()
+        case 0x44E791C2C8A813B3 where key == "clusterScope": self.clusterScope = try r.value()
+        case 0x607F99258E0E9D89 where key == "namespaces": self.namespaces = try r.array()
         default:
             return false
         }

@@ -29,10 +29,10 @@ extension FlowControlV1.ServiceAccountSubject: JSONObjectCodable {
         w.quotedKey("\"name\":"); self.name.encodeJSON(&w)
     }
 
-    public mutating func decodeJSONField(_ key: String, _ r: inout JSONReader) throws -> Bool {
-        switch key {
-        case "namespace": self.namespace = try r.value()
-        case "name": self.name = try r.value()
+    public mutating func decodeJSONField(_ key: JSONKey, _ r: inout JSONReader) throws -> Bool {
+        switch key.hash {
+        case 0xDC1C4A04CB5C6DA0 where key == "namespace": self.namespace = try r.value()
+        case 0xC4BCADBA8E631B86 where key == "name": self.name = try r.value()
         default:
             return false
         }

@@ -39,12 +39,12 @@ extension FlowControlV1.Subject: JSONObjectCodable {
         if let v = self.serviceAccount { w.quotedKey("\"serviceAccount\":"); v.encodeJSON(&w) }
     }
 
-    public mutating func decodeJSONField(_ key: String, _ r: inout JSONReader) throws -> Bool {
-        switch key {
-        case "kind": self.kind = try r.value()
-        case "user": self.user = try r.optional()
-        case "group": self.group = try r.optional()
-        case "serviceAccount": self.serviceAccount = try r.optional()
+    public mutating func decodeJSONField(_ key: JSONKey, _ r: inout JSONReader) throws -> Bool {
+        switch key.hash {
+        case 0xEF9C96D721673243 where key == "kind": self.kind = try r.value()
+        case 0x7D6780E4032B48F2 where key == "user": self.user = try r.optional()
+        case 0xDC57E42946F6E08C where key == "group": self.group = try r.optional()
+        case 0x5BCA8F1D31E8E20B where key == "serviceAccount": self.serviceAccount = try r.optional()
         default:
             return false
         }

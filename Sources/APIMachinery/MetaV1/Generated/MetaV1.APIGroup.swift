@@ -47,14 +47,14 @@ extension MetaV1.APIGroup: JSONObjectCodable {
         if !self.serverAddressByClientCIDRs.isEmpty { w.quotedKey("\"serverAddressByClientCIDRs\":"); self.serverAddressByClientCIDRs.encodeJSON(&w) }
     }
 
-    public mutating func decodeJSONField(_ key: String, _ r: inout JSONReader) throws -> Bool {
-        switch key {
-        case "kind": kind = try r.value()
-        case "apiVersion": apiVersion = try r.value()
-        case "name": self.name = try r.value()
-        case "versions": self.versions = try r.array()
-        case "preferredVersion": self.preferredVersion = try r.value()
-        case "serverAddressByClientCIDRs": self.serverAddressByClientCIDRs = try r.array()
+    public mutating func decodeJSONField(_ key: JSONKey, _ r: inout JSONReader) throws -> Bool {
+        switch key.hash {
+        case 0xEF9C96D721673243 where key == "kind": kind = try r.value()
+        case 0xB898E55FE5F29CE9 where key == "apiVersion": apiVersion = try r.value()
+        case 0xC4BCADBA8E631B86 where key == "name": self.name = try r.value()
+        case 0x71C101C65726118C where key == "versions": self.versions = try r.array()
+        case 0x9B48FE9E3A0E0D42 where key == "preferredVersion": self.preferredVersion = try r.value()
+        case 0x39452ADD82263EF where key == "serverAddressByClientCIDRs": self.serverAddressByClientCIDRs = try r.array()
         default:
             return false
         }

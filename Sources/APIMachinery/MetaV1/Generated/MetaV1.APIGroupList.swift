@@ -32,11 +32,11 @@ extension MetaV1.APIGroupList: JSONObjectCodable {
         w.quotedKey("\"groups\":"); if self.groups.isEmpty { w.null() } else { self.groups.encodeJSON(&w) }
     }
 
-    public mutating func decodeJSONField(_ key: String, _ r: inout JSONReader) throws -> Bool {
-        switch key {
-        case "kind": kind = try r.value()
-        case "apiVersion": apiVersion = try r.value()
-        case "groups": self.groups = try r.array()
+    public mutating func decodeJSONField(_ key: JSONKey, _ r: inout JSONReader) throws -> Bool {
+        switch key.hash {
+        case 0xEF9C96D721673243 where key == "kind": kind = try r.value()
+        case 0xB898E55FE5F29CE9 where key == "apiVersion": apiVersion = try r.value()
+        case 0x6039B1239580514D where key == "groups": self.groups = try r.array()
         default:
             return false
         }

@@ -67,18 +67,18 @@ extension MetaV1.APIResource: JSONObjectCodable {
         if !self.storageVersionHash.isEmpty { w.quotedKey("\"storageVersionHash\":"); self.storageVersionHash.encodeJSON(&w) }
     }
 
-    public mutating func decodeJSONField(_ key: String, _ r: inout JSONReader) throws -> Bool {
-        switch key {
-        case "name": self.name = try r.value()
-        case "singularName": self.singularName = try r.value()
-        case "namespaced": self.namespaced = try r.value()
-        case "group": self.group = try r.value()
-        case "version": self.version = try r.value()
-        case "kind": self.kind = try r.value()
-        case "verbs": self.verbs = try r.value()
-        case "shortNames": self.shortNames = try r.array()
-        case "categories": self.categories = try r.array()
-        case "storageVersionHash": self.storageVersionHash = try r.value()
+    public mutating func decodeJSONField(_ key: JSONKey, _ r: inout JSONReader) throws -> Bool {
+        switch key.hash {
+        case 0xC4BCADBA8E631B86 where key == "name": self.name = try r.value()
+        case 0xABCB4EBF3DA206C3 where key == "singularName": self.singularName = try r.value()
+        case 0x607F8A258E0E840C where key == "namespaced": self.namespaced = try r.value()
+        case 0xDC57E42946F6E08C where key == "group": self.group = try r.value()
+        case 0xBB62C62C9808EA37 where key == "version": self.version = try r.value()
+        case 0xEF9C96D721673243 where key == "kind": self.kind = try r.value()
+        case 0xE6D215B730981B09 where key == "verbs": self.verbs = try r.value()
+        case 0xECF14C2F5D2D1D5F where key == "shortNames": self.shortNames = try r.array()
+        case 0xA9B45F49B577ADED where key == "categories": self.categories = try r.array()
+        case 0xC01990B72FFE331E where key == "storageVersionHash": self.storageVersionHash = try r.value()
         default:
             return false
         }

@@ -37,12 +37,12 @@ extension MetaV1.APIResourceList: JSONObjectCodable {
         w.quotedKey("\"resources\":"); if self.resources.isEmpty { w.null() } else { self.resources.encodeJSON(&w) }
     }
 
-    public mutating func decodeJSONField(_ key: String, _ r: inout JSONReader) throws -> Bool {
-        switch key {
-        case "kind": kind = try r.value()
-        case "apiVersion": apiVersion = try r.value()
-        case "groupVersion": self.groupVersion = try r.value()
-        case "resources": self.resources = try r.array()
+    public mutating func decodeJSONField(_ key: JSONKey, _ r: inout JSONReader) throws -> Bool {
+        switch key.hash {
+        case 0xEF9C96D721673243 where key == "kind": kind = try r.value()
+        case 0xB898E55FE5F29CE9 where key == "apiVersion": apiVersion = try r.value()
+        case 0x40DC506CBE2CF5C0 where key == "groupVersion": self.groupVersion = try r.value()
+        case 0x34D5A1BEF245DF2 where key == "resources": self.resources = try r.array()
         default:
             return false
         }

@@ -57,16 +57,16 @@ extension MetaV1.DeleteOptions: JSONObjectCodable {
         if let v = self.ignoreStoreReadErrorWithClusterBreakingPotential { w.quotedKey("\"ignoreStoreReadErrorWithClusterBreakingPotential\":"); v.encodeJSON(&w) }
     }
 
-    public mutating func decodeJSONField(_ key: String, _ r: inout JSONReader) throws -> Bool {
-        switch key {
-        case "kind": kind = try r.value()
-        case "apiVersion": apiVersion = try r.value()
-        case "gracePeriodSeconds": self.gracePeriodSeconds = try r.optional()
-        case "preconditions": self.preconditions = try r.optional()
-        case "orphanDependents": self.orphanDependents = try r.optional()
-        case "propagationPolicy": self.propagationPolicy = try r.optional()
-        case "dryRun": self.dryRun = try r.array()
-        case "ignoreStoreReadErrorWithClusterBreakingPotential": self.ignoreStoreReadErrorWithClusterBreakingPotential = try r.optional()
+    public mutating func decodeJSONField(_ key: JSONKey, _ r: inout JSONReader) throws -> Bool {
+        switch key.hash {
+        case 0xEF9C96D721673243 where key == "kind": kind = try r.value()
+        case 0xB898E55FE5F29CE9 where key == "apiVersion": apiVersion = try r.value()
+        case 0x3716A9E7E1E6DCA7 where key == "gracePeriodSeconds": self.gracePeriodSeconds = try r.optional()
+        case 0x3C9680E3E850C3F0 where key == "preconditions": self.preconditions = try r.optional()
+        case 0x8FE5BD9509382A03 where key == "orphanDependents": self.orphanDependents = try r.optional()
+        case 0xBA345DF98A90B05B where key == "propagationPolicy": self.propagationPolicy = try r.optional()
+        case 0x41E330610470DFB7 where key == "dryRun": self.dryRun = try r.array()
+        case 0xF9401C151272EBF5 where key == "ignoreStoreReadErrorWithClusterBreakingPotential": self.ignoreStoreReadErrorWithClusterBreakingPotential = try r.optional()
         default:
             return false
         }

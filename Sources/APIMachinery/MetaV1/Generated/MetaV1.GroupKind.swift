@@ -27,10 +27,10 @@ extension MetaV1.GroupKind: JSONObjectCodable {
         w.quotedKey("\"kind\":"); self.kind.encodeJSON(&w)
     }
 
-    public mutating func decodeJSONField(_ key: String, _ r: inout JSONReader) throws -> Bool {
-        switch key {
-        case "group": self.group = try r.value()
-        case "kind": self.kind = try r.value()
+    public mutating func decodeJSONField(_ key: JSONKey, _ r: inout JSONReader) throws -> Bool {
+        switch key.hash {
+        case 0xDC57E42946F6E08C where key == "group": self.group = try r.value()
+        case 0xEF9C96D721673243 where key == "kind": self.kind = try r.value()
         default:
             return false
         }

@@ -27,10 +27,10 @@ extension MetaV1.GroupResource: JSONObjectCodable {
         w.quotedKey("\"resource\":"); self.resource.encodeJSON(&w)
     }
 
-    public mutating func decodeJSONField(_ key: String, _ r: inout JSONReader) throws -> Bool {
-        switch key {
-        case "group": self.group = try r.value()
-        case "resource": self.resource = try r.value()
+    public mutating func decodeJSONField(_ key: JSONKey, _ r: inout JSONReader) throws -> Bool {
+        switch key.hash {
+        case 0xDC57E42946F6E08C where key == "group": self.group = try r.value()
+        case 0xB571C404C5B2FD35 where key == "resource": self.resource = try r.value()
         default:
             return false
         }

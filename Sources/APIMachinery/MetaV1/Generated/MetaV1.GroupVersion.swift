@@ -27,10 +27,10 @@ extension MetaV1.GroupVersion: JSONObjectCodable {
         w.quotedKey("\"version\":"); self.version.encodeJSON(&w)
     }
 
-    public mutating func decodeJSONField(_ key: String, _ r: inout JSONReader) throws -> Bool {
-        switch key {
-        case "group": self.group = try r.value()
-        case "version": self.version = try r.value()
+    public mutating func decodeJSONField(_ key: JSONKey, _ r: inout JSONReader) throws -> Bool {
+        switch key.hash {
+        case 0xDC57E42946F6E08C where key == "group": self.group = try r.value()
+        case 0xBB62C62C9808EA37 where key == "version": self.version = try r.value()
         default:
             return false
         }

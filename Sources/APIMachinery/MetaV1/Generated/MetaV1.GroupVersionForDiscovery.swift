@@ -27,10 +27,10 @@ extension MetaV1.GroupVersionForDiscovery: JSONObjectCodable {
         w.quotedKey("\"version\":"); self.version.encodeJSON(&w)
     }
 
-    public mutating func decodeJSONField(_ key: String, _ r: inout JSONReader) throws -> Bool {
-        switch key {
-        case "groupVersion": self.groupVersion = try r.value()
-        case "version": self.version = try r.value()
+    public mutating func decodeJSONField(_ key: JSONKey, _ r: inout JSONReader) throws -> Bool {
+        switch key.hash {
+        case 0x40DC506CBE2CF5C0 where key == "groupVersion": self.groupVersion = try r.value()
+        case 0xBB62C62C9808EA37 where key == "version": self.version = try r.value()
         default:
             return false
         }

@@ -32,11 +32,11 @@ extension MetaV1.GroupVersionResource: JSONObjectCodable {
         w.quotedKey("\"resource\":"); self.resource.encodeJSON(&w)
     }
 
-    public mutating func decodeJSONField(_ key: String, _ r: inout JSONReader) throws -> Bool {
-        switch key {
-        case "group": self.group = try r.value()
-        case "version": self.version = try r.value()
-        case "resource": self.resource = try r.value()
+    public mutating func decodeJSONField(_ key: JSONKey, _ r: inout JSONReader) throws -> Bool {
+        switch key.hash {
+        case 0xDC57E42946F6E08C where key == "group": self.group = try r.value()
+        case 0xBB62C62C9808EA37 where key == "version": self.version = try r.value()
+        case 0xB571C404C5B2FD35 where key == "resource": self.resource = try r.value()
         default:
             return false
         }

@@ -27,10 +27,10 @@ extension MetaV1.LabelSelector: JSONObjectCodable {
         if !self.matchExpressions.isEmpty { w.quotedKey("\"matchExpressions\":"); self.matchExpressions.encodeJSON(&w) }
     }
 
-    public mutating func decodeJSONField(_ key: String, _ r: inout JSONReader) throws -> Bool {
-        switch key {
-        case "matchLabels": self.matchLabels = try r.map()
-        case "matchExpressions": self.matchExpressions = try r.array()
+    public mutating func decodeJSONField(_ key: JSONKey, _ r: inout JSONReader) throws -> Bool {
+        switch key.hash {
+        case 0xA17E84EAFF4C7B7D where key == "matchLabels": self.matchLabels = try r.map()
+        case 0xEA9BF6535B857865 where key == "matchExpressions": self.matchExpressions = try r.array()
         default:
             return false
         }

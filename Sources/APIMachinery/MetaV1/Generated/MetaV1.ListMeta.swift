@@ -42,13 +42,13 @@ extension MetaV1.ListMeta: JSONObjectCodable {
         if let v = self.shardInfo { w.quotedKey("\"shardInfo\":"); v.encodeJSON(&w) }
     }
 
-    public mutating func decodeJSONField(_ key: String, _ r: inout JSONReader) throws -> Bool {
-        switch key {
-        case "selfLink": self.selfLink = try r.value()
-        case "resourceVersion": self.resourceVersion = try r.value()
-        case "continue": self.continue = try r.value()
-        case "remainingItemCount": self.remainingItemCount = try r.optional()
-        case "shardInfo": self.shardInfo = try r.optional()
+    public mutating func decodeJSONField(_ key: JSONKey, _ r: inout JSONReader) throws -> Bool {
+        switch key.hash {
+        case 0xF6F9439161DFEC0B where key == "selfLink": self.selfLink = try r.value()
+        case 0xF09748394438C8A7 where key == "resourceVersion": self.resourceVersion = try r.value()
+        case 0xD2BFD5ACCD1966A4 where key == "continue": self.continue = try r.value()
+        case 0x380A406F7ACC10DB where key == "remainingItemCount": self.remainingItemCount = try r.optional()
+        case 0x1682FB4E3900490F where key == "shardInfo": self.shardInfo = try r.optional()
         default:
             return false
         }

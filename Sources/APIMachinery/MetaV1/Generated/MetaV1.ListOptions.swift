@@ -82,21 +82,21 @@ extension MetaV1.ListOptions: JSONObjectCodable {
         if !self.shardSelector.isEmpty { w.quotedKey("\"shardSelector\":"); self.shardSelector.encodeJSON(&w) }
     }
 
-    public mutating func decodeJSONField(_ key: String, _ r: inout JSONReader) throws -> Bool {
-        switch key {
-        case "kind": kind = try r.value()
-        case "apiVersion": apiVersion = try r.value()
-        case "labelSelector": self.labelSelector = try r.value()
-        case "fieldSelector": self.fieldSelector = try r.value()
-        case "watch": self.watch = try r.value()
-        case "allowWatchBookmarks": self.allowWatchBookmarks = try r.value()
-        case "resourceVersion": self.resourceVersion = try r.value()
-        case "resourceVersionMatch": self.resourceVersionMatch = try r.value()
-        case "timeoutSeconds": self.timeoutSeconds = try r.optional()
-        case "limit": self.limit = try r.value()
-        case "continue": self.continue = try r.value()
-        case "sendInitialEvents": self.sendInitialEvents = try r.optional()
-        case "shardSelector": self.shardSelector = try r.value()
+    public mutating func decodeJSONField(_ key: JSONKey, _ r: inout JSONReader) throws -> Bool {
+        switch key.hash {
+        case 0xEF9C96D721673243 where key == "kind": kind = try r.value()
+        case 0xB898E55FE5F29CE9 where key == "apiVersion": apiVersion = try r.value()
+        case 0x3C1EB92F58C9834 where key == "labelSelector": self.labelSelector = try r.value()
+        case 0x967B4FE8EAD421BE where key == "fieldSelector": self.fieldSelector = try r.value()
+        case 0xD3B5E34C82D387C8 where key == "watch": self.watch = try r.value()
+        case 0x64486CAAF99D2B12 where key == "allowWatchBookmarks": self.allowWatchBookmarks = try r.value()
+        case 0xF09748394438C8A7 where key == "resourceVersion": self.resourceVersion = try r.value()
+        case 0xF12F99916F343E40 where key == "resourceVersionMatch": self.resourceVersionMatch = try r.value()
+        case 0x554FC4D386B469B5 where key == "timeoutSeconds": self.timeoutSeconds = try r.optional()
+        case 0x760D7DA9FFD99754 where key == "limit": self.limit = try r.value()
+        case 0xD2BFD5ACCD1966A4 where key == "continue": self.continue = try r.value()
+        case 0xC70C5C9D8AF91B3C where key == "sendInitialEvents": self.sendInitialEvents = try r.optional()
+        case 0x9C7696BAAD4DEADA where key == "shardSelector": self.shardSelector = try r.value()
         default:
             return false
         }

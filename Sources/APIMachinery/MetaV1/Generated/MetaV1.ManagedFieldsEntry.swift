@@ -52,15 +52,15 @@ extension MetaV1.ManagedFieldsEntry: JSONObjectCodable {
         if !self.subresource.isEmpty { w.quotedKey("\"subresource\":"); self.subresource.encodeJSON(&w) }
     }
 
-    public mutating func decodeJSONField(_ key: String, _ r: inout JSONReader) throws -> Bool {
-        switch key {
-        case "manager": self.manager = try r.value()
-        case "operation": self.operation = try r.value()
-        case "apiVersion": self.apiVersion = try r.value()
-        case "time": self.time = try r.optional()
-        case "fieldsType": self.fieldsType = try r.value()
-        case "fieldsV1": self.fieldsV1 = try r.optional()
-        case "subresource": self.subresource = try r.value()
+    public mutating func decodeJSONField(_ key: JSONKey, _ r: inout JSONReader) throws -> Bool {
+        switch key.hash {
+        case 0x134F9B9AB31CC00C where key == "manager": self.manager = try r.value()
+        case 0x1387BB5BE85C3C86 where key == "operation": self.operation = try r.value()
+        case 0xB898E55FE5F29CE9 where key == "apiVersion": self.apiVersion = try r.value()
+        case 0x1E5485EF2E9F9384 where key == "time": self.time = try r.optional()
+        case 0xC251C9D443BBF414 where key == "fieldsType": self.fieldsType = try r.value()
+        case 0x657B2FE55280523D where key == "fieldsV1": self.fieldsV1 = try r.optional()
+        case 0xC69CF5CA9BFE55C5 where key == "subresource": self.subresource = try r.value()
         default:
             return false
         }

@@ -92,23 +92,23 @@ extension MetaV1.ObjectMeta: JSONObjectCodable {
         if !self.managedFields.isEmpty { w.quotedKey("\"managedFields\":"); self.managedFields.encodeJSON(&w) }
     }
 
-    public mutating func decodeJSONField(_ key: String, _ r: inout JSONReader) throws -> Bool {
-        switch key {
-        case "name": self.name = try r.value()
-        case "generateName": self.generateName = try r.value()
-        case "namespace": self.namespace = try r.value()
-        case "selfLink": self.selfLink = try r.value()
-        case "uid": self.uid = try r.value()
-        case "resourceVersion": self.resourceVersion = try r.value()
-        case "generation": self.generation = try r.value()
-        case "creationTimestamp": self.creationTimestamp = try r.optional()
-        case "deletionTimestamp": self.deletionTimestamp = try r.optional()
-        case "deletionGracePeriodSeconds": self.deletionGracePeriodSeconds = try r.optional()
-        case "labels": self.labels = try r.map()
-        case "annotations": self.annotations = try r.map()
-        case "ownerReferences": self.ownerReferences = try r.array()
-        case "finalizers": self.finalizers = try r.array()
-        case "managedFields": self.managedFields = try r.array()
+    public mutating func decodeJSONField(_ key: JSONKey, _ r: inout JSONReader) throws -> Bool {
+        switch key.hash {
+        case 0xC4BCADBA8E631B86 where key == "name": self.name = try r.value()
+        case 0x80AD96006DC36FD9 where key == "generateName": self.generateName = try r.value()
+        case 0xDC1C4A04CB5C6DA0 where key == "namespace": self.namespace = try r.value()
+        case 0xF6F9439161DFEC0B where key == "selfLink": self.selfLink = try r.value()
+        case 0x4C9CB5193E0B272D where key == "uid": self.uid = try r.value()
+        case 0xF09748394438C8A7 where key == "resourceVersion": self.resourceVersion = try r.value()
+        case 0xE700A2848D46A857 where key == "generation": self.generation = try r.value()
+        case 0x3283388001DEA04 where key == "creationTimestamp": self.creationTimestamp = try r.optional()
+        case 0xABF7A2D130EB19ED where key == "deletionTimestamp": self.deletionTimestamp = try r.optional()
+        case 0x4AC26135E50EB871 where key == "deletionGracePeriodSeconds": self.deletionGracePeriodSeconds = try r.optional()
+        case 0x4BC513F856980A8A where key == "labels": self.labels = try r.map()
+        case 0xD96C29231DA64421 where key == "annotations": self.annotations = try r.map()
+        case 0x47260117AA40E8E where key == "ownerReferences": self.ownerReferences = try r.array()
+        case 0x989420AB64F08D4C where key == "finalizers": self.finalizers = try r.array()
+        case 0xF4E057C3D38D3D33 where key == "managedFields": self.managedFields = try r.array()
         default:
             return false
         }

@@ -47,14 +47,14 @@ extension MetaV1.OwnerReference: JSONObjectCodable {
         if let v = self.blockOwnerDeletion { w.quotedKey("\"blockOwnerDeletion\":"); v.encodeJSON(&w) }
     }
 
-    public mutating func decodeJSONField(_ key: String, _ r: inout JSONReader) throws -> Bool {
-        switch key {
-        case "apiVersion": self.apiVersion = try r.value()
-        case "kind": self.kind = try r.value()
-        case "name": self.name = try r.value()
-        case "uid": self.uid = try r.value()
-        case "controller": self.controller = try r.optional()
-        case "blockOwnerDeletion": self.blockOwnerDeletion = try r.optional()
+    public mutating func decodeJSONField(_ key: JSONKey, _ r: inout JSONReader) throws -> Bool {
+        switch key.hash {
+        case 0xB898E55FE5F29CE9 where key == "apiVersion": self.apiVersion = try r.value()
+        case 0xEF9C96D721673243 where key == "kind": self.kind = try r.value()
+        case 0xC4BCADBA8E631B86 where key == "name": self.name = try r.value()
+        case 0x4C9CB5193E0B272D where key == "uid": self.uid = try r.value()
+        case 0x18B8DE5B56F6D021 where key == "controller": self.controller = try r.optional()
+        case 0x7C112B7427688FF7 where key == "blockOwnerDeletion": self.blockOwnerDeletion = try r.optional()
         default:
             return false
         }

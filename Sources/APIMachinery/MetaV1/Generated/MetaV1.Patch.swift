@@ -12,7 +12,7 @@ extension MetaV1.Patch: JSONObjectCodable {
     public func encodeJSONFields(_ w: inout JSONWriter) {
     }
 
-    public mutating func decodeJSONField(_ key: String, _ r: inout JSONReader) throws -> Bool {
+    public mutating func decodeJSONField(_ key: JSONKey, _ r: inout JSONReader) throws -> Bool {
         return false
     }
 }

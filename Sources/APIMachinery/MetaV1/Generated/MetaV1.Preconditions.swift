@@ -27,10 +27,10 @@ extension MetaV1.Preconditions: JSONObjectCodable {
         if let v = self.resourceVersion { w.quotedKey("\"resourceVersion\":"); v.encodeJSON(&w) }
     }
 
-    public mutating func decodeJSONField(_ key: String, _ r: inout JSONReader) throws -> Bool {
-        switch key {
-        case "uid": self.uid = try r.optional()
-        case "resourceVersion": self.resourceVersion = try r.optional()
+    public mutating func decodeJSONField(_ key: JSONKey, _ r: inout JSONReader) throws -> Bool {
+        switch key.hash {
+        case 0x4C9CB5193E0B272D where key == "uid": self.uid = try r.optional()
+        case 0xF09748394438C8A7 where key == "resourceVersion": self.resourceVersion = try r.optional()
         default:
             return false
         }

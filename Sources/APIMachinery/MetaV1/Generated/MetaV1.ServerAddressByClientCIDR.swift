@@ -27,10 +27,10 @@ extension MetaV1.ServerAddressByClientCIDR: JSONObjectCodable {
         w.quotedKey("\"serverAddress\":"); self.serverAddress.encodeJSON(&w)
     }
 
-    public mutating func decodeJSONField(_ key: String, _ r: inout JSONReader) throws -> Bool {
-        switch key {
-        case "clientCIDR": self.clientCIDR = try r.value()
-        case "serverAddress": self.serverAddress = try r.value()
+    public mutating func decodeJSONField(_ key: JSONKey, _ r: inout JSONReader) throws -> Bool {
+        switch key.hash {
+        case 0xDEFFB65005830148 where key == "clientCIDR": self.clientCIDR = try r.value()
+        case 0x30E66F381ABA527A where key == "serverAddress": self.serverAddress = try r.value()
         default:
             return false
         }

@@ -22,9 +22,9 @@ extension MetaV1.ShardInfo: JSONObjectCodable {
         w.quotedKey("\"selector\":"); self.selector.encodeJSON(&w)
     }
 
-    public mutating func decodeJSONField(_ key: String, _ r: inout JSONReader) throws -> Bool {
-        switch key {
-        case "selector": self.selector = try r.value()
+    public mutating func decodeJSONField(_ key: JSONKey, _ r: inout JSONReader) throws -> Bool {
+        switch key.hash {
+        case 0x3B0355A1AF4AC9C where key == "selector": self.selector = try r.value()
         default:
             return false
         }

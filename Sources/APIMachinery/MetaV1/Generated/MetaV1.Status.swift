@@ -57,16 +57,16 @@ extension MetaV1.Status: JSONObjectCodable {
         if self.code != 0 { w.quotedKey("\"code\":"); self.code.encodeJSON(&w) }
     }
 
-    public mutating func decodeJSONField(_ key: String, _ r: inout JSONReader) throws -> Bool {
-        switch key {
-        case "kind": kind = try r.value()
-        case "apiVersion": apiVersion = try r.value()
-        case "metadata": self.metadata = try r.value()
-        case "status": self.status = try r.value()
-        case "message": self.message = try r.value()
-        case "reason": self.reason = try r.value()
-        case "details": self.details = try r.optional()
-        case "code": self.code = try r.value()
+    public mutating func decodeJSONField(_ key: JSONKey, _ r: inout JSONReader) throws -> Bool {
+        switch key.hash {
+        case 0xEF9C96D721673243 where key == "kind": kind = try r.value()
+        case 0xB898E55FE5F29CE9 where key == "apiVersion": apiVersion = try r.value()
+        case 0x28475F88F42FD020 where key == "metadata": self.metadata = try r.value()
+        case 0xC4D5696D6CC12C2F where key == "status": self.status = try r.value()
+        case 0x546401B5D2A8D2A4 where key == "message": self.message = try r.value()
+        case 0x65E8D7F3474F2639 where key == "reason": self.reason = try r.value()
+        case 0xB9515701B1F5FC65 where key == "details": self.details = try r.optional()
+        case 0xBB51791194B4414 where key == "code": self.code = try r.value()
         default:
             return false
         }

@@ -32,11 +32,11 @@ extension MetaV1.StatusCause: JSONObjectCodable {
         if !self.field.isEmpty { w.quotedKey("\"field\":"); self.field.encodeJSON(&w) }
     }
 
-    public mutating func decodeJSONField(_ key: String, _ r: inout JSONReader) throws -> Bool {
-        switch key {
-        case "reason": self.reason = try r.value()
-        case "message": self.message = try r.value()
-        case "field": self.field = try r.value()
+    public mutating func decodeJSONField(_ key: JSONKey, _ r: inout JSONReader) throws -> Bool {
+        switch key.hash {
+        case 0x65E8D7F3474F2639 where key == "reason": self.reason = try r.value()
+        case 0x546401B5D2A8D2A4 where key == "message": self.message = try r.value()
+        case 0x2C5D047FF4E6FFC7 where key == "field": self.field = try r.value()
         default:
             return false
         }

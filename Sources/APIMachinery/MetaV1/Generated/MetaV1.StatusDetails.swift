@@ -47,14 +47,14 @@ extension MetaV1.StatusDetails: JSONObjectCodable {
         if self.retryAfterSeconds != 0 { w.quotedKey("\"retryAfterSeconds\":"); self.retryAfterSeconds.encodeJSON(&w) }
     }
 
-    public mutating func decodeJSONField(_ key: String, _ r: inout JSONReader) throws -> Bool {
-        switch key {
-        case "name": self.name = try r.value()
-        case "group": self.group = try r.value()
-        case "kind": self.kind = try r.value()
-        case "uid": self.uid = try r.value()
-        case "causes": self.causes = try r.array()
-        case "retryAfterSeconds": self.retryAfterSeconds = try r.value()
+    public mutating func decodeJSONField(_ key: JSONKey, _ r: inout JSONReader) throws -> Bool {
+        switch key.hash {
+        case 0xC4BCADBA8E631B86 where key == "name": self.name = try r.value()
+        case 0xDC57E42946F6E08C where key == "group": self.group = try r.value()
+        case 0xEF9C96D721673243 where key == "kind": self.kind = try r.value()
+        case 0x4C9CB5193E0B272D where key == "uid": self.uid = try r.value()
+        case 0xC126B457DCAAA5E9 where key == "causes": self.causes = try r.array()
+        case 0xA1B181128FCCA5E2 where key == "retryAfterSeconds": self.retryAfterSeconds = try r.value()
         default:
             return false
         }

@@ -32,11 +32,11 @@ extension MetaV1.TableOptions: JSONObjectCodable {
         if !self.includeObject.isEmpty { w.quotedKey("\"includeObject\":"); self.includeObject.encodeJSON(&w) }
     }
 
-    public mutating func decodeJSONField(_ key: String, _ r: inout JSONReader) throws -> Bool {
-        switch key {
-        case "kind": kind = try r.value()
-        case "apiVersion": apiVersion = try r.value()
-        case "includeObject": self.includeObject = try r.value()
+    public mutating func decodeJSONField(_ key: JSONKey, _ r: inout JSONReader) throws -> Bool {
+        switch key.hash {
+        case 0xEF9C96D721673243 where key == "kind": kind = try r.value()
+        case 0xB898E55FE5F29CE9 where key == "apiVersion": apiVersion = try r.value()
+        case 0x4832DA8BF3F83F44 where key == "includeObject": self.includeObject = try r.value()
         default:
             return false
         }

@@ -42,13 +42,13 @@ extension MetaV1.UpdateOptions: JSONObjectCodable {
         if !self.fieldValidation.isEmpty { w.quotedKey("\"fieldValidation\":"); self.fieldValidation.encodeJSON(&w) }
     }
 
-    public mutating func decodeJSONField(_ key: String, _ r: inout JSONReader) throws -> Bool {
-        switch key {
-        case "kind": kind = try r.value()
-        case "apiVersion": apiVersion = try r.value()
-        case "dryRun": self.dryRun = try r.array()
-        case "fieldManager": self.fieldManager = try r.value()
-        case "fieldValidation": self.fieldValidation = try r.value()
+    public mutating func decodeJSONField(_ key: JSONKey, _ r: inout JSONReader) throws -> Bool {
+        switch key.hash {
+        case 0xEF9C96D721673243 where key == "kind": kind = try r.value()
+        case 0xB898E55FE5F29CE9 where key == "apiVersion": apiVersion = try r.value()
+        case 0x41E330610470DFB7 where key == "dryRun": self.dryRun = try r.array()
+        case 0x6ECEEAAD62CD98CE where key == "fieldManager": self.fieldManager = try r.value()
+        case 0x525BB4E89529E718 where key == "fieldValidation": self.fieldValidation = try r.value()
         default:
             return false
         }

@@ -27,10 +27,10 @@ extension MetaV1.WatchEvent: JSONObjectCodable {
         w.quotedKey("\"object\":"); self.object.encodeJSON(&w)
     }
 
-    public mutating func decodeJSONField(_ key: String, _ r: inout JSONReader) throws -> Bool {
-        switch key {
-        case "type": self.type = try r.value()
-        case "object": self.object = try r.value()
+    public mutating func decodeJSONField(_ key: JSONKey, _ r: inout JSONReader) throws -> Bool {
+        switch key.hash {
+        case 0xA79439EF7BFA9C2D where key == "type": self.type = try r.value()
+        case 0x8DFEAF9950DF0FFA where key == "object": self.object = try r.value()
         default:
             return false
         }

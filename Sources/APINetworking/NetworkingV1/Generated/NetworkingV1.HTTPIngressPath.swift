@@ -34,11 +34,11 @@ extension NetworkingV1.HTTPIngressPath: JSONObjectCodable {
         w.quotedKey("\"backend\":"); self.backend.encodeJSON(&w)
     }
 
-    public mutating func decodeJSONField(_ key: String, _ r: inout JSONReader) throws -> Bool {
-        switch key {
-        case "path": self.path = try r.value()
-        case "pathType": self.pathType = try r.optional()
-        case "backend": self.backend = try r.value()
+    public mutating func decodeJSONField(_ key: JSONKey, _ r: inout JSONReader) throws -> Bool {
+        switch key.hash {
+        case 0x3C52D0DEBD70676 where key == "path": self.path = try r.value()
+        case 0xA7C5B4B80D4030E6 where key == "pathType": self.pathType = try r.optional()
+        case 0x54B55BF4C402EB8F where key == "backend": self.backend = try r.value()
         default:
             return false
         }

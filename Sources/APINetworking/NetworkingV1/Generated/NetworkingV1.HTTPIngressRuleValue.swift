@@ -24,9 +24,9 @@ extension NetworkingV1.HTTPIngressRuleValue: JSONObjectCodable {
         w.quotedKey("\"paths\":"); if self.paths.isEmpty { w.null() } else { self.paths.encodeJSON(&w) }
     }
 
-    public mutating func decodeJSONField(_ key: String, _ r: inout JSONReader) throws -> Bool {
-        switch key {
-        case "paths": self.paths = try r.array()
+    public mutating func decodeJSONField(_ key: JSONKey, _ r: inout JSONReader) throws -> Bool {
+        switch key.hash {
+        case 0x3F1193A7BE5F3A7F where key == "paths": self.paths = try r.array()
         default:
             return false
         }

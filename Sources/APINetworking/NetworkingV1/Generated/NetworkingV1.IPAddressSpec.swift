@@ -24,9 +24,9 @@ extension NetworkingV1.IPAddressSpec: JSONObjectCodable {
         if let v = self.parentRef { w.quotedKey("\"parentRef\":"); v.encodeJSON(&w) }
     }
 
-    public mutating func decodeJSONField(_ key: String, _ r: inout JSONReader) throws -> Bool {
-        switch key {
-        case "parentRef": self.parentRef = try r.optional()
+    public mutating func decodeJSONField(_ key: JSONKey, _ r: inout JSONReader) throws -> Bool {
+        switch key.hash {
+        case 0x2E4FE2907FA1C5AA where key == "parentRef": self.parentRef = try r.optional()
         default:
             return false
         }

@@ -29,10 +29,10 @@ extension NetworkingV1.IPBlock: JSONObjectCodable {
         if !self.except.isEmpty { w.quotedKey("\"except\":"); self.except.encodeJSON(&w) }
     }
 
-    public mutating func decodeJSONField(_ key: String, _ r: inout JSONReader) throws -> Bool {
-        switch key {
-        case "cidr": self.cidr = try r.value()
-        case "except": self.except = try r.array()
+    public mutating func decodeJSONField(_ key: JSONKey, _ r: inout JSONReader) throws -> Bool {
+        switch key.hash {
+        case 0xF9A3BC910ED97217 where key == "cidr": self.cidr = try r.value()
+        case 0x6E815727576F5930 where key == "except": self.except = try r.array()
         default:
             return false
         }

@@ -30,10 +30,10 @@ extension NetworkingV1.IngressBackend: JSONObjectCodable {
         if let v = self.resource { w.quotedKey("\"resource\":"); v.encodeJSON(&w) }
     }
 
-    public mutating func decodeJSONField(_ key: String, _ r: inout JSONReader) throws -> Bool {
-        switch key {
-        case "service": self.service = try r.optional()
-        case "resource": self.resource = try r.optional()
+    public mutating func decodeJSONField(_ key: JSONKey, _ r: inout JSONReader) throws -> Bool {
+        switch key.hash {
+        case 0xCC37E1946446A284 where key == "service": self.service = try r.optional()
+        case 0xB571C404C5B2FD35 where key == "resource": self.resource = try r.optional()
         default:
             return false
         }

@@ -29,10 +29,10 @@ extension NetworkingV1.IngressClassSpec: JSONObjectCodable {
         if let v = self.parameters { w.quotedKey("\"parameters\":"); v.encodeJSON(&w) }
     }
 
-    public mutating func decodeJSONField(_ key: String, _ r: inout JSONReader) throws -> Bool {
-        switch key {
-        case "controller": self.controller = try r.value()
-        case "parameters": self.parameters = try r.optional()
+    public mutating func decodeJSONField(_ key: JSONKey, _ r: inout JSONReader) throws -> Bool {
+        switch key.hash {
+        case 0x18B8DE5B56F6D021 where key == "controller": self.controller = try r.value()
+        case 0x34B43B0A3234CD99 where key == "parameters": self.parameters = try r.optional()
         default:
             return false
         }

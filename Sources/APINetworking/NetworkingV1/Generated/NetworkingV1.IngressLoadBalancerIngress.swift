@@ -34,11 +34,11 @@ extension NetworkingV1.IngressLoadBalancerIngress: JSONObjectCodable {
         if !self.ports.isEmpty { w.quotedKey("\"ports\":"); self.ports.encodeJSON(&w) }
     }
 
-    public mutating func decodeJSONField(_ key: String, _ r: inout JSONReader) throws -> Bool {
-        switch key {
-        case "ip": self.ip = try r.value()
-        case "hostname": self.hostname = try r.value()
-        case "ports": self.ports = try r.array()
+    public mutating func decodeJSONField(_ key: JSONKey, _ r: inout JSONReader) throws -> Bool {
+        switch key.hash {
+        case 0x8B74207B55C5CBC where key == "ip": self.ip = try r.value()
+        case 0x6EEA510E5CD609AC where key == "hostname": self.hostname = try r.value()
+        case 0xC3780D35723576EF where key == "ports": self.ports = try r.array()
         default:
             return false
         }

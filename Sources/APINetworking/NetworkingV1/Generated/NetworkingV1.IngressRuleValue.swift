@@ -24,9 +24,9 @@ extension NetworkingV1.IngressRuleValue: JSONObjectCodable {
         if let v = self.http { w.quotedKey("\"http\":"); v.encodeJSON(&w) }
     }
 
-    public mutating func decodeJSONField(_ key: String, _ r: inout JSONReader) throws -> Bool {
-        switch key {
-        case "http": self.http = try r.optional()
+    public mutating func decodeJSONField(_ key: JSONKey, _ r: inout JSONReader) throws -> Bool {
+        switch key.hash {
+        case 0x8874A3CC15DC8285 where key == "http": self.http = try r.optional()
         default:
             return false
         }

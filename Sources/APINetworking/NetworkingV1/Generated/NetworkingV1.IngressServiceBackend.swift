@@ -29,10 +29,10 @@ extension NetworkingV1.IngressServiceBackend: JSONObjectCodable {
         w.quotedKey("\"port\":"); self.port.encodeJSON(&w)
     }
 
-    public mutating func decodeJSONField(_ key: String, _ r: inout JSONReader) throws -> Bool {
-        switch key {
-        case "name": self.name = try r.value()
-        case "port": self.port = try r.value()
+    public mutating func decodeJSONField(_ key: JSONKey, _ r: inout JSONReader) throws -> Bool {
+        switch key.hash {
+        case 0xC4BCADBA8E631B86 where key == "name": self.name = try r.value()
+        case 0x8C2CDB0DA8933FA6 where key == "port": self.port = try r.value()
         default:
             return false
         }

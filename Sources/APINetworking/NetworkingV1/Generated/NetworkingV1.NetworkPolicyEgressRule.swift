@@ -29,10 +29,10 @@ extension NetworkingV1.NetworkPolicyEgressRule: JSONObjectCodable {
         if !self.to.isEmpty { w.quotedKey("\"to\":"); self.to.encodeJSON(&w) }
     }
 
-    public mutating func decodeJSONField(_ key: String, _ r: inout JSONReader) throws -> Bool {
-        switch key {
-        case "ports": self.ports = try r.array()
-        case "to": self.to = try r.array()
+    public mutating func decodeJSONField(_ key: JSONKey, _ r: inout JSONReader) throws -> Bool {
+        switch key.hash {
+        case 0xC3780D35723576EF where key == "ports": self.ports = try r.array()
+        case 0x8C83907B56AC0A4 where key == "to": self.to = try r.array()
         default:
             return false
         }

@@ -29,10 +29,10 @@ extension NetworkingV1.NetworkPolicyIngressRule: JSONObjectCodable {
         if !self.from.isEmpty { w.quotedKey("\"from\":"); self.from.encodeJSON(&w) }
     }
 
-    public mutating func decodeJSONField(_ key: String, _ r: inout JSONReader) throws -> Bool {
-        switch key {
-        case "ports": self.ports = try r.array()
-        case "from": self.from = try r.array()
+    public mutating func decodeJSONField(_ key: JSONKey, _ r: inout JSONReader) throws -> Bool {
+        switch key.hash {
+        case 0xC3780D35723576EF where key == "ports": self.ports = try r.array()
+        case 0x7F845078D7A5C0B5 where key == "from": self.from = try r.array()
         default:
             return false
         }

@@ -34,11 +34,11 @@ extension NetworkingV1.NetworkPolicyPeer: JSONObjectCodable {
         if let v = self.ipBlock { w.quotedKey("\"ipBlock\":"); v.encodeJSON(&w) }
     }
 
-    public mutating func decodeJSONField(_ key: String, _ r: inout JSONReader) throws -> Bool {
-        switch key {
-        case "podSelector": self.podSelector = try r.optional()
-        case "namespaceSelector": self.namespaceSelector = try r.optional()
-        case "ipBlock": self.ipBlock = try r.optional()
+    public mutating func decodeJSONField(_ key: JSONKey, _ r: inout JSONReader) throws -> Bool {
+        switch key.hash {
+        case 0x206DC754B8A20A09 where key == "podSelector": self.podSelector = try r.optional()
+        case 0x31B44C848D7F92D5 where key == "namespaceSelector": self.namespaceSelector = try r.optional()
+        case 0x45B42BA922364155 where key == "ipBlock": self.ipBlock = try r.optional()
         default:
             return false
         }

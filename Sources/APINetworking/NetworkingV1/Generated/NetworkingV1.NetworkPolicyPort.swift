@@ -34,11 +34,11 @@ extension NetworkingV1.NetworkPolicyPort: JSONObjectCodable {
         if let v = self.endPort { w.quotedKey("\"endPort\":"); v.encodeJSON(&w) }
     }
 
-    public mutating func decodeJSONField(_ key: String, _ r: inout JSONReader) throws -> Bool {
-        switch key {
-        case "protocol": self.protocol = try r.optional()
-        case "port": self.port = try r.optional()
-        case "endPort": self.endPort = try r.optional()
+    public mutating func decodeJSONField(_ key: JSONKey, _ r: inout JSONReader) throws -> Bool {
+        switch key.hash {
+        case 0xB2B41998FA3BFFF5 where key == "protocol": self.protocol = try r.optional()
+        case 0x8C2CDB0DA8933FA6 where key == "port": self.port = try r.optional()
+        case 0xDB9E93A91634E0E5 where key == "endPort": self.endPort = try r.optional()
         default:
             return false
         }

@@ -39,12 +39,12 @@ extension NetworkingV1.NetworkPolicySpec: JSONObjectCodable {
         if !self.policyTypes.isEmpty { w.quotedKey("\"policyTypes\":"); self.policyTypes.encodeJSON(&w) }
     }
 
-    public mutating func decodeJSONField(_ key: String, _ r: inout JSONReader) throws -> Bool {
-        switch key {
-        case "podSelector": self.podSelector = try r.value()
-        case "ingress": self.ingress = try r.array()
-        case "egress": self.egress = try r.array()
-        case "policyTypes": self.policyTypes = try r.array()
+    public mutating func decodeJSONField(_ key: JSONKey, _ r: inout JSONReader) throws -> Bool {
+        switch key.hash {
+        case 0x206DC754B8A20A09 where key == "podSelector": self.podSelector = try r.value()
+        case 0xB40D01A852CD5798 where key == "ingress": self.ingress = try r.array()
+        case 0xB45AD2BC5F1AB85E where key == "egress": self.egress = try r.array()
+        case 0x3229E77B279607C where key == "policyTypes": self.policyTypes = try r.array()
         default:
             return false
         }

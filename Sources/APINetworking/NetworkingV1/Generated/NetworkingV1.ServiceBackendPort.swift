@@ -29,10 +29,10 @@ extension NetworkingV1.ServiceBackendPort: JSONObjectCodable {
         if self.number != 0 { w.quotedKey("\"number\":"); self.number.encodeJSON(&w) }
     }
 
-    public mutating func decodeJSONField(_ key: String, _ r: inout JSONReader) throws -> Bool {
-        switch key {
-        case "name": self.name = try r.value()
-        case "number": self.number = try r.value()
+    public mutating func decodeJSONField(_ key: JSONKey, _ r: inout JSONReader) throws -> Bool {
+        switch key.hash {
+        case 0xC4BCADBA8E631B86 where key == "name": self.name = try r.value()
+        case 0x8031A80D73F6EBE0 where key == "number": self.number = try r.value()
         default:
             return false
         }

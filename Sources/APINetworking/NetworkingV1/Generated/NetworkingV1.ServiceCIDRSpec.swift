@@ -24,9 +24,9 @@ extension NetworkingV1.ServiceCIDRSpec: JSONObjectCodable {
         if !self.cidrs.isEmpty { w.quotedKey("\"cidrs\":"); self.cidrs.encodeJSON(&w) }
     }
 
-    public mutating func decodeJSONField(_ key: String, _ r: inout JSONReader) throws -> Bool {
-        switch key {
-        case "cidrs": self.cidrs = try r.array()
+    public mutating func decodeJSONField(_ key: JSONKey, _ r: inout JSONReader) throws -> Bool {
+        switch key.hash {
+        case 0xAABCE7C3B7D5FEC where key == "cidrs": self.cidrs = try r.array()
         default:
             return false
         }

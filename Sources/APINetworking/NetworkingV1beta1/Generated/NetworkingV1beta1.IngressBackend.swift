@@ -35,11 +35,11 @@ extension NetworkingV1beta1.IngressBackend: JSONObjectCodable {
         if let v = self.resource { w.quotedKey("\"resource\":"); v.encodeJSON(&w) }
     }
 
-    public mutating func decodeJSONField(_ key: String, _ r: inout JSONReader) throws -> Bool {
-        switch key {
-        case "serviceName": self.serviceName = try r.value()
-        case "servicePort": self.servicePort = try r.value()
-        case "resource": self.resource = try r.optional()
+    public mutating func decodeJSONField(_ key: JSONKey, _ r: inout JSONReader) throws -> Bool {
+        switch key.hash {
+        case 0x65F7DC50DC0E539F where key == "serviceName": self.serviceName = try r.value()
+        case 0x5219AFA40B9BB8CF where key == "servicePort": self.servicePort = try r.value()
+        case 0xB571C404C5B2FD35 where key == "resource": self.resource = try r.optional()
         default:
             return false
         }

@@ -29,9 +29,9 @@ extension NetworkingV1beta1.IngressRule: JSONObjectCodable {
         self.ingressRuleValue.encodeJSONFields(&w)
     }
 
-    public mutating func decodeJSONField(_ key: String, _ r: inout JSONReader) throws -> Bool {
-        switch key {
-        case "host": self.host = try r.value()
+    public mutating func decodeJSONField(_ key: JSONKey, _ r: inout JSONReader) throws -> Bool {
+        switch key.hash {
+        case 0x4077F8CC7EAF4D6F where key == "host": self.host = try r.value()
         default:
             if try ingressRuleValue.decodeJSONField(key, &r) { return true }
             return false

@@ -39,12 +39,12 @@ extension NetworkingV1beta1.IngressSpec: JSONObjectCodable {
         if !self.rules.isEmpty { w.quotedKey("\"rules\":"); self.rules.encodeJSON(&w) }
     }
 
-    public mutating func decodeJSONField(_ key: String, _ r: inout JSONReader) throws -> Bool {
-        switch key {
-        case "ingressClassName": self.ingressClassName = try r.optional()
-        case "backend": self.backend = try r.optional()
-        case "tls": self.tls = try r.array()
-        case "rules": self.rules = try r.array()
+    public mutating func decodeJSONField(_ key: JSONKey, _ r: inout JSONReader) throws -> Bool {
+        switch key.hash {
+        case 0xB96E50AB0F0B18F3 where key == "ingressClassName": self.ingressClassName = try r.optional()
+        case 0x54B55BF4C402EB8F where key == "backend": self.backend = try r.optional()
+        case 0x5703CF19446E1D0A where key == "tls": self.tls = try r.array()
+        case 0x67124F6A285153C0 where key == "rules": self.rules = try r.array()
         default:
             return false
         }

@@ -24,9 +24,9 @@ extension NetworkingV1beta1.IngressStatus: JSONObjectCodable {
         w.quotedKey("\"loadBalancer\":"); self.loadBalancer.encodeJSON(&w)
     }
 
-    public mutating func decodeJSONField(_ key: String, _ r: inout JSONReader) throws -> Bool {
-        switch key {
-        case "loadBalancer": self.loadBalancer = try r.value()
+    public mutating func decodeJSONField(_ key: JSONKey, _ r: inout JSONReader) throws -> Bool {
+        switch key.hash {
+        case 0x461526F6E17A6CC7 where key == "loadBalancer": self.loadBalancer = try r.value()
         default:
             return false
         }

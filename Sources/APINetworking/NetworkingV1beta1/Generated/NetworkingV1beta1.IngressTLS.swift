@@ -29,10 +29,10 @@ extension NetworkingV1beta1.IngressTLS: JSONObjectCodable {
         if !self.secretName.isEmpty { w.quotedKey("\"secretName\":"); self.secretName.encodeJSON(&w) }
     }
 
-    public mutating func decodeJSONField(_ key: String, _ r: inout JSONReader) throws -> Bool {
-        switch key {
-        case "hosts": self.hosts = try r.array()
-        case "secretName": self.secretName = try r.value()
+    public mutating func decodeJSONField(_ key: JSONKey, _ r: inout JSONReader) throws -> Bool {
+        switch key.hash {
+        case 0x3B28DF7B43E00694 where key == "hosts": self.hosts = try r.array()
+        case 0x28B4B9A58C33026A where key == "secretName": self.secretName = try r.value()
         default:
             return false
         }

@@ -39,12 +39,12 @@ extension NetworkingV1beta1.ParentReference: JSONObjectCodable {
         if !self.name.isEmpty { w.quotedKey("\"name\":"); self.name.encodeJSON(&w) }
     }
 
-    public mutating func decodeJSONField(_ key: String, _ r: inout JSONReader) throws -> Bool {
-        switch key {
-        case "group": self.group = try r.value()
-        case "resource": self.resource = try r.value()
-        case "namespace": self.namespace = try r.value()
-        case "name": self.name = try r.value()
+    public mutating func decodeJSONField(_ key: JSONKey, _ r: inout JSONReader) throws -> Bool {
+        switch key.hash {
+        case 0xDC57E42946F6E08C where key == "group": self.group = try r.value()
+        case 0xB571C404C5B2FD35 where key == "resource": self.resource = try r.value()
+        case 0xDC1C4A04CB5C6DA0 where key == "namespace": self.namespace = try r.value()
+        case 0xC4BCADBA8E631B86 where key == "name": self.name = try r.value()
         default:
             return false
         }

@@ -24,9 +24,9 @@ extension NodeV1.Overhead: JSONObjectCodable {
         if !self.podFixed.isEmpty { w.quotedKey("\"podFixed\":"); self.podFixed.encodeJSON(&w) }
     }
 
-    public mutating func decodeJSONField(_ key: String, _ r: inout JSONReader) throws -> Bool {
-        switch key {
-        case "podFixed": self.podFixed = try r.map()
+    public mutating func decodeJSONField(_ key: JSONKey, _ r: inout JSONReader) throws -> Bool {
+        switch key.hash {
+        case 0xEBDD7C943EAF7356 where key == "podFixed": self.podFixed = try r.map()
         default:
             return false
         }

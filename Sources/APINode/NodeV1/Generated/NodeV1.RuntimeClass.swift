@@ -49,14 +49,14 @@ extension NodeV1.RuntimeClass: JSONObjectCodable {
         if let v = self.scheduling { w.quotedKey("\"scheduling\":"); v.encodeJSON(&w) }
     }
 
-    public mutating func decodeJSONField(_ key: String, _ r: inout JSONReader) throws -> Bool {
-        switch key {
-        case "kind": kind = try r.value()
-        case "apiVersion": apiVersion = try r.value()
-        case "metadata": self.metadata = try r.value()
-        case "handler": self.handler = try r.value()
-        case "overhead": self.overhead = try r.optional()
-        case "scheduling": self.scheduling = try r.optional()
+    public mutating func decodeJSONField(_ key: JSONKey, _ r: inout JSONReader) throws -> Bool {
+        switch key.hash {
+        case 0xEF9C96D721673243 where key == "kind": kind = try r.value()
+        case 0xB898E55FE5F29CE9 where key == "apiVersion": apiVersion = try r.value()
+        case 0x28475F88F42FD020 where key == "metadata": self.metadata = try r.value()
+        case 0x6DD7064C51D6D573 where key == "handler": self.handler = try r.value()
+        case 0x7465EFC666773175 where key == "overhead": self.overhead = try r.optional()
+        case 0x4E6620C99656D93F where key == "scheduling": self.scheduling = try r.optional()
         default:
             return false
         }

@@ -30,10 +30,10 @@ extension NodeV1.Scheduling: JSONObjectCodable {
         if !self.tolerations.isEmpty { w.quotedKey("\"tolerations\":"); self.tolerations.encodeJSON(&w) }
     }
 
-    public mutating func decodeJSONField(_ key: String, _ r: inout JSONReader) throws -> Bool {
-        switch key {
-        case "nodeSelector": self.nodeSelector = try r.map()
-        case "tolerations": self.tolerations = try r.array()
+    public mutating func decodeJSONField(_ key: JSONKey, _ r: inout JSONReader) throws -> Bool {
+        switch key.hash {
+        case 0x336358E1474B3BC4 where key == "nodeSelector": self.nodeSelector = try r.map()
+        case 0x73D84E92941AD505 where key == "tolerations": self.tolerations = try r.array()
         default:
             return false
         }

@@ -39,12 +39,12 @@ extension PolicyV1.PodDisruptionBudgetSpec: JSONObjectCodable {
         if let v = self.unhealthyPodEvictionPolicy { w.quotedKey("\"unhealthyPodEvictionPolicy\":"); v.encodeJSON(&w) }
     }
 
-    public mutating func decodeJSONField(_ key: String, _ r: inout JSONReader) throws -> Bool {
-        switch key {
-        case "minAvailable": self.minAvailable = try r.optional()
-        case "selector": self.selector = try r.optional()
-        case "maxUnavailable": self.maxUnavailable = try r.optional()
-        case "unhealthyPodEvictionPolicy": self.unhealthyPodEvictionPolicy = try r.optional()
+    public mutating func decodeJSONField(_ key: JSONKey, _ r: inout JSONReader) throws -> Bool {
+        switch key.hash {
+        case 0x3D4D32B07194B4C6 where key == "minAvailable": self.minAvailable = try r.optional()
+        case 0x3B0355A1AF4AC9C where key == "selector": self.selector = try r.optional()
+        case 0x44AECEC49235B1B5 where key == "maxUnavailable": self.maxUnavailable = try r.optional()
+        case 0xB2E8ED5D41E3BD5D where key == "unhealthyPodEvictionPolicy": self.unhealthyPodEvictionPolicy = try r.optional()
         default:
             return false
         }

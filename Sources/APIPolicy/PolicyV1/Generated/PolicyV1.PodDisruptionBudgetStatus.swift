@@ -54,15 +54,15 @@ extension PolicyV1.PodDisruptionBudgetStatus: JSONObjectCodable {
         if !self.conditions.isEmpty { w.quotedKey("\"conditions\":"); self.conditions.encodeJSON(&w) }
     }
 
-    public mutating func decodeJSONField(_ key: String, _ r: inout JSONReader) throws -> Bool {
-        switch key {
-        case "observedGeneration": self.observedGeneration = try r.value()
-        case "disruptedPods": self.disruptedPods = try r.map()
-        case "disruptionsAllowed": self.disruptionsAllowed = try r.value()
-        case "currentHealthy": self.currentHealthy = try r.value()
-        case "desiredHealthy": self.desiredHealthy = try r.value()
-        case "expectedPods": self.expectedPods = try r.value()
-        case "conditions": self.conditions = try r.array()
+    public mutating func decodeJSONField(_ key: JSONKey, _ r: inout JSONReader) throws -> Bool {
+        switch key.hash {
+        case 0x4BBC628ADF0FF70B where key == "observedGeneration": self.observedGeneration = try r.value()
+        case 0x9F06BAEC09D81EB where key == "disruptedPods": self.disruptedPods = try r.map()
+        case 0x4D96E3EED51454B3 where key == "disruptionsAllowed": self.disruptionsAllowed = try r.value()
+        case 0x58DF78DAD792A8B where key == "currentHealthy": self.currentHealthy = try r.value()
+        case 0xED275AFB58A7B332 where key == "desiredHealthy": self.desiredHealthy = try r.value()
+        case 0x6677AC3E70EA791 where key == "expectedPods": self.expectedPods = try r.value()
+        case 0x5F6D4DD9DB56877 where key == "conditions": self.conditions = try r.array()
         default:
             return false
         }

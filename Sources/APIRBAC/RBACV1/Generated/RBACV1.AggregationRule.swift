@@ -24,9 +24,9 @@ extension RBACV1.AggregationRule: JSONObjectCodable {
         if !self.clusterRoleSelectors.isEmpty { w.quotedKey("\"clusterRoleSelectors\":"); self.clusterRoleSelectors.encodeJSON(&w) }
     }
 
-    public mutating func decodeJSONField(_ key: String, _ r: inout JSONReader) throws -> Bool {
-        switch key {
-        case "clusterRoleSelectors": self.clusterRoleSelectors = try r.array()
+    public mutating func decodeJSONField(_ key: JSONKey, _ r: inout JSONReader) throws -> Bool {
+        switch key.hash {
+        case 0x968AEA879B16CF79 where key == "clusterRoleSelectors": self.clusterRoleSelectors = try r.array()
         default:
             return false
         }

@@ -44,13 +44,13 @@ extension RBACV1.ClusterRole: JSONObjectCodable {
         if let v = self.aggregationRule { w.quotedKey("\"aggregationRule\":"); v.encodeJSON(&w) }
     }
 
-    public mutating func decodeJSONField(_ key: String, _ r: inout JSONReader) throws -> Bool {
-        switch key {
-        case "kind": kind = try r.value()
-        case "apiVersion": apiVersion = try r.value()
-        case "metadata": self.metadata = try r.value()
-        case "rules": self.rules = try r.array()
-        case "aggregationRule": self.aggregationRule = try r.optional()
+    public mutating func decodeJSONField(_ key: JSONKey, _ r: inout JSONReader) throws -> Bool {
+        switch key.hash {
+        case 0xEF9C96D721673243 where key == "kind": kind = try r.value()
+        case 0xB898E55FE5F29CE9 where key == "apiVersion": apiVersion = try r.value()
+        case 0x28475F88F42FD020 where key == "metadata": self.metadata = try r.value()
+        case 0x67124F6A285153C0 where key == "rules": self.rules = try r.array()
+        case 0xCA8B7761FA6227F3 where key == "aggregationRule": self.aggregationRule = try r.optional()
         default:
             return false
         }

@@ -44,13 +44,13 @@ extension RBACV1.RoleBinding: JSONObjectCodable {
         w.quotedKey("\"roleRef\":"); self.roleRef.encodeJSON(&w)
     }
 
-    public mutating func decodeJSONField(_ key: String, _ r: inout JSONReader) throws -> Bool {
-        switch key {
-        case "kind": kind = try r.value()
-        case "apiVersion": apiVersion = try r.value()
-        case "metadata": self.metadata = try r.value()
-        case "subjects": self.subjects = try r.array()
-        case "roleRef": self.roleRef = try r.value()
+    public mutating func decodeJSONField(_ key: JSONKey, _ r: inout JSONReader) throws -> Bool {
+        switch key.hash {
+        case 0xEF9C96D721673243 where key == "kind": kind = try r.value()
+        case 0xB898E55FE5F29CE9 where key == "apiVersion": apiVersion = try r.value()
+        case 0x28475F88F42FD020 where key == "metadata": self.metadata = try r.value()
+        case 0x38907132BF0036B4 where key == "subjects": self.subjects = try r.array()
+        case 0xB5F508B2FDF6E28E where key == "roleRef": self.roleRef = try r.value()
         default:
             return false
         }

@@ -34,11 +34,11 @@ extension RBACV1.RoleRef: JSONObjectCodable {
         w.quotedKey("\"name\":"); self.name.encodeJSON(&w)
     }
 
-    public mutating func decodeJSONField(_ key: String, _ r: inout JSONReader) throws -> Bool {
-        switch key {
-        case "apiGroup": self.apiGroup = try r.value()
-        case "kind": self.kind = try r.value()
-        case "name": self.name = try r.value()
+    public mutating func decodeJSONField(_ key: JSONKey, _ r: inout JSONReader) throws -> Bool {
+        switch key.hash {
+        case 0xFD8929F5C9B53B0E where key == "apiGroup": self.apiGroup = try r.value()
+        case 0xEF9C96D721673243 where key == "kind": self.kind = try r.value()
+        case 0xC4BCADBA8E631B86 where key == "name": self.name = try r.value()
         default:
             return false
         }

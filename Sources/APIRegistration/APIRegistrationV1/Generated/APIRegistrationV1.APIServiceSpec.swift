@@ -54,15 +54,15 @@ extension APIRegistrationV1.APIServiceSpec: JSONObjectCodable {
         w.quotedKey("\"versionPriority\":"); self.versionPriority.encodeJSON(&w)
     }
 
-    public mutating func decodeJSONField(_ key: String, _ r: inout JSONReader) throws -> Bool {
-        switch key {
-        case "service": self.service = try r.optional()
-        case "group": self.group = try r.value()
-        case "version": self.version = try r.value()
-        case "insecureSkipTLSVerify": self.insecureSkipTLSVerify = try r.value()
-        case "caBundle": self.caBundle = try r.bytes()
-        case "groupPriorityMinimum": self.groupPriorityMinimum = try r.value()
-        case "versionPriority": self.versionPriority = try r.value()
+    public mutating func decodeJSONField(_ key: JSONKey, _ r: inout JSONReader) throws -> Bool {
+        switch key.hash {
+        case 0xCC37E1946446A284 where key == "service": self.service = try r.optional()
+        case 0xDC57E42946F6E08C where key == "group": self.group = try r.value()
+        case 0xBB62C62C9808EA37 where key == "version": self.version = try r.value()
+        case 0x6ADD94697FEEDA78 where key == "insecureSkipTLSVerify": self.insecureSkipTLSVerify = try r.value()
+        case 0xCE8093A89A3CA481 where key == "caBundle": self.caBundle = try r.bytes()
+        case 0x68CBC8789AAC5490 where key == "groupPriorityMinimum": self.groupPriorityMinimum = try r.value()
+        case 0xFB9EC58C363D3FDF where key == "versionPriority": self.versionPriority = try r.value()
         default:
             return false
         }

@@ -34,11 +34,11 @@ extension APIRegistrationV1.ServiceReference: JSONObjectCodable {
         if let v = self.port { w.quotedKey("\"port\":"); v.encodeJSON(&w) }
     }
 
-    public mutating func decodeJSONField(_ key: String, _ r: inout JSONReader) throws -> Bool {
-        switch key {
-        case "namespace": self.namespace = try r.value()
-        case "name": self.name = try r.value()
-        case "port": self.port = try r.optional()
+    public mutating func decodeJSONField(_ key: JSONKey, _ r: inout JSONReader) throws -> Bool {
+        switch key.hash {
+        case 0xDC1C4A04CB5C6DA0 where key == "namespace": self.namespace = try r.value()
+        case 0xC4BCADBA8E631B86 where key == "name": self.name = try r.value()
+        case 0x8C2CDB0DA8933FA6 where key == "port": self.port = try r.optional()
         default:
             return false
         }

@@ -54,15 +54,15 @@ extension ResourceV1.AllocatedDeviceStatus: JSONObjectCodable {
         if let v = self.networkData { w.quotedKey("\"networkData\":"); v.encodeJSON(&w) }
     }
 
-    public mutating func decodeJSONField(_ key: String, _ r: inout JSONReader) throws -> Bool {
-        switch key {
-        case "driver": self.driver = try r.value()
-        case "pool": self.pool = try r.value()
-        case "device": self.device = try r.value()
-        case "shareID": self.shareID = try r.optional()
-        case "conditions": self.conditions = try r.array()
-        case "data": self.data = try r.optional()
-        case "networkData": self.networkData = try r.optional()
+    public mutating func decodeJSONField(_ key: JSONKey, _ r: inout JSONReader) throws -> Bool {
+        switch key.hash {
+        case 0xC85B78E3DEA334FF where key == "driver": self.driver = try r.value()
+        case 0x8C22F10DA88B1083 where key == "pool": self.pool = try r.value()
+        case 0x22A12F906CD27B73 where key == "device": self.device = try r.value()
+        case 0x80EDB873F46177C5 where key == "shareID": self.shareID = try r.optional()
+        case 0x5F6D4DD9DB56877 where key == "conditions": self.conditions = try r.array()
+        case 0x855B556730A34A05 where key == "data": self.data = try r.optional()
+        case 0x196AEED8B0328985 where key == "networkData": self.networkData = try r.optional()
         default:
             return false
         }

@@ -35,11 +35,11 @@ extension ResourceV1.AllocationResult: JSONObjectCodable {
         if let v = self.allocationTimestamp { w.quotedKey("\"allocationTimestamp\":"); v.encodeJSON(&w) }
     }
 
-    public mutating func decodeJSONField(_ key: String, _ r: inout JSONReader) throws -> Bool {
-        switch key {
-        case "devices": self.devices = try r.value()
-        case "nodeSelector": self.nodeSelector = try r.optional()
-        case "allocationTimestamp": self.allocationTimestamp = try r.optional()
+    public mutating func decodeJSONField(_ key: JSONKey, _ r: inout JSONReader) throws -> Bool {
+        switch key.hash {
+        case 0xAA5ED268E9A70100 where key == "devices": self.devices = try r.value()
+        case 0x336358E1474B3BC4 where key == "nodeSelector": self.nodeSelector = try r.optional()
+        case 0x180702AA21B368B5 where key == "allocationTimestamp": self.allocationTimestamp = try r.optional()
         default:
             return false
         }

@@ -34,11 +34,11 @@ extension ResourceV1.CapacityRequestPolicy: JSONObjectCodable {
         if let v = self.validRange { w.quotedKey("\"validRange\":"); v.encodeJSON(&w) }
     }
 
-    public mutating func decodeJSONField(_ key: String, _ r: inout JSONReader) throws -> Bool {
-        switch key {
-        case "default": self.default = try r.optional()
-        case "validValues": self.validValues = try r.array()
-        case "validRange": self.validRange = try r.optional()
+    public mutating func decodeJSONField(_ key: JSONKey, _ r: inout JSONReader) throws -> Bool {
+        switch key.hash {
+        case 0xEBADA5168620C5FE where key == "default": self.default = try r.optional()
+        case 0x74D94FD69FE966F7 where key == "validValues": self.validValues = try r.array()
+        case 0x110D8012D329AD1E where key == "validRange": self.validRange = try r.optional()
         default:
             return false
         }

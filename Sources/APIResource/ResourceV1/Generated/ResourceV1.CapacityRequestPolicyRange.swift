@@ -34,11 +34,11 @@ extension ResourceV1.CapacityRequestPolicyRange: JSONObjectCodable {
         if let v = self.step { w.quotedKey("\"step\":"); v.encodeJSON(&w) }
     }
 
-    public mutating func decodeJSONField(_ key: String, _ r: inout JSONReader) throws -> Bool {
-        switch key {
-        case "min": self.min = try r.optional()
-        case "max": self.max = try r.optional()
-        case "step": self.step = try r.optional()
+    public mutating func decodeJSONField(_ key: JSONKey, _ r: inout JSONReader) throws -> Bool {
+        switch key.hash {
+        case 0x7F4431917564077 where key == "min": self.min = try r.optional()
+        case 0x80F5119176D1FF9 where key == "max": self.max = try r.optional()
+        case 0xAF0B4E191DA20CEF where key == "step": self.step = try r.optional()
         default:
             return false
         }

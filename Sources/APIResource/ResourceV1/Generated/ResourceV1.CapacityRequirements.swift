@@ -24,9 +24,9 @@ extension ResourceV1.CapacityRequirements: JSONObjectCodable {
         if !self.requests.isEmpty { w.quotedKey("\"requests\":"); self.requests.encodeJSON(&w) }
     }
 
-    public mutating func decodeJSONField(_ key: String, _ r: inout JSONReader) throws -> Bool {
-        switch key {
-        case "requests": self.requests = try r.map()
+    public mutating func decodeJSONField(_ key: JSONKey, _ r: inout JSONReader) throws -> Bool {
+        switch key.hash {
+        case 0x7166D3E80F26D1F3 where key == "requests": self.requests = try r.map()
         default:
             return false
         }

@@ -29,10 +29,10 @@ extension ResourceV1.CounterSet: JSONObjectCodable {
         if !self.counters.isEmpty { w.quotedKey("\"counters\":"); self.counters.encodeJSON(&w) }
     }
 
-    public mutating func decodeJSONField(_ key: String, _ r: inout JSONReader) throws -> Bool {
-        switch key {
-        case "name": self.name = try r.value()
-        case "counters": self.counters = try r.map()
+    public mutating func decodeJSONField(_ key: JSONKey, _ r: inout JSONReader) throws -> Bool {
+        switch key.hash {
+        case 0xC4BCADBA8E631B86 where key == "name": self.name = try r.value()
+        case 0x87C95941EC75CF30 where key == "counters": self.counters = try r.map()
         default:
             return false
         }

@@ -59,16 +59,16 @@ extension ResourceV1.DeviceAttribute: JSONObjectCodable {
         if !self.versions.isEmpty { w.quotedKey("\"versions\":"); self.versions.encodeJSON(&w) }
     }
 
-    public mutating func decodeJSONField(_ key: String, _ r: inout JSONReader) throws -> Bool {
-        switch key {
-        case "int": self.int = try r.optional()
-        case "bool": self.bool = try r.optional()
-        case "string": self.string = try r.optional()
-        case "version": self.version = try r.optional()
-        case "ints": self.ints = try r.array()
-        case "bools": self.bools = try r.array()
-        case "strings": self.strings = try r.array()
-        case "versions": self.versions = try r.array()
+    public mutating func decodeJSONField(_ key: JSONKey, _ r: inout JSONReader) throws -> Bool {
+        switch key.hash {
+        case 0x2B9FFF192BD4C83E where key == "int": self.int = try r.optional()
+        case 0xCD2FD49BC6B014BD where key == "bool": self.bool = try r.optional()
+        case 0x704BE0D8FAAFFC58 where key == "string": self.string = try r.optional()
+        case 0xBB62C62C9808EA37 where key == "version": self.version = try r.optional()
+        case 0xF5A6C4C57A905AD7 where key == "ints": self.ints = try r.array()
+        case 0x585B12B29D335A0A where key == "bools": self.bools = try r.array()
+        case 0x80EB3BB1F9097D11 where key == "strings": self.strings = try r.array()
+        case 0x71C101C65726118C where key == "versions": self.versions = try r.array()
         default:
             return false
         }

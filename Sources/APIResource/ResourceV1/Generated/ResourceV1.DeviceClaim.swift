@@ -34,11 +34,11 @@ extension ResourceV1.DeviceClaim: JSONObjectCodable {
         if !self.config.isEmpty { w.quotedKey("\"config\":"); self.config.encodeJSON(&w) }
     }
 
-    public mutating func decodeJSONField(_ key: String, _ r: inout JSONReader) throws -> Bool {
-        switch key {
-        case "requests": self.requests = try r.array()
-        case "constraints": self.constraints = try r.array()
-        case "config": self.config = try r.array()
+    public mutating func decodeJSONField(_ key: JSONKey, _ r: inout JSONReader) throws -> Bool {
+        switch key.hash {
+        case 0x7166D3E80F26D1F3 where key == "requests": self.requests = try r.array()
+        case 0xDEAB40731FCCA0AB where key == "constraints": self.constraints = try r.array()
+        case 0x78039475C6A50527 where key == "config": self.config = try r.array()
         default:
             return false
         }

@@ -24,7 +24,7 @@ extension ResourceV1.DeviceClassConfiguration: JSONObjectCodable {
         self.deviceConfiguration.encodeJSONFields(&w)
     }
 
-    public mutating func decodeJSONField(_ key: String, _ r: inout JSONReader) throws -> Bool {
+    public mutating func decodeJSONField(_ key: JSONKey, _ r: inout JSONReader) throws -> Bool {
         if try deviceConfiguration.decodeJSONField(key, &r) { return true }
         return false
     }

@@ -34,11 +34,11 @@ extension ResourceV1.DeviceRequest: JSONObjectCodable {
         if !self.firstAvailable.isEmpty { w.quotedKey("\"firstAvailable\":"); self.firstAvailable.encodeJSON(&w) }
     }
 
-    public mutating func decodeJSONField(_ key: String, _ r: inout JSONReader) throws -> Bool {
-        switch key {
-        case "name": self.name = try r.value()
-        case "exactly": self.exactly = try r.optional()
-        case "firstAvailable": self.firstAvailable = try r.array()
+    public mutating func decodeJSONField(_ key: JSONKey, _ r: inout JSONReader) throws -> Bool {
+        switch key.hash {
+        case 0xC4BCADBA8E631B86 where key == "name": self.name = try r.value()
+        case 0xD0DE8495C39A2713 where key == "exactly": self.exactly = try r.optional()
+        case 0x2AED28E2EBD87D4C where key == "firstAvailable": self.firstAvailable = try r.array()
         default:
             return false
         }

@@ -34,11 +34,11 @@ extension ResourceV1.NetworkDeviceData: JSONObjectCodable {
         if !self.hardwareAddress.isEmpty { w.quotedKey("\"hardwareAddress\":"); self.hardwareAddress.encodeJSON(&w) }
     }
 
-    public mutating func decodeJSONField(_ key: String, _ r: inout JSONReader) throws -> Bool {
-        switch key {
-        case "interfaceName": self.interfaceName = try r.value()
-        case "ips": self.ips = try r.array()
-        case "hardwareAddress": self.hardwareAddress = try r.value()
+    public mutating func decodeJSONField(_ key: JSONKey, _ r: inout JSONReader) throws -> Bool {
+        switch key.hash {
+        case 0x7225F3A901476AF3 where key == "interfaceName": self.interfaceName = try r.value()
+        case 0x2BC202192BF1B3BD where key == "ips": self.ips = try r.array()
+        case 0xDE9FEF6EE55574A7 where key == "hardwareAddress": self.hardwareAddress = try r.value()
         default:
             return false
         }

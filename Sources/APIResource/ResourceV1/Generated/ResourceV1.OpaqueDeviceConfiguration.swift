@@ -29,10 +29,10 @@ extension ResourceV1.OpaqueDeviceConfiguration: JSONObjectCodable {
         w.quotedKey("\"parameters\":"); self.parameters.encodeJSON(&w)
     }
 
-    public mutating func decodeJSONField(_ key: String, _ r: inout JSONReader) throws -> Bool {
-        switch key {
-        case "driver": self.driver = try r.value()
-        case "parameters": self.parameters = try r.value()
+    public mutating func decodeJSONField(_ key: JSONKey, _ r: inout JSONReader) throws -> Bool {
+        switch key.hash {
+        case 0xC85B78E3DEA334FF where key == "driver": self.driver = try r.value()
+        case 0x34B43B0A3234CD99 where key == "parameters": self.parameters = try r.value()
         default:
             return false
         }

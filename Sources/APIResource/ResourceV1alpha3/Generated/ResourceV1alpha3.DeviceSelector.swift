@@ -24,9 +24,9 @@ extension ResourceV1alpha3.DeviceSelector: JSONObjectCodable {
         if let v = self.cel { w.quotedKey("\"cel\":"); v.encodeJSON(&w) }
     }
 
-    public mutating func decodeJSONField(_ key: String, _ r: inout JSONReader) throws -> Bool {
-        switch key {
-        case "cel": self.cel = try r.optional()
+    public mutating func decodeJSONField(_ key: JSONKey, _ r: inout JSONReader) throws -> Bool {
+        switch key.hash {
+        case 0xF5F10F190CF0EE1B where key == "cel": self.cel = try r.optional()
         default:
             return false
         }

@@ -29,10 +29,10 @@ extension ResourceV1alpha3.DeviceTaintRuleSpec: JSONObjectCodable {
         w.quotedKey("\"taint\":"); self.taint.encodeJSON(&w)
     }
 
-    public mutating func decodeJSONField(_ key: String, _ r: inout JSONReader) throws -> Bool {
-        switch key {
-        case "deviceSelector": self.deviceSelector = try r.optional()
-        case "taint": self.taint = try r.value()
+    public mutating func decodeJSONField(_ key: JSONKey, _ r: inout JSONReader) throws -> Bool {
+        switch key.hash {
+        case 0x1873AA1940D5BBC2 where key == "deviceSelector": self.deviceSelector = try r.optional()
+        case 0xD5961B29E8BC1BE7 where key == "taint": self.taint = try r.value()
         default:
             return false
         }

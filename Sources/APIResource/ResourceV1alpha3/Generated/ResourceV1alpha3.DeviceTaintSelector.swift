@@ -34,11 +34,11 @@ extension ResourceV1alpha3.DeviceTaintSelector: JSONObjectCodable {
         if let v = self.device { w.quotedKey("\"device\":"); v.encodeJSON(&w) }
     }
 
-    public mutating func decodeJSONField(_ key: String, _ r: inout JSONReader) throws -> Bool {
-        switch key {
-        case "driver": self.driver = try r.optional()
-        case "pool": self.pool = try r.optional()
-        case "device": self.device = try r.optional()
+    public mutating func decodeJSONField(_ key: JSONKey, _ r: inout JSONReader) throws -> Bool {
+        switch key.hash {
+        case 0xC85B78E3DEA334FF where key == "driver": self.driver = try r.optional()
+        case 0x8C22F10DA88B1083 where key == "pool": self.pool = try r.optional()
+        case 0x22A12F906CD27B73 where key == "device": self.device = try r.optional()
         default:
             return false
         }

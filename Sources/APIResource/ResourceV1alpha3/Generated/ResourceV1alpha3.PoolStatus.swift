@@ -69,18 +69,18 @@ extension ResourceV1alpha3.PoolStatus: JSONObjectCodable {
         if let v = self.validationError { w.quotedKey("\"validationError\":"); v.encodeJSON(&w) }
     }
 
-    public mutating func decodeJSONField(_ key: String, _ r: inout JSONReader) throws -> Bool {
-        switch key {
-        case "driver": self.driver = try r.value()
-        case "poolName": self.poolName = try r.value()
-        case "generation": self.generation = try r.value()
-        case "resourceSliceCount": self.resourceSliceCount = try r.optional()
-        case "totalDevices": self.totalDevices = try r.optional()
-        case "allocatedDevices": self.allocatedDevices = try r.optional()
-        case "availableDevices": self.availableDevices = try r.optional()
-        case "unavailableDevices": self.unavailableDevices = try r.optional()
-        case "nodeName": self.nodeName = try r.optional()
-        case "validationError": self.validationError = try r.optional()
+    public mutating func decodeJSONField(_ key: JSONKey, _ r: inout JSONReader) throws -> Bool {
+        switch key.hash {
+        case 0xC85B78E3DEA334FF where key == "driver": self.driver = try r.value()
+        case 0xD7FDDD594D6D2128 where key == "poolName": self.poolName = try r.value()
+        case 0xE700A2848D46A857 where key == "generation": self.generation = try r.value()
+        case 0x7CCE6C556EB6FA98 where key == "resourceSliceCount": self.resourceSliceCount = try r.optional()
+        case 0x3E95CA2903705998 where key == "totalDevices": self.totalDevices = try r.optional()
+        case 0xF024CA3E5556A7C5 where key == "allocatedDevices": self.allocatedDevices = try r.optional()
+        case 0x995FBEA7916A4933 where key == "availableDevices": self.availableDevices = try r.optional()
+        case 0x1014E405ACD796BC where key == "unavailableDevices": self.unavailableDevices = try r.optional()
+        case 0x4CAF4B0BFA4E8DCE where key == "nodeName": self.nodeName = try r.optional()
+        case 0x766D443A3DD60EFC where key == "validationError": self.validationError = try r.optional()
         default:
             return false
         }

@@ -34,11 +34,11 @@ extension ResourceV1alpha3.ResourcePoolStatusRequestSpec: JSONObjectCodable {
         if let v = self.limit { w.quotedKey("\"limit\":"); v.encodeJSON(&w) }
     }
 
-    public mutating func decodeJSONField(_ key: String, _ r: inout JSONReader) throws -> Bool {
-        switch key {
-        case "driver": self.driver = try r.value()
-        case "poolName": self.poolName = try r.optional()
-        case "limit": self.limit = try r.optional()
+    public mutating func decodeJSONField(_ key: JSONKey, _ r: inout JSONReader) throws -> Bool {
+        switch key.hash {
+        case 0xC85B78E3DEA334FF where key == "driver": self.driver = try r.value()
+        case 0xD7FDDD594D6D2128 where key == "poolName": self.poolName = try r.optional()
+        case 0x760D7DA9FFD99754 where key == "limit": self.limit = try r.optional()
         default:
             return false
         }

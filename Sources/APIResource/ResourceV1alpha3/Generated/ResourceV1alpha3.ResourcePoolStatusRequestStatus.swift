@@ -34,11 +34,11 @@ extension ResourceV1alpha3.ResourcePoolStatusRequestStatus: JSONObjectCodable {
         if !self.conditions.isEmpty { w.quotedKey("\"conditions\":"); self.conditions.encodeJSON(&w) }
     }
 
-    public mutating func decodeJSONField(_ key: String, _ r: inout JSONReader) throws -> Bool {
-        switch key {
-        case "poolCount": self.poolCount = try r.optional()
-        case "pools": self.pools = try r.array()
-        case "conditions": self.conditions = try r.array()
+    public mutating func decodeJSONField(_ key: JSONKey, _ r: inout JSONReader) throws -> Bool {
+        switch key.hash {
+        case 0xA4F78E1AEF424462 where key == "poolCount": self.poolCount = try r.optional()
+        case 0xAA708A35644DC7D0 where key == "pools": self.pools = try r.array()
+        case 0x5F6D4DD9DB56877 where key == "conditions": self.conditions = try r.array()
         default:
             return false
         }

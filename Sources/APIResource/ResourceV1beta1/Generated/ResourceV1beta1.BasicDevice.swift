@@ -80,20 +80,20 @@ extension ResourceV1beta1.BasicDevice: JSONObjectCodable {
         if !self.nodeAllocatableResourceMappings.isEmpty { w.quotedKey("\"nodeAllocatableResourceMappings\":"); self.nodeAllocatableResourceMappings.encodeJSON(&w) }
     }
 
-    public mutating func decodeJSONField(_ key: String, _ r: inout JSONReader) throws -> Bool {
-        switch key {
-        case "attributes": self.attributes = try r.map()
-        case "capacity": self.capacity = try r.map()
-        case "consumesCounters": self.consumesCounters = try r.array()
-        case "nodeName": self.nodeName = try r.optional()
-        case "nodeSelector": self.nodeSelector = try r.optional()
-        case "allNodes": self.allNodes = try r.optional()
-        case "taints": self.taints = try r.array()
-        case "bindsToNode": self.bindsToNode = try r.optional()
-        case "bindingConditions": self.bindingConditions = try r.array()
-        case "bindingFailureConditions": self.bindingFailureConditions = try r.array()
-        case "allowMultipleAllocations": self.allowMultipleAllocations = try r.optional()
-        case "nodeAllocatableResourceMappings": self.nodeAllocatableResourceMappings = try r.map()
+    public mutating func decodeJSONField(_ key: JSONKey, _ r: inout JSONReader) throws -> Bool {
+        switch key.hash {
+        case 0x55CAB6364F3C9614 where key == "attributes": self.attributes = try r.map()
+        case 0xB1AA3177EA81A5E9 where key == "capacity": self.capacity = try r.map()
+        case 0x24262C325371C45F where key == "consumesCounters": self.consumesCounters = try r.array()
+        case 0x4CAF4B0BFA4E8DCE where key == "nodeName": self.nodeName = try r.optional()
+        case 0x336358E1474B3BC4 where key == "nodeSelector": self.nodeSelector = try r.optional()
+        case 0xCB9139C25CED4089 where key == "allNodes": self.allNodes = try r.optional()
+        case 0xAA2BBC3677A2DC7C where key == "taints": self.taints = try r.array()
+        case 0xB37E32B7C329B30E where key == "bindsToNode": self.bindsToNode = try r.optional()
+        case 0x3A3DFE4BC532F67C where key == "bindingConditions": self.bindingConditions = try r.array()
+        case 0x598A67B6A333D6B2 where key == "bindingFailureConditions": self.bindingFailureConditions = try r.array()
+        case 0x6DE822E8525AE695 where key == "allowMultipleAllocations": self.allowMultipleAllocations = try r.optional()
+        case 0xCB6E1365681EE44C where key == "nodeAllocatableResourceMappings": self.nodeAllocatableResourceMappings = try r.map()
         default:
             return false
         }

@@ -24,9 +24,9 @@ extension ResourceV1beta1.Counter: JSONObjectCodable {
         w.quotedKey("\"value\":"); self.value.encodeJSON(&w)
     }
 
-    public mutating func decodeJSONField(_ key: String, _ r: inout JSONReader) throws -> Bool {
-        switch key {
-        case "value": self.value = try r.value()
+    public mutating func decodeJSONField(_ key: JSONKey, _ r: inout JSONReader) throws -> Bool {
+        switch key.hash {
+        case 0x7CE4FD9430E80CEA where key == "value": self.value = try r.value()
         default:
             return false
         }

@@ -29,10 +29,10 @@ extension ResourceV1beta1.Device: JSONObjectCodable {
         if let v = self.basic { w.quotedKey("\"basic\":"); v.encodeJSON(&w) }
     }
 
-    public mutating func decodeJSONField(_ key: String, _ r: inout JSONReader) throws -> Bool {
-        switch key {
-        case "name": self.name = try r.value()
-        case "basic": self.basic = try r.optional()
+    public mutating func decodeJSONField(_ key: JSONKey, _ r: inout JSONReader) throws -> Bool {
+        switch key.hash {
+        case 0xC4BCADBA8E631B86 where key == "name": self.name = try r.value()
+        case 0xD6E85E826DFB20BD where key == "basic": self.basic = try r.optional()
         default:
             return false
         }

@@ -29,10 +29,10 @@ extension ResourceV1beta1.DeviceCapacity: JSONObjectCodable {
         if let v = self.requestPolicy { w.quotedKey("\"requestPolicy\":"); v.encodeJSON(&w) }
     }
 
-    public mutating func decodeJSONField(_ key: String, _ r: inout JSONReader) throws -> Bool {
-        switch key {
-        case "value": self.value = try r.value()
-        case "requestPolicy": self.requestPolicy = try r.optional()
+    public mutating func decodeJSONField(_ key: JSONKey, _ r: inout JSONReader) throws -> Bool {
+        switch key.hash {
+        case 0x7CE4FD9430E80CEA where key == "value": self.value = try r.value()
+        case 0xF7290C1C1F1D4C94 where key == "requestPolicy": self.requestPolicy = try r.optional()
         default:
             return false
         }

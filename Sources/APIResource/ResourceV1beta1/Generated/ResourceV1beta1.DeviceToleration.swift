@@ -44,13 +44,13 @@ extension ResourceV1beta1.DeviceToleration: JSONObjectCodable {
         if let v = self.tolerationSeconds { w.quotedKey("\"tolerationSeconds\":"); v.encodeJSON(&w) }
     }
 
-    public mutating func decodeJSONField(_ key: String, _ r: inout JSONReader) throws -> Bool {
-        switch key {
-        case "key": self.key = try r.value()
-        case "operator": self.operator = try r.value()
-        case "value": self.value = try r.value()
-        case "effect": self.effect = try r.value()
-        case "tolerationSeconds": self.tolerationSeconds = try r.optional()
+    public mutating func decodeJSONField(_ key: JSONKey, _ r: inout JSONReader) throws -> Bool {
+        switch key.hash {
+        case 0x3DC94A19365B10EC where key == "key": self.key = try r.value()
+        case 0x554667F2165FEC5D where key == "operator": self.operator = try r.value()
+        case 0x7CE4FD9430E80CEA where key == "value": self.value = try r.value()
+        case 0x36C1C83B51F24394 where key == "effect": self.effect = try r.value()
+        case 0xA9F4D6AB939F5969 where key == "tolerationSeconds": self.tolerationSeconds = try r.optional()
         default:
             return false
         }

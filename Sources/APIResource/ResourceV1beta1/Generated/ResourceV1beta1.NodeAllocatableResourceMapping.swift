@@ -29,10 +29,10 @@ extension ResourceV1beta1.NodeAllocatableResourceMapping: JSONObjectCodable {
         if let v = self.allocationMultiplier { w.quotedKey("\"allocationMultiplier\":"); v.encodeJSON(&w) }
     }
 
-    public mutating func decodeJSONField(_ key: String, _ r: inout JSONReader) throws -> Bool {
-        switch key {
-        case "capacityKey": self.capacityKey = try r.optional()
-        case "allocationMultiplier": self.allocationMultiplier = try r.optional()
+    public mutating func decodeJSONField(_ key: JSONKey, _ r: inout JSONReader) throws -> Bool {
+        switch key.hash {
+        case 0xBEB2125943B88300 where key == "capacityKey": self.capacityKey = try r.optional()
+        case 0xB883FECF5B92125C where key == "allocationMultiplier": self.allocationMultiplier = try r.optional()
         default:
             return false
         }

@@ -24,9 +24,9 @@ extension ResourceV1beta1.ResourceClaimSpec: JSONObjectCodable {
         w.quotedKey("\"devices\":"); self.devices.encodeJSON(&w)
     }
 
-    public mutating func decodeJSONField(_ key: String, _ r: inout JSONReader) throws -> Bool {
-        switch key {
-        case "devices": self.devices = try r.value()
+    public mutating func decodeJSONField(_ key: JSONKey, _ r: inout JSONReader) throws -> Bool {
+        switch key.hash {
+        case 0xAA5ED268E9A70100 where key == "devices": self.devices = try r.value()
         default:
             return false
         }

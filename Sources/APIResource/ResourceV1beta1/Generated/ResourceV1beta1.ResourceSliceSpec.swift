@@ -60,16 +60,16 @@ extension ResourceV1beta1.ResourceSliceSpec: JSONObjectCodable {
         if !self.sharedCounters.isEmpty { w.quotedKey("\"sharedCounters\":"); self.sharedCounters.encodeJSON(&w) }
     }
 
-    public mutating func decodeJSONField(_ key: String, _ r: inout JSONReader) throws -> Bool {
-        switch key {
-        case "driver": self.driver = try r.value()
-        case "pool": self.pool = try r.value()
-        case "nodeName": self.nodeName = try r.value()
-        case "nodeSelector": self.nodeSelector = try r.optional()
-        case "allNodes": self.allNodes = try r.value()
-        case "devices": self.devices = try r.array()
-        case "perDeviceNodeSelection": self.perDeviceNodeSelection = try r.optional()
-        case "sharedCounters": self.sharedCounters = try r.array()
+    public mutating func decodeJSONField(_ key: JSONKey, _ r: inout JSONReader) throws -> Bool {
+        switch key.hash {
+        case 0xC85B78E3DEA334FF where key == "driver": self.driver = try r.value()
+        case 0x8C22F10DA88B1083 where key == "pool": self.pool = try r.value()
+        case 0x4CAF4B0BFA4E8DCE where key == "nodeName": self.nodeName = try r.value()
+        case 0x336358E1474B3BC4 where key == "nodeSelector": self.nodeSelector = try r.optional()
+        case 0xCB9139C25CED4089 where key == "allNodes": self.allNodes = try r.value()
+        case 0xAA5ED268E9A70100 where key == "devices": self.devices = try r.array()
+        case 0x997424333EF8D0DC where key == "perDeviceNodeSelection": self.perDeviceNodeSelection = try r.optional()
+        case 0xF16160972BE09641 where key == "sharedCounters": self.sharedCounters = try r.array()
         default:
             return false
         }

@@ -29,10 +29,10 @@ extension ResourceV1beta2.DeviceAllocationResult: JSONObjectCodable {
         if !self.config.isEmpty { w.quotedKey("\"config\":"); self.config.encodeJSON(&w) }
     }
 
-    public mutating func decodeJSONField(_ key: String, _ r: inout JSONReader) throws -> Bool {
-        switch key {
-        case "results": self.results = try r.array()
-        case "config": self.config = try r.array()
+    public mutating func decodeJSONField(_ key: JSONKey, _ r: inout JSONReader) throws -> Bool {
+        switch key.hash {
+        case 0x5378E22204D21EF5 where key == "results": self.results = try r.array()
+        case 0x78039475C6A50527 where key == "config": self.config = try r.array()
         default:
             return false
         }

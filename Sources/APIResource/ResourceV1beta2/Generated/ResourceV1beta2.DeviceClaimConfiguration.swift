@@ -29,9 +29,9 @@ extension ResourceV1beta2.DeviceClaimConfiguration: JSONObjectCodable {
         self.deviceConfiguration.encodeJSONFields(&w)
     }
 
-    public mutating func decodeJSONField(_ key: String, _ r: inout JSONReader) throws -> Bool {
-        switch key {
-        case "requests": self.requests = try r.array()
+    public mutating func decodeJSONField(_ key: JSONKey, _ r: inout JSONReader) throws -> Bool {
+        switch key.hash {
+        case 0x7166D3E80F26D1F3 where key == "requests": self.requests = try r.array()
         default:
             if try deviceConfiguration.decodeJSONField(key, &r) { return true }
             return false

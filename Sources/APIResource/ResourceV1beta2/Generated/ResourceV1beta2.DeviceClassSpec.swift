@@ -34,11 +34,11 @@ extension ResourceV1beta2.DeviceClassSpec: JSONObjectCodable {
         if let v = self.extendedResourceName { w.quotedKey("\"extendedResourceName\":"); v.encodeJSON(&w) }
     }
 
-    public mutating func decodeJSONField(_ key: String, _ r: inout JSONReader) throws -> Bool {
-        switch key {
-        case "selectors": self.selectors = try r.array()
-        case "config": self.config = try r.array()
-        case "extendedResourceName": self.extendedResourceName = try r.optional()
+    public mutating func decodeJSONField(_ key: JSONKey, _ r: inout JSONReader) throws -> Bool {
+        switch key.hash {
+        case 0x3917971BCDC1DA1D where key == "selectors": self.selectors = try r.array()
+        case 0x78039475C6A50527 where key == "config": self.config = try r.array()
+        case 0x1CE2793ED721140F where key == "extendedResourceName": self.extendedResourceName = try r.optional()
         default:
             return false
         }

@@ -24,9 +24,9 @@ extension ResourceV1beta2.DeviceConfiguration: JSONObjectCodable {
         if let v = self.opaque { w.quotedKey("\"opaque\":"); v.encodeJSON(&w) }
     }
 
-    public mutating func decodeJSONField(_ key: String, _ r: inout JSONReader) throws -> Bool {
-        switch key {
-        case "opaque": self.opaque = try r.optional()
+    public mutating func decodeJSONField(_ key: JSONKey, _ r: inout JSONReader) throws -> Bool {
+        switch key.hash {
+        case 0x791B88261BA212BE where key == "opaque": self.opaque = try r.optional()
         default:
             return false
         }

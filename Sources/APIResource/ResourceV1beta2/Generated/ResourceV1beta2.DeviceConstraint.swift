@@ -34,11 +34,11 @@ extension ResourceV1beta2.DeviceConstraint: JSONObjectCodable {
         if let v = self.distinctAttribute { w.quotedKey("\"distinctAttribute\":"); v.encodeJSON(&w) }
     }
 
-    public mutating func decodeJSONField(_ key: String, _ r: inout JSONReader) throws -> Bool {
-        switch key {
-        case "requests": self.requests = try r.array()
-        case "matchAttribute": self.matchAttribute = try r.optional()
-        case "distinctAttribute": self.distinctAttribute = try r.optional()
+    public mutating func decodeJSONField(_ key: JSONKey, _ r: inout JSONReader) throws -> Bool {
+        switch key.hash {
+        case 0x7166D3E80F26D1F3 where key == "requests": self.requests = try r.array()
+        case 0x15A323B1386BEBC2 where key == "matchAttribute": self.matchAttribute = try r.optional()
+        case 0xF2A9A13967256457 where key == "distinctAttribute": self.distinctAttribute = try r.optional()
         default:
             return false
         }

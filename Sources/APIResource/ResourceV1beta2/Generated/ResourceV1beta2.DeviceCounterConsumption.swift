@@ -29,10 +29,10 @@ extension ResourceV1beta2.DeviceCounterConsumption: JSONObjectCodable {
         if !self.counters.isEmpty { w.quotedKey("\"counters\":"); self.counters.encodeJSON(&w) }
     }
 
-    public mutating func decodeJSONField(_ key: String, _ r: inout JSONReader) throws -> Bool {
-        switch key {
-        case "counterSet": self.counterSet = try r.value()
-        case "counters": self.counters = try r.map()
+    public mutating func decodeJSONField(_ key: JSONKey, _ r: inout JSONReader) throws -> Bool {
+        switch key.hash {
+        case 0x708C432792191141 where key == "counterSet": self.counterSet = try r.value()
+        case 0x87C95941EC75CF30 where key == "counters": self.counters = try r.map()
         default:
             return false
         }

@@ -69,18 +69,18 @@ extension ResourceV1beta2.DeviceRequestAllocationResult: JSONObjectCodable {
         if !self.consumedCapacity.isEmpty { w.quotedKey("\"consumedCapacity\":"); self.consumedCapacity.encodeJSON(&w) }
     }
 
-    public mutating func decodeJSONField(_ key: String, _ r: inout JSONReader) throws -> Bool {
-        switch key {
-        case "request": self.request = try r.value()
-        case "driver": self.driver = try r.value()
-        case "pool": self.pool = try r.value()
-        case "device": self.device = try r.value()
-        case "adminAccess": self.adminAccess = try r.optional()
-        case "tolerations": self.tolerations = try r.array()
-        case "bindingConditions": self.bindingConditions = try r.array()
-        case "bindingFailureConditions": self.bindingFailureConditions = try r.array()
-        case "shareID": self.shareID = try r.optional()
-        case "consumedCapacity": self.consumedCapacity = try r.map()
+    public mutating func decodeJSONField(_ key: JSONKey, _ r: inout JSONReader) throws -> Bool {
+        switch key.hash {
+        case 0x6F4743B8BC5B4EB2 where key == "request": self.request = try r.value()
+        case 0xC85B78E3DEA334FF where key == "driver": self.driver = try r.value()
+        case 0x8C22F10DA88B1083 where key == "pool": self.pool = try r.value()
+        case 0x22A12F906CD27B73 where key == "device": self.device = try r.value()
+        case 0xD7CF692CEFD721EE where key == "adminAccess": self.adminAccess = try r.optional()
+        case 0x73D84E92941AD505 where key == "tolerations": self.tolerations = try r.array()
+        case 0x3A3DFE4BC532F67C where key == "bindingConditions": self.bindingConditions = try r.array()
+        case 0x598A67B6A333D6B2 where key == "bindingFailureConditions": self.bindingFailureConditions = try r.array()
+        case 0x80EDB873F46177C5 where key == "shareID": self.shareID = try r.optional()
+        case 0x90EBB1872E87550B where key == "consumedCapacity": self.consumedCapacity = try r.map()
         default:
             return false
         }

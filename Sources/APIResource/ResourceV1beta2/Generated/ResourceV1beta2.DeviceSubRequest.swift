@@ -54,15 +54,15 @@ extension ResourceV1beta2.DeviceSubRequest: JSONObjectCodable {
         if let v = self.capacity { w.quotedKey("\"capacity\":"); v.encodeJSON(&w) }
     }
 
-    public mutating func decodeJSONField(_ key: String, _ r: inout JSONReader) throws -> Bool {
-        switch key {
-        case "name": self.name = try r.value()
-        case "deviceClassName": self.deviceClassName = try r.value()
-        case "selectors": self.selectors = try r.array()
-        case "allocationMode": self.allocationMode = try r.value()
-        case "count": self.count = try r.value()
-        case "tolerations": self.tolerations = try r.array()
-        case "capacity": self.capacity = try r.optional()
+    public mutating func decodeJSONField(_ key: JSONKey, _ r: inout JSONReader) throws -> Bool {
+        switch key.hash {
+        case 0xC4BCADBA8E631B86 where key == "name": self.name = try r.value()
+        case 0x1EFFEDBE8CC98C06 where key == "deviceClassName": self.deviceClassName = try r.value()
+        case 0x3917971BCDC1DA1D where key == "selectors": self.selectors = try r.array()
+        case 0x661F577E8504B980 where key == "allocationMode": self.allocationMode = try r.value()
+        case 0xB1E5E28E4479A274 where key == "count": self.count = try r.value()
+        case 0x73D84E92941AD505 where key == "tolerations": self.tolerations = try r.array()
+        case 0xB1AA3177EA81A5E9 where key == "capacity": self.capacity = try r.optional()
         default:
             return false
         }

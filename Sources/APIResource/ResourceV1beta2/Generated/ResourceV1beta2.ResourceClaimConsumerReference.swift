@@ -39,12 +39,12 @@ extension ResourceV1beta2.ResourceClaimConsumerReference: JSONObjectCodable {
         w.quotedKey("\"uid\":"); self.uid.encodeJSON(&w)
     }
 
-    public mutating func decodeJSONField(_ key: String, _ r: inout JSONReader) throws -> Bool {
-        switch key {
-        case "apiGroup": self.apiGroup = try r.value()
-        case "resource": self.resource = try r.value()
-        case "name": self.name = try r.value()
-        case "uid": self.uid = try r.value()
+    public mutating func decodeJSONField(_ key: JSONKey, _ r: inout JSONReader) throws -> Bool {
+        switch key.hash {
+        case 0xFD8929F5C9B53B0E where key == "apiGroup": self.apiGroup = try r.value()
+        case 0xB571C404C5B2FD35 where key == "resource": self.resource = try r.value()
+        case 0xC4BCADBA8E631B86 where key == "name": self.name = try r.value()
+        case 0x4C9CB5193E0B272D where key == "uid": self.uid = try r.value()
         default:
             return false
         }

@@ -34,11 +34,11 @@ extension ResourceV1beta2.ResourceClaimStatus: JSONObjectCodable {
         if !self.devices.isEmpty { w.quotedKey("\"devices\":"); self.devices.encodeJSON(&w) }
     }
 
-    public mutating func decodeJSONField(_ key: String, _ r: inout JSONReader) throws -> Bool {
-        switch key {
-        case "allocation": self.allocation = try r.optional()
-        case "reservedFor": self.reservedFor = try r.array()
-        case "devices": self.devices = try r.array()
+    public mutating func decodeJSONField(_ key: JSONKey, _ r: inout JSONReader) throws -> Bool {
+        switch key.hash {
+        case 0x96EA7F23A75C0947 where key == "allocation": self.allocation = try r.optional()
+        case 0x54216E808B4552A8 where key == "reservedFor": self.reservedFor = try r.array()
+        case 0xAA5ED268E9A70100 where key == "devices": self.devices = try r.array()
         default:
             return false
         }

@@ -29,10 +29,10 @@ extension ResourceV1beta2.ResourceClaimTemplateSpec: JSONObjectCodable {
         w.quotedKey("\"spec\":"); self.spec.encodeJSON(&w)
     }
 
-    public mutating func decodeJSONField(_ key: String, _ r: inout JSONReader) throws -> Bool {
-        switch key {
-        case "metadata": self.metadata = try r.value()
-        case "spec": self.spec = try r.value()
+    public mutating func decodeJSONField(_ key: JSONKey, _ r: inout JSONReader) throws -> Bool {
+        switch key.hash {
+        case 0x28475F88F42FD020 where key == "metadata": self.metadata = try r.value()
+        case 0x8B70A3190932153E where key == "spec": self.spec = try r.value()
         default:
             return false
         }

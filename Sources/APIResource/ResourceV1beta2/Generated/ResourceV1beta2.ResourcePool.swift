@@ -34,11 +34,11 @@ extension ResourceV1beta2.ResourcePool: JSONObjectCodable {
         w.quotedKey("\"resourceSliceCount\":"); self.resourceSliceCount.encodeJSON(&w)
     }
 
-    public mutating func decodeJSONField(_ key: String, _ r: inout JSONReader) throws -> Bool {
-        switch key {
-        case "name": self.name = try r.value()
-        case "generation": self.generation = try r.value()
-        case "resourceSliceCount": self.resourceSliceCount = try r.value()
+    public mutating func decodeJSONField(_ key: JSONKey, _ r: inout JSONReader) throws -> Bool {
+        switch key.hash {
+        case 0xC4BCADBA8E631B86 where key == "name": self.name = try r.value()
+        case 0xE700A2848D46A857 where key == "generation": self.generation = try r.value()
+        case 0x7CCE6C556EB6FA98 where key == "resourceSliceCount": self.resourceSliceCount = try r.value()
         default:
             return false
         }

@@ -54,15 +54,15 @@ extension SchedulingV1.PriorityClass: JSONObjectCodable {
         if let v = self.preemptionPolicy { w.quotedKey("\"preemptionPolicy\":"); v.encodeJSON(&w) }
     }
 
-    public mutating func decodeJSONField(_ key: String, _ r: inout JSONReader) throws -> Bool {
-        switch key {
-        case "kind": kind = try r.value()
-        case "apiVersion": apiVersion = try r.value()
-        case "metadata": self.metadata = try r.value()
-        case "value": self.value = try r.value()
-        case "globalDefault": self.globalDefault = try r.value()
-        case "description": self.description = try r.value()
-        case "preemptionPolicy": self.preemptionPolicy = try r.optional()
+    public mutating func decodeJSONField(_ key: JSONKey, _ r: inout JSONReader) throws -> Bool {
+        switch key.hash {
+        case 0xEF9C96D721673243 where key == "kind": kind = try r.value()
+        case 0xB898E55FE5F29CE9 where key == "apiVersion": apiVersion = try r.value()
+        case 0x28475F88F42FD020 where key == "metadata": self.metadata = try r.value()
+        case 0x7CE4FD9430E80CEA where key == "value": self.value = try r.value()
+        case 0x979BDB64C982FDB3 where key == "globalDefault": self.globalDefault = try r.value()
+        case 0xCC44970C8397929 where key == "description": self.description = try r.value()
+        case 0xDDD541434691D498 where key == "preemptionPolicy": self.preemptionPolicy = try r.optional()
         default:
             return false
         }

@@ -24,9 +24,9 @@ extension SchedulingV1alpha2.GangSchedulingPolicy: JSONObjectCodable {
         w.quotedKey("\"minCount\":"); self.minCount.encodeJSON(&w)
     }
 
-    public mutating func decodeJSONField(_ key: String, _ r: inout JSONReader) throws -> Bool {
-        switch key {
-        case "minCount": self.minCount = try r.value()
+    public mutating func decodeJSONField(_ key: JSONKey, _ r: inout JSONReader) throws -> Bool {
+        switch key.hash {
+        case 0xA9144F881C4E8A4E where key == "minCount": self.minCount = try r.value()
         default:
             return false
         }

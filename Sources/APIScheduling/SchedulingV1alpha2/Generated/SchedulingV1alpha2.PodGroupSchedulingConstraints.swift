@@ -24,9 +24,9 @@ extension SchedulingV1alpha2.PodGroupSchedulingConstraints: JSONObjectCodable {
         if !self.topology.isEmpty { w.quotedKey("\"topology\":"); self.topology.encodeJSON(&w) }
     }
 
-    public mutating func decodeJSONField(_ key: String, _ r: inout JSONReader) throws -> Bool {
-        switch key {
-        case "topology": self.topology = try r.array()
+    public mutating func decodeJSONField(_ key: JSONKey, _ r: inout JSONReader) throws -> Bool {
+        switch key.hash {
+        case 0x516188458C0DECE4 where key == "topology": self.topology = try r.array()
         default:
             return false
         }

@@ -29,10 +29,10 @@ extension SchedulingV1alpha2.PodGroupSchedulingPolicy: JSONObjectCodable {
         if let v = self.gang { w.quotedKey("\"gang\":"); v.encodeJSON(&w) }
     }
 
-    public mutating func decodeJSONField(_ key: String, _ r: inout JSONReader) throws -> Bool {
-        switch key {
-        case "basic": self.basic = try r.optional()
-        case "gang": self.gang = try r.optional()
+    public mutating func decodeJSONField(_ key: JSONKey, _ r: inout JSONReader) throws -> Bool {
+        switch key.hash {
+        case 0xD6E85E826DFB20BD where key == "basic": self.basic = try r.optional()
+        case 0x8AE49772043961E2 where key == "gang": self.gang = try r.optional()
         default:
             return false
         }

@@ -54,15 +54,15 @@ extension SchedulingV1alpha2.PodGroupSpec: JSONObjectCodable {
         if let v = self.priority { w.quotedKey("\"priority\":"); v.encodeJSON(&w) }
     }
 
-    public mutating func decodeJSONField(_ key: String, _ r: inout JSONReader) throws -> Bool {
-        switch key {
-        case "podGroupTemplateRef": self.podGroupTemplateRef = try r.optional()
-        case "schedulingPolicy": self.schedulingPolicy = try r.value()
-        case "schedulingConstraints": self.schedulingConstraints = try r.optional()
-        case "resourceClaims": self.resourceClaims = try r.array()
-        case "disruptionMode": self.disruptionMode = try r.optional()
-        case "priorityClassName": self.priorityClassName = try r.value()
-        case "priority": self.priority = try r.optional()
+    public mutating func decodeJSONField(_ key: JSONKey, _ r: inout JSONReader) throws -> Bool {
+        switch key.hash {
+        case 0x12625FDFD37E7D0A where key == "podGroupTemplateRef": self.podGroupTemplateRef = try r.optional()
+        case 0x3CDC5A2BDA848271 where key == "schedulingPolicy": self.schedulingPolicy = try r.value()
+        case 0xF273E032DA334545 where key == "schedulingConstraints": self.schedulingConstraints = try r.optional()
+        case 0x1960D800EEEE7004 where key == "resourceClaims": self.resourceClaims = try r.array()
+        case 0x64CA9A6C344E0AE7 where key == "disruptionMode": self.disruptionMode = try r.optional()
+        case 0x78EA4950349087D8 where key == "priorityClassName": self.priorityClassName = try r.value()
+        case 0xF5B6EA8C35AC1E89 where key == "priority": self.priority = try r.optional()
         default:
             return false
         }

@@ -29,10 +29,10 @@ extension SchedulingV1alpha2.PodGroupStatus: JSONObjectCodable {
         if !self.resourceClaimStatuses.isEmpty { w.quotedKey("\"resourceClaimStatuses\":"); self.resourceClaimStatuses.encodeJSON(&w) }
     }
 
-    public mutating func decodeJSONField(_ key: String, _ r: inout JSONReader) throws -> Bool {
-        switch key {
-        case "conditions": self.conditions = try r.array()
-        case "resourceClaimStatuses": self.resourceClaimStatuses = try r.array()
+    public mutating func decodeJSONField(_ key: JSONKey, _ r: inout JSONReader) throws -> Bool {
+        switch key.hash {
+        case 0x5F6D4DD9DB56877 where key == "conditions": self.conditions = try r.array()
+        case 0xD1A8C27F04708735 where key == "resourceClaimStatuses": self.resourceClaimStatuses = try r.array()
         default:
             return false
         }

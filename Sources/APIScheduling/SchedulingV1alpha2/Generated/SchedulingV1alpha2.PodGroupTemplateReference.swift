@@ -24,9 +24,9 @@ extension SchedulingV1alpha2.PodGroupTemplateReference: JSONObjectCodable {
         w.quotedKey("\"workload\":"); if let v = self.workload { v.encodeJSON(&w) } else { w.null() }
     }
 
-    public mutating func decodeJSONField(_ key: String, _ r: inout JSONReader) throws -> Bool {
-        switch key {
-        case "workload": self.workload = try r.optional()
+    public mutating func decodeJSONField(_ key: JSONKey, _ r: inout JSONReader) throws -> Bool {
+        switch key.hash {
+        case 0x5E9E510067ADE45C where key == "workload": self.workload = try r.optional()
         default:
             return false
         }

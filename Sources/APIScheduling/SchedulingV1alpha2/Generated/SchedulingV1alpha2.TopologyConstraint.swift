@@ -24,9 +24,9 @@ extension SchedulingV1alpha2.TopologyConstraint: JSONObjectCodable {
         w.quotedKey("\"key\":"); self.key.encodeJSON(&w)
     }
 
-    public mutating func decodeJSONField(_ key: String, _ r: inout JSONReader) throws -> Bool {
-        switch key {
-        case "key": self.key = try r.value()
+    public mutating func decodeJSONField(_ key: JSONKey, _ r: inout JSONReader) throws -> Bool {
+        switch key.hash {
+        case 0x3DC94A19365B10EC where key == "key": self.key = try r.value()
         default:
             return false
         }

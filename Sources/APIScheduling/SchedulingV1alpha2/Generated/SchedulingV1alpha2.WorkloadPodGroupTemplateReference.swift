@@ -29,10 +29,10 @@ extension SchedulingV1alpha2.WorkloadPodGroupTemplateReference: JSONObjectCodabl
         w.quotedKey("\"podGroupTemplateName\":"); self.podGroupTemplateName.encodeJSON(&w)
     }
 
-    public mutating func decodeJSONField(_ key: String, _ r: inout JSONReader) throws -> Bool {
-        switch key {
-        case "workloadName": self.workloadName = try r.value()
-        case "podGroupTemplateName": self.podGroupTemplateName = try r.value()
+    public mutating func decodeJSONField(_ key: JSONKey, _ r: inout JSONReader) throws -> Bool {
+        switch key.hash {
+        case 0x600398E8D029F37 where key == "workloadName": self.workloadName = try r.value()
+        case 0x879D94770592E39E where key == "podGroupTemplateName": self.podGroupTemplateName = try r.value()
         default:
             return false
         }

@@ -29,10 +29,10 @@ extension SchedulingV1alpha2.WorkloadSpec: JSONObjectCodable {
         w.quotedKey("\"podGroupTemplates\":"); if self.podGroupTemplates.isEmpty { w.null() } else { self.podGroupTemplates.encodeJSON(&w) }
     }
 
-    public mutating func decodeJSONField(_ key: String, _ r: inout JSONReader) throws -> Bool {
-        switch key {
-        case "controllerRef": self.controllerRef = try r.optional()
-        case "podGroupTemplates": self.podGroupTemplates = try r.array()
+    public mutating func decodeJSONField(_ key: JSONKey, _ r: inout JSONReader) throws -> Bool {
+        switch key.hash {
+        case 0xCAB84C43DC672A66 where key == "controllerRef": self.controllerRef = try r.optional()
+        case 0x3DE6DF8D46C0E7CA where key == "podGroupTemplates": self.podGroupTemplates = try r.array()
         default:
             return false
         }

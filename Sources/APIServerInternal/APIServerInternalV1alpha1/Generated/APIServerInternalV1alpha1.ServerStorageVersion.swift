@@ -39,12 +39,12 @@ extension APIServerInternalV1alpha1.ServerStorageVersion: JSONObjectCodable {
         if !self.servedVersions.isEmpty { w.quotedKey("\"servedVersions\":"); self.servedVersions.encodeJSON(&w) }
     }
 
-    public mutating func decodeJSONField(_ key: String, _ r: inout JSONReader) throws -> Bool {
-        switch key {
-        case "apiServerID": self.apiServerID = try r.value()
-        case "encodingVersion": self.encodingVersion = try r.value()
-        case "decodableVersions": self.decodableVersions = try r.array()
-        case "servedVersions": self.servedVersions = try r.array()
+    public mutating func decodeJSONField(_ key: JSONKey, _ r: inout JSONReader) throws -> Bool {
+        switch key.hash {
+        case 0x8FFEF43B10D64871 where key == "apiServerID": self.apiServerID = try r.value()
+        case 0xD6E75A39FFE71E7C where key == "encodingVersion": self.encodingVersion = try r.value()
+        case 0xF6779786E2FCB15 where key == "decodableVersions": self.decodableVersions = try r.array()
+        case 0x8CC26B7F5E93231D where key == "servedVersions": self.servedVersions = try r.array()
         default:
             return false
         }

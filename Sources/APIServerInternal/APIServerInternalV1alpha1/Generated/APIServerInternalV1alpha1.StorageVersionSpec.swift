@@ -14,7 +14,7 @@ extension APIServerInternalV1alpha1.StorageVersionSpec: JSONObjectCodable {
     public func encodeJSONFields(_ w: inout JSONWriter) {
     }
 
-    public mutating func decodeJSONField(_ key: String, _ r: inout JSONReader) throws -> Bool {
+    public mutating func decodeJSONField(_ key: JSONKey, _ r: inout JSONReader) throws -> Bool {
         return false
     }
 }

@@ -34,11 +34,11 @@ extension APIServerInternalV1alpha1.StorageVersionStatus: JSONObjectCodable {
         if !self.conditions.isEmpty { w.quotedKey("\"conditions\":"); self.conditions.encodeJSON(&w) }
     }
 
-    public mutating func decodeJSONField(_ key: String, _ r: inout JSONReader) throws -> Bool {
-        switch key {
-        case "storageVersions": self.storageVersions = try r.array()
-        case "commonEncodingVersion": self.commonEncodingVersion = try r.optional()
-        case "conditions": self.conditions = try r.array()
+    public mutating func decodeJSONField(_ key: JSONKey, _ r: inout JSONReader) throws -> Bool {
+        switch key.hash {
+        case 0xBC74E840516D443B where key == "storageVersions": self.storageVersions = try r.array()
+        case 0xCF51779A7F6F180B where key == "commonEncodingVersion": self.commonEncodingVersion = try r.optional()
+        case 0x5F6D4DD9DB56877 where key == "conditions": self.conditions = try r.array()
         default:
             return false
         }

@@ -39,12 +39,12 @@ extension StorageV1.CSINodeDriver: JSONObjectCodable {
         if let v = self.allocatable { w.quotedKey("\"allocatable\":"); v.encodeJSON(&w) }
     }
 
-    public mutating func decodeJSONField(_ key: String, _ r: inout JSONReader) throws -> Bool {
-        switch key {
-        case "name": self.name = try r.value()
-        case "nodeID": self.nodeID = try r.value()
-        case "topologyKeys": self.topologyKeys = try r.array()
-        case "allocatable": self.allocatable = try r.optional()
+    public mutating func decodeJSONField(_ key: JSONKey, _ r: inout JSONReader) throws -> Bool {
+        switch key.hash {
+        case 0xC4BCADBA8E631B86 where key == "name": self.name = try r.value()
+        case 0xE7EA4FC221986EF8 where key == "nodeID": self.nodeID = try r.value()
+        case 0x9B2BA41AA2DD7270 where key == "topologyKeys": self.topologyKeys = try r.array()
+        case 0x58929A542198268F where key == "allocatable": self.allocatable = try r.optional()
         default:
             return false
         }

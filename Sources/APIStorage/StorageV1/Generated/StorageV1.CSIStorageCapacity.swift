@@ -54,15 +54,15 @@ extension StorageV1.CSIStorageCapacity: JSONObjectCodable {
         if let v = self.maximumVolumeSize { w.quotedKey("\"maximumVolumeSize\":"); v.encodeJSON(&w) }
     }
 
-    public mutating func decodeJSONField(_ key: String, _ r: inout JSONReader) throws -> Bool {
-        switch key {
-        case "kind": kind = try r.value()
-        case "apiVersion": apiVersion = try r.value()
-        case "metadata": self.metadata = try r.value()
-        case "nodeTopology": self.nodeTopology = try r.optional()
-        case "storageClassName": self.storageClassName = try r.value()
-        case "capacity": self.capacity = try r.optional()
-        case "maximumVolumeSize": self.maximumVolumeSize = try r.optional()
+    public mutating func decodeJSONField(_ key: JSONKey, _ r: inout JSONReader) throws -> Bool {
+        switch key.hash {
+        case 0xEF9C96D721673243 where key == "kind": kind = try r.value()
+        case 0xB898E55FE5F29CE9 where key == "apiVersion": apiVersion = try r.value()
+        case 0x28475F88F42FD020 where key == "metadata": self.metadata = try r.value()
+        case 0x2199DCD030B5429C where key == "nodeTopology": self.nodeTopology = try r.optional()
+        case 0x89875F19DBC3BE05 where key == "storageClassName": self.storageClassName = try r.value()
+        case 0xB1AA3177EA81A5E9 where key == "capacity": self.capacity = try r.optional()
+        case 0x97850AFF25C11E0A where key == "maximumVolumeSize": self.maximumVolumeSize = try r.optional()
         default:
             return false
         }

@@ -30,10 +30,10 @@ extension StorageV1.VolumeAttachmentSource: JSONObjectCodable {
         if let v = self.inlineVolumeSpec { w.quotedKey("\"inlineVolumeSpec\":"); v.encodeJSON(&w) }
     }
 
-    public mutating func decodeJSONField(_ key: String, _ r: inout JSONReader) throws -> Bool {
-        switch key {
-        case "persistentVolumeName": self.persistentVolumeName = try r.optional()
-        case "inlineVolumeSpec": self.inlineVolumeSpec = try r.optional()
+    public mutating func decodeJSONField(_ key: JSONKey, _ r: inout JSONReader) throws -> Bool {
+        switch key.hash {
+        case 0x975DFA63451DAC59 where key == "persistentVolumeName": self.persistentVolumeName = try r.optional()
+        case 0xED39BB8CB0CFC3E1 where key == "inlineVolumeSpec": self.inlineVolumeSpec = try r.optional()
         default:
             return false
         }

@@ -34,11 +34,11 @@ extension StorageV1.VolumeAttachmentSpec: JSONObjectCodable {
         w.quotedKey("\"nodeName\":"); self.nodeName.encodeJSON(&w)
     }
 
-    public mutating func decodeJSONField(_ key: String, _ r: inout JSONReader) throws -> Bool {
-        switch key {
-        case "attacher": self.attacher = try r.value()
-        case "source": self.source = try r.value()
-        case "nodeName": self.nodeName = try r.value()
+    public mutating func decodeJSONField(_ key: JSONKey, _ r: inout JSONReader) throws -> Bool {
+        switch key.hash {
+        case 0x49F0D37B98446CD3 where key == "attacher": self.attacher = try r.value()
+        case 0x76DBDC228F782DB8 where key == "source": self.source = try r.value()
+        case 0x4CAF4B0BFA4E8DCE where key == "nodeName": self.nodeName = try r.value()
         default:
             return false
         }

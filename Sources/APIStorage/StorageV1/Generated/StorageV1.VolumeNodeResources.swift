@@ -24,9 +24,9 @@ extension StorageV1.VolumeNodeResources: JSONObjectCodable {
         if let v = self.count { w.quotedKey("\"count\":"); v.encodeJSON(&w) }
     }
 
-    public mutating func decodeJSONField(_ key: String, _ r: inout JSONReader) throws -> Bool {
-        switch key {
-        case "count": self.count = try r.optional()
+    public mutating func decodeJSONField(_ key: JSONKey, _ r: inout JSONReader) throws -> Bool {
+        switch key.hash {
+        case 0xB1E5E28E4479A274 where key == "count": self.count = try r.optional()
         default:
             return false
         }

@@ -74,19 +74,19 @@ extension StorageV1beta1.CSIDriverSpec: JSONObjectCodable {
         if let v = self.preventPodSchedulingIfMissing { w.quotedKey("\"preventPodSchedulingIfMissing\":"); v.encodeJSON(&w) }
     }
 
-    public mutating func decodeJSONField(_ key: String, _ r: inout JSONReader) throws -> Bool {
-        switch key {
-        case "attachRequired": self.attachRequired = try r.optional()
-        case "podInfoOnMount": self.podInfoOnMount = try r.optional()
-        case "volumeLifecycleModes": self.volumeLifecycleModes = try r.array()
-        case "storageCapacity": self.storageCapacity = try r.optional()
-        case "fsGroupPolicy": self.fsGroupPolicy = try r.optional()
-        case "tokenRequests": self.tokenRequests = try r.array()
-        case "requiresRepublish": self.requiresRepublish = try r.optional()
-        case "seLinuxMount": self.seLinuxMount = try r.optional()
-        case "nodeAllocatableUpdatePeriodSeconds": self.nodeAllocatableUpdatePeriodSeconds = try r.optional()
-        case "serviceAccountTokenInSecrets": self.serviceAccountTokenInSecrets = try r.optional()
-        case "preventPodSchedulingIfMissing": self.preventPodSchedulingIfMissing = try r.optional()
+    public mutating func decodeJSONField(_ key: JSONKey, _ r: inout JSONReader) throws -> Bool {
+        switch key.hash {
+        case 0x7B1CEF6C646F2F0D where key == "attachRequired": self.attachRequired = try r.optional()
+        case 0xF03867C48E117AE where key == "podInfoOnMount": self.podInfoOnMount = try r.optional()
+        case 0xCA72DEE0875BF787 where key == "volumeLifecycleModes": self.volumeLifecycleModes = try r.array()
+        case 0xC5C87D0877AA0DCA where key == "storageCapacity": self.storageCapacity = try r.optional()
+        case 0x507457BD84E95DEB where key == "fsGroupPolicy": self.fsGroupPolicy = try r.optional()
+        case 0xEA1A78DC7B63D84 where key == "tokenRequests": self.tokenRequests = try r.array()
+        case 0x5C6529D76A51CA6B where key == "requiresRepublish": self.requiresRepublish = try r.optional()
+        case 0xBD816741F69EA172 where key == "seLinuxMount": self.seLinuxMount = try r.optional()
+        case 0xF31E2A206842382C where key == "nodeAllocatableUpdatePeriodSeconds": self.nodeAllocatableUpdatePeriodSeconds = try r.optional()
+        case 0xE6ADA01728CD1844 where key == "serviceAccountTokenInSecrets": self.serviceAccountTokenInSecrets = try r.optional()
+        case 0x5AC728C8336DC977 where key == "preventPodSchedulingIfMissing": self.preventPodSchedulingIfMissing = try r.optional()
         default:
             return false
         }

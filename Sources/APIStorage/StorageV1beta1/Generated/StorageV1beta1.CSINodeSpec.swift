@@ -24,9 +24,9 @@ extension StorageV1beta1.CSINodeSpec: JSONObjectCodable {
         w.quotedKey("\"drivers\":"); if self.drivers.isEmpty { w.null() } else { self.drivers.encodeJSON(&w) }
     }
 
-    public mutating func decodeJSONField(_ key: String, _ r: inout JSONReader) throws -> Bool {
-        switch key {
-        case "drivers": self.drivers = try r.array()
+    public mutating func decodeJSONField(_ key: JSONKey, _ r: inout JSONReader) throws -> Bool {
+        switch key.hash {
+        case 0x16A2F7334F5249E4 where key == "drivers": self.drivers = try r.array()
         default:
             return false
         }

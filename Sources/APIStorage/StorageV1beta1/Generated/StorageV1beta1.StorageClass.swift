@@ -70,18 +70,18 @@ extension StorageV1beta1.StorageClass: JSONObjectCodable {
         if !self.allowedTopologies.isEmpty { w.quotedKey("\"allowedTopologies\":"); self.allowedTopologies.encodeJSON(&w) }
     }
 
-    public mutating func decodeJSONField(_ key: String, _ r: inout JSONReader) throws -> Bool {
-        switch key {
-        case "kind": kind = try r.value()
-        case "apiVersion": apiVersion = try r.value()
-        case "metadata": self.metadata = try r.value()
-        case "provisioner": self.provisioner = try r.value()
-        case "parameters": self.parameters = try r.map()
-        case "reclaimPolicy": self.reclaimPolicy = try r.optional()
-        case "mountOptions": self.mountOptions = try r.array()
-        case "allowVolumeExpansion": self.allowVolumeExpansion = try r.optional()
-        case "volumeBindingMode": self.volumeBindingMode = try r.optional()
-        case "allowedTopologies": self.allowedTopologies = try r.array()
+    public mutating func decodeJSONField(_ key: JSONKey, _ r: inout JSONReader) throws -> Bool {
+        switch key.hash {
+        case 0xEF9C96D721673243 where key == "kind": kind = try r.value()
+        case 0xB898E55FE5F29CE9 where key == "apiVersion": apiVersion = try r.value()
+        case 0x28475F88F42FD020 where key == "metadata": self.metadata = try r.value()
+        case 0x17C53F37B8703697 where key == "provisioner": self.provisioner = try r.value()
+        case 0x34B43B0A3234CD99 where key == "parameters": self.parameters = try r.map()
+        case 0xAC78DA5F81BE946 where key == "reclaimPolicy": self.reclaimPolicy = try r.optional()
+        case 0x557A70C822D5754 where key == "mountOptions": self.mountOptions = try r.array()
+        case 0x3900643F34125B71 where key == "allowVolumeExpansion": self.allowVolumeExpansion = try r.optional()
+        case 0x80365A3948BB3353 where key == "volumeBindingMode": self.volumeBindingMode = try r.optional()
+        case 0x300A8EC10B1916A2 where key == "allowedTopologies": self.allowedTopologies = try r.array()
         default:
             return false
         }

@@ -29,10 +29,10 @@ extension StorageV1beta1.TokenRequest: JSONObjectCodable {
         if let v = self.expirationSeconds { w.quotedKey("\"expirationSeconds\":"); v.encodeJSON(&w) }
     }
 
-    public mutating func decodeJSONField(_ key: String, _ r: inout JSONReader) throws -> Bool {
-        switch key {
-        case "audience": self.audience = try r.value()
-        case "expirationSeconds": self.expirationSeconds = try r.optional()
+    public mutating func decodeJSONField(_ key: JSONKey, _ r: inout JSONReader) throws -> Bool {
+        switch key.hash {
+        case 0xBC385439B1B0FB23 where key == "audience": self.audience = try r.value()
+        case 0xB8D1B6BD1CB5E495 where key == "expirationSeconds": self.expirationSeconds = try r.optional()
         default:
             return false
         }

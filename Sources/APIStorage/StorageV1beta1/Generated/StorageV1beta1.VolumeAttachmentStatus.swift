@@ -39,12 +39,12 @@ extension StorageV1beta1.VolumeAttachmentStatus: JSONObjectCodable {
         if let v = self.detachError { w.quotedKey("\"detachError\":"); v.encodeJSON(&w) }
     }
 
-    public mutating func decodeJSONField(_ key: String, _ r: inout JSONReader) throws -> Bool {
-        switch key {
-        case "attached": self.attached = try r.value()
-        case "attachmentMetadata": self.attachmentMetadata = try r.map()
-        case "attachError": self.attachError = try r.optional()
-        case "detachError": self.detachError = try r.optional()
+    public mutating func decodeJSONField(_ key: JSONKey, _ r: inout JSONReader) throws -> Bool {
+        switch key.hash {
+        case 0x49F0E97B98449235 where key == "attached": self.attached = try r.value()
+        case 0x2E7B7DA7E00F4D7D where key == "attachmentMetadata": self.attachmentMetadata = try r.map()
+        case 0xF8B8B7ACB1DD4592 where key == "attachError": self.attachError = try r.optional()
+        case 0x648DFBFD99D39954 where key == "detachError": self.detachError = try r.optional()
         default:
             return false
         }

@@ -44,13 +44,13 @@ extension StorageV1beta1.VolumeAttributesClass: JSONObjectCodable {
         if !self.parameters.isEmpty { w.quotedKey("\"parameters\":"); self.parameters.encodeJSON(&w) }
     }
 
-    public mutating func decodeJSONField(_ key: String, _ r: inout JSONReader) throws -> Bool {
-        switch key {
-        case "kind": kind = try r.value()
-        case "apiVersion": apiVersion = try r.value()
-        case "metadata": self.metadata = try r.value()
-        case "driverName": self.driverName = try r.value()
-        case "parameters": self.parameters = try r.map()
+    public mutating func decodeJSONField(_ key: JSONKey, _ r: inout JSONReader) throws -> Bool {
+        switch key.hash {
+        case 0xEF9C96D721673243 where key == "kind": kind = try r.value()
+        case 0xB898E55FE5F29CE9 where key == "apiVersion": apiVersion = try r.value()
+        case 0x28475F88F42FD020 where key == "metadata": self.metadata = try r.value()
+        case 0x1EB51395B192B31C where key == "driverName": self.driverName = try r.value()
+        case 0x34B43B0A3234CD99 where key == "parameters": self.parameters = try r.map()
         default:
             return false
         }

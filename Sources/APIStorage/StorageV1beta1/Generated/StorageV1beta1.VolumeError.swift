@@ -34,11 +34,11 @@ extension StorageV1beta1.VolumeError: JSONObjectCodable {
         if let v = self.errorCode { w.quotedKey("\"errorCode\":"); v.encodeJSON(&w) }
     }
 
-    public mutating func decodeJSONField(_ key: String, _ r: inout JSONReader) throws -> Bool {
-        switch key {
-        case "time": self.time = try r.optional()
-        case "message": self.message = try r.value()
-        case "errorCode": self.errorCode = try r.optional()
+    public mutating func decodeJSONField(_ key: JSONKey, _ r: inout JSONReader) throws -> Bool {
+        switch key.hash {
+        case 0x1E5485EF2E9F9384 where key == "time": self.time = try r.optional()
+        case 0x546401B5D2A8D2A4 where key == "message": self.message = try r.value()
+        case 0xE8D966B66369AD18 where key == "errorCode": self.errorCode = try r.optional()
         default:
             return false
         }

@@ -24,9 +24,9 @@ extension StorageMigrationV1beta1.StorageVersionMigrationSpec: JSONObjectCodable
         w.quotedKey("\"resource\":"); self.resource.encodeJSON(&w)
     }
 
-    public mutating func decodeJSONField(_ key: String, _ r: inout JSONReader) throws -> Bool {
-        switch key {
-        case "resource": self.resource = try r.value()
+    public mutating func decodeJSONField(_ key: JSONKey, _ r: inout JSONReader) throws -> Bool {
+        switch key.hash {
+        case 0xB571C404C5B2FD35 where key == "resource": self.resource = try r.value()
         default:
             return false
         }

@@ -29,10 +29,10 @@ extension StorageMigrationV1beta1.StorageVersionMigrationStatus: JSONObjectCodab
         if !self.resourceVersion.isEmpty { w.quotedKey("\"resourceVersion\":"); self.resourceVersion.encodeJSON(&w) }
     }
 
-    public mutating func decodeJSONField(_ key: String, _ r: inout JSONReader) throws -> Bool {
-        switch key {
-        case "conditions": self.conditions = try r.array()
-        case "resourceVersion": self.resourceVersion = try r.value()
+    public mutating func decodeJSONField(_ key: JSONKey, _ r: inout JSONReader) throws -> Bool {
+        switch key.hash {
+        case 0x5F6D4DD9DB56877 where key == "conditions": self.conditions = try r.array()
+        case 0xF09748394438C8A7 where key == "resourceVersion": self.resourceVersion = try r.value()
         default:
             return false
         }

@@ -57,6 +57,19 @@ enum AppsValidation {
         }
     }
 
+    /// maxUnavailable and maxSurge: valid amounts, not both zero.
+    static func validateRollingUpdate(
+        _ maxUnavailable: IntOrString?, _ maxSurge: IntOrString?, _ rp: FieldPath
+    ) -> ErrorList {
+        var errs = validateIntOrPercent(maxUnavailable, rp.child("maxUnavailable"))
+        errs += validateIntOrPercent(maxSurge, rp.child("maxSurge"))
+        if isZero(maxUnavailable) && isZero(maxSurge) {
+            errs.append(
+                .invalid(rp.child("maxUnavailable"), maxUnavailable!.errorValue, "may not be 0 when `maxSurge` is 0"))
+        }
+        return errs
+    }
+
     static func isZero(_ v: IntOrString?) -> Bool {
         switch v {
         case .int(0)?, .string("0%")?: return true
@@ -82,14 +95,7 @@ extension AppsV1.Deployment: Validated {
         case "RollingUpdate":
             if let ru = spec.strategy.rollingUpdate {
                 let rp = p.child("strategy", "rollingUpdate")
-                errs += AppsValidation.validateIntOrPercent(ru.maxUnavailable, rp.child("maxUnavailable"))
-                errs += AppsValidation.validateIntOrPercent(ru.maxSurge, rp.child("maxSurge"))
-                if AppsValidation.isZero(ru.maxUnavailable) && AppsValidation.isZero(ru.maxSurge) {
-                    errs.append(
-                        .invalid(
-                            rp.child("maxUnavailable"), ru.maxUnavailable!.errorValue,
-                            "may not be 0 when `maxSurge` is 0"))
-                }
+                errs += AppsValidation.validateRollingUpdate(ru.maxUnavailable, ru.maxSurge, rp)
             }
         default:
             errs.append(
@@ -150,14 +156,7 @@ extension AppsV1.DaemonSet: Validated {
         case "RollingUpdate":
             if let ru = spec.updateStrategy.rollingUpdate {
                 let rp = p.child("updateStrategy", "rollingUpdate")
-                errs += AppsValidation.validateIntOrPercent(ru.maxUnavailable, rp.child("maxUnavailable"))
-                errs += AppsValidation.validateIntOrPercent(ru.maxSurge, rp.child("maxSurge"))
-                if AppsValidation.isZero(ru.maxUnavailable) && AppsValidation.isZero(ru.maxSurge) {
-                    errs.append(
-                        .invalid(
-                            rp.child("maxUnavailable"), ru.maxUnavailable!.errorValue,
-                            "may not be 0 when `maxSurge` is 0"))
-                }
+                errs += AppsValidation.validateRollingUpdate(ru.maxUnavailable, ru.maxSurge, rp)
             }
         default:
             errs.append(

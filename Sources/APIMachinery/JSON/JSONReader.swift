@@ -26,6 +26,13 @@ public struct JSONKey {
         self.hash = JSONKey.fnv1a(UnsafeBufferPointer(start: base, count: count))
     }
 
+    @inlinable
+    init(base: UnsafePointer<UInt8>, count: Int, hash: UInt64) {
+        self.base = base
+        self.count = count
+        self.hash = hash
+    }
+
     /// FNV-1a, 64 bit (the generator computes the same hash for every field name).
     @inlinable
     public static func fnv1a(_ bytes: UnsafeBufferPointer<UInt8>) -> UInt64 {
@@ -101,10 +108,13 @@ public struct JSONReader {
 
     @inlinable @inline(__always)
     mutating func skipWhitespace() {
-        while pos < end {
-            let c = base[pos]
-            if c == 0x20 || c == 0x0A || c == 0x0D || c == 0x09 { pos &+= 1 } else { return }
+        var p = pos
+        let e = end
+        while p < e {
+            let c = base[p]
+            if c == 0x20 || c == 0x0A || c == 0x0D || c == 0x09 { p &+= 1 } else { break }
         }
+        pos = p
     }
 
     /// Throws unless only whitespace remains.
@@ -257,18 +267,23 @@ public struct JSONReader {
     /// Reads an object key (at its opening quote) without allocating when it has no escapes.
     @inlinable
     mutating func readKey() throws -> JSONKey {
-        pos += 1
-        let start = pos
-        while pos < end {
-            let c = base[pos]
+        // Scan and hash in one pass, on locals (the reader's fields stay out of the loop).
+        let b = base
+        let e = end
+        var p = pos &+ 1
+        let start = p
+        var h: UInt64 = 0xcbf2_9ce4_8422_2325
+        while p < e {
+            let c = b[p]
             if c == UInt8(ascii: "\"") {
-                let k = JSONKey(base: base + start, count: pos - start)
-                pos += 1
-                return k
+                pos = p &+ 1
+                return JSONKey(base: b + start, count: p &- start, hash: h)
             }
             if c == UInt8(ascii: "\\") || c < 0x20 { break }
-            pos &+= 1
+            h = (h ^ UInt64(c)) &* 0x0000_0100_0000_01B3
+            p &+= 1
         }
+        pos = p
         let s = try readEscapedString(from: start)
         keyStorage = Array(s.utf8)
         return keyStorage.withUnsafeBufferPointer { JSONKey(base: $0.baseAddress ?? base, count: $0.count) }
@@ -440,18 +455,20 @@ public struct JSONReader {
     @inlinable
     public mutating func readStringLiteral() throws -> String {
         // pos is at the opening quote
-        pos += 1
-        let start = pos
-        while pos < end {
-            let c = base[pos]
+        let b = base
+        let e = end
+        var p = pos &+ 1
+        let start = p
+        while p < e {
+            let c = b[p]
             if c == UInt8(ascii: "\"") {
-                let s = String(decoding: UnsafeBufferPointer(start: base + start, count: pos - start), as: UTF8.self)
-                pos += 1
-                return s
+                pos = p &+ 1
+                return String(decoding: UnsafeBufferPointer(start: b + start, count: p &- start), as: UTF8.self)
             }
             if c == UInt8(ascii: "\\") || c < 0x20 { break }
-            pos &+= 1
+            p &+= 1
         }
+        pos = p
         return try readEscapedString(from: start)
     }
 

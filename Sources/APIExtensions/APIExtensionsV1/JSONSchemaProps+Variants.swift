@@ -117,9 +117,7 @@ extension APIExtensionsV1.JSONSchemaPropsOrArray: JSONCodableValue, ProtoMessage
     public mutating func decodeProtoField(_ field: Int, _ r: inout ProtoReader) throws -> Bool {
         switch field {
         case 1:
-            var v = schema ?? APIExtensionsV1.JSONSchemaProps()
-            try r.merge(into: &v)
-            schema = v
+            schema = try APIExtensionsV1.mergeSchema(schema, &r)
         case 2: jsonSchemas.append(try r.message())
         default: return false
         }
@@ -151,9 +149,7 @@ extension APIExtensionsV1.JSONSchemaPropsOrBool: JSONCodableValue, ProtoMessage 
         switch field {
         case 1: allows = try r.bool()
         case 2:
-            var v = schema ?? APIExtensionsV1.JSONSchemaProps()
-            try r.merge(into: &v)
-            schema = v
+            schema = try APIExtensionsV1.mergeSchema(schema, &r)
         default: return false
         }
         return true
@@ -188,12 +184,19 @@ extension APIExtensionsV1.JSONSchemaPropsOrStringArray: JSONCodableValue, ProtoM
     public mutating func decodeProtoField(_ field: Int, _ r: inout ProtoReader) throws -> Bool {
         switch field {
         case 1:
-            var v = schema ?? APIExtensionsV1.JSONSchemaProps()
-            try r.merge(into: &v)
-            schema = v
+            schema = try APIExtensionsV1.mergeSchema(schema, &r)
         case 2: property.append(try r.string())
         default: return false
         }
         return true
+    }
+}
+
+extension APIExtensionsV1 {
+    /// Protobuf merge of an optional nested schema (a repeated tag merges into the value so far).
+    static func mergeSchema(_ current: JSONSchemaProps?, _ r: inout ProtoReader) throws -> JSONSchemaProps {
+        var v = current ?? JSONSchemaProps()
+        try r.merge(into: &v)
+        return v
     }
 }

@@ -80,9 +80,7 @@ public struct Quantity: Sendable, CustomStringConvertible {
             num.append(b[i])
             i += 1
         }
-        var sawDot = false
         if i < b.count, b[i] == UInt8(ascii: ".") {
-            sawDot = true
             i += 1
             while i < b.count, b[i] >= 48, b[i] <= 57 {
                 denom.append(b[i])
@@ -92,7 +90,6 @@ public struct Quantity: Sendable, CustomStringConvertible {
         if num.isEmpty && denom.isEmpty {
             throw .formatInvalid
         }
-        _ = sawDot
         if num.isEmpty { num = [48] }
         // Suffix: the rest must match [eEinumkKMGTP]*[-+]?[0-9]*
         let suffixBytes = Array(b[i...])
@@ -172,7 +169,7 @@ public struct Quantity: Sendable, CustomStringConvertible {
         var capped = false
         var u: Int128 = 0
         let intDigits = digits.count + Int(dscale)
-        if intDigits > 19 + (base == 2 ? 0 : 0) || digits.count > 37 {
+        if intDigits > 19 || digits.count > 37 {
             capped = true
         } else {
             for d in digits { u = u * 10 + Int128(d - 48) }
@@ -209,8 +206,6 @@ public struct Quantity: Sendable, CustomStringConvertible {
         if capped {
             u = Quantity.maxInt64
             dscale = 0
-        } else if dscale > -9 && (dscale < 0 || base == 2 || true) {
-            // Rounding to nano sets the scale to -9 in upstream's decimal; the value is unchanged.
         }
         var fmt = format
         if fmt == .binarySI && Quantity.lessThanOne(u, dscale) {

@@ -351,13 +351,12 @@ public enum GoDuration {
 
     static func fraction(_ v: UInt64, _ scale: UInt64) -> String {
         let whole = v / scale
-        var frac = v % scale
+        let frac = v % scale
         if frac == 0 { return "\(whole)" }
         var digits = String(frac)
         let width = String(scale).count - 1
         digits = String(repeating: "0", count: width - digits.count) + digits
         while digits.hasSuffix("0") { digits.removeLast() }
-        frac = 0
         return "\(whole).\(digits)"
     }
 

@@ -73,10 +73,10 @@ public enum YAML {
         if s.style != .plain && s.style != .any {
             return .string(s.string)
         }
-        return resolvePlain(s.string, preferString: false)
+        return resolvePlain(s.string)
     }
 
-    static func resolvePlain(_ v: String, preferString: Bool) -> JSONValue {
+    static func resolvePlain(_ v: String) -> JSONValue {
         switch v {
         case "", "~", "null", "Null", "NULL": return .null
         case "y", "Y", "yes", "Yes", "YES", "on", "On", "ON", "true", "True", "TRUE": return .bool(true)
@@ -254,7 +254,7 @@ struct YAMLEmitter {
         }
         // A plain scalar must read back as the same string.
         let resolvesToString: Bool = {
-            if case .string = YAML.resolvePlain(s, preferString: true) { return !isTimestampLike(s) && !isBase60(s) }
+            if case .string = YAML.resolvePlain(s) { return !isTimestampLike(s) && !isBase60(s) }
             return false
         }()
         let (plainOK, singleOK) = analyze(s)
@@ -311,49 +311,31 @@ struct YAMLEmitter {
         let scalars = Array(s.unicodeScalars)
         if scalars.isEmpty { return (false, true) }
         if s.hasPrefix("---") || s.hasPrefix("...") { return (false, true) }
-        var flowIndicators = false
         var blockIndicators = false
         var special = false
         let first = scalars[0]
         let followedBySpace = scalars.count == 1 || scalars[1] == " " || scalars[1] == "\t"
-        if "#,[]{}&*!|>'\"%@`".unicodeScalars.contains(first) {
-            flowIndicators = true
-            blockIndicators = true
-        }
-        if first == "?" || first == ":" {
-            flowIndicators = true
-            if followedBySpace { blockIndicators = true }
-        }
-        if first == "-" && followedBySpace {
-            flowIndicators = true
-            blockIndicators = true
-        }
+        if "#,[]{}&*!|>'\"%@`".unicodeScalars.contains(first) { blockIndicators = true }
+        // Block-context plain scalars may contain flow indicators; only block indicators matter.
+        if (first == "?" || first == ":" || first == "-") && followedBySpace { blockIndicators = true }
         var previousSpace = false
         for (i, c) in scalars.enumerated() {
             if i > 0 {
-                if ",?[]{}".unicodeScalars.contains(c) { flowIndicators = true }
-                if c == ":" {
-                    flowIndicators = true
-                    if i + 1 == scalars.count || scalars[i + 1] == " " || scalars[i + 1] == "\t" {
-                        blockIndicators = true
-                    }
-                }
-                if c == "#" && previousSpace {
-                    flowIndicators = true
+                if c == ":" && (i + 1 == scalars.count || scalars[i + 1] == " " || scalars[i + 1] == "\t") {
                     blockIndicators = true
                 }
+                if c == "#" && previousSpace { blockIndicators = true }
             }
             let v = c.value
             let printable =
                 v == 0x9 || v == 0xA || v == 0xD || (v >= 0x20 && v <= 0x7E) || v == 0x85 || (v >= 0xA0 && v <= 0xD7FF)
                 || (v >= 0xE000 && v <= 0xFFFD && v != 0xFEFF) || (v >= 0x10000 && v <= 0x10FFFF)
             if !printable { special = true }
-            if c == "\t" && false { special = true }
             previousSpace = c == " " || c == "\t"
         }
         let leadingSpace = scalars.first == " " || scalars.first == "\t"
         let trailingSpace = scalars.last == " " || scalars.last == "\t"
-        var plain = !(flowIndicators && blockIndicators) && !blockIndicators && !special
+        var plain = !blockIndicators && !special
         if leadingSpace || trailingSpace { plain = false }
         let single = !special
         return (plain, single)

@@ -17,7 +17,7 @@ all: deps
 
 ## deps: install system and Python packages the build and tests use (idempotent)
 deps:
-	@hack/install-deps.sh
+	@hack/install-deps.sh libsqlite3-dev
 
 ## test: run every test
 test: deps

@@ -54,6 +54,12 @@ var targets: [Target] = [
     ),
     .executableTarget(name: "k8swift-bench", dependencies: ["KubernetesAPI"], path: "Benchmarks/k8swift-bench"),
     .target(name: "APITesting", dependencies: ["APIMachinery"], path: "Sources/APITesting"),
+    .target(name: "Storage", path: "Sources/Storage"),
+    .systemLibrary(name: "CSQLite", path: "Sources/CSQLite", providers: [.apt(["libsqlite3-dev"])]),
+    .target(name: "StorageSQLite", dependencies: ["Storage", "CSQLite"], path: "Sources/StorageSQLite"),
+    .target(name: "StorageTesting", dependencies: ["Storage"], path: "Sources/StorageTesting"),
+    .testTarget(
+        name: "StorageSQLiteTests", dependencies: ["StorageSQLite", "StorageTesting"], path: "Tests/StorageSQLiteTests"),
     .testTarget(name: "APITestingTests", dependencies: ["APITesting"], path: "Tests/APITestingTests"),
     .testTarget(name: "APIMachineryTests", dependencies: ["APIMachinery"], path: "Tests/APIMachineryTests"),
     .testTarget(name: "KubernetesAPITests", dependencies: ["KubernetesAPI"], path: "Tests/KubernetesAPITests"),

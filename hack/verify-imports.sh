@@ -20,5 +20,9 @@ for d in Sources/API*; do
     check "$d" 'APIMachinery|API[A-Za-z]+'
 done
 check Sources/APIMachinery 'Foundation'
+# Storage speaks bytes and revisions only: no API types below the API server.
+for d in Sources/Storage*; do
+    check "$d" 'Storage|StorageTesting|CSQLite'
+done
 check Sources/CodeGen 'Foundation'
 exit $fail

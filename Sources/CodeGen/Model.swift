@@ -38,6 +38,9 @@ struct FieldModel {
     var declaredDefault: String? = nil
     /// The Go type as written upstream (from the facts), e.g. `v1.ResourceList`.
     var goType: String? = nil
+    /// `x-kubernetes-patch-strategy` and `x-kubernetes-patch-merge-key` from the spec.
+    var patchStrategy: String? = nil
+    var patchMergeKey: String? = nil
 }
 
 /// One generated Swift struct.
@@ -229,7 +232,8 @@ struct ModelBuilder {
                     protoName: pf.name, number: pf.number, jsonName: jsonName, swiftName: swiftName,
                     element: element, container: container, pointer: pointer, omitempty: omitempty,
                     omitzero: omitzero, inline: inline, fromFacts: fact != nil, declaredDefault: declared,
-                    goType: fact?.goType))
+                    goType: fact?.goType, patchStrategy: prop?["x-kubernetes-patch-strategy"] as? String,
+                    patchMergeKey: prop?["x-kubernetes-patch-merge-key"] as? String))
         }
         return TypeModel(
             package: pkg, protoName: full, name: name, fields: fields, hasTypeMeta: hasTypeMeta,

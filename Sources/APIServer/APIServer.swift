@@ -1,0 +1,330 @@
+import APIMachinery
+import Foundation
+import KubernetesAPI
+import NIOSSL
+import Storage
+import StorageSQLite
+
+/// The API server's settings (upstream's flag names in the CLI).
+public struct APIServerConfig: Sendable {
+    public var dataDir: String
+    public var bindAddress = "0.0.0.0"
+    public var securePort = 6443
+    public var advertiseAddress: String? = nil
+    public var writeKubeconfig: String? = nil
+    public var serviceClusterIPRange = "10.96.0.0/12"
+    public var serviceNodePortRange: ClosedRange<Int> = 30000...32767
+    public var featureGates = ""
+    public var runtimeConfig = ""
+    public var tlsCertFile: String? = nil
+    public var tlsPrivateKeyFile: String? = nil
+    public var clientCAFile: String? = nil
+    public var tokenAuthFile: String? = nil
+    public var anonymousAuth = true
+    public var maxRequestsInflight = 400
+    public var maxMutatingRequestsInflight = 200
+    public var requestTimeoutSeconds = 60
+    public var eventTTLSeconds: Int64 = 3600
+    public var compactionInterval: Swift.Duration = .seconds(300)
+
+    public init(dataDir: String) { self.dataDir = dataDir }
+}
+
+/// A running API server.
+public final class APIServer: @unchecked Sendable {
+    public let config: APIServerConfig
+    public private(set) var port = 0
+    public private(set) var kubeconfigPath: String? = nil
+    let storage: SQLiteStorage
+    let context: ServerContext
+    let router: Router
+    let http: HTTPServer
+    private var compactor: Task<Void, Never>?
+
+    public init(config: APIServerConfig) throws {
+        self.config = config
+        try FileManager.default.createDirectory(atPath: config.dataDir + "/db", withIntermediateDirectories: true)
+        storage = try SQLiteStorage(path: config.dataDir + "/db/state.db")
+        var scheme = KubernetesAPI.scheme()
+        try Self.applyRuntimeConfig(config.runtimeConfig, to: &scheme)
+        let gates: FeatureGates
+        do { gates = try FeatureGates(flag: config.featureGates) } catch {
+            throw APIError.badRequest(error.description)
+        }
+        context = try ServerContext(
+            store: storage, scheme: scheme, gates: gates, serviceCIDR: config.serviceClusterIPRange,
+            nodePortRange: config.serviceNodePortRange, eventTTL: config.eventTTLSeconds)
+        Registry.build(context)
+        for s in context.stores.values {
+            if let f = (s as? any CacheOwner)?.feedable { context.feeder.register(f) }
+        }
+        let tokens = try Self.loadTokens(config.tokenAuthFile)
+        router = Router(server: context, config: config, tokens: tokens, metrics: Metrics())
+        http = HTTPServer(responder: router, maxBodyBytes: 3 * 1024 * 1024)
+    }
+
+    /// `--runtime-config`: `api/all=true`, `api/beta=true`, `group/version=false`, `group/version` (true).
+    static func applyRuntimeConfig(_ flag: String, to scheme: inout Scheme) throws {
+        for item in flag.split(separator: ",") {
+            let kv = item.split(separator: "=", maxSplits: 1).map { String($0).trimmingCharacters(in: .whitespaces) }
+            let key = kv[0]
+            let on: Bool
+            if kv.count == 1 {
+                on = true
+            } else {
+                guard let b = ["true": true, "false": false][kv[1].lowercased()] else {
+                    throw APIError.badRequest("invalid value of \(key): \(kv[1])")
+                }
+                on = b
+            }
+            let all = Set(scheme.resources.values.map { GroupVersion(group: $0.group, version: $0.version) })
+            switch key {
+            case "api/all": for gv in all { scheme.setEnabled(gv, on) }
+            case "api/alpha", "api/beta", "api/ga":
+                let level = key.dropFirst(4)
+                for gv in all {
+                    let isAlpha = gv.version.contains("alpha")
+                    let isBeta = gv.version.contains("beta")
+                    if (level == "alpha" && isAlpha) || (level == "beta" && isBeta)
+                        || (level == "ga" && !isAlpha && !isBeta)
+                    {
+                        scheme.setEnabled(gv, on)
+                    }
+                }
+            default:
+                let gvText = key.hasPrefix("api/") ? String(key.dropFirst(4)) : key
+                guard let gv = GroupVersion(apiVersion: gvText), all.contains(gv) else {
+                    throw APIError.badRequest("unknown api groups \(gvText)")
+                }
+                scheme.setEnabled(gv, on)
+            }
+        }
+    }
+
+    static func loadTokens(_ path: String?) throws -> [String: UserInfo] {
+        guard let path else { return [:] }
+        let text = try String(contentsOfFile: path, encoding: .utf8)
+        var out: [String: UserInfo] = [:]
+        for line in text.split(separator: "\n") where !line.trimmingCharacters(in: .whitespaces).isEmpty {
+            let cols = CSV.split(String(line))
+            guard cols.count >= 2 else { continue }
+            let groups = cols.count > 3 ? cols[3].split(separator: ",").map(String.init) : []
+            out[cols[0]] = UserInfo(
+                name: cols[1], uid: cols.count > 2 ? cols[2] : "", groups: groups + ["system:authenticated"])
+        }
+        return out
+    }
+
+    /// Loads caches, bootstraps the cluster's default objects, and starts serving.
+    public func start() async throws {
+        try await context.feeder.start()
+        if let svc = context.stores[GroupResource(group: "", resource: "services")] as? ResourceStore<CoreV1.Service> {
+            for e in svc.cache.snapshot(.everything).items {
+                for ip in e.object.spec.clusterIPs { context.serviceIPs.markUsed(ip) }
+                for p in e.object.spec.ports where p.nodePort > 0 { context.nodePorts.markUsed(Int(p.nodePort)) }
+            }
+        }
+        let advertise = config.advertiseAddress ?? Self.defaultAdvertiseAddress(bind: config.bindAddress)
+        try await Bootstrap.run(context, advertiseAddress: advertise, port: config.securePort)
+        let tls = try loadTLS(advertise: advertise)
+        port = try await http.start(host: config.bindAddress, port: config.securePort, tls: tls.tls)
+        router.serverAddress = "\(advertise):\(port)"
+        if let path = config.writeKubeconfig, let certs = tls.certs {
+            let host = config.bindAddress == "0.0.0.0" || config.bindAddress == "::" ? "127.0.0.1" : config.bindAddress
+            try certs.writeKubeconfig(path: path, server: "https://\(host):\(port)")
+            kubeconfigPath = path
+        }
+        router.ready.store(true, ordering: .releasing)
+        let interval = config.compactionInterval
+        let store = storage
+        compactor = Task.detached {
+            var previous: Revision? = nil
+            while !Task.isCancelled {
+                try? await Task.sleep(for: interval)
+                if let p = previous { try? await store.compact(through: p) }
+                previous = try? await store.currentRevision()
+            }
+        }
+    }
+
+    public func stop() async {
+        compactor?.cancel()
+        await http.stop()
+        context.feeder.stop()
+        storage.close()
+    }
+
+    struct LoadedTLS {
+        var tls: HTTPServer.TLS
+        var certs: ClusterCertificates?
+    }
+
+    func loadTLS(advertise: String) throws -> LoadedTLS {
+        var certs: ClusterCertificates? = nil
+        let chain: [NIOSSLCertificate]
+        let key: NIOSSLPrivateKey
+        var clientCAs: [NIOSSLCertificate] = []
+        let dns =
+            [
+                "localhost", "kubernetes", "kubernetes.default", "kubernetes.default.svc",
+                "kubernetes.default.svc.cluster.local",
+            ] + [ProcessInfo.processInfo.hostName]
+        var ips = ["127.0.0.1", context.serviceIPs.first, advertise]
+        if config.bindAddress != "0.0.0.0" && config.bindAddress != "::" { ips.append(config.bindAddress) }
+        let generated = try ClusterCertificates.loadOrCreate(
+            dir: config.dataDir, dnsNames: Array(Set(dns)).sorted(), ipAddresses: Array(Set(ips)).sorted())
+        if let certFile = config.tlsCertFile, let keyFile = config.tlsPrivateKeyFile {
+            chain = try NIOSSLCertificate.fromPEMFile(certFile)
+            key = try NIOSSLPrivateKey(file: keyFile, format: .pem)
+        } else {
+            chain = try NIOSSLCertificate.fromPEMBytes(Array(generated.servingPEM.utf8))
+            key = try NIOSSLPrivateKey(bytes: Array(generated.servingKeyPEM.utf8), format: .pem)
+            certs = generated
+        }
+        if let ca = config.clientCAFile {
+            clientCAs = try NIOSSLCertificate.fromPEMFile(ca)
+        } else {
+            clientCAs = try NIOSSLCertificate.fromPEMBytes(Array(generated.caPEM.utf8))
+        }
+        if certs == nil && config.clientCAFile == nil { certs = generated }
+        return LoadedTLS(
+            tls: HTTPServer.TLS(certificateChain: chain, privateKey: key, clientCAs: clientCAs), certs: certs)
+    }
+
+    /// The address other components reach this server at: the bind address, or the first
+    /// non-loopback IPv4 address of the machine.
+    static func defaultAdvertiseAddress(bind: String) -> String {
+        if bind != "0.0.0.0" && bind != "::" { return bind }
+        var addrs: UnsafeMutablePointer<ifaddrs>?
+        guard getifaddrs(&addrs) == 0, let first = addrs else { return "127.0.0.1" }
+        defer { freeifaddrs(addrs) }
+        var p: UnsafeMutablePointer<ifaddrs>? = first
+        while let cur = p {
+            if let sa = cur.pointee.ifa_addr, sa.pointee.sa_family == UInt16(AF_INET) {
+                var addr = sa.withMemoryRebound(to: sockaddr_in.self, capacity: 1) { $0.pointee.sin_addr }
+                var buf = [CChar](repeating: 0, count: 64)
+                inet_ntop(AF_INET, &addr, &buf, 64)
+                let s = String(cString: buf)
+                if !s.hasPrefix("127.") { return s }
+            }
+            p = cur.pointee.ifa_next
+        }
+        return "127.0.0.1"
+    }
+}
+
+/// A store whose cache the feeder fills.
+protocol CacheOwner {
+    var feedable: any FeedableCache { get }
+}
+
+extension ResourceStore: CacheOwner {
+    var feedable: any FeedableCache { cache }
+}
+
+enum CSV {
+    /// Splits one CSV line (double quotes group commas).
+    static func split(_ line: String) -> [String] {
+        var out: [String] = []
+        var cur = ""
+        var quoted = false
+        for ch in line {
+            if ch == "\"" {
+                quoted.toggle()
+            } else if ch == "," && !quoted {
+                out.append(cur)
+                cur = ""
+            } else {
+                cur.append(ch)
+            }
+        }
+        out.append(cur)
+        return out.map { $0.trimmingCharacters(in: .whitespaces) }
+    }
+}
+
+/// The objects every cluster has: the default namespaces and the `kubernetes` Service with its
+/// Endpoints and EndpointSlice pointing at this server.
+enum Bootstrap {
+    static func run(_ server: ServerContext, advertiseAddress: String, port: Int) async throws {
+        let nsStore = server.namespaces
+        for name in ["default", "kube-system", "kube-public", "kube-node-lease"] where nsStore.current("", name) == nil
+        {
+            var ns = CoreV1.Namespace()
+            ns.metadata.name = name
+            _ = try? await nsStore.createObject(ns)
+        }
+        if let svcStore = server.stores[GroupResource(group: "", resource: "services")]
+            as? ResourceStore<CoreV1.Service>,
+            svcStore.current("default", "kubernetes") == nil
+        {
+            var svc = CoreV1.Service()
+            svc.metadata.name = "kubernetes"
+            svc.metadata.namespace = "default"
+            svc.metadata.labels = ["component": "apiserver", "provider": "kubernetes"]
+            svc.spec.clusterIP = server.serviceIPs.first
+            svc.spec.ports = [
+                CoreV1.ServicePort(name: "https", protocol: "TCP", port: 443, targetPort: .int(Int32(port)))
+            ]
+            svc.spec.type = "ClusterIP"
+            svc.spec.sessionAffinity = "None"
+            svc.applyDefaults()
+            _ = try? await svcStore.createObject(svc)
+        }
+        if let epStore = server.stores[GroupResource(group: "", resource: "endpoints")]
+            as? ResourceStore<CoreV1.Endpoints>
+        {
+            var ep = CoreV1.Endpoints()
+            ep.metadata.name = "kubernetes"
+            ep.metadata.namespace = "default"
+            ep.metadata.labels = ["endpointslice.kubernetes.io/skip-mirror": "true"]
+            ep.subsets = [
+                CoreV1.EndpointSubset(
+                    addresses: [CoreV1.EndpointAddress(ip: advertiseAddress)],
+                    ports: [CoreV1.EndpointPort(name: "https", port: Int32(port), protocol: "TCP")])
+            ]
+            if let cur = epStore.current("default", "kubernetes") {
+                if cur.object.subsets != ep.subsets {
+                    _ = try? await epStore.updateObject(namespace: "default", name: "kubernetes", subresource: "") {
+                        old in
+                        var o = old
+                        o.subsets = ep.subsets
+                        return o
+                    }
+                }
+            } else {
+                _ = try? await epStore.createObject(ep)
+            }
+        }
+        if let sliceStore = server.stores[GroupResource(group: "discovery.k8s.io", resource: "endpointslices")]
+            as? ResourceStore<DiscoveryV1.EndpointSlice>
+        {
+            var es = DiscoveryV1.EndpointSlice()
+            es.metadata.name = "kubernetes"
+            es.metadata.namespace = "default"
+            es.metadata.labels = [
+                "kubernetes.io/service-name": "kubernetes",
+                "endpointslice.kubernetes.io/managed-by": "endpointslicemirroring-controller.k8s.io",
+            ]
+            es.addressType = "IPv4"
+            es.endpoints = [
+                DiscoveryV1.Endpoint(
+                    addresses: [advertiseAddress], conditions: DiscoveryV1.EndpointConditions(ready: true))
+            ]
+            es.ports = [DiscoveryV1.EndpointPort(name: "https", protocol: "TCP", port: Int32(port))]
+            if let cur = sliceStore.current("default", "kubernetes") {
+                if cur.object.endpoints != es.endpoints || cur.object.ports != es.ports {
+                    _ = try? await sliceStore.updateObject(namespace: "default", name: "kubernetes", subresource: "") {
+                        old in
+                        var o = old
+                        o.endpoints = es.endpoints
+                        o.ports = es.ports
+                        return o
+                    }
+                }
+            } else {
+                _ = try? await sliceStore.createObject(es)
+            }
+        }
+    }
+}

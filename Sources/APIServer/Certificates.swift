@@ -1,0 +1,150 @@
+import Crypto
+import Foundation
+import NIOSSL
+import SwiftASN1
+import X509
+
+/// The cluster's PKI in the data dir: a CA, the serving certificate and the admin client
+/// certificate, made on first start and reused afterwards.
+public struct ClusterCertificates: Sendable {
+    public var caPEM: String
+    public var caKeyPEM: String
+    public var servingPEM: String
+    public var servingKeyPEM: String
+    public var adminPEM: String
+    public var adminKeyPEM: String
+
+    static let files = ["ca.crt", "ca.key", "serving.crt", "serving.key", "admin.crt", "admin.key"]
+
+    /// Loads the PKI from `dir/tls`, or makes it when missing. The serving certificate is renewed
+    /// when the wanted SANs change (e.g. a new advertise address).
+    public static func loadOrCreate(dir: String, dnsNames: [String], ipAddresses: [String]) throws
+        -> ClusterCertificates
+    {
+        let tlsDir = dir + "/tls"
+        try FileManager.default.createDirectory(atPath: tlsDir, withIntermediateDirectories: true)
+        func read(_ f: String) -> String? { try? String(contentsOfFile: tlsDir + "/" + f, encoding: .utf8) }
+        func write(_ f: String, _ s: String) throws {
+            let path = tlsDir + "/" + f
+            try s.write(toFile: path, atomically: true, encoding: .utf8)
+            if f.hasSuffix(".key") { chmod(path, 0o600) }
+        }
+        let caKey: P256.Signing.PrivateKey
+        let caCert: Certificate
+        if let ca = read("ca.crt"), let key = read("ca.key") {
+            caKey = try P256.Signing.PrivateKey(pemRepresentation: key)
+            caCert = try Certificate(pemEncoded: ca)
+        } else {
+            caKey = P256.Signing.PrivateKey()
+            let name = try DistinguishedName { CommonName("k8swift-ca") }
+            caCert = try Certificate(
+                version: .v3, serialNumber: Certificate.SerialNumber(),
+                publicKey: Certificate.PublicKey(caKey.publicKey),
+                notValidBefore: Date().addingTimeInterval(-3600),
+                notValidAfter: Date().addingTimeInterval(10 * 365 * 86400),
+                issuer: name, subject: name, signatureAlgorithm: .ecdsaWithSHA256,
+                extensions: try Certificate.Extensions {
+                    Critical(BasicConstraints.isCertificateAuthority(maxPathLength: nil))
+                    Critical(KeyUsage(digitalSignature: true, keyCertSign: true, cRLSign: true))
+                }, issuerPrivateKey: Certificate.PrivateKey(caKey))
+            try write("ca.crt", try caCert.serializeAsPEM().pemString)
+            try write("ca.key", caKey.pemRepresentation)
+            for f in files.dropFirst(2) { try? FileManager.default.removeItem(atPath: tlsDir + "/" + f) }
+        }
+        var wantedSANs = dnsNames.map { GeneralName.dnsName($0) }
+        for ip in ipAddresses {
+            if let bytes = IPAddressBytes(ip) {
+                wantedSANs.append(.ipAddress(ASN1OctetString(contentBytes: bytes[...])))
+            }
+        }
+        var serving = read("serving.crt")
+        var servingKey = read("serving.key")
+        if let s = serving, let cert = try? Certificate(pemEncoded: s),
+            let sans = try? cert.extensions.subjectAlternativeNames,
+            Set(sans.map(\.description)) == Set(wantedSANs.map(\.description))
+        {
+            // Reuse.
+        } else {
+            let key = P256.Signing.PrivateKey()
+            let cert = try Certificate(
+                version: .v3, serialNumber: Certificate.SerialNumber(), publicKey: Certificate.PublicKey(key.publicKey),
+                notValidBefore: Date().addingTimeInterval(-3600), notValidAfter: Date().addingTimeInterval(365 * 86400),
+                issuer: caCert.subject, subject: try DistinguishedName { CommonName("kube-apiserver") },
+                signatureAlgorithm: .ecdsaWithSHA256,
+                extensions: try Certificate.Extensions {
+                    Critical(KeyUsage(digitalSignature: true, keyEncipherment: true))
+                    try ExtendedKeyUsage([.serverAuth])
+                    SubjectAlternativeNames(wantedSANs)
+                }, issuerPrivateKey: Certificate.PrivateKey(caKey))
+            serving = try cert.serializeAsPEM().pemString
+            servingKey = key.pemRepresentation
+            try write("serving.crt", serving!)
+            try write("serving.key", servingKey!)
+        }
+        var admin = read("admin.crt")
+        var adminKey = read("admin.key")
+        if admin == nil || adminKey == nil {
+            let key = P256.Signing.PrivateKey()
+            let cert = try Certificate(
+                version: .v3, serialNumber: Certificate.SerialNumber(), publicKey: Certificate.PublicKey(key.publicKey),
+                notValidBefore: Date().addingTimeInterval(-3600), notValidAfter: Date().addingTimeInterval(365 * 86400),
+                issuer: caCert.subject,
+                subject: try DistinguishedName {
+                    OrganizationName("system:masters")
+                    CommonName("kubernetes-admin")
+                },
+                signatureAlgorithm: .ecdsaWithSHA256,
+                extensions: try Certificate.Extensions {
+                    Critical(KeyUsage(digitalSignature: true, keyEncipherment: true))
+                    try ExtendedKeyUsage([.clientAuth])
+                }, issuerPrivateKey: Certificate.PrivateKey(caKey))
+            admin = try cert.serializeAsPEM().pemString
+            adminKey = key.pemRepresentation
+            try write("admin.crt", admin!)
+            try write("admin.key", adminKey!)
+        }
+        return ClusterCertificates(
+            caPEM: try caCert.serializeAsPEM().pemString, caKeyPEM: caKey.pemRepresentation, servingPEM: serving!,
+            servingKeyPEM: servingKey!, adminPEM: admin!, adminKeyPEM: adminKey!)
+    }
+
+    /// Writes a kubeconfig for the admin user at `path`.
+    public func writeKubeconfig(path: String, server: String) throws {
+        func b64(_ s: String) -> String { Data(s.utf8).base64EncodedString() }
+        let text = """
+            apiVersion: v1
+            kind: Config
+            clusters:
+            - cluster:
+                certificate-authority-data: \(b64(caPEM))
+                server: \(server)
+              name: k8swift
+            contexts:
+            - context:
+                cluster: k8swift
+                user: admin
+              name: k8swift
+            current-context: k8swift
+            preferences: {}
+            users:
+            - name: admin
+              user:
+                client-certificate-data: \(b64(adminPEM))
+                client-key-data: \(b64(adminKeyPEM))
+
+            """
+        let dir = (path as NSString).deletingLastPathComponent
+        if !dir.isEmpty { try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true) }
+        try text.write(toFile: path, atomically: true, encoding: .utf8)
+        chmod(path, 0o600)
+    }
+}
+
+/// The bytes of an IPv4 or IPv6 address in text form.
+func IPAddressBytes(_ s: String) -> [UInt8]? {
+    var v4 = in_addr()
+    if inet_pton(AF_INET, s, &v4) == 1 { return withUnsafeBytes(of: &v4) { Array($0) } }
+    var v6 = in6_addr()
+    if inet_pton(AF_INET6, s, &v6) == 1 { return withUnsafeBytes(of: &v6) { Array($0) } }
+    return nil
+}

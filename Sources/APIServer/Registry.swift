@@ -1,0 +1,247 @@
+import APIMachinery
+import Foundation
+import KubernetesAPI
+
+/// Builds a resource store for every enabled resource of the scheme.
+enum Registry {
+    /// Resources that are not stored (reviews, bindings as a resource, component statuses).
+    static let virtual: Set<String> = [
+        "bindings", "componentstatuses", "tokenreviews", "subjectaccessreviews", "selfsubjectaccessreviews",
+        "localsubjectaccessreviews", "selfsubjectrulesreviews", "selfsubjectreviews",
+    ]
+
+    /// Upstream's etcd key prefix of a resource (kept for compatibility with existing stores).
+    static func keyPrefix(_ gr: GroupResource) -> String {
+        switch (gr.group, gr.resource) {
+        case ("", "services"): return "/registry/services/specs/"
+        case ("", "endpoints"): return "/registry/services/endpoints/"
+        case ("", "nodes"): return "/registry/minions/"
+        case ("", "replicationcontrollers"): return "/registry/controllers/"
+        case ("networking.k8s.io", "ingresses"): return "/registry/ingress/"
+        case ("apiextensions.k8s.io", "customresourcedefinitions"):
+            return "/registry/apiextensions.k8s.io/customresourcedefinitions/"
+        case ("apiregistration.k8s.io", "apiservices"): return "/registry/apiregistration.k8s.io/apiservices/"
+        default: return "/registry/\(gr.resource)/"
+        }
+    }
+
+    static func build(_ server: ServerContext) {
+        let scheme = server.scheme
+        var byResource: [GroupResource: [ResourceDescription]] = [:]
+        for r in scheme.enabledResources where !virtual.contains(r.resource) {
+            byResource[r.groupResource, default: []].append(r)
+        }
+        for (gr, descs) in byResource {
+            guard let storageVersion = scheme.storageVersion(of: gr),
+                let storage = scheme.resources.values.first(where: {
+                    $0.groupResource == gr && $0.version == storageVersion
+                }),
+                let st = scheme.type(for: storage.groupVersionKind) as? any StoredKind.Type
+            else { continue }
+            let primary = descs.first { $0.version == storageVersion } ?? descs[0]
+            server.stores[gr] = makeStore(st, resource: primary, versions: descs, server: server)
+        }
+    }
+
+    static func makeStore<T: StoredKind>(
+        _: T.Type, resource: ResourceDescription, versions: [ResourceDescription], server: ServerContext
+    ) -> any ResourceHandler {
+        let storageCodec = VersionCodec<T>.make(T.self, storage: T.self)
+        var codecs: [String: VersionCodec<T>] = [:]
+        for v in versions {
+            guard let vt = server.scheme.type(for: v.groupVersionKind) as? any StoredKind.Type else { continue }
+            codecs[v.version] = makeCodec(vt, storage: T.self)
+        }
+        let strategy = Strategies.strategy(for: T.self, resource: resource, server: server)
+        return ResourceStore<T>(
+            resource: resource, storageCodec: storageCodec, codecs: codecs,
+            keyPrefix: keyPrefix(resource.groupResource),
+            server: server, strategy: strategy, fieldLabels: FieldLabels.supported(resource.resource),
+            fieldsOf: FieldLabels.extractor(resource.resource, namespaced: resource.namespaced, codec: storageCodec))
+    }
+
+    static func makeCodec<V: StoredKind, T: StoredKind>(_ v: V.Type, storage: T.Type) -> VersionCodec<T> {
+        VersionCodec<T>.make(V.self, storage: T.self)
+    }
+}
+
+/// Upstream's registry strategies, where they differ from the generic behaviour.
+enum Strategies {
+    static let generationTracking: Set<String> = [
+        "deployments", "replicasets", "statefulsets", "daemonsets", "replicationcontrollers", "jobs", "cronjobs",
+        "pods", "networkpolicies", "ingresses", "poddisruptionbudgets", "customresourcedefinitions",
+        "horizontalpodautoscalers", "resourceclaims", "validatingadmissionpolicies", "mutatingadmissionpolicies",
+        "flowschemas", "prioritylevelconfigurations", "persistentvolumeclaims",
+    ]
+    static let createOnUpdate: Set<String> = ["endpoints", "events", "leases", "nodes", "endpointslices"]
+
+    static func strategy<T: StoredKind>(for _: T.Type, resource: ResourceDescription, server: ServerContext)
+        -> ResourceStrategy<T>
+    {
+        var s = ResourceStrategy<T>()
+        s.hasStatus = resource.subresources.contains { $0.name == "status" }
+        s.tracksGeneration = generationTracking.contains(resource.resource)
+        s.allowCreateOnUpdate = createOnUpdate.contains(resource.resource)
+        switch (resource.group, resource.resource) {
+        case ("", "namespaces"):
+            s.prepareForCreate = { obj in
+                guard var ns = obj as? CoreV1.Namespace else { return }
+                ns.status.phase = "Active"
+                if !ns.spec.finalizers.contains("kubernetes") { ns.spec.finalizers.append("kubernetes") }
+                ns.metadata.labels["kubernetes.io/metadata.name"] = ns.metadata.name
+                obj = ns as! T
+            }
+            s.admitUpdate = { obj, _ in
+                guard var ns = obj as? CoreV1.Namespace else { return }
+                ns.metadata.labels["kubernetes.io/metadata.name"] = ns.metadata.name
+                obj = ns as! T
+            }
+            // A namespace with finalizers goes Terminating first.
+            s.gracePeriod = { obj, _ in ((obj as? CoreV1.Namespace)?.spec.finalizers.isEmpty ?? true) ? nil : 0 }
+            s.returnsDeletedObject = true
+        case ("", "pods"):
+            s.prepareForCreate = { obj in
+                guard var p = obj as? CoreV1.Pod else { return }
+                p.status = CoreV1.PodStatus()
+                p.status.phase = "Pending"
+                p.status.qosClass = Pods.qosClass(p.spec)
+                obj = p as! T
+            }
+            s.gracePeriod = { obj, requested in
+                guard let p = obj as? CoreV1.Pod else { return nil }
+                if p.spec.nodeName.isEmpty { return nil }
+                let g = requested ?? p.spec.terminationGracePeriodSeconds ?? 30
+                return g <= 0 ? nil : g
+            }
+            s.returnsDeletedObject = true
+        case ("", "services"):
+            let ips = server.serviceIPs
+            let ports = server.nodePorts
+            s.prepareForCreate = { obj in
+                guard var svc = obj as? CoreV1.Service else { return }
+                svc.status = CoreV1.ServiceStatus()
+                obj = svc as! T
+            }
+            s.admitCreate = { obj in
+                guard var svc = obj as? CoreV1.Service else { return }
+                try Services.allocate(&svc, old: nil, ips: ips, ports: ports)
+                obj = svc as! T
+            }
+            s.admitUpdate = { obj, old in
+                guard var svc = obj as? CoreV1.Service, let o = old as? CoreV1.Service else { return }
+                try Services.allocate(&svc, old: o, ips: ips, ports: ports)
+                obj = svc as! T
+            }
+            s.afterDelete = { obj in
+                guard let svc = obj as? CoreV1.Service else { return }
+                for ip in svc.spec.clusterIPs { ips.release(ip) }
+                for p in svc.spec.ports where p.nodePort > 0 { ports.release(Int(p.nodePort)) }
+            }
+        default:
+            break
+        }
+        return s
+    }
+}
+
+enum Pods {
+    /// The pod's QoS class from its containers' requests and limits.
+    static func qosClass(_ spec: CoreV1.PodSpec) -> String {
+        let all = spec.containers + spec.initContainers
+        var any = false
+        var guaranteed = true
+        for c in all {
+            let req = c.resources.requests
+            let lim = c.resources.limits
+            if !req.isEmpty || !lim.isEmpty { any = true }
+            for r in ["cpu", "memory"] {
+                guard let l = lim[r] else {
+                    guaranteed = false
+                    continue
+                }
+                if let q = req[r], q != l { guaranteed = false }
+            }
+        }
+        if !any { return "BestEffort" }
+        return guaranteed ? "Guaranteed" : "Burstable"
+    }
+}
+
+enum Services {
+    static func invalid(_ name: String, _ errs: ErrorList) -> APIError {
+        APIError.invalid(GroupKind(group: "", kind: "Service"), name, errs)
+    }
+
+    /// Cluster IP and node port allocation, no duplicates; on update the old allocations are kept.
+    static func allocate(_ svc: inout CoreV1.Service, old: CoreV1.Service?, ips: IPAllocator, ports: PortAllocator)
+        throws
+    {
+        let name = svc.metadata.name
+        if let old {
+            if svc.spec.clusterIP.isEmpty { svc.spec.clusterIP = old.spec.clusterIP }
+            if svc.spec.clusterIPs.isEmpty { svc.spec.clusterIPs = old.spec.clusterIPs }
+            for i in svc.spec.ports.indices where svc.spec.ports[i].nodePort == 0 {
+                if let o = old.spec.ports.first(where: {
+                    $0.port == svc.spec.ports[i].port && $0.protocol == svc.spec.ports[i].protocol
+                }) {
+                    svc.spec.ports[i].nodePort = o.nodePort
+                }
+            }
+            return
+        }
+        if svc.spec.type == "ExternalName" { return }
+        if svc.spec.clusterIP != "None" {
+            let wanted = svc.spec.clusterIP.isEmpty ? nil : svc.spec.clusterIP
+            if let w = wanted, ips.contains(w) == nil {
+                throw invalid(
+                    name,
+                    [
+                        .invalid(
+                            FieldPath("spec", "clusterIPs").index(0), w,
+                            "failed to allocate IP \(w): the provided IP (\(w)) is not in the valid range. The range of valid IPs is \(IPAllocator.text(ips.base))/\(32 - Int(log2(Double(ips.size))))"
+                        )
+                    ])
+            }
+            guard let ip = ips.allocate(wanted) else {
+                if let w = wanted {
+                    throw invalid(
+                        name,
+                        [
+                            .invalid(
+                                FieldPath("spec", "clusterIPs").index(0), w,
+                                "failed to allocate IP \(w): provided IP is already allocated")
+                        ])
+                }
+                throw APIError.internalError("failed to allocate a serviceIP: range is full")
+            }
+            svc.spec.clusterIP = ip
+            svc.spec.clusterIPs = [ip]
+            if svc.spec.ipFamilies.isEmpty { svc.spec.ipFamilies = ["IPv4"] }
+            if svc.spec.ipFamilyPolicy == nil { svc.spec.ipFamilyPolicy = "SingleStack" }
+        } else {
+            svc.spec.clusterIPs = ["None"]
+            if svc.spec.ipFamilies.isEmpty { svc.spec.ipFamilies = ["IPv4"] }
+            if svc.spec.ipFamilyPolicy == nil { svc.spec.ipFamilyPolicy = "SingleStack" }
+        }
+        if svc.spec.type == "NodePort" || svc.spec.type == "LoadBalancer" {
+            for i in svc.spec.ports.indices {
+                let wanted = svc.spec.ports[i].nodePort == 0 ? nil : Int(svc.spec.ports[i].nodePort)
+                guard let p = ports.allocate(wanted) else {
+                    for ip in svc.spec.clusterIPs { ips.release(ip) }
+                    for j in 0..<i where svc.spec.ports[j].nodePort > 0 {
+                        ports.release(Int(svc.spec.ports[j].nodePort))
+                    }
+                    let w = wanted ?? 0
+                    throw invalid(
+                        name,
+                        [
+                            .invalid(
+                                FieldPath("spec", "ports").index(i).child("nodePort"), .int(Int64(w)),
+                                "provided port is already allocated")
+                        ])
+                }
+                svc.spec.ports[i].nodePort = Int32(p)
+            }
+        }
+    }
+}

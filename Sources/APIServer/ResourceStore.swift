@@ -1,0 +1,773 @@
+import APIMachinery
+import Foundation
+import KubernetesAPI
+import NIOHTTP1
+import Storage
+
+/// Type-erased access to one resource (all its served versions), used by the router.
+protocol ResourceHandler: AnyObject, Sendable {
+    var resource: ResourceDescription { get }
+    func handle(_ req: ResourceRequest) async throws -> HTTPResponse
+}
+
+/// Per-resource behaviour beyond the generic REST semantics (upstream's registry strategies).
+struct ResourceStrategy<T: StoredKind>: Sendable {
+    /// Resets status on create and keeps it on main-resource updates (has a status subresource).
+    var hasStatus = false
+    /// `metadata.generation` starts at 1 and bumps when anything but metadata and status changes.
+    var tracksGeneration = false
+    var allowCreateOnUpdate = false
+    var returnsDeletedObject = false
+    /// Changes made on create after defaulting (upstream's PrepareForCreate).
+    var prepareForCreate: (@Sendable (inout T) -> Void)? = nil
+    /// Checks and allocations on create that may fail (cluster IPs, node ports).
+    var admitCreate: (@Sendable (inout T) async throws -> Void)? = nil
+    var admitUpdate: (@Sendable (inout T, T) async throws -> Void)? = nil
+    /// Called after a delete is committed (release allocations).
+    var afterDelete: (@Sendable (T) async -> Void)? = nil
+    /// Decides a graceful delete: returns the grace period to record, or nil to delete now.
+    var gracePeriod: (@Sendable (T, Int64?) -> Int64?)? = nil
+}
+
+/// The generic REST store of one resource: objects of type T (its storage version) in the store
+/// under `keyPrefix`, served in every version in `codecs`, read from the watch cache.
+final class ResourceStore<T: StoredKind>: ResourceHandler, @unchecked Sendable {
+    let resource: ResourceDescription
+    let groupResource: GroupResource
+    let storageCodec: VersionCodec<T>
+    let codecs: [String: VersionCodec<T>]
+    let keyPrefix: String
+    let cache: WatchCache<T>
+    let server: ServerContext
+    let strategy: ResourceStrategy<T>
+    let fieldLabels: Set<String>
+
+    init(
+        resource: ResourceDescription, storageCodec: VersionCodec<T>, codecs: [String: VersionCodec<T>],
+        keyPrefix: String, server: ServerContext, strategy: ResourceStrategy<T>, fieldLabels: Set<String>,
+        fieldsOf: @escaping @Sendable (T) -> [String: String]
+    ) {
+        self.resource = resource
+        self.groupResource = resource.groupResource
+        self.storageCodec = storageCodec
+        self.codecs = codecs
+        self.keyPrefix = keyPrefix
+        self.server = server
+        self.strategy = strategy
+        self.fieldLabels = fieldLabels
+        let codec = storageCodec
+        cache = WatchCache<T>(
+            keyPrefix: keyPrefix,
+            decode: { kv in
+                let u = try ProtobufEnvelope.unwrap(kv.value)
+                var t = try T(protoBytes: u.raw)
+                t.applyDefaults()
+                t.metadata.resourceVersion = String(kv.modRevision)
+                _ = codec
+                return t
+            }, fieldsOf: fieldsOf)
+    }
+
+    var groupKind: GroupKind { GroupKind(group: resource.group, kind: resource.kind) }
+
+    func key(namespace: String, name: String) -> StorageKey {
+        resource.namespaced ? StorageKey("\(keyPrefix)\(namespace)/\(name)") : StorageKey("\(keyPrefix)\(name)")
+    }
+
+    func codec(_ version: String) -> VersionCodec<T> { codecs[version] ?? storageCodec }
+
+    // MARK: Dispatch
+
+    func handle(_ req: ResourceRequest) async throws -> HTTPResponse {
+        switch (req.verb, req.subresource) {
+        case (.get, ""): return try await get(req)
+        case (.list, ""): return try await list(req)
+        case (.watch, ""): return try await watch(req)
+        case (.create, ""): return try await create(req)
+        case (.update, ""), (.update, "status"): return try await update(req)
+        case (.patch, ""), (.patch, "status"): return try await patch(req)
+        case (.delete, ""): return try await delete(req)
+        case (.deletecollection, ""): return try await deleteCollection(req)
+        case (.get, "status"): return try await get(req)
+        case (.get, "scale"), (.update, "scale"), (.patch, "scale"): return try await scale(req)
+        case (.create, "binding"): return try await bind(req)
+        case (.update, "finalize"): return try await update(req)
+        default: throw APIError.notFound(groupResource, req.name)
+        }
+    }
+
+    // MARK: Reads
+
+    /// Waits for the cache to hold every write up to the store's current revision (a consistent read).
+    func consistentRevision() async throws -> Revision {
+        let rev = try await server.store.currentRevision()
+        if !(await server.feeder.wait(for: rev)) {
+            throw APIError.timeout("Timeout: Too large resource version: \(rev), current: \(server.feeder.revision)")
+        }
+        return rev
+    }
+
+    /// Waits for a requested minimum revision (resourceVersion=N, NotOlderThan semantics).
+    func awaitRevision(_ rv: String?) async throws {
+        guard let rv, !rv.isEmpty, rv != "0" else {
+            if rv == nil || rv!.isEmpty { _ = try await consistentRevision() }
+            return
+        }
+        guard let n = Int64(rv) else {
+            throw APIError.badRequest("invalid resource version \"\(rv)\"")
+        }
+        if !(await server.feeder.wait(for: n)) {
+            throw APIError.timeout(
+                "Too large resource version: \(n), current: \(server.feeder.revision)", retryAfter: 1)
+        }
+    }
+
+    func current(_ namespace: String, _ name: String) -> CachedObject<T>? {
+        cache.get(key(namespace: namespace, name: name).rawValue).object
+    }
+
+    func get(_ req: ResourceRequest) async throws -> HTTPResponse {
+        try await awaitRevision(req.query["resourceVersion"])
+        guard let obj = current(req.namespace, req.name) else { throw APIError.notFound(groupResource, req.name) }
+        return try respond(obj, req, status: .ok)
+    }
+
+    func filter(_ req: ResourceRequest) throws -> ObjectFilter {
+        var f = ObjectFilter()
+        if resource.namespaced && !req.namespace.isEmpty { f.namespace = req.namespace }
+        if let ls = req.query["labelSelector"], !ls.isEmpty {
+            let sel = try Selectors.parseLabelSelector(ls)
+            f.labels = sel
+        }
+        if let fs = req.query["fieldSelector"], !fs.isEmpty {
+            let (match, fields, exactName) = try Selectors.parseFieldSelector(fs)
+            for field in fields where !fieldLabels.contains(field) {
+                throw APIError.badRequest("field label not supported: \(field)")
+            }
+            f.fields = match
+            if let n = exactName { f.name = n }
+        }
+        return f
+    }
+
+    func list(_ req: ResourceRequest) async throws -> HTTPResponse {
+        if req.query["watch"] == "true" || req.query["watch"] == "1" { return try await watch(req) }
+        let f = try filter(req)
+        let limit = req.query["limit"].flatMap(Int.init).flatMap { $0 > 0 ? $0 : nil }
+        let rv = req.query["resourceVersion"]
+        let match = req.query["resourceVersionMatch"] ?? ""
+        var items: [CachedObject<T>]
+        var revision: Revision
+        var continueToken: String? = nil
+        var remaining: Int64? = nil
+        if let token = req.query["continue"], !token.isEmpty {
+            guard let c = ContinueToken.decode(token) else {
+                throw APIError.badRequest("continue key is not valid: invalid continue token")
+            }
+            if let rv, !rv.isEmpty {
+                throw APIError.badRequest("specifying resource version is not allowed when using continue")
+            }
+            (revision, items) = try await listFromStore(f, at: c.revision, after: c.start)
+        } else if match == "Exact", let rv, let n = Int64(rv) {
+            (revision, items) = try await listFromStore(f, at: n, after: nil)
+        } else {
+            if !match.isEmpty && match != "NotOlderThan" && match != "Exact" {
+                throw APIError.badRequest(
+                    "resourceVersionMatch: Unsupported value: \"\(match)\": supported values: \"Exact\", \"NotOlderThan\", \"\""
+                )
+            }
+            try await awaitRevision(rv)
+            (revision, items) = cache.snapshot(f)
+            revision = max(revision, server.feeder.revision)
+        }
+        if let limit, items.count > limit {
+            let last = items[limit - 1]
+            remaining = Int64(items.count - limit)
+            items = Array(items[..<limit])
+            continueToken = ContinueToken(revision: revision, start: String(last.key.dropFirst(keyPrefix.count)))
+                .encoded(prefix: keyPrefix)
+            if f.labels != nil || f.fields != nil { remaining = nil }
+        }
+        return try respondList(items, revision: revision, continue: continueToken, remaining: remaining, req)
+    }
+
+    /// A list at a past revision, from the store (continue tokens, `resourceVersionMatch=Exact`).
+    func listFromStore(_ f: ObjectFilter, at revision: Revision, after start: String?) async throws -> (
+        Revision, [CachedObject<T>]
+    ) {
+        let range: KeyRange =
+            resource.namespaced && f.namespace != nil ? .prefix("\(keyPrefix)\(f.namespace!)/") : .prefix(keyPrefix)
+        var out: [CachedObject<T>] = []
+        var after = start.map { StorageKey(keyPrefix + $0) }
+        do {
+            repeat {
+                let page = try await server.store.list(range, at: revision, limit: 1000, continueAfter: after)
+                for kv in page.items {
+                    if let e = cache.makeEntry(kv), e.matches(f) { out.append(e) }
+                }
+                after = page.hasMore ? page.items.last?.key : nil
+            } while after != nil
+        } catch StorageError.compacted {
+            throw APIError.expired(
+                "The provided continue parameter is too old to display a consistent list result. You can start a new list without the continue parameter, or use the continue token in this response to retrieve the remainder of the results. Continuing with the provided token results in an inconsistent list - objects that were created, modified, or deleted between the time the first chunk was returned and now may show up in the list."
+            )
+        } catch StorageError.futureRevision(let r, let c) {
+            throw APIError.timeout("Too large resource version: \(r), current: \(c)")
+        }
+        return (revision, out)
+    }
+
+    // MARK: Writes
+
+    func decodeBody(_ req: ResourceRequest, codec: VersionCodec<T>) throws -> (T, warnings: [String]) {
+        let ct = req.request.headers.first(name: "content-type")
+        guard let format = WireFormat(contentType: ct) else { throw APIError.unsupportedMediaType }
+        let validation = req.query["fieldValidation"] ?? "Warn"
+        if !["Strict", "Warn", "Ignore"].contains(validation) {
+            throw APIError.badRequest(
+                "fieldValidation: Unsupported value: \"\(validation)\": supported values: \"Ignore\", \"Strict\", \"Warn\""
+            )
+        }
+        let gvk = codec.groupVersionKind
+        let decoded: DecodedBody<T>
+        do {
+            decoded = try codec.decode(req.body, format, validation != "Ignore")
+        } catch BodyDecodingError.malformed(let m) {
+            let snippet = String(decoding: req.body.prefix(32), as: UTF8.self)
+            let more = req.body.count > 32 ? " ..." : ""
+            if format == .protobuf {
+                throw APIError.badRequest(
+                    "the object provided is unrecognized (must be of type \(gvk.kind)): \(m)")
+            }
+            throw APIError.badRequest(
+                "the object provided is unrecognized (must be of type \(gvk.kind)): couldn't get version/kind; json parse error: \(m) (\(snippet)\(more))"
+            )
+        }
+        if format != .protobuf {
+            if decoded.kind.isEmpty {
+                let snippet = String(decoding: req.body.prefix(1024), as: UTF8.self)
+                throw APIError.badRequest("Object 'Kind' is missing in '\(snippet)'")
+            }
+            if decoded.kind != gvk.kind || decoded.apiVersion != gvk.apiVersion {
+                if decoded.apiVersion != gvk.apiVersion {
+                    throw APIError.badRequest(
+                        "the API version in the data (\(decoded.apiVersion)) does not match the expected API version (\(gvk.apiVersion))"
+                    )
+                }
+                throw APIError.badRequest(
+                    "the kind in the data (\(decoded.kind)) does not match the expected kind (\(gvk.kind))")
+            }
+        }
+        var problems = decoded.unknownFields.map { "unknown field \"\($0)\"" }
+        problems += decoded.duplicateFields.map { "duplicate field \"\($0)\"" }
+        if validation == "Strict" && !problems.isEmpty {
+            throw APIError.badRequest(
+                "\(gvk.kind) in version \"\(gvk.version)\" cannot be handled as a \(gvk.kind): strict decoding error: \(problems.joined(separator: ", "))"
+            )
+        }
+        return (decoded.object, validation == "Warn" ? problems : [])
+    }
+
+    func checkNamespace(_ req: ResourceRequest, _ meta: inout MetaV1.ObjectMeta) throws {
+        if resource.namespaced {
+            if meta.namespace.isEmpty { meta.namespace = req.namespace }
+            if meta.namespace != req.namespace {
+                throw APIError.badRequest(
+                    "the namespace of the provided object does not match the namespace sent on the request")
+            }
+        } else {
+            meta.namespace = ""
+        }
+    }
+
+    func create(_ req: ResourceRequest) async throws -> HTTPResponse {
+        let codec = self.codec(req.version)
+        var (obj, warnings) = try decodeBody(req, codec: codec)
+        try checkNamespace(req, &obj.metadata)
+        let stored = try await createObject(obj, dryRun: req.isDryRun)
+        return try respond(stored, req, status: .created, warnings: warnings)
+    }
+
+    /// Creates an object (already defaulted, in storage form): metadata, strategy, validation,
+    /// admission, the store write, then waits for the cache to hold it.
+    func createObject(_ input: T, dryRun: Bool = false) async throws -> CachedObject<T> {
+        var obj = input
+        if obj.metadata.name.isEmpty && !obj.metadata.generateName.isEmpty {
+            obj.metadata.name = obj.metadata.generateName + Names.randomSuffix()
+        }
+        if resource.namespaced { try server.admitNamespace(obj.metadata.namespace) }
+        obj.metadata.uid = UUID().uuidString.lowercased()
+        obj.metadata.creationTimestamp = Time(seconds: Int64(Date().timeIntervalSince1970))
+        obj.metadata.resourceVersion = ""
+        obj.metadata.deletionTimestamp = nil
+        obj.metadata.deletionGracePeriodSeconds = nil
+        obj.metadata.selfLink = ""
+        if strategy.tracksGeneration { obj.metadata.generation = 1 }
+        if strategy.hasStatus { obj = try JSONSurgery.replacing(obj, key: "status", with: nil, codec: storageCodec) }
+        server.gates.dropDisabledFieldsAny(&obj, old: nil)
+        strategy.prepareForCreate?(&obj)
+        var errs: ErrorList
+        if let v = obj as? any Validated {
+            errs = v.validate()
+        } else {
+            errs = MetaValidation.validateObjectMeta(
+                obj.metadata, namespaced: resource.namespaced, nameRule: .dns1123Subdomain)
+        }
+        if obj.metadata.name.isEmpty && !errs.contains(where: { $0.field.description == "metadata.name" }) {
+            errs.insert(.required(FieldPath("metadata", "name"), "name or generateName is required"), at: 0)
+        }
+        if !errs.isEmpty { throw APIError.invalid(groupKind, obj.metadata.name, errs) }
+        if let admit = strategy.admitCreate { try await admit(&obj) }
+        let k = key(namespace: obj.metadata.namespace, name: obj.metadata.name)
+        if dryRun {
+            if current(obj.metadata.namespace, obj.metadata.name) != nil {
+                throw APIError.alreadyExists(groupResource, obj.metadata.name)
+            }
+            return CachedObject(key: k.rawValue, object: obj, revision: 0, fieldSet: [:])
+        }
+        let bytes = storageBytes(obj)
+        let result: CreateResult
+        do {
+            result = try await server.store.create(k, value: bytes, lease: try await server.lease(for: groupResource))
+        } catch {
+            await strategy.afterDelete?(obj)
+            throw storageError(error)
+        }
+        switch result {
+        case .alreadyExists:
+            await strategy.afterDelete?(obj)
+            throw APIError.alreadyExists(groupResource, obj.metadata.name)
+        case .created(let kv):
+            return try await committed(kv, obj)
+        }
+    }
+
+    func storageError(_ error: any Error) -> APIError {
+        if let e = error as? APIError { return e }
+        return APIError.internalError("\(error)")
+    }
+
+    func storageBytes(_ obj: T) -> [UInt8] {
+        var o = obj
+        o.metadata.resourceVersion = ""
+        let gvk = storageCodec.groupVersionKind
+        return ProtobufEnvelope.wrap(storageCodec.itemProto(o), apiVersion: gvk.apiVersion, kind: gvk.kind)
+    }
+
+    /// After a write: waits until the cache has it, and returns the cached entry.
+    func committed(_ kv: KeyValue, _ obj: T) async throws -> CachedObject<T> {
+        _ = await server.feeder.wait(for: kv.modRevision)
+        if let e = cache.get(kv.key.rawValue).object, e.revision == kv.modRevision { return e }
+        var o = obj
+        o.metadata.resourceVersion = String(kv.modRevision)
+        return CachedObject(key: kv.key.rawValue, object: o, revision: kv.modRevision, fieldSet: cache.fieldsOf(o))
+    }
+
+    func update(_ req: ResourceRequest) async throws -> HTTPResponse {
+        let codec = self.codec(req.version)
+        var (obj, warnings) = try decodeBody(req, codec: codec)
+        try checkNamespace(req, &obj.metadata)
+        if obj.metadata.name != req.name {
+            throw APIError.badRequest(
+                "the name of the object (\(obj.metadata.name)) does not match the name on the URL (\(req.name))")
+        }
+        let result = try await updateObject(
+            namespace: req.namespace, name: req.name, subresource: req.subresource, dryRun: req.isDryRun
+        ) { _ in obj }
+        return try respond(result.object, req, status: result.created ? .created : .ok, warnings: warnings)
+    }
+
+    struct UpdateOutcome {
+        var object: CachedObject<T>
+        var created: Bool
+    }
+
+    /// Read-modify-write with optimistic concurrency: `mutate` gets the current object and returns
+    /// the new one. A resourceVersion in the new object must match the current one (409 otherwise);
+    /// without one the update is unconditional and retried on conflicts.
+    func updateObject(
+        namespace: String, name: String, subresource: String, dryRun: Bool = false,
+        mutate: (T) async throws -> T
+    ) async throws -> UpdateOutcome {
+        for _ in 0..<20 {
+            _ = try await consistentRevision()
+            guard let cur = current(namespace, name) else {
+                if strategy.allowCreateOnUpdate && subresource.isEmpty {
+                    var fresh = try await mutate(T())
+                    fresh.metadata.namespace = resource.namespaced ? namespace : ""
+                    return UpdateOutcome(object: try await createObject(fresh, dryRun: dryRun), created: true)
+                }
+                throw APIError.notFound(groupResource, name)
+            }
+            let old = cur.object
+            var obj = try await mutate(old)
+            let rv = obj.metadata.resourceVersion
+            if !rv.isEmpty && rv != old.metadata.resourceVersion {
+                throw APIError.conflict(groupResource, name, APIError.modifiedMessage)
+            }
+            obj = try prepareUpdate(obj, old: old, subresource: subresource)
+            if let admit = strategy.admitUpdate { try await admit(&obj, old) }
+            if obj == old && !dryRun { return UpdateOutcome(object: cur, created: false) }
+            if dryRun {
+                return UpdateOutcome(
+                    object: CachedObject(key: cur.key, object: obj, revision: cur.revision, fieldSet: [:]),
+                    created: false)
+            }
+            let res: UpdateResult
+            do {
+                res = try await server.store.update(
+                    StorageKey(cur.key), value: storageBytes(obj), ifRevision: cur.revision,
+                    lease: try await server.lease(for: groupResource))
+            } catch { throw storageError(error) }
+            switch res {
+            case .updated(let kv):
+                let e = try await committed(kv, obj)
+                if e.object.metadata.deletionTimestamp != nil && e.object.metadata.finalizers.isEmpty
+                    && old.metadata.deletionTimestamp != nil
+                {
+                    // The last finalizer went away: the object is deleted now.
+                    _ = try await server.store.delete(StorageKey(cur.key), ifRevision: kv.modRevision)
+                    await strategy.afterDelete?(e.object)
+                }
+                return UpdateOutcome(object: e, created: false)
+            case .conflict:
+                if !rv.isEmpty { throw APIError.conflict(groupResource, name, APIError.modifiedMessage) }
+                continue
+            }
+        }
+        throw APIError.conflict(groupResource, name, APIError.modifiedMessage)
+    }
+
+    /// Upstream's update strategy: identity fields kept, status or spec written only through its
+    /// own endpoint, generation bumped on spec changes, gated fields dropped, validation.
+    func prepareUpdate(_ input: T, old: T, subresource: String) throws -> T {
+        var obj = input
+        obj.metadata.uid = obj.metadata.uid.isEmpty ? old.metadata.uid : obj.metadata.uid
+        obj.metadata.creationTimestamp = old.metadata.creationTimestamp
+        obj.metadata.deletionTimestamp = old.metadata.deletionTimestamp
+        obj.metadata.deletionGracePeriodSeconds = old.metadata.deletionGracePeriodSeconds
+        obj.metadata.generation = old.metadata.generation
+        obj.metadata.resourceVersion = old.metadata.resourceVersion
+        obj.metadata.selfLink = ""
+        if subresource == "status" {
+            // Only status changes: everything else comes from the stored object.
+            let status = try JSONSurgery.value(obj, key: "status", codec: storageCodec)
+            obj = try JSONSurgery.replacing(old, key: "status", with: status, codec: storageCodec)
+        } else if subresource == "finalize" {
+            let spec = try JSONSurgery.value(obj, key: "spec", codec: storageCodec)
+            obj = try JSONSurgery.replacing(old, key: "spec", with: spec, codec: storageCodec)
+        } else if strategy.hasStatus {
+            let status = try JSONSurgery.value(old, key: "status", codec: storageCodec)
+            obj = try JSONSurgery.replacing(obj, key: "status", with: status, codec: storageCodec)
+        }
+        let sameSpec = try JSONSurgery.sameExceptMetadataAndStatus(obj, old, codec: storageCodec)
+        if strategy.tracksGeneration && subresource.isEmpty && !sameSpec {
+            obj.metadata.generation = old.metadata.generation + 1
+        }
+        server.gates.dropDisabledFieldsAny(&obj, old: old)
+        var errs: ErrorList
+        if let v = obj as? any Validated {
+            errs = Self.validateUpdate(v, old)
+        } else {
+            errs = MetaValidation.validateObjectMeta(
+                obj.metadata, namespaced: resource.namespaced, nameRule: .dns1123Subdomain)
+            errs += MetaValidation.validateObjectMetaUpdate(obj.metadata, old.metadata)
+        }
+        if !errs.isEmpty { throw APIError.invalid(groupKind, obj.metadata.name, errs) }
+        return obj
+    }
+
+    static func validateUpdate<V: Validated>(_ new: V, _ old: T) -> ErrorList {
+        new.validateUpdate(from: old as! V)
+    }
+
+    func patch(_ req: ResourceRequest) async throws -> HTTPResponse {
+        let ct =
+            (req.request.headers.first(name: "content-type") ?? "").split(separator: ";").first.map {
+                $0.trimmingCharacters(in: .whitespaces)
+            } ?? ""
+        let kind: PatchKind
+        switch ct {
+        case "application/json-patch+json": kind = .json
+        case "application/merge-patch+json": kind = .merge
+        case "application/strategic-merge-patch+json": kind = .strategic
+        case "application/apply-patch+yaml", "application/apply-patch+cbor":
+            throw APIError.unsupportedPatch(ct)
+        default: throw APIError.unsupportedPatch(ct)
+        }
+        let codec = self.codec(req.version)
+        var warnings: [String] = []
+        let patchBytes = req.body
+        let gvk = codec.groupVersionKind
+        let schema = server.patchSchema(gvk)
+        let validation = req.query["fieldValidation"] ?? "Warn"
+        let result = try await updateObject(
+            namespace: req.namespace, name: req.name, subresource: req.subresource, dryRun: req.isDryRun
+        ) { old in
+            let original = codec.objectJSON(old)
+            let patched: [UInt8]
+            do {
+                patched = try Patching.apply(kind, patch: patchBytes, to: original, schema: schema)
+            } catch let e as APIError {
+                throw e
+            } catch {
+                throw APIError(
+                    code: 422, reason: "Invalid",
+                    message: "the server rejected our request due to an error in our request",
+                    details: MetaV1.StatusDetails())
+            }
+            let d: DecodedBody<T>
+            do {
+                d = try codec.fromJSONValue(patched, validation != "Ignore")
+            } catch BodyDecodingError.malformed(let m) {
+                throw APIError.badRequest(m)
+            }
+            let problems = d.unknownFields.map { "unknown field \"\($0)\"" }
+            if validation == "Strict" && !problems.isEmpty {
+                throw APIError.badRequest("strict decoding error: \(problems.joined(separator: ", "))")
+            }
+            if validation == "Warn" { warnings = problems }
+            var obj = d.object
+            if obj.metadata.name != req.name {
+                throw APIError.badRequest(
+                    "the name of the object (\(obj.metadata.name)) does not match the name on the URL (\(req.name))")
+            }
+            if resource.namespaced { obj.metadata.namespace = req.namespace }
+            // A patch that does not name a resourceVersion is unconditional (retried on conflict).
+            if !Patching.mentionsResourceVersion(patchBytes) { obj.metadata.resourceVersion = "" }
+            return obj
+        }
+        return try respond(result.object, req, status: .ok, warnings: warnings)
+    }
+
+    func delete(_ req: ResourceRequest) async throws -> HTTPResponse {
+        var options = MetaV1.DeleteOptions()
+        if !req.body.isEmpty {
+            options =
+                (try? ObjectDecoding.decodeJSON(MetaV1.DeleteOptions.self, req.body, track: false).object) ?? options
+        }
+        if let g = req.query["gracePeriodSeconds"].flatMap(Int64.init) { options.gracePeriodSeconds = g }
+        if let p = req.query["propagationPolicy"] { options.propagationPolicy = p }
+        let outcome = try await deleteObject(
+            namespace: req.namespace, name: req.name, options: options, dryRun: req.isDryRun)
+        switch outcome {
+        case .pending(let obj):
+            return try respond(obj, req, status: .ok)
+        case .deleted(let obj):
+            if strategy.returnsDeletedObject { return try respond(obj, req, status: .ok) }
+            var st = MetaV1.Status(kind: "Status", apiVersion: "v1", status: "Success")
+            st.details = MetaV1.StatusDetails(
+                name: obj.name, group: resource.group, kind: resource.resource, uid: obj.object.metadata.uid)
+            return try respondStatus(st, req)
+        }
+    }
+
+    enum DeleteOutcome {
+        /// Deletion is recorded (deletionTimestamp) and waits for finalizers or a grace period.
+        case pending(CachedObject<T>)
+        case deleted(CachedObject<T>)
+    }
+
+    func deleteObject(namespace: String, name: String, options: MetaV1.DeleteOptions, dryRun: Bool = false)
+        async throws -> DeleteOutcome
+    {
+        for _ in 0..<20 {
+            _ = try await consistentRevision()
+            guard let cur = current(namespace, name) else { throw APIError.notFound(groupResource, name) }
+            if let p = options.preconditions {
+                if let uid = p.uid, !uid.isEmpty, uid != cur.object.metadata.uid {
+                    throw APIError.conflict(
+                        groupResource, name,
+                        "Precondition failed: UID in precondition: \(uid), UID in object meta: \(cur.object.metadata.uid)"
+                    )
+                }
+                if let rv = p.resourceVersion, !rv.isEmpty, rv != cur.object.metadata.resourceVersion {
+                    throw APIError.conflict(
+                        groupResource, name,
+                        "Precondition failed: ResourceVersion in precondition: \(rv), ResourceVersion in object meta: \(cur.object.metadata.resourceVersion)"
+                    )
+                }
+            }
+            var obj = cur.object
+            var finalizers = obj.metadata.finalizers
+            let policy = options.propagationPolicy ?? (options.orphanDependents == true ? "Orphan" : nil)
+            if policy == "Orphan" && !finalizers.contains("orphan") && resource.resource != "namespaces" {
+                finalizers.append("orphan")
+            }
+            if policy == "Foreground" && !finalizers.contains("foregroundDeletion") {
+                finalizers.append("foregroundDeletion")
+            }
+            let grace = strategy.gracePeriod?(obj, options.gracePeriodSeconds)
+            if !finalizers.isEmpty || grace != nil {
+                if obj.metadata.deletionTimestamp != nil && finalizers == obj.metadata.finalizers {
+                    return .pending(cur)
+                }
+                obj.metadata.finalizers = finalizers
+                if obj.metadata.deletionTimestamp == nil {
+                    obj.metadata.deletionTimestamp = Time(seconds: Int64(Date().timeIntervalSince1970) + (grace ?? 0))
+                    obj.metadata.deletionGracePeriodSeconds = grace ?? 0
+                }
+                server.deletionHook(groupResource, &obj)
+                if dryRun {
+                    return .pending(CachedObject(key: cur.key, object: obj, revision: cur.revision, fieldSet: [:]))
+                }
+                let res = try await server.store.update(
+                    StorageKey(cur.key), value: storageBytes(obj), ifRevision: cur.revision, lease: nil)
+                guard case .updated(let kv) = res else { continue }
+                let e = try await committed(kv, obj)
+                server.deletionStarted(groupResource, e.object.metadata.name)
+                return .pending(e)
+            }
+            if dryRun { return .deleted(cur) }
+            let res = try await server.store.delete(StorageKey(cur.key), ifRevision: cur.revision)
+            switch res {
+            case .deleted(_, let rev):
+                _ = await server.feeder.wait(for: rev)
+                await strategy.afterDelete?(obj)
+                return .deleted(cur)
+            case .notFound: throw APIError.notFound(groupResource, name)
+            case .conflict: continue
+            }
+        }
+        throw APIError.conflict(groupResource, name, APIError.modifiedMessage)
+    }
+
+    func deleteCollection(_ req: ResourceRequest) async throws -> HTTPResponse {
+        var options = MetaV1.DeleteOptions()
+        if !req.body.isEmpty {
+            options =
+                (try? ObjectDecoding.decodeJSON(MetaV1.DeleteOptions.self, req.body, track: false).object) ?? options
+        }
+        _ = try await consistentRevision()
+        let f = try filter(req)
+        let (rev, items) = cache.snapshot(f)
+        var deleted: [CachedObject<T>] = []
+        for item in items {
+            do {
+                switch try await deleteObject(
+                    namespace: item.namespace, name: item.name, options: options, dryRun: req.isDryRun)
+                {
+                case .deleted(let o), .pending(let o): deleted.append(o)
+                }
+            } catch let e as APIError where e.code == 404 {
+                continue
+            }
+        }
+        return try respondList(deleted, revision: max(rev, server.feeder.revision), continue: nil, remaining: nil, req)
+    }
+
+    // MARK: Subresources
+
+    func scale(_ req: ResourceRequest) async throws -> HTTPResponse {
+        guard resource.subresources.contains(where: { $0.name == "scale" }) else {
+            throw APIError.notFound(groupResource, req.name)
+        }
+        func scaleOf(_ o: CachedObject<T>) throws -> [UInt8] {
+            let json = try JSONValue.parse(storageCodec.itemJSON(o.object))
+            let replicas =
+                json["spec"]?["replicas"].flatMap { v -> Int32? in
+                    if case .number(let n) = v { return Int32(n) }
+                    return nil
+                } ?? 0
+            let statusReplicas =
+                json["status"]?["replicas"].flatMap { v -> Int32? in
+                    if case .number(let n) = v { return Int32(n) }
+                    return nil
+                } ?? 0
+            var selector = ""
+            if let sel = json["status"]?["selector"]?.stringValue {
+                selector = sel
+            } else if let s = json["spec"]?["selector"] {
+                selector = Selectors.labelSelectorString(s)
+            }
+            var sc = AutoscalingV1.Scale()
+            sc.kind = "Scale"
+            sc.apiVersion = "autoscaling/v1"
+            sc.metadata = MetaV1.ObjectMeta(
+                name: o.object.metadata.name, namespace: o.object.metadata.namespace, uid: o.object.metadata.uid,
+                resourceVersion: o.object.metadata.resourceVersion,
+                creationTimestamp: o.object.metadata.creationTimestamp)
+            sc.spec = AutoscalingV1.ScaleSpec(replicas: replicas)
+            sc.status = AutoscalingV1.ScaleStatus(replicas: statusReplicas, selector: selector)
+            var w = JSONWriter()
+            sc.encodeJSON(&w)
+            return w.bytes
+        }
+        if req.verb == .get {
+            try await awaitRevision(req.query["resourceVersion"])
+            guard let o = current(req.namespace, req.name) else { throw APIError.notFound(groupResource, req.name) }
+            return try respondRaw(scaleOf(o), req, kind: "Scale")
+        }
+        let bodyJSON: [UInt8]
+        if req.verb == .patch {
+            guard let o = current(req.namespace, req.name) else { throw APIError.notFound(groupResource, req.name) }
+            let ct = req.request.headers.first(name: "content-type") ?? ""
+            let kind: PatchKind =
+                ct.hasPrefix("application/json-patch") ? .json : ct.hasPrefix("application/merge") ? .merge : .strategic
+            bodyJSON = try Patching.apply(kind, patch: req.body, to: try scaleOf(o), schema: nil)
+        } else {
+            let format = WireFormat(contentType: req.request.headers.first(name: "content-type")) ?? .json
+            if format == .protobuf {
+                let u = try ProtobufEnvelope.unwrap(req.body)
+                var w = JSONWriter()
+                try AutoscalingV1.Scale(protoBytes: u.raw).encodeJSON(&w)
+                bodyJSON = w.bytes
+            } else {
+                bodyJSON = format == .yaml ? try YAML.toJSON(String(decoding: req.body, as: UTF8.self)) : req.body
+            }
+        }
+        let scale = try ObjectDecoding.decodeJSON(AutoscalingV1.Scale.self, bodyJSON, track: false).object
+        let replicas = scale.spec.replicas ?? 0
+        if replicas < 0 {
+            throw APIError.invalid(
+                GroupKind(group: "autoscaling", kind: "Scale"), req.name,
+                [.invalid(FieldPath("spec", "replicas"), .int(Int64(replicas)), "must be greater than or equal to 0")])
+        }
+        let rvWanted = scale.metadata.resourceVersion
+        let result = try await updateObject(namespace: req.namespace, name: req.name, subresource: "") { old in
+            if !rvWanted.isEmpty && rvWanted != old.metadata.resourceVersion {
+                throw APIError.conflict(groupResource, req.name, APIError.modifiedMessage)
+            }
+            var json = try JSONValue.parse(self.storageCodec.itemJSON(old))
+            json = JSONSurgery.setting(json, path: ["spec", "replicas"], to: .number(String(replicas)))
+            var o = try self.storageCodec.fromJSONValue(json.jsonBytes, false).object
+            o.metadata.resourceVersion = ""
+            return o
+        }
+        return try respondRaw(scaleOf(result.object), req, kind: "Scale")
+    }
+
+    func bind(_ req: ResourceRequest) async throws -> HTTPResponse {
+        let binding = try ObjectDecoding.decodeJSON(
+            CoreV1.Binding.self,
+            WireFormat(contentType: req.request.headers.first(name: "content-type")) == .protobuf
+                ? { () -> [UInt8] in
+                    var w = JSONWriter()
+                    ((try? CoreV1.Binding(protoBytes: (try? ProtobufEnvelope.unwrap(req.body))?.raw ?? []))
+                        ?? CoreV1.Binding())
+                        .encodeJSON(&w)
+                    return w.bytes
+                }() : req.body, track: false
+        ).object
+        let node = binding.target.name
+        if node.isEmpty {
+            throw APIError.invalid(
+                GroupKind(group: "", kind: "Binding"), req.name, [.required(FieldPath("target", "name"))])
+        }
+        _ = try await updateObject(namespace: req.namespace, name: req.name, subresource: "") { old in
+            var json = try JSONValue.parse(self.storageCodec.itemJSON(old))
+            if let existing = json["spec"]?["nodeName"]?.stringValue, !existing.isEmpty {
+                throw APIError.conflict(
+                    self.groupResource, req.name, "pod \(req.name) is already assigned to node \"\(existing)\"")
+            }
+            json = JSONSurgery.setting(json, path: ["spec", "nodeName"], to: .string(node))
+            var o = try self.storageCodec.fromJSONValue(json.jsonBytes, false).object
+            o.metadata.resourceVersion = ""
+            return o
+        }
+        let st = MetaV1.Status(kind: "Status", apiVersion: "v1", status: "Success", code: 201)
+        var r = try respondStatus(st, req)
+        r.status = .created
+        return r
+    }
+}

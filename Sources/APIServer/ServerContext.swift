@@ -1,0 +1,224 @@
+import APIMachinery
+import Foundation
+import KubernetesAPI
+import Storage
+import Synchronization
+
+/// What every resource store shares: the store, the cache feeder, gates, patch schemas, and the
+/// cluster-wide pieces (namespace lifecycle, IP allocation, event leases).
+final class ServerContext: @unchecked Sendable {
+    let store: any StorageBackend
+    let feeder: CacheFeeder
+    let gates: FeatureGates
+    let patchSchemas: PatchSchemas
+    let scheme: Scheme
+    let serviceIPs: IPAllocator
+    let nodePorts: PortAllocator
+    let eventTTL: Int64
+    var stores: [GroupResource: any ResourceHandler] = [:]
+    private let eventLease = Mutex<(id: LeaseID, granted: Date)?>(nil)
+
+    init(
+        store: any StorageBackend, scheme: Scheme, gates: FeatureGates, serviceCIDR: String,
+        nodePortRange: ClosedRange<Int>,
+        eventTTL: Int64
+    ) throws {
+        self.store = store
+        self.scheme = scheme
+        self.gates = gates
+        self.eventTTL = eventTTL
+        feeder = CacheFeeder(store: store, prefix: "/registry/")
+        patchSchemas = PatchSchemas(facts: KubernetesAPI.patchFacts)
+        guard let alloc = IPAllocator(cidr: serviceCIDR) else {
+            throw APIError.badRequest("invalid --service-cluster-ip-range \(serviceCIDR)")
+        }
+        serviceIPs = alloc
+        nodePorts = PortAllocator(range: nodePortRange)
+    }
+
+    var namespaces: ResourceStore<CoreV1.Namespace> {
+        stores[GroupResource(group: "", resource: "namespaces")] as! ResourceStore<CoreV1.Namespace>
+    }
+
+    func patchSchema(_ gvk: GroupVersionKind) -> PatchSchema? { patchSchemas.schema(for: gvk) }
+
+    /// Upstream's NamespaceLifecycle admission: no creates in a missing or terminating namespace.
+    func admitNamespace(_ ns: String) throws {
+        guard let entry = namespaces.current("", ns) else {
+            throw APIError.notFound(GroupResource(group: "", resource: "namespaces"), ns)
+        }
+        if entry.object.metadata.deletionTimestamp != nil || entry.object.status.phase == "Terminating" {
+            throw APIError(
+                code: 403, reason: "Forbidden",
+                message: "unable to create new content in namespace \(ns) because it is being terminated",
+                details: MetaV1.StatusDetails(
+                    name: ns, kind: "namespaces",
+                    causes: [
+                        MetaV1.StatusCause(
+                            reason: "NamespaceTerminating", message: "namespace \(ns) is being terminated",
+                            field: "metadata.namespace")
+                    ]))
+        }
+    }
+
+    /// Events live for `--event-ttl`: they share a lease granted once a minute.
+    func lease(for gr: GroupResource) async throws -> LeaseID? {
+        guard gr.resource == "events" else { return nil }
+        if let l = eventLease.withLock({ $0 }), Date().timeIntervalSince(l.granted) < 60 { return l.id }
+        let id = try await store.grantLease(ttlSeconds: eventTTL + 60)
+        eventLease.withLock { $0 = (id, Date()) }
+        return id
+    }
+
+    /// Marks an object whose deletion has started (namespaces turn Terminating).
+    func deletionHook<T>(_ gr: GroupResource, _ obj: inout T) {
+        if gr.resource == "namespaces", gr.group.isEmpty, var ns = obj as? CoreV1.Namespace {
+            ns.status.phase = "Terminating"
+            obj = ns as! T
+        }
+    }
+
+    func deletionStarted(_ gr: GroupResource, _ name: String) {
+        if gr.resource == "namespaces" && gr.group.isEmpty {
+            Task { await NamespaceLifecycle.finalize(name, server: self) }
+        }
+    }
+}
+
+/// Deletes everything in a terminating namespace, then the namespace (upstream's namespace
+/// controller with the `kubernetes` finalizer).
+enum NamespaceLifecycle {
+    static func finalize(_ ns: String, server: ServerContext) async {
+        let namespaced = server.stores.values.filter { $0.resource.namespaced }
+        for attempt in 0..<600 {
+            var remaining = 0
+            for s in namespaced {
+                remaining += await (s as? any NamespaceContentDeleter)?.deleteAll(inNamespace: ns) ?? 0
+            }
+            if remaining == 0 { break }
+            try? await Task.sleep(for: .milliseconds(attempt < 20 ? 100 : 1000))
+        }
+        let store = server.namespaces
+        do {
+            let out = try await store.updateObject(namespace: "", name: ns, subresource: "finalize") { old in
+                var o = old
+                o.spec.finalizers.removeAll { $0 == "kubernetes" }
+                return o
+            }
+            let obj = out.object.object
+            if obj.spec.finalizers.isEmpty && obj.metadata.finalizers.isEmpty {
+                _ = try await server.store.delete(store.key(namespace: "", name: ns), ifRevision: nil)
+            }
+        } catch {
+            FileHandle.standardError.write(Data("namespace \(ns) finalization failed: \(error)\n".utf8))
+        }
+    }
+}
+
+protocol NamespaceContentDeleter {
+    /// Deletes the objects in a namespace; returns how many remain (pending finalizers).
+    func deleteAll(inNamespace ns: String) async -> Int
+}
+
+extension ResourceStore: NamespaceContentDeleter {
+    func deleteAll(inNamespace ns: String) async -> Int {
+        var f = ObjectFilter()
+        f.namespace = ns
+        let items = cache.snapshot(f).items
+        for item in items where item.object.metadata.deletionTimestamp == nil {
+            var options = MetaV1.DeleteOptions()
+            options.gracePeriodSeconds = 0
+            _ = try? await deleteObject(namespace: ns, name: item.name, options: options)
+        }
+        return cache.snapshot(f).items.count
+    }
+}
+
+/// Cluster IPs from the service CIDR: the first address is the `kubernetes` Service's.
+final class IPAllocator: @unchecked Sendable {
+    let base: UInt32
+    let size: UInt32
+    private let used = Mutex<Set<UInt32>>([])
+
+    init?(cidr: String) {
+        let parts = cidr.split(separator: "/")
+        guard parts.count == 2, let bits = Int(parts[1]), bits >= 8, bits <= 30,
+            let bytes = IPAddressBytes(String(parts[0])), bytes.count == 4
+        else { return nil }
+        let ip = bytes.reduce(UInt32(0)) { $0 << 8 | UInt32($1) }
+        let mask: UInt32 = bits == 0 ? 0 : ~UInt32(0) << (32 - UInt32(bits))
+        base = ip & mask
+        size = ~mask &+ 1
+    }
+
+    static func text(_ v: UInt32) -> String { "\(v >> 24).\((v >> 16) & 0xFF).\((v >> 8) & 0xFF).\(v & 0xFF)" }
+
+    /// The first usable address (the `kubernetes` Service).
+    var first: String { Self.text(base + 1) }
+
+    func contains(_ ip: String) -> UInt32? {
+        guard let b = IPAddressBytes(ip), b.count == 4 else { return nil }
+        let v = b.reduce(UInt32(0)) { $0 << 8 | UInt32($1) }
+        guard v > base, v < base + size - 1 else { return nil }
+        return v
+    }
+
+    /// Reserves `ip`, or a free address when nil; nil when taken or exhausted.
+    func allocate(_ ip: String? = nil) -> String? {
+        used.withLock { u in
+            if let ip {
+                guard let v = contains(ip), !u.contains(v) else { return nil }
+                u.insert(v)
+                return ip
+            }
+            let span = size - 2
+            var candidate = base + 1 + UInt32.random(in: 0..<span)
+            for _ in 0..<span {
+                if !u.contains(candidate) && candidate != base + 1 {
+                    u.insert(candidate)
+                    return Self.text(candidate)
+                }
+                candidate = candidate + 1 >= base + size - 1 ? base + 2 : candidate + 1
+            }
+            return nil
+        }
+    }
+
+    func markUsed(_ ip: String) {
+        if let v = contains(ip) { used.withLock { _ = $0.insert(v) } }
+    }
+
+    func release(_ ip: String) {
+        if let v = contains(ip) { used.withLock { _ = $0.remove(v) } }
+    }
+}
+
+/// Node ports from `--service-node-port-range`.
+final class PortAllocator: @unchecked Sendable {
+    let range: ClosedRange<Int>
+    private let used = Mutex<Set<Int>>([])
+
+    init(range: ClosedRange<Int>) { self.range = range }
+
+    func allocate(_ port: Int? = nil) -> Int? {
+        used.withLock { u in
+            if let port {
+                guard range.contains(port), !u.contains(port) else { return nil }
+                u.insert(port)
+                return port
+            }
+            var p = Int.random(in: range)
+            for _ in range {
+                if !u.contains(p) {
+                    u.insert(p)
+                    return p
+                }
+                p = p == range.upperBound ? range.lowerBound : p + 1
+            }
+            return nil
+        }
+    }
+
+    func markUsed(_ p: Int) { used.withLock { _ = $0.insert(p) } }
+    func release(_ p: Int) { used.withLock { _ = $0.remove(p) } }
+}

@@ -1,0 +1,149 @@
+import APIServer
+import ArgumentParser
+import Foundation
+
+/// Flags shared by `server` and `kube-apiserver` (upstream's names).
+struct APIServerFlags: ParsableArguments {
+    @Option(
+        name: .customLong("data-dir"), help: "Where state is kept (default /var/lib/k8swift as root, else ~/.k8swift).")
+    var dataDir: String?
+    @Option(name: .customLong("bind-address"), help: "The IP address to listen on.")
+    var bindAddress = "0.0.0.0"
+    @Option(name: .customLong("secure-port"), help: "The HTTPS port.")
+    var securePort = 6443
+    @Option(name: .customLong("advertise-address"), help: "The IP address advertised to the cluster.")
+    var advertiseAddress: String?
+    @Option(name: .customLong("write-kubeconfig"), help: "Write an admin kubeconfig to this path.")
+    var writeKubeconfig: String?
+    @Option(name: .customLong("service-cluster-ip-range"), help: "CIDR of service cluster IPs.")
+    var serviceClusterIPRange = "10.96.0.0/12"
+    @Option(name: .customLong("service-node-port-range"), help: "Port range of NodePort services, e.g. 30000-32767.")
+    var serviceNodePortRange = "30000-32767"
+    @Option(name: .customLong("feature-gates"), help: "Feature gates, e.g. A=true,B=false.")
+    var featureGates = ""
+    @Option(name: .customLong("runtime-config"), help: "API versions to enable or disable, e.g. api/all=true.")
+    var runtimeConfig = ""
+    @Option(name: .customLong("tls-cert-file"), help: "Serving certificate (PEM).")
+    var tlsCertFile: String?
+    @Option(name: .customLong("tls-private-key-file"), help: "Serving key (PEM).")
+    var tlsPrivateKeyFile: String?
+    @Option(name: .customLong("client-ca-file"), help: "CA bundle that verifies client certificates.")
+    var clientCAFile: String?
+    @Option(name: .customLong("token-auth-file"), help: "Static tokens: token,user,uid,\"group1,group2\".")
+    var tokenAuthFile: String?
+    @Option(name: .customLong("anonymous-auth"), help: "Allow anonymous requests (true|false).")
+    var anonymousAuth = "true"
+    @Option(name: .customLong("max-requests-inflight"), help: "Limit of concurrent non-mutating requests.")
+    var maxRequestsInflight = 400
+    @Option(name: .customLong("max-mutating-requests-inflight"), help: "Limit of concurrent mutating requests.")
+    var maxMutatingRequestsInflight = 200
+    @Option(name: .customLong("request-timeout"), help: "Request timeout, e.g. 1m0s.")
+    var requestTimeout = "1m0s"
+    @Option(name: .customLong("event-ttl"), help: "How long events are kept, e.g. 1h0m0s.")
+    var eventTTL = "1h0m0s"
+
+    func validate() throws {
+        guard ["true", "false"].contains(anonymousAuth.lowercased()) else {
+            throw ValidationError(
+                "invalid argument \"\(anonymousAuth)\" for \"--anonymous-auth\" flag: strconv.ParseBool: parsing \"\(anonymousAuth)\": invalid syntax"
+            )
+        }
+        guard nodePortRange != nil else {
+            throw ValidationError("invalid argument \"\(serviceNodePortRange)\" for \"--service-node-port-range\" flag")
+        }
+        guard Self.goDuration(requestTimeout) != nil else {
+            throw ValidationError(
+                "invalid argument \"\(requestTimeout)\" for \"--request-timeout\" flag: time: invalid duration")
+        }
+        guard Self.goDuration(eventTTL) != nil else {
+            throw ValidationError("invalid argument \"\(eventTTL)\" for \"--event-ttl\" flag: time: invalid duration")
+        }
+        guard (1...65535).contains(securePort) else {
+            throw ValidationError("--secure-port \(securePort) must be between 1 and 65535")
+        }
+    }
+
+    var nodePortRange: ClosedRange<Int>? {
+        let p = serviceNodePortRange.split(separator: "-").compactMap { Int($0) }
+        if p.count == 1 { return p[0]...p[0] }
+        guard p.count == 2, p[0] <= p[1] else { return nil }
+        return p[0]...p[1]
+    }
+
+    /// Seconds of a Go duration (`1h0m0s`, `30s`, `1.5m`).
+    static func goDuration(_ s: String) -> Double? {
+        var total = 0.0
+        var num = ""
+        var rest = Substring(s)
+        if rest.isEmpty { return nil }
+        if rest == "0" { return 0 }
+        while !rest.isEmpty {
+            num = String(rest.prefix { $0.isNumber || $0 == "." })
+            rest = rest.dropFirst(num.count)
+            let unit = String(rest.prefix { !$0.isNumber && $0 != "." })
+            rest = rest.dropFirst(unit.count)
+            guard let n = Double(num) else { return nil }
+            switch unit {
+            case "h": total += n * 3600
+            case "m": total += n * 60
+            case "s": total += n
+            case "ms": total += n / 1000
+            default: return nil
+            }
+        }
+        return total
+    }
+
+    func config(defaultKubeconfig: Bool) -> APIServerConfig {
+        let dir = dataDir ?? (getuid() == 0 ? "/var/lib/k8swift" : NSHomeDirectory() + "/.k8swift")
+        var c = APIServerConfig(dataDir: dir)
+        c.bindAddress = bindAddress
+        c.securePort = securePort
+        c.advertiseAddress = advertiseAddress
+        c.writeKubeconfig = writeKubeconfig ?? (defaultKubeconfig ? dir + "/kubeconfig.yaml" : nil)
+        c.serviceClusterIPRange = serviceClusterIPRange
+        c.serviceNodePortRange = nodePortRange!
+        c.featureGates = featureGates
+        c.runtimeConfig = runtimeConfig
+        c.tlsCertFile = tlsCertFile
+        c.tlsPrivateKeyFile = tlsPrivateKeyFile
+        c.clientCAFile = clientCAFile
+        c.tokenAuthFile = tokenAuthFile
+        c.anonymousAuth = anonymousAuth.lowercased() == "true"
+        c.maxRequestsInflight = maxRequestsInflight
+        c.maxMutatingRequestsInflight = maxMutatingRequestsInflight
+        c.requestTimeoutSeconds = Int(Self.goDuration(requestTimeout) ?? 60)
+        c.eventTTLSeconds = Int64(Self.goDuration(eventTTL) ?? 3600)
+        return c
+    }
+
+    func run(defaultKubeconfig: Bool) async throws {
+        let server = try APIServer(config: config(defaultKubeconfig: defaultKubeconfig))
+        do {
+            try await server.start()
+        } catch {
+            FileHandle.standardError.write(Data("k8swift: \(error)\n".utf8))
+            throw ExitCode(1)
+        }
+        print("k8swift API server listening on https://\(bindAddress):\(server.port)")
+        if let kc = server.kubeconfigPath { print("kubeconfig: \(kc)") }
+        fflush(nil)
+        while true { try await Task.sleep(for: .seconds(3600)) }
+    }
+}
+
+struct Server: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Run the control plane (the API server and its namespace lifecycle) and write a kubeconfig.")
+    @OptionGroup var flags: APIServerFlags
+
+    func run() async throws { try await flags.run(defaultKubeconfig: true) }
+}
+
+struct KubeAPIServer: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "kube-apiserver", abstract: "Run the Kubernetes API server alone.")
+    @OptionGroup var flags: APIServerFlags
+
+    func run() async throws { try await flags.run(defaultKubeconfig: false) }
+}

@@ -6,7 +6,7 @@ WHAT ?= k8swift
 SPEC ?= ../shared/kubernetes-v1.36
 FORMAT_FILES = $(shell git ls-files 'Sources/*.swift' 'Tests/*.swift' 'Benchmarks/*.swift' | grep -v '/Generated/')
 
-.PHONY: all test verify bench clean deps generate format
+.PHONY: all test test-long run verify bench clean deps generate format
 
 ## all: build the k8swift binary (release) into _output/bin (WHAT=<product> builds another product)
 all: deps
@@ -18,11 +18,24 @@ all: deps
 ## deps: install system and Python packages the build and tests use (idempotent)
 deps:
 	@hack/install-deps.sh libsqlite3-dev
+	@hack/install-python-deps.sh kubernetes
 
-## test: run every test
+## run: build and start `k8swift server` in the foreground (ARGS="--secure-port 7443" to pass flags)
+run: deps
+	$(SWIFT) build --product k8swift
+	"$$($(SWIFT) build --show-bin-path)/k8swift" server $(ARGS)
+
+## test: run every test (end-to-end suites drive the k8swift binary with kubectl and Python)
 test: deps
 	$(SWIFT) build --build-tests
+	$(SWIFT) build --product k8swift
 	$(SWIFT) test --skip-build --parallel
+
+## test-long: the same with 100,000 bad-input mutations and 20 kill -9 rounds
+test-long: deps
+	$(SWIFT) build --build-tests
+	$(SWIFT) build --product k8swift
+	K8SWIFT_FUZZ_COUNT=100000 K8SWIFT_KILL_ROUNDS=20 $(SWIFT) test --skip-build --parallel
 
 ## generate: regenerate the API types from the OpenAPI spec, protobuf table and Go facts
 generate:

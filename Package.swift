@@ -74,6 +74,8 @@ var targets: [Target] = [
         path: "Sources/APIServer",
         swiftSettings: [.swiftLanguageMode(.v5)]
     ),
+    .testTarget(name: "APIServerTests", dependencies: ["APIServer"], path: "Tests/APIServerTests"),
+    .testTarget(name: "E2ETests", path: "Tests/E2ETests"),
     .testTarget(
         name: "StorageSQLiteTests", dependencies: ["StorageSQLite", "StorageTesting"], path: "Tests/StorageSQLiteTests"),
     .testTarget(name: "APITestingTests", dependencies: ["APITesting"], path: "Tests/APITestingTests"),

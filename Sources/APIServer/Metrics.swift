@@ -54,10 +54,3 @@ final class Metrics: Sendable {
         return Array(out.utf8)
     }
 }
-
-/// OpenAPI documents (generated from our types; not yet served).
-enum OpenAPIDocs {
-    static func respond(_ path: String, _ r: HTTPRequest, server: ServerContext) throws -> HTTPResponse {
-        throw Router.notFound
-    }
-}

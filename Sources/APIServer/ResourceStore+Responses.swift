@@ -161,7 +161,7 @@ extension ResourceStore {
             }
             return HTTPResponse(status: .ok, headers: headers(f.format, warnings: []), body: .bytes(out))
         case .protobuf:
-            var w = ProtoWriter(capacity: 256)
+            var w = APIMachinery.ProtoWriter(capacity: 256)
             w.message(0xA, meta)
             let tag = "pb:" + req.version
             for i in items {

@@ -233,8 +233,8 @@ final class ResourceStore<T: StoredKind>: ResourceHandler, @unchecked Sendable {
         do {
             decoded = try codec.decode(req.body, format, validation != "Ignore")
         } catch BodyDecodingError.malformed(let m) {
-            let snippet = String(decoding: req.body.prefix(32), as: UTF8.self)
-            let more = req.body.count > 32 ? " ..." : ""
+            let snippet = String(decoding: req.body.prefix(30), as: UTF8.self)
+            let more = req.body.count > 30 ? " ..." : ""
             if format == .protobuf {
                 throw APIError.badRequest(
                     "the object provided is unrecognized (must be of type \(gvk.kind)): \(m)")
@@ -243,19 +243,18 @@ final class ResourceStore<T: StoredKind>: ResourceHandler, @unchecked Sendable {
                 "the object provided is unrecognized (must be of type \(gvk.kind)): couldn't get version/kind; json parse error: \(m) (\(snippet)\(more))"
             )
         }
+        // A missing kind or apiVersion defaults to the endpoint's (upstream's default GVK).
         if format != .protobuf {
-            if decoded.kind.isEmpty {
-                let snippet = String(decoding: req.body.prefix(1024), as: UTF8.self)
-                throw APIError.badRequest("Object 'Kind' is missing in '\(snippet)'")
-            }
-            if decoded.kind != gvk.kind || decoded.apiVersion != gvk.apiVersion {
-                if decoded.apiVersion != gvk.apiVersion {
-                    throw APIError.badRequest(
-                        "the API version in the data (\(decoded.apiVersion)) does not match the expected API version (\(gvk.apiVersion))"
-                    )
-                }
+            let kind = decoded.kind.isEmpty ? gvk.kind : decoded.kind
+            let apiVersion = decoded.apiVersion.isEmpty ? gvk.apiVersion : decoded.apiVersion
+            if apiVersion != gvk.apiVersion {
                 throw APIError.badRequest(
-                    "the kind in the data (\(decoded.kind)) does not match the expected kind (\(gvk.kind))")
+                    "the API version in the data (\(apiVersion)) does not match the expected API version (\(gvk.apiVersion))"
+                )
+            }
+            if kind != gvk.kind {
+                throw APIError.badRequest(
+                    "the kind in the data (\(kind)) does not match the expected kind (\(gvk.kind))")
             }
         }
         var problems = decoded.unknownFields.map { "unknown field \"\($0)\"" }

@@ -119,8 +119,8 @@ final class Router: HTTPResponder, @unchecked Sendable {
         let path = r.path.count > 1 && r.path.hasSuffix("/") ? String(r.path.dropLast()) : r.path
         let isMaster = user.groups.contains("system:masters")
         let healthPath =
-            Self.anonymousPaths.contains(path) || path.hasPrefix("/healthz/") || path.hasPrefix("/livez/")
-            || path.hasPrefix("/readyz/")
+            ["/healthz", "/livez", "/readyz"].contains(path) || path.hasPrefix("/healthz/")
+            || path.hasPrefix("/livez/") || path.hasPrefix("/readyz/")
         if healthPath { return try await health(path, r) }
         if path == "/version" { return version() }
         let segments = path.split(separator: "/").map(String.init)

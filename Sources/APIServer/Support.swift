@@ -72,7 +72,7 @@ struct ContinueToken {
         w.key("rv")
         w.int(revision)
         w.key("start")
-        w.string(start + "\u{0}")
+        w.string("/" + start + "\u{0}")
         w.endObject()
         return Data(w.bytes).base64EncodedString()
     }

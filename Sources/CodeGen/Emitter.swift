@@ -398,7 +398,8 @@ struct Emitter {
             if f.pointer || isNullable(f) {
                 // A pointer with omitempty is left out when nil; without omitempty it is written as null.
                 // Go ignores omitempty for struct values, so a nil Time value is written as null.
-                if f.pointer && (f.omitempty || f.omitzero) {
+                // With omitzero (Go 1.24) a zero Time value is left out too.
+                if (f.pointer && (f.omitempty || f.omitzero)) || (isNullable(f) && f.omitzero) {
                     return "        if let v = \(v) { \(key); v.encodeJSON(&w) }\n"
                 }
                 return "        \(key); if let v = \(v) { v.encodeJSON(&w) } else { w.null() }\n"

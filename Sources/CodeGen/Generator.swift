@@ -83,6 +83,7 @@ public struct Generator {
         if onlyModules == nil {
             files["KubernetesAPI/Generated/KubernetesAPI+Namespaces.swift"] = emitter.emitRegistry(builder.packages)
             files["KubernetesAPI/Generated/KubernetesAPI+PatchFacts.swift"] = PatchFacts.emit(models)
+            files.merge(try OpenAPIFacts.emit(specDir: specDir)) { a, _ in a }
             files["KubernetesAPI/Generated/KubernetesAPI+Resources.swift"] = ResourceFacts.emit(
                 try ResourceFacts.load(specDir: specDir))
         }

@@ -177,7 +177,8 @@ final class HTTPRequestHandler: ChannelInboundHandler, RemovableChannelHandler {
 
     private func connectionIdentity(_ context: ChannelHandlerContext) -> ConnectionIdentity {
         if let identity { return identity }
-        let conn = context.channel.parent ?? context.channel
+        // An HTTP/2 stream's parent is the TLS connection; an HTTP/1 channel's parent is the listener.
+        let conn = isHTTP2 ? (context.channel.parent ?? context.channel) : context.channel
         var id = ConnectionIdentity.none
         if let ssl = try? conn.pipeline.syncOperations.handler(type: NIOSSLServerHandler.self),
             let peer = ssl.peerCertificate, let der = try? peer.toDERBytes(),

@@ -82,7 +82,7 @@ extension MetaV1.ObjectMeta: JSONObjectCodable {
         if !self.uid.isEmpty { w.quotedKey("\"uid\":"); self.uid.encodeJSON(&w) }
         if !self.resourceVersion.isEmpty { w.quotedKey("\"resourceVersion\":"); self.resourceVersion.encodeJSON(&w) }
         if self.generation != 0 { w.quotedKey("\"generation\":"); self.generation.encodeJSON(&w) }
-        w.quotedKey("\"creationTimestamp\":"); if let v = self.creationTimestamp { v.encodeJSON(&w) } else { w.null() }
+        if let v = self.creationTimestamp { w.quotedKey("\"creationTimestamp\":"); v.encodeJSON(&w) }
         if let v = self.deletionTimestamp { w.quotedKey("\"deletionTimestamp\":"); v.encodeJSON(&w) }
         if let v = self.deletionGracePeriodSeconds { w.quotedKey("\"deletionGracePeriodSeconds\":"); v.encodeJSON(&w) }
         if !self.labels.isEmpty { w.quotedKey("\"labels\":"); self.labels.encodeJSON(&w) }

@@ -1,0 +1,224 @@
+import Foundation
+import Testing
+
+/// A `k8swift server` started by the tests on a free loopback port with its own data dir, and
+/// helpers to drive it with real kubectl binaries.
+final class TestCluster: @unchecked Sendable {
+    let dataDir: String
+    let port: Int
+    let kubeconfig: String
+    let process: Process
+    let log: String
+    var removeDataDirOnDeinit = true
+
+    static let repoRoot = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+        .deletingLastPathComponent()
+
+    /// The binary under test: `K8SWIFT_BIN`, else `_output/bin/k8swift`, else the debug build.
+    static var binary: String {
+        if let b = ProcessInfo.processInfo.environment["K8SWIFT_BIN"] { return b }
+        let candidates = [
+            repoRoot.appendingPathComponent(".build/debug/k8swift").path,
+            repoRoot.appendingPathComponent("_output/bin/k8swift").path,
+        ]
+        let fm = FileManager.default
+        let existing = candidates.filter { fm.isExecutableFile(atPath: $0) }
+        // Prefer the newest build.
+        return existing.max {
+            let a = (try? fm.attributesOfItem(atPath: $0)[.modificationDate] as? Date) ?? .distantPast
+            let b = (try? fm.attributesOfItem(atPath: $1)[.modificationDate] as? Date) ?? .distantPast
+            return a < b
+        } ?? candidates[0]
+    }
+
+    /// The directory holding `kubectl.1.27` … `kubectl.1.33` (beside the `kubectl` on PATH).
+    static let kubectlDir: String? = {
+        guard let path = which("kubectl") else { return nil }
+        let resolved = URL(fileURLWithPath: path).resolvingSymlinksInPath()
+        return resolved.deletingLastPathComponent().path
+    }()
+
+    static func kubectl(_ version: String) -> String? {
+        guard let dir = kubectlDir else { return nil }
+        let p = version.isEmpty ? dir + "/kubectl" : dir + "/kubectl.\(version)"
+        return FileManager.default.isExecutableFile(atPath: p) ? p : nil
+    }
+
+    static func which(_ name: String) -> String? {
+        for dir in (ProcessInfo.processInfo.environment["PATH"] ?? "").split(separator: ":") {
+            let p = "\(dir)/\(name)"
+            if FileManager.default.isExecutableFile(atPath: p) { return p }
+        }
+        return nil
+    }
+
+    static func freePort() -> Int {
+        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        defer { close(fd) }
+        var addr = sockaddr_in()
+        addr.sin_family = sa_family_t(AF_INET)
+        addr.sin_addr.s_addr = inet_addr("127.0.0.1")
+        addr.sin_port = 0
+        var len = socklen_t(MemoryLayout<sockaddr_in>.size)
+        _ = withUnsafePointer(to: &addr) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, len) } }
+        _ = withUnsafeMutablePointer(to: &addr) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { getsockname(fd, $0, &len) }
+        }
+        return Int(UInt16(bigEndian: addr.sin_port))
+    }
+
+    init(extraArgs: [String] = [], dataDir: String? = nil, port: Int? = nil, keepDataDir: Bool = false) throws {
+        let dir =
+            dataDir
+            ?? FileManager.default.temporaryDirectory.appendingPathComponent("k8swift-e2e-\(UUID().uuidString)").path
+        try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+        self.dataDir = dir
+        removeDataDirOnDeinit = !keepDataDir
+        self.port = port ?? Self.freePort()
+        kubeconfig = dir + "/kubeconfig.yaml"
+        log = dir + "/server.log"
+        if !FileManager.default.fileExists(atPath: log) { FileManager.default.createFile(atPath: log, contents: nil) }
+        let p = Process()
+        p.executableURL = URL(fileURLWithPath: Self.binary)
+        p.arguments =
+            ["server", "--data-dir", dir, "--secure-port", String(self.port), "--bind-address", "127.0.0.1"] + extraArgs
+        let h = FileHandle(forWritingAtPath: log)!
+        h.seekToEndOfFile()
+        p.standardOutput = h
+        p.standardError = h
+        try p.run()
+        process = p
+        try waitReady()
+    }
+
+    func waitReady(timeout: Double = 30) throws {
+        let deadline = Date().addingTimeInterval(timeout)
+        while Date() < deadline {
+            if FileManager.default.fileExists(atPath: kubeconfig),
+                let r = try? kubectl(["get", "--raw", "/readyz"], check: false), r.status == 0, r.out == "ok"
+            {
+                return
+            }
+            if !process.isRunning { break }
+            Thread.sleep(forTimeInterval: 0.05)
+        }
+        let text = (try? String(contentsOfFile: log, encoding: .utf8)) ?? ""
+        throw E2EError("server did not become ready: \(text)")
+    }
+
+    func stop() {
+        if process.isRunning {
+            process.terminate()
+            process.waitUntilExit()
+        }
+    }
+
+    func kill9() {
+        Foundation.kill(process.processIdentifier, SIGKILL)
+        process.waitUntilExit()
+    }
+
+    deinit {
+        stop()
+        if removeDataDirOnDeinit { try? FileManager.default.removeItem(atPath: dataDir) }
+    }
+
+    struct Result {
+        var status: Int32
+        var out: String
+        var err: String
+    }
+
+    /// Runs kubectl (`version` "" for the default one) against this cluster.
+    @discardableResult
+    func kubectl(
+        _ args: [String], version: String = "1.33", stdin: String? = nil, env: [String: String] = [:],
+        check: Bool = true
+    ) throws -> Result {
+        guard let bin = Self.kubectl(version) ?? (version == "1.33" ? Self.kubectl("") : nil) else {
+            throw E2EError("kubectl \(version) is not installed")
+        }
+        return try run(bin, ["--kubeconfig", kubeconfig] + args, stdin: stdin, env: env, check: check)
+    }
+
+    func run(_ bin: String, _ args: [String], stdin: String? = nil, env: [String: String] = [:], check: Bool = true)
+        throws
+        -> Result
+    {
+        let p = Process()
+        p.executableURL = URL(fileURLWithPath: bin)
+        p.arguments = args
+        var environment = ProcessInfo.processInfo.environment
+        environment["KUBECONFIG"] = kubeconfig
+        environment["HOME"] = dataDir
+        for (k, v) in env { environment[k] = v }
+        p.environment = environment
+        let outFile = dataDir + "/out-\(UUID().uuidString)"
+        let errFile = outFile + ".err"
+        FileManager.default.createFile(atPath: outFile, contents: nil)
+        FileManager.default.createFile(atPath: errFile, contents: nil)
+        defer {
+            try? FileManager.default.removeItem(atPath: outFile)
+            try? FileManager.default.removeItem(atPath: errFile)
+        }
+        p.standardOutput = FileHandle(forWritingAtPath: outFile)
+        p.standardError = FileHandle(forWritingAtPath: errFile)
+        let inPipe = Pipe()
+        p.standardInput = inPipe
+        try p.run()
+        if let stdin { inPipe.fileHandleForWriting.write(Data(stdin.utf8)) }
+        try inPipe.fileHandleForWriting.close()
+        p.waitUntilExit()
+        let out = (try? String(contentsOfFile: outFile, encoding: .utf8)) ?? ""
+        let err = (try? String(contentsOfFile: errFile, encoding: .utf8)) ?? ""
+        let r = Result(
+            status: p.terminationStatus, out: out.trimmingCharacters(in: .whitespacesAndNewlines),
+            err: err.trimmingCharacters(in: .whitespacesAndNewlines))
+        if check && r.status != 0 {
+            throw E2EError("\(bin) \(args.joined(separator: " ")) failed (\(r.status)): \(r.err) \(r.out)")
+        }
+        return r
+    }
+
+    /// JSON output of a kubectl command, parsed.
+    func json(_ args: [String], version: String = "1.33") throws -> Any {
+        let r = try kubectl(args + ["-o", "json"], version: version)
+        return try JSONSerialization.jsonObject(with: Data(r.out.utf8))
+    }
+
+    /// A fresh namespace for one test.
+    func namespace(_ prefix: String = "t") throws -> String {
+        let name = "\(prefix)-\(UUID().uuidString.prefix(8).lowercased())"
+        try kubectl(["create", "namespace", name])
+        return name
+    }
+}
+
+struct E2EError: Error, CustomStringConvertible {
+    var description: String
+    init(_ d: String) { description = d }
+}
+
+/// One cluster shared by the kubectl suites of this test process (each test uses its own namespace).
+enum SharedCluster {
+    static let cluster: Result<TestCluster, any Error> = Result { try TestCluster() }
+
+    static func get() throws -> TestCluster { try cluster.get() }
+}
+
+/// Reads a value at a path of dictionary keys and array indexes from parsed JSON.
+func dig(_ v: Any?, _ path: Any...) -> Any? {
+    var cur = v
+    for p in path {
+        if let k = p as? String {
+            cur = (cur as? [String: Any])?[k]
+        } else if let i = p as? Int {
+            guard let a = cur as? [Any], i < a.count else { return nil }
+            cur = a[i]
+        }
+    }
+    return cur
+}
+
+/// The shared spec directory beside the checkout.
+let sharedDir = TestCluster.repoRoot.deletingLastPathComponent().appendingPathComponent("shared/kubernetes-v1.36")

@@ -1,0 +1,344 @@
+"""End-to-end checks of k8swift with Python: the official client, raw HTTP replays of upstream's
+recorded exchanges, and random bad input. Run by Tests/E2ETests (Swift) against a live server.
+
+usage: e2e.py client|recorded|fuzz N  --kubeconfig KC --data-dir DIR --shared SHARED
+Exits non-zero with a list of failures."""
+import argparse, base64, json, os, random, ssl, sys, threading, time, http.client, uuid
+
+failures = []
+
+
+def check(cond, msg):
+    if not cond:
+        failures.append(msg)
+
+
+class Raw:
+    """HTTPS to the server with the admin client certificate from the data dir."""
+
+    def __init__(self, data_dir, port):
+        self.ctx = ssl.create_default_context(cafile=os.path.join(data_dir, "tls", "ca.crt"))
+        self.ctx.load_cert_chain(os.path.join(data_dir, "tls", "admin.crt"), os.path.join(data_dir, "tls", "admin.key"))
+        self.anon = ssl.create_default_context(cafile=os.path.join(data_dir, "tls", "ca.crt"))
+        self.port = port
+
+    def do(self, method, path, body=None, headers=None, anonymous=False, token=None):
+        conn = http.client.HTTPSConnection("127.0.0.1", self.port, context=self.anon if anonymous or token else self.ctx, timeout=30)
+        h = dict(headers or {})
+        if token:
+            h["Authorization"] = "Bearer " + token
+        if isinstance(body, str):
+            body = body.encode()
+        conn.request(method, path, body=body, headers=h)
+        r = conn.getresponse()
+        data = r.read()
+        conn.close()
+        return r.status, dict(r.getheaders()), data
+
+
+def port_of(kubeconfig):
+    for line in open(kubeconfig):
+        if "server:" in line:
+            return int(line.rsplit(":", 1)[1])
+    raise SystemExit("no server in kubeconfig")
+
+
+def recorded(args):
+    """Replays upstream's recorded exchanges and compares code, reason, message and shape."""
+    raw = Raw(args.data_dir, port_of(args.kubeconfig))
+    rdir = os.path.join(args.shared, "responses")
+    ns = "golden-" + uuid.uuid4().hex[:6]
+    st, _, _ = raw.do("POST", "/api/v1/namespaces", json.dumps({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": ns}}),
+                      {"Content-Type": "application/json"})
+    check(st == 201, f"create namespace: {st}")
+    cases = ["create-configmap", "create-configmap-already-exists", "get-configmap-not-found", "create-configmap-invalid-name",
+             "create-in-missing-namespace", "get-configmap", "create-bad-json", "create-unsupported-media-type",
+             "get-not-acceptable", "create-strict-unknown-field", "create-warn-unknown-field", "create-too-large",
+             "method-not-allowed", "create-deployment-selector-mismatch", "patch-json-invalid-path", "list-field-selector-bad",
+             "create-service-defaults", "create-deployment-defaults", "patch-strategic-deployment", "version", "healthz", "livez",
+             "delete-configmap"]
+    for name in cases:
+        rec = json.load(open(os.path.join(rdir, name + ".json")))
+        req, want = rec["request"], rec["response"]
+        path = req["path"].replace("/namespaces/golden/", f"/namespaces/{ns}/")
+        body = req.get("body")
+        st, headers, data = raw.do(req["method"], path, body, req.get("headers"))
+        check(st == want["status"], f"{name}: status {st}, upstream {want['status']}: {data[:300]!r}")
+        ct_want = want["headers"].get("Content-Type", "")
+        check(headers.get("Content-Type", "").split(";")[0] == ct_want.split(";")[0], f"{name}: content type {headers.get('Content-Type')} vs {ct_want}")
+        if "Warning" in want["headers"]:
+            check(headers.get("Warning") == want["headers"]["Warning"], f"{name}: warning {headers.get('Warning')!r}")
+        if not want["body"].strip().startswith("{"):
+            check(data.decode().strip() == want["body"].strip() or name == "version", f"{name}: body {data[:100]!r}")
+            continue
+        try:
+            got, exp = json.loads(data), json.loads(want["body"])
+        except ValueError:
+            failures.append(f"{name}: body is not JSON: {data[:200]!r}")
+            continue
+        if exp.get("kind") == "Status":
+            for k in ("status", "reason", "code"):
+                check(got.get(k) == exp.get(k), f"{name}: {k} {got.get(k)!r} vs {exp.get(k)!r}")
+            check((got.get("message") or "").replace(ns, "golden") == (exp.get("message") or ""),
+                  f"{name}: message {got.get('message')!r} vs {exp.get('message')!r}")
+            gd, ed = got.get("details") or {}, exp.get("details") or {}
+            for k in ("name", "group", "kind"):
+                check(str(gd.get(k, "")).replace(ns, "golden") == str(ed.get(k, "")), f"{name}: details.{k} {gd.get(k)!r} vs {ed.get(k)!r}")
+            check([(c.get("field"), c.get("message"), c.get("reason")) for c in gd.get("causes", [])] ==
+                  [(c.get("field"), c.get("message"), c.get("reason")) for c in ed.get("causes", [])], f"{name}: causes {gd.get('causes')} vs {ed.get('causes')}")
+        elif name == "version":
+            check(got.get("major") == "1" and got.get("minor") == "36", f"version: {got}")
+        else:
+            # Objects: compare everything but server-assigned identity and managedFields.
+            def strip(o):
+                o = json.loads(json.dumps(o))
+                md = o.get("metadata", {})
+                for k in ("uid", "resourceVersion", "creationTimestamp", "managedFields", "namespace"):
+                    md.pop(k, None)
+                spec = o.get("spec", {})
+                for k in ("clusterIP", "clusterIPs"):
+                    spec.pop(k, None)
+                return o
+            check(strip(got) == strip(exp), f"{name}: object differs:\n ours {json.dumps(strip(got), sort_keys=True)}\n upstream {json.dumps(strip(exp), sort_keys=True)}")
+    # Anonymous and bad-token answers (recorded anonymous-healthz, anonymous-list-forbidden, bad-token).
+    st, _, data = raw.do("GET", "/healthz", anonymous=True)
+    check(st == 200 and data == b"ok", f"anonymous healthz: {st} {data!r}")
+    st, _, data = raw.do("GET", "/api/v1/namespaces", anonymous=True)
+    exp = json.loads(json.load(open(os.path.join(rdir, "anonymous-list-forbidden.json")))["response"]["body"])
+    check(st == 403 and json.loads(data).get("message") == exp["message"], f"anonymous list: {st} {data!r}")
+    st, _, data = raw.do("GET", "/api/v1/namespaces", token="wrong-token")
+    check(st == 401 and json.loads(data).get("reason") == "Unauthorized", f"bad token: {st} {data!r}")
+    # Pagination: limit/continue over a consistent snapshot and 410 for a token at a compacted revision.
+    for i in range(7):
+        raw.do("POST", f"/api/v1/namespaces/{ns}/configmaps", json.dumps({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": f"page-{i}", "labels": {"page": "yes"}}}), {"Content-Type": "application/json"})
+    seen, cont = [], ""
+    while True:
+        q = f"/api/v1/namespaces/{ns}/configmaps?labelSelector=page%3Dyes&limit=3" + (f"&continue={cont}" if cont else "")
+        st, _, data = raw.do("GET", q)
+        page = json.loads(data)
+        check(st == 200, f"page: {st} {data[:200]!r}")
+        seen += [i["metadata"]["name"] for i in page["items"]]
+        check(all("kind" not in i for i in page["items"]), "list items carry kind")
+        cont = page["metadata"].get("continue", "")
+        if not cont:
+            break
+        if len(seen) == 3:
+            # A write between pages must not appear in later pages of the same list.
+            raw.do("POST", f"/api/v1/namespaces/{ns}/configmaps", json.dumps({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "page-4a", "labels": {"page": "yes"}}}), {"Content-Type": "application/json"})
+    check(seen == [f"page-{i}" for i in range(7)], f"pages: {seen}")
+    # Watch-list: initial ADDED events, then a bookmark marking their end.
+    st, _, data = raw.do("GET", f"/api/v1/namespaces/{ns}/configmaps?watch=1&sendInitialEvents=true&allowWatchBookmarks=true&resourceVersionMatch=NotOlderThan&timeoutSeconds=1")
+    evs = [json.loads(l) for l in data.decode().splitlines() if l.strip()]
+    adds = [e for e in evs if e["type"] == "ADDED"]
+    ends = [e for e in evs if e["type"] == "BOOKMARK" and e["object"]["metadata"].get("annotations", {}).get("k8s.io/initial-events-end") == "true"]
+    check(len(adds) >= 8 and len(ends) == 1 and evs.index(ends[0]) == len(adds), f"watch-list: {[e['type'] for e in evs]}")
+    # Table and PartialObjectMetadata negotiation.
+    st, _, data = raw.do("GET", f"/api/v1/namespaces/{ns}/configmaps", headers={"Accept": "application/json;as=Table;v=v1;g=meta.k8s.io"})
+    t = json.loads(data)
+    check(t.get("kind") == "Table" and [c["name"] for c in t["columnDefinitions"]] == ["Name", "Data", "Age"], f"table: {data[:200]!r}")
+    st, _, data = raw.do("GET", f"/api/v1/namespaces/{ns}/configmaps", headers={"Accept": "application/json;as=PartialObjectMetadataList;v=v1;g=meta.k8s.io"})
+    p = json.loads(data)
+    check(p.get("kind") == "PartialObjectMetadataList" and all(i.get("kind") == "PartialObjectMetadata" and "data" not in i for i in p["items"]), f"pom: {data[:200]!r}")
+    # Aggregated discovery with ETag and Vary.
+    st, h, data = raw.do("GET", "/apis", headers={"Accept": "application/json;g=apidiscovery.k8s.io;v=v2;as=APIGroupDiscoveryList,application/json"})
+    check(st == 200 and h.get("Vary") == "Accept" and h.get("ETag"), f"aggregated discovery headers: {h}")
+    d = json.loads(data)
+    want = json.load(open(os.path.join(args.shared, "discovery", "aggregated-apis.json")))
+    check([g["metadata"]["name"] for g in d["items"]] == [g["metadata"]["name"] for g in want["items"]], "aggregated group order")
+    st2, _, _ = raw.do("GET", "/apis", headers={"Accept": "application/json;g=apidiscovery.k8s.io;v=v2;as=APIGroupDiscoveryList", "If-None-Match": h.get("ETag", "")})
+    check(st2 == 304, f"etag revalidation: {st2}")
+
+
+def client(args):
+    """The official Python client: CRUD, patch and watch on several kinds."""
+    from kubernetes import client as k, config, watch
+    config.load_kube_config(args.kubeconfig)
+    core, apps, batch = k.CoreV1Api(), k.AppsV1Api(), k.BatchV1Api()
+    ns = "py-" + uuid.uuid4().hex[:6]
+    core.create_namespace(k.V1Namespace(metadata=k.V1ObjectMeta(name=ns)))
+    cm = core.create_namespaced_config_map(ns, k.V1ConfigMap(metadata=k.V1ObjectMeta(name="c1", labels={"a": "b"}), data={"x": "1"}))
+    check(cm.metadata.resource_version and cm.data == {"x": "1"}, f"configmap create: {cm}")
+    got = core.read_namespaced_config_map("c1", ns)
+    check(got.metadata.uid == cm.metadata.uid, "read")
+    got.data["y"] = "2"
+    upd = core.replace_namespaced_config_map("c1", ns, got)
+    check(int(upd.metadata.resource_version) > int(cm.metadata.resource_version), "resourceVersion did not advance")
+    try:
+        core.replace_namespaced_config_map("c1", ns, got)
+        check(False, "stale replace succeeded")
+    except k.ApiException as e:
+        check(e.status == 409, f"stale replace: {e.status}")
+    pat = core.patch_namespaced_config_map("c1", ns, {"data": {"z": "3"}})
+    check(pat.data == {"x": "1", "y": "2", "z": "3"}, f"patch: {pat.data}")
+    lst = core.list_namespaced_config_map(ns, label_selector="a=b")
+    check([i.metadata.name for i in lst.items] == ["c1"], "label selector list")
+    dep = apps.create_namespaced_deployment(ns, {
+        "apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": "d"},
+        "spec": {"replicas": 1, "selector": {"matchLabels": {"app": "d"}},
+                 "template": {"metadata": {"labels": {"app": "d"}}, "spec": {"containers": [{"name": "c", "image": "nginx"}]}}}})
+    check(dep.spec.strategy.type == "RollingUpdate", "deployment defaults")
+    sc = apps.patch_namespaced_deployment_scale("d", ns, {"spec": {"replicas": 5}})
+    check(sc.spec.replicas == 5, f"scale: {sc.spec.replicas}")
+    check(apps.read_namespaced_deployment("d", ns).spec.replicas == 5, "scale applied")
+    st = apps.read_namespaced_deployment_status("d", ns)
+    check(st.metadata.name == "d", "status read")
+    job = batch.create_namespaced_job(ns, {"apiVersion": "batch/v1", "kind": "Job", "metadata": {"name": "j"},
+        "spec": {"template": {"spec": {"restartPolicy": "Never", "containers": [{"name": "c", "image": "busybox"}]}}}})
+    check(job.spec.completions == 1 and job.spec.parallelism == 1, "job defaults")
+    # Watch: events after a resourceVersion arrive once each, in order.
+    rv = core.list_namespaced_config_map(ns).metadata.resource_version
+    events = []
+    def watcher():
+        w = watch.Watch()
+        for ev in w.stream(core.list_namespaced_config_map, ns, resource_version=rv, timeout_seconds=5):
+            events.append((ev["type"], ev["object"].metadata.name, int(ev["object"].metadata.resource_version)))
+            if len(events) >= 3:
+                w.stop()
+    t = threading.Thread(target=watcher)
+    t.start()
+    time.sleep(0.5)
+    core.create_namespaced_config_map(ns, k.V1ConfigMap(metadata=k.V1ObjectMeta(name="w1")))
+    core.patch_namespaced_config_map("w1", ns, {"data": {"k": "v"}})
+    core.delete_namespaced_config_map("w1", ns)
+    t.join()
+    check([e[0] for e in events] == ["ADDED", "MODIFIED", "DELETED"], f"watch events: {events}")
+    check([e[2] for e in events] == sorted(e[2] for e in events), "watch order")
+    core.delete_namespaced_config_map("c1", ns)
+    try:
+        core.read_namespaced_config_map("c1", ns)
+        check(False, "deleted configmap still readable")
+    except k.ApiException as e:
+        check(e.status == 404, f"read after delete: {e.status}")
+    core.delete_namespace(ns)
+
+
+def fuzz(args):
+    """Random mutations of valid requests: each gets a 4xx (or a success), the server stays up,
+    and objects created before are intact afterwards."""
+    raw = Raw(args.data_dir, port_of(args.kubeconfig))
+    rnd = random.Random(args.seed)
+    ns = "fz-" + uuid.uuid4().hex[:6]
+    raw.do("POST", "/api/v1/namespaces", json.dumps({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": ns}}), {"Content-Type": "application/json"})
+    keep = {"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "keep"}, "data": {"k": "v"}}
+    st, _, data = raw.do("POST", f"/api/v1/namespaces/{ns}/configmaps", json.dumps(keep), {"Content-Type": "application/json"})
+    check(st == 201, f"seed object: {st}")
+    kept = json.loads(data)
+    bases = [
+        ("POST", f"/api/v1/namespaces/{ns}/configmaps", {"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "x"}, "data": {"a": "b"}}),
+        ("POST", f"/apis/apps/v1/namespaces/{ns}/deployments", {"apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": "d"},
+            "spec": {"replicas": 1, "selector": {"matchLabels": {"a": "b"}}, "template": {"metadata": {"labels": {"a": "b"}},
+            "spec": {"containers": [{"name": "c", "image": "i"}]}}}}),
+        ("POST", f"/api/v1/namespaces/{ns}/services", {"apiVersion": "v1", "kind": "Service", "metadata": {"name": "s"},
+            "spec": {"ports": [{"port": 80}], "selector": {"a": "b"}}}),
+        ("PUT", f"/api/v1/namespaces/{ns}/configmaps/keep", None),
+        ("PATCH", f"/api/v1/namespaces/{ns}/configmaps/keep", {"data": {"n": "1"}}),
+    ]
+    junk = [None, True, False, 0, -1, 2**70, 1.5, "", "x" * 300, "Bad_Name!", [], {}, [1, "a"], {"a": None}, "\u0000", "💥"]
+    def mutate(v, depth=0):
+        if isinstance(v, dict) and v and rnd.random() < 0.7:
+            k2 = rnd.choice(list(v.keys()))
+            v = dict(v)
+            r = rnd.random()
+            if r < 0.2:
+                del v[k2]
+            elif r < 0.6:
+                v[k2] = mutate(v[k2], depth + 1)
+            elif r < 0.8:
+                v[k2] = rnd.choice(junk)
+            else:
+                v["bogus" + str(rnd.randint(0, 9))] = rnd.choice(junk)
+            return v
+        if isinstance(v, list) and v and rnd.random() < 0.7:
+            v = list(v)
+            i = rnd.randrange(len(v))
+            v[i] = mutate(v[i], depth + 1)
+            return v
+        return rnd.choice(junk)
+    codes = {}
+    for i in range(args.count):
+        method, path, body = rnd.choice(bases)
+        if body is None:
+            body = dict(kept)
+        body = mutate(body)
+        text = json.dumps(body)
+        r = rnd.random()
+        if r < 0.1:
+            text = text[: rnd.randrange(len(text) + 1)]
+        elif r < 0.15:
+            b = bytearray(text.encode())
+            if b:
+                b[rnd.randrange(len(b))] = rnd.randrange(256)
+            text = bytes(b)
+        ctype = rnd.choice(["application/json"] * 6 + ["application/yaml", "application/vnd.kubernetes.protobuf", "text/plain",
+                            "application/merge-patch+json", "application/json-patch+json", "application/strategic-merge-patch+json"])
+        if method == "PATCH" and ctype == "application/json":
+            ctype = "application/merge-patch+json"
+        q = rnd.choice(["", "?fieldValidation=Strict", "?dryRun=All", "?fieldValidation=Bogus"])
+        try:
+            st, _, data = raw.do(method, path + q, text, {"Content-Type": ctype})
+        except Exception as e:
+            failures.append(f"request {i} failed at the transport: {e}")
+            break
+        codes[st] = codes.get(st, 0) + 1
+        check(st < 500, f"request {i}: {method} {path}{q} {ctype} {text[:200]!r} -> {st} {data[:200]!r}")
+        if st >= 400:
+            try:
+                s = json.loads(data)
+                check(s.get("kind") == "Status" and s.get("code") == st, f"request {i}: error body {data[:200]!r}")
+            except Exception:
+                failures.append(f"request {i}: non-JSON error body {data[:200]!r}")
+        # Clean up successful creates so later ones hit the same paths.
+        if method == "POST" and st == 201:
+            name = json.loads(data)["metadata"]["name"]
+            raw.do("DELETE", path + "/" + name)
+    st, _, data = raw.do("GET", f"/api/v1/namespaces/{ns}/configmaps/keep")
+    check(st == 200, f"seed object lost: {st}")
+    print("status codes:", dict(sorted(codes.items())))
+    st, _, data = raw.do("GET", "/readyz")
+    check(st == 200, "server not ready after fuzzing")
+
+
+def writer(args):
+    """Creates ConfigMaps from 8 threads until killed; appends each acknowledged (201) name to a
+    file, flushed, so a crash test knows exactly which writes were acknowledged."""
+    raw = Raw(args.data_dir, port_of(args.kubeconfig))
+    out = open(args.acked, "a", buffering=1)
+    lock = threading.Lock()
+    def loop(t):
+        i = 0
+        while True:
+            name = f"w-{t}-{i}-{uuid.uuid4().hex[:4]}"
+            try:
+                st, _, _ = raw.do("POST", f"/api/v1/namespaces/{args.namespace}/configmaps",
+                                  json.dumps({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": name}, "data": {"i": str(i)}}),
+                                  {"Content-Type": "application/json"})
+            except Exception:
+                return
+            if st == 201:
+                with lock:
+                    out.write(name + "\n")
+                    out.flush()
+            i += 1
+    ts = [threading.Thread(target=loop, args=(t,), daemon=True) for t in range(8)]
+    for t in ts:
+        t.start()
+    for t in ts:
+        t.join()
+
+
+if __name__ == "__main__":
+    ap = argparse.ArgumentParser()
+    ap.add_argument("mode")
+    ap.add_argument("count", nargs="?", type=int, default=1000)
+    ap.add_argument("--kubeconfig", required=True)
+    ap.add_argument("--data-dir", required=True)
+    ap.add_argument("--shared", required=True)
+    ap.add_argument("--seed", type=int, default=1)
+    ap.add_argument("--acked", default="")
+    ap.add_argument("--namespace", default="default")
+    a = ap.parse_args()
+    {"client": client, "recorded": recorded, "fuzz": fuzz, "writer": writer}[a.mode](a)
+    for f in failures[:50]:
+        print("FAIL:", f)
+    print(f"{len(failures)} failures")
+    sys.exit(1 if failures else 0)

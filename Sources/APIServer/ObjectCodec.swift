@@ -93,14 +93,24 @@ struct VersionCodec<T: StoredKind>: Sendable {
     let fromJSONValue: @Sendable (_ bytes: [UInt8], _ track: Bool) throws -> DecodedBody<T>
 
     static func make<V: StoredKind>(_ v: V.Type, storage: T.Type) -> VersionCodec<T> {
-        @Sendable func toStorage(_ x: V) -> T {
-            if let same = x as? T { return same }
-            return T(hub: x.toHub() as! T.Hub)
-        }
-        @Sendable func fromStorage(_ x: T) -> V {
-            if let same = x as? V { return same }
-            return V(hub: x.toHub() as! V.Hub)
-        }
+        make(
+            V.self, storage: T.self,
+            toStorage: { x in
+                if let same = x as? T { return same }
+                return T(hub: x.toHub() as! T.Hub)
+            },
+            fromStorage: { x in
+                if let same = x as? V { return same }
+                return V(hub: x.toHub() as! V.Hub)
+            })
+    }
+
+    /// A codec whose version converts to storage by the given functions (kinds stored as another
+    /// group's kind, such as events.k8s.io Events).
+    static func make<V: APIKind>(
+        _ v: V.Type, storage: T.Type, toStorage: @escaping @Sendable (V) -> T,
+        fromStorage: @escaping @Sendable (T) -> V
+    ) -> VersionCodec<T> {
         @Sendable func finish(_ d: Decoded<V>) -> DecodedBody<T> {
             var obj = d.object
             let tm = (obj as? any TypeMetaCarrier).map { ($0.apiVersion, $0.kind) } ?? ("", "")

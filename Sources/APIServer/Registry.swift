@@ -31,6 +31,9 @@ enum Registry {
         for r in scheme.enabledResources where !virtual.contains(r.resource) {
             byResource[r.groupResource, default: []].append(r)
         }
+        // events.k8s.io Events are another view of the core Events (one storage, as upstream).
+        let eventsGR = GroupResource(group: "events.k8s.io", resource: "events")
+        let eventViews = byResource.removeValue(forKey: eventsGR) ?? []
         for (gr, descs) in byResource {
             guard let storageVersion = scheme.storageVersion(of: gr),
                 let storage = scheme.resources.values.first(where: {
@@ -41,6 +44,12 @@ enum Registry {
             let primary = descs.first { $0.version == storageVersion } ?? descs[0]
             server.stores[gr] = makeStore(st, resource: primary, versions: descs, server: server)
         }
+        if let core = server.stores[GroupResource(group: "", resource: "events")] as? ResourceStore<CoreV1.Event>,
+            !eventViews.isEmpty
+        {
+            core.codecs["events.k8s.io/v1"] = EventConversion.codec()
+            server.stores[eventsGR] = core
+        }
     }
 
     static func makeStore<T: StoredKind>(
@@ -50,7 +59,7 @@ enum Registry {
         var codecs: [String: VersionCodec<T>] = [:]
         for v in versions {
             guard let vt = server.scheme.type(for: v.groupVersionKind) as? any StoredKind.Type else { continue }
-            codecs[v.version] = makeCodec(vt, storage: T.self)
+            codecs[v.groupVersionKind.apiVersion] = makeCodec(vt, storage: T.self)
         }
         let strategy = Strategies.strategy(for: T.self, resource: resource, server: server)
         return ResourceStore<T>(

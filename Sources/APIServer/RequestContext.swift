@@ -9,6 +9,7 @@ struct ResourceRequest: Sendable {
     }
 
     var verb: Verb
+    /// The request's apiVersion (`v1`, `apps/v1`): which served version's codec answers.
     var version: String
     var namespace: String
     var name: String

@@ -35,7 +35,8 @@ final class ResourceStore<T: StoredKind>: ResourceHandler, @unchecked Sendable {
     let resource: ResourceDescription
     let groupResource: GroupResource
     let storageCodec: VersionCodec<T>
-    let codecs: [String: VersionCodec<T>]
+    /// Codecs by apiVersion (`v1`, `events.k8s.io/v1`); set while the registry is built.
+    var codecs: [String: VersionCodec<T>]
     let keyPrefix: String
     let cache: WatchCache<T>
     let server: ServerContext

@@ -225,7 +225,7 @@ final class Router: HTTPResponder, @unchecked Sendable {
             throw APIError.notAcceptable
         }
         var req = ResourceRequest(
-            verb: finalVerb, version: version, namespace: namespace, name: finalName, subresource: sub, request: r,
+            verb: finalVerb, version: gvName, namespace: namespace, name: finalName, subresource: sub, request: r,
             user: user,
             response: format)
         if verb == .watch && !name.isEmpty {

@@ -61,11 +61,13 @@ final class ServerContext: @unchecked Sendable {
         }
     }
 
-    /// Events live for `--event-ttl`: they share a lease granted once a minute.
+    /// Events live for `--event-ttl`: events written within a short window share one lease, which
+    /// lasts the TTL plus that window (so no event expires early).
     func lease(for gr: GroupResource) async throws -> LeaseID? {
         guard gr.resource == "events" else { return nil }
-        if let l = eventLease.withLock({ $0 }), Date().timeIntervalSince(l.granted) < 60 { return l.id }
-        let id = try await store.grantLease(ttlSeconds: eventTTL + 60)
+        let window = max(1, min(60, eventTTL / 10))
+        if let l = eventLease.withLock({ $0 }), Date().timeIntervalSince(l.granted) < Double(window) { return l.id }
+        let id = try await store.grantLease(ttlSeconds: eventTTL + window)
         eventLease.withLock { $0 = (id, Date()) }
         return id
     }

@@ -127,6 +127,7 @@ struct APIServerFlags: ParsableArguments {
         }
         print("k8swift API server listening on https://\(bindAddress):\(server.port)")
         if let kc = server.kubeconfigPath { print("kubeconfig: \(kc)") }
+        Residency.releaseStartupPages()
         fflush(nil)
         while true { try await Task.sleep(for: .seconds(3600)) }
     }

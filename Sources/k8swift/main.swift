@@ -22,6 +22,8 @@ struct Version: ParsableCommand {
     }
 }
 
+Residency.adviseRandomAccess()
+
 // Usage errors exit with 1 (as upstream's components do), not ArgumentParser's 64.
 do {
     let command = try K8swift.parseAsRoot()

@@ -222,6 +222,8 @@ final class HTTPRequestHandler: ChannelInboundHandler, RemovableChannelHandler {
                 loop.execute {
                     let (h, ctx) = bound.value
                     h.writeHead(resp, keepAlive: keepAlive, context: ctx, contentLength: nil)
+                    // A watch may have nothing to say for a while: the client must see the headers now.
+                    ctx.flush()
                 }
                 for await chunk in chunks {
                     if Task.isCancelled { break }

@@ -126,6 +126,16 @@ def recorded(args):
             # A write between pages must not appear in later pages of the same list.
             raw.do("POST", f"/api/v1/namespaces/{ns}/configmaps", json.dumps({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "page-4a", "labels": {"page": "yes"}}}), {"Content-Type": "application/json"})
     check(seen == [f"page-{i}" for i in range(7)], f"pages: {seen}")
+    # An idle watch (nothing matches) still answers its headers at once.
+    conn = http.client.HTTPSConnection("127.0.0.1", raw.port, context=raw.ctx, timeout=3)
+    t0 = time.monotonic()
+    conn.request("GET", f"/api/v1/namespaces/{ns}/configmaps?watch=1&labelSelector=nothing%3Dmatches&timeoutSeconds=10")
+    try:
+        r = conn.getresponse()
+        check(r.status == 200 and time.monotonic() - t0 < 2, f"idle watch headers: {r.status} after {time.monotonic() - t0:.1f}s")
+    except Exception as e:
+        failures.append(f"idle watch sent no headers: {e!r}")
+    conn.close()
     # Watch-list: initial ADDED events, then a bookmark marking their end.
     st, _, data = raw.do("GET", f"/api/v1/namespaces/{ns}/configmaps?watch=1&sendInitialEvents=true&allowWatchBookmarks=true&resourceVersionMatch=NotOlderThan&timeoutSeconds=1")
     evs = [json.loads(l) for l in data.decode().splitlines() if l.strip()]

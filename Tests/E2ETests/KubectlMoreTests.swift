@@ -32,7 +32,9 @@ struct KubectlMoreTests {
         return y
     }
 
-    @Test("apply creates, then patches with the change, and removes what the new manifest drops", arguments: ["1.33", "1.27"])
+    @Test(
+        "apply creates, then patches with the change, and removes what the new manifest drops",
+        arguments: ["1.33", "1.27"])
     func applyRepeated(version: String) throws {
         let ns = try c.namespace()
         let first = try c.kubectl(
@@ -53,8 +55,9 @@ struct KubectlMoreTests {
         #expect(containers.count == 1)
         #expect(dig(containers, 0, "image") as? String == "nginx:1.26")
         #expect(
-            (dig(d, "metadata", "annotations", "kubectl.kubernetes.io/last-applied-configuration") as? String)?.contains(
-                "nginx:1.26") == true)
+            (dig(d, "metadata", "annotations", "kubectl.kubernetes.io/last-applied-configuration") as? String)?
+                .contains(
+                    "nginx:1.26") == true)
     }
 
     @Test("diff shows a pending change and exits 1, nothing when equal")
@@ -65,11 +68,13 @@ struct KubectlMoreTests {
         let same = try c.kubectl(["-n", ns, "diff", "-f", "-"], stdin: manifest, check: false)
         #expect(same.status == 0, "\(same.err)")
         let changed = try c.kubectl(
-            ["-n", ns, "diff", "-f", "-"], stdin: Self.deployment(image: "nginx:1.27", replicas: 1, extraContainer: false),
+            ["-n", ns, "diff", "-f", "-"],
+            stdin: Self.deployment(image: "nginx:1.27", replicas: 1, extraContainer: false),
             check: false)
         // kubectl diff exits 1 when there are differences.
         #expect(changed.status == 1, "\(changed.err)")
-        #expect(changed.out.contains("+      - image: nginx:1.27") && changed.out.contains("-      - image: nginx:1.25"))
+        #expect(
+            changed.out.contains("+      - image: nginx:1.27") && changed.out.contains("-      - image: nginx:1.25"))
     }
 
     @Test("describe prints an object's fields and explain prints a type's fields")
@@ -77,7 +82,8 @@ struct KubectlMoreTests {
         let ns = try c.namespace()
         try c.kubectl(["-n", ns, "create", "configmap", "d1", "--from-literal=key=value"])
         let d = try c.kubectl(["-n", ns, "describe", "configmap", "d1"]).out
-        #expect(d.contains("Name:") && d.contains("d1") && d.contains("Namespace:") && d.contains(ns) && d.contains("key"))
+        #expect(
+            d.contains("Name:") && d.contains("d1") && d.contains("Namespace:") && d.contains(ns) && d.contains("key"))
         let e = try c.kubectl(["explain", "deployment.spec.replicas"]).out
         #expect(e.contains("KIND:") && e.contains("Deployment") && e.contains("replicas") && e.contains("integer"))
         let pods = try c.kubectl(["explain", "pods.spec.containers"], version: "1.27").out
@@ -90,15 +96,15 @@ struct KubectlMoreTests {
         let dir = c.dataDir + "/kust-\(ns)"
         try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
         try """
-            apiVersion: kustomize.config.k8s.io/v1beta1
-            kind: Kustomization
-            namespace: \(ns)
-            commonLabels: {team: blue}
-            resources: [cm.yaml]
-            configMapGenerator:
-            - name: gen
-              literals: [x=1]
-            """.write(toFile: dir + "/kustomization.yaml", atomically: true, encoding: .utf8)
+        apiVersion: kustomize.config.k8s.io/v1beta1
+        kind: Kustomization
+        namespace: \(ns)
+        commonLabels: {team: blue}
+        resources: [cm.yaml]
+        configMapGenerator:
+        - name: gen
+          literals: [x=1]
+        """.write(toFile: dir + "/kustomization.yaml", atomically: true, encoding: .utf8)
         try "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: plain}\ndata: {a: b}\n".write(
             toFile: dir + "/cm.yaml", atomically: true, encoding: .utf8)
         try c.kubectl(["apply", "-k", dir])
@@ -120,7 +126,8 @@ struct KubectlMoreTests {
         defer { p.terminate() }
         var body = ""
         for _ in 0..<50 {
-            let r = try c.run("/usr/bin/curl", ["-s", "http://127.0.0.1:\(port)/api/v1/namespaces/default"], check: false)
+            let r = try c.run(
+                "/usr/bin/curl", ["-s", "http://127.0.0.1:\(port)/api/v1/namespaces/default"], check: false)
             if r.status == 0, !r.out.isEmpty {
                 body = r.out
                 break
@@ -160,9 +167,10 @@ struct LimitsTests {
         // A read waiting for a future resourceVersion holds the only slot for a few seconds.
         let slow = Process()
         slow.executableURL = URL(fileURLWithPath: "/usr/bin/curl")
-        slow.arguments = ["-s", "-o", "/dev/null"] + auth + [
-            "https://127.0.0.1:\(c.port)/api/v1/namespaces/default/configmaps?resourceVersion=999999999"
-        ]
+        slow.arguments =
+            ["-s", "-o", "/dev/null"] + auth + [
+                "https://127.0.0.1:\(c.port)/api/v1/namespaces/default/configmaps?resourceVersion=999999999"
+            ]
         try slow.run()
         Thread.sleep(forTimeInterval: 0.7)
         let r = try c.run(
@@ -178,7 +186,8 @@ struct LimitsTests {
     @Test("--anonymous-auth=false turns anonymous requests into 401")
     func noAnonymous() throws {
         let c = try TestCluster(extraArgs: ["--anonymous-auth=false"])
-        let r = try c.run("/usr/bin/curl", ["-sk", "-o", "/dev/null", "-w", "%{http_code}", "https://127.0.0.1:\(c.port)/healthz"])
+        let r = try c.run(
+            "/usr/bin/curl", ["-sk", "-o", "/dev/null", "-w", "%{http_code}", "https://127.0.0.1:\(c.port)/healthz"])
         #expect(r.out == "401")
         let ok = try c.kubectl(["get", "--raw", "/healthz"])
         #expect(ok.out == "ok")
@@ -269,5 +278,28 @@ struct OptionsTests {
         let first = try JSONSerialization.jsonObject(with: Data((out.split(separator: "\n").first ?? "").utf8))
         #expect(dig(first, "type") as? String == "ADDED")
         #expect(dig(first, "object", "metadata", "name") as? String == "lw")
+    }
+}
+
+/// The HTTP/2 transport under many multiplexed requests.
+@Suite("HTTP/2 end to end")
+struct HTTP2Tests {
+    @Test("thousands of requests multiplexed on HTTP/2 connections all succeed (no GOAWAY)")
+    func manyStreams() throws {
+        let c = try SharedCluster.get()
+        guard let curl = TestCluster.which("curl") else { throw E2EError("curl is not installed") }
+        let tls = c.dataDir + "/tls/"
+        let r = try c.run(
+            curl,
+            [
+                "-s", "--http2", "--parallel", "--parallel-max", "16", "--cacert", tls + "ca.crt", "--cert",
+                tls + "admin.crt", "--key", tls + "admin.key", "-o", "/dev/null", "-w",
+                "%{http_version} %{http_code}\\n",
+                "https://127.0.0.1:\(c.port)/api/v1/namespaces/default/configmaps?n=[1-3000]",
+            ], check: false)
+        let lines = r.out.split(separator: "\n")
+        #expect(lines.count == 3000)
+        let bad = lines.filter { $0 != "2 200" }
+        #expect(bad.isEmpty, "\(bad.count) of 3000 failed, e.g. \(bad.prefix(3)); \(r.err.prefix(300))")
     }
 }

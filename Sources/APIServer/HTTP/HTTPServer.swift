@@ -37,6 +37,32 @@ public final class HTTPServer: @unchecked Sendable {
         group = MultiThreadedEventLoopGroup(numberOfThreads: max(1, threads))
     }
 
+    /// HTTP/2 settings: upstream's 250 concurrent streams; flood limits raised well above what a
+    /// busy client produces on one long-lived connection (nio-http2's defaults allow 200 glitches
+    /// or stream resets per connection, which a client multiplexing thousands of requests reaches
+    /// and then gets GOAWAY ENHANCE_YOUR_CALM).
+    static let http2Connection: NIOHTTP2Handler.ConnectionConfiguration = {
+        var c = NIOHTTP2Handler.ConnectionConfiguration()
+        c.initialSettings = [
+            HTTP2Setting(parameter: .maxConcurrentStreams, value: 250),
+            HTTP2Setting(parameter: .maxHeaderListSize, value: 1 << 20),
+            HTTP2Setting(parameter: .initialWindowSize, value: 1 << 20),
+        ]
+        c.maximumConnectionGlitches = 1_000_000
+        c.maximumRecentlyResetStreams = 10_000
+        c.targetWindowSize = 8 << 20
+        c.controlFrameRateLimit.maximumCount = 100_000
+        return c
+    }()
+
+    static let http2Stream: NIOHTTP2Handler.StreamConfiguration = {
+        var s = NIOHTTP2Handler.StreamConfiguration()
+        s.targetWindowSize = 1 << 20
+        s.streamResetFrameRateLimit.maximumCount = 100_000
+        s.streamErrorRateLimit.maximumCount = 100_000
+        return s
+    }()
+
     /// Binds and starts accepting; returns the bound port (useful with port 0).
     public func start(host: String, port: Int, tls: TLS?) async throws -> Int {
         let sslContext: NIOSSLContext?
@@ -74,18 +100,17 @@ public final class HTTPServer: @unchecked Sendable {
                 return channel.pipeline.addHandler(ssl).flatMap {
                     channel.configureHTTP2SecureUpgrade(
                         h2ChannelConfigurator: { channel in
-                            channel.configureHTTP2Pipeline(
-                                mode: .server,
-                                initialLocalSettings: [
-                                    HTTP2Setting(parameter: .maxConcurrentStreams, value: 250),
-                                    HTTP2Setting(parameter: .maxHeaderListSize, value: 1 << 20),
-                                ]
-                            ) { stream in
-                                stream.pipeline.addHandlers([
-                                    HTTP2FramePayloadToHTTP1ServerCodec(),
-                                    HTTPRequestHandler(responder: responder, maxBody: maxBody, isHTTP2: true),
-                                ])
-                            }.map { _ in }
+                            channel.eventLoop.makeCompletedFuture {
+                                _ = try channel.pipeline.syncOperations.configureHTTP2Pipeline(
+                                    mode: .server, connectionConfiguration: Self.http2Connection,
+                                    streamConfiguration: Self.http2Stream
+                                ) { stream in
+                                    stream.pipeline.addHandlers([
+                                        HTTP2FramePayloadToHTTP1ServerCodec(),
+                                        HTTPRequestHandler(responder: responder, maxBody: maxBody, isHTTP2: true),
+                                    ])
+                                }
+                            }
                         },
                         http1ChannelConfigurator: { channel in
                             channel.pipeline.configureHTTPServerPipeline(withErrorHandling: true).flatMap {

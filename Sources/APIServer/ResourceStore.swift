@@ -291,6 +291,21 @@ final class ResourceStore<T: StoredKind>: ResourceHandler, @unchecked Sendable {
     /// Creates an object (already defaulted, in storage form): metadata, strategy, validation,
     /// admission, the store write, then waits for the cache to hold it.
     func createObject(_ input: T, dryRun: Bool = false) async throws -> CachedObject<T> {
+        // A generated name that collides is generated again (upstream's RetryGenerateName).
+        var attempt = 0
+        while true {
+            do {
+                return try await createOnce(input, dryRun: dryRun)
+            } catch let e as APIError
+                where e.reason == "AlreadyExists" && input.metadata.name.isEmpty && !input.metadata.generateName.isEmpty
+                && attempt < 7
+            {
+                attempt += 1
+            }
+        }
+    }
+
+    func createOnce(_ input: T, dryRun: Bool) async throws -> CachedObject<T> {
         var obj = input
         if obj.metadata.name.isEmpty && !obj.metadata.generateName.isEmpty {
             obj.metadata.name = obj.metadata.generateName + Names.randomSuffix()

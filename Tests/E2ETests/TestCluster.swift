@@ -88,6 +88,7 @@ final class TestCluster: @unchecked Sendable {
         p.standardError = h
         try p.run()
         process = p
+        LiveServers.add(p.processIdentifier)
         try waitReady()
     }
 
@@ -197,6 +198,26 @@ final class TestCluster: @unchecked Sendable {
 struct E2EError: Error, CustomStringConvertible {
     var description: String
     init(_ d: String) { description = d }
+}
+
+/// Servers started by this test process, stopped when it exits (the shared cluster is never
+/// deinitialized).
+enum LiveServers {
+    nonisolated(unsafe) static var pids: [pid_t] = []
+    static let lock = NSLock()
+    nonisolated(unsafe) static var registered = false
+
+    static func add(_ pid: pid_t) {
+        lock.lock()
+        defer { lock.unlock() }
+        pids.append(pid)
+        if !registered {
+            registered = true
+            atexit {
+                for p in LiveServers.pids { kill(p, SIGTERM) }
+            }
+        }
+    }
 }
 
 /// One cluster shared by the kubectl suites of this test process (each test uses its own namespace).

@@ -216,10 +216,12 @@ public final class APIServer: @unchecked Sendable {
 /// A store whose cache the feeder fills.
 protocol CacheOwner {
     var feedable: any FeedableCache { get }
+    var stats: (objects: Int, watchers: Int) { get }
 }
 
 extension ResourceStore: CacheOwner {
     var feedable: any FeedableCache { cache }
+    var stats: (objects: Int, watchers: Int) { (cache.count, cache.watcherCount) }
 }
 
 enum CSV {

@@ -31,10 +31,8 @@ final class Metrics: Sendable {
         }
     }
 
-    func render(_ server: ServerContext) -> [UInt8] {
-        var out =
-            "# HELP apiserver_request_total Counter of apiserver requests broken out by verb, resource and HTTP response code.\n"
-        out = "# TYPE apiserver_request_total counter\n"
+    func render(_ server: ServerContext, inflight: (readOnly: Int, mutating: Int)) -> [UInt8] {
+        var out = "# TYPE apiserver_request_total counter\n"
         let snap = state.withLock { $0 }
         for (k, v) in snap.requests.sorted(by: { "\($0.key)" < "\($1.key)" }) {
             out += "apiserver_request_total{code=\"\(k.code)\",resource=\"\(k.resource)\",verb=\"\(k.verb)\"} \(v)\n"
@@ -50,7 +48,21 @@ final class Metrics: Sendable {
             out += "apiserver_request_duration_seconds_sum{\(labels)} \(h.sum)\n"
             out += "apiserver_request_duration_seconds_count{\(labels)} \(h.count)\n"
         }
+        out += "# TYPE apiserver_current_inflight_requests gauge\n"
+        out += "apiserver_current_inflight_requests{request_kind=\"readOnly\"} \(inflight.readOnly)\n"
+        out += "apiserver_current_inflight_requests{request_kind=\"mutating\"} \(inflight.mutating)\n"
         out += "# TYPE apiserver_storage_revision gauge\napiserver_storage_revision \(server.feeder.revision)\n"
+        var objects: [(String, Int, Int)] = []
+        var seen = Set<ObjectIdentifier>()
+        for (gr, s) in server.stores {
+            guard seen.insert(ObjectIdentifier(s)).inserted, let c = (s as? any CacheOwner)?.stats else { continue }
+            objects.append((gr.description, c.objects, c.watchers))
+        }
+        objects.sort { $0.0 < $1.0 }
+        out += "# TYPE apiserver_storage_objects gauge\n"
+        for (r, n, _) in objects { out += "apiserver_storage_objects{resource=\"\(r)\"} \(n)\n" }
+        out += "# TYPE apiserver_registered_watchers gauge\n"
+        for (r, _, w) in objects { out += "apiserver_registered_watchers{resource=\"\(r)\"} \(w)\n" }
         return Array(out.utf8)
     }
 }

@@ -132,7 +132,10 @@ final class Router: HTTPResponder, @unchecked Sendable {
         }
         if path == "/metrics" {
             return HTTPResponse(
-                status: .ok, contentType: "text/plain; version=0.0.4; charset=utf-8", bytes: metrics.render(server))
+                status: .ok, contentType: "text/plain; version=0.0.4; charset=utf-8",
+                bytes: metrics.render(
+                    server,
+                    inflight: (inflight.load(ordering: .relaxed), inflightMutating.load(ordering: .relaxed))))
         }
         if path.hasPrefix("/openapi") { return try OpenAPIDocs.respond(path, r, server: server) }
         if path == "/api" || path == "/apis" {

@@ -303,3 +303,23 @@ struct HTTP2Tests {
         #expect(bad.isEmpty, "\(bad.count) of 3000 failed, e.g. \(bad.prefix(3)); \(r.err.prefix(300))")
     }
 }
+
+@Suite("Metrics end to end")
+struct MetricsTests {
+    @Test("/metrics counts requests by verb, resource and code, and reports objects and inflight")
+    func metrics() throws {
+        let c = try SharedCluster.get()
+        let ns = try c.namespace()
+        try c.kubectl(["-n", ns, "create", "configmap", "m1"])
+        _ = try c.kubectl(["-n", ns, "get", "configmap", "nope"], check: false)
+        let text = try c.kubectl(["get", "--raw", "/metrics"]).out
+        #expect(text.contains("# TYPE apiserver_request_total counter"))
+        #expect(text.contains("apiserver_request_total{code=\"201\",resource=\"configmaps\",verb=\"CREATE\"}"))
+        #expect(text.contains("apiserver_request_total{code=\"404\",resource=\"configmaps\",verb=\"GET\"}"))
+        #expect(
+            text.contains(
+                "apiserver_request_duration_seconds_bucket{resource=\"configmaps\",verb=\"CREATE\",le=\"+Inf\"}"))
+        #expect(text.contains("apiserver_current_inflight_requests{request_kind=\"readOnly\"}"))
+        #expect(text.contains("apiserver_storage_objects{resource=\"namespaces\"}"))
+    }
+}

@@ -207,6 +207,22 @@ struct KubectlTests {
         try c.kubectl(["-n", ns, "wait", "cm/w", "--for=delete", "--timeout=10s"])
     }
 
+    @Test("wait --for=condition sees a condition written through the status subresource")
+    func waitForCondition() throws {
+        let ns = try c.namespace()
+        try c.kubectl(["-n", ns, "create", "deployment", "cond", "--image=nginx"])
+        let patch = #"{"status":{"conditions":[{"type":"Available","status":"True","reason":"Test","message":"ok"}]}}"#
+        // A status written through the main resource is ignored; through /status it lands.
+        try c.kubectl(["-n", ns, "patch", "deploy", "cond", "--type=merge", "-p", patch])
+        let ignored = try c.kubectl(["-n", ns, "get", "deploy", "cond", "-o", "jsonpath={.status.conditions}"]).out
+        #expect(ignored.isEmpty)
+        try c.kubectl(["-n", ns, "patch", "deploy", "cond", "--subresource=status", "--type=merge", "-p", patch])
+        try c.kubectl(["-n", ns, "wait", "deploy/cond", "--for=condition=Available", "--timeout=10s"])
+        let d = try c.json(["-n", ns, "get", "deploy", "cond"])
+        // A status write does not bump the generation.
+        #expect(dig(d, "metadata", "generation") as? Int == 1)
+    }
+
     @Test("deleting a namespace deletes what is in it and then the namespace")
     func namespaceDeletion() throws {
         let ns = try c.namespace("gone")

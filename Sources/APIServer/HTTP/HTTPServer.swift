@@ -3,6 +3,7 @@ import NIOHTTP1
 import NIOHTTP2
 import NIOPosix
 import NIOSSL
+import Synchronization
 import X509
 
 #if canImport(Glibc)
@@ -100,14 +101,17 @@ public final class HTTPServer: @unchecked Sendable {
                 return channel.pipeline.addHandler(ssl).flatMap {
                     channel.configureHTTP2SecureUpgrade(
                         h2ChannelConfigurator: { channel in
-                            channel.eventLoop.makeCompletedFuture {
+                            // Every stream of a connection shares the identity read once from its TLS session.
+                            let identity = IdentityBox()
+                            return channel.eventLoop.makeCompletedFuture {
                                 _ = try channel.pipeline.syncOperations.configureHTTP2Pipeline(
                                     mode: .server, connectionConfiguration: Self.http2Connection,
                                     streamConfiguration: Self.http2Stream
                                 ) { stream in
                                     stream.pipeline.addHandlers([
                                         HTTP2FramePayloadToHTTP1ServerCodec(),
-                                        HTTPRequestHandler(responder: responder, maxBody: maxBody, isHTTP2: true),
+                                        HTTPRequestHandler(
+                                            responder: responder, maxBody: maxBody, isHTTP2: true, identity: identity),
                                     ])
                                 }
                             }
@@ -147,9 +151,10 @@ final class HTTPRequestHandler: ChannelInboundHandler, RemovableChannelHandler {
     private var busy = false
     private var active = true
     private var task: Task<Void, Never>?
-    private var identity: ConnectionIdentity?
+    private let identityBox: IdentityBox
 
-    init(responder: any HTTPResponder, maxBody: Int, isHTTP2: Bool) {
+    init(responder: any HTTPResponder, maxBody: Int, isHTTP2: Bool, identity: IdentityBox = IdentityBox()) {
+        self.identityBox = identity
         self.responder = responder
         self.maxBody = maxBody
         self.isHTTP2 = isHTTP2
@@ -201,7 +206,7 @@ final class HTTPRequestHandler: ChannelInboundHandler, RemovableChannelHandler {
     }
 
     private func connectionIdentity(_ context: ChannelHandlerContext) -> ConnectionIdentity {
-        if let identity { return identity }
+        if let identity = identityBox.value { return identity }
         // An HTTP/2 stream's parent is the TLS connection; an HTTP/1 channel's parent is the listener.
         let conn = isHTTP2 ? (context.channel.parent ?? context.channel) : context.channel
         var id = ConnectionIdentity.none
@@ -222,7 +227,7 @@ final class HTTPRequestHandler: ChannelInboundHandler, RemovableChannelHandler {
             }
             id = .certificate(commonName: cn, organizations: orgs)
         }
-        identity = id
+        identityBox.value = id
         return id
     }
 
@@ -308,16 +313,26 @@ final class HTTPRequestHandler: ChannelInboundHandler, RemovableChannelHandler {
     }
 }
 
+/// A connection's client identity, shared by its HTTP/2 streams (all on the connection's event loop).
+final class IdentityBox: @unchecked Sendable {
+    var value: ConnectionIdentity?
+}
+
 /// The `Date` header value (RFC 7231 IMF-fixdate), cached per second.
 enum HTTPDate {
+    private static let cache = Mutex<(second: Int, text: String)>((0, ""))
+    static let days = ["Sun", "Mon", "Tue", "Wed", "Thu", "Fri", "Sat"]
+    static let months = ["Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"]
+
     static func now() -> String {
         var t = time(nil)
+        if let hit = cache.withLock({ $0.second == t ? $0.text : nil }) { return hit }
         var tm = tm()
         gmtime_r(&t, &tm)
-        let days = ["Sun", "Mon", "Tue", "Wed", "Thu", "Fri", "Sat"]
-        let months = ["Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"]
         func two(_ n: Int32) -> String { n < 10 ? "0\(n)" : "\(n)" }
-        return
+        let text =
             "\(days[Int(tm.tm_wday)]), \(two(tm.tm_mday)) \(months[Int(tm.tm_mon)]) \(tm.tm_year + 1900) \(two(tm.tm_hour)):\(two(tm.tm_min)):\(two(tm.tm_sec)) GMT"
+        cache.withLock { $0 = (t, text) }
+        return text
     }
 }

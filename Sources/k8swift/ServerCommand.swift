@@ -41,6 +41,8 @@ struct APIServerFlags: ParsableArguments {
     var requestTimeout = "1m0s"
     @Option(name: .customLong("event-ttl"), help: "How long events are kept, e.g. 1h0m0s.")
     var eventTTL = "1h0m0s"
+    @Option(name: .customLong("etcd-compaction-interval"), help: "How often old revisions are compacted, e.g. 5m0s.")
+    var compactionInterval = "5m0s"
 
     func validate() throws {
         guard ["true", "false"].contains(anonymousAuth.lowercased()) else {
@@ -57,6 +59,11 @@ struct APIServerFlags: ParsableArguments {
         }
         guard Self.goDuration(eventTTL) != nil else {
             throw ValidationError("invalid argument \"\(eventTTL)\" for \"--event-ttl\" flag: time: invalid duration")
+        }
+        guard let ci = Self.goDuration(compactionInterval), ci > 0 else {
+            throw ValidationError(
+                "invalid argument \"\(compactionInterval)\" for \"--etcd-compaction-interval\" flag: time: invalid duration"
+            )
         }
         guard (1...65535).contains(securePort) else {
             throw ValidationError("--secure-port \(securePort) must be between 1 and 65535")
@@ -114,6 +121,7 @@ struct APIServerFlags: ParsableArguments {
         c.maxMutatingRequestsInflight = maxMutatingRequestsInflight
         c.requestTimeoutSeconds = Int(Self.goDuration(requestTimeout) ?? 60)
         c.eventTTLSeconds = Int64(Self.goDuration(eventTTL) ?? 3600)
+        c.compactionInterval = .milliseconds(Int64((Self.goDuration(compactionInterval) ?? 300) * 1000))
         return c
     }
 

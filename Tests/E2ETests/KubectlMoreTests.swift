@@ -323,3 +323,75 @@ struct MetricsTests {
         #expect(text.contains("apiserver_storage_objects{resource=\"namespaces\"}"))
     }
 }
+
+/// Static tokens, authorization of non-masters, pod binding and compacted continue tokens.
+@Suite("Authentication, binding and compaction end to end")
+struct AuthAndCompactionTests {
+    static func curl(_ c: TestCluster, _ args: [String]) throws -> (code: String, body: String) {
+        let r = try c.run(
+            "/usr/bin/curl",
+            ["-s", "--cacert", c.dataDir + "/tls/ca.crt", "-w", "\n%{http_code}"] + args, check: false)
+        let lines = r.out.split(separator: "\n", omittingEmptySubsequences: false)
+        return (String(lines.last ?? ""), lines.dropLast().joined(separator: "\n"))
+    }
+
+    @Test("static tokens authenticate; system:masters may list, others get upstream's 403, bad tokens 401")
+    func tokens() throws {
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("tokens-\(UUID().uuidString)").path
+        try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        try "admintoken,alice,uid-1,\"system:masters\"\nusertoken,bob,uid-2,\"dev,ops\"\n".write(
+            toFile: dir + "/tokens.csv", atomically: true, encoding: .utf8)
+        let c = try TestCluster(extraArgs: ["--token-auth-file", dir + "/tokens.csv"])
+        let url = "https://127.0.0.1:\(c.port)/api/v1/namespaces"
+        let admin = try Self.curl(c, ["-H", "Authorization: Bearer admintoken", url])
+        #expect(admin.code == "200")
+        let bob = try Self.curl(c, ["-H", "Authorization: Bearer usertoken", url])
+        #expect(bob.code == "403")
+        // The message of the recorded anonymous-list-forbidden exchange, for user bob.
+        #expect(
+            bob.body.contains(
+                "namespaces is forbidden: User \\\"bob\\\" cannot list resource \\\"namespaces\\\" in API group \\\"\\\" at the cluster scope"
+            ))
+        let bad = try Self.curl(c, ["-H", "Authorization: Bearer nope", url])
+        #expect(bad.code == "401")
+        #expect(bad.body.contains("\"reason\":\"Unauthorized\""))
+    }
+
+    @Test("pods/binding assigns a node once; a second binding is a conflict")
+    func binding() throws {
+        let c = try SharedCluster.get()
+        let ns = try c.namespace()
+        try c.kubectl(["-n", ns, "run", "bound", "--image=busybox", "--restart=Never"])
+        let binding = """
+            {"apiVersion":"v1","kind":"Binding","metadata":{"name":"bound"},"target":{"apiVersion":"v1","kind":"Node","name":"node-1"}}
+            """
+        let path = c.dataDir + "/binding-\(ns).json"
+        try binding.write(toFile: path, atomically: true, encoding: .utf8)
+        try c.kubectl(["create", "--raw", "/api/v1/namespaces/\(ns)/pods/bound/binding", "-f", path])
+        #expect(try c.kubectl(["-n", ns, "get", "pod", "bound", "-o", "jsonpath={.spec.nodeName}"]).out == "node-1")
+        let again = try c.kubectl(
+            ["create", "--raw", "/api/v1/namespaces/\(ns)/pods/bound/binding", "-f", path], check: false)
+        #expect(again.status != 0)
+        #expect(again.err.contains("is already assigned to node"))
+    }
+
+    @Test("a continue token older than the compacted revision gets 410 Expired")
+    func compactedContinue() throws {
+        let c = try TestCluster(extraArgs: ["--etcd-compaction-interval", "1s"])
+        let ns = try c.namespace()
+        for i in 0..<4 { try c.kubectl(["-n", ns, "create", "configmap", "c\(i)"]) }
+        let page = try c.kubectl(["get", "--raw", "/api/v1/namespaces/\(ns)/configmaps?limit=2"]).out
+        let token = try #require(
+            dig(try JSONSerialization.jsonObject(with: Data(page.utf8)), "metadata", "continue") as? String)
+        // Writes after the first page, then two compaction ticks move the compacted revision past it.
+        for i in 0..<3 { try c.kubectl(["-n", ns, "create", "configmap", "later\(i)"]) }
+        Thread.sleep(forTimeInterval: 1.5)
+        try c.kubectl(["-n", ns, "create", "configmap", "later-more"])
+        Thread.sleep(forTimeInterval: 2.5)
+        let r = try c.kubectl(
+            ["get", "--raw", "/api/v1/namespaces/\(ns)/configmaps?limit=2&continue=\(token)"], check: false)
+        #expect(r.status != 0)
+        #expect(r.err.contains("The provided continue parameter is too old"), "\(r.err)")
+    }
+}

@@ -14,7 +14,8 @@ public enum CoreValidation {
     static let terminationMessagePolicies = ["File", "FallbackToLogsOnError"]
     static let serviceTypes = ["ClusterIP", "ExternalName", "LoadBalancer", "NodePort"]
 
-    /// ValidatePodSpec (the parts k8swift checks so far): containers, volumes, policies.
+    /// ValidatePodSpec (the parts k8swift checks so far): volumes, containers (regular, init and
+    /// ephemeral), policies, security context, scheduling constraints and DNS.
     public static func validatePodSpec(_ spec: CoreV1.PodSpec, _ path: FieldPath, isTemplate: Bool = false) -> ErrorList
     {
         var errs: ErrorList = []
@@ -46,6 +47,9 @@ public enum CoreValidation {
             errs += validateContainer(
                 c, path.child("containers").index(i), volumes: volumeNames, names: &containerNames)
         }
+        errs += validateEphemeralContainers(
+            spec.ephemeralContainers, path.child("ephemeralContainers"), volumes: volumeNames, names: &containerNames)
+        errs += validateHostNetwork(spec, path)
         if !restartPolicies.contains(spec.restartPolicy) {
             if spec.restartPolicy.isEmpty {
                 errs.append(.required(path.child("restartPolicy")))
@@ -83,20 +87,14 @@ public enum CoreValidation {
                 errs.append(.invalid(path.child("nodeSelector"), spec.nodeSelector[k]!, m))
             }
         }
-        for (i, t) in spec.tolerations.enumerated() {
-            let p = path.child("tolerations").index(i)
-            if !t.operator.isEmpty && t.operator != "Equal" && t.operator != "Exists" {
-                errs.append(.notSupported(p.child("operator"), .string(t.operator), ["Equal", "Exists"]))
-            }
-            if t.operator == "Exists" && !t.value.isEmpty {
-                errs.append(
-                    .invalid(p.child("operator"), .string(t.value), "value must be empty when `operator` is 'Exists'"))
-            }
-            if !t.effect.isEmpty && !["NoSchedule", "PreferNoSchedule", "NoExecute"].contains(t.effect) {
-                errs.append(
-                    .notSupported(
-                        p.child("effect"), .string(t.effect), ["NoExecute", "NoSchedule", "PreferNoSchedule"]))
-            }
+        errs += validatePodSecurityContext(spec.securityContext, path.child("securityContext"))
+        errs += validateAffinity(spec.affinity, path.child("affinity"))
+        errs += validateTolerations(spec.tolerations, path.child("tolerations"))
+        errs += validateDNSConfig(spec.dnsConfig, dnsPolicy: spec.dnsPolicy, path.child("dnsConfig"))
+        errs += validateTopologySpreadConstraints(
+            spec.topologySpreadConstraints, path.child("topologySpreadConstraints"))
+        if let pp = spec.preemptionPolicy, !["Never", "PreemptLowerPriority"].contains(pp) {
+            errs.append(.notSupported(path.child("preemptionPolicy"), .string(pp), ["Never", "PreemptLowerPriority"]))
         }
         return errs
     }
@@ -124,17 +122,24 @@ public enum CoreValidation {
         var portNames: Set<String> = []
         for (i, p) in c.ports.enumerated() {
             let pp = path.child("ports").index(i)
-            for m in NameValidation.isValidPortNum(p.containerPort) {
-                errs.append(.invalid(pp.child("containerPort"), .int(Int64(p.containerPort)), m))
+            if !p.name.isEmpty {
+                let msgs = NameValidation.isValidPortName(p.name)
+                for m in msgs { errs.append(.invalid(pp.child("name"), p.name, m)) }
+                if msgs.isEmpty && !portNames.insert(p.name).inserted {
+                    errs.append(.duplicate(pp.child("name"), .string(p.name)))
+                }
+            }
+            if p.containerPort == 0 {
+                errs.append(.required(pp.child("containerPort")))
+            } else {
+                for m in NameValidation.isValidPortNum(p.containerPort) {
+                    errs.append(.invalid(pp.child("containerPort"), .int(Int64(p.containerPort)), m))
+                }
             }
             if p.hostPort != 0 {
                 for m in NameValidation.isValidPortNum(p.hostPort) {
                     errs.append(.invalid(pp.child("hostPort"), .int(Int64(p.hostPort)), m))
                 }
-            }
-            if !p.name.isEmpty {
-                for m in NameValidation.isValidPortName(p.name) { errs.append(.invalid(pp.child("name"), p.name, m)) }
-                if !portNames.insert(p.name).inserted { errs.append(.duplicate(pp.child("name"), .string(p.name))) }
             }
             if p.protocol.isEmpty {
                 errs.append(.required(pp.child("protocol")))
@@ -177,19 +182,16 @@ public enum CoreValidation {
         ] {
             guard let pr = probe else { continue }
             let pp = path.child(name)
-            let handlers = [
-                pr.handler.exec != nil, pr.handler.httpGet != nil, pr.handler.tcpSocket != nil, pr.handler.grpc != nil,
-            ]
-            .filter { $0 }.count
-            if handlers == 0 { errs.append(.required(pp, "must specify a handler type")) }
-            if handlers > 1 { errs.append(.forbidden(pp, "may not specify more than 1 handler type")) }
-            errs += NumberValidation.nonNegative(Int64(pr.initialDelaySeconds), pp.child("initialDelaySeconds"))
-            errs += NumberValidation.nonNegative(Int64(pr.timeoutSeconds), pp.child("timeoutSeconds"))
-            errs += NumberValidation.nonNegative(Int64(pr.periodSeconds), pp.child("periodSeconds"))
+            errs += validateProbe(pr, pp)
             if name != "readinessProbe" && pr.successThreshold != 1 && pr.successThreshold != 0 {
                 errs.append(.invalid(pp.child("successThreshold"), .int(Int64(pr.successThreshold)), "must be 1"))
             }
+            if name == "readinessProbe", let g = pr.terminationGracePeriodSeconds {
+                errs.append(
+                    .invalid(pp.child("terminationGracePeriodSeconds"), .int(g), "must not be set for readinessProbes"))
+            }
         }
+        errs += validateSecurityContext(c.securityContext, path.child("securityContext"))
         return errs
     }
 
@@ -198,6 +200,11 @@ public enum CoreValidation {
         var errs = MetaValidation.validateLabels(t.metadata.labels, path.child("metadata", "labels"))
         errs += MetaValidation.validateAnnotations(t.metadata.annotations, path.child("metadata", "annotations"))
         errs += validatePodSpec(t.spec, path.child("spec"), isTemplate: true)
+        if !t.spec.ephemeralContainers.isEmpty {
+            errs.append(
+                .forbidden(
+                    path.child("spec", "ephemeralContainers"), "ephemeral containers not allowed in pod template"))
+        }
         return errs
     }
 
@@ -331,7 +338,18 @@ extension CoreV1.ServiceAccount: Validated {
 }
 
 extension CoreV1.Pod: Validated {
+    /// ValidatePodCreate: metadata and spec, and no ephemeral containers yet (they are added
+    /// through the ephemeralcontainers subresource).
     public func validate() -> ErrorList {
+        var errs = validateMetadataAndSpec()
+        if !spec.ephemeralContainers.isEmpty {
+            errs.append(.forbidden(FieldPath("spec", "ephemeralContainers"), "cannot be set on create"))
+        }
+        return errs
+    }
+
+    /// validatePodMetadataAndSpec, shared by create and update.
+    func validateMetadataAndSpec() -> ErrorList {
         MetaValidation.validateObjectMeta(metadata, namespaced: true, nameRule: .dns1123Subdomain)
             + CoreValidation.validatePodSpec(spec, FieldPath("spec"))
     }
@@ -364,7 +382,7 @@ extension CoreV1.Pod: Validated {
                     "pod updates may not change fields other than `spec.containers[*].image`,`spec.initContainers[*].image`,`spec.activeDeadlineSeconds`,`spec.tolerations` (only additions to existing tolerations),`spec.terminationGracePeriodSeconds` (allow it to be set to 1 if it was previously negative)"
                 ))
         }
-        return errs + validate()
+        return errs + validateMetadataAndSpec()
     }
 }
 
@@ -422,7 +440,8 @@ extension CoreV1.Service: Validated {
             if spec.externalName.isEmpty {
                 errs.append(.required(p.child("externalName")))
             } else {
-                for m in NameValidation.isDNS1123Subdomain(spec.externalName) {
+                let clean = spec.externalName.hasSuffix(".") ? String(spec.externalName.dropLast()) : spec.externalName
+                for m in NameValidation.isDNS1123Subdomain(clean) {
                     errs.append(.invalid(p.child("externalName"), spec.externalName, m))
                 }
             }
@@ -435,6 +454,7 @@ extension CoreV1.Service: Validated {
                     p.child("clusterIP"), spec.clusterIP,
                     "must be a valid IP address, (e.g. 10.9.8.7 or 2001:db8::ffff)"))
         }
+        errs += CoreValidation.validateServiceIPFields(spec, p)
         var names: Set<String> = []
         for (i, port) in spec.ports.enumerated() {
             let pp = p.child("ports").index(i)
@@ -468,6 +488,8 @@ extension CoreV1.Service: Validated {
                 errs.append(.forbidden(pp.child("nodePort"), "may not be used when `type` is '\(spec.type)'"))
             }
         }
+        errs += CoreValidation.validateServicePortsUnique(spec.ports, p.child("ports"))
+        errs += CoreValidation.validateSessionAffinityConfig(spec, p)
         if !["None", "ClientIP"].contains(spec.sessionAffinity) {
             errs.append(.notSupported(p.child("sessionAffinity"), .string(spec.sessionAffinity), ["ClientIP", "None"]))
         }

@@ -75,7 +75,7 @@ var targets: [Target] = [
         swiftSettings: [.swiftLanguageMode(.v5)]
     ),
     .testTarget(name: "APIServerTests", dependencies: ["APIServer"], path: "Tests/APIServerTests"),
-    .testTarget(name: "E2ETests", path: "Tests/E2ETests"),
+    .testTarget(name: "E2ETests", path: "Tests/E2ETests", exclude: ["python"]),
     .testTarget(
         name: "StorageSQLiteTests", dependencies: ["StorageSQLite", "StorageTesting"], path: "Tests/StorageSQLiteTests"),
     .testTarget(name: "APITestingTests", dependencies: ["APITesting"], path: "Tests/APITestingTests"),

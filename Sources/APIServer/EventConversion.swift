@@ -46,6 +46,7 @@ enum EventConversion {
     }
 
     static func codec() -> VersionCodec<CoreV1.Event> {
-        VersionCodec<CoreV1.Event>.make(EventsV1.Event.self, storage: CoreV1.Event.self, toStorage: toCore, fromStorage: fromCore)
+        VersionCodec<CoreV1.Event>.make(
+            EventsV1.Event.self, storage: CoreV1.Event.self, toStorage: toCore, fromStorage: fromCore)
     }
 }

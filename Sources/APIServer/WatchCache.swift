@@ -213,8 +213,11 @@ final class WatchCache<T: StoredKind>: FeedableCache, @unchecked Sendable {
     /// The cache's revision and the objects matching `filter`, in key order.
     func snapshot(_ filter: ObjectFilter) -> (revision: Revision, items: [CachedObject<T>]) {
         state.withLock { s in
-            if let name = filter.name, let ns = filter.namespace ?? Optional("") {
-                _ = ns
+            if let name = filter.name {
+                // A name (metadata.name=…, a watch of one object) is a key lookup when the key is known.
+                let key = filter.namespace.map { keyPrefix + $0 + "/" + name } ?? keyPrefix + name
+                if let o = s.objects[key] { return (s.revision, o.matches(filter) ? [o] : []) }
+                if filter.namespace != nil { return (s.revision, []) }
                 let hits = s.objects.values.filter { $0.name == name && $0.matches(filter) }
                 return (s.revision, hits.sorted { $0.key < $1.key })
             }

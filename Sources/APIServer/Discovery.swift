@@ -125,11 +125,7 @@ struct Discovery: Sendable {
     }
 
     static func etag(_ b: [UInt8]) -> String {
-        var h: UInt64 = 0xcbf2_9ce4_8422_2325
-        for c in b {
-            h ^= UInt64(c)
-            h = h &* 0x100_0000_01b3
-        }
+        let h = b.withUnsafeBufferPointer { JSONKey.fnv1a($0) }
         return "\"" + String(h, radix: 16, uppercase: true) + "\""
     }
 

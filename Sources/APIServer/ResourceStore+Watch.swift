@@ -58,7 +58,6 @@ extension ResourceStore {
         }
         let (out, cont) = AsyncStream.makeStream(of: [UInt8].self)
         let cache = self.cache
-        let gvk = codec.groupVersionKind
         let version = req.version
         let producer = Task {
             defer {
@@ -96,7 +95,6 @@ extension ResourceStore {
                 if e.type == .bookmark && !bookmarks { continue }
                 cont.yield(self.encodeEvent(e, codec: codec, version: version, format: format))
             }
-            _ = gvk
         }
         cont.onTermination = { _ in
             producer.cancel()

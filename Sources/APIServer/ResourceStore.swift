@@ -56,7 +56,6 @@ final class ResourceStore<T: StoredKind>: ResourceHandler, @unchecked Sendable {
         self.server = server
         self.strategy = strategy
         self.fieldLabels = fieldLabels
-        let codec = storageCodec
         cache = WatchCache<T>(
             keyPrefix: keyPrefix,
             decode: { kv in
@@ -64,7 +63,6 @@ final class ResourceStore<T: StoredKind>: ResourceHandler, @unchecked Sendable {
                 var t = try T(protoBytes: u.raw)
                 t.applyDefaults()
                 t.metadata.resourceVersion = String(kv.modRevision)
-                _ = codec
                 return t
             }, fieldsOf: fieldsOf)
     }

@@ -112,8 +112,6 @@ final class Router: HTTPResponder, @unchecked Sendable {
         throw APIError.unauthorized
     }
 
-    static let anonymousPaths: Set<String> = ["/healthz", "/livez", "/readyz", "/version"]
-
     func route(_ r: HTTPRequest, _ info: inout RequestInfo) async throws -> HTTPResponse {
         let user = try authenticate(r)
         let path = r.path.count > 1 && r.path.hasSuffix("/") ? String(r.path.dropLast()) : r.path
@@ -308,11 +306,10 @@ final class Router: HTTPResponder, @unchecked Sendable {
                 bytes: Array((c.1 ? "ok" : "internal server error: \(name) check failed").utf8))
         }
         let ok = checks.allSatisfy(\.1)
-        var headers: HTTPHeaders = [
+        let headers: HTTPHeaders = [
             "Content-Type": "text/plain; charset=utf-8", "Cache-Control": "no-cache, private",
             "X-Content-Type-Options": "nosniff",
         ]
-        _ = headers.first(name: "x")
         if r.query["verbose"] != nil || !ok {
             var text = checks.map { "[\($0.1 ? "+" : "-")]\($0.0) \($0.1 ? "ok" : "failed: reason withheld")" }.joined(
                 separator: "\n")
@@ -320,7 +317,6 @@ final class Router: HTTPResponder, @unchecked Sendable {
             return HTTPResponse(
                 status: ok ? .ok : .internalServerError, headers: headers, body: .bytes(Array(text.utf8)))
         }
-        headers.replaceOrAdd(name: "Content-Type", value: "text/plain; charset=utf-8")
         return HTTPResponse(status: .ok, headers: headers, body: .bytes(Array("ok".utf8)))
     }
 

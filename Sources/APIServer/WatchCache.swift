@@ -135,6 +135,7 @@ final class WatchCache<T: StoredKind>: FeedableCache, @unchecked Sendable {
 
     func apply(_ event: WatchEvent) {
         let ev: Event
+        let key: String
         switch event {
         case .progress(let r):
             advance(to: r)
@@ -142,18 +143,13 @@ final class WatchCache<T: StoredKind>: FeedableCache, @unchecked Sendable {
         case .put(let kv, _):
             guard let entry = makeEntry(kv) else { return }
             ev = Event(type: .added, object: entry, previous: nil, revision: kv.modRevision)
+            key = kv.key.rawValue
         case .delete(let prev, let rev):
             ev = Event(type: .deleted, object: nil, previous: nil, revision: rev)
-            _ = prev
+            key = prev.key.rawValue
         }
         state.withLock { s in
             var e = ev
-            let key: String
-            switch event {
-            case .put(let kv, _): key = kv.key.rawValue
-            case .delete(let prev, _): key = prev.key.rawValue
-            case .progress: return
-            }
             let old = s.objects[key]
             if e.type == .deleted {
                 guard let old else { return }

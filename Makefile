@@ -17,7 +17,7 @@ all: deps
 
 ## deps: install system and Python packages the build and tests use (idempotent)
 deps:
-	@hack/install-deps.sh libsqlite3-dev
+	@hack/install-deps.sh libsqlite3-dev etcd-server
 	@hack/install-python-deps.sh kubernetes
 
 ## run: build and start `k8swift server` in the foreground (ARGS="--secure-port 7443" to pass flags)

@@ -59,9 +59,22 @@ var targets: [Target] = [
     .target(name: "StorageSQLite", dependencies: ["Storage", "CSQLite"], path: "Sources/StorageSQLite"),
     .target(name: "StorageTesting", dependencies: ["Storage"], path: "Sources/StorageTesting"),
     .target(
+        name: "StorageEtcd",
+        dependencies: [
+            "Storage",
+            .product(name: "GRPCCore", package: "grpc-swift-2"),
+            .product(name: "GRPCNIOTransportHTTP2", package: "grpc-swift-nio-transport"),
+            .product(name: "GRPCProtobuf", package: "grpc-swift-protobuf"),
+            .product(name: "SwiftProtobuf", package: "swift-protobuf"),
+            .product(name: "NIOCore", package: "swift-nio"),
+            .product(name: "NIOHTTP2", package: "swift-nio-http2"),
+        ],
+        path: "Sources/StorageEtcd"
+    ),
+    .target(
         name: "APIServer",
         dependencies: [
-            "KubernetesAPI", "Storage", "StorageSQLite",
+            "KubernetesAPI", "Storage", "StorageSQLite", "StorageEtcd",
             .product(name: "NIOCore", package: "swift-nio"),
             .product(name: "NIOPosix", package: "swift-nio"),
             .product(name: "NIOHTTP1", package: "swift-nio"),
@@ -78,6 +91,8 @@ var targets: [Target] = [
     .testTarget(name: "E2ETests", path: "Tests/E2ETests", exclude: ["python"]),
     .testTarget(
         name: "StorageSQLiteTests", dependencies: ["StorageSQLite", "StorageTesting"], path: "Tests/StorageSQLiteTests"),
+    .testTarget(
+        name: "StorageEtcdTests", dependencies: ["StorageEtcd", "StorageTesting"], path: "Tests/StorageEtcdTests"),
     .testTarget(name: "APITestingTests", dependencies: ["APITesting"], path: "Tests/APITestingTests"),
     .testTarget(name: "APIMachineryTests", dependencies: ["APIMachinery"], path: "Tests/APIMachineryTests"),
     .testTarget(name: "KubernetesAPITests", dependencies: ["KubernetesAPI"], path: "Tests/KubernetesAPITests"),
@@ -109,6 +124,10 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-certificates", from: "1.21.0"),
         .package(url: "https://github.com/apple/swift-crypto", from: "3.12.0"),
         .package(url: "https://github.com/apple/swift-asn1", from: "1.3.0"),
+        .package(url: "https://github.com/grpc/grpc-swift-2", from: "2.4.0"),
+        .package(url: "https://github.com/grpc/grpc-swift-nio-transport", from: "2.9.0"),
+        .package(url: "https://github.com/grpc/grpc-swift-protobuf", from: "2.4.0"),
+        .package(url: "https://github.com/apple/swift-protobuf", from: "1.39.0"),
     ],
     targets: targets
 )

@@ -22,7 +22,7 @@ for d in Sources/API*; do
 done
 check Sources/APIMachinery 'Foundation'
 # The API server sits on the API types and the storage contract.
-check Sources/APIServer 'APIMachinery|API[A-Za-z]+|KubernetesAPI|Storage|StorageSQLite'
+check Sources/APIServer 'APIMachinery|API[A-Za-z]+|KubernetesAPI|Storage|StorageSQLite|StorageEtcd'
 # Storage speaks bytes and revisions only: no API types below the API server.
 for d in Sources/Storage*; do
     check "$d" 'Storage|StorageTesting|CSQLite'

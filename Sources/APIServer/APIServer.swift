@@ -3,6 +3,7 @@ import Foundation
 import KubernetesAPI
 import NIOSSL
 import Storage
+import StorageEtcd
 import StorageSQLite
 
 /// The API server's settings (upstream's flag names in the CLI).
@@ -26,6 +27,12 @@ public struct APIServerConfig: Sendable {
     public var requestTimeoutSeconds = 60
     public var eventTTLSeconds: Int64 = 3600
     public var compactionInterval: Swift.Duration = .seconds(300)
+    /// `--etcd-servers`: when set, etcd is the store instead of the embedded SQLite database.
+    public var etcdServers: [String] = []
+    public var etcdPrefix = "/registry"
+    public var etcdCAFile: String? = nil
+    public var etcdCertFile: String? = nil
+    public var etcdKeyFile: String? = nil
 
     public init(dataDir: String) { self.dataDir = dataDir }
 }
@@ -35,16 +42,34 @@ public final class APIServer: @unchecked Sendable {
     public let config: APIServerConfig
     public private(set) var port = 0
     public private(set) var kubeconfigPath: String? = nil
-    let storage: SQLiteStorage
+    let storage: any StorageBackend
+    private let closeStorage: @Sendable () -> Void
     let context: ServerContext
     let router: Router
     let http: HTTPServer
     private var compactor: Task<Void, Never>?
+    private var reconciler: EndpointReconciler?
 
     public init(config: APIServerConfig) throws {
         self.config = config
-        try FileManager.default.createDirectory(atPath: config.dataDir + "/db", withIntermediateDirectories: true)
-        storage = try SQLiteStorage(path: config.dataDir + "/db/state.db")
+        if config.etcdServers.isEmpty {
+            try FileManager.default.createDirectory(atPath: config.dataDir + "/db", withIntermediateDirectories: true)
+            let sqlite = try SQLiteStorage(path: config.dataDir + "/db/state.db")
+            storage = sqlite
+            closeStorage = { sqlite.close() }
+        } else {
+            var options = EtcdOptions(endpoints: config.etcdServers)
+            options.caFile = config.etcdCAFile
+            options.certFile = config.etcdCertFile
+            options.keyFile = config.etcdKeyFile
+            // The server's keys start with /registry; etcd holds them under --etcd-prefix.
+            var prefix = config.etcdPrefix
+            while prefix.hasSuffix("/") { prefix.removeLast() }
+            options.keyPrefix = ("/registry", prefix)
+            let etcd = try EtcdStorage(options: options)
+            storage = etcd
+            closeStorage = { etcd.close() }
+        }
         var scheme = KubernetesAPI.scheme()
         try Self.applyRuntimeConfig(config.runtimeConfig, to: &scheme)
         let gates: FeatureGates
@@ -117,7 +142,18 @@ public final class APIServer: @unchecked Sendable {
 
     /// Loads caches, bootstraps the cluster's default objects, and starts serving.
     public func start() async throws {
-        try await context.feeder.start()
+        // The store may still be coming up (etcd started beside us): wait for it, as upstream does.
+        var attempts = 0
+        while true {
+            do {
+                try await context.feeder.start()
+                break
+            } catch StorageError.unavailable(let message) where attempts < 60 {
+                attempts += 1
+                FileHandle.standardError.write(Data("waiting for storage: \(message)\n".utf8))
+                try await Task.sleep(for: .seconds(1))
+            }
+        }
         if let svc = context.stores[GroupResource(group: "", resource: "services")] as? ResourceStore<CoreV1.Service> {
             for e in svc.cache.snapshot(.everything).items {
                 for ip in e.object.spec.clusterIPs { context.serviceIPs.markUsed(ip) }
@@ -125,7 +161,10 @@ public final class APIServer: @unchecked Sendable {
             }
         }
         let advertise = config.advertiseAddress ?? Self.defaultAdvertiseAddress(bind: config.bindAddress)
-        try await Bootstrap.run(context, advertiseAddress: advertise, port: config.securePort)
+        try await Bootstrap.run(context, port: config.securePort)
+        reconciler = EndpointReconciler(server: context, ip: advertise, port: config.securePort)
+        await reconciler?.reconcile()
+        reconciler?.start()
         let tls = try loadTLS(advertise: advertise)
         port = try await http.start(host: config.bindAddress, port: config.securePort, tls: tls.tls)
         router.serverAddress = "\(advertise):\(port)"
@@ -149,9 +188,10 @@ public final class APIServer: @unchecked Sendable {
 
     public func stop() async {
         compactor?.cancel()
+        await reconciler?.stop()
         await http.stop()
         context.feeder.stop()
-        storage.close()
+        closeStorage()
     }
 
     struct LoadedTLS {
@@ -248,7 +288,7 @@ enum CSV {
 /// The objects every cluster has: the default namespaces and the `kubernetes` Service with its
 /// Endpoints and EndpointSlice pointing at this server.
 enum Bootstrap {
-    static func run(_ server: ServerContext, advertiseAddress: String, port: Int) async throws {
+    static func run(_ server: ServerContext, port: Int) async throws {
         let nsStore = server.namespaces
         for name in ["default", "kube-system", "kube-public", "kube-node-lease"] where nsStore.current("", name) == nil
         {
@@ -273,6 +313,10 @@ enum Bootstrap {
             svc.applyDefaults()
             _ = try? await svcStore.createObject(svc)
         }
+    }
+
+    /// Points the `kubernetes` Endpoints and EndpointSlice at the API servers at `ips` on `port`.
+    static func setKubernetesEndpoints(_ server: ServerContext, ips: [String], port: Int) async {
         if let epStore = server.stores[GroupResource(group: "", resource: "endpoints")]
             as? ResourceStore<CoreV1.Endpoints>
         {
@@ -282,10 +326,10 @@ enum Bootstrap {
             ep.metadata.labels = ["endpointslice.kubernetes.io/skip-mirror": "true"]
             ep.subsets = [
                 CoreV1.EndpointSubset(
-                    addresses: [CoreV1.EndpointAddress(ip: advertiseAddress)],
+                    addresses: ips.map { CoreV1.EndpointAddress(ip: $0) },
                     ports: [CoreV1.EndpointPort(name: "https", port: Int32(port), protocol: "TCP")])
             ]
-            if let cur = epStore.current("default", "kubernetes") {
+            if let cur = try? await epStore.freshCurrent("default", "kubernetes") {
                 if cur.object.subsets != ep.subsets {
                     _ = try? await epStore.updateObject(namespace: "default", name: "kubernetes", subresource: "") {
                         old in
@@ -309,12 +353,11 @@ enum Bootstrap {
                 "endpointslice.kubernetes.io/managed-by": "endpointslicemirroring-controller.k8s.io",
             ]
             es.addressType = "IPv4"
-            es.endpoints = [
-                DiscoveryV1.Endpoint(
-                    addresses: [advertiseAddress], conditions: DiscoveryV1.EndpointConditions(ready: true))
-            ]
+            es.endpoints = ips.map {
+                DiscoveryV1.Endpoint(addresses: [$0], conditions: DiscoveryV1.EndpointConditions(ready: true))
+            }
             es.ports = [DiscoveryV1.EndpointPort(name: "https", protocol: "TCP", port: Int32(port))]
-            if let cur = sliceStore.current("default", "kubernetes") {
+            if let cur = try? await sliceStore.freshCurrent("default", "kubernetes") {
                 if cur.object.endpoints != es.endpoints || cur.object.ports != es.ports {
                     _ = try? await sliceStore.updateObject(namespace: "default", name: "kubernetes", subresource: "") {
                         old in

@@ -35,7 +35,7 @@ extension ResourceStore {
         }
         var from: Revision? = nil
         if sendInitial == true {
-            if rv.isEmpty { _ = try await consistentRevision() } else { try await awaitRevision(rv) }
+            if rv.isEmpty { _ = try await consistentRevision() } else { _ = try await awaitRevision(rv) }
         } else if rv.isEmpty {
             _ = try await consistentRevision()
         } else if rv != "0" {

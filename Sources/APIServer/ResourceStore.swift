@@ -97,20 +97,28 @@ final class ResourceStore<T: StoredKind>: ResourceHandler, @unchecked Sendable {
 
     // MARK: Reads
 
-    /// Waits for the cache to hold every write up to the store's current revision (a consistent read).
-    func consistentRevision() async throws -> Revision {
-        let rev = try await server.store.currentRevision()
-        if !(await server.feeder.wait(for: rev)) {
-            throw APIError.timeout("Timeout: Too large resource version: \(rev), current: \(server.feeder.revision)")
-        }
-        return rev
+    /// Plans a consistent read (see `ConsistentReads`).
+    func consistentRevision() async throws -> ConsistentReads.Plan { try await server.consistentReads.plan() }
+
+    /// The object as of the store's current revision: from the cache when it is provably fresh,
+    /// otherwise read from the store.
+    func freshCurrent(_ namespace: String, _ name: String) async throws -> CachedObject<T>? {
+        if case .cache = try await consistentRevision() { return current(namespace, name) }
+        return try await storedCurrent(namespace, name)
     }
 
-    /// Waits for a requested minimum revision (resourceVersion=N, NotOlderThan semantics).
-    func awaitRevision(_ rv: String?) async throws {
+    /// The object read from the store (a quorum read on etcd).
+    func storedCurrent(_ namespace: String, _ name: String) async throws -> CachedObject<T>? {
+        guard let kv = try await server.store.get(key(namespace: namespace, name: name), at: nil) else { return nil }
+        return cache.makeEntry(kv)
+    }
+
+    /// Waits for a requested minimum revision (resourceVersion=N, NotOlderThan semantics); with no
+    /// resourceVersion, plans a consistent read (`.store` when the cache cannot prove it is fresh).
+    func awaitRevision(_ rv: String?) async throws -> ConsistentReads.Plan? {
         guard let rv, !rv.isEmpty, rv != "0" else {
-            if rv == nil || rv!.isEmpty { _ = try await consistentRevision() }
-            return
+            if rv == nil || rv!.isEmpty { return try await server.consistentReads.plan() }
+            return nil
         }
         guard let n = Int64(rv) else {
             throw APIError.badRequest("invalid resource version \"\(rv)\"")
@@ -119,6 +127,7 @@ final class ResourceStore<T: StoredKind>: ResourceHandler, @unchecked Sendable {
             throw APIError.timeout(
                 "Too large resource version: \(n), current: \(server.feeder.revision)", retryAfter: 1)
         }
+        return nil
     }
 
     func current(_ namespace: String, _ name: String) -> CachedObject<T>? {
@@ -126,8 +135,13 @@ final class ResourceStore<T: StoredKind>: ResourceHandler, @unchecked Sendable {
     }
 
     func get(_ req: ResourceRequest) async throws -> HTTPResponse {
-        try await awaitRevision(req.query["resourceVersion"])
-        guard let obj = current(req.namespace, req.name) else { throw APIError.notFound(groupResource, req.name) }
+        let obj: CachedObject<T>?
+        if case .store = try await awaitRevision(req.query["resourceVersion"]) {
+            obj = try await storedCurrent(req.namespace, req.name)
+        } else {
+            obj = current(req.namespace, req.name)
+        }
+        guard let obj else { throw APIError.notFound(groupResource, req.name) }
         return try respond(obj, req, status: .ok)
     }
 
@@ -175,9 +189,12 @@ final class ResourceStore<T: StoredKind>: ResourceHandler, @unchecked Sendable {
                     "resourceVersionMatch: Unsupported value: \"\(match)\": supported values: \"Exact\", \"NotOlderThan\", \"\""
                 )
             }
-            try await awaitRevision(rv)
-            (revision, items) = cache.snapshot(f)
-            revision = max(revision, server.feeder.revision)
+            if case .store(let rev) = try await awaitRevision(rv) {
+                (revision, items) = try await listFromStore(f, at: rev, after: nil)
+            } else {
+                (revision, items) = cache.snapshot(f)
+                revision = max(revision, server.feeder.revision)
+            }
         }
         if let limit, items.count > limit {
             let last = items[limit - 1]
@@ -403,8 +420,7 @@ final class ResourceStore<T: StoredKind>: ResourceHandler, @unchecked Sendable {
         mutate: (T) async throws -> T
     ) async throws -> UpdateOutcome {
         for _ in 0..<20 {
-            _ = try await consistentRevision()
-            guard let cur = current(namespace, name) else {
+            guard let cur = try await freshCurrent(namespace, name) else {
                 if strategy.allowCreateOnUpdate && subresource.isEmpty {
                     var fresh = try await mutate(T())
                     fresh.metadata.namespace = resource.namespaced ? namespace : ""
@@ -585,8 +601,9 @@ final class ResourceStore<T: StoredKind>: ResourceHandler, @unchecked Sendable {
         async throws -> DeleteOutcome
     {
         for _ in 0..<20 {
-            _ = try await consistentRevision()
-            guard let cur = current(namespace, name) else { throw APIError.notFound(groupResource, name) }
+            guard let cur = try await freshCurrent(namespace, name) else {
+                throw APIError.notFound(groupResource, name)
+            }
             if let p = options.preconditions {
                 if let uid = p.uid, !uid.isEmpty, uid != cur.object.metadata.uid {
                     throw APIError.conflict(
@@ -651,9 +668,14 @@ final class ResourceStore<T: StoredKind>: ResourceHandler, @unchecked Sendable {
             options =
                 (try? ObjectDecoding.decodeJSON(MetaV1.DeleteOptions.self, req.body, track: false).object) ?? options
         }
-        _ = try await consistentRevision()
         let f = try filter(req)
-        let (rev, items) = cache.snapshot(f)
+        let rev: Revision
+        let items: [CachedObject<T>]
+        if case .store(let r) = try await consistentRevision() {
+            (rev, items) = try await listFromStore(f, at: r, after: nil)
+        } else {
+            (rev, items) = cache.snapshot(f)
+        }
         var deleted: [CachedObject<T>] = []
         for item in items {
             do {
@@ -707,8 +729,13 @@ final class ResourceStore<T: StoredKind>: ResourceHandler, @unchecked Sendable {
             return w.bytes
         }
         if req.verb == .get {
-            try await awaitRevision(req.query["resourceVersion"])
-            guard let o = current(req.namespace, req.name) else { throw APIError.notFound(groupResource, req.name) }
+            let o: CachedObject<T>?
+            if case .store = try await awaitRevision(req.query["resourceVersion"]) {
+                o = try await storedCurrent(req.namespace, req.name)
+            } else {
+                o = current(req.namespace, req.name)
+            }
+            guard let o else { throw APIError.notFound(groupResource, req.name) }
             return try respondRaw(scaleOf(o), req, kind: "Scale")
         }
         let bodyJSON: [UInt8]

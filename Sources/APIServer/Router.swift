@@ -2,6 +2,7 @@ import APIMachinery
 import Foundation
 import KubernetesAPI
 import NIOHTTP1
+import Storage
 import Synchronization
 
 /// The API server's HTTP surface: authentication, authorization, inflight limits, and dispatch to
@@ -59,6 +60,9 @@ final class Router: HTTPResponder, @unchecked Sendable {
             resp = try await route(request, &info)
         } catch let e as APIError {
             resp = Self.errorResponse(e)
+        } catch StorageError.unavailable(let message) {
+            // The store (etcd) is down or unreachable: the client may retry.
+            resp = Self.errorResponse(.serviceUnavailable(message))
         } catch {
             resp = Self.errorResponse(.internalError("\(error)"))
         }

@@ -9,6 +9,7 @@ import Synchronization
 final class ServerContext: @unchecked Sendable {
     let store: any StorageBackend
     let feeder: CacheFeeder
+    let consistentReads: ConsistentReads
     let gates: FeatureGates
     let patchSchemas: PatchSchemas
     let scheme: Scheme
@@ -27,7 +28,12 @@ final class ServerContext: @unchecked Sendable {
         self.scheme = scheme
         self.gates = gates
         self.eventTTL = eventTTL
-        feeder = CacheFeeder(store: store, prefix: "/registry/")
+        let feeder = CacheFeeder(store: store, prefix: "/registry/")
+        self.feeder = feeder
+        consistentReads = ConsistentReads(
+            currentRevision: { try await store.currentRevision() },
+            waitForCache: { rev, timeout in await feeder.wait(for: rev, timeout: timeout) },
+            progress: store as? any ProgressRequesting)
         patchSchemas = PatchSchemas(facts: KubernetesAPI.patchFacts)
         guard let alloc = IPAllocator(cidr: serviceCIDR) else {
             throw APIError.badRequest("invalid --service-cluster-ip-range \(serviceCIDR)")

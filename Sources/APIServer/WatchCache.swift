@@ -118,15 +118,23 @@ final class WatchCache<T: StoredKind>: FeedableCache, @unchecked Sendable {
         return CachedObject(key: kv.key.rawValue, object: obj, revision: kv.modRevision, fieldSet: fieldsOf(obj))
     }
 
+    /// Replaces the cache's contents with a fresh read at `revision`. Watchers of the old contents
+    /// end (their events between the two may be unknown); the event window restarts here.
     func load(_ items: [KeyValue], revision: Revision) {
         let entries = items.compactMap(makeEntry)
-        state.withLock { s in
+        let ended = state.withLock { s -> [Watcher] in
             s.objects = [:]
             for e in entries { s.objects[e.key] = e }
             s.sortedKeys = nil
             s.revision = revision
             s.windowStart = revision
+            s.events = []
+            s.eventsHead = 0
+            let ws = Array(s.watchers.values)
+            s.watchers = [:]
+            return ws
         }
+        for w in ended { w.continuation.finish() }
     }
 
     func advance(to revision: Revision) {
@@ -321,6 +329,12 @@ final class CacheFeeder: @unchecked Sendable {
     /// Loads every cache at one revision, then follows the store's changes.
     func start() async throws {
         let all = caches.withLock { $0 }
+        let rev = try await loadAll(all)
+        task = Task.detached { [weak self] in await self?.follow(from: rev, all) }
+    }
+
+    /// Reads every key under the prefix at one revision into the caches.
+    private func loadAll(_ all: [String: any FeedableCache]) async throws -> Revision {
         var rev = try await store.currentRevision()
         var byCache: [String: [KeyValue]] = [:]
         var after: StorageKey? = nil
@@ -335,16 +349,36 @@ final class CacheFeeder: @unchecked Sendable {
         } while after != nil
         for (p, c) in all { c.load(byCache[p] ?? [], revision: rev) }
         setApplied(rev)
-        let stream = store.watch(.prefix(prefix), from: rev)
-        task = Task.detached { [weak self] in
+        return rev
+    }
+
+    /// Follows the store's watch from `rev`. A watch that fails (the store restarted or is
+    /// unreachable) resumes from the last revision applied, so no event is lost or repeated; when
+    /// that revision has been compacted meanwhile, every cache reloads and ends its watchers,
+    /// whose clients then resume or get 410 Expired and relist.
+    private func follow(from rev: Revision, _ all: [String: any FeedableCache]) async {
+        var from = rev
+        var delay = Swift.Duration.milliseconds(100)
+        while !Task.isCancelled {
             do {
-                for try await e in stream {
-                    guard let self else { return }
-                    self.dispatch(e, all)
+                for try await e in store.watch(.prefix(prefix), from: from) {
+                    dispatch(e, all)
+                    from = max(from, e.revision)
+                    delay = Swift.Duration.milliseconds(100)
                 }
+            } catch StorageError.compacted {
+                FileHandle.standardError.write(
+                    Data("storage watch: revision \(from) compacted; reloading caches\n".utf8))
+                do {
+                    from = try await loadAll(all)
+                    continue
+                } catch {}
             } catch {
-                FileHandle.standardError.write(Data("storage watch ended: \(error)\n".utf8))
+                if Task.isCancelled { return }
+                FileHandle.standardError.write(Data("storage watch ended: \(error); resuming from \(from)\n".utf8))
             }
+            try? await Task.sleep(for: delay)
+            delay = min(delay * 2, Swift.Duration.seconds(2))
         }
     }
 

@@ -170,3 +170,12 @@ public protocol StorageBackend: Sendable {
     /// Grants a lease; keys attached to it are deleted when it expires.
     func grantLease(ttlSeconds: Int64) async throws -> LeaseID
 }
+
+/// A backend that can be asked for watch progress marks on demand (etcd's progress requests), so
+/// a cache fed by its watch can prove it is fresh without waiting for an event.
+public protocol ProgressRequesting: Sendable {
+    /// Whether requested marks arrive in order with the events they cover on this server.
+    func requestedProgressIsOrdered() async -> Bool
+    /// Asks for a progress mark on every open watch.
+    func requestProgress()
+}

@@ -43,6 +43,18 @@ struct APIServerFlags: ParsableArguments {
     var eventTTL = "1h0m0s"
     @Option(name: .customLong("etcd-compaction-interval"), help: "How often old revisions are compacted, e.g. 5m0s.")
     var compactionInterval = "5m0s"
+    @Option(
+        name: .customLong("etcd-servers"),
+        help: "etcd servers to use instead of the embedded SQLite store (scheme://ip:port, comma separated).")
+    var etcdServers = ""
+    @Option(name: .customLong("etcd-prefix"), help: "The prefix of every key in etcd.")
+    var etcdPrefix = "/registry"
+    @Option(name: .customLong("etcd-cafile"), help: "CA file that verifies etcd's serving certificates.")
+    var etcdCAFile: String?
+    @Option(name: .customLong("etcd-certfile"), help: "Client certificate for etcd (TLS).")
+    var etcdCertFile: String?
+    @Option(name: .customLong("etcd-keyfile"), help: "Client key for etcd (TLS).")
+    var etcdKeyFile: String?
 
     func validate() throws {
         guard ["true", "false"].contains(anonymousAuth.lowercased()) else {
@@ -64,6 +76,12 @@ struct APIServerFlags: ParsableArguments {
             throw ValidationError(
                 "invalid argument \"\(compactionInterval)\" for \"--etcd-compaction-interval\" flag: time: invalid duration"
             )
+        }
+        guard etcdPrefix.hasPrefix("/") else {
+            throw ValidationError("--etcd-prefix \"\(etcdPrefix)\" must begin with /")
+        }
+        if (etcdCertFile == nil) != (etcdKeyFile == nil) {
+            throw ValidationError("--etcd-certfile and --etcd-keyfile must be given together")
         }
         guard (1...65535).contains(securePort) else {
             throw ValidationError("--secure-port \(securePort) must be between 1 and 65535")
@@ -122,6 +140,11 @@ struct APIServerFlags: ParsableArguments {
         c.requestTimeoutSeconds = Int(Self.goDuration(requestTimeout) ?? 60)
         c.eventTTLSeconds = Int64(Self.goDuration(eventTTL) ?? 3600)
         c.compactionInterval = .milliseconds(Int64((Self.goDuration(compactionInterval) ?? 300) * 1000))
+        c.etcdServers = etcdServers.split(separator: ",").map { String($0).trimmingCharacters(in: .whitespaces) }
+        c.etcdPrefix = etcdPrefix
+        c.etcdCAFile = etcdCAFile
+        c.etcdCertFile = etcdCertFile
+        c.etcdKeyFile = etcdKeyFile
         return c
     }
 

@@ -1,0 +1,162 @@
+import Foundation
+
+/// A real etcd server for tests: Debian's `etcd-server`, started on free loopback ports in a
+/// temporary data directory and killed (and its directory removed) by `stop()` or at exit.
+public final class EtcdProcess: @unchecked Sendable {
+    public let clientURL: String
+    public let dataDir: String
+    public let clientPort: Int
+    private let peerPort: Int
+    private let extraArgs: [String]
+    private let lock = NSLock()
+    private var process: Process?
+
+    /// The etcd binary, or nil with the reason it is missing.
+    public static func binary() -> (path: String?, missing: String?) {
+        for p in ["/usr/bin/etcd", "/usr/local/bin/etcd"] where FileManager.default.isExecutableFile(atPath: p) {
+            return (p, nil)
+        }
+        return (nil, "etcd is not installed (apt-get install etcd-server)")
+    }
+
+    /// Why etcd tests cannot run here, or nil when they can.
+    public static var skipReason: String? { binary().missing }
+
+    /// `progressInterval`: etcd's periodic watch progress notification (10 minutes by default).
+    public init(progressInterval: String = "200ms", extraArgs: [String] = []) throws {
+        clientPort = try Self.freePort()
+        peerPort = try Self.freePort()
+        clientURL = "http://127.0.0.1:\(clientPort)"
+        dataDir = NSTemporaryDirectory() + "k8swift-etcd-\(UUID().uuidString)"
+        self.extraArgs = ["--experimental-watch-progress-notify-interval", progressInterval] + extraArgs
+        try start()
+    }
+
+    /// Starts (or restarts, on the same ports and data) the server and waits until it answers.
+    public func start() throws {
+        guard let path = Self.binary().path else { throw EtcdProcessError(message: Self.skipReason!) }
+        let p = Process()
+        p.executableURL = URL(fileURLWithPath: path)
+        let peer = "http://127.0.0.1:\(peerPort)"
+        p.arguments =
+            [
+                "--name", "default", "--data-dir", dataDir,
+                "--listen-client-urls", clientURL, "--advertise-client-urls", clientURL,
+                "--listen-peer-urls", peer, "--initial-advertise-peer-urls", peer,
+                "--initial-cluster", "default=\(peer)", "--log-level", "error",
+            ] + extraArgs
+        p.standardOutput = FileHandle.nullDevice
+        p.standardError = FileHandle(forWritingAtPath: "/dev/null")
+        try p.run()
+        lock.withLock { process = p }
+        Self.live.withLock { $0[ObjectIdentifier(self)] = p.processIdentifier }
+        Self.registerCleanup()
+        let deadline = Date().addingTimeInterval(20)
+        while Date() < deadline {
+            if Self.answers(port: clientPort) { return }
+            if !p.isRunning { throw EtcdProcessError(message: "etcd exited with status \(p.terminationStatus)") }
+            usleep(50_000)
+        }
+        throw EtcdProcessError(message: "etcd did not answer on \(clientURL) within 20 s")
+    }
+
+    /// Kills the server (SIGKILL) without removing its data, so `start()` brings it back.
+    public func kill() {
+        let p = lock.withLock { () -> Process? in
+            let p = process
+            process = nil
+            return p
+        }
+        guard let p else { return }
+        Foundation.kill(p.processIdentifier, SIGKILL)
+        p.waitUntilExit()
+        Self.live.withLock { _ = $0.removeValue(forKey: ObjectIdentifier(self)) }
+    }
+
+    /// Kills the server and removes its data.
+    public func stop() {
+        kill()
+        try? FileManager.default.removeItem(atPath: dataDir)
+    }
+
+    deinit { stop() }
+
+    // MARK: Helpers
+
+    private static let live = NSLockedBox<[ObjectIdentifier: Int32]>([:])
+    private static let cleanup = NSLockedBox(false)
+
+    private static func registerCleanup() {
+        let first = cleanup.withLock { done -> Bool in
+            defer { done = true }
+            return !done
+        }
+        guard first else { return }
+        atexit {
+            for pid in EtcdProcess.live.withLock({ Array($0.values) }) { Foundation.kill(pid, SIGKILL) }
+        }
+    }
+
+    /// A TCP port nothing listens on now (bound once to port 0 and released).
+    public static func freePort() throws -> Int {
+        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        guard fd >= 0 else { throw EtcdProcessError(message: "socket failed") }
+        defer { close(fd) }
+        var addr = sockaddr_in()
+        addr.sin_family = sa_family_t(AF_INET)
+        addr.sin_addr.s_addr = inet_addr("127.0.0.1")
+        addr.sin_port = 0
+        var len = socklen_t(MemoryLayout<sockaddr_in>.size)
+        let ok = withUnsafeMutablePointer(to: &addr) { p in
+            p.withMemoryRebound(to: sockaddr.self, capacity: 1) { sa in
+                bind(fd, sa, len) == 0 && getsockname(fd, sa, &len) == 0
+            }
+        }
+        guard ok else { throw EtcdProcessError(message: "bind failed") }
+        return Int(UInt16(bigEndian: addr.sin_port))
+    }
+
+    /// Whether etcd's `/health` answers healthy on `port`.
+    static func answers(port: Int) -> Bool {
+        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        guard fd >= 0 else { return false }
+        defer { close(fd) }
+        var addr = sockaddr_in()
+        addr.sin_family = sa_family_t(AF_INET)
+        addr.sin_addr.s_addr = inet_addr("127.0.0.1")
+        addr.sin_port = UInt16(port).bigEndian
+        let connected = withUnsafePointer(to: &addr) { p in
+            p.withMemoryRebound(to: sockaddr.self, capacity: 1) {
+                connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) == 0
+            }
+        }
+        guard connected else { return false }
+        let req = "GET /health HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n"
+        _ = req.withCString { send(fd, $0, strlen($0), 0) }
+        var buf = [UInt8](repeating: 0, count: 1024)
+        var text = ""
+        while true {
+            let n = recv(fd, &buf, buf.count, 0)
+            if n <= 0 { break }
+            text += String(decoding: buf[0..<n], as: UTF8.self)
+        }
+        return text.contains("\"health\":\"true\"") || text.contains("\"health\": \"true\"")
+    }
+}
+
+public struct EtcdProcessError: Error, CustomStringConvertible {
+    public var message: String
+    public var description: String { message }
+}
+
+/// A value behind an `NSLock`.
+final class NSLockedBox<T>: @unchecked Sendable {
+    private let lock = NSLock()
+    private var value: T
+    init(_ value: T) { self.value = value }
+    func withLock<R>(_ body: (inout T) -> R) -> R {
+        lock.lock()
+        defer { lock.unlock() }
+        return body(&value)
+    }
+}

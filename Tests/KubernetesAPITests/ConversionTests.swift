@@ -7,7 +7,11 @@ import Testing
 @Suite("Hub conversion")
 struct ConversionTests {
     static func roundTrip<T: APIKind & HubConvertible>(_ obj: T) -> Bool {
-        T(hub: obj.toHub()) == obj
+        let once = T(hub: obj.toHub())
+        if once == obj { return true }
+        // autoscaling/v1 HPAs store every current metric in an annotation, so upstream's own
+        // v1 → hub → v1 adds one; what must hold is that a second pass changes nothing.
+        return obj is AutoscalingV1.HorizontalPodAutoscaler && T(hub: once.toHub()) == once
     }
 
     static func check<T: APIKind>(_ type: T.Type, _ json: [UInt8]) throws -> Bool? {
@@ -50,13 +54,15 @@ struct ConversionTests {
         // The v2 view of the same object, through the hub.
         let v2 = AutoscalingV2.HorizontalPodAutoscaler(hub: hub)
         #expect(v2.spec.metrics[0].resource?.name == "cpu")
-        // A v2 object with a memory metric keeps it across a v1 round trip (in an annotation).
+        // A v2 object with a memory metric keeps it across a v1 round trip (in an annotation);
+        // as upstream, the CPU target comes back after the annotation's metrics.
         var withMemory = hub
-        withMemory.spec.metrics.append(
+        withMemory.spec.metrics.insert(
             Autoscaling.MetricSpec(
                 type: "Resource",
                 resource: Autoscaling.ResourceMetricSource(
-                    name: "memory", target: Autoscaling.MetricTarget(type: "AverageValue", averageValue: "1Gi"))))
+                    name: "memory", target: Autoscaling.MetricTarget(type: "AverageValue", averageValue: "1Gi"))),
+            at: 0)
         let asV1 = AutoscalingV1.HorizontalPodAutoscaler(hub: withMemory)
         #expect(asV1.spec.targetCPUUtilizationPercentage == 70)
         #expect(asV1.toHub() == withMemory)

@@ -65,4 +65,84 @@ struct FeatureGateTests {
         try FeatureGates(flag: "ContainerStopSignals=true").dropDisabledFields(&p, old: nil)
         #expect(p.spec.containers[0].lifecycle?.stopSignal == "SIGTERM")
     }
+
+    static func podGroup(priorityClassName: String) -> SchedulingV1alpha2.PodGroup {
+        var g = SchedulingV1alpha2.PodGroup(metadata: MetaV1.ObjectMeta(name: "g", namespace: "d"))
+        g.spec.priorityClassName = priorityClassName
+        g.spec.priority = 7
+        g.spec.disruptionMode = "PodGroup"
+        return g
+    }
+
+    @Test("WorkloadAwarePreemption (alpha, off): a PodGroup's priority fields are dropped on create, kept when on")
+    func podGroupPriority() throws {
+        var off = Self.podGroup(priorityClassName: "high")
+        FeatureGates().dropDisabledFields(&off, old: nil)
+        #expect(off.spec.priorityClassName == "")
+        #expect(off.spec.priority == nil)
+        #expect(off.spec.disruptionMode == nil)
+        var on = Self.podGroup(priorityClassName: "high")
+        try FeatureGates(flag: "WorkloadAwarePreemption=true").dropDisabledFields(&on, old: nil)
+        #expect(on.spec.priorityClassName == "high")
+        #expect(on.spec.priority == 7)
+        #expect(on.spec.disruptionMode == "PodGroup")
+    }
+
+    static func csiDriver() -> StorageV1.CSIDriver {
+        var d = StorageV1.CSIDriver(metadata: MetaV1.ObjectMeta(name: "csi.example.com"))
+        d.spec.serviceAccountTokenInSecrets = true
+        d.spec.nodeAllocatableUpdatePeriodSeconds = 30
+        return d
+    }
+
+    @Test(
+        "CSIServiceAccountTokenSecrets and MutableCSINodeAllocatableCount (GA, on): kept by default, dropped when off")
+    func csiDriverFields() throws {
+        var on = Self.csiDriver()
+        FeatureGates().dropDisabledFields(&on, old: nil)
+        #expect(on.spec.serviceAccountTokenInSecrets == true)
+        #expect(on.spec.nodeAllocatableUpdatePeriodSeconds == 30)
+        var off = Self.csiDriver()
+        try FeatureGates(flag: "CSIServiceAccountTokenSecrets=false,MutableCSINodeAllocatableCount=false")
+            .dropDisabledFields(&off, old: nil)
+        #expect(off.spec.serviceAccountTokenInSecrets == nil)
+        #expect(off.spec.nodeAllocatableUpdatePeriodSeconds == nil)
+        // Updating a driver that already uses the field keeps it.
+        var update = Self.csiDriver()
+        try FeatureGates(flag: "CSIServiceAccountTokenSecrets=false")
+            .dropDisabledFields(&update, old: Self.csiDriver())
+        #expect(update.spec.serviceAccountTokenInSecrets == true)
+    }
+
+    @Test("a device's binding conditions need both DRADeviceBindingConditions and DRAResourceClaimDeviceStatus")
+    func deviceBindingConditions() throws {
+        func slice() -> ResourceV1.ResourceSlice {
+            var s = ResourceV1.ResourceSlice(metadata: MetaV1.ObjectMeta(name: "s"))
+            var device = ResourceV1.Device()
+            device.name = "gpu-0"
+            device.bindsToNode = true
+            device.bindingConditions = ["attached"]
+            s.spec.devices = [device]
+            return s
+        }
+        var both = slice()
+        FeatureGates().dropDisabledFields(&both, old: nil)
+        #expect(both.spec.devices[0].bindingConditions == ["attached"])
+        #expect(both.spec.devices[0].bindsToNode == true)
+        for flag in ["DRADeviceBindingConditions=false", "DRAResourceClaimDeviceStatus=false"] {
+            var one = slice()
+            try FeatureGates(flag: flag).dropDisabledFields(&one, old: nil)
+            #expect(one.spec.devices[0].bindingConditions.isEmpty, "\(flag)")
+            #expect(one.spec.devices[0].bindsToNode == nil, "\(flag)")
+            #expect(one.spec.devices[0].name == "gpu-0")
+        }
+    }
+
+    @Test("gates that upstream enforces in validation, not by dropping, leave the field alone")
+    func validationGatedFieldsAreKept() {
+        var p = Self.pod(stopSignal: nil)
+        p.spec.tolerations = [CoreV1.Toleration(key: "k", operator: "Gt", value: "5")]
+        FeatureGates().dropDisabledFields(&p, old: nil)
+        #expect(p.spec.tolerations[0].`operator` == "Gt")
+    }
 }

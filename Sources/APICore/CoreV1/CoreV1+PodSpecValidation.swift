@@ -534,6 +534,22 @@ extension CoreValidation {
         return errs
     }
 
+    /// checkHostPortConflicts (upstream's AccumulateUniqueHostPorts): a protocol, host IP and host
+    /// port may be claimed once among the given containers.
+    static func checkHostPortConflicts(_ containers: [CoreV1.Container], _ path: FieldPath) -> ErrorList {
+        var errs: ErrorList = []
+        var seen: Set<String> = []
+        for (i, c) in containers.enumerated() {
+            for (j, port) in c.ports.enumerated() where port.hostPort != 0 {
+                let key = "\(port.`protocol`)/\(port.hostIP)/\(port.hostPort)"
+                if !seen.insert(key).inserted {
+                    errs.append(.duplicate(path.index(i).child("ports").index(j).child("hostPort"), .string(key)))
+                }
+            }
+        }
+        return errs
+    }
+
     /// validateHostNetwork: with host networking each container port must equal its hostPort.
     static func validateHostNetwork(_ spec: CoreV1.PodSpec, _ path: FieldPath) -> ErrorList {
         guard spec.hostNetwork else { return [] }

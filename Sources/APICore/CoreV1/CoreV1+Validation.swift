@@ -42,11 +42,15 @@ public enum CoreValidation {
         for (i, c) in spec.initContainers.enumerated() {
             errs += validateContainer(
                 c, path.child("initContainers").index(i), volumes: volumeNames, names: &containerNames)
+            // Init containers run one by one, so each is checked alone (and, as upstream, reported
+            // at index 0 of the list it was passed in).
+            errs += checkHostPortConflicts([c], path.child("initContainers"))
         }
         for (i, c) in spec.containers.enumerated() {
             errs += validateContainer(
                 c, path.child("containers").index(i), volumes: volumeNames, names: &containerNames)
         }
+        errs += checkHostPortConflicts(spec.containers, path.child("containers"))
         errs += validateEphemeralContainers(
             spec.ephemeralContainers, path.child("ephemeralContainers"), volumes: volumeNames, names: &containerNames)
         errs += validateHostNetwork(spec, path)

@@ -80,21 +80,132 @@ extension NetworkingV1.Ingress: Validated {
         if spec.defaultBackend == nil && spec.rules.isEmpty {
             errs.append(.invalid(p.child("rules"), .json("[]"), "either `defaultBackend` or `rules` must be specified"))
         }
+        if let b = spec.defaultBackend { errs += IngressValidation.validateBackend(b, p.child("defaultBackend")) }
         for (i, r) in spec.rules.enumerated() {
-            for (j, path) in (r.ingressRuleValue.http?.paths ?? []).enumerated() {
-                let pp = p.child("rules").index(i).child("http", "paths").index(j)
-                if let t = path.pathType, !["Exact", "Prefix", "ImplementationSpecific"].contains(t) {
-                    errs.append(
-                        .notSupported(pp.child("pathType"), .string(t), ["Exact", "ImplementationSpecific", "Prefix"]))
-                }
-                if path.pathType == nil { errs.append(.required(pp.child("pathType"), "pathType must be specified")) }
-            }
+            errs += IngressValidation.validateRule(r, p.child("rules").index(i))
         }
         return errs
     }
 
     public func validateUpdate(from old: NetworkingV1.Ingress) -> ErrorList {
         MetaValidation.validateObjectMetaUpdate(metadata, old.metadata) + validate()
+    }
+}
+
+/// Ingress rules, paths and backends, after upstream's pkg/apis/networking/validation.
+enum IngressValidation {
+    static let pathTypes = ["Exact", "ImplementationSpecific", "Prefix"]
+    static let invalidPathSequences = ["//", "/./", "/../", "%2f", "%2F"]
+    static let invalidPathSuffixes = ["/..", "/."]
+
+    /// IsWildcardDNS1123Subdomain: `*.` followed by a DNS-1123 subdomain.
+    static func isWildcardDNS1123Subdomain(_ host: String) -> [String] {
+        var errs: [String] = []
+        if host.utf8.count > 253 { errs.append("must be no more than 253 characters") }
+        let rest = host.hasPrefix("*.") ? String(host.dropFirst(2)) : ""
+        if rest.isEmpty || !NameValidation.isDNS1123Subdomain(rest).filter({ !$0.hasPrefix("must be no more") }).isEmpty
+        {
+            errs.append(
+                "a wildcard DNS-1123 subdomain must start with '*.', followed by a valid DNS subdomain, which must "
+                    + "consist of lower case alphanumeric characters, '-' or '.' and end with an alphanumeric character "
+                    + "(e.g. '*.example.com', regex used for validation is "
+                    + "'\\*\\.[a-z0-9]([-a-z0-9]*[a-z0-9])?(\\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*')")
+        }
+        return errs
+    }
+
+    /// validateIngressRules for one rule: its host, then its paths.
+    static func validateRule(_ r: NetworkingV1.IngressRule, _ path: FieldPath) -> ErrorList {
+        var errs: ErrorList = []
+        if !r.host.isEmpty {
+            let hp = path.child("host")
+            if NameValidation.isValidIP(r.host) {
+                errs.append(.invalid(hp, r.host, "must be a DNS name, not an IP address"))
+            }
+            let messages =
+                r.host.contains("*")
+                ? isWildcardDNS1123Subdomain(r.host) : NameValidation.isDNS1123Subdomain(r.host)
+            for m in messages { errs.append(.invalid(hp, r.host, m)) }
+        }
+        guard let http = r.ingressRuleValue.http else { return errs }
+        let pp = path.child("http", "paths")
+        if http.paths.isEmpty { errs.append(.required(pp)) }
+        for (j, p) in http.paths.enumerated() { errs += validatePath(p, pp.index(j)) }
+        return errs
+    }
+
+    /// validateHTTPIngressPath: the path type decides which paths are allowed.
+    static func validatePath(_ p: NetworkingV1.HTTPIngressPath, _ path: FieldPath) -> ErrorList {
+        guard let type = p.pathType else { return [.required(path.child("pathType"), "pathType must be specified")] }
+        var errs: ErrorList = []
+        let vp = path.child("path")
+        switch type {
+        case "Exact", "Prefix":
+            if !p.path.hasPrefix("/") { errs.append(.invalid(vp, p.path, "must be an absolute path")) }
+            if !p.path.isEmpty {
+                for seq in invalidPathSequences where p.path.contains(seq) {
+                    errs.append(.invalid(vp, p.path, "must not contain '\(seq)'"))
+                }
+                for suffix in invalidPathSuffixes where p.path.hasSuffix(suffix) {
+                    errs.append(.invalid(vp, p.path, "cannot end with '\(suffix)'"))
+                }
+            }
+        case "ImplementationSpecific":
+            if !p.path.isEmpty && !p.path.hasPrefix("/") {
+                errs.append(.invalid(vp, p.path, "must be an absolute path"))
+            }
+        default:
+            errs.append(.notSupported(path.child("pathType"), .string(type), pathTypes))
+        }
+        return errs + validateBackend(p.backend, path.child("backend"))
+    }
+
+    /// validateIngressBackend: exactly one of service and resource; a service names one port.
+    static func validateBackend(_ b: NetworkingV1.IngressBackend, _ path: FieldPath) -> ErrorList {
+        var errs: ErrorList = []
+        switch (b.service, b.resource) {
+        case (.some, .some):
+            errs.append(.invalid(path, "", "cannot set both resource and service backends"))
+        case (nil, let r?):
+            let rp = path.child("resource")
+            if let g = r.apiGroup {
+                for m in NameValidation.isDNS1123Subdomain(g) { errs.append(.invalid(rp.child("apiGroup"), g, m)) }
+            }
+            for (name, value) in [("kind", r.kind), ("name", r.name)] {
+                if value.isEmpty {
+                    errs.append(.required(rp.child(name), "\(name) is required"))
+                } else {
+                    for m in NameRule.pathSegment.check(value, prefix: false) {
+                        errs.append(.invalid(rp.child(name), value, m))
+                    }
+                }
+            }
+        case (let s?, nil):
+            let sp = path.child("service")
+            if s.name.isEmpty {
+                errs.append(.required(sp.child("name")))
+            } else {
+                for m in NameValidation.isDNS1035Label(s.name) { errs.append(.invalid(sp.child("name"), s.name, m)) }
+            }
+            let hasName = !s.port.name.isEmpty
+            let hasNumber = s.port.number != 0
+            if hasName && hasNumber {
+                errs.append(.invalid(path, "", "cannot set both port name & port number"))
+            } else if hasName {
+                for m in NameValidation.isValidPortName(s.port.name) {
+                    errs.append(.invalid(sp.child("port", "name"), s.port.name, m))
+                }
+            } else if hasNumber {
+                for m in NameValidation.isValidPortNum(s.port.number) {
+                    errs.append(.invalid(sp.child("port", "number"), .int(Int64(s.port.number)), m))
+                }
+            } else {
+                errs.append(.required(path, "port name or number is required"))
+            }
+        case (nil, nil):
+            errs.append(.invalid(path, "", "resource or service backend is required"))
+        }
+        return errs
     }
 }
 

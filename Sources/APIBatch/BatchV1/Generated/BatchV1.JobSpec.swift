@@ -182,6 +182,7 @@ extension BatchV1.JobSpec: FeatureGatedFields {
         if self.successPolicy != nil { gates.insert("JobSuccessPolicy") }
         if self.backoffLimitPerIndex != nil { gates.insert("JobBackoffLimitPerIndex") }
         if self.maxFailedIndexes != nil { gates.insert("JobBackoffLimitPerIndex") }
+        if self.podReplacementPolicy != nil { gates.insert("JobPodReplacementPolicy") }
         self.template.gatedFieldsInUse(&gates)
     }
 
@@ -190,6 +191,7 @@ extension BatchV1.JobSpec: FeatureGatedFields {
         if disabled.contains("JobSuccessPolicy") { self.successPolicy = nil }
         if disabled.contains("JobBackoffLimitPerIndex") { self.backoffLimitPerIndex = nil }
         if disabled.contains("JobBackoffLimitPerIndex") { self.maxFailedIndexes = nil }
+        if disabled.contains("JobPodReplacementPolicy") { self.podReplacementPolicy = nil }
         self.template.dropGatedFields(disabled: disabled)
     }
 }

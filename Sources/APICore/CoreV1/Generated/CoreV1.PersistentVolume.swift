@@ -84,6 +84,16 @@ extension CoreV1.PersistentVolume {
     }
 }
 
+extension CoreV1.PersistentVolume: FeatureGatedFields {
+    public func gatedFieldsInUse(_ gates: inout Set<String>) {
+        self.spec.gatedFieldsInUse(&gates)
+    }
+
+    public mutating func dropGatedFields(disabled: Set<String>) {
+        self.spec.dropGatedFields(disabled: disabled)
+    }
+}
+
 extension CoreV1.PersistentVolume: APIKind, TypeMetaCarrier, ObjectMetaCarrier {
     public static let groupVersionKind = APIMachinery.GroupVersionKind(group: "", version: "v1", kind: "PersistentVolume")
 }

@@ -116,10 +116,14 @@ extension CoreV1.PersistentVolumeClaimStatus: FeatureGatedFields {
     public func gatedFieldsInUse(_ gates: inout Set<String>) {
         if self.currentVolumeAttributesClassName != nil { gates.insert("VolumeAttributesClass") }
         if self.modifyVolumeStatus != nil { gates.insert("VolumeAttributesClass") }
+        if !self.allocatedResources.isEmpty { gates.insert("RecoverVolumeExpansionFailure") }
+        if !self.allocatedResourceStatuses.isEmpty { gates.insert("RecoverVolumeExpansionFailure") }
     }
 
     public mutating func dropGatedFields(disabled: Set<String>) {
         if disabled.contains("VolumeAttributesClass") { self.currentVolumeAttributesClassName = nil }
         if disabled.contains("VolumeAttributesClass") { self.modifyVolumeStatus = nil }
+        if disabled.contains("RecoverVolumeExpansionFailure") { self.allocatedResources = [:] }
+        if disabled.contains("RecoverVolumeExpansionFailure") { self.allocatedResourceStatuses = [:] }
     }
 }

@@ -75,6 +75,16 @@ extension CoreV1.PersistentVolumeList {
     }
 }
 
+extension CoreV1.PersistentVolumeList: FeatureGatedFields {
+    public func gatedFieldsInUse(_ gates: inout Set<String>) {
+        for e in self.items { e.gatedFieldsInUse(&gates) }
+    }
+
+    public mutating func dropGatedFields(disabled: Set<String>) {
+        for i in self.items.indices { self.items[i].dropGatedFields(disabled: disabled) }
+    }
+}
+
 extension CoreV1.PersistentVolumeList: APIKind, TypeMetaCarrier {
     public static let groupVersionKind = APIMachinery.GroupVersionKind(group: "", version: "v1", kind: "PersistentVolumeList")
 }

@@ -127,3 +127,13 @@ extension CoreV1.PersistentVolumeSpec {
         self.persistentVolumeSource.applyDefaults()
     }
 }
+
+extension CoreV1.PersistentVolumeSpec: FeatureGatedFields {
+    public func gatedFieldsInUse(_ gates: inout Set<String>) {
+        if self.volumeAttributesClassName != nil { gates.insert("VolumeAttributesClass") }
+    }
+
+    public mutating func dropGatedFields(disabled: Set<String>) {
+        if disabled.contains("VolumeAttributesClass") { self.volumeAttributesClassName = nil }
+    }
+}

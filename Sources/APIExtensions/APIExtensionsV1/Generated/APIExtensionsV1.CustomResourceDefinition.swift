@@ -85,6 +85,16 @@ extension APIExtensionsV1.CustomResourceDefinition {
     }
 }
 
+extension APIExtensionsV1.CustomResourceDefinition: FeatureGatedFields {
+    public func gatedFieldsInUse(_ gates: inout Set<String>) {
+        self.status.gatedFieldsInUse(&gates)
+    }
+
+    public mutating func dropGatedFields(disabled: Set<String>) {
+        self.status.dropGatedFields(disabled: disabled)
+    }
+}
+
 extension APIExtensionsV1.CustomResourceDefinition: APIKind, TypeMetaCarrier, ObjectMetaCarrier {
     public static let groupVersionKind = APIMachinery.GroupVersionKind(group: "apiextensions.k8s.io", version: "v1", kind: "CustomResourceDefinition")
 }

@@ -87,3 +87,13 @@ extension APIExtensionsV1.CustomResourceDefinitionCondition: ProtoMessage {
         return true
     }
 }
+
+extension APIExtensionsV1.CustomResourceDefinitionCondition: FeatureGatedFields {
+    public func gatedFieldsInUse(_ gates: inout Set<String>) {
+        if self.observedGeneration != 0 { gates.insert("CRDObservedGenerationTracking") }
+    }
+
+    public mutating func dropGatedFields(disabled: Set<String>) {
+        if disabled.contains("CRDObservedGenerationTracking") { self.observedGeneration = 0 }
+    }
+}

@@ -75,6 +75,16 @@ extension APIExtensionsV1.CustomResourceDefinitionList {
     }
 }
 
+extension APIExtensionsV1.CustomResourceDefinitionList: FeatureGatedFields {
+    public func gatedFieldsInUse(_ gates: inout Set<String>) {
+        for e in self.items { e.gatedFieldsInUse(&gates) }
+    }
+
+    public mutating func dropGatedFields(disabled: Set<String>) {
+        for i in self.items.indices { self.items[i].dropGatedFields(disabled: disabled) }
+    }
+}
+
 extension APIExtensionsV1.CustomResourceDefinitionList: APIKind, TypeMetaCarrier {
     public static let groupVersionKind = APIMachinery.GroupVersionKind(group: "apiextensions.k8s.io", version: "v1", kind: "CustomResourceDefinitionList")
 }

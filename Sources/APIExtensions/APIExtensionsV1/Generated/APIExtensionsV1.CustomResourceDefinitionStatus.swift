@@ -78,3 +78,15 @@ extension APIExtensionsV1.CustomResourceDefinitionStatus {
         self.acceptedNames.applyDefaults()
     }
 }
+
+extension APIExtensionsV1.CustomResourceDefinitionStatus: FeatureGatedFields {
+    public func gatedFieldsInUse(_ gates: inout Set<String>) {
+        if self.observedGeneration != 0 { gates.insert("CRDObservedGenerationTracking") }
+        for e in self.conditions { e.gatedFieldsInUse(&gates) }
+    }
+
+    public mutating func dropGatedFields(disabled: Set<String>) {
+        if disabled.contains("CRDObservedGenerationTracking") { self.observedGeneration = 0 }
+        for i in self.conditions.indices { self.conditions[i].dropGatedFields(disabled: disabled) }
+    }
+}

@@ -200,7 +200,6 @@ extension FeatureGates {
         a.append(FeatureGateSpec("ServiceAccountTokenNodeBinding", true, .ga, locked: true))
         a.append(FeatureGateSpec("ServiceAccountTokenNodeBindingValidation", true, .ga, locked: true))
         a.append(FeatureGateSpec("ServiceAccountTokenPodNodeInfo", true, .ga, locked: true))
-        a.append(FeatureGateSpec("ServiceTrafficDistribution", true, .ga, locked: true))
         a.append(FeatureGateSpec("ShardedListAndWatch", false, .alpha, locked: false))
         a.append(FeatureGateSpec("SidecarContainers", true, .ga, locked: true))
         a.append(FeatureGateSpec("SizeBasedListCostEstimate", true, .beta, locked: false))

@@ -148,9 +148,37 @@ extension ResourceV1.Device: ProtoMessage {
 extension ResourceV1.Device: FeatureGatedFields {
     public func gatedFieldsInUse(_ gates: inout Set<String>) {
         if !self.taints.isEmpty { gates.insert("DRADeviceTaints") }
+        if !self.consumesCounters.isEmpty { gates.insert("DRAPartitionableDevices") }
+        if self.nodeName != nil { gates.insert("DRAPartitionableDevices") }
+        if self.nodeSelector != nil { gates.insert("DRAPartitionableDevices") }
+        if self.allNodes != nil { gates.insert("DRAPartitionableDevices") }
+        if self.allowMultipleAllocations != nil { gates.insert("DRAConsumableCapacity") }
+        if !self.bindingConditions.isEmpty { gates.insert("DRADeviceBindingConditions") }
+        if !self.bindingConditions.isEmpty { gates.insert("DRAResourceClaimDeviceStatus") }
+        if !self.bindingFailureConditions.isEmpty { gates.insert("DRADeviceBindingConditions") }
+        if !self.bindingFailureConditions.isEmpty { gates.insert("DRAResourceClaimDeviceStatus") }
+        if self.bindsToNode != nil { gates.insert("DRADeviceBindingConditions") }
+        if self.bindsToNode != nil { gates.insert("DRAResourceClaimDeviceStatus") }
+        if !self.nodeAllocatableResourceMappings.isEmpty { gates.insert("DRANodeAllocatableResources") }
+        for e in self.attributes.values { e.gatedFieldsInUse(&gates) }
+        for e in self.capacity.values { e.gatedFieldsInUse(&gates) }
     }
 
     public mutating func dropGatedFields(disabled: Set<String>) {
         if disabled.contains("DRADeviceTaints") { self.taints = [] }
+        if disabled.contains("DRAPartitionableDevices") { self.consumesCounters = [] }
+        if disabled.contains("DRAPartitionableDevices") { self.nodeName = nil }
+        if disabled.contains("DRAPartitionableDevices") { self.nodeSelector = nil }
+        if disabled.contains("DRAPartitionableDevices") { self.allNodes = nil }
+        if disabled.contains("DRAConsumableCapacity") { self.allowMultipleAllocations = nil }
+        if disabled.contains("DRADeviceBindingConditions") { self.bindingConditions = [] }
+        if disabled.contains("DRAResourceClaimDeviceStatus") { self.bindingConditions = [] }
+        if disabled.contains("DRADeviceBindingConditions") { self.bindingFailureConditions = [] }
+        if disabled.contains("DRAResourceClaimDeviceStatus") { self.bindingFailureConditions = [] }
+        if disabled.contains("DRADeviceBindingConditions") { self.bindsToNode = nil }
+        if disabled.contains("DRAResourceClaimDeviceStatus") { self.bindsToNode = nil }
+        if disabled.contains("DRANodeAllocatableResources") { self.nodeAllocatableResourceMappings = [:] }
+        for k in Array(self.attributes.keys) { self.attributes[k]!.dropGatedFields(disabled: disabled) }
+        for k in Array(self.capacity.keys) { self.capacity[k]!.dropGatedFields(disabled: disabled) }
     }
 }

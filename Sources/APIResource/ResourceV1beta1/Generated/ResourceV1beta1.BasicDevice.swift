@@ -136,3 +136,15 @@ extension ResourceV1beta1.BasicDevice: ProtoMessage {
         return true
     }
 }
+
+extension ResourceV1beta1.BasicDevice: FeatureGatedFields {
+    public func gatedFieldsInUse(_ gates: inout Set<String>) {
+        for e in self.attributes.values { e.gatedFieldsInUse(&gates) }
+        for e in self.capacity.values { e.gatedFieldsInUse(&gates) }
+    }
+
+    public mutating func dropGatedFields(disabled: Set<String>) {
+        for k in Array(self.attributes.keys) { self.attributes[k]!.dropGatedFields(disabled: disabled) }
+        for k in Array(self.capacity.keys) { self.capacity[k]!.dropGatedFields(disabled: disabled) }
+    }
+}

@@ -55,3 +55,16 @@ extension ResourceV1beta1.Device: ProtoMessage {
         return true
     }
 }
+
+extension ResourceV1beta1.Device: FeatureGatedFields {
+    public func gatedFieldsInUse(_ gates: inout Set<String>) {
+        self.basic?.gatedFieldsInUse(&gates)
+    }
+
+    public mutating func dropGatedFields(disabled: Set<String>) {
+        if var v = self.basic {
+            v.dropGatedFields(disabled: disabled)
+            self.basic = v
+        }
+    }
+}

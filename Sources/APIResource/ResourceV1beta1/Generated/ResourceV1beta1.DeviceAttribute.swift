@@ -103,3 +103,19 @@ extension ResourceV1beta1.DeviceAttribute: ProtoMessage {
         return true
     }
 }
+
+extension ResourceV1beta1.DeviceAttribute: FeatureGatedFields {
+    public func gatedFieldsInUse(_ gates: inout Set<String>) {
+        if !self.bools.isEmpty { gates.insert("DRAListTypeAttributes") }
+        if !self.ints.isEmpty { gates.insert("DRAListTypeAttributes") }
+        if !self.strings.isEmpty { gates.insert("DRAListTypeAttributes") }
+        if !self.versions.isEmpty { gates.insert("DRAListTypeAttributes") }
+    }
+
+    public mutating func dropGatedFields(disabled: Set<String>) {
+        if disabled.contains("DRAListTypeAttributes") { self.bools = [] }
+        if disabled.contains("DRAListTypeAttributes") { self.ints = [] }
+        if disabled.contains("DRAListTypeAttributes") { self.strings = [] }
+        if disabled.contains("DRAListTypeAttributes") { self.versions = [] }
+    }
+}

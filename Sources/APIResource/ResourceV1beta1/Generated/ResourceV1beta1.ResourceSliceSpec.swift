@@ -109,10 +109,12 @@ extension ResourceV1beta1.ResourceSliceSpec: FeatureGatedFields {
     public func gatedFieldsInUse(_ gates: inout Set<String>) {
         if !self.sharedCounters.isEmpty { gates.insert("DRAPartitionableDevices") }
         if self.perDeviceNodeSelection != nil { gates.insert("DRAPartitionableDevices") }
+        for e in self.devices { e.gatedFieldsInUse(&gates) }
     }
 
     public mutating func dropGatedFields(disabled: Set<String>) {
         if disabled.contains("DRAPartitionableDevices") { self.sharedCounters = [] }
         if disabled.contains("DRAPartitionableDevices") { self.perDeviceNodeSelection = nil }
+        for i in self.devices.indices { self.devices[i].dropGatedFields(disabled: disabled) }
     }
 }

@@ -55,3 +55,13 @@ extension ResourceV1beta2.DeviceCapacity: ProtoMessage {
         return true
     }
 }
+
+extension ResourceV1beta2.DeviceCapacity: FeatureGatedFields {
+    public func gatedFieldsInUse(_ gates: inout Set<String>) {
+        if self.requestPolicy != nil { gates.insert("DRAConsumableCapacity") }
+    }
+
+    public mutating func dropGatedFields(disabled: Set<String>) {
+        if disabled.contains("DRAConsumableCapacity") { self.requestPolicy = nil }
+    }
+}

@@ -83,6 +83,18 @@ extension SchedulingV1alpha2.PodGroup {
     }
 }
 
+extension SchedulingV1alpha2.PodGroup: FeatureGatedFields {
+    public func gatedFieldsInUse(_ gates: inout Set<String>) {
+        self.spec.gatedFieldsInUse(&gates)
+        self.status.gatedFieldsInUse(&gates)
+    }
+
+    public mutating func dropGatedFields(disabled: Set<String>) {
+        self.spec.dropGatedFields(disabled: disabled)
+        self.status.dropGatedFields(disabled: disabled)
+    }
+}
+
 extension SchedulingV1alpha2.PodGroup: APIKind, TypeMetaCarrier, ObjectMetaCarrier {
     public static let groupVersionKind = APIMachinery.GroupVersionKind(group: "scheduling.k8s.io", version: "v1alpha2", kind: "PodGroup")
 }

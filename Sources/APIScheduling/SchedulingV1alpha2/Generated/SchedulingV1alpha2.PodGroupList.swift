@@ -75,6 +75,16 @@ extension SchedulingV1alpha2.PodGroupList {
     }
 }
 
+extension SchedulingV1alpha2.PodGroupList: FeatureGatedFields {
+    public func gatedFieldsInUse(_ gates: inout Set<String>) {
+        for e in self.items { e.gatedFieldsInUse(&gates) }
+    }
+
+    public mutating func dropGatedFields(disabled: Set<String>) {
+        for i in self.items.indices { self.items[i].dropGatedFields(disabled: disabled) }
+    }
+}
+
 extension SchedulingV1alpha2.PodGroupList: APIKind, TypeMetaCarrier {
     public static let groupVersionKind = APIMachinery.GroupVersionKind(group: "scheduling.k8s.io", version: "v1alpha2", kind: "PodGroupList")
 }

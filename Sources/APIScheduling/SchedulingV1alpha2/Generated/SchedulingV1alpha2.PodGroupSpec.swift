@@ -102,3 +102,21 @@ extension SchedulingV1alpha2.PodGroupSpec {
         if self.disruptionMode == nil { self.disruptionMode = "Pod" }
     }
 }
+
+extension SchedulingV1alpha2.PodGroupSpec: FeatureGatedFields {
+    public func gatedFieldsInUse(_ gates: inout Set<String>) {
+        if self.schedulingConstraints != nil { gates.insert("TopologyAwareWorkloadScheduling") }
+        if !self.resourceClaims.isEmpty { gates.insert("DRAWorkloadResourceClaims") }
+        if self.disruptionMode != nil { gates.insert("WorkloadAwarePreemption") }
+        if !self.priorityClassName.isEmpty { gates.insert("WorkloadAwarePreemption") }
+        if self.priority != nil { gates.insert("WorkloadAwarePreemption") }
+    }
+
+    public mutating func dropGatedFields(disabled: Set<String>) {
+        if disabled.contains("TopologyAwareWorkloadScheduling") { self.schedulingConstraints = nil }
+        if disabled.contains("DRAWorkloadResourceClaims") { self.resourceClaims = [] }
+        if disabled.contains("WorkloadAwarePreemption") { self.disruptionMode = nil }
+        if disabled.contains("WorkloadAwarePreemption") { self.priorityClassName = "" }
+        if disabled.contains("WorkloadAwarePreemption") { self.priority = nil }
+    }
+}

@@ -55,3 +55,13 @@ extension SchedulingV1alpha2.PodGroupStatus: ProtoMessage {
         return true
     }
 }
+
+extension SchedulingV1alpha2.PodGroupStatus: FeatureGatedFields {
+    public func gatedFieldsInUse(_ gates: inout Set<String>) {
+        if !self.resourceClaimStatuses.isEmpty { gates.insert("DRAWorkloadResourceClaims") }
+    }
+
+    public mutating func dropGatedFields(disabled: Set<String>) {
+        if disabled.contains("DRAWorkloadResourceClaims") { self.resourceClaimStatuses = [] }
+    }
+}

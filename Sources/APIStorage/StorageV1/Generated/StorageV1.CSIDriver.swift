@@ -75,6 +75,16 @@ extension StorageV1.CSIDriver {
     }
 }
 
+extension StorageV1.CSIDriver: FeatureGatedFields {
+    public func gatedFieldsInUse(_ gates: inout Set<String>) {
+        self.spec.gatedFieldsInUse(&gates)
+    }
+
+    public mutating func dropGatedFields(disabled: Set<String>) {
+        self.spec.dropGatedFields(disabled: disabled)
+    }
+}
+
 extension StorageV1.CSIDriver: APIKind, TypeMetaCarrier, ObjectMetaCarrier {
     public static let groupVersionKind = APIMachinery.GroupVersionKind(group: "storage.k8s.io", version: "v1", kind: "CSIDriver")
 }

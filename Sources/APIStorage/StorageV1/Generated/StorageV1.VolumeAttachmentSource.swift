@@ -66,3 +66,16 @@ extension StorageV1.VolumeAttachmentSource {
         }
     }
 }
+
+extension StorageV1.VolumeAttachmentSource: FeatureGatedFields {
+    public func gatedFieldsInUse(_ gates: inout Set<String>) {
+        self.inlineVolumeSpec?.gatedFieldsInUse(&gates)
+    }
+
+    public mutating func dropGatedFields(disabled: Set<String>) {
+        if var v = self.inlineVolumeSpec {
+            v.dropGatedFields(disabled: disabled)
+            self.inlineVolumeSpec = v
+        }
+    }
+}

@@ -70,3 +70,13 @@ extension StorageV1.VolumeAttachmentSpec {
         self.source.applyDefaults()
     }
 }
+
+extension StorageV1.VolumeAttachmentSpec: FeatureGatedFields {
+    public func gatedFieldsInUse(_ gates: inout Set<String>) {
+        self.source.gatedFieldsInUse(&gates)
+    }
+
+    public mutating func dropGatedFields(disabled: Set<String>) {
+        self.source.dropGatedFields(disabled: disabled)
+    }
+}

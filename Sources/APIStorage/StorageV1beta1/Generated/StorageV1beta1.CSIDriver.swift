@@ -68,6 +68,16 @@ extension StorageV1beta1.CSIDriver: ProtoMessage {
     }
 }
 
+extension StorageV1beta1.CSIDriver: FeatureGatedFields {
+    public func gatedFieldsInUse(_ gates: inout Set<String>) {
+        self.spec.gatedFieldsInUse(&gates)
+    }
+
+    public mutating func dropGatedFields(disabled: Set<String>) {
+        self.spec.dropGatedFields(disabled: disabled)
+    }
+}
+
 extension StorageV1beta1.CSIDriver: APIKind, TypeMetaCarrier, ObjectMetaCarrier {
     public static let groupVersionKind = APIMachinery.GroupVersionKind(group: "storage.k8s.io", version: "v1beta1", kind: "CSIDriver")
 }

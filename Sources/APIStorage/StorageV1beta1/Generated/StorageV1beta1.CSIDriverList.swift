@@ -68,6 +68,16 @@ extension StorageV1beta1.CSIDriverList: ProtoMessage {
     }
 }
 
+extension StorageV1beta1.CSIDriverList: FeatureGatedFields {
+    public func gatedFieldsInUse(_ gates: inout Set<String>) {
+        for e in self.items { e.gatedFieldsInUse(&gates) }
+    }
+
+    public mutating func dropGatedFields(disabled: Set<String>) {
+        for i in self.items.indices { self.items[i].dropGatedFields(disabled: disabled) }
+    }
+}
+
 extension StorageV1beta1.CSIDriverList: APIKind, TypeMetaCarrier {
     public static let groupVersionKind = APIMachinery.GroupVersionKind(group: "storage.k8s.io", version: "v1beta1", kind: "CSIDriverList")
 }

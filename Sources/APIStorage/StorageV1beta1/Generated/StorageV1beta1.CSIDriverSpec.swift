@@ -127,3 +127,17 @@ extension StorageV1beta1.CSIDriverSpec: ProtoMessage {
         return true
     }
 }
+
+extension StorageV1beta1.CSIDriverSpec: FeatureGatedFields {
+    public func gatedFieldsInUse(_ gates: inout Set<String>) {
+        if self.nodeAllocatableUpdatePeriodSeconds != nil { gates.insert("MutableCSINodeAllocatableCount") }
+        if self.serviceAccountTokenInSecrets != nil { gates.insert("CSIServiceAccountTokenSecrets") }
+        if self.seLinuxMount != nil { gates.insert("SELinuxMountReadWriteOncePod") }
+    }
+
+    public mutating func dropGatedFields(disabled: Set<String>) {
+        if disabled.contains("MutableCSINodeAllocatableCount") { self.nodeAllocatableUpdatePeriodSeconds = nil }
+        if disabled.contains("CSIServiceAccountTokenSecrets") { self.serviceAccountTokenInSecrets = nil }
+        if disabled.contains("SELinuxMountReadWriteOncePod") { self.seLinuxMount = nil }
+    }
+}

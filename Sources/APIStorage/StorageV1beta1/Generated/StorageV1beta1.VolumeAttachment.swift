@@ -85,10 +85,12 @@ extension StorageV1beta1.VolumeAttachment {
 
 extension StorageV1beta1.VolumeAttachment: FeatureGatedFields {
     public func gatedFieldsInUse(_ gates: inout Set<String>) {
+        self.spec.gatedFieldsInUse(&gates)
         self.status.gatedFieldsInUse(&gates)
     }
 
     public mutating func dropGatedFields(disabled: Set<String>) {
+        self.spec.dropGatedFields(disabled: disabled)
         self.status.dropGatedFields(disabled: disabled)
     }
 }

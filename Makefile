@@ -17,7 +17,7 @@ all: deps
 
 ## deps: install system and Python packages the build and tests use (idempotent)
 deps:
-	@hack/install-deps.sh libsqlite3-dev etcd-server
+	@hack/install-deps.sh libsqlite3-dev etcd-server etcd-client
 	@hack/install-python-deps.sh kubernetes
 
 ## run: build and start `k8swift server` in the foreground (ARGS="--secure-port 7443" to pass flags)
@@ -25,17 +25,20 @@ run: deps
 	$(SWIFT) build --product k8swift
 	"$$($(SWIFT) build --show-bin-path)/k8swift" server $(ARGS)
 
-## test: run every test (end-to-end suites drive the k8swift binary with kubectl and Python)
+## test: run every test (end-to-end suites drive the k8swift binary with kubectl and Python), then
+## the end-to-end suites again with the server on etcd
 test: deps
 	$(SWIFT) build --build-tests
 	$(SWIFT) build --product k8swift
 	$(SWIFT) test --skip-build --parallel
+	K8SWIFT_E2E_STORE=etcd $(SWIFT) test --skip-build --parallel --filter E2ETests
 
 ## test-long: the same with 100,000 bad-input mutations and 20 kill -9 rounds
 test-long: deps
 	$(SWIFT) build --build-tests
 	$(SWIFT) build --product k8swift
 	K8SWIFT_FUZZ_COUNT=100000 K8SWIFT_KILL_ROUNDS=20 $(SWIFT) test --skip-build --parallel
+	K8SWIFT_E2E_STORE=etcd K8SWIFT_KILL_ROUNDS=20 $(SWIFT) test --skip-build --parallel --filter E2ETests
 
 ## generate: regenerate the API types from the OpenAPI spec, protobuf table and Go facts
 generate:

@@ -88,11 +88,13 @@ var targets: [Target] = [
         swiftSettings: [.swiftLanguageMode(.v5)]
     ),
     .testTarget(name: "APIServerTests", dependencies: ["APIServer"], path: "Tests/APIServerTests"),
-    .testTarget(name: "E2ETests", path: "Tests/E2ETests", exclude: ["python"]),
+    .testTarget(
+        name: "E2ETests", dependencies: ["StorageTesting", "APIMachinery", "APICore", "APIApps"], path: "Tests/E2ETests", exclude: ["python"]),
     .testTarget(
         name: "StorageSQLiteTests", dependencies: ["StorageSQLite", "StorageTesting"], path: "Tests/StorageSQLiteTests"),
     .testTarget(
-        name: "StorageEtcdTests", dependencies: ["StorageEtcd", "StorageTesting"], path: "Tests/StorageEtcdTests"),
+        name: "StorageEtcdTests",
+        dependencies: ["StorageEtcd", "StorageTesting", .product(name: "NIOEmbedded", package: "swift-nio")], path: "Tests/StorageEtcdTests"),
     .testTarget(name: "APITestingTests", dependencies: ["APITesting"], path: "Tests/APITestingTests"),
     .testTarget(name: "APIMachineryTests", dependencies: ["APIMachinery"], path: "Tests/APIMachineryTests"),
     .testTarget(name: "KubernetesAPITests", dependencies: ["KubernetesAPI"], path: "Tests/KubernetesAPITests"),

@@ -1,4 +1,6 @@
 import Foundation
+import StorageTesting
+import Synchronization
 import Testing
 
 /// A `k8swift server` started by the tests on a free loopback port with its own data dir, and
@@ -67,7 +69,15 @@ final class TestCluster: @unchecked Sendable {
         return Int(UInt16(bigEndian: addr.sin_port))
     }
 
-    init(extraArgs: [String] = [], dataDir: String? = nil, port: Int? = nil, keepDataDir: Bool = false) throws {
+    let address: String
+
+    /// `command` is `server` or `kube-apiserver`; `etcd` puts it on that etcd (else SQLite, or the
+    /// per-cluster etcd under `K8SWIFT_E2E_STORE=etcd`). Several servers may share one data dir
+    /// (and so one CA) when each binds its own address.
+    init(
+        extraArgs: [String] = [], dataDir: String? = nil, port: Int? = nil, keepDataDir: Bool = false,
+        command: String = "server", address: String = "127.0.0.1", etcd: String? = nil, env: [String: String] = [:]
+    ) throws {
         let dir =
             dataDir
             ?? FileManager.default.temporaryDirectory.appendingPathComponent("k8swift-e2e-\(UUID().uuidString)").path
@@ -75,13 +85,25 @@ final class TestCluster: @unchecked Sendable {
         self.dataDir = dir
         removeDataDirOnDeinit = !keepDataDir
         self.port = port ?? Self.freePort()
-        kubeconfig = dir + "/kubeconfig.yaml"
-        log = dir + "/server.log"
+        self.address = address
+        let suffix = address == "127.0.0.1" ? "" : "-" + address
+        kubeconfig = dir + "/kubeconfig\(suffix).yaml"
+        log = dir + "/server\(suffix).log"
         if !FileManager.default.fileExists(atPath: log) { FileManager.default.createFile(atPath: log, contents: nil) }
+        var args = extraArgs
+        if let etcd {
+            args += ["--etcd-servers", etcd]
+        } else if Self.onEtcd {
+            args += ["--etcd-servers", try Self.etcd(for: dir).clientURL]
+        }
         let p = Process()
         p.executableURL = URL(fileURLWithPath: Self.binary)
         p.arguments =
-            ["server", "--data-dir", dir, "--secure-port", String(self.port), "--bind-address", "127.0.0.1"] + extraArgs
+            [
+                command, "--data-dir", dir, "--secure-port", String(self.port), "--bind-address", address,
+                "--write-kubeconfig", kubeconfig,
+            ] + args
+        if !env.isEmpty { p.environment = ProcessInfo.processInfo.environment.merging(env) { $1 } }
         let h = FileHandle(forWritingAtPath: log)!
         h.seekToEndOfFile()
         p.standardOutput = h
@@ -90,6 +112,22 @@ final class TestCluster: @unchecked Sendable {
         process = p
         LiveServers.add(p.processIdentifier)
         try waitReady()
+    }
+
+    /// `K8SWIFT_E2E_STORE=etcd` runs every end-to-end suite against etcd instead of SQLite (make test
+    /// runs them both ways).
+    static let onEtcd = ProcessInfo.processInfo.environment["K8SWIFT_E2E_STORE"] == "etcd"
+
+    /// One etcd per cluster data dir, so a cluster restarted on its data dir finds its data.
+    static let etcds = Mutex<[String: EtcdProcess]>([:])
+
+    static func etcd(for dataDir: String) throws -> EtcdProcess {
+        if let e = etcds.withLock({ $0[dataDir] }) { return e }
+        if let reason = EtcdProcess.skipReason { throw E2EError(reason) }
+        // etcd's default 10-minute progress interval: reads must not rely on frequent progress marks.
+        let e = try EtcdProcess(progressInterval: "10m")
+        etcds.withLock { $0[dataDir] = e }
+        return e
     }
 
     func waitReady(timeout: Double = 30) throws {

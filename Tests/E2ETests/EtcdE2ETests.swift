@@ -1,0 +1,257 @@
+import APIApps
+import APICore
+import APIMachinery
+import Foundation
+import StorageTesting
+import Testing
+
+/// `k8swift kube-apiserver` on a real etcd that each test starts itself: several servers on one
+/// etcd, etcd restarts under a watch, and upstream's key layout and encoding in etcd.
+@Suite(
+    "API servers on etcd end to end", .serialized,
+    .enabled(if: EtcdProcess.skipReason == nil, "etcd is not installed (apt-get install etcd-server etcd-client)"))
+struct EtcdE2ETests {
+    /// A `kubectl get -w` of config maps printing `TYPE name` per watch event.
+    final class Watch {
+        let process = Process()
+        let out: String
+
+        init(_ c: TestCluster, namespace: String) throws {
+            out = c.dataDir + "/watch-\(namespace)-\(UUID().uuidString).txt"
+            FileManager.default.createFile(atPath: out, contents: nil)
+            process.executableURL = URL(fileURLWithPath: TestCluster.kubectl("1.33") ?? TestCluster.kubectl("")!)
+            process.arguments = [
+                "--kubeconfig", c.kubeconfig, "-n", namespace, "get", "configmaps", "-w", "--watch-only",
+                "--output-watch-events", "-o", "jsonpath={.type} {.object.metadata.name}{\"\\n\"}",
+                "--request-timeout=0",
+            ]
+            process.standardOutput = FileHandle(forWritingAtPath: out)
+            process.standardError = FileHandle.nullDevice
+            try process.run()
+            Thread.sleep(forTimeInterval: 1)
+        }
+
+        var lines: [String] {
+            ((try? String(contentsOfFile: out, encoding: .utf8)) ?? "").split(separator: "\n").map(String.init)
+        }
+
+        /// Waits until `count` events have been printed (or 20 s passed).
+        func wait(for count: Int) -> [String] {
+            for _ in 0..<200 {
+                if lines.count >= count { break }
+                Thread.sleep(forTimeInterval: 0.1)
+            }
+            return lines
+        }
+
+        deinit { process.terminate() }
+    }
+
+    static func tempDir() throws -> String {
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("k8swift-etcd-e2e-\(UUID().uuidString)")
+            .path
+        try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+        return dir
+    }
+
+    static func etcdctl(_ etcd: EtcdProcess, _ args: [String]) throws -> String {
+        guard let bin = TestCluster.which("etcdctl") else { throw E2EError("etcdctl is not installed (etcd-client)") }
+        let p = Process()
+        p.executableURL = URL(fileURLWithPath: bin)
+        p.arguments = ["--endpoints", etcd.clientURL] + args
+        p.environment = ["ETCDCTL_API": "3"]
+        let pipe = Pipe()
+        p.standardOutput = pipe
+        p.standardError = FileHandle.nullDevice
+        try p.run()
+        let data = pipe.fileHandleForReading.readDataToEndOfFile()
+        p.waitUntilExit()
+        guard p.terminationStatus == 0 else { throw E2EError("etcdctl \(args) failed") }
+        return String(decoding: data, as: UTF8.self)
+    }
+
+    static func etcdctlBytes(_ etcd: EtcdProcess, key: String) throws -> [UInt8] {
+        let p = Process()
+        p.executableURL = URL(fileURLWithPath: TestCluster.which("etcdctl")!)
+        p.arguments = ["--endpoints", etcd.clientURL, "get", key, "--print-value-only"]
+        p.environment = ["ETCDCTL_API": "3"]
+        let pipe = Pipe()
+        p.standardOutput = pipe
+        try p.run()
+        var data = [UInt8](pipe.fileHandleForReading.readDataToEndOfFile())
+        p.waitUntilExit()
+        if data.last == 0x0A { data.removeLast() }  // etcdctl ends the value with a newline
+        return data
+    }
+
+    @Test("two API servers on one etcd: watches, conflicts and the kubernetes Endpoints span both")
+    func twoServers() throws {
+        let etcd = try EtcdProcess(progressInterval: "10m")
+        defer { etcd.stop() }
+        let dir = try Self.tempDir()
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let port = TestCluster.freePort()
+        let env = ["K8SWIFT_MASTER_LEASE_TTL": "3"]
+        let a = try TestCluster(
+            dataDir: dir, port: port, keepDataDir: true, command: "kube-apiserver", address: "127.0.0.2",
+            etcd: etcd.clientURL, env: env)
+        let b = try TestCluster(
+            dataDir: dir, port: port, keepDataDir: true, command: "kube-apiserver", address: "127.0.0.3",
+            etcd: etcd.clientURL, env: env)
+        let ns = try a.namespace("multi")
+
+        // A write through A reaches a watch through B.
+        let watch = try Watch(b, namespace: ns)
+        try a.kubectl(["-n", ns, "create", "configmap", "from-a", "--from-literal=k=v"])
+        #expect(watch.wait(for: 1) == ["ADDED from-a"])
+        #expect(try b.kubectl(["-n", ns, "get", "cm", "from-a", "-o", "jsonpath={.data.k}"]).out == "v")
+
+        // The same name created through both at once: exactly one wins, the other gets a 409.
+        for round in 0..<5 {
+            let name = "race-\(round)"
+            let results = NSLockedResults()
+            let threads = [a, b].map { c in
+                Thread {
+                    let r = try? c.kubectl(["-n", ns, "create", "configmap", name], check: false)
+                    results.add(r)
+                }
+            }
+            threads.forEach { $0.start() }
+            while results.count < 2 { Thread.sleep(forTimeInterval: 0.02) }
+            let all = results.all
+            #expect(all.filter { $0.status == 0 }.count == 1, "round \(round): \(all.map(\.err))")
+            #expect(all.filter { $0.err.contains("AlreadyExists") || $0.err.contains("already exists") }.count == 1)
+        }
+
+        // The kubernetes Endpoints lists both live servers.
+        func endpointIPs(_ c: TestCluster) -> [String] {
+            let r = try? c.kubectl(
+                ["get", "endpoints", "kubernetes", "-n", "default", "-o", "jsonpath={.subsets[0].addresses[*].ip}"],
+                check: false)
+            return (r?.out ?? "").split(separator: " ").map(String.init)
+        }
+        var ips: [String] = []
+        for _ in 0..<100 {
+            ips = endpointIPs(a)
+            if ips == ["127.0.0.2", "127.0.0.3"] { break }
+            Thread.sleep(forTimeInterval: 0.1)
+        }
+        #expect(ips == ["127.0.0.2", "127.0.0.3"])
+        let port443 = try a.kubectl(
+            ["get", "endpoints", "kubernetes", "-n", "default", "-o", "jsonpath={.subsets[0].ports[0].port}"]
+        ).out
+        #expect(port443 == String(port))
+
+        // Killing A leaves B serving; once A's lease runs out it drops from the Endpoints.
+        a.kill9()
+        try b.kubectl(["-n", ns, "create", "configmap", "after-kill"])
+        #expect(watch.wait(for: 6).last == "ADDED after-kill")
+        for _ in 0..<150 {
+            ips = endpointIPs(b)
+            if ips == ["127.0.0.3"] { break }
+            Thread.sleep(forTimeInterval: 0.1)
+        }
+        #expect(ips == ["127.0.0.3"])
+        b.stop()
+    }
+
+    @Test("etcd restarting under a watch: readyz fails and requests get 503 meanwhile, then the watch goes on")
+    func etcdRestart() throws {
+        let etcd = try EtcdProcess(progressInterval: "10m")
+        defer { etcd.stop() }
+        let c = try TestCluster(etcd: etcd.clientURL)
+        let ns = try c.namespace("restart")
+        let watch = try Watch(c, namespace: ns)
+        try c.kubectl(["-n", ns, "create", "configmap", "before"])
+        #expect(watch.wait(for: 1) == ["ADDED before"])
+
+        etcd.kill()
+        var ready = try c.kubectl(["get", "--raw", "/readyz?verbose"], check: false)
+        #expect(ready.status != 0)
+        #expect((ready.out + ready.err).contains("etcd"))
+        let down = try c.kubectl(["-n", ns, "get", "configmaps", "--request-timeout=30s"], check: false)
+        #expect(down.status != 0)
+        #expect(
+            down.err.contains("ServiceUnavailable") || down.err.contains("Timeout")
+                || down.err.contains("unavailable"), "error while etcd is down: \(down.err)")
+
+        try etcd.start()
+        for _ in 0..<200 {
+            ready = try c.kubectl(["get", "--raw", "/readyz"], check: false)
+            if ready.status == 0 { break }
+            Thread.sleep(forTimeInterval: 0.1)
+        }
+        #expect(ready.status == 0, "the server did not recover: \(ready.err)")
+        var created = false
+        for _ in 0..<100 where !created {
+            created = (try c.kubectl(["-n", ns, "create", "configmap", "after"], check: false)).status == 0
+            if !created { Thread.sleep(forTimeInterval: 0.2) }
+        }
+        #expect(created)
+        try c.kubectl(["-n", ns, "delete", "configmap", "before"])
+        // Every event exactly once, in order, across the restart.
+        #expect(watch.wait(for: 3) == ["ADDED before", "ADDED after", "DELETED before"])
+        Thread.sleep(forTimeInterval: 0.5)
+        #expect(watch.lines.count == 3, "events repeated: \(watch.lines)")
+        #expect(try c.kubectl(["-n", ns, "get", "cm", "-o", "name"]).out == "configmap/after")
+    }
+
+    @Test("keys follow upstream's layout under --etcd-prefix and values decode with the fixture-tested codec")
+    func rawLayout() throws {
+        let etcd = try EtcdProcess(progressInterval: "10m")
+        defer { etcd.stop() }
+        let c = try TestCluster(extraArgs: ["--etcd-prefix", "/custom"], etcd: etcd.clientURL)
+        let ns = try c.namespace("raw")
+        try c.kubectl(["-n", ns, "create", "configmap", "cm1", "--from-literal=a=1"])
+        try c.kubectl(["-n", ns, "create", "deployment", "d1", "--image=nginx"])
+        try c.kubectl(["-n", ns, "create", "service", "clusterip", "s1", "--tcp=80:80"])
+        let node = """
+            {"apiVersion":"v1","kind":"Node","metadata":{"name":"n1"}}
+            """
+        try c.kubectl(["create", "-f", "-"], stdin: node)
+
+        let keys = Set(
+            try Self.etcdctl(etcd, ["get", "/", "--prefix", "--keys-only"]).split(separator: "\n").map(String.init))
+        for want in [
+            "/custom/configmaps/\(ns)/cm1", "/custom/deployments/\(ns)/d1", "/custom/services/specs/\(ns)/s1",
+            "/custom/services/endpoints/default/kubernetes", "/custom/minions/n1", "/custom/namespaces/\(ns)",
+            "/custom/endpointslices/default/kubernetes",
+        ] {
+            #expect(keys.contains(want), "missing key \(want)")
+        }
+        #expect(
+            keys.allSatisfy { $0.hasPrefix("/custom/") },
+            "keys outside the prefix: \(keys.filter { !$0.hasPrefix("/custom/") })")
+
+        let cmBytes = try Self.etcdctlBytes(etcd, key: "/custom/configmaps/\(ns)/cm1")
+        #expect(Array(cmBytes.prefix(4)) == [0x6B, 0x38, 0x73, 0x00], "values carry the k8s\\0 envelope")
+        let cmEnvelope = try ProtobufEnvelope.unwrap(cmBytes)
+        #expect(cmEnvelope.typeMeta.apiVersion == "v1" && cmEnvelope.typeMeta.kind == "ConfigMap")
+        let cm = try CoreV1.ConfigMap(protoBytes: cmEnvelope.raw)
+        #expect(cm.metadata.name == "cm1" && cm.metadata.namespace == ns && cm.data == ["a": "1"])
+        #expect(
+            cm.metadata.uid == (try c.kubectl(["-n", ns, "get", "cm", "cm1", "-o", "jsonpath={.metadata.uid}"]).out))
+
+        let dEnvelope = try ProtobufEnvelope.unwrap(try Self.etcdctlBytes(etcd, key: "/custom/deployments/\(ns)/d1"))
+        #expect(dEnvelope.typeMeta.apiVersion == "apps/v1" && dEnvelope.typeMeta.kind == "Deployment")
+        let d = try AppsV1.Deployment(protoBytes: dEnvelope.raw)
+        #expect(d.spec.template.spec.containers.first?.image == "nginx")
+
+        // A write outside the API prefix moves etcd's revision without an event the server sees;
+        // a consistent read still answers, from etcd, and sees the latest state.
+        _ = try Self.etcdctl(etcd, ["put", "/elsewhere/key", "x"])
+        try c.kubectl(["-n", ns, "create", "configmap", "cm2"])
+        _ = try Self.etcdctl(etcd, ["put", "/elsewhere/key", "y"])
+        let names = try c.kubectl(["-n", ns, "get", "cm", "-o", "name"]).out.split(separator: "\n")
+        #expect(names.contains("configmap/cm1") && names.contains("configmap/cm2"))
+    }
+}
+
+/// kubectl results gathered from several threads.
+final class NSLockedResults: @unchecked Sendable {
+    private let lock = NSLock()
+    private var results: [TestCluster.Result?] = []
+    func add(_ r: TestCluster.Result?) { lock.withLock { results.append(r) } }
+    var count: Int { lock.withLock { results.count } }
+    var all: [TestCluster.Result] { lock.withLock { results.compactMap { $0 } } }
+}

@@ -57,12 +57,13 @@ verify: deps generate
 format:
 	$(SWIFT) format format -i --configuration .swift-format $(FORMAT_FILES)
 
-## bench: benchmarks (release), printed as JSON: codecs, then the API server under apiload
+## bench: benchmarks (release), printed as JSON: codecs, then the API server under apiload (on SQLite, then on etcd)
 bench: deps
 	$(SWIFT) build -c release --product k8swift-bench
 	$(SWIFT) build -c release --product k8swift
 	"$$($(SWIFT) build -c release --show-bin-path)/k8swift-bench" --spec $(SPEC)
 	python3 hack/bench_api.py "$$($(SWIFT) build -c release --show-bin-path)/k8swift" --apiload $(SPEC)/../tools/apiload.py
+	python3 hack/bench_api.py "$$($(SWIFT) build -c release --show-bin-path)/k8swift" --apiload $(SPEC)/../tools/apiload.py --etcd
 
 clean:
 	rm -rf .build _output

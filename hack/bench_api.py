@@ -3,7 +3,11 @@
 port with a fresh data dir, measures the time to a 200 from /readyz and the idle RSS, runs
 ../shared/tools/apiload.py against it, and reports RSS after the run. Prints one JSON document.
 
-usage: bench_api.py BINARY [--apiload PATH] [-- apiload args...]"""
+With --etcd it starts a local etcd (Debian's etcd-server) and `k8swift kube-apiserver
+--etcd-servers=...` instead, and also reports etcd's own write rate measured with the same curl
+driver (puts through etcd's JSON gateway), the ceiling for creates.
+
+usage: bench_api.py BINARY [--apiload PATH] [--etcd] [-- apiload args...]"""
 import json, os, shutil, socket, ssl, subprocess, sys, tempfile, time, http.client
 
 
@@ -49,6 +53,51 @@ def curl_phase(d, port, ns, kind, count, conc):
 GET_NAMES = []
 
 
+def free_port():
+    s = socket.socket()
+    s.bind(("127.0.0.1", 0))
+    port = s.getsockname()[1]
+    s.close()
+    return port
+
+
+def start_etcd(d):
+    """A single-member etcd with default settings on free loopback ports; returns (process, url)."""
+    client, peer = free_port(), free_port()
+    url, purl = f"http://127.0.0.1:{client}", f"http://127.0.0.1:{peer}"
+    proc = subprocess.Popen(["etcd", "--name", "bench", "--data-dir", os.path.join(d, "etcd"),
+                             "--listen-client-urls", url, "--advertise-client-urls", url,
+                             "--listen-peer-urls", purl, "--initial-advertise-peer-urls", purl,
+                             "--initial-cluster", f"bench={purl}", "--log-level", "error"],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    for _ in range(400):
+        try:
+            c = http.client.HTTPConnection("127.0.0.1", client, timeout=1)
+            c.request("GET", "/health")
+            if b'"true"' in c.getresponse().read():
+                return proc, url
+        except OSError:
+            pass
+        time.sleep(0.05)
+    raise SystemExit("etcd did not start")
+
+
+def etcd_put_rate(url, count, conc):
+    """etcd's raw write rate: `count` puts of a 256-byte value through its JSON gateway, with the
+    same curl driver and concurrency as the API creates."""
+    import base64
+    key = base64.b64encode(b"/bench/raw").decode()
+    body = json.dumps({"key": key, "value": base64.b64encode(b"x" * 256).decode()})
+    args = ["curl", "-s", "--parallel", "--parallel-immediate", "--parallel-max", str(conc), "-w", "\\nCODE:%{http_code}\\n",
+            "-H", "Content-Type: application/json", "-d", body, f"{url}/v3/kv/put?n=[1-{count}]"]
+    t0 = time.monotonic()
+    out = subprocess.run(args, capture_output=True, text=True, timeout=600)
+    wall = time.monotonic() - t0
+    ok = sum(1 for l in out.stdout.splitlines() if l == "CODE:200")
+    return {"driver": "curl --parallel (etcd JSON gateway)", "requests": count, "concurrency": conc, "ok": ok,
+            "wall_s": round(wall, 3), "per_s": round(ok / wall, 1)}
+
+
 def main():
     args = sys.argv[1:]
     binary = args.pop(0)
@@ -56,17 +105,21 @@ def main():
     if args and args[0] == "--apiload":
         apiload = args[1]
         args = args[2:]
+    on_etcd = bool(args) and args[0] == "--etcd"
+    if on_etcd:
+        args = args[1:]
     if args and args[0] == "--":
         args = args[1:]
     d = tempfile.mkdtemp(prefix="k8swift-bench-")
-    s = socket.socket()
-    s.bind(("127.0.0.1", 0))
-    port = s.getsockname()[1]
-    s.close()
+    port = free_port()
     log = open(os.path.join(d, "server.log"), "w")
+    etcd, etcd_url = start_etcd(d) if on_etcd else (None, None)
+    cmd = [binary, "server", "--data-dir", d, "--secure-port", str(port), "--bind-address", "127.0.0.1"]
+    if on_etcd:
+        cmd = [binary, "kube-apiserver", "--data-dir", d, "--secure-port", str(port), "--bind-address", "127.0.0.1",
+               "--etcd-servers", etcd_url, "--write-kubeconfig", os.path.join(d, "kubeconfig.yaml")]
     t0 = time.monotonic()
-    proc = subprocess.Popen([binary, "server", "--data-dir", d, "--secure-port", str(port), "--bind-address", "127.0.0.1"],
-                            stdout=log, stderr=log)
+    proc = subprocess.Popen(cmd, stdout=log, stderr=log)
     ready = None
     try:
         ctx = ssl.create_default_context()
@@ -89,7 +142,7 @@ def main():
         idle = rss_mib(proc.pid)
         cpu0, t_load = cpu_seconds(proc.pid), time.monotonic()
         out = subprocess.run([sys.executable, apiload, "--kubeconfig", os.path.join(d, "kubeconfig.yaml"), "--pid", str(proc.pid),
-                              "--label", "k8swift"] + args, capture_output=True, text=True, timeout=1800)
+                              "--label", "k8swift-etcd" if on_etcd else "k8swift"] + args, capture_output=True, text=True, timeout=1800)
         if out.returncode != 0:
             sys.stderr.write(out.stderr)
             raise SystemExit("apiload failed")
@@ -113,12 +166,20 @@ def main():
             fast["get"] = curl_phase(d, port, ns, "get", 20000, 16)
             fast["server_cores"] = round((cpu_seconds(proc.pid) - cpu1) / (time.monotonic() - t1), 2)
             fast["rss_after_mib"] = rss_mib(proc.pid)
-        print(json.dumps({"server": "k8swift", "ready_seconds": round(ready, 3), "idle_rss_mib": idle,
-                          "rss_after_mib": after, "server_cores_during_apiload": server_cores,
-                          "apiload": json.loads(out.stdout), "fast_driver": fast}, indent=2))
+        report = {"server": "k8swift kube-apiserver on etcd" if on_etcd else "k8swift", "ready_seconds": round(ready, 3),
+                  "idle_rss_mib": idle, "rss_after_mib": after, "server_cores_during_apiload": server_cores,
+                  "apiload": json.loads(out.stdout), "fast_driver": fast}
+        if on_etcd:
+            version = json.loads(subprocess.run(["curl", "-s", f"{etcd_url}/version"], capture_output=True,
+                                                text=True).stdout or "{}")
+            report["etcd"] = {"version": version.get("etcdserver"), "raw_put": etcd_put_rate(etcd_url, 4000, 16)}
+        print(json.dumps(report, indent=2))
     finally:
         proc.terminate()
         proc.wait()
+        if etcd:
+            etcd.terminate()
+            etcd.wait()
         shutil.rmtree(d, ignore_errors=True)
 
 

@@ -131,10 +131,26 @@ enum Strategies {
                 svc.status = CoreV1.ServiceStatus()
                 obj = svc as! T
             }
+            let claims = ServiceAllocations(server: server)
             s.admitCreate = { obj in
-                guard var svc = obj as? CoreV1.Service else { return }
-                try Services.allocate(&svc, old: nil, ips: ips, ports: ports)
-                obj = svc as! T
+                guard let original = obj as? CoreV1.Service else { return }
+                // Pick in memory, then claim in the store; what another API server holds already is
+                // marked used here and the pick goes round again (a requested one then fails as taken).
+                for _ in 0..<16 {
+                    var svc = original
+                    try Services.allocate(&svc, old: nil, ips: ips, ports: ports)
+                    let newPorts = svc.spec.ports.map { Int($0.nodePort) }.filter { $0 > 0 }
+                    let takenIPs = try await claims.claimIPs(svc)
+                    let takenPorts = takenIPs.isEmpty ? try await claims.updatePorts(newPorts, set: true) : []
+                    if takenIPs.isEmpty && takenPorts.isEmpty {
+                        obj = svc as! T
+                        return
+                    }
+                    if !takenPorts.isEmpty { for ip in svc.spec.clusterIPs { await claims.releaseIP(ip) } }
+                    for ip in svc.spec.clusterIPs where !takenIPs.contains(ip) { ips.release(ip) }
+                    for p in newPorts where !takenPorts.contains(p) { ports.release(p) }
+                }
+                throw APIError.internalError("could not allocate a cluster IP or node port")
             }
             s.admitUpdate = { obj, old in
                 guard var svc = obj as? CoreV1.Service, let o = old as? CoreV1.Service else { return }
@@ -143,8 +159,13 @@ enum Strategies {
             }
             s.afterDelete = { obj in
                 guard let svc = obj as? CoreV1.Service else { return }
-                for ip in svc.spec.clusterIPs { ips.release(ip) }
-                for p in svc.spec.ports where p.nodePort > 0 { ports.release(Int(p.nodePort)) }
+                for ip in svc.spec.clusterIPs {
+                    ips.release(ip)
+                    await claims.releaseIP(ip)
+                }
+                let used = svc.spec.ports.map { Int($0.nodePort) }.filter { $0 > 0 }
+                for p in used { ports.release(p) }
+                _ = try? await claims.updatePorts(used, set: false)
             }
         default:
             break

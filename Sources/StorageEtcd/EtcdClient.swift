@@ -78,8 +78,18 @@ final class EtcdEndpoint: Sendable {
                 }
             }
         }
+        // IP literals get an IP target: a DNS target would offer the IP as the TLS server name,
+        // which TLS (and NIOSSL) does not allow.
+        let target: any ResolvableTarget
+        if host.contains(":") {
+            target = ResolvableTargets.IPv6(addresses: [SocketAddress.IPv6(host: host, port: port)])
+        } else if host.split(separator: ".").count == 4 && host.allSatisfy({ $0.isNumber || $0 == "." }) {
+            target = ResolvableTargets.IPv4(addresses: [SocketAddress.IPv4(host: host, port: port)])
+        } else {
+            target = ResolvableTargets.DNS(host: host, port: port)
+        }
         let transport = try HTTP2ClientTransport.Posix(
-            target: .dns(host: host, port: port), transportSecurity: security, config: config)
+            target: target, transportSecurity: security, config: config)
         let client = GRPCClient(transport: transport)
         self.client = client
         runner = Task { try? await client.runConnections() }

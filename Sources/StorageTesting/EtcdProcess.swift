@@ -22,13 +22,34 @@ public final class EtcdProcess: @unchecked Sendable {
     /// Why etcd tests cannot run here, or nil when they can.
     public static var skipReason: String? { binary().missing }
 
+    /// Files for serving clients over TLS and requiring client certificates from `ca`.
+    public struct TLSFiles: Sendable {
+        public var cert: String
+        public var key: String
+        public var ca: String
+        public init(cert: String, key: String, ca: String) {
+            self.cert = cert
+            self.key = key
+            self.ca = ca
+        }
+    }
+
+    let tls: TLSFiles?
+
     /// `progressInterval`: etcd's periodic watch progress notification (10 minutes by default).
-    public init(progressInterval: String = "200ms", extraArgs: [String] = []) throws {
+    public init(progressInterval: String = "200ms", tls: TLSFiles? = nil, extraArgs: [String] = []) throws {
         clientPort = try Self.freePort()
         peerPort = try Self.freePort()
-        clientURL = "http://127.0.0.1:\(clientPort)"
+        self.tls = tls
+        clientURL = "\(tls == nil ? "http" : "https")://127.0.0.1:\(clientPort)"
         dataDir = NSTemporaryDirectory() + "k8swift-etcd-\(UUID().uuidString)"
-        self.extraArgs = ["--experimental-watch-progress-notify-interval", progressInterval] + extraArgs
+        var args = ["--experimental-watch-progress-notify-interval", progressInterval]
+        if let tls {
+            args += [
+                "--cert-file", tls.cert, "--key-file", tls.key, "--trusted-ca-file", tls.ca, "--client-cert-auth",
+            ]
+        }
+        self.extraArgs = args + extraArgs
         try start()
     }
 
@@ -53,7 +74,7 @@ public final class EtcdProcess: @unchecked Sendable {
         Self.registerCleanup()
         let deadline = Date().addingTimeInterval(20)
         while Date() < deadline {
-            if Self.answers(port: clientPort) { return }
+            if tls == nil ? Self.answers(port: clientPort) : Self.listening(port: clientPort) { return }
             if !p.isRunning { throw EtcdProcessError(message: "etcd exited with status \(p.terminationStatus)") }
             usleep(50_000)
         }
@@ -116,21 +137,35 @@ public final class EtcdProcess: @unchecked Sendable {
         return Int(UInt16(bigEndian: addr.sin_port))
     }
 
-    /// Whether etcd's `/health` answers healthy on `port`.
-    static func answers(port: Int) -> Bool {
+    /// A socket connected to `port` on loopback, or nil.
+    static func connected(port: Int) -> Int32? {
         let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
-        guard fd >= 0 else { return false }
-        defer { close(fd) }
+        guard fd >= 0 else { return nil }
         var addr = sockaddr_in()
         addr.sin_family = sa_family_t(AF_INET)
         addr.sin_addr.s_addr = inet_addr("127.0.0.1")
         addr.sin_port = UInt16(port).bigEndian
-        let connected = withUnsafePointer(to: &addr) { p in
+        let ok = withUnsafePointer(to: &addr) { p in
             p.withMemoryRebound(to: sockaddr.self, capacity: 1) {
                 connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) == 0
             }
         }
-        guard connected else { return false }
+        if ok { return fd }
+        close(fd)
+        return nil
+    }
+
+    /// Whether something accepts connections on `port` (a TLS etcd: health needs a client cert).
+    static func listening(port: Int) -> Bool {
+        guard let fd = connected(port: port) else { return false }
+        close(fd)
+        return true
+    }
+
+    /// Whether etcd's `/health` answers healthy on `port`.
+    static func answers(port: Int) -> Bool {
+        guard let fd = connected(port: port) else { return false }
+        defer { close(fd) }
         let req = "GET /health HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n"
         _ = req.withCString { send(fd, $0, strlen($0), 0) }
         var buf = [UInt8](repeating: 0, count: 1024)

@@ -92,12 +92,14 @@ struct EtcdE2ETests {
         defer { try? FileManager.default.removeItem(atPath: dir) }
         let port = TestCluster.freePort()
         let env = ["K8SWIFT_MASTER_LEASE_TTL": "3"]
+        // Small ranges, so two servers picking at random would collide without store-wide claims.
+        let ranges = ["--service-cluster-ip-range", "10.0.0.0/28", "--service-node-port-range", "30000-30015"]
         let a = try TestCluster(
-            dataDir: dir, port: port, keepDataDir: true, command: "kube-apiserver", address: "127.0.0.2",
-            etcd: etcd.clientURL, env: env)
+            extraArgs: ranges, dataDir: dir, port: port, keepDataDir: true, command: "kube-apiserver",
+            address: "127.0.0.2", etcd: etcd.clientURL, env: env)
         let b = try TestCluster(
-            dataDir: dir, port: port, keepDataDir: true, command: "kube-apiserver", address: "127.0.0.3",
-            etcd: etcd.clientURL, env: env)
+            extraArgs: ranges, dataDir: dir, port: port, keepDataDir: true, command: "kube-apiserver",
+            address: "127.0.0.3", etcd: etcd.clientURL, env: env)
         let ns = try a.namespace("multi")
 
         // A write through A reaches a watch through B.
@@ -123,6 +125,28 @@ struct EtcdE2ETests {
             #expect(all.filter { $0.err.contains("AlreadyExists") || $0.err.contains("already exists") }.count == 1)
         }
 
+        // NodePort Services created through both at once get distinct cluster IPs and node ports,
+        // each IP held by an IPAddress object as upstream's allocator keeps them.
+        let created = NSLockedResults()
+        let creators = (0..<10).map { i in
+            Thread {
+                let c = i % 2 == 0 ? a : b
+                created.add(try? c.kubectl(["-n", ns, "create", "service", "nodeport", "np-\(i)", "--tcp=80:80"]))
+            }
+        }
+        creators.forEach { $0.start() }
+        while created.count < 10 { Thread.sleep(forTimeInterval: 0.05) }
+        #expect(created.all.filter { $0.status == 0 }.count == 10, "\(created.all.map(\.err))")
+        let svcIPs = try a.kubectl(["get", "svc", "-A", "-o", "jsonpath={.items[*].spec.clusterIP}"]).out
+            .split(separator: " ").map(String.init)
+        let nodePorts = try a.kubectl(["-n", ns, "get", "svc", "-o", "jsonpath={.items[*].spec.ports[0].nodePort}"]).out
+            .split(separator: " ").map(String.init)
+        #expect(svcIPs.count == 11 && Set(svcIPs).count == 11, "cluster IPs: \(svcIPs)")
+        #expect(nodePorts.count == 10 && Set(nodePorts).count == 10, "node ports: \(nodePorts)")
+        let claimed = try b.kubectl(["get", "ipaddresses", "-o", "jsonpath={.items[*].metadata.name}"]).out
+            .split(separator: " ").map(String.init)
+        #expect(Set(claimed) == Set(svcIPs))
+
         // The kubernetes Endpoints lists both live servers.
         func endpointIPs(_ c: TestCluster) -> [String] {
             let r = try? c.kubectl(
@@ -145,7 +169,7 @@ struct EtcdE2ETests {
         // Killing A leaves B serving; once A's lease runs out it drops from the Endpoints.
         a.kill9()
         try b.kubectl(["-n", ns, "create", "configmap", "after-kill"])
-        #expect(watch.wait(for: 6).last == "ADDED after-kill")
+        #expect(watch.wait(for: 7) == ["ADDED from-a"] + (0..<5).map { "ADDED race-\($0)" } + ["ADDED after-kill"])
         for _ in 0..<150 {
             ips = endpointIPs(b)
             if ips == ["127.0.0.3"] { break }
@@ -254,4 +278,72 @@ final class NSLockedResults: @unchecked Sendable {
     func add(_ r: TestCluster.Result?) { lock.withLock { results.append(r) } }
     var count: Int { lock.withLock { results.count } }
     var all: [TestCluster.Result] { lock.withLock { results.compactMap { $0 } } }
+}
+
+extension EtcdE2ETests {
+    /// A CA, an etcd serving certificate for 127.0.0.1 and a client certificate, made with openssl.
+    static func makeCertificates(in dir: String) throws -> (
+        ca: String, server: (String, String), client: (String, String)
+    ) {
+        guard let openssl = TestCluster.which("openssl") else { throw E2EError("openssl is not installed") }
+        func run(_ args: [String]) throws {
+            let p = Process()
+            p.executableURL = URL(fileURLWithPath: openssl)
+            p.arguments = args
+            p.currentDirectoryURL = URL(fileURLWithPath: dir)
+            p.standardOutput = FileHandle.nullDevice
+            p.standardError = FileHandle.nullDevice
+            try p.run()
+            p.waitUntilExit()
+            if p.terminationStatus != 0 { throw E2EError("openssl \(args.joined(separator: " ")) failed") }
+        }
+        let ec = ["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes"]
+        try run(
+            ["req", "-x509"] + ec + ["-keyout", "ca.key", "-out", "ca.crt", "-days", "1", "-subj", "/CN=etcd-test-ca"])
+        for (name, usage) in [("server", "serverAuth,clientAuth"), ("client", "clientAuth")] {
+            try run(["req"] + ec + ["-keyout", "\(name).key", "-out", "\(name).csr", "-subj", "/CN=\(name)"])
+            let ext = dir + "/\(name).ext"
+            try "subjectAltName=IP:127.0.0.1\nextendedKeyUsage=\(usage)\n".write(
+                toFile: ext, atomically: true, encoding: .utf8)
+            try run([
+                "x509", "-req", "-in", "\(name).csr", "-CA", "ca.crt", "-CAkey", "ca.key", "-CAcreateserial", "-out",
+                "\(name).crt", "-days", "1", "-extfile", ext,
+            ])
+        }
+        return (dir + "/ca.crt", (dir + "/server.crt", dir + "/server.key"), (dir + "/client.crt", dir + "/client.key"))
+    }
+
+    @Test("etcd over TLS with client certificates (--etcd-cafile/certfile/keyfile), past a dead endpoint")
+    func tlsAndFailover() throws {
+        let dir = try Self.tempDir()
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let certs = try Self.makeCertificates(in: dir)
+        let etcd = try EtcdProcess(
+            progressInterval: "10m",
+            tls: .init(cert: certs.server.0, key: certs.server.1, ca: certs.ca))
+        defer { etcd.stop() }
+        // The first endpoint refuses connections; the server fails over to the live one.
+        let dead = "https://127.0.0.1:\(TestCluster.freePort())"
+        let c = try TestCluster(
+            extraArgs: [
+                "--etcd-cafile", certs.ca, "--etcd-certfile", certs.client.0, "--etcd-keyfile", certs.client.1,
+            ], etcd: dead + "," + etcd.clientURL)
+        let ns = try c.namespace("tls")
+        try c.kubectl(["-n", ns, "create", "configmap", "over-tls", "--from-literal=k=v"])
+        #expect(try c.kubectl(["-n", ns, "get", "cm", "over-tls", "-o", "jsonpath={.data.k}"]).out == "v")
+        // The key really is in the TLS etcd.
+        let p = Process()
+        p.executableURL = URL(fileURLWithPath: TestCluster.which("etcdctl")!)
+        p.arguments = [
+            "--endpoints", etcd.clientURL, "--cacert", certs.ca, "--cert", certs.client.0, "--key", certs.client.1,
+            "get", "/registry/configmaps/\(ns)/over-tls", "--keys-only",
+        ]
+        p.environment = ["ETCDCTL_API": "3"]
+        let pipe = Pipe()
+        p.standardOutput = pipe
+        try p.run()
+        let out = String(decoding: pipe.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+        p.waitUntilExit()
+        #expect(out.contains("/registry/configmaps/\(ns)/over-tls"))
+    }
 }

@@ -419,8 +419,17 @@ final class ResourceStore<T: StoredKind>: ResourceHandler, @unchecked Sendable {
         namespace: String, name: String, subresource: String, dryRun: Bool = false,
         mutate: (T) async throws -> T
     ) async throws -> UpdateOutcome {
+        // The first attempt works on the cached object (the compare-and-swap on its revision
+        // catches a stale one); any doubt — missing, a resourceVersion mismatch, a no-op, a lost
+        // swap — is settled on a fresh read from the store.
+        var fromStore = false
         for _ in 0..<20 {
-            guard let cur = try await freshCurrent(namespace, name) else {
+            let found = fromStore ? try await storedCurrent(namespace, name) : current(namespace, name)
+            if found == nil && !fromStore {
+                fromStore = true
+                continue
+            }
+            guard let cur = found else {
                 if strategy.allowCreateOnUpdate && subresource.isEmpty {
                     var fresh = try await mutate(T())
                     fresh.metadata.namespace = resource.namespaced ? namespace : ""
@@ -432,11 +441,21 @@ final class ResourceStore<T: StoredKind>: ResourceHandler, @unchecked Sendable {
             var obj = try await mutate(old)
             let rv = obj.metadata.resourceVersion
             if !rv.isEmpty && rv != old.metadata.resourceVersion {
+                if !fromStore {
+                    fromStore = true
+                    continue
+                }
                 throw APIError.conflict(groupResource, name, APIError.modifiedMessage)
             }
             obj = try prepareUpdate(obj, old: old, subresource: subresource)
             if let admit = strategy.admitUpdate { try await admit(&obj, old) }
-            if obj == old && !dryRun { return UpdateOutcome(object: cur, created: false) }
+            if obj == old && !dryRun {
+                if !fromStore {
+                    fromStore = true
+                    continue
+                }
+                return UpdateOutcome(object: cur, created: false)
+            }
             if dryRun {
                 return UpdateOutcome(
                     object: CachedObject(key: cur.key, object: obj, revision: cur.revision, fieldSet: [:]),
@@ -461,6 +480,7 @@ final class ResourceStore<T: StoredKind>: ResourceHandler, @unchecked Sendable {
                 return UpdateOutcome(object: e, created: false)
             case .conflict:
                 if !rv.isEmpty { throw APIError.conflict(groupResource, name, APIError.modifiedMessage) }
+                fromStore = true
                 continue
             }
         }
@@ -600,9 +620,23 @@ final class ResourceStore<T: StoredKind>: ResourceHandler, @unchecked Sendable {
     func deleteObject(namespace: String, name: String, options: MetaV1.DeleteOptions, dryRun: Bool = false)
         async throws -> DeleteOutcome
     {
+        // As in updates: the cached object first, the store's on any doubt.
+        var fromStore = false
         for _ in 0..<20 {
-            guard let cur = try await freshCurrent(namespace, name) else {
+            let found = fromStore ? try await storedCurrent(namespace, name) : current(namespace, name)
+            guard let cur = found else {
+                if !fromStore {
+                    fromStore = true
+                    continue
+                }
                 throw APIError.notFound(groupResource, name)
+            }
+            if let p = options.preconditions, !fromStore,
+                (p.uid.map { !$0.isEmpty && $0 != cur.object.metadata.uid } ?? false)
+                    || (p.resourceVersion.map { !$0.isEmpty && $0 != cur.object.metadata.resourceVersion } ?? false)
+            {
+                fromStore = true
+                continue
             }
             if let p = options.preconditions {
                 if let uid = p.uid, !uid.isEmpty, uid != cur.object.metadata.uid {
@@ -643,7 +677,10 @@ final class ResourceStore<T: StoredKind>: ResourceHandler, @unchecked Sendable {
                 }
                 let res = try await server.store.update(
                     StorageKey(cur.key), value: storageBytes(obj), ifRevision: cur.revision, lease: nil)
-                guard case .updated(let kv) = res else { continue }
+                guard case .updated(let kv) = res else {
+                    fromStore = true
+                    continue
+                }
                 let e = try await committed(kv, obj)
                 server.deletionStarted(groupResource, e.object.metadata.name)
                 return .pending(e)
@@ -656,7 +693,9 @@ final class ResourceStore<T: StoredKind>: ResourceHandler, @unchecked Sendable {
                 await strategy.afterDelete?(obj)
                 return .deleted(cur)
             case .notFound: throw APIError.notFound(groupResource, name)
-            case .conflict: continue
+            case .conflict:
+                fromStore = true
+                continue
             }
         }
         throw APIError.conflict(groupResource, name, APIError.modifiedMessage)

@@ -30,8 +30,17 @@ final class ServerContext: @unchecked Sendable {
         self.eventTTL = eventTTL
         let feeder = CacheFeeder(store: store, prefix: "/registry/")
         self.feeder = feeder
+        // A store behind a network round trip (etcd) shares each revision read among the
+        // consistent reads that arrive meanwhile.
+        let revisions: @Sendable () async throws -> Revision
+        if store is any ProgressRequesting {
+            let batcher = RevisionBatcher { try await store.currentRevision() }
+            revisions = { try await batcher.currentRevision() }
+        } else {
+            revisions = { try await store.currentRevision() }
+        }
         consistentReads = ConsistentReads(
-            currentRevision: { try await store.currentRevision() },
+            currentRevision: revisions,
             waitForCache: { rev, timeout in await feeder.wait(for: rev, timeout: timeout) },
             progress: store as? any ProgressRequesting)
         patchSchemas = PatchSchemas(facts: KubernetesAPI.patchFacts)

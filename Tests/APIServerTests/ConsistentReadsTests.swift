@@ -75,3 +75,39 @@ struct ConsistentReadsTests {
     }
 
 }
+
+@Suite("Revision reads shared among concurrent consistent reads")
+struct RevisionBatcherTests {
+    /// A store whose revision read takes a while and counts calls; the revision is bumped by writes.
+    final class SlowStore: Sendable {
+        let revision = Mutex<Revision>(1)
+        let calls = Mutex(0)
+        func read() async throws -> Revision {
+            let r = revision.withLock { $0 }
+            calls.withLock { $0 += 1 }
+            try await Task.sleep(for: .milliseconds(20))
+            return r
+        }
+    }
+
+    @Test("many reads arriving together cost far fewer store reads, each seeing the revision current at its arrival")
+    func batches() async throws {
+        let store = SlowStore()
+        let batcher = RevisionBatcher { try await store.read() }
+        let results = try await withThrowingTaskGroup(of: (Revision, Revision).self) { group in
+            for i in 0..<64 {
+                group.addTask {
+                    if i % 8 == 0 { store.revision.withLock { $0 += 1 } }
+                    let seenAtArrival = store.revision.withLock { $0 }
+                    return (seenAtArrival, try await batcher.currentRevision())
+                }
+            }
+            var out: [(Revision, Revision)] = []
+            for try await r in group { out.append(r) }
+            return out
+        }
+        #expect(results.count == 64)
+        for (arrival, got) in results { #expect(got >= arrival, "a read returned a revision older than its arrival") }
+        #expect(store.calls.withLock { $0 } < 32, "reads were not shared: \(store.calls.withLock { $0 })")
+    }
+}

@@ -1,0 +1,55 @@
+import Storage
+import Synchronization
+
+/// Shares one read of the store's current revision among the consistent reads waiting for it.
+///
+/// A read joins the next batch; a batch's request starts only after every member joined, so the
+/// revision it returns is at least as new as any write acknowledged before each member arrived —
+/// the guarantee a quorum read per request gives, at one etcd round trip per batch instead of one
+/// per request. Up to `maxInFlight` batches overlap, so a read never waits for a request that
+/// started before it arrived to finish before its own starts.
+final class RevisionBatcher: Sendable {
+    private struct State {
+        var inFlight = 0
+        var waiters: [CheckedContinuation<Revision, any Error>] = []
+    }
+
+    private let state = Mutex(State())
+    private let fetch: @Sendable () async throws -> Revision
+    private let maxInFlight: Int
+
+    init(maxInFlight: Int = 4, fetch: @escaping @Sendable () async throws -> Revision) {
+        self.fetch = fetch
+        self.maxInFlight = maxInFlight
+    }
+
+    func currentRevision() async throws -> Revision {
+        try await withCheckedThrowingContinuation { (c: CheckedContinuation<Revision, any Error>) in
+            let start = state.withLock { s -> Bool in
+                s.waiters.append(c)
+                if s.inFlight >= maxInFlight { return false }
+                s.inFlight += 1
+                return true
+            }
+            if start { Task { await self.drain() } }
+        }
+    }
+
+    private func drain() async {
+        while true {
+            let batch = state.withLock { s -> [CheckedContinuation<Revision, any Error>] in
+                let b = s.waiters
+                s.waiters = []
+                if b.isEmpty { s.inFlight -= 1 }
+                return b
+            }
+            if batch.isEmpty { return }
+            do {
+                let r = try await fetch()
+                for c in batch { c.resume(returning: r) }
+            } catch {
+                for c in batch { c.resume(throwing: error) }
+            }
+        }
+    }
+}

@@ -67,6 +67,8 @@ final class EtcdEndpoint: Sendable {
         }
         let config = HTTP2ClientTransport.Posix.Config.defaults { c in
             c.backoff = .init(initial: .milliseconds(100), max: .seconds(2), multiplier: 1.6, jitter: 0.2)
+            // Requests are latency-bound round trips: flush each at once instead of after a timer.
+            c.connection.flushCoalescing = nil
             c.http2.maxFrameSize = 1 << 20
             c.http2.targetWindowSize = 8 << 20
             c.channelDebuggingCallbacks.onCreateTCPConnection = { channel in

@@ -62,6 +62,8 @@ bench: deps
 	$(SWIFT) build -c release --product k8swift-bench
 	$(SWIFT) build -c release --product k8swift
 	"$$($(SWIFT) build -c release --show-bin-path)/k8swift-bench" --spec $(SPEC)
+	$(SWIFT) build -c release --product k8swift-etcd-bench
+	"$$($(SWIFT) build -c release --show-bin-path)/k8swift-etcd-bench"
 	python3 hack/bench_api.py "$$($(SWIFT) build -c release --show-bin-path)/k8swift" --apiload $(SPEC)/../tools/apiload.py
 	python3 hack/bench_api.py "$$($(SWIFT) build -c release --show-bin-path)/k8swift" --apiload $(SPEC)/../tools/apiload.py --etcd
 

@@ -53,6 +53,9 @@ var targets: [Target] = [
         path: "Sources/KubernetesAPI"
     ),
     .executableTarget(name: "k8swift-bench", dependencies: ["KubernetesAPI"], path: "Benchmarks/k8swift-bench"),
+    .executableTarget(
+        name: "k8swift-etcd-bench", dependencies: ["StorageEtcd", "StorageTesting"],
+        path: "Benchmarks/k8swift-etcd-bench"),
     .target(name: "APITesting", dependencies: ["APIMachinery"], path: "Sources/APITesting"),
     .target(name: "Storage", path: "Sources/Storage"),
     .systemLibrary(name: "CSQLite", path: "Sources/CSQLite", providers: [.apt(["libsqlite3-dev"])]),

@@ -31,14 +31,14 @@ test: deps
 	$(SWIFT) build --build-tests
 	$(SWIFT) build --product k8swift
 	$(SWIFT) test --skip-build --parallel
-	K8SWIFT_E2E_STORE=etcd $(SWIFT) test --skip-build --parallel --filter E2ETests
+	K8SWIFT_E2E_STORE=etcd $(SWIFT) test --skip-build --parallel --filter E2ETests --skip EtcdE2ETests
 
 ## test-long: the same with 100,000 bad-input mutations and 20 kill -9 rounds
 test-long: deps
 	$(SWIFT) build --build-tests
 	$(SWIFT) build --product k8swift
 	K8SWIFT_FUZZ_COUNT=100000 K8SWIFT_KILL_ROUNDS=20 $(SWIFT) test --skip-build --parallel
-	K8SWIFT_E2E_STORE=etcd K8SWIFT_KILL_ROUNDS=20 $(SWIFT) test --skip-build --parallel --filter E2ETests
+	K8SWIFT_E2E_STORE=etcd K8SWIFT_KILL_ROUNDS=20 $(SWIFT) test --skip-build --parallel --filter E2ETests --skip EtcdE2ETests
 
 ## generate: regenerate the API types from the OpenAPI spec, protobuf table and Go facts
 generate:

@@ -125,6 +125,17 @@ struct EtcdE2ETests {
             #expect(all.filter { $0.err.contains("AlreadyExists") || $0.err.contains("already exists") }.count == 1)
         }
 
+        // Writes through B to objects just created through A: B's cache may not hold them yet, so
+        // the update and delete must settle on the store's state rather than fail.
+        for round in 0..<5 {
+            try a.kubectl(["-n", ns, "create", "configmap", "fresh-\(round)"])
+            try b.kubectl(["-n", ns, "label", "configmap", "fresh-\(round)", "round=\(round)"])
+            #expect(
+                try a.kubectl(["-n", ns, "get", "cm", "fresh-\(round)", "-o", "jsonpath={.metadata.labels.round}"]).out
+                    == "\(round)")
+            try b.kubectl(["-n", ns, "delete", "configmap", "fresh-\(round)"])
+        }
+
         // NodePort Services created through both at once get distinct cluster IPs and node ports,
         // each IP held by an IPAddress object as upstream's allocator keeps them.
         let created = NSLockedResults()
@@ -169,7 +180,9 @@ struct EtcdE2ETests {
         // Killing A leaves B serving; once A's lease runs out it drops from the Endpoints.
         a.kill9()
         try b.kubectl(["-n", ns, "create", "configmap", "after-kill"])
-        #expect(watch.wait(for: 7) == ["ADDED from-a"] + (0..<5).map { "ADDED race-\($0)" } + ["ADDED after-kill"])
+        let fresh = (0..<5).flatMap { ["ADDED fresh-\($0)", "MODIFIED fresh-\($0)", "DELETED fresh-\($0)"] }
+        #expect(
+            watch.wait(for: 22) == ["ADDED from-a"] + (0..<5).map { "ADDED race-\($0)" } + fresh + ["ADDED after-kill"])
         for _ in 0..<150 {
             ips = endpointIPs(b)
             if ips == ["127.0.0.3"] { break }

@@ -5,14 +5,19 @@ import APIMachinery
 
 enum AppsValidation {
     /// Selector required and non-empty; template labels must match it; template restartPolicy Always.
+    /// `emptySelectorKind` and `deadlineKind` name the kind in upstream's messages (a Deployment
+    /// and a ReplicaSet both say "deployment" and "ReplicaSet", as upstream's do).
     static func validateSelectorAndTemplate(
-        _ selector: MetaV1.LabelSelector?, _ template: CoreV1.PodTemplateSpec, _ path: FieldPath
+        _ selector: MetaV1.LabelSelector?, _ template: CoreV1.PodTemplateSpec, _ path: FieldPath,
+        emptySelectorKind: String = "deployment", deadlineKind: String = "ReplicaSet"
     ) -> ErrorList {
         var errs: ErrorList = []
         if let s = selector {
             errs += MetaValidation.validateLabelSelector(s, path.child("selector"))
             if s.isEmpty {
-                errs.append(.invalid(path.child("selector"), s.errorValue, "empty selector is invalid for deployment"))
+                errs.append(
+                    .invalid(path.child("selector"), s.errorValue, "empty selector is invalid for \(emptySelectorKind)")
+                )
             } else if !s.matches(template.metadata.labels) {
                 errs.append(
                     .invalid(
@@ -32,7 +37,7 @@ enum AppsValidation {
             errs.append(
                 .forbidden(
                     path.child("template", "spec", "activeDeadlineSeconds"),
-                    "activeDeadlineSeconds in ReplicaSet is not Supported"))
+                    "activeDeadlineSeconds in \(deadlineKind) is not Supported"))
         }
         return errs
     }
@@ -70,6 +75,23 @@ enum AppsValidation {
         return errs
     }
 
+    /// A DaemonSet's rolling update: valid amounts, and exactly one of the two non-zero.
+    static func validateRollingUpdateDaemonSet(
+        _ maxUnavailable: IntOrString?, _ maxSurge: IntOrString?, _ rp: FieldPath
+    ) -> ErrorList {
+        var errs = validateIntOrPercent(maxUnavailable, rp.child("maxUnavailable"))
+        errs += validateIntOrPercent(maxSurge, rp.child("maxSurge"))
+        let hasUnavailable = !isZero(maxUnavailable) && maxUnavailable != nil
+        let hasSurge = !isZero(maxSurge) && maxSurge != nil
+        if hasUnavailable && hasSurge {
+            errs.append(
+                .invalid(rp.child("maxSurge"), maxSurge!.errorValue, "may not be set when maxUnavailable is non-zero"))
+        } else if !hasUnavailable && !hasSurge {
+            errs.append(.required(rp.child("maxUnavailable"), "cannot be 0 when maxSurge is 0"))
+        }
+        return errs
+    }
+
     static func isZero(_ v: IntOrString?) -> Bool {
         switch v {
         case .int(0)?, .string("0%")?: return true
@@ -98,13 +120,13 @@ extension AppsV1.Deployment: Validated {
                 errs += AppsValidation.validateRollingUpdate(ru.maxUnavailable, ru.maxSurge, rp)
             }
         default:
-            errs.append(
-                .notSupported(p.child("strategy", "type"), .string(spec.strategy.type), ["Recreate", "RollingUpdate"]))
+            // Upstream reports the whole strategy (at spec.strategy), rendered from its internal type.
+            errs.append(.notSupported(p.child("strategy"), spec.strategy.errorValue, ["Recreate", "RollingUpdate"]))
         }
+        errs += NumberValidation.nonNegative(Int64(spec.minReadySeconds), p.child("minReadySeconds"))
         if let r = spec.revisionHistoryLimit {
             errs += NumberValidation.nonNegative(Int64(r), p.child("revisionHistoryLimit"))
         }
-        errs += NumberValidation.nonNegative(Int64(spec.minReadySeconds), p.child("minReadySeconds"))
         if let d = spec.progressDeadlineSeconds {
             errs += NumberValidation.nonNegative(Int64(d), p.child("progressDeadlineSeconds"))
             if d <= spec.minReadySeconds {
@@ -150,19 +172,26 @@ extension AppsV1.DaemonSet: Validated {
     public func validate() -> ErrorList {
         var errs = MetaValidation.validateObjectMeta(metadata, namespaced: true, nameRule: .dns1123Subdomain)
         let p = FieldPath("spec")
-        errs += AppsValidation.validateSelectorAndTemplate(spec.selector, spec.template, p)
+        errs += AppsValidation.validateSelectorAndTemplate(
+            spec.selector, spec.template, p, emptySelectorKind: "daemonset", deadlineKind: "DaemonSet")
+        errs += NumberValidation.nonNegative(Int64(spec.minReadySeconds), p.child("minReadySeconds"))
         switch spec.updateStrategy.type {
         case "OnDelete": break
         case "RollingUpdate":
+            let rp = p.child("updateStrategy", "rollingUpdate")
             if let ru = spec.updateStrategy.rollingUpdate {
-                let rp = p.child("updateStrategy", "rollingUpdate")
-                errs += AppsValidation.validateRollingUpdate(ru.maxUnavailable, ru.maxSurge, rp)
+                errs += AppsValidation.validateRollingUpdateDaemonSet(ru.maxUnavailable, ru.maxSurge, rp)
+            } else {
+                errs.append(.required(rp))
             }
         default:
+            // Upstream reports the whole strategy (at spec.updateStrategy), rendered from its internal type.
             errs.append(
                 .notSupported(
-                    p.child("updateStrategy", "type"), .string(spec.updateStrategy.type), ["OnDelete", "RollingUpdate"])
-            )
+                    p.child("updateStrategy"), spec.updateStrategy.errorValue, ["RollingUpdate", "OnDelete"]))
+        }
+        if let r = spec.revisionHistoryLimit {
+            errs += NumberValidation.nonNegative(Int64(r), p.child("revisionHistoryLimit"))
         }
         return errs
     }
@@ -181,22 +210,39 @@ extension AppsV1.StatefulSet: Validated {
     public func validate() -> ErrorList {
         var errs = MetaValidation.validateObjectMeta(metadata, namespaced: true, nameRule: .dns1123Label)
         let p = FieldPath("spec")
+        switch spec.podManagementPolicy {
+        case "": errs.append(.required(p.child("podManagementPolicy")))
+        case "OrderedReady", "Parallel": break
+        default:
+            errs.append(
+                .invalid(
+                    p.child("podManagementPolicy"), .string(spec.podManagementPolicy),
+                    "must be 'OrderedReady' or 'Parallel'"))
+        }
+        switch spec.updateStrategy.type {
+        case "": errs.append(.required(p.child("updateStrategy")))
+        case "OnDelete":
+            if spec.updateStrategy.rollingUpdate != nil {
+                errs.append(
+                    .invalid(
+                        p.child("updateStrategy", "rollingUpdate"), spec.updateStrategy.rollingUpdate!.errorValue,
+                        "only allowed for updateStrategy 'RollingUpdate'"))
+            }
+        case "RollingUpdate":
+            if let part = spec.updateStrategy.rollingUpdate?.partition {
+                errs += NumberValidation.nonNegative(
+                    Int64(part), p.child("updateStrategy", "rollingUpdate", "partition"))
+            }
+        default:
+            // Upstream reports the whole strategy, rendered from its internal type.
+            errs.append(
+                .invalid(
+                    p.child("updateStrategy"), spec.updateStrategy.errorValue, "must be 'RollingUpdate' or 'OnDelete'"))
+        }
         errs += NumberValidation.nonNegative(Int64(spec.replicas ?? 0), p.child("replicas"))
-        errs += AppsValidation.validateSelectorAndTemplate(spec.selector, spec.template, p)
-        if !["OrderedReady", "Parallel"].contains(spec.podManagementPolicy) {
-            errs.append(
-                .notSupported(
-                    p.child("podManagementPolicy"), .string(spec.podManagementPolicy), ["OrderedReady", "Parallel"]))
-        }
-        if !["OnDelete", "RollingUpdate"].contains(spec.updateStrategy.type) {
-            errs.append(
-                .notSupported(
-                    p.child("updateStrategy", "type"), .string(spec.updateStrategy.type), ["OnDelete", "RollingUpdate"])
-            )
-        }
-        if let part = spec.updateStrategy.rollingUpdate?.partition {
-            errs += NumberValidation.nonNegative(Int64(part), p.child("updateStrategy", "rollingUpdate", "partition"))
-        }
+        errs += NumberValidation.nonNegative(Int64(spec.minReadySeconds), p.child("minReadySeconds"))
+        errs += AppsValidation.validateSelectorAndTemplate(
+            spec.selector, spec.template, p, emptySelectorKind: "statefulset", deadlineKind: "StatefulSet")
         return errs
     }
 

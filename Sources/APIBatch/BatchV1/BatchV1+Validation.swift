@@ -31,11 +31,27 @@ extension BatchV1.Job: Validated {
 }
 
 enum BatchValidation {
+    /// upstream's ValidateJobSpec: the shared checks, then the selector and its match.
     static func validateJobSpec(_ spec: BatchV1.JobSpec, _ p: FieldPath) -> ErrorList {
+        var errs = validateJobSpecCommon(spec, p)
+        errs += MetaValidation.validateLabelSelector(spec.selector, p.child("selector"))
+        if let s = spec.selector, !s.matches(spec.template.metadata.labels) {
+            errs.append(
+                .invalid(
+                    p.child("template", "metadata", "labels"), spec.template.metadata.labels.errorValue,
+                    "`selector` does not match template `labels`"))
+        }
+        return errs
+    }
+
+    /// upstream's validateJobSpec: what a Job and a CronJob's job template share.
+    static func validateJobSpecCommon(_ spec: BatchV1.JobSpec, _ p: FieldPath) -> ErrorList {
         var errs: ErrorList = []
         if let v = spec.parallelism { errs += NumberValidation.nonNegative(Int64(v), p.child("parallelism")) }
         if let v = spec.completions { errs += NumberValidation.nonNegative(Int64(v), p.child("completions")) }
-        if let v = spec.activeDeadlineSeconds { errs += NumberValidation.positive(v, p.child("activeDeadlineSeconds")) }
+        if let v = spec.activeDeadlineSeconds {
+            errs += NumberValidation.nonNegative(v, p.child("activeDeadlineSeconds"))
+        }
         if let v = spec.backoffLimit { errs += NumberValidation.nonNegative(Int64(v), p.child("backoffLimit")) }
         if let v = spec.ttlSecondsAfterFinished {
             errs += NumberValidation.nonNegative(Int64(v), p.child("ttlSecondsAfterFinished"))
@@ -46,16 +62,13 @@ enum BatchValidation {
         if spec.completionMode == "Indexed" && spec.completions == nil {
             errs.append(.required(p.child("completions"), "when completion mode is Indexed"))
         }
-        errs += MetaValidation.validateLabelSelector(spec.selector, p.child("selector"))
-        if let s = spec.selector, !s.matches(spec.template.metadata.labels) {
-            errs.append(
-                .invalid(
-                    p.child("template", "metadata", "labels"), spec.template.metadata.labels.errorValue,
-                    "`selector` does not match template `labels`"))
-        }
         errs += CoreValidation.validatePodTemplateSpec(spec.template, p.child("template"))
         let rp = spec.template.spec.restartPolicy
-        if rp != "OnFailure" && rp != "Never" {
+        // A defaulted (Always) or empty policy is reported as missing, other values as unsupported.
+        if rp == "Always" || rp.isEmpty {
+            errs.append(
+                .required(p.child("template", "spec", "restartPolicy"), "valid values: \"OnFailure\", \"Never\""))
+        } else if rp != "OnFailure" && rp != "Never" {
             errs.append(
                 .notSupported(p.child("template", "spec", "restartPolicy"), .string(rp), ["OnFailure", "Never"]))
         }
@@ -66,22 +79,28 @@ enum BatchValidation {
 extension BatchV1.CronJob: Validated {
     public func validate() -> ErrorList {
         var errs = MetaValidation.validateObjectMeta(metadata, namespaced: true, nameRule: .dns1123Subdomain)
-        if metadata.name.utf8.count > 52 {
-            errs.append(.invalid(FieldPath("metadata", "name"), metadata.name, "must be no more than 52 characters"))
-        }
         let p = FieldPath("spec")
         if spec.schedule.isEmpty {
             errs.append(.required(p.child("schedule")))
         } else if let problem = CronSchedule.validate(spec.schedule) {
             errs.append(.invalid(p.child("schedule"), spec.schedule, problem))
         }
-        if !["Allow", "Forbid", "Replace"].contains(spec.concurrencyPolicy) {
+        if let v = spec.startingDeadlineSeconds {
+            errs += NumberValidation.nonNegative(v, p.child("startingDeadlineSeconds"))
+        }
+        switch spec.concurrencyPolicy {
+        case "Allow", "Forbid", "Replace": break
+        case "": errs.append(.required(p.child("concurrencyPolicy")))
+        default:
             errs.append(
                 .notSupported(
                     p.child("concurrencyPolicy"), .string(spec.concurrencyPolicy), ["Allow", "Forbid", "Replace"]))
         }
-        if let v = spec.startingDeadlineSeconds {
-            errs += NumberValidation.nonNegative(v, p.child("startingDeadlineSeconds"))
+        // The job template's selector is always generated, so it may not be set.
+        let jp = p.child("jobTemplate", "spec")
+        errs += BatchValidation.validateJobSpecCommon(spec.jobTemplate.spec, jp)
+        if let s = spec.jobTemplate.spec.selector {
+            errs.append(.invalid(jp.child("selector"), s.errorValue, "`selector` will be auto-generated"))
         }
         if let v = spec.successfulJobsHistoryLimit {
             errs += NumberValidation.nonNegative(Int64(v), p.child("successfulJobsHistoryLimit"))
@@ -89,7 +108,10 @@ extension BatchV1.CronJob: Validated {
         if let v = spec.failedJobsHistoryLimit {
             errs += NumberValidation.nonNegative(Int64(v), p.child("failedJobsHistoryLimit"))
         }
-        errs += BatchValidation.validateJobSpec(spec.jobTemplate.spec, p.child("jobTemplate", "spec"))
+        // The controller appends an 11-character suffix to name its jobs.
+        if metadata.name.utf8.count > 52 {
+            errs.append(.invalid(FieldPath("metadata", "name"), metadata.name, "must be no more than 52 characters"))
+        }
         return errs
     }
 

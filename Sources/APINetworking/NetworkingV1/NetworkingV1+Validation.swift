@@ -12,35 +12,63 @@ extension NetworkingV1.NetworkPolicy: Validated {
                 let pp = path.index(i)
                 let set = [peer.podSelector != nil, peer.namespaceSelector != nil, peer.ipBlock != nil].filter { $0 }
                     .count
-                if set == 0 { errs.append(.required(pp, "must specify a peer")) }
-                if peer.ipBlock != nil && set > 1 { errs.append(.forbidden(pp, "may not specify more than 1 peer")) }
-                if let b = peer.ipBlock, CIDR.parse(b.cidr) == nil {
-                    errs.append(
-                        .invalid(
-                            pp.child("ipBlock", "cidr"), b.cidr,
-                            "must be a valid CIDR value, (e.g. 10.9.8.0/24 or 2001:db8::/64)"))
+                if let s = peer.podSelector {
+                    errs += MetaValidation.validateLabelSelector(s, pp.child("podSelector"))
+                }
+                if let s = peer.namespaceSelector {
+                    errs += MetaValidation.validateLabelSelector(s, pp.child("namespaceSelector"))
+                }
+                if let b = peer.ipBlock {
+                    if b.cidr.isEmpty {
+                        errs.append(.required(pp.child("ipBlock", "cidr")))
+                    } else if CIDR.parse(b.cidr) == nil {
+                        errs.append(
+                            .invalid(
+                                pp.child("ipBlock", "cidr"), b.cidr,
+                                "must be a valid CIDR value, (e.g. 10.9.8.0/24 or 2001:db8::/64)"))
+                    }
+                }
+                if set == 0 {
+                    errs.append(.required(pp, "must specify a peer"))
+                } else if peer.ipBlock != nil && set > 1 {
+                    errs.append(.forbidden(pp, "may not specify both ipBlock and another peer"))
                 }
             }
         }
         func ports(_ list: [NetworkingV1.NetworkPolicyPort], _ path: FieldPath) {
             for (i, port) in list.enumerated() {
                 if let pr = port.protocol, !["TCP", "UDP", "SCTP"].contains(pr) {
-                    errs.append(.notSupported(path.index(i).child("protocol"), .string(pr), ["SCTP", "TCP", "UDP"]))
+                    errs.append(.notSupported(path.index(i).child("protocol"), .string(pr), ["TCP", "UDP", "SCTP"]))
                 }
-                if case .int(let n)? = port.port {
+                switch port.port {
+                case .int(let n)?:
                     for m in NameValidation.isValidPortNum(n) {
                         errs.append(.invalid(path.index(i).child("port"), .int(Int64(n)), m))
                     }
+                case .string(let name)?:
+                    for m in NameValidation.isValidPortName(name) {
+                        errs.append(.invalid(path.index(i).child("port"), name, m))
+                    }
+                case nil: break
                 }
             }
         }
+        // Each rule's ports are checked before its peers, as upstream does.
         for (i, r) in spec.ingress.enumerated() {
-            peers(r.from, p.child("ingress").index(i).child("from"))
             ports(r.ports, p.child("ingress").index(i).child("ports"))
+            peers(r.from, p.child("ingress").index(i).child("from"))
         }
         for (i, r) in spec.egress.enumerated() {
-            peers(r.to, p.child("egress").index(i).child("to"))
             ports(r.ports, p.child("egress").index(i).child("ports"))
+            peers(r.to, p.child("egress").index(i).child("to"))
+        }
+        if spec.policyTypes.count > 2 {
+            errs.append(
+                .invalid(
+                    p.child("policyTypes"),
+                    .json("[" + spec.policyTypes.map(GoQuote.quote).joined(separator: ",") + "]"),
+                    "may not specify more than two policyTypes"))
+            return errs
         }
         for (i, t) in spec.policyTypes.enumerated() where t != "Ingress" && t != "Egress" {
             errs.append(.notSupported(p.child("policyTypes").index(i), .string(t), ["Ingress", "Egress"]))
@@ -56,11 +84,9 @@ extension NetworkingV1.NetworkPolicy: Validated {
 extension NetworkingV1.IngressClass: Validated {
     public func validate() -> ErrorList {
         var errs = MetaValidation.validateObjectMeta(metadata, namespaced: false, nameRule: .dns1123Subdomain)
-        if spec.controller.isEmpty {
-            errs.append(.required(FieldPath("spec", "controller")))
-        } else if spec.controller.utf8.count > 250 {
-            errs.append(.tooLong(FieldPath("spec", "controller"), 250))
-        }
+        let cp = FieldPath("spec", "controller")
+        if spec.controller.utf8.count > 250 { errs.append(.tooLong(cp, 250)) }
+        errs += IngressValidation.validateDomainPrefixedPath(spec.controller, cp)
         return errs
     }
 
@@ -97,6 +123,18 @@ enum IngressValidation {
     static let pathTypes = ["Exact", "ImplementationSpecific", "Prefix"]
     static let invalidPathSequences = ["//", "/./", "/../", "%2f", "%2F"]
     static let invalidPathSuffixes = ["/..", "/."]
+
+    /// IsDomainPrefixedPath: a DNS subdomain, a slash, then a path (whose URL-path characters are
+    /// not checked here).
+    static func validateDomainPrefixedPath(_ value: String, _ path: FieldPath) -> ErrorList {
+        if value.isEmpty { return [.required(path)] }
+        let parts = value.split(separator: "/", maxSplits: 1, omittingEmptySubsequences: false)
+        guard parts.count == 2, !parts[0].isEmpty, !parts[1].isEmpty else {
+            return [.invalid(path, value, "must be a domain-prefixed path (such as \"acme.io/foo\")")]
+        }
+        let host = String(parts[0])
+        return NameValidation.isDNS1123Subdomain(host).map { .invalid(path, host, $0) }
+    }
 
     /// IsWildcardDNS1123Subdomain: `*.` followed by a DNS-1123 subdomain.
     static func isWildcardDNS1123Subdomain(_ host: String) -> [String] {

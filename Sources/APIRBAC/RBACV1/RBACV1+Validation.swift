@@ -9,16 +9,17 @@ enum RBACValidation {
             let p = path.index(i)
             if r.verbs.isEmpty { errs.append(.required(p.child("verbs"), "verbs must contain at least one value")) }
             if !r.nonResourceURLs.isEmpty {
+                let urls = ErrorValue.json("[" + r.nonResourceURLs.map(GoQuote.quote).joined(separator: ",") + "]")
                 if !clusterScoped {
                     errs.append(
                         .invalid(
-                            p.child("nonResourceURLs"), .json("[...]"),
+                            p.child("nonResourceURLs"), urls,
                             "namespaced rules cannot apply to non-resource URLs"))
                 }
                 if !r.apiGroups.isEmpty || !r.resources.isEmpty || !r.resourceNames.isEmpty {
                     errs.append(
                         .invalid(
-                            p.child("nonResourceURLs"), .json("[...]"),
+                            p.child("nonResourceURLs"), urls,
                             "rules cannot apply to both regular resources and non-resource URLs"))
                 }
                 continue
@@ -57,12 +58,15 @@ enum RBACValidation {
             if s.name.isEmpty { errs.append(.required(p.child("name"))) }
             switch s.kind {
             case "ServiceAccount":
-                if !s.apiGroup.isEmpty { errs.append(.notSupported(p.child("apiGroup"), .string(s.apiGroup), [""])) }
-                if s.namespace.isEmpty && !namespaced { errs.append(.required(p.child("namespace"))) }
                 for m in NameValidation.isDNS1123Subdomain(s.name) where !s.name.isEmpty {
                     errs.append(.invalid(p.child("name"), s.name, m))
                 }
+                if !s.apiGroup.isEmpty { errs.append(.notSupported(p.child("apiGroup"), .string(s.apiGroup), [""])) }
+                if s.namespace.isEmpty && !namespaced { errs.append(.required(p.child("namespace"))) }
             case "User", "Group":
+                if s.name.isEmpty {
+                    errs.append(.invalid(p.child("name"), s.name, "\(s.kind.lowercased()) name cannot be empty"))
+                }
                 if s.apiGroup != "rbac.authorization.k8s.io" {
                     errs.append(.notSupported(p.child("apiGroup"), .string(s.apiGroup), ["rbac.authorization.k8s.io"]))
                 }
@@ -81,7 +85,7 @@ extension RBACV1.Role: Validated {
     }
 
     public func validateUpdate(from old: RBACV1.Role) -> ErrorList {
-        MetaValidation.validateObjectMetaUpdate(metadata, old.metadata) + validate()
+        validate() + MetaValidation.validateObjectMetaUpdate(metadata, old.metadata)
     }
 }
 
@@ -97,7 +101,7 @@ extension RBACV1.ClusterRole: Validated {
     }
 
     public func validateUpdate(from old: RBACV1.ClusterRole) -> ErrorList {
-        MetaValidation.validateObjectMetaUpdate(metadata, old.metadata) + validate()
+        validate() + MetaValidation.validateObjectMetaUpdate(metadata, old.metadata)
     }
 }
 
@@ -107,12 +111,13 @@ extension RBACV1.RoleBinding: Validated {
             + RBACValidation.validateBinding(roleRef, subjects, namespaced: true)
     }
 
+    /// upstream reports the binding's own errors first, then metadata, then a changed roleRef.
     public func validateUpdate(from old: RBACV1.RoleBinding) -> ErrorList {
-        var errs = MetaValidation.validateObjectMetaUpdate(metadata, old.metadata)
+        var errs = validate() + MetaValidation.validateObjectMetaUpdate(metadata, old.metadata)
         if roleRef != old.roleRef {
             errs.append(.invalid(FieldPath("roleRef"), roleRef.errorValue, "cannot change roleRef"))
         }
-        return errs + validate()
+        return errs
     }
 }
 
@@ -122,11 +127,12 @@ extension RBACV1.ClusterRoleBinding: Validated {
             + RBACValidation.validateBinding(roleRef, subjects, namespaced: false)
     }
 
+    /// upstream reports the binding's own errors first, then metadata, then a changed roleRef.
     public func validateUpdate(from old: RBACV1.ClusterRoleBinding) -> ErrorList {
-        var errs = MetaValidation.validateObjectMetaUpdate(metadata, old.metadata)
+        var errs = validate() + MetaValidation.validateObjectMetaUpdate(metadata, old.metadata)
         if roleRef != old.roleRef {
             errs.append(.invalid(FieldPath("roleRef"), roleRef.errorValue, "cannot change roleRef"))
         }
-        return errs + validate()
+        return errs
     }
 }

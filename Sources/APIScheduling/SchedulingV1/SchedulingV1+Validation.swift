@@ -6,12 +6,17 @@ extension SchedulingV1.PriorityClass: Validated {
 
     public func validate() -> ErrorList {
         var errs = MetaValidation.validateObjectMeta(metadata, namespaced: false, nameRule: .dns1123Subdomain)
-        let systemNames = ["system-node-critical", "system-cluster-critical"]
-        if metadata.name.hasPrefix("system-") && !systemNames.contains(metadata.name) {
-            errs.append(
-                .forbidden(FieldPath("metadata", "name"), "priority class names with 'system-' prefix are reserved"))
-        }
-        if value > Self.highestUserDefinablePriority && !systemNames.contains(metadata.name) {
+        // A "system-" name must be one of the built-in classes, with its value; otherwise the
+        // value may not exceed the highest user-definable priority.
+        if metadata.name.hasPrefix("system-") {
+            if let problem = Self.systemClassProblem(metadata.name, value, globalDefault) {
+                errs.append(
+                    .forbidden(
+                        FieldPath("metadata", "name"),
+                        "priority class names with 'system-' prefix are reserved for system use only. error: \(problem)"
+                    ))
+            }
+        } else if value > Self.highestUserDefinablePriority {
             errs.append(
                 .forbidden(
                     FieldPath("value"),
@@ -21,6 +26,21 @@ extension SchedulingV1.PriorityClass: Validated {
             errs.append(.notSupported(FieldPath("preemptionPolicy"), .string(p), ["Never", "PreemptLowerPriority"]))
         }
         return errs
+    }
+
+    /// The built-in classes: name and value (both have globalDefault false).
+    static let systemClasses: [(String, Int32)] = [
+        ("system-node-critical", 2_000_001_000), ("system-cluster-critical", 2_000_000_000),
+    ]
+
+    /// Why a "system-" class is not one of the built-in ones, or nil when it is.
+    static func systemClassProblem(_ name: String, _ value: Int32, _ globalDefault: Bool) -> String? {
+        guard let (_, v) = systemClasses.first(where: { $0.0 == name }) else {
+            return "\(name) is not a known system priority class"
+        }
+        if value != v { return "value of \(name) PriorityClass must be \(v)" }
+        if globalDefault { return "globalDefault of \(name) PriorityClass must be false" }
+        return nil
     }
 
     public func validateUpdate(from old: SchedulingV1.PriorityClass) -> ErrorList {

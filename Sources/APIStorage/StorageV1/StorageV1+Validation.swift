@@ -1,5 +1,7 @@
 import APIMachinery
 
+// Validation of storage.k8s.io/v1 StorageClasses, after upstream's pkg/apis/storage/validation.
+
 extension StorageV1.StorageClass: Validated {
     public func validate() -> ErrorList {
         var errs = MetaValidation.validateObjectMeta(metadata, namespaced: false, nameRule: .dns1123Subdomain)
@@ -10,12 +12,17 @@ extension StorageV1.StorageClass: Validated {
                 errs.append(.invalid(FieldPath("provisioner"), provisioner, m))
             }
         }
-        if let r = reclaimPolicy, !["Delete", "Retain"].contains(r) {
+        // An empty reclaimPolicy passes; a missing volumeBindingMode (defaulting sets one) does not.
+        if let r = reclaimPolicy, !r.isEmpty, !["Delete", "Retain"].contains(r) {
             errs.append(.notSupported(FieldPath("reclaimPolicy"), .string(r), ["Delete", "Retain"]))
         }
-        if let m = volumeBindingMode, !["Immediate", "WaitForFirstConsumer"].contains(m) {
-            errs.append(
-                .notSupported(FieldPath("volumeBindingMode"), .string(m), ["Immediate", "WaitForFirstConsumer"]))
+        if let m = volumeBindingMode {
+            if !["Immediate", "WaitForFirstConsumer"].contains(m) {
+                errs.append(
+                    .notSupported(FieldPath("volumeBindingMode"), .string(m), ["Immediate", "WaitForFirstConsumer"]))
+            }
+        } else {
+            errs.append(.required(FieldPath("volumeBindingMode")))
         }
         return errs
     }

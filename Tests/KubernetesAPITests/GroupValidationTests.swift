@@ -148,6 +148,13 @@ struct GroupValidationTests {
         ) {
             $0.spec.updateStrategy.rollingUpdate = AppsV1.RollingUpdateStatefulSetStrategy(partition: -1)
         },
+        // ValidateStatefulSetSpec: an unknown updateStrategy type is reported on the whole strategy.
+        GroupCase(
+            "unknown updateStrategy type", ["spec.updateStrategy | must be 'RollingUpdate' or 'OnDelete'"],
+            structValue: true
+        ) {
+            $0.spec.updateStrategy.type = "Canary"
+        },
         // ValidateStatefulSetSpec: the template's restartPolicy must be Always.
         GroupCase(
             "template restartPolicy OnFailure",
@@ -387,6 +394,13 @@ struct GroupValidationTests {
             ["spec.startingDeadlineSeconds: Invalid value: -10: must be greater than or equal to 0"]
         ) {
             $0.spec.startingDeadlineSeconds = -10
+        },
+        // ValidateJobTemplateSpec: the job template's selector is generated, so it may not be set.
+        GroupCase(
+            "job template with a selector", ["spec.jobTemplate.spec.selector | `selector` will be auto-generated"],
+            structValue: true
+        ) {
+            $0.spec.jobTemplate.spec.selector = GroupValidationTests.selector()
         },
         // ValidateJobTemplateSpec: the job template's restart policy follows the Job rule.
         GroupCase(

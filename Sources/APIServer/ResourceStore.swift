@@ -617,6 +617,19 @@ final class ResourceStore<T: StoredKind>: ResourceHandler, @unchecked Sendable {
         case deleted(CachedObject<T>)
     }
 
+    /// The message of the first delete precondition `obj` fails, or nil.
+    func preconditionFailure(_ p: MetaV1.Preconditions?, _ obj: T) -> String? {
+        guard let p else { return nil }
+        if let uid = p.uid, !uid.isEmpty, uid != obj.metadata.uid {
+            return "Precondition failed: UID in precondition: \(uid), UID in object meta: \(obj.metadata.uid)"
+        }
+        if let rv = p.resourceVersion, !rv.isEmpty, rv != obj.metadata.resourceVersion {
+            return
+                "Precondition failed: ResourceVersion in precondition: \(rv), ResourceVersion in object meta: \(obj.metadata.resourceVersion)"
+        }
+        return nil
+    }
+
     func deleteObject(namespace: String, name: String, options: MetaV1.DeleteOptions, dryRun: Bool = false)
         async throws -> DeleteOutcome
     {
@@ -631,26 +644,13 @@ final class ResourceStore<T: StoredKind>: ResourceHandler, @unchecked Sendable {
                 }
                 throw APIError.notFound(groupResource, name)
             }
-            if let p = options.preconditions, !fromStore,
-                (p.uid.map { !$0.isEmpty && $0 != cur.object.metadata.uid } ?? false)
-                    || (p.resourceVersion.map { !$0.isEmpty && $0 != cur.object.metadata.resourceVersion } ?? false)
-            {
-                fromStore = true
-                continue
-            }
-            if let p = options.preconditions {
-                if let uid = p.uid, !uid.isEmpty, uid != cur.object.metadata.uid {
-                    throw APIError.conflict(
-                        groupResource, name,
-                        "Precondition failed: UID in precondition: \(uid), UID in object meta: \(cur.object.metadata.uid)"
-                    )
+            if let failed = preconditionFailure(options.preconditions, cur.object) {
+                // A cached object may be stale: only the store's state fails a precondition.
+                if !fromStore {
+                    fromStore = true
+                    continue
                 }
-                if let rv = p.resourceVersion, !rv.isEmpty, rv != cur.object.metadata.resourceVersion {
-                    throw APIError.conflict(
-                        groupResource, name,
-                        "Precondition failed: ResourceVersion in precondition: \(rv), ResourceVersion in object meta: \(cur.object.metadata.resourceVersion)"
-                    )
-                }
+                throw APIError.conflict(groupResource, name, failed)
             }
             var obj = cur.object
             var finalizers = obj.metadata.finalizers

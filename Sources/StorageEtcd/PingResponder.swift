@@ -20,8 +20,6 @@ final class PingResponder: ChannelDuplexHandler {
 
     /// Bytes of a frame whose end has not arrived yet.
     private var pending: ByteBuffer?
-    /// PINGs answered so far (the client's preface is outbound only: inbound starts with frames).
-    private(set) var answered = 0
 
     init() {}
 
@@ -57,7 +55,6 @@ final class PingResponder: ChannelDuplexHandler {
                 ack.writeInteger(UInt32(0))
                 ack.writeImmutableBuffer(input.getSlice(at: index + Self.frameHeaderSize, length: 8)!)
                 acks = ack
-                answered += 1
                 segmentStart = index + total
             }
             index += total

@@ -1,4 +1,5 @@
 import Foundation
+import Synchronization
 
 /// A real etcd server for tests: Debian's `etcd-server`, started on free loopback ports in a
 /// temporary data directory and killed (and its directory removed) by `stop()` or at exit.
@@ -104,8 +105,8 @@ public final class EtcdProcess: @unchecked Sendable {
 
     // MARK: Helpers
 
-    private static let live = NSLockedBox<[ObjectIdentifier: Int32]>([:])
-    private static let cleanup = NSLockedBox(false)
+    private static let live = Mutex<[ObjectIdentifier: Int32]>([:])
+    private static let cleanup = Mutex(false)
 
     private static func registerCleanup() {
         let first = cleanup.withLock { done -> Bool in
@@ -182,16 +183,4 @@ public final class EtcdProcess: @unchecked Sendable {
 public struct EtcdProcessError: Error, CustomStringConvertible {
     public var message: String
     public var description: String { message }
-}
-
-/// A value behind an `NSLock`.
-final class NSLockedBox<T>: @unchecked Sendable {
-    private let lock = NSLock()
-    private var value: T
-    init(_ value: T) { self.value = value }
-    func withLock<R>(_ body: (inout T) -> R) -> R {
-        lock.lock()
-        defer { lock.unlock() }
-        return body(&value)
-    }
 }

@@ -54,33 +54,31 @@ struct EtcdE2ETests {
         return dir
     }
 
-    static func etcdctl(_ etcd: EtcdProcess, _ args: [String]) throws -> String {
+    /// Runs etcdctl against `etcd` (with `tls`: `--cacert/--cert/--key` first) and returns its output.
+    static func etcdctlBytes(_ etcd: EtcdProcess, _ args: [String], tls: [String] = []) throws -> [UInt8] {
         guard let bin = TestCluster.which("etcdctl") else { throw E2EError("etcdctl is not installed (etcd-client)") }
         let p = Process()
         p.executableURL = URL(fileURLWithPath: bin)
-        p.arguments = ["--endpoints", etcd.clientURL] + args
+        p.arguments = ["--endpoints", etcd.clientURL] + tls + args
         p.environment = ["ETCDCTL_API": "3"]
         let pipe = Pipe()
         p.standardOutput = pipe
         p.standardError = FileHandle.nullDevice
         try p.run()
-        let data = pipe.fileHandleForReading.readDataToEndOfFile()
+        let data = [UInt8](pipe.fileHandleForReading.readDataToEndOfFile())
         p.waitUntilExit()
         guard p.terminationStatus == 0 else { throw E2EError("etcdctl \(args) failed") }
-        return String(decoding: data, as: UTF8.self)
+        return data
     }
 
-    static func etcdctlBytes(_ etcd: EtcdProcess, key: String) throws -> [UInt8] {
-        let p = Process()
-        p.executableURL = URL(fileURLWithPath: TestCluster.which("etcdctl")!)
-        p.arguments = ["--endpoints", etcd.clientURL, "get", key, "--print-value-only"]
-        p.environment = ["ETCDCTL_API": "3"]
-        let pipe = Pipe()
-        p.standardOutput = pipe
-        try p.run()
-        var data = [UInt8](pipe.fileHandleForReading.readDataToEndOfFile())
-        p.waitUntilExit()
-        if data.last == 0x0A { data.removeLast() }  // etcdctl ends the value with a newline
+    static func etcdctl(_ etcd: EtcdProcess, _ args: [String], tls: [String] = []) throws -> String {
+        String(decoding: try etcdctlBytes(etcd, args, tls: tls), as: UTF8.self)
+    }
+
+    /// A key's raw value (etcdctl ends it with a newline).
+    static func value(_ etcd: EtcdProcess, key: String) throws -> [UInt8] {
+        var data = try etcdctlBytes(etcd, ["get", key, "--print-value-only"])
+        if data.last == 0x0A { data.removeLast() }
         return data
     }
 
@@ -260,7 +258,7 @@ struct EtcdE2ETests {
             keys.allSatisfy { $0.hasPrefix("/custom/") },
             "keys outside the prefix: \(keys.filter { !$0.hasPrefix("/custom/") })")
 
-        let cmBytes = try Self.etcdctlBytes(etcd, key: "/custom/configmaps/\(ns)/cm1")
+        let cmBytes = try Self.value(etcd, key: "/custom/configmaps/\(ns)/cm1")
         #expect(Array(cmBytes.prefix(4)) == [0x6B, 0x38, 0x73, 0x00], "values carry the k8s\\0 envelope")
         let cmEnvelope = try ProtobufEnvelope.unwrap(cmBytes)
         #expect(cmEnvelope.typeMeta.apiVersion == "v1" && cmEnvelope.typeMeta.kind == "ConfigMap")
@@ -269,7 +267,7 @@ struct EtcdE2ETests {
         #expect(
             cm.metadata.uid == (try c.kubectl(["-n", ns, "get", "cm", "cm1", "-o", "jsonpath={.metadata.uid}"]).out))
 
-        let dEnvelope = try ProtobufEnvelope.unwrap(try Self.etcdctlBytes(etcd, key: "/custom/deployments/\(ns)/d1"))
+        let dEnvelope = try ProtobufEnvelope.unwrap(try Self.value(etcd, key: "/custom/deployments/\(ns)/d1"))
         #expect(dEnvelope.typeMeta.apiVersion == "apps/v1" && dEnvelope.typeMeta.kind == "Deployment")
         let d = try AppsV1.Deployment(protoBytes: dEnvelope.raw)
         #expect(d.spec.template.spec.containers.first?.image == "nginx")
@@ -345,18 +343,9 @@ extension EtcdE2ETests {
         try c.kubectl(["-n", ns, "create", "configmap", "over-tls", "--from-literal=k=v"])
         #expect(try c.kubectl(["-n", ns, "get", "cm", "over-tls", "-o", "jsonpath={.data.k}"]).out == "v")
         // The key really is in the TLS etcd.
-        let p = Process()
-        p.executableURL = URL(fileURLWithPath: TestCluster.which("etcdctl")!)
-        p.arguments = [
-            "--endpoints", etcd.clientURL, "--cacert", certs.ca, "--cert", certs.client.0, "--key", certs.client.1,
-            "get", "/registry/configmaps/\(ns)/over-tls", "--keys-only",
-        ]
-        p.environment = ["ETCDCTL_API": "3"]
-        let pipe = Pipe()
-        p.standardOutput = pipe
-        try p.run()
-        let out = String(decoding: pipe.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
-        p.waitUntilExit()
+        let out = try Self.etcdctl(
+            etcd, ["get", "/registry/configmaps/\(ns)/over-tls", "--keys-only"],
+            tls: ["--cacert", certs.ca, "--cert", certs.client.0, "--key", certs.client.1])
         #expect(out.contains("/registry/configmaps/\(ns)/over-tls"))
     }
 }

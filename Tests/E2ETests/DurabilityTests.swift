@@ -26,7 +26,14 @@ struct DurabilityTests {
             w.standardOutput = FileHandle.nullDevice
             w.standardError = FileHandle.nullDevice
             try w.run()
-            Thread.sleep(forTimeInterval: 0.8 + Double(round % 3) * 0.4)
+            // Kill only once this round's writer has had writes acknowledged (its start-up can take
+            // seconds on a loaded machine), then after a varying further interval.
+            let before = (try? Data(contentsOf: URL(fileURLWithPath: acked)).count) ?? 0
+            for _ in 0..<200 {
+                if ((try? Data(contentsOf: URL(fileURLWithPath: acked)).count) ?? 0) > before { break }
+                Thread.sleep(forTimeInterval: 0.05)
+            }
+            Thread.sleep(forTimeInterval: 0.4 + Double(round % 3) * 0.4)
             c.kill9()
             w.terminate()
             w.waitUntilExit()

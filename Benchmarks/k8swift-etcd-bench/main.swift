@@ -56,7 +56,7 @@ if let reason = EtcdProcess.skipReason {
     print("{\"skipped\": \"\(reason)\"}")
     exit(0)
 }
-let etcd = try EtcdProcess(progressInterval: "10m")
+let etcd = try EtcdProcess(progressInterval: "10m", dataRoot: NSTemporaryDirectory())
 defer { etcd.stop() }
 var options = EtcdOptions(endpoints: [etcd.clientURL])
 options.keyPrefix = ("", "/bench")

@@ -37,13 +37,30 @@ public final class EtcdProcess: @unchecked Sendable {
 
     let tls: TLSFiles?
 
+    /// Where tests keep etcd's data: memory-backed `/dev/shm` when there is one, so that etcd's
+    /// fsyncs do not queue behind the disk traffic of tests running in parallel (a test etcd is
+    /// about our client, not etcd's durability; a killed etcd keeps what it wrote there).
+    public static var testDataRoot: String {
+        var isDir: ObjCBool = false
+        if FileManager.default.fileExists(atPath: "/dev/shm", isDirectory: &isDir), isDir.boolValue,
+            FileManager.default.isWritableFile(atPath: "/dev/shm")
+        {
+            return "/dev/shm/"
+        }
+        return NSTemporaryDirectory()
+    }
+
     /// `progressInterval`: etcd's periodic watch progress notification (10 minutes by default).
-    public init(progressInterval: String = "200ms", tls: TLSFiles? = nil, extraArgs: [String] = []) throws {
+    /// `dataRoot`: the directory the data directory is created in (benchmarks pass a disk-backed one).
+    public init(
+        progressInterval: String = "200ms", tls: TLSFiles? = nil, extraArgs: [String] = [],
+        dataRoot: String = EtcdProcess.testDataRoot
+    ) throws {
         clientPort = try Self.freePort()
         peerPort = try Self.freePort()
         self.tls = tls
         clientURL = "\(tls == nil ? "http" : "https")://127.0.0.1:\(clientPort)"
-        dataDir = NSTemporaryDirectory() + "k8swift-etcd-\(UUID().uuidString)"
+        dataDir = (dataRoot.hasSuffix("/") ? dataRoot : dataRoot + "/") + "k8swift-etcd-\(UUID().uuidString)"
         var args = ["--experimental-watch-progress-notify-interval", progressInterval]
         if let tls {
             args += [

@@ -8,8 +8,8 @@ import Testing
 /// One etcd server for the whole suite; each case gets its own key space under a fresh prefix.
 enum SharedEtcd {
     static let process: Result<EtcdProcess, any Error> = Result { try EtcdProcess() }
-    /// Set once the first request through the gRPC client has succeeded (the first connection can
-    /// take a while on a loaded machine).
+    /// Set once a first write through the gRPC client has succeeded: that proves the connection,
+    /// the leader and the write-ahead log, each of which can take a while on a loaded machine.
     static let warmedUp = Mutex(false)
 
     static func ready() async throws -> EtcdProcess {
@@ -20,7 +20,7 @@ enum SharedEtcd {
         var lastError: (any Error)? = nil
         for _ in 0..<30 {
             do {
-                _ = try await probe.currentRevision()
+                _ = try await probe.create(StorageKey("/warm-up"), value: [1], lease: nil)
                 warmedUp.withLock { $0 = true }
                 return etcd
             } catch {
@@ -34,6 +34,8 @@ enum SharedEtcd {
     static func store(_ etcd: EtcdProcess) throws -> EtcdStorage {
         var options = EtcdOptions(endpoints: [etcd.clientURL])
         options.keyPrefix = ("", "/t-\(UUID().uuidString)")
+        // The cases run beside the whole test suite on two cores; a slow write is not what they test.
+        options.requestTimeout = .seconds(30)
         return try EtcdStorage(options: options)
     }
 }

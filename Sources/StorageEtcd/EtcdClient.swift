@@ -3,6 +3,7 @@ import GRPCCore
 import GRPCNIOTransportHTTP2
 import NIOCore
 import NIOHTTP2
+import NIOSSL
 import Storage
 import Synchronization
 
@@ -28,7 +29,8 @@ final class EtcdEndpoint: Sendable {
     let url: String
     let client: Client
     let runner: Task<Void, Never>
-    let kv: Etcdserverpb_KV.Client<HTTP2ClientTransport.Posix>
+    /// KV calls, the per-request path, on a lean connection of their own; the rest on grpc-swift.
+    let kv: EtcdKV
     let watch: Etcdserverpb_Watch.Client<HTTP2ClientTransport.Posix>
     let lease: Etcdserverpb_Lease.Client<HTTP2ClientTransport.Posix>
     let maintenance: Etcdserverpb_Maintenance.Client<HTTP2ClientTransport.Posix>
@@ -95,15 +97,52 @@ final class EtcdEndpoint: Sendable {
         let client = GRPCClient(transport: transport)
         self.client = client
         runner = Task { try? await client.runConnections() }
-        kv = .init(wrapping: client)
+        var unaryTLS: NIOSSLContext? = nil
+        if secure {
+            var tls = TLSConfiguration.makeClientConfiguration()
+            if let ca = options.caFile { tls.trustRoots = .file(ca) }
+            if let cert = options.certFile, let key = options.keyFile {
+                tls.certificateChain = try NIOSSLCertificate.fromPEMFile(cert).map { .certificate($0) }
+                tls.privateKey = .privateKey(try NIOSSLPrivateKey(file: key, format: .pem))
+            }
+            tls.applicationProtocols = ["h2"]
+            unaryTLS = try NIOSSLContext(configuration: tls)
+        }
+        kv = EtcdKV(connection: UnaryConnection(endpoint: .init(host: host, port: port, tls: unaryTLS)))
         watch = .init(wrapping: client)
         lease = .init(wrapping: client)
         maintenance = .init(wrapping: client)
     }
 
     func close() {
+        kv.connection.close()
         client.beginGracefulShutdown()
         runner.cancel()
+    }
+}
+
+/// etcd's KV service (the calls the API server makes per request) over a `UnaryConnection`.
+struct EtcdKV: Sendable {
+    let connection: UnaryConnection
+
+    func range(_ r: Etcdserverpb_RangeRequest, options: CallOptions) async throws -> Etcdserverpb_RangeResponse {
+        try await connection.call("/etcdserverpb.KV/Range", r, timeout: options.timeout)
+    }
+
+    func txn(_ r: Etcdserverpb_TxnRequest, options: CallOptions) async throws -> Etcdserverpb_TxnResponse {
+        try await connection.call("/etcdserverpb.KV/Txn", r, timeout: options.timeout)
+    }
+
+    func deleteRange(
+        _ r: Etcdserverpb_DeleteRangeRequest, options: CallOptions
+    ) async throws -> Etcdserverpb_DeleteRangeResponse {
+        try await connection.call("/etcdserverpb.KV/DeleteRange", r, timeout: options.timeout)
+    }
+
+    func compact(
+        _ r: Etcdserverpb_CompactionRequest, options: CallOptions
+    ) async throws -> Etcdserverpb_CompactionResponse {
+        try await connection.call("/etcdserverpb.KV/Compact", r, timeout: options.timeout)
     }
 }
 

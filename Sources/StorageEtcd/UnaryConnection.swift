@@ -26,15 +26,21 @@ final class UnaryConnection: Sendable {
     }
 
     private enum State {
-        case idle
         case connecting(EventLoopFuture<any Channel>)
         case ready(any Channel)
-        case closed
+    }
+
+    private struct Connections {
+        /// One connection per event loop that calls come from, so that a caller running on an event
+        /// loop (the API server's request tasks do) writes and reads its call on its own thread.
+        var byLoop: [ObjectIdentifier: State] = [:]
+        var closed = false
     }
 
     private let endpoint: Endpoint
-    private let state = Mutex(State.idle)
-    private let group: any EventLoopGroup = MultiThreadedEventLoopGroup.singleton
+    private let connections = Mutex(Connections())
+    /// The loop of callers that do not run on an event loop.
+    private let defaultLoop: any EventLoop = MultiThreadedEventLoopGroup.singleton.next()
 
     init(endpoint: Endpoint) { self.endpoint = endpoint }
 
@@ -81,9 +87,10 @@ final class UnaryConnection: Sendable {
 
     /// Forgets a connection that failed, so the next call makes a new one.
     private func retire(_ channel: any Channel) {
-        let stale = state.withLock { s -> Bool in
-            if case .ready(let c) = s, c === channel {
-                s = .idle
+        let id = ObjectIdentifier(channel.eventLoop)
+        let stale = connections.withLock { c -> Bool in
+            if case .ready(let ch) = c.byLoop[id], ch === channel {
+                c.byLoop[id] = nil
                 return true
             }
             return false
@@ -92,50 +99,62 @@ final class UnaryConnection: Sendable {
     }
 
     func close() {
-        let channel = state.withLock { s -> (any Channel)? in
-            defer { s = .closed }
-            if case .ready(let c) = s { return c }
-            return nil
+        let open = connections.withLock { c -> [any Channel] in
+            c.closed = true
+            defer { c.byLoop = [:] }
+            return c.byLoop.values.compactMap { if case .ready(let ch) = $0 { ch } else { nil } }
         }
-        channel?.close(promise: nil)
+        for ch in open { ch.close(promise: nil) }
+    }
+
+    private enum Lookup {
+        case ready(any Channel)
+        case wait(EventLoopFuture<any Channel>)
+        case closed
     }
 
     private func connectedChannel() async throws -> any Channel {
-        let future = state.withLock { s -> EventLoopFuture<any Channel>? in
-            switch s {
-            case .ready(let c) where c.isActive:
-                return c.eventLoop.makeSucceededFuture(c)
+        let loop = MultiThreadedEventLoopGroup.currentEventLoop ?? defaultLoop
+        let id = ObjectIdentifier(loop)
+        let lookup = connections.withLock { c -> Lookup in
+            if c.closed { return .closed }
+            switch c.byLoop[id] {
+            case .ready(let ch) where ch.isActive:
+                return .ready(ch)
             case .connecting(let f):
-                return f
-            case .closed:
-                return nil
-            case .idle, .ready:
-                let f = connect()
-                s = .connecting(f)
-                return f
+                return .wait(f)
+            case .ready, nil:
+                let f = connect(on: loop)
+                c.byLoop[id] = .connecting(f)
+                return .wait(f)
             }
         }
-        guard let future else { throw RPCError(code: .unavailable, message: "etcd client closed") }
+        let future: EventLoopFuture<any Channel>
+        switch lookup {
+        case .ready(let ch): return ch
+        case .closed: throw RPCError(code: .unavailable, message: "etcd client closed")
+        case .wait(let f): future = f
+        }
         do {
             let channel = try await future.get()
-            state.withLock { s in
-                if case .connecting(let f) = s, f === future { s = .ready(channel) }
+            connections.withLock { c in
+                if case .connecting(let f) = c.byLoop[id], f === future { c.byLoop[id] = .ready(channel) }
             }
             return channel
         } catch {
-            state.withLock { s in
-                if case .connecting(let f) = s, f === future { s = .idle }
+            connections.withLock { c in
+                if case .connecting(let f) = c.byLoop[id], f === future { c.byLoop[id] = nil }
             }
             throw RPCError(
                 code: .unavailable, message: "cannot connect to etcd at \(endpoint.host):\(endpoint.port): \(error)")
         }
     }
 
-    private func connect() -> EventLoopFuture<any Channel> {
+    private func connect(on loop: any EventLoop) -> EventLoopFuture<any Channel> {
         let endpoint = endpoint
         let authority = "\(endpoint.host.contains(":") ? "[\(endpoint.host)]" : endpoint.host):\(endpoint.port)"
         let scheme = endpoint.tls == nil ? "http" : "https"
-        return ClientBootstrap(group: group)
+        return ClientBootstrap(group: loop)
             .channelOption(.socketOption(.so_reuseaddr), value: 1)
             .channelOption(.tcpOption(.tcp_nodelay), value: 1)
             .connectTimeout(.seconds(5))

@@ -239,7 +239,7 @@ final class HTTPRequestHandler: ChannelInboundHandler, RemovableChannelHandler {
         let loop = context.eventLoop
         let bound = NIOLoopBound((self, context), eventLoop: loop)
         let responder = self.responder
-        task = Task {
+        task = Task(executorPreference: EventLoopTaskExecutor.of(loop)) {
             let resp = await responder.respond(to: req)
             switch resp.body {
             case .bytes:

@@ -87,7 +87,7 @@ final class EtcdEndpoint: Sendable {
         let target: any ResolvableTarget
         if host.contains(":") {
             target = ResolvableTargets.IPv6(addresses: [SocketAddress.IPv6(host: host, port: port)])
-        } else if host.split(separator: ".").count == 4 && host.allSatisfy({ $0.isNumber || $0 == "." }) {
+        } else if UnaryConnection.isIPLiteral(host) {
             target = ResolvableTargets.IPv4(addresses: [SocketAddress.IPv4(host: host, port: port)])
         } else {
             target = ResolvableTargets.DNS(host: host, port: port)

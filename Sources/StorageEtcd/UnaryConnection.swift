@@ -76,12 +76,9 @@ final class UnaryConnection: Sendable {
         }
         do {
             return try await promise.futureResult.get()
-        } catch let e as NotSent {
-            retire(channel)
-            throw e
-        } catch let e as RPCError where e.code == .unavailable {
-            retire(channel)
-            throw e
+        } catch {
+            if error is NotSent || (error as? RPCError)?.code == .unavailable { retire(channel) }
+            throw error
         }
     }
 
@@ -186,6 +183,7 @@ final class UnaryConnection: Sendable {
             .connect(host: endpoint.host, port: endpoint.port)
     }
 
+    /// Whether `host` is an IPv6 or dotted IPv4 address rather than a name.
     static func isIPLiteral(_ host: String) -> Bool {
         host.contains(":") || (host.split(separator: ".").count == 4 && host.allSatisfy { $0.isNumber || $0 == "." })
     }

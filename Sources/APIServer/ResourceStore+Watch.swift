@@ -59,7 +59,8 @@ extension ResourceStore {
         let (out, cont) = AsyncStream.makeStream(of: [UInt8].self)
         let cache = self.cache
         let version = req.version
-        let producer = Task {
+        // The producer runs on the watch connection's loop, where its bytes are written.
+        let producer = Task(executorPreference: EventLoopTaskExecutor.current) {
             defer {
                 cache.stopWatch(id)
                 cont.finish()

@@ -386,6 +386,7 @@ final class ResourceStore<T: StoredKind>: ResourceHandler, @unchecked Sendable {
 
     /// After a write: waits until the cache has it, and returns the cached entry.
     func committed(_ kv: KeyValue, _ obj: T) async throws -> CachedObject<T> {
+        server.feeder.offer(.put(kv, previous: nil))
         _ = await server.feeder.wait(for: kv.modRevision)
         if let e = cache.get(kv.key.rawValue).object, e.revision == kv.modRevision { return e }
         var o = obj
@@ -688,7 +689,8 @@ final class ResourceStore<T: StoredKind>: ResourceHandler, @unchecked Sendable {
             if dryRun { return .deleted(cur) }
             let res = try await server.store.delete(StorageKey(cur.key), ifRevision: cur.revision)
             switch res {
-            case .deleted(_, let rev):
+            case .deleted(let prev, let rev):
+                server.feeder.offer(.delete(previous: prev, revision: rev))
                 _ = await server.feeder.wait(for: rev)
                 await strategy.afterDelete?(obj)
                 return .deleted(cur)

@@ -169,6 +169,8 @@ final class WatchCache<T: StoredKind>: FeedableCache, @unchecked Sendable {
                     fieldSet: old.fieldSet)
                 e.previous = old
             } else {
+                // The same write delivered again (a watch resumed within one revision's events).
+                if let old, old.revision == e.revision { return }
                 if old == nil { s.sortedKeys = nil } else { e.type = .modified }
                 e.previous = old
                 s.objects[key] = e.object
@@ -299,6 +301,11 @@ final class WatchCache<T: StoredKind>: FeedableCache, @unchecked Sendable {
 
 /// Feeds every resource cache from one storage watch over the whole key space and tracks the
 /// revision up to which all caches are complete.
+///
+/// The API server's own acknowledged writes are offered too: a write whose revision directly
+/// follows the last one applied is applied at once, without waiting for the storage watch to
+/// deliver it (the watch's copy is then skipped). That is exact because a revision belongs to one
+/// transaction and our writes are single-key transactions: nothing else happened at it.
 final class CacheFeeder: @unchecked Sendable {
     let store: any StorageBackend
     let prefix: String
@@ -311,9 +318,19 @@ final class CacheFeeder: @unchecked Sendable {
         var revision: Revision = 0
         var waiters: [Int: Waiter] = [:]
         var nextWaiter = 0
+        /// The caches being fed, once loaded.
+        var all: [String: any FeedableCache]? = nil
+        /// Revisions applied from offers that the storage watch has not passed yet, ascending.
+        var ahead: [Revision] = []
+        /// Offered writes not yet contiguous with `revision`.
+        var pending: [Revision: WatchEvent] = [:]
+        /// The newest revision the storage watch has delivered an event or mark for.
+        var watched: Revision = 0
     }
     private let applied = Mutex(Applied())
     private var task: Task<Void, Never>?
+    /// Offers kept while waiting for the watch to fill the gap before them.
+    static let maxPending = 4096
 
     init(store: any StorageBackend, prefix: String) {
         self.store = store
@@ -347,8 +364,15 @@ final class CacheFeeder: @unchecked Sendable {
             }
             after = page.hasMore ? page.items.last?.key : nil
         } while after != nil
-        for (p, c) in all { c.load(byCache[p] ?? [], revision: rev) }
-        setApplied(rev)
+        let loaded = rev
+        update { s in
+            for (p, c) in all { c.load(byCache[p] ?? [], revision: loaded) }
+            s.all = all
+            s.ahead = []
+            s.pending = [:]
+            s.revision = loaded
+            s.watched = loaded
+        }
         return rev
     }
 
@@ -362,8 +386,7 @@ final class CacheFeeder: @unchecked Sendable {
         while !Task.isCancelled {
             do {
                 for try await e in store.watch(.prefix(prefix), from: from) {
-                    dispatch(e, all)
-                    from = max(from, e.revision)
+                    update { s in self.fromWatch(e, &s) }
                     delay = Swift.Duration.milliseconds(100)
                 }
             } catch StorageError.compacted {
@@ -376,6 +399,14 @@ final class CacheFeeder: @unchecked Sendable {
             } catch {
                 if Task.isCancelled { return }
                 FileHandle.standardError.write(Data("storage watch ended: \(error); resuming from \(from)\n".utf8))
+            }
+            // Everything up to the applied revision is in the caches; the new watch starts after
+            // it. Events of a revision the old watch delivered only in part come again; the caches
+            // drop the copies they already hold.
+            from = update { s in
+                s.ahead = []
+                s.watched = s.revision
+                return s.revision
             }
             try? await Task.sleep(for: delay)
             delay = min(delay * 2, Swift.Duration.seconds(2))
@@ -396,32 +427,88 @@ final class CacheFeeder: @unchecked Sendable {
         return nil
     }
 
-    private func dispatch(_ e: WatchEvent, _ all: [String: any FeedableCache]) {
-        switch e {
-        case .progress(let r):
-            for c in all.values { c.advance(to: r) }
-            setApplied(r)
-        case .put(let kv, _):
-            cacheFor(kv.key.rawValue, all)?.apply(e)
-            setApplied(kv.modRevision)
-        case .delete(let prev, let r):
-            cacheFor(prev.key.rawValue, all)?.apply(e)
-            setApplied(r)
-        }
-    }
-
-    private func setApplied(_ r: Revision) {
-        let ready = applied.withLock { s -> [CheckedContinuation<Bool, Never>] in
-            guard r > s.revision else { return [] }
-            s.revision = r
+    /// Runs `body` on the feed state, then wakes the waiters the applied revision now satisfies.
+    /// Caches are changed only inside, so events reach them in revision order.
+    @discardableResult
+    private func update<R>(_ body: (inout Applied) -> R) -> R {
+        let (result, ready) = applied.withLock { s -> (R, [CheckedContinuation<Bool, Never>]) in
+            let before = s.revision
+            let result = body(&s)
+            guard s.revision > before else { return (result, []) }
             var ready: [CheckedContinuation<Bool, Never>] = []
-            for (id, w) in s.waiters where w.revision <= r {
+            for (id, w) in s.waiters where w.revision <= s.revision {
                 ready.append(w.continuation)
                 s.waiters[id] = nil
             }
-            return ready
+            return (result, ready)
         }
         for c in ready { c.resume(returning: true) }
+        return result
+    }
+
+    /// An event or progress mark from the storage watch.
+    private func fromWatch(_ e: WatchEvent, _ s: inout Applied) {
+        guard let all = s.all else { return }
+        let r = e.revision
+        s.watched = max(s.watched, r)
+        if case .progress = e {
+            while let first = s.ahead.first, first <= r { s.ahead.removeFirst() }
+            if r > s.revision {
+                for c in all.values { c.advance(to: r) }
+                s.revision = r
+            }
+        } else {
+            while let first = s.ahead.first, first < r { s.ahead.removeFirst() }
+            if s.ahead.first == r {
+                // Already applied from our own write.
+                s.ahead.removeFirst()
+                return
+            }
+            dispatch(e, all)
+            // More events of revision r may follow (one transaction, several keys): only the
+            // revisions before it are known complete, until a later event or a progress mark.
+            s.revision = max(s.revision, r - 1)
+        }
+        applyPending(&s)
+    }
+
+    /// Applies an acknowledged write of this server at once when nothing can be missing before it.
+    func offer(_ e: WatchEvent) {
+        update { s in
+            let r = e.revision
+            // Already delivered by the watch (or covered by a mark): nothing to add.
+            guard s.all != nil, r > s.revision, r > s.watched else { return }
+            if r == s.revision + 1 {
+                self.applyOffered(e, &s)
+                self.applyPending(&s)
+            } else if s.pending.count < Self.maxPending {
+                s.pending[r] = e
+            }
+        }
+    }
+
+    private func applyOffered(_ e: WatchEvent, _ s: inout Applied) {
+        guard let all = s.all else { return }
+        dispatch(e, all)
+        s.revision = e.revision
+        s.ahead.append(e.revision)
+    }
+
+    private func applyPending(_ s: inout Applied) {
+        guard !s.pending.isEmpty else { return }
+        while let e = s.pending.removeValue(forKey: s.revision + 1), e.revision > s.watched {
+            applyOffered(e, &s)
+        }
+        let through = max(s.revision, s.watched)
+        s.pending = s.pending.filter { $0.key > through }
+    }
+
+    private func dispatch(_ e: WatchEvent, _ all: [String: any FeedableCache]) {
+        switch e {
+        case .progress: break
+        case .put(let kv, _): cacheFor(kv.key.rawValue, all)?.apply(e)
+        case .delete(let prev, _): cacheFor(prev.key.rawValue, all)?.apply(e)
+        }
     }
 
     /// Waits until every event up to `revision` is in the caches; false on timeout.

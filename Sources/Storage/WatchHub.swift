@@ -62,6 +62,8 @@ package final class WatchHub: Sendable {
                     s.watchers[id]!.pending!.append(contentsOf: mine)
                 } else {
                     for e in mine { w.continuation.yield(e) }
+                    // The commit's revisions are complete now.
+                    w.continuation.yield(.progress(mine.last!.revision))
                     s.watchers[id]!.sent = mine.last!.revision
                 }
             }
@@ -113,6 +115,7 @@ package final class WatchHub: Sendable {
                     continuation.yield(e)
                     w.sent = e.revision
                 }
+                if w.sent > revision { continuation.yield(.progress(w.sent)) }
                 s.watchers[id] = w
                 return .live
             }
@@ -134,6 +137,7 @@ package final class WatchHub: Sendable {
                     let live = w.pending!.filter { $0.revision > through }
                     for e in live { w.continuation.yield(e) }
                     w.sent = live.last?.revision ?? through
+                    continuation.yield(.progress(w.sent))
                     w.pending = nil
                     s.watchers[id] = w
                 }

@@ -371,6 +371,9 @@ public final class EtcdStorage: StorageBackend, ProgressRequesting, @unchecked S
                     continuation.yield(.put(keyValue(e.kv), previous: e.hasPrevKv ? keyValue(e.prevKv) : nil))
                 }
             }
+            // etcd sends all events of a revision in one response: after it, its last revision is
+            // complete, which a transaction touching several keys otherwise leaves open.
+            continuation.yield(.progress(events[events.count - 1].kv.modRevision))
         }
     }
 }

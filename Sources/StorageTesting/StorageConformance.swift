@@ -25,6 +25,7 @@ public enum StorageConformance {
         ("watch from the current revision sees only new events", watchFromNow),
         ("compaction keeps the latest values and fails older watches and reads", compaction),
         ("progress marks never precede the events they cover", progressOrder),
+        ("a revision's events are closed by a progress mark before later events", revisionsClosed),
         ("concurrent writers to one key: exactly one update per revision wins", concurrentUpdates),
         ("keys attached to an expired lease are deleted", leaseExpiry),
     ]
@@ -289,6 +290,32 @@ public enum StorageConformance {
                     return
                 }
             }
+        }
+    }
+
+    static func revisionsClosed(_ s: any StorageBackend) async throws {
+        let start = try await s.currentRevision()
+        var stream = s.watch(.prefix("/r/c/"), from: start).makeAsyncIterator()
+        func nextEvent() async throws -> WatchEvent {
+            while let e = try await stream.next() {
+                if case .progress = e { continue }
+                return e
+            }
+            throw ConformanceFailure(description: "watch ended")
+        }
+        // A watcher learns that a revision is complete (no more of its events are coming) from a
+        // later event or a mark at or past it. The mark follows the events of each write at once:
+        // it comes before the next write's events, not only when a periodic mark is due.
+        for i in 0..<3 {
+            let rev = try created(try await s.create(k("/r/c/\(i)"), value: v("\(i)"), lease: nil)).modRevision
+            let e = try await nextEvent()
+            try check(e.revision == rev, "event at \(e.revision), expected \(rev)")
+            let next = try created(try await s.create(k("/r/c/next-\(i)"), value: v("n"), lease: nil)).modRevision
+            guard let after = try await stream.next() else { throw ConformanceFailure(description: "watch ended") }
+            guard case .progress(let r) = after, r >= rev else {
+                throw ConformanceFailure(description: "after the event at \(rev) came \(after), not a mark closing it")
+            }
+            try check(try await nextEvent().revision == next, "the next write's event")
         }
     }
 

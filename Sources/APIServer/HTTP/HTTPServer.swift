@@ -239,8 +239,9 @@ final class HTTPRequestHandler: ChannelInboundHandler, RemovableChannelHandler {
         let loop = context.eventLoop
         let bound = NIOLoopBound((self, context), eventLoop: loop)
         let responder = self.responder
-        task = Task(executorPreference: EventLoopTaskExecutor.of(loop)) {
-            let resp = await responder.respond(to: req)
+        let executor = EventLoopTaskExecutor.of(loop)
+        task = Task(executorPreference: executor) {
+            let resp = await EventLoopTaskExecutor.$current.withValue(executor) { await responder.respond(to: req) }
             switch resp.body {
             case .bytes:
                 loop.execute {

@@ -59,8 +59,7 @@ extension ResourceStore {
         let (out, cont) = AsyncStream.makeStream(of: [UInt8].self)
         let cache = self.cache
         let version = req.version
-        // The producer runs on the watch connection's loop, where its bytes are written.
-        let producer = Task(executorPreference: EventLoopTaskExecutor.current) {
+        let producer = Task {
             defer {
                 cache.stopWatch(id)
                 cont.finish()

@@ -19,10 +19,6 @@ final class EventLoopTaskExecutor: TaskExecutor {
         loop.execute { job.runSynchronously(on: executor) }
     }
 
-    /// The executor of the connection whose request the current task serves, for the tasks a
-    /// request starts that should stay on its loop (a watch's event producer).
-    @TaskLocal static var current: EventLoopTaskExecutor?
-
     private static let executors = Mutex<[ObjectIdentifier: EventLoopTaskExecutor]>([:])
 
     /// The executor of `loop` (one per loop, kept for the life of the process, as loops are).

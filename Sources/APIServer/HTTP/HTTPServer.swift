@@ -239,9 +239,8 @@ final class HTTPRequestHandler: ChannelInboundHandler, RemovableChannelHandler {
         let loop = context.eventLoop
         let bound = NIOLoopBound((self, context), eventLoop: loop)
         let responder = self.responder
-        let executor = EventLoopTaskExecutor.of(loop)
-        task = Task(executorPreference: executor) {
-            let resp = await EventLoopTaskExecutor.$current.withValue(executor) { await responder.respond(to: req) }
+        task = Task(executorPreference: EventLoopTaskExecutor.of(loop)) {
+            let resp = await responder.respond(to: req)
             switch resp.body {
             case .bytes:
                 loop.execute {

@@ -81,7 +81,9 @@ public final class SQLiteStorage: StorageBackend, @unchecked Sendable {
         compactedBox.store(compactedRevision, ordering: .releasing)
         published = Atomic(revision)
         hub = WatchHub(published: revision, compacted: compactedRevision, ringCapacity: options.watchRingCapacity)
-        let t = Thread { [unowned self] in self.writerLoop() }
+        // The writer holds the store until `close()` ends its loop. (An unowned capture crashed
+        // when a store was dropped before its thread first ran: a server failing at startup.)
+        let t = Thread { [self] in self.writerLoop() }
         t.name = "sqlite-writer"
         thread = t
         t.start()

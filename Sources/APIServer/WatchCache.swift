@@ -320,8 +320,6 @@ final class CacheFeeder: @unchecked Sendable {
         var nextWaiter = 0
         /// The caches being fed, once loaded.
         var all: [String: any FeedableCache]? = nil
-        /// Revisions applied from offers that the storage watch has not passed yet, ascending.
-        var ahead: [Revision] = []
         /// Offered writes not yet contiguous with `revision`.
         var pending: [Revision: WatchEvent] = [:]
         /// The newest revision the storage watch has delivered an event or mark for.
@@ -368,7 +366,6 @@ final class CacheFeeder: @unchecked Sendable {
         update { s in
             for (p, c) in all { c.load(byCache[p] ?? [], revision: loaded) }
             s.all = all
-            s.ahead = []
             s.pending = [:]
             s.revision = loaded
             s.watched = loaded
@@ -404,7 +401,6 @@ final class CacheFeeder: @unchecked Sendable {
             // it. Events of a revision the old watch delivered only in part come again; the caches
             // drop the copies they already hold.
             from = update { s in
-                s.ahead = []
                 s.watched = s.revision
                 return s.revision
             }
@@ -452,18 +448,15 @@ final class CacheFeeder: @unchecked Sendable {
         let r = e.revision
         s.watched = max(s.watched, r)
         if case .progress = e {
-            while let first = s.ahead.first, first <= r { s.ahead.removeFirst() }
             if r > s.revision {
                 for c in all.values { c.advance(to: r) }
                 s.revision = r
             }
         } else {
-            while let first = s.ahead.first, first < r { s.ahead.removeFirst() }
-            if s.ahead.first == r {
-                // Already applied from our own write.
-                s.ahead.removeFirst()
-                return
-            }
+            // An event at or below the complete revision is one of our offered writes: offers are
+            // applied only past everything the watch delivered, and nothing else shares their
+            // revisions (a second event of a revision the watch opened finds it still open).
+            if r <= s.revision { return }
             dispatch(e, all)
             // More events of revision r may follow (one transaction, several keys): only the
             // revisions before it are known complete, until a later event or a progress mark.
@@ -491,7 +484,6 @@ final class CacheFeeder: @unchecked Sendable {
         guard let all = s.all else { return }
         dispatch(e, all)
         s.revision = e.revision
-        s.ahead.append(e.revision)
     }
 
     private func applyPending(_ s: inout Applied) {

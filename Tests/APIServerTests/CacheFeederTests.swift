@@ -77,22 +77,23 @@ struct CacheFeederTests {
         let cache = RecordingCache(keyPrefix: "/registry/configmaps/")
         feeder.register(cache)
         try await feeder.start()
-        while !store.watching { try await Task.sleep(for: .milliseconds(1)) }
+        try await eventually { store.watching }
         return (feeder, store, cache)
     }
 
-    /// Waits (bounded) until the cache has seen `count` events.
-    func settle(_ cache: RecordingCache, count: Int) async throws {
-        for _ in 0..<2000 where cache.seen.withLock({ $0.count }) < count {
-            try await Task.sleep(for: .milliseconds(1))
-        }
+    /// Waits (about 2 s at most) until `condition` holds; the expectations after it tell.
+    func eventually(_ condition: () -> Bool) async throws {
+        for _ in 0..<2000 where !condition() { try await Task.sleep(for: .milliseconds(1)) }
     }
 
-    /// Waits (bounded) until the feeder has applied through `revision`.
+    /// Waits until the cache has seen `count` events.
+    func settle(_ cache: RecordingCache, count: Int) async throws {
+        try await eventually { cache.seen.withLock { $0.count } >= count }
+    }
+
+    /// Waits until the feeder has applied through `revision`.
     func settle(_ feeder: CacheFeeder, revision: Revision) async throws {
-        for _ in 0..<2000 where feeder.revision < revision {
-            try await Task.sleep(for: .milliseconds(1))
-        }
+        try await eventually { feeder.revision >= revision }
     }
 
     @Test("a write right after the applied revision is applied at once and its watch copy is skipped")
@@ -179,9 +180,7 @@ struct CacheFeederTests {
         store.send(Self.put("a", 11))
         try await settle(cache, count: 1)
         store.fail()
-        for _ in 0..<2000 where store.watchFrom.withLock({ $0.count }) < 2 {
-            try await Task.sleep(for: .milliseconds(1))
-        }
+        try await eventually { store.watchFrom.withLock { $0.count } >= 2 }
         #expect(store.watchFrom.withLock { $0 } == [10, 10])
     }
 

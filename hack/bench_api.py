@@ -8,7 +8,7 @@ With --etcd it starts a local etcd (Debian's etcd-server) and `k8swift kube-apis
 driver (puts through etcd's JSON gateway), the ceiling for creates.
 
 usage: bench_api.py BINARY [--apiload PATH] [--etcd] [-- apiload args...]"""
-import json, os, shutil, socket, ssl, subprocess, sys, tempfile, time, http.client
+import json, os, resource, shutil, socket, ssl, subprocess, sys, tempfile, time, http.client
 
 
 def rss_mib(pid):
@@ -141,6 +141,8 @@ def main():
         time.sleep(2)
         idle = rss_mib(proc.pid)
         cpu0, t_load = cpu_seconds(proc.pid), time.monotonic()
+        etcd_cpu0 = cpu_seconds(etcd.pid) if etcd else 0.0
+        driver0 = resource.getrusage(resource.RUSAGE_CHILDREN)
         out = subprocess.run([sys.executable, apiload, "--kubeconfig", os.path.join(d, "kubeconfig.yaml"), "--pid", str(proc.pid),
                               "--label", "k8swift-etcd" if on_etcd else "k8swift"] + args, capture_output=True, text=True, timeout=1800)
         if out.returncode != 0:
@@ -148,7 +150,16 @@ def main():
             raise SystemExit("apiload failed")
         after = rss_mib(proc.pid)
         # The server's share of the machine during apiload: well under 2 cores means the driver binds.
-        server_cores = round((cpu_seconds(proc.pid) - cpu0) / (time.monotonic() - t_load), 2)
+        load_wall = time.monotonic() - t_load
+        server_cores = round((cpu_seconds(proc.pid) - cpu0) / load_wall, 2)
+        # Where the machine's CPU went during apiload: the driver, etcd and the server share it, so
+        # the driver's and etcd's shares bound what any server can reach here.
+        driver1 = resource.getrusage(resource.RUSAGE_CHILDREN)
+        cpu_split = {"wall_s": round(load_wall, 2), "machine_cores": os.cpu_count(),
+                     "server_s": round(cpu_seconds(proc.pid) - cpu0, 2),
+                     "driver_s": round(driver1.ru_utime + driver1.ru_stime - driver0.ru_utime - driver0.ru_stime, 2)}
+        if etcd:
+            cpu_split["etcd_s"] = round(cpu_seconds(etcd.pid) - etcd_cpu0, 2)
         fast = {}
         if shutil.which("curl"):
             ns = "fast"
@@ -168,6 +179,7 @@ def main():
             fast["rss_after_mib"] = rss_mib(proc.pid)
         report = {"server": "k8swift kube-apiserver on etcd" if on_etcd else "k8swift", "ready_seconds": round(ready, 3),
                   "idle_rss_mib": idle, "rss_after_mib": after, "server_cores_during_apiload": server_cores,
+                  "cpu_during_apiload": cpu_split,
                   "apiload": json.loads(out.stdout), "fast_driver": fast}
         if on_etcd:
             version = json.loads(subprocess.run(["curl", "-s", f"{etcd_url}/version"], capture_output=True,

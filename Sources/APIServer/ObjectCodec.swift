@@ -18,6 +18,10 @@ enum WireFormat: Sendable, Equatable {
 
     /// The format of a request body's `Content-Type`, nil when unsupported.
     init?(contentType: String?) {
+        if contentType == nil || contentType == "application/json" {
+            self = .json
+            return
+        }
         let base =
             (contentType ?? "application/json").split(separator: ";").first.map {
                 $0.trimmingCharacters(in: .whitespaces).lowercased()

@@ -33,7 +33,9 @@ struct ResponseFormat: Sendable, Equatable {
 
     /// Negotiates from the `Accept` header; nil when nothing acceptable (406).
     static func negotiate(_ accept: String?) -> ResponseFormat? {
-        guard let accept, !accept.isEmpty else { return ResponseFormat(format: .json, shape: .object) }
+        guard let accept, !accept.isEmpty, accept != "application/json", accept != "*/*" else {
+            return ResponseFormat(format: .json, shape: .object)
+        }
         var fallback: ResponseFormat? = nil
         for clause in accept.split(separator: ",") {
             let parts = clause.split(separator: ";").map { $0.trimmingCharacters(in: .whitespaces) }

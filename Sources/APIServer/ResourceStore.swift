@@ -510,8 +510,10 @@ final class ResourceStore<T: StoredKind>: ResourceHandler, @unchecked Sendable {
             let status = try JSONSurgery.value(old, key: "status", codec: storageCodec)
             obj = try JSONSurgery.replacing(obj, key: "status", with: status, codec: storageCodec)
         }
-        let sameSpec = try JSONSurgery.sameExceptMetadataAndStatus(obj, old, codec: storageCodec)
-        if strategy.tracksGeneration && subresource.isEmpty && !sameSpec {
+        // The spec comparison encodes both objects: only kinds that track generation pay for it.
+        if try strategy.tracksGeneration && subresource.isEmpty
+            && !JSONSurgery.sameExceptMetadataAndStatus(obj, old, codec: storageCodec)
+        {
             obj.metadata.generation = old.metadata.generation + 1
         }
         server.gates.dropDisabledFieldsAny(&obj, old: old)

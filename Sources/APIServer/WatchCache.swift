@@ -382,7 +382,8 @@ final class CacheFeeder: @unchecked Sendable {
         var delay = Swift.Duration.milliseconds(100)
         while !Task.isCancelled {
             do {
-                for try await e in store.watch(.prefix(prefix), from: from) {
+                // The caches hold every previous value themselves.
+                for try await e in store.watch(.prefix(prefix), from: from, previousValues: false) {
                     update { s in self.fromWatch(e, &s) }
                     delay = Swift.Duration.milliseconds(100)
                 }

@@ -165,10 +165,24 @@ public protocol StorageBackend: Sendable {
     /// Every change in `range` with revision > `from`, in revision order, then live changes, with
     /// progress marks. Fails with `StorageError.compacted` when `from` is older than the compaction.
     func watch(_ range: KeyRange, from revision: Revision) -> AsyncThrowingStream<WatchEvent, any Error>
+    /// The same watch for a consumer that keeps previous values itself: with `previousValues`
+    /// false a put's `previous` may be nil and a delete's `previous` may carry only the key, which
+    /// saves a store that looks them up (etcd reads the prior revision per event) that work.
+    func watch(_ range: KeyRange, from revision: Revision, previousValues: Bool) -> AsyncThrowingStream<
+        WatchEvent, any Error
+    >
     /// Drops history older than `revision` (the latest value of each key stays).
     func compact(through revision: Revision) async throws
     /// Grants a lease; keys attached to it are deleted when it expires.
     func grantLease(ttlSeconds: Int64) async throws -> LeaseID
+}
+
+extension StorageBackend {
+    public func watch(_ range: KeyRange, from revision: Revision, previousValues: Bool) -> AsyncThrowingStream<
+        WatchEvent, any Error
+    > {
+        watch(range, from: revision)
+    }
 }
 
 /// A backend that can be asked for watch progress marks on demand (etcd's progress requests), so

@@ -266,6 +266,12 @@ public final class EtcdStorage: StorageBackend, ProgressRequesting, @unchecked S
     // MARK: Watch
 
     public func watch(_ range: KeyRange, from revision: Revision) -> AsyncThrowingStream<WatchEvent, any Error> {
+        watch(range, from: revision, previousValues: true)
+    }
+
+    public func watch(_ range: KeyRange, from revision: Revision, previousValues: Bool) -> AsyncThrowingStream<
+        WatchEvent, any Error
+    > {
         let (stream, continuation) = AsyncThrowingStream.makeStream(of: WatchEvent.self, throwing: (any Error).self)
         let id = nextWatch.wrappingAdd(1, ordering: .relaxed).newValue
         let (requests, requestSink) = AsyncStream.makeStream(of: Etcdserverpb_WatchRequest.self)
@@ -275,7 +281,7 @@ public final class EtcdStorage: StorageBackend, ProgressRequesting, @unchecked S
         create.rangeEnd = r.end
         create.startRevision = revision + 1
         create.progressNotify = true
-        create.prevKv = true
+        create.prevKv = previousValues
         create.fragment = true
         var first = Etcdserverpb_WatchRequest()
         first.createRequest = create

@@ -21,6 +21,7 @@ public enum StorageConformance {
         ("get and list at a past revision see the past", readAtRevision),
         ("count counts the keys in a range", countRange),
         ("watch delivers every event after its start exactly once, in order", watchReplayAndLive),
+        ("a watch without previous values reports the same changes", watchWithoutPrevious),
         ("watch filters by range", watchRange),
         ("watch from the current revision sees only new events", watchFromNow),
         ("compaction keeps the latest values and fails older watches and reads", compaction),
@@ -215,6 +216,30 @@ public enum StorageConformance {
         // Starting in the middle replays only what came after.
         let mid = try await collect(s.watch(.prefix("/r/"), from: b.modRevision), count: 2)
         try check(mid.map(\.revision) == events[2...].map(\.revision), "watch from middle: \(mid)")
+    }
+
+    static func watchWithoutPrevious(_ s: any StorageBackend) async throws {
+        let start = try await s.currentRevision()
+        let a = try created(try await s.create(k("/r/a"), value: v("1"), lease: nil))
+        let b = try updated(try await s.update(k("/r/a"), value: v("2"), ifRevision: a.modRevision, lease: nil))
+        guard case .deleted(_, let gone) = try await s.delete(k("/r/a"), ifRevision: nil) else {
+            throw ConformanceFailure(description: "delete")
+        }
+        let c = try created(try await s.create(k("/r/c"), value: v("3"), lease: nil))
+        let events = try await collect(s.watch(.prefix("/r/"), from: start, previousValues: false), count: 4)
+        try check(events.count == 4, "got \(events.count) events")
+        // The changes themselves are whole: values, revisions and the deleted key.
+        guard case .put(let e0, _) = events[0], e0 == a else { throw ConformanceFailure(description: "\(events[0])") }
+        guard case .put(let e1, let p1) = events[1], e1 == b else {
+            throw ConformanceFailure(description: "\(events[1])")
+        }
+        // A previous value, where a backend gives one anyway, is the right one.
+        try check(p1 == nil || p1 == a, "update's previous value is \(String(describing: p1))")
+        guard case .delete(let p2, let r2) = events[2], p2.key == k("/r/a"), r2 == gone else {
+            throw ConformanceFailure(description: "\(events[2])")
+        }
+        try check(p2.value.isEmpty || p2.value == v("2"), "deleted value \(p2.value)")
+        guard case .put(let e3, _) = events[3], e3 == c else { throw ConformanceFailure(description: "\(events[3])") }
     }
 
     static func watchRange(_ s: any StorageBackend) async throws {

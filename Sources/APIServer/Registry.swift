@@ -108,6 +108,12 @@ enum Strategies {
             // A namespace with finalizers goes Terminating first.
             s.gracePeriod = { obj, _ in ((obj as? CoreV1.Namespace)?.spec.finalizers.isEmpty ?? true) ? nil : 0 }
             s.returnsDeletedObject = true
+        case ("batch", "jobs"):
+            s.prepareForCreate = { obj in
+                guard var job = obj as? BatchV1.Job else { return }
+                job.generateSelectorIfNeeded()
+                obj = job as! T
+            }
         case ("", "pods"):
             s.prepareForCreate = { obj in
                 guard var p = obj as? CoreV1.Pod else { return }

@@ -130,6 +130,7 @@ struct DefaultingTests {
         #expect(job.spec.completions == 1 && job.spec.parallelism == 1)
         #expect(job.spec.backoffLimit == 6)
         #expect(job.spec.completionMode == "NonIndexed")
+        #expect(job.spec.manualSelector == false)
         #expect(job.spec.template.spec.restartPolicy == "Always")
 
         var cj = BatchV1.CronJob()

@@ -336,6 +336,8 @@ struct GroupValidationTests {
         ) {
             $0.spec.template.spec.restartPolicy = "Always"
         },
+        // ValidateJobSpec: a Job needs a selector (generated on create unless manualSelector).
+        GroupCase("no selector", ["spec.selector: Required value"]) { $0.spec.selector = nil },
         // ValidateJobSpec: the selector must match the template's labels.
         GroupCase(
             "selector does not match the template labels",

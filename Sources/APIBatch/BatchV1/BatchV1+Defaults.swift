@@ -28,6 +28,35 @@ extension BatchV1.Job {
         }
         let labels = spec.template.metadata.labels
         if !labels.isEmpty && metadata.labels.isEmpty { metadata.labels = labels }
+        if spec.manualSelector == nil { spec.manualSelector = false }
+    }
+}
+
+extension BatchV1.Job {
+    /// Labels that tie a Job's pods to it (upstream's batch/v1 label keys).
+    public static let jobNameLabel = "batch.kubernetes.io/job-name"
+    public static let controllerUIDLabel = "batch.kubernetes.io/controller-uid"
+    public static let legacyJobNameLabel = "job-name"
+    public static let legacyControllerUIDLabel = "controller-uid"
+
+    /// On create, unless `spec.manualSelector` is true: the pod template gets the job's name and
+    /// uid as labels (both the prefixed and the legacy keys, where the user has not set them) and
+    /// the selector matches the prefixed uid label. Labels the user set to other values are kept,
+    /// so validation reports the mismatch. Needs the uid assigned.
+    public mutating func generateSelectorIfNeeded() {
+        guard spec.manualSelector != true else { return }
+        for key in [Self.legacyJobNameLabel, Self.jobNameLabel] where spec.template.metadata.labels[key] == nil {
+            spec.template.metadata.labels[key] = metadata.name
+        }
+        for key in [Self.legacyControllerUIDLabel, Self.controllerUIDLabel]
+        where spec.template.metadata.labels[key] == nil {
+            spec.template.metadata.labels[key] = metadata.uid
+        }
+        var selector = spec.selector ?? MetaV1.LabelSelector()
+        if selector.matchLabels[Self.controllerUIDLabel] == nil {
+            selector.matchLabels[Self.controllerUIDLabel] = metadata.uid
+        }
+        spec.selector = selector
     }
 }
 

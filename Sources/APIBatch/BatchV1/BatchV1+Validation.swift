@@ -34,6 +34,7 @@ enum BatchValidation {
     /// upstream's ValidateJobSpec: the shared checks, then the selector and its match.
     static func validateJobSpec(_ spec: BatchV1.JobSpec, _ p: FieldPath) -> ErrorList {
         var errs = validateJobSpecCommon(spec, p)
+        if spec.selector == nil { errs.append(.required(p.child("selector"), "")) }
         errs += MetaValidation.validateLabelSelector(spec.selector, p.child("selector"))
         if let s = spec.selector, !s.matches(spec.template.metadata.labels) {
             errs.append(

@@ -195,6 +195,13 @@ def client(args):
     job = batch.create_namespaced_job(ns, {"apiVersion": "batch/v1", "kind": "Job", "metadata": {"name": "j"},
         "spec": {"template": {"spec": {"restartPolicy": "Never", "containers": [{"name": "c", "image": "busybox"}]}}}})
     check(job.spec.completions == 1 and job.spec.parallelism == 1, "job defaults")
+    # Without manualSelector the server ties the pods to the job: selector on the uid label.
+    uid_key, name_key = "batch.kubernetes.io/controller-uid", "batch.kubernetes.io/job-name"
+    check(job.spec.manual_selector is False, f"manualSelector: {job.spec.manual_selector}")
+    check(job.spec.selector.match_labels == {uid_key: job.metadata.uid}, f"job selector: {job.spec.selector}")
+    tl = job.spec.template.metadata.labels or {}
+    check(tl.get(uid_key) == job.metadata.uid and tl.get("controller-uid") == job.metadata.uid
+          and tl.get(name_key) == "j" and tl.get("job-name") == "j", f"job template labels: {tl}")
     # Watch: events after a resourceVersion arrive once each, in order.
     rv = core.list_namespaced_config_map(ns).metadata.resource_version
     events = []

@@ -142,9 +142,18 @@ enum Strategies {
                 guard let original = obj as? CoreV1.Service else { return }
                 // Pick in memory, then claim in the store; what another API server holds already is
                 // marked used here and the pick goes round again (a requested one then fails as taken).
+                var resynced = false
                 for _ in 0..<16 {
                     var svc = original
-                    try Services.allocate(&svc, old: nil, ips: ips, ports: ports)
+                    do {
+                        try Services.allocate(&svc, old: nil, ips: ips, ports: ports)
+                    } catch  where !resynced {
+                        // Refused in memory: what other API servers released is learned only now.
+                        resynced = true
+                        try await claims.resync()
+                        svc = original
+                        try Services.allocate(&svc, old: nil, ips: ips, ports: ports)
+                    }
                     let newPorts = svc.spec.ports.map { Int($0.nodePort) }.filter { $0 > 0 }
                     let takenIPs = try await claims.claimIPs(svc)
                     let takenPorts = takenIPs.isEmpty ? try await claims.updatePorts(newPorts, set: true) : []

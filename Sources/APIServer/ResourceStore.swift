@@ -107,6 +107,14 @@ final class ResourceStore<T: StoredKind>: ResourceHandler, @unchecked Sendable {
         return try await storedCurrent(namespace, name)
     }
 
+    /// Every object as of the store's current revision (from the cache when it is provably fresh).
+    func freshItems() async throws -> [CachedObject<T>] {
+        if case .store(let r) = try await consistentRevision() {
+            return try await listFromStore(.everything, at: r, after: nil).1
+        }
+        return cache.snapshot(.everything).items
+    }
+
     /// The object read from the store (a quorum read on etcd).
     func storedCurrent(_ namespace: String, _ name: String) async throws -> CachedObject<T>? {
         guard let kv = try await server.store.get(key(namespace: namespace, name: name), at: nil) else { return nil }

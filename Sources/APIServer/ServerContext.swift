@@ -208,6 +208,12 @@ final class IPAllocator: @unchecked Sendable {
     func release(_ ip: String) {
         if let v = contains(ip) { used.withLock { _ = $0.remove(v) } }
     }
+
+    /// Replaces what is known to be used with `ips` (the cluster-wide state).
+    func reset(to ips: [String]) {
+        let values = Set(ips.compactMap(contains))
+        used.withLock { $0 = values }
+    }
 }
 
 /// Node ports from `--service-node-port-range`.
@@ -238,4 +244,10 @@ final class PortAllocator: @unchecked Sendable {
 
     func markUsed(_ p: Int) { used.withLock { _ = $0.insert(p) } }
     func release(_ p: Int) { used.withLock { _ = $0.remove(p) } }
+
+    /// Replaces what is known to be used with `ports` (the cluster-wide state).
+    func reset(to ports: [Int]) {
+        let values = Set(ports.filter(range.contains))
+        used.withLock { $0 = values }
+    }
 }

@@ -8,7 +8,8 @@ import Storage
 /// (`/registry/ipaddresses/<ip>`), as upstream's allocator writes them; node ports are bits of
 /// upstream's RangeAllocation at `/registry/ranges/servicenodeports` (bit i = first port + i, the
 /// bitmap a big-endian integer), changed with compare-and-swap. The in-memory allocators pick
-/// candidates; a claim that another server already holds sends the pick round again.
+/// candidates; a claim that another server already holds sends the pick round again, and a pick
+/// they refuse rebuilds them from the claims first (`resync`).
 final class ServiceAllocations: @unchecked Sendable {
     static let nodePortKey = StorageKey("/registry/ranges/servicenodeports")
     let server: ServerContext
@@ -42,6 +43,29 @@ final class ServiceAllocations: @unchecked Sendable {
             }
         }
         return []
+    }
+
+    /// Rebuilds the in-memory allocators from the store's state. Other API servers' claims and
+    /// releases reach them only this way, so it runs whenever a pick is refused: a requested IP or
+    /// port freed through another server is then found free, and a range that looked full is not.
+    func resync() async throws {
+        var ips: [String] = []
+        var ports: [Int] = []
+        if let store = ipStore { ips += try await store.freshItems().map(\.name) }
+        if let store = server.stores[GroupResource(group: "", resource: "services")] as? ResourceStore<CoreV1.Service> {
+            for s in try await store.freshItems() {
+                ips += s.object.spec.clusterIPs
+                ports += s.object.spec.ports.map { Int($0.nodePort) }.filter { $0 > 0 }
+            }
+        }
+        let range = server.nodePorts.range
+        if let cur = try await server.store.get(Self.nodePortKey, at: nil) {
+            let alloc = try CoreV1.RangeAllocation(protoBytes: ProtobufEnvelope.unwrap(cur.value).raw)
+            let bits = Bitmap(bigEndian: alloc.data)
+            ports += (0..<bits.bytes.count * 8).filter { bits[$0] }.map { range.lowerBound + $0 }
+        }
+        server.serviceIPs.reset(to: ips)
+        server.nodePorts.reset(to: ports)
     }
 
     func releaseIP(_ ip: String) async {

@@ -82,7 +82,7 @@ struct EtcdE2ETests {
         return data
     }
 
-    @Test("two API servers on one etcd: watches, conflicts and the kubernetes Endpoints span both")
+    @Test("two API servers on one etcd: watches, conflicts, allocations and the kubernetes Endpoints span both")
     func twoServers() throws {
         let etcd = try EtcdProcess(progressInterval: "10m")
         defer { etcd.stop() }
@@ -174,6 +174,32 @@ struct EtcdE2ETests {
             ["get", "endpoints", "kubernetes", "-n", "default", "-o", "jsonpath={.subsets[0].ports[0].port}"]
         ).out
         #expect(port443 == String(port))
+
+        // What A frees, B can hand out: a cluster IP and node port B allocated itself, released by
+        // a delete through A, are B's again on request; and B fills the whole IP range.
+        let ip1 = try b.kubectl(["-n", ns, "get", "svc", "np-1", "-o", "jsonpath={.spec.clusterIP}"]).out
+        let port1 = try b.kubectl(["-n", ns, "get", "svc", "np-1", "-o", "jsonpath={.spec.ports[0].nodePort}"]).out
+        try a.kubectl(["-n", ns, "delete", "svc", "--all"])
+        let reuse = """
+            {"apiVersion": "v1", "kind": "Service", "metadata": {"name": "reuse", "namespace": "\(ns)"},
+             "spec": {"type": "NodePort", "clusterIP": "\(ip1)", "ports": [{"port": 80, "nodePort": \(port1)}]}}
+            """
+        try b.kubectl(["create", "-f", "-"], stdin: reuse)
+        #expect(
+            try a.kubectl([
+                "-n", ns, "get", "svc", "reuse", "-o", "jsonpath={.spec.clusterIP} {.spec.ports[0].nodePort}",
+            ])
+            .out == "\(ip1) \(port1)")
+        try a.kubectl(["-n", ns, "delete", "svc", "reuse"])
+        // 10.0.0.0/28 has 13 addresses besides the network, broadcast and the kubernetes Service's.
+        var filled: [String] = []
+        for i in 0..<13 {
+            try b.kubectl(["-n", ns, "create", "service", "clusterip", "fill-\(i)", "--tcp=80:80"])
+            filled.append(try b.kubectl(["-n", ns, "get", "svc", "fill-\(i)", "-o", "jsonpath={.spec.clusterIP}"]).out)
+        }
+        #expect(Set(filled).count == 13 && !filled.contains("10.0.0.1"), "\(filled)")
+        let full = try b.kubectl(["-n", ns, "create", "service", "clusterip", "fill-13", "--tcp=80:80"], check: false)
+        #expect(full.status != 0 && full.err.contains("range is full"), "\(full.err)")
 
         // Killing A leaves B serving; once A's lease runs out it drops from the Endpoints.
         a.kill9()

@@ -177,11 +177,10 @@ public final class APIServer: @unchecked Sendable {
         let interval = config.compactionInterval
         let store = storage
         compactor = Task.detached {
-            var previous: Revision? = nil
+            var round = CompactionRound()
             while !Task.isCancelled {
                 try? await Task.sleep(for: interval)
-                if let p = previous { try? await store.compact(through: p) }
-                previous = try? await store.currentRevision()
+                if let next = try? await store.compactionRound(round) { round = next }
             }
         }
     }

@@ -173,11 +173,34 @@ public protocol StorageBackend: Sendable {
     >
     /// Drops history older than `revision` (the latest value of each key stays).
     func compact(through revision: Revision) async throws
+    /// One round of the periodic compactor: compacts through the revision `last` recorded and
+    /// returns what the next round needs. On a store several API servers share, a round compacts
+    /// only when no other server's round came in between, so the store sees one compaction per
+    /// interval whatever the number of servers.
+    func compactionRound(_ last: CompactionRound) async throws -> CompactionRound
     /// Grants a lease; keys attached to it are deleted when it expires.
     func grantLease(ttlSeconds: Int64) async throws -> LeaseID
 }
 
+/// What a compactor carries from one round to the next: the revision current at the last round
+/// (compacted through at the next) and, on a shared store, the count of rounds taken so far.
+public struct CompactionRound: Sendable, Equatable {
+    public var turn: Int64
+    public var revision: Revision
+
+    public init(turn: Int64 = 0, revision: Revision = 0) {
+        self.turn = turn
+        self.revision = revision
+    }
+}
+
 extension StorageBackend {
+    /// A store only this process uses: every round compacts.
+    public func compactionRound(_ last: CompactionRound) async throws -> CompactionRound {
+        if last.revision > 0 { try await compact(through: last.revision) }
+        return CompactionRound(turn: last.turn + 1, revision: try await currentRevision())
+    }
+
     public func watch(_ range: KeyRange, from revision: Revision, previousValues: Bool) -> AsyncThrowingStream<
         WatchEvent, any Error
     > {

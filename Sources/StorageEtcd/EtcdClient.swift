@@ -19,6 +19,9 @@ public struct EtcdOptions: Sendable {
     /// Keys the caller uses begin with `keyPrefix.from`; they are stored under `keyPrefix.to`
     /// instead (`--etcd-prefix`, and an isolated key space per test).
     public var keyPrefix: (from: String, to: String) = ("", "")
+    /// The key API servers sharing the etcd take compaction turns with (upstream's, outside any
+    /// prefix, so k8swift and upstream servers on one etcd take turns together).
+    public var compactionKey = "compact_rev_key"
 
     public init(endpoints: [String]) { self.endpoints = endpoints }
 }

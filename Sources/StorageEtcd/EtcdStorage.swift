@@ -14,6 +14,7 @@ public final class EtcdStorage: StorageBackend, ProgressRequesting, @unchecked S
     let cluster: EtcdCluster
     let from: String
     let to: String
+    let compactionKey: Data
     /// Watch streams that accept progress requests, by id.
     private let progressRequesters = Mutex<[Int: @Sendable () -> Void]>([:])
     private let nextWatch = Atomic<Int>(0)
@@ -23,6 +24,7 @@ public final class EtcdStorage: StorageBackend, ProgressRequesting, @unchecked S
         cluster = try EtcdCluster(options: options)
         from = options.keyPrefix.from
         to = options.keyPrefix.to
+        compactionKey = Data(options.compactionKey.utf8)
     }
 
     public func close() { cluster.close() }
@@ -212,6 +214,24 @@ public final class EtcdStorage: StorageBackend, ProgressRequesting, @unchecked S
         } catch StorageError.compacted {
             // Already compacted at or past this revision (another API server's compactor).
         }
+    }
+
+    /// Takes a turn on the compaction key: the round whose count matches the key's version writes
+    /// the revision it compacts through there and compacts; a server that lost the race learns
+    /// the count and waits for the next interval. The first round only records a revision.
+    public func compactionRound(_ last: CompactionRound) async throws -> CompactionRound {
+        var txn = Etcdserverpb_TxnRequest()
+        txn.compare = [Self.compare(compactionKey, .version, equals: last.turn)]
+        txn.success = [Self.putOp(compactionKey, Array(String(last.revision).utf8), nil, prev: false)]
+        txn.failure = [Self.rangeOp(compactionKey)]
+        let resp = try await cluster.call { e, o in try await e.kv.txn(txn, options: o) }
+        let now = resp.header.revision
+        guard resp.succeeded else {
+            let turn = resp.responses.first?.responseRange.kvs.first?.version ?? 0
+            return CompactionRound(turn: turn, revision: now)
+        }
+        if last.revision > 0 { try await compact(through: last.revision) }
+        return CompactionRound(turn: last.turn + 1, revision: now)
     }
 
     public func grantLease(ttlSeconds: Int64) async throws -> LeaseID {

@@ -25,6 +25,7 @@ public enum StorageConformance {
         ("watch filters by range", watchRange),
         ("watch from the current revision sees only new events", watchFromNow),
         ("compaction keeps the latest values and fails older watches and reads", compaction),
+        ("a compaction round compacts through the revision the round before recorded", compactionRounds),
         ("progress marks never precede the events they cover", progressOrder),
         ("a revision's events are closed by a progress mark before later events", revisionsClosed),
         ("concurrent writers to one key: exactly one update per revision wins", concurrentUpdates),
@@ -288,6 +289,26 @@ public enum StorageConformance {
         let e = try created(try await s.create(k("/r/e"), value: v("5"), lease: nil))
         let got = try await collect(stream, count: 1)
         try check(got.first?.revision == e.modRevision, "watch after compaction: \(got)")
+    }
+
+    static func compactionRounds(_ s: any StorageBackend) async throws {
+        let x = try created(try await s.create(k("/r/x"), value: v("1"), lease: nil))
+        let a = try created(try await s.create(k("/r/a"), value: v("1"), lease: nil))
+        let first = try await s.compactionRound(CompactionRound())
+        try check(first.revision >= a.modRevision, "first round recorded \(first.revision), before \(a.modRevision)")
+        // The first round compacts nothing.
+        _ = try await s.list(.prefix("/r/"), at: x.modRevision, limit: nil, continueAfter: nil)
+        let b = try updated(try await s.update(k("/r/a"), value: v("2"), ifRevision: a.modRevision, lease: nil))
+        let second = try await s.compactionRound(first)
+        try check(second.turn == first.turn + 1, "turns \(first.turn) then \(second.turn)")
+        try check(second.revision >= b.modRevision, "second round recorded \(second.revision), before \(b.modRevision)")
+        do {
+            _ = try await s.list(.prefix("/r/"), at: x.modRevision, limit: nil, continueAfter: nil)
+            throw ConformanceFailure(description: "a read before the first round's revision survived the second round")
+        } catch StorageError.compacted {}
+        let atFirst = try await s.list(.prefix("/r/"), at: first.revision, limit: nil, continueAfter: nil)
+        try check(atFirst.items.map(\.value) == [v("1"), v("1")], "at the first round: \(atFirst.items)")
+        try check(try await s.get(k("/r/a"), at: b.modRevision)?.value == v("2"), "history after the round lost")
     }
 
     static func progressOrder(_ s: any StorageBackend) async throws {

@@ -31,12 +31,19 @@ enum SharedEtcd {
         throw lastError!
     }
 
-    static func store(_ etcd: EtcdProcess) throws -> EtcdStorage {
+    static func store(_ etcd: EtcdProcess, compactionKey: String? = nil) throws -> EtcdStorage {
         var options = EtcdOptions(endpoints: [etcd.clientURL])
-        options.keyPrefix = ("", "/t-\(UUID().uuidString)")
+        let prefix = "/t-\(UUID().uuidString)"
+        options.keyPrefix = ("", prefix)
+        options.compactionKey = compactionKey ?? "\(prefix)/compact_rev_key"
         // The cases run beside the whole test suite on two cores; a slow write is not what they test.
         options.requestTimeout = .seconds(30)
         return try EtcdStorage(options: options)
+    }
+
+    /// A store over etcd's whole key space, unprefixed.
+    static func rawStore(_ etcd: EtcdProcess) throws -> EtcdStorage {
+        try EtcdStorage(options: EtcdOptions(endpoints: [etcd.clientURL]))
     }
 }
 
@@ -53,5 +60,71 @@ struct EtcdConformanceTests {
         defer { store.close() }
         let run = StorageConformance.cases.first { $0.name == name }!.run
         try await run(store)
+    }
+
+    /// True when `body` fails because the revision it reads has been compacted.
+    static func compacted(_ body: () async throws -> Void) async -> Bool {
+        do {
+            try await body()
+            return false
+        } catch StorageError.compacted {
+            return true
+        } catch {
+            return false
+        }
+    }
+
+    @Test("stores sharing an etcd take turns on the compaction key: one compaction per round")
+    func compactionTurns() async throws {
+        let etcd = try await SharedEtcd.ready()
+        let key = "/t-compact-\(UUID().uuidString)"
+        let a = try SharedEtcd.store(etcd, compactionKey: key)
+        let b = try SharedEtcd.store(etcd, compactionKey: key)
+        defer {
+            a.close()
+            b.close()
+        }
+        // Keys are read through A (each store has its own prefix); compaction is etcd-wide.
+        let k = StorageKey("/k")
+        func write(_ v: UInt8) async throws -> Revision {
+            let cur = try await a.get(k, at: nil)
+            if let cur,
+                case .updated(let kv) = try await a.update(k, value: [v], ifRevision: cur.modRevision, lease: nil)
+            {
+                return kv.modRevision
+            }
+            guard case .created(let kv) = try await a.create(k, value: [v], lease: nil) else {
+                throw StorageError.unavailable("could not write")
+            }
+            return kv.modRevision
+        }
+
+        let r0 = try await write(0)
+        // A's first round takes the first turn and only records a revision.
+        let a0 = try await a.compactionRound(CompactionRound())
+        #expect(a0.turn == 1 && a0.revision > r0)
+        let r1 = try await write(1)
+        // B's first round finds the turn taken: it learns the count and compacts nothing.
+        let b0 = try await b.compactionRound(CompactionRound())
+        #expect(b0.turn == 1 && b0.revision >= r1)
+        let r2 = try await write(2)
+        // A's second round compacts through the revision its first recorded.
+        let a1 = try await a.compactionRound(a0)
+        #expect(a1.turn == 2)
+        #expect(await Self.compacted { _ = try await a.get(k, at: r0) })
+        #expect(try await a.get(k, at: r1)?.value == [1])
+        // B's second round comes after A's: not its turn, so r1 (before B's recorded revision) stays.
+        let b1 = try await b.compactionRound(b0)
+        #expect(b1.turn == 2)
+        #expect(try await a.get(k, at: r1)?.value == [1])
+        // B's third round is its turn: it compacts through what its second recorded (past r2).
+        let b2 = try await b.compactionRound(b1)
+        #expect(b2.turn == 3 && b1.revision > r2)
+        #expect(await Self.compacted { _ = try await a.get(k, at: r1) })
+        #expect(try await a.get(k, at: nil)?.value == [2])
+        // The key holds what upstream's compactor writes there: the revision compacted through.
+        let raw = try SharedEtcd.rawStore(etcd)
+        defer { raw.close() }
+        #expect(try await raw.get(StorageKey(key), at: nil)?.value == Array(String(b1.revision).utf8))
     }
 }

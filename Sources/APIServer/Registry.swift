@@ -151,8 +151,7 @@ enum Strategies {
                         // Refused in memory: what other API servers released is learned only now.
                         resynced = true
                         try await claims.resync()
-                        svc = original
-                        try Services.allocate(&svc, old: nil, ips: ips, ports: ports)
+                        continue
                     }
                     let newPorts = svc.spec.ports.map { Int($0.nodePort) }.filter { $0 > 0 }
                     let takenIPs = try await claims.claimIPs(svc)

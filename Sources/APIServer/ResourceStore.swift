@@ -107,12 +107,11 @@ final class ResourceStore<T: StoredKind>: ResourceHandler, @unchecked Sendable {
         return try await storedCurrent(namespace, name)
     }
 
-    /// Every object as of the store's current revision (from the cache when it is provably fresh).
-    func freshItems() async throws -> [CachedObject<T>] {
-        if case .store(let r) = try await consistentRevision() {
-            return try await listFromStore(.everything, at: r, after: nil).1
-        }
-        return cache.snapshot(.everything).items
+    /// The objects matching `f` as of the store's current revision: from the cache when it is
+    /// provably fresh, otherwise read from the store.
+    func freshList(_ f: ObjectFilter) async throws -> (revision: Revision, items: [CachedObject<T>]) {
+        if case .store(let r) = try await consistentRevision() { return try await listFromStore(f, at: r, after: nil) }
+        return cache.snapshot(f)
     }
 
     /// The object read from the store (a quorum read on etcd).
@@ -719,14 +718,7 @@ final class ResourceStore<T: StoredKind>: ResourceHandler, @unchecked Sendable {
             options =
                 (try? ObjectDecoding.decodeJSON(MetaV1.DeleteOptions.self, req.body, track: false).object) ?? options
         }
-        let f = try filter(req)
-        let rev: Revision
-        let items: [CachedObject<T>]
-        if case .store(let r) = try await consistentRevision() {
-            (rev, items) = try await listFromStore(f, at: r, after: nil)
-        } else {
-            (rev, items) = cache.snapshot(f)
-        }
+        let (rev, items) = try await freshList(try filter(req))
         var deleted: [CachedObject<T>] = []
         for item in items {
             do {

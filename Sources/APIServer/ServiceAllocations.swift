@@ -21,6 +21,16 @@ final class ServiceAllocations: @unchecked Sendable {
             as? ResourceStore<NetworkingV1.IPAddress>
     }
 
+    var serviceStore: ResourceStore<CoreV1.Service>? {
+        server.stores[GroupResource(group: "", resource: "services")] as? ResourceStore<CoreV1.Service>
+    }
+
+    /// The node-port RangeAllocation stored at `kv` (an empty one when there is none yet).
+    static func nodePortAllocation(_ kv: KeyValue?) throws -> CoreV1.RangeAllocation {
+        guard let kv else { return CoreV1.RangeAllocation() }
+        return try CoreV1.RangeAllocation(protoBytes: ProtobufEnvelope.unwrap(kv.value).raw)
+    }
+
     /// Claims the service's cluster IPs; returns those another service already holds (claiming none then).
     func claimIPs(_ svc: CoreV1.Service) async throws -> [String] {
         guard let store = ipStore else { return [] }
@@ -51,19 +61,16 @@ final class ServiceAllocations: @unchecked Sendable {
     func resync() async throws {
         var ips: [String] = []
         var ports: [Int] = []
-        if let store = ipStore { ips += try await store.freshItems().map(\.name) }
-        if let store = server.stores[GroupResource(group: "", resource: "services")] as? ResourceStore<CoreV1.Service> {
-            for s in try await store.freshItems() {
+        if let store = ipStore { ips += try await store.freshList(.everything).items.map(\.name) }
+        if let store = serviceStore {
+            for s in try await store.freshList(.everything).items {
                 ips += s.object.spec.clusterIPs
                 ports += s.object.spec.ports.map { Int($0.nodePort) }.filter { $0 > 0 }
             }
         }
-        let range = server.nodePorts.range
-        if let cur = try await server.store.get(Self.nodePortKey, at: nil) {
-            let alloc = try CoreV1.RangeAllocation(protoBytes: ProtobufEnvelope.unwrap(cur.value).raw)
-            let bits = Bitmap(bigEndian: alloc.data)
-            ports += (0..<bits.bytes.count * 8).filter { bits[$0] }.map { range.lowerBound + $0 }
-        }
+        let bits = Bitmap(
+            bigEndian: try Self.nodePortAllocation(try await server.store.get(Self.nodePortKey, at: nil)).data)
+        ports += (0..<bits.bytes.count * 8).filter { bits[$0] }.map { server.nodePorts.range.lowerBound + $0 }
         server.serviceIPs.reset(to: ips)
         server.nodePorts.reset(to: ports)
     }
@@ -82,8 +89,7 @@ final class ServiceAllocations: @unchecked Sendable {
         let range = server.nodePorts.range
         for _ in 0..<32 {
             let cur = try await server.store.get(Self.nodePortKey, at: nil)
-            var alloc = CoreV1.RangeAllocation()
-            if let cur { alloc = try CoreV1.RangeAllocation(protoBytes: ProtobufEnvelope.unwrap(cur.value).raw) }
+            var alloc = try Self.nodePortAllocation(cur)
             alloc.range = "\(range.lowerBound)-\(range.upperBound)"
             var bits = Bitmap(bigEndian: alloc.data)
             let offsets = ports.map { $0 - range.lowerBound }

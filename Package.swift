@@ -104,6 +104,7 @@ var targets: [Target] = [
     .testTarget(name: "APITestingTests", dependencies: ["APITesting"], path: "Tests/APITestingTests"),
     .testTarget(name: "APIMachineryTests", dependencies: ["APIMachinery"], path: "Tests/APIMachineryTests"),
     .testTarget(name: "KubernetesAPITests", dependencies: ["KubernetesAPI"], path: "Tests/KubernetesAPITests"),
+    .testTarget(name: "CodeGenTests", dependencies: ["CodeGen"], path: "Tests/CodeGenTests"),
 ]
 for g in apiGroups {
     targets.append(

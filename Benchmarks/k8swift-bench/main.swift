@@ -4,12 +4,12 @@ import KubernetesAPI
 // make bench: codec, conversion and defaulting throughput on upstream's HEAD fixtures, as JSON.
 // Targets (2-core machine): JSON decode ≥ 120 MB/s, encode ≥ 250 MB/s, protobuf faster than JSON.
 
-var spec = "../shared/kubernetes-v1.36"
+var fixtures = "testdata/upstream/fixtures/HEAD"
 var args = CommandLine.arguments.dropFirst()
 while let a = args.popFirst() {
-    if a == "--spec", let v = args.popFirst() { spec = v }
+    if a == "--fixtures", let v = args.popFirst() { fixtures = v }
 }
-let testdata = URL(fileURLWithPath: spec).appendingPathComponent("testdata/HEAD")
+let testdata = URL(fileURLWithPath: fixtures)
 let profile = CommandLine.arguments.contains("--profile-decode")
 
 func load(_ name: String) -> [UInt8] {

@@ -2,8 +2,38 @@ import CodeGen
 import Foundation
 
 // k8swift-codegen [--spec DIR] [--facts DIR] [--out DIR] [--only Module,Module] [--verbose]
-// Regenerates the API types from the OpenAPI v3 spec, the protobuf field table and the Go facts.
-var spec = "../shared/kubernetes-v1.36"
+// Regenerates the API types from the committed API facts (`api/`: OpenAPI without descriptions, the
+// protobuf field table, discovery), the Go facts and the feature gate tables.
+//
+// k8swift-codegen import --from UPSTREAM_SPEC_DIR [--to api]
+// Replaces the committed API facts with those of an upstream spec directory (descriptions removed).
+if CommandLine.arguments.dropFirst().first == "import" {
+    var from: String? = nil
+    var to = "api"
+    var rest = CommandLine.arguments.dropFirst(2)
+    while let a = rest.popFirst() {
+        switch a {
+        case "--from": from = rest.popFirst()
+        case "--to": to = rest.popFirst() ?? to
+        default:
+            FileHandle.standardError.write(Data("unknown argument \(a)\n".utf8))
+            exit(1)
+        }
+    }
+    guard let from else {
+        FileHandle.standardError.write(Data("usage: k8swift-codegen import --from DIR [--to DIR]\n".utf8))
+        exit(1)
+    }
+    do {
+        let files = try SpecImporter.run(from: URL(fileURLWithPath: from), to: URL(fileURLWithPath: to))
+        print("imported \(files.count) files from \(from) into \(to)")
+        exit(0)
+    } catch {
+        FileHandle.standardError.write(Data("k8swift-codegen import: \(error)\n".utf8))
+        exit(1)
+    }
+}
+var spec = "api"
 var facts = "codegen/gofacts"
 var out = "Sources"
 var only: Set<String>? = nil

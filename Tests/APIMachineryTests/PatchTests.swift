@@ -5,11 +5,11 @@ import Testing
 
 func json(_ s: String) -> JSONValue { try! JSONValue.parse(Array(s.utf8)) }
 
-/// A recorded upstream exchange from ../shared/kubernetes-v1.36/responses (beside the checkout).
+/// A recorded upstream exchange from testdata/upstream/responses.
 func recorded(_ name: String) throws -> (request: JSONValue, response: JSONValue) {
     let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
-        .deletingLastPathComponent().deletingLastPathComponent()
-    let path = root.appendingPathComponent("shared/kubernetes-v1.36/responses/\(name).json").path
+        .deletingLastPathComponent()
+    let path = root.appendingPathComponent("testdata/upstream/responses/\(name).json").path
     let data = try #require(FileManager.default.contents(atPath: path))
     let v = try JSONValue.parse(Array(data))
     let req = try #require(v["request"]?["body"]?.stringValue)

@@ -7,7 +7,7 @@ import Testing
 struct SupportTests {
     @Test("continue tokens are byte-identical to upstream's for the same revision and key")
     func continueToken() throws {
-        // From ../shared/kubernetes-v1.36/responses/list-paginated-page1.json (clusterroles, limit=2).
+        // From testdata/upstream/responses/list-paginated-page1.json (clusterroles, limit=2).
         let upstream = "eyJ2IjoibWV0YS5rOHMuaW8vdjEiLCJydiI6OTM3OSwic3RhcnQiOiIvY2x1c3Rlci1hZG1pblx1MDAwMCJ9"
         let ours = ContinueToken(revision: 9379, start: "cluster-admin").encoded(prefix: "/registry/clusterroles/")
         #expect(ours == upstream)

@@ -19,7 +19,7 @@ struct DurabilityTests {
             let w = Process()
             w.executableURL = URL(fileURLWithPath: py)
             w.arguments = [
-                script, "writer", "--kubeconfig", c.kubeconfig, "--data-dir", dir, "--shared", sharedDir.path,
+                script, "writer", "--kubeconfig", c.kubeconfig, "--data-dir", dir, "--testdata", upstreamTestData.path,
                 "--acked", acked,
                 "--namespace", ns,
             ]

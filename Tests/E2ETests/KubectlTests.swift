@@ -2,7 +2,7 @@ import Foundation
 import Testing
 
 /// Real kubectl (1.33 and 1.27) against `k8swift server`. Expected values come from upstream's
-/// documented behaviour and ../shared/kubernetes-v1.36 (discovery lists, recorded responses).
+/// documented behaviour and testdata/upstream (discovery lists, recorded responses).
 @Suite("kubectl end to end", .serialized)
 struct KubectlTests {
     let c: TestCluster
@@ -12,7 +12,7 @@ struct KubectlTests {
     @Test("api-versions lists exactly upstream's default group-versions", arguments: ["1.33", "1.27"])
     func apiVersions(version: String) throws {
         let want = try String(
-            contentsOf: sharedDir.appendingPathComponent("discovery/api-versions.txt"), encoding: .utf8
+            contentsOf: upstreamTestData.appendingPathComponent("discovery/api-versions.txt"), encoding: .utf8
         )
         .split(separator: "\n").map(String.init).sorted()
         let got = try c.kubectl(["api-versions"], version: version).out.split(separator: "\n").map(String.init).sorted()
@@ -47,7 +47,7 @@ struct KubectlTests {
             return out
         }
         let text = try String(
-            contentsOf: sharedDir.appendingPathComponent("discovery/api-resources.txt"), encoding: .utf8)
+            contentsOf: upstreamTestData.appendingPathComponent("discovery/api-resources.txt"), encoding: .utf8)
         let want = rows(text)
         let got = rows(try c.kubectl(["api-resources"]).out)
         #expect(got.symmetricDifference(want).isEmpty, "differs: \(got.symmetricDifference(want).sorted())")

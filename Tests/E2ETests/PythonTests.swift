@@ -15,7 +15,7 @@ struct PythonTests {
         return try c.run(
             py,
             [script, mode] + extra + [
-                "--kubeconfig", c.kubeconfig, "--data-dir", c.dataDir, "--shared", sharedDir.path,
+                "--kubeconfig", c.kubeconfig, "--data-dir", c.dataDir, "--testdata", upstreamTestData.path,
             ],
             check: false)
     }

@@ -61,10 +61,13 @@ final class TestCluster: @unchecked Sendable {
 
     /// `command` is `server` or `kube-apiserver`; `etcd` puts it on that etcd (else SQLite, or the
     /// per-cluster etcd under `K8SWIFT_E2E_STORE=etcd`). Several servers may share one data dir
-    /// (and so one CA) when each binds its own address.
+    /// (and so one CA) when each binds its own address. `binary` replaces the binary under test,
+    /// `launcher` runs it through another program (`launcher + [binary] + arguments`), and
+    /// `environment` replaces the inherited environment (`env` adds to it).
     init(
         extraArgs: [String] = [], dataDir: String? = nil, port: Int? = nil, keepDataDir: Bool = false,
-        command: String = "server", address: String = "127.0.0.1", etcd: String? = nil, env: [String: String] = [:]
+        command: String? = "server", address: String = "127.0.0.1", etcd: String? = nil, env: [String: String] = [:],
+        binary: String? = nil, launcher: [String] = [], environment: [String: String]? = nil
     ) throws {
         let dir =
             dataDir
@@ -85,13 +88,20 @@ final class TestCluster: @unchecked Sendable {
             args += ["--etcd-servers", try Self.etcd(for: dir).clientURL]
         }
         let p = Process()
-        p.executableURL = URL(fileURLWithPath: Self.binary)
-        p.arguments =
-            [
-                command, "--data-dir", dir, "--secure-port", String(self.port), "--bind-address", address,
+        let argv =
+            [binary ?? Self.binary] + (command.map { [$0] } ?? [])
+            + [
+                "--data-dir", dir, "--secure-port", String(self.port), "--bind-address", address,
                 "--write-kubeconfig", kubeconfig,
             ] + args
-        if !env.isEmpty { p.environment = ProcessInfo.processInfo.environment.merging(env) { $1 } }
+        let full = launcher + argv
+        p.executableURL = URL(fileURLWithPath: full[0])
+        p.arguments = Array(full.dropFirst())
+        if let environment {
+            p.environment = environment
+        } else if !env.isEmpty {
+            p.environment = ProcessInfo.processInfo.environment.merging(env) { $1 }
+        }
         let h = FileHandle(forWritingAtPath: log)!
         h.seekToEndOfFile()
         p.standardOutput = h
@@ -172,15 +182,25 @@ final class TestCluster: @unchecked Sendable {
         throws
         -> Result
     {
-        let p = Process()
-        p.executableURL = URL(fileURLWithPath: bin)
-        p.arguments = args
         var environment = ProcessInfo.processInfo.environment
         environment["KUBECONFIG"] = kubeconfig
         environment["HOME"] = dataDir
         for (k, v) in env { environment[k] = v }
+        return try Self.execute(
+            [bin] + args, stdin: stdin, environment: environment, scratchDir: dataDir, check: check)
+    }
+
+    /// Runs `argv` with exactly `environment`, its output collected in files under `scratchDir`.
+    static func execute(
+        _ argv: [String], stdin: String? = nil, environment: [String: String], scratchDir: String,
+        check: Bool = true
+    ) throws -> Result {
+        let bin = argv[0], args = Array(argv.dropFirst())
+        let p = Process()
+        p.executableURL = URL(fileURLWithPath: bin)
+        p.arguments = args
         p.environment = environment
-        let outFile = dataDir + "/out-\(UUID().uuidString)"
+        let outFile = scratchDir + "/out-\(UUID().uuidString)"
         let errFile = outFile + ".err"
         FileManager.default.createFile(atPath: outFile, contents: nil)
         FileManager.default.createFile(atPath: errFile, contents: nil)
@@ -267,5 +287,5 @@ func dig(_ v: Any?, _ path: Any...) -> Any? {
     return cur
 }
 
-/// The shared spec directory beside the checkout.
-let sharedDir = TestCluster.repoRoot.deletingLastPathComponent().appendingPathComponent("shared/kubernetes-v1.36")
+/// Upstream's recorded responses, discovery lists and fixtures, committed under testdata/upstream.
+let upstreamTestData = TestCluster.repoRoot.appendingPathComponent("testdata/upstream")

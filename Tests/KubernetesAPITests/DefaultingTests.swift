@@ -2,13 +2,13 @@ import Foundation
 import KubernetesAPI
 import Testing
 
-/// Defaulting checked against upstream's recorded create responses (../shared/kubernetes-v1.36/responses)
+/// Defaulting checked against upstream's recorded create responses (testdata/upstream/responses)
 /// and upstream's documented defaults.
 @Suite("Defaulting")
 struct DefaultingTests {
     static let responses = URL(fileURLWithPath: #filePath)
         .deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
-        .deletingLastPathComponent().appendingPathComponent("shared/kubernetes-v1.36/responses")
+        .appendingPathComponent("testdata/upstream/responses")
 
     /// (request body, response body) of a recorded exchange.
     static func exchange(_ name: String) throws -> (request: [UInt8], response: [UInt8]) {

@@ -2,13 +2,13 @@ import Foundation
 import KubernetesAPI
 import Testing
 
-/// Upstream's serialization fixtures (../shared/kubernetes-v1.36/testdata): every GVK we implement
+/// Upstream's serialization fixtures (testdata/upstream/fixtures): every GVK we implement
 /// must decode from JSON and protobuf to equal objects and re-encode to upstream's exact bytes.
 @Suite("Upstream serialization fixtures")
 struct FixtureRoundTripTests {
     static let root = URL(fileURLWithPath: #filePath)
         .deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
-        .deletingLastPathComponent().appendingPathComponent("shared/kubernetes-v1.36/testdata")
+        .appendingPathComponent("testdata/upstream/fixtures")
 
     struct Fixture: CustomStringConvertible {
         var dir: String

@@ -2,7 +2,7 @@ import Foundation
 import KubernetesAPI
 import Testing
 
-/// The scheme against upstream's discovery (../shared/kubernetes-v1.36/discovery): the same enabled
+/// The scheme against upstream's discovery (testdata/upstream/discovery): the same enabled
 /// group-versions, resource names, short names, scope, verbs and kinds.
 @Suite("Scheme")
 struct SchemeTests {

@@ -1,7 +1,7 @@
 """End-to-end checks of k8swift with Python: the official client, raw HTTP replays of upstream's
 recorded exchanges, and random bad input. Run by Tests/E2ETests (Swift) against a live server.
 
-usage: e2e.py client|recorded|fuzz N  --kubeconfig KC --data-dir DIR --shared SHARED
+usage: e2e.py client|recorded|fuzz N  --kubeconfig KC --data-dir DIR --testdata DIR
 Exits non-zero with a list of failures."""
 import argparse, base64, json, os, random, ssl, sys, threading, time, http.client, uuid
 
@@ -46,7 +46,7 @@ def port_of(kubeconfig):
 def recorded(args):
     """Replays upstream's recorded exchanges and compares code, reason, message and shape."""
     raw = Raw(args.data_dir, port_of(args.kubeconfig))
-    rdir = os.path.join(args.shared, "responses")
+    rdir = os.path.join(args.testdata, "responses")
     ns = "golden-" + uuid.uuid4().hex[:6]
     st, _, _ = raw.do("POST", "/api/v1/namespaces", json.dumps({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": ns}}),
                       {"Content-Type": "application/json"})
@@ -153,7 +153,7 @@ def recorded(args):
     st, h, data = raw.do("GET", "/apis", headers={"Accept": "application/json;g=apidiscovery.k8s.io;v=v2;as=APIGroupDiscoveryList,application/json"})
     check(st == 200 and h.get("Vary") == "Accept" and h.get("ETag"), f"aggregated discovery headers: {h}")
     d = json.loads(data)
-    want = json.load(open(os.path.join(args.shared, "discovery", "aggregated-apis.json")))
+    want = json.load(open(os.path.join(args.testdata, "discovery", "aggregated-apis.json")))
     check([g["metadata"]["name"] for g in d["items"]] == [g["metadata"]["name"] for g in want["items"]], "aggregated group order")
     st2, _, _ = raw.do("GET", "/apis", headers={"Accept": "application/json;g=apidiscovery.k8s.io;v=v2;as=APIGroupDiscoveryList", "If-None-Match": h.get("ETag", "")})
     check(st2 == 304, f"etag revalidation: {st2}")
@@ -349,7 +349,7 @@ if __name__ == "__main__":
     ap.add_argument("count", nargs="?", type=int, default=1000)
     ap.add_argument("--kubeconfig", required=True)
     ap.add_argument("--data-dir", required=True)
-    ap.add_argument("--shared", required=True)
+    ap.add_argument("--testdata", required=True)
     ap.add_argument("--seed", type=int, default=1)
     ap.add_argument("--acked", default="")
     ap.add_argument("--namespace", default="default")

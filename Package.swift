@@ -34,9 +34,10 @@ let apiGroups: [(name: String, deps: [String])] = [
 var targets: [Target] = [
     .target(
         name: "APIMachinery",
-        dependencies: [.product(name: "Yams", package: "Yams")],
+        dependencies: ["CBuildInfo", .product(name: "Yams", package: "Yams")],
         path: "Sources/APIMachinery"
     ),
+    .target(name: "CBuildInfo", path: "Sources/CBuildInfo"),
     .target(name: "CodeGen", path: "Sources/CodeGen"),
     .executableTarget(name: "k8swift-codegen", dependencies: ["CodeGen"], path: "Sources/k8swift-codegen"),
     .executableTarget(

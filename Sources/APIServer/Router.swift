@@ -325,24 +325,7 @@ final class Router: HTTPResponder, @unchecked Sendable {
     }
 
     func version() -> HTTPResponse {
-        let text = """
-            {
-              "major": "1",
-              "minor": "36",
-              "emulationMajor": "1",
-              "emulationMinor": "36",
-              "minCompatibilityMajor": "1",
-              "minCompatibilityMinor": "35",
-              "gitVersion": "\(K8swiftBuild.gitVersion)",
-              "gitCommit": "\(K8swiftBuild.commit)",
-              "gitTreeState": "clean",
-              "buildDate": "\(K8swiftBuild.buildDate)",
-              "goVersion": "swift6.3",
-              "compiler": "swiftc",
-              "platform": "linux/amd64"
-            }
-            """
-        return HTTPResponse(status: .ok, headers: Self.jsonHeaders(), body: .bytes(Array(text.utf8)))
+        HTTPResponse(status: .ok, headers: Self.jsonHeaders(), body: .bytes(K8swiftVersion.info.jsonBytes))
     }
 
     // MARK: virtual resources
@@ -435,12 +418,4 @@ final class Router: HTTPResponder, @unchecked Sendable {
             headers: ["Content-Type": format.format == .yaml ? "application/yaml" : "application/json"],
             body: .bytes(bytes))
     }
-}
-
-/// Build facts served by /version.
-public enum K8swiftBuild {
-    public static let version = "0.1.0"
-    public static let gitVersion = "v1.36.2-k8swift.0.1.0"
-    public static let commit = "0000000000000000000000000000000000000000"
-    public static let buildDate = "2026-12-01T00:00:00Z"
 }

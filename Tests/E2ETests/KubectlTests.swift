@@ -266,7 +266,12 @@ struct KubectlTests {
         let v = try JSONSerialization.jsonObject(with: Data(version.utf8))
         #expect(dig(v, "major") as? String == "1")
         #expect(dig(v, "minor") as? String == "36")
-        #expect((dig(v, "gitVersion") as? String)?.hasPrefix("v1.36.2-k8swift") == true)
+        #expect((dig(v, "gitVersion") as? String)?.hasPrefix("v1.36.2+k8swift.") == true)
+        // kubectl reads it back as the server version.
+        let both = try c.kubectl(["version", "-o", "json"]).out
+        #expect(
+            dig(try JSONSerialization.jsonObject(with: Data(both.utf8)), "serverVersion", "gitVersion") as? String
+                == dig(v, "gitVersion") as? String)
         let who = try c.kubectl(["auth", "whoami", "-o", "json"])
         let w = try JSONSerialization.jsonObject(with: Data(who.out.utf8))
         #expect(dig(w, "status", "userInfo", "username") as? String == "kubernetes-admin")

@@ -11,9 +11,10 @@ BUILDINFO := Sources/CBuildInfo/buildinfo.generated.h
 
 .PHONY: all test test-long run verify bench clean deps generate format release buildinfo
 
-## all: build the k8swift binary (release) into _output/bin (WHAT=<product> builds another product)
+## all: build the k8swift binary (release, as make release links it) into _output/bin (WHAT=<product>
+## builds another product)
 all: deps buildinfo
-	$(SWIFT) build -c release --product $(WHAT)
+	hack/release.sh --build $(WHAT)
 	mkdir -p $(BIN_DIR)
 	cp "$$($(SWIFT) build -c release --show-bin-path)/$(WHAT)" $(BIN_DIR)/$(WHAT)
 	@echo "built $(BIN_DIR)/$(WHAT)"
@@ -67,12 +68,12 @@ verify: deps generate
 format:
 	$(SWIFT) format format -i --configuration .swift-format $(FORMAT_FILES)
 
-## bench: benchmarks (release), printed as JSON: codecs, then the API server under apiload (on SQLite, then on etcd)
+## bench: benchmarks of the release build (as make release links it), printed as JSON: codecs, the
+## etcd client, then the API server under apiload (when beside the checkout) and a curl driver, on
+## SQLite, then on etcd
 bench: deps buildinfo
-	$(SWIFT) build -c release --product k8swift-bench
-	$(SWIFT) build -c release --product k8swift
+	hack/release.sh --build k8swift-bench k8swift k8swift-etcd-bench
 	"$$($(SWIFT) build -c release --show-bin-path)/k8swift-bench" --fixtures testdata/upstream/fixtures/HEAD
-	$(SWIFT) build -c release --product k8swift-etcd-bench
 	"$$($(SWIFT) build -c release --show-bin-path)/k8swift-etcd-bench"
 	python3 hack/bench_api.py "$$($(SWIFT) build -c release --show-bin-path)/k8swift" --apiload $(APILOAD)
 	python3 hack/bench_api.py "$$($(SWIFT) build -c release --show-bin-path)/k8swift" --apiload $(APILOAD) --etcd

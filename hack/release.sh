@@ -7,9 +7,30 @@
 # Only the C library, libstdc++, libgcc_s and zlib (all in Debian's base image) stay dynamic; the build
 # fails if the binary needs anything else.
 # linux/arm64 is not built: this toolchain has no aarch64 Swift runtime or SDK to link against.
+#
+# hack/release.sh --build PRODUCT... builds products with the same flags and nothing else (make all
+# and make bench use it, so they measure the shipped build and share its objects with make release).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 SWIFT=${SWIFT:-swift}
+
+# SQLite from Debian's static archive: a search directory holding only libsqlite3.a comes before
+# the system directories, so the linker takes the archive for -lsqlite3.
+static_build() {
+    local static=_output/staticlibs sqlite_a
+    mkdir -p "$static"
+    sqlite_a=$(gcc -print-file-name=libsqlite3.a)
+    [ -f "$sqlite_a" ] || { echo "release: libsqlite3.a not found (Debian libsqlite3-dev)" >&2; exit 1; }
+    ln -sf "$sqlite_a" "$static/libsqlite3.a"
+    for product in "$@"; do
+        $SWIFT build -c release --product "$product" --static-swift-stdlib -Xlinker -L"$PWD/$static"
+    done
+}
+if [ "${1:-}" = --build ]; then
+    shift
+    static_build "$@"
+    exit 0
+fi
 out=_output/release
 case "$(uname -m)" in
     x86_64) arch=amd64 ;;
@@ -22,16 +43,8 @@ hack/version.sh --header Sources/CBuildInfo/buildinfo.generated.h --force
 version=$(hack/version.sh)
 name=k8swift-$version-linux-$arch
 
-# SQLite from Debian's static archive: a search directory holding only libsqlite3.a comes before
-# the system directories, so the linker takes the archive for -lsqlite3.
-static=_output/staticlibs
-mkdir -p "$static"
-sqlite_a=$(gcc -print-file-name=libsqlite3.a)
-[ -f "$sqlite_a" ] || { echo "release: libsqlite3.a not found (Debian libsqlite3-dev)" >&2; exit 1; }
-ln -sf "$sqlite_a" "$static/libsqlite3.a"
-
 start=$(date +%s)
-$SWIFT build -c release --product k8swift --static-swift-stdlib -Xlinker -L"$PWD/$static"
+static_build k8swift
 bin="$($SWIFT build -c release --show-bin-path)/k8swift"
 echo "release: built in $(( $(date +%s) - start )) s"
 

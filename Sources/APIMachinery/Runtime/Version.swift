@@ -70,16 +70,13 @@ public struct VersionInfo: Sendable, Equatable {
 
     /// Indented JSON, as upstream's `/version` writes it (no final newline).
     public var jsonBytes: [UInt8] {
-        var out: [UInt8] = Array("{\n".utf8)
-        for (i, f) in fields.enumerated() {
-            var name = JSONWriter(capacity: 32)
-            name.string(f.name)
-            var value = JSONWriter(capacity: 64)
-            value.string(f.value)
-            out += Array("  ".utf8) + name.bytes + Array(": ".utf8) + value.bytes
-            out += Array((i == fields.count - 1 ? "\n" : ",\n").utf8)
+        var w = JSONWriter(capacity: 512)
+        w.beginObject()
+        for f in fields {
+            w.key(f.name)
+            w.string(f.value)
         }
-        out += Array("}".utf8)
-        return out
+        w.endObject()
+        return JSONIndent.indent(w.bytes)
     }
 }

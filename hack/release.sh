@@ -128,3 +128,6 @@ rm -rf "$out/stage"
 (cd "$out" && sha256sum "$name.tar.gz" "$name.oci.tar" > sha256sums.txt)
 echo "release: $out/$name.tar.gz ($(du -h "$out/$name.tar.gz" | cut -f1)), $out/$name.oci.tar ($(du -h "$out/$name.oci.tar" | cut -f1)), binary $(du -h "$bin" | cut -f1) unstripped, $(stat -c %s "$bin") bytes"
 cat "$out/sha256sums.txt"
+if [ "$arch" = amd64 ]; then
+    echo "release: linux/arm64 not built (this toolchain has no aarch64 Swift runtime or SDK)"
+fi

@@ -43,7 +43,7 @@ var targets: [Target] = [
     .executableTarget(
         name: "k8swift",
         dependencies: [
-            "KubernetesAPI", "APIServer",
+            "KubernetesAPI", "APIServer", "KubeClient", "ControllerRuntime", "Controllers",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ],
         path: "Sources/k8swift"
@@ -94,6 +94,22 @@ var targets: [Target] = [
         path: "Sources/APIServer",
         swiftSettings: [.swiftLanguageMode(.v5)]
     ),
+    .target(
+        name: "KubeClient",
+        dependencies: [
+            "KubernetesAPI",
+            .product(name: "AsyncHTTPClient", package: "async-http-client"),
+            .product(name: "NIOCore", package: "swift-nio"),
+            .product(name: "NIOSSL", package: "swift-nio-ssl"),
+        ],
+        path: "Sources/KubeClient"
+    ),
+    .target(name: "ControllerRuntime", dependencies: ["KubeClient"], path: "Sources/ControllerRuntime"),
+    .target(name: "Controllers", dependencies: ["ControllerRuntime"], path: "Sources/Controllers"),
+    .testTarget(name: "KubeClientTests", dependencies: ["KubeClient"], path: "Tests/KubeClientTests"),
+    .testTarget(
+        name: "ControllerRuntimeTests", dependencies: ["ControllerRuntime"], path: "Tests/ControllerRuntimeTests"),
+    .testTarget(name: "ControllersTests", dependencies: ["Controllers"], path: "Tests/ControllersTests"),
     .testTarget(name: "APIServerTests", dependencies: ["APIServer"], path: "Tests/APIServerTests"),
     .testTarget(
         name: "E2ETests", dependencies: ["StorageTesting", "APIMachinery", "APICore", "APIApps"], path: "Tests/E2ETests", exclude: ["python"]),
@@ -138,6 +154,7 @@ let package = Package(
         .package(url: "https://github.com/grpc/grpc-swift-nio-transport", from: "2.9.0"),
         .package(url: "https://github.com/grpc/grpc-swift-protobuf", from: "2.4.0"),
         .package(url: "https://github.com/apple/swift-protobuf", from: "1.39.0"),
+        .package(url: "https://github.com/swift-server/async-http-client", from: "1.37.0"),
     ],
     targets: targets
 )

@@ -83,6 +83,26 @@ enum Strategies {
         "flowschemas", "prioritylevelconfigurations", "persistentvolumeclaims",
     ]
     static let createOnUpdate: Set<String> = ["endpoints", "events", "leases", "nodes", "endpointslices"]
+    /// Resources whose DELETE answers with the deleted object rather than a `Status` (upstream's
+    /// `ReturnDeletedObject`; the OpenAPI spec's DELETE responses name the kind for exactly these).
+    static let returnDeletedObject = Set(
+        [
+            (
+                "",
+                [
+                    "persistentvolumeclaims", "persistentvolumes", "pods", "podtemplates", "resourcequotas",
+                    "serviceaccounts", "services",
+                ]
+            ),
+            (
+                "resource.k8s.io",
+                [
+                    "deviceclasses", "resourceclaims", "resourceclaimtemplates", "resourceslices", "devicetaintrules",
+                    "resourcepoolstatusrequests",
+                ]
+            ),
+            ("storage.k8s.io", ["csidrivers", "csinodes", "storageclasses", "volumeattachments", "volumeattributesclasses"]),
+        ].flatMap { group, resources in resources.map { GroupResource(group: group, resource: $0) } })
 
     static func strategy<T: StoredKind>(for _: T.Type, resource: ResourceDescription, server: ServerContext)
         -> ResourceStrategy<T>
@@ -91,6 +111,7 @@ enum Strategies {
         s.hasStatus = resource.subresources.contains { $0.name == "status" }
         s.tracksGeneration = generationTracking.contains(resource.resource)
         s.allowCreateOnUpdate = createOnUpdate.contains(resource.resource)
+        s.returnsDeletedObject = returnDeletedObject.contains(resource.groupResource)
         switch (resource.group, resource.resource) {
         case ("", "namespaces"):
             s.prepareForCreate = { obj in
@@ -128,7 +149,6 @@ enum Strategies {
                 let g = requested ?? p.spec.terminationGracePeriodSeconds ?? 30
                 return g <= 0 ? nil : g
             }
-            s.returnsDeletedObject = true
         case ("", "services"):
             let ips = server.serviceIPs
             let ports = server.nodePorts

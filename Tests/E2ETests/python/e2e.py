@@ -220,7 +220,20 @@ def client(args):
     t.join()
     check([e[0] for e in events] == ["ADDED", "MODIFIED", "DELETED"], f"watch events: {events}")
     check([e[2] for e in events] == sorted(e[2] for e in events), "watch order")
-    core.delete_namespaced_config_map("c1", ns)
+    st = core.delete_namespaced_config_map("c1", ns)
+    check(isinstance(st, k.V1Status) and st.status == "Success", f"configmap delete answers a Status: {st}")
+    # Services, service accounts and unscheduled pods answer with the deleted object (upstream's
+    # ReturnDeletedObject); the client parses the answer as that kind.
+    core.create_namespaced_service(ns, {"metadata": {"name": "s"}, "spec": {"ports": [{"port": 80}]}})
+    svc = core.delete_namespaced_service("s", ns)
+    check(isinstance(svc, k.V1Service) and svc.metadata.name == "s" and svc.spec.ports[0].port == 80,
+          f"service delete answers the Service: {svc}")
+    core.create_namespaced_service_account(ns, {"metadata": {"name": "sa"}})
+    sa = core.delete_namespaced_service_account("sa", ns)
+    check(isinstance(sa, k.V1ServiceAccount) and sa.metadata.name == "sa", f"serviceaccount delete: {sa}")
+    core.create_namespaced_pod(ns, {"metadata": {"name": "p"}, "spec": {"containers": [{"name": "c", "image": "x"}]}})
+    pod = core.delete_namespaced_pod("p", ns)
+    check(isinstance(pod, k.V1Pod) and pod.metadata.name == "p", f"pod delete: {pod}")
     try:
         core.read_namespaced_config_map("c1", ns)
         check(False, "deleted configmap still readable")

@@ -1,0 +1,129 @@
+import APICore
+import APIEvents
+import APIMachinery
+import Foundation
+import KubeClient
+import Synchronization
+
+/// Writes `events.k8s.io/v1` Events for a controller. An event like one written in the last six
+/// minutes (same object, type, reason, action, note) is not written again: the first one becomes a
+/// series whose count and last-observed time are updated, as upstream's event library does.
+public final class EventRecorder: Sendable {
+    struct SeriesKey: Hashable {
+        var uid: String
+        var namespace: String
+        var name: String
+        var type: String
+        var reason: String
+        var action: String
+        var note: String
+    }
+
+    struct Series {
+        var eventName: String
+        var namespace: String
+        var count: Int32
+        var first: Date
+        var last: Date
+    }
+
+    public let controller: String
+    public let instance: String
+    let client: KubeClient
+    let series = Mutex<[SeriesKey: Series]>([:])
+    let pending = Mutex<[Task<Void, Never>]>([])
+    /// How long a repeat still joins an earlier event's series.
+    static let seriesWindow: TimeInterval = 6 * 60
+
+    public init(client: KubeClient, controller: String, instance: String) {
+        self.client = client
+        self.controller = controller
+        self.instance = instance
+    }
+
+    /// A reference to an object, for `regarding`/`related`.
+    public static func reference<T: KubeObject>(_ o: T) -> CoreV1.ObjectReference {
+        CoreV1.ObjectReference(
+            kind: T.groupVersionKind.kind, namespace: o.metadata.namespace, name: o.metadata.name,
+            uid: o.metadata.uid, apiVersion: T.groupVersionKind.apiVersion,
+            resourceVersion: o.metadata.resourceVersion)
+    }
+
+    public func normal<T: KubeObject>(_ o: T, reason: String, action: String = "", note: String) {
+        record(Self.reference(o), type: "Normal", reason: reason, action: action, note: note)
+    }
+
+    public func warning<T: KubeObject>(_ o: T, reason: String, action: String = "", note: String) {
+        record(Self.reference(o), type: "Warning", reason: reason, action: action, note: note)
+    }
+
+    /// Records an event without waiting for the write; failures to write are dropped, as upstream's
+    /// recorder drops them (events are best effort).
+    public func record(
+        _ regarding: CoreV1.ObjectReference, type: String, reason: String, action: String, note: String,
+        now: Date = Date()
+    ) {
+        let ns = regarding.namespace.isEmpty ? "default" : regarding.namespace
+        let key = SeriesKey(
+            uid: regarding.uid, namespace: ns, name: regarding.name, type: type, reason: reason,
+            action: action, note: note)
+        enum Plan {
+            case create(String)
+            case bump(Series)
+        }
+        let plan: Plan = series.withLock { m in
+            if var s = m[key], now.timeIntervalSince(s.last) < Self.seriesWindow {
+                s.count += 1
+                s.last = now
+                m[key] = s
+                return .bump(s)
+            }
+            if m.count > 4096 { m = m.filter { now.timeIntervalSince($0.value.last) < Self.seriesWindow } }
+            let name = "\(regarding.name).\(String(UInt64(now.timeIntervalSince1970 * 1e9), radix: 16))"
+            m[key] = Series(eventName: name, namespace: ns, count: 1, first: now, last: now)
+            return .create(name)
+        }
+        let client = self.client
+        let controller = self.controller
+        let instance = self.instance
+        let t = Task {
+            switch plan {
+            case .create(let name):
+                var e = EventsV1.Event()
+                e.metadata.name = name
+                e.metadata.namespace = ns
+                e.eventTime = LeaderElector.micro(now)
+                e.reportingController = controller
+                e.reportingInstance = instance
+                e.action = action
+                e.reason = reason
+                e.regarding = regarding
+                e.note = String(note.prefix(1024))
+                e.type = type
+                e.deprecatedSource = CoreV1.EventSource(component: controller)
+                _ = try? await client.create(e)
+            case .bump(let s):
+                let body = """
+                    {"series":{"count":\(s.count),"lastObservedTime":"\(LeaderElector.micro(s.last).description)"}}
+                    """
+                _ = try? await client.patch(
+                    EventsV1.Event.self, s.eventName, namespace: s.namespace, type: .merge, body: Array(body.utf8))
+            }
+        }
+        pending.withLock { p in
+            p.removeAll { $0.isCancelled }
+            p.append(t)
+            if p.count > 256 { p.removeFirst(p.count - 256) }
+        }
+    }
+
+    /// Waits for the writes started so far (tests, and a clean stop).
+    public func flush() async {
+        let ts = pending.withLock { p in
+            let t = p
+            p = []
+            return t
+        }
+        for t in ts { await t.value }
+    }
+}

@@ -1,0 +1,63 @@
+import KubeClient
+import Synchronization
+
+/// Shared informers: one per kind, however many controllers ask for it, so each resource is
+/// listed and watched once.
+public final class InformerFactory: Sendable {
+    public let client: KubeClient
+    let informers = Mutex<[ObjectIdentifier: any Sendable]>([:])
+    let tasks = Mutex<[Task<Void, Never>]>([])
+    let started = Mutex(false)
+
+    public init(client: KubeClient) { self.client = client }
+
+    /// The shared informer of a kind across all namespaces; started at once if the factory runs.
+    public func informer<T: KubeObject>(_: T.Type) -> Informer<T> {
+        let (inf, isNew): (Informer<T>, Bool) = informers.withLock { m in
+            if let i = m[ObjectIdentifier(T.self)] as? Informer<T> { return (i, false) }
+            let i = Informer<T>(client: client)
+            m[ObjectIdentifier(T.self)] = i
+            return (i, true)
+        }
+        if isNew && started.withLock({ $0 }) { launch(inf) }
+        return inf
+    }
+
+    /// The store behind a kind's shared informer (a lister).
+    public func store<T: KubeObject>(_: T.Type) -> ObjectStore<T> { informer(T.self).store }
+
+    func launch<T: KubeObject>(_ i: Informer<T>) {
+        let t = Task { await i.run() }
+        tasks.withLock { $0.append(t) }
+    }
+
+    /// Starts every informer asked for so far, and any asked for later.
+    public func start() {
+        let all: [any Sendable] = started.withLock { s in
+            if s { return [] }
+            s = true
+            return informers.withLock { Array($0.values) }
+        }
+        for i in all { (i as? any InformerRunning)?.launch(in: self) }
+    }
+
+    /// Waits until every informer has its first full state.
+    public func waitForSync() async {
+        let all = informers.withLock { Array($0.values) }
+        for i in all { await (i as? any InformerRunning)?.waitForSync() }
+    }
+
+    public func stop() {
+        for t in tasks.withLock({ $0 }) { t.cancel() }
+    }
+}
+
+/// Type-erased access to an informer's run loop.
+protocol InformerRunning: Sendable {
+    func launch(in factory: InformerFactory)
+    func waitForSync() async
+}
+
+extension Informer: InformerRunning {
+    func launch(in factory: InformerFactory) { factory.launch(self) }
+}

@@ -42,6 +42,9 @@ public final class APIServer: @unchecked Sendable {
     public let config: APIServerConfig
     public private(set) var port = 0
     public private(set) var kubeconfigPath: String? = nil
+    /// PEM of the CA that signed the serving certificate, when the server made it (what components
+    /// publish as the cluster's root CA).
+    public private(set) var rootCAPEM: String? = nil
     let storage: any StorageBackend
     private let closeStorage: @Sendable () -> Void
     let context: ServerContext
@@ -166,6 +169,7 @@ public final class APIServer: @unchecked Sendable {
         await reconciler?.reconcile()
         reconciler?.start()
         let tls = try loadTLS(advertise: advertise)
+        if config.tlsCertFile == nil { rootCAPEM = tls.caPEM }
         port = try await http.start(host: config.bindAddress, port: config.securePort, tls: tls.tls)
         router.serverAddress = "\(advertise):\(port)"
         if let path = config.writeKubeconfig, let certs = tls.certs {
@@ -185,6 +189,13 @@ public final class APIServer: @unchecked Sendable {
         }
     }
 
+    /// Answers a request made inside this process (the in-process transport of components that run in
+    /// the server): the same authentication, authorization, admission, validation and watch path as a
+    /// request over HTTPS, without TLS or sockets.
+    public func handle(_ request: HTTPRequest) async -> HTTPResponse {
+        await router.respond(to: request)
+    }
+
     public func stop() async {
         compactor?.cancel()
         await reconciler?.stop()
@@ -196,6 +207,7 @@ public final class APIServer: @unchecked Sendable {
     struct LoadedTLS {
         var tls: HTTPServer.TLS
         var certs: ClusterCertificates?
+        var caPEM: String
     }
 
     func loadTLS(advertise: String) throws -> LoadedTLS {
@@ -227,7 +239,8 @@ public final class APIServer: @unchecked Sendable {
         }
         if certs == nil && config.clientCAFile == nil { certs = generated }
         return LoadedTLS(
-            tls: HTTPServer.TLS(certificateChain: chain, privateKey: key, clientCAs: clientCAs), certs: certs)
+            tls: HTTPServer.TLS(certificateChain: chain, privateKey: key, clientCAs: clientCAs), certs: certs,
+            caPEM: generated.caPEM)
     }
 
     /// The address other components reach this server at: the bind address, or the first

@@ -128,6 +128,9 @@ enum Strategies {
             }
             // A namespace with finalizers goes Terminating first.
             s.gracePeriod = { obj, _ in ((obj as? CoreV1.Namespace)?.spec.finalizers.isEmpty ?? true) ? nil : 0 }
+            s.finalized = { obj in
+                obj.metadata.finalizers.isEmpty && ((obj as? CoreV1.Namespace)?.spec.finalizers.isEmpty ?? true)
+            }
             s.returnsDeletedObject = true
         case ("batch", "jobs"):
             s.prepareForCreate = { obj in

@@ -27,6 +27,9 @@ struct ResourceStrategy<T: StoredKind>: Sendable {
     var afterDelete: (@Sendable (T) async -> Void)? = nil
     /// Decides a graceful delete: returns the grace period to record, or nil to delete now.
     var gracePeriod: (@Sendable (T, Int64?) -> Int64?)? = nil
+    /// Whether nothing holds a deleted object any more (no finalizers); namespaces also wait for
+    /// their `spec.finalizers` (upstream's `ShouldDeleteDuringUpdate`).
+    var finalized: @Sendable (T) -> Bool = { $0.metadata.finalizers.isEmpty }
 }
 
 /// The generic REST store of one resource: objects of type T (its storage version) in the store
@@ -478,7 +481,7 @@ final class ResourceStore<T: StoredKind>: ResourceHandler, @unchecked Sendable {
             switch res {
             case .updated(let kv):
                 let e = try await committed(kv, obj)
-                if e.object.metadata.deletionTimestamp != nil && e.object.metadata.finalizers.isEmpty
+                if e.object.metadata.deletionTimestamp != nil && strategy.finalized(e.object)
                     && old.metadata.deletionTimestamp != nil
                 {
                     // The last finalizer went away: the object is deleted now.
@@ -692,7 +695,6 @@ final class ResourceStore<T: StoredKind>: ResourceHandler, @unchecked Sendable {
                     continue
                 }
                 let e = try await committed(kv, obj)
-                server.deletionStarted(groupResource, e.object.metadata.name)
                 return .pending(e)
             }
             if dryRun { return .deleted(cur) }

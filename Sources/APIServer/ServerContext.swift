@@ -95,60 +95,6 @@ final class ServerContext: @unchecked Sendable {
         }
     }
 
-    func deletionStarted(_ gr: GroupResource, _ name: String) {
-        if gr.resource == "namespaces" && gr.group.isEmpty {
-            Task { await NamespaceLifecycle.finalize(name, server: self) }
-        }
-    }
-}
-
-/// Deletes everything in a terminating namespace, then the namespace (upstream's namespace
-/// controller with the `kubernetes` finalizer).
-enum NamespaceLifecycle {
-    static func finalize(_ ns: String, server: ServerContext) async {
-        let namespaced = server.stores.values.filter { $0.resource.namespaced }
-        for attempt in 0..<600 {
-            var remaining = 0
-            for s in namespaced {
-                remaining += await (s as? any NamespaceContentDeleter)?.deleteAll(inNamespace: ns) ?? 0
-            }
-            if remaining == 0 { break }
-            try? await Task.sleep(for: .milliseconds(attempt < 20 ? 100 : 1000))
-        }
-        let store = server.namespaces
-        do {
-            let out = try await store.updateObject(namespace: "", name: ns, subresource: "finalize") { old in
-                var o = old
-                o.spec.finalizers.removeAll { $0 == "kubernetes" }
-                return o
-            }
-            let obj = out.object.object
-            if obj.spec.finalizers.isEmpty && obj.metadata.finalizers.isEmpty {
-                _ = try await server.store.delete(store.key(namespace: "", name: ns), ifRevision: nil)
-            }
-        } catch {
-            FileHandle.standardError.write(Data("namespace \(ns) finalization failed: \(error)\n".utf8))
-        }
-    }
-}
-
-protocol NamespaceContentDeleter {
-    /// Deletes the objects in a namespace; returns how many remain (pending finalizers).
-    func deleteAll(inNamespace ns: String) async -> Int
-}
-
-extension ResourceStore: NamespaceContentDeleter {
-    func deleteAll(inNamespace ns: String) async -> Int {
-        var f = ObjectFilter()
-        f.namespace = ns
-        let items = cache.snapshot(f).items
-        for item in items where item.object.metadata.deletionTimestamp == nil {
-            var options = MetaV1.DeleteOptions()
-            options.gracePeriodSeconds = 0
-            _ = try? await deleteObject(namespace: ns, name: item.name, options: options)
-        }
-        return cache.snapshot(f).items.count
-    }
 }
 
 /// Cluster IPs from the service CIDR: the first address is the `kubernetes` Service's.

@@ -281,8 +281,10 @@ enum TableBuilder {
         case "events":
             return [
                 c("Last Seen") { o, now in
+                    // Events written through events.k8s.io have only an eventTime (microseconds).
                     let t =
-                        Time(rfc3339: str(o, "lastTimestamp")) ?? Time(rfc3339: str(o, "eventTime").prefix(20) + "Z")
+                        Time(rfc3339: str(o, "lastTimestamp"))
+                        ?? MicroTime(rfc3339: str(o, "eventTime")).map { Time(seconds: $0.seconds) }
                     return s(t.map { humanDuration(now - $0.seconds) } ?? "<unknown>")
                 },
                 c("Type") { o, _ in s(str(o, "type")) }, c("Reason") { o, _ in s(str(o, "reason")) },

@@ -31,6 +31,9 @@ public final class Informer<T: KubeObject>: Sendable {
 
     public let store = ObjectStore<T>()
     let client: KubeClient
+    /// Where to list and watch, and what to accept, when not the kind's own resource (metadata informers).
+    let location: ResourceLocation?
+    let accept: (list: String, watch: String)?
     let namespace: String?
     let labelSelector: String?
     let fieldSelector: String?
@@ -40,9 +43,11 @@ public final class Informer<T: KubeObject>: Sendable {
 
     public init(
         client: KubeClient, namespace: String? = nil, labelSelector: String? = nil, fieldSelector: String? = nil,
-        useWatchList: Bool = true
+        useWatchList: Bool = true, location: ResourceLocation? = nil, accept: (list: String, watch: String)? = nil
     ) {
         self.client = client
+        self.location = location
+        self.accept = accept
         self.namespace = namespace
         self.labelSelector = labelSelector
         self.fieldSelector = fieldSelector
@@ -145,7 +150,8 @@ public final class Informer<T: KubeObject>: Sendable {
         var opts = listOptions
         // A first page from the watch cache, as client-go's reflector asks ("0" = any recent state).
         opts.resourceVersion = "0"
-        let list = try await client.listAll(T.self, namespace: namespace, options: opts)
+        let list = try await client.listAll(
+            T.self, at: location, namespace: namespace, options: opts, accept: accept?.list)
         apply(list.items, resourceVersion: list.metadata.resourceVersion)
         return list.metadata.resourceVersion
     }
@@ -161,7 +167,8 @@ public final class Informer<T: KubeObject>: Sendable {
         let stream: AsyncThrowingStream<KubeClient.WatchEventOf<T>, any Error>
         do {
             state.withLock { $0.watches += 1 }
-            stream = try await client.watch(T.self, namespace: namespace, options: opts)
+            stream = try await client.watch(
+                T.self, at: location, namespace: namespace, options: opts, accept: accept?.watch)
         } catch let e as StatusError where e.code == 400 || e.code == 422 || e.code == 403 || e.code == 415 {
             state.withLock { $0.watchListUnsupported = true }
             return false
@@ -203,7 +210,8 @@ public final class Informer<T: KubeObject>: Sendable {
         opts.allowWatchBookmarks = true
         opts.timeoutSeconds = Self.watchTimeout()
         state.withLock { $0.watches += 1 }
-        let stream = try await client.watch(T.self, namespace: namespace, options: opts)
+        let stream = try await client.watch(
+                T.self, at: location, namespace: namespace, options: opts, accept: accept?.watch)
         for try await ev in stream { try handle(ev) }
     }
 

@@ -8,6 +8,7 @@ public final class InformerFactory: Sendable {
     let informers = Mutex<[ObjectIdentifier: any Sendable]>([:])
     let tasks = Mutex<[Task<Void, Never>]>([])
     let started = Mutex(false)
+    let extra = Mutex<[any InformerRunning]>([])
 
     public init(client: KubeClient) { self.client = client }
 
@@ -23,6 +24,16 @@ public final class InformerFactory: Sendable {
         return inf
     }
 
+    /// Runs an informer the factory did not make (one per resource location, e.g. metadata informers)
+    /// with the others: now if the factory runs, else when it starts.
+    public func adopt<T: KubeObject>(_ i: Informer<T>) {
+        let now: Bool = started.withLock { s in
+            if !s { extra.withLock { $0.append(i) } }
+            return s
+        }
+        if now { launch(i) }
+    }
+
     /// The store behind a kind's shared informer (a lister).
     public func store<T: KubeObject>(_: T.Type) -> ObjectStore<T> { informer(T.self).store }
 
@@ -36,7 +47,7 @@ public final class InformerFactory: Sendable {
         let all: [any Sendable] = started.withLock { s in
             if s { return [] }
             s = true
-            return informers.withLock { Array($0.values) }
+            return informers.withLock { Array($0.values) } + extra.withLock { $0 as [any Sendable] }
         }
         for i in all { (i as? any InformerRunning)?.launch(in: self) }
     }

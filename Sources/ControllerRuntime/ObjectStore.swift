@@ -85,6 +85,21 @@ public final class ObjectStore<T: KubeObject>: Sendable {
         }
     }
 
+    /// Writes back an object this component just wrote to the server, unless the cache already holds a
+    /// newer version (resourceVersions compared as numbers when both are).
+    public func upsertIfNewer(_ obj: T) {
+        let key = ObjectKey(obj.metadata)
+        state.withLock { s in
+            if let cur = s.items[key], let a = UInt64(cur.metadata.resourceVersion),
+                let b = UInt64(obj.metadata.resourceVersion), a >= b
+            {
+                return
+            }
+            let old = s.items.updateValue(obj, forKey: key)
+            Self.reindex(&s, key: key, old: old, new: obj)
+        }
+    }
+
     /// Removes; returns the removed value.
     @discardableResult
     public func remove(_ key: ObjectKey) -> T? {

@@ -135,6 +135,43 @@ public struct DeleteOptions: Sendable {
     }
 }
 
+/// Where a resource is served: group, version, plural, scope.
+public struct ResourceLocation: Sendable, Hashable {
+    public var group: String
+    public var version: String
+    public var resource: String
+    public var namespaced: Bool
+
+    public init(group: String, version: String, resource: String, namespaced: Bool) {
+        self.group = group
+        self.version = version
+        self.resource = resource
+        self.namespaced = namespaced
+    }
+
+    public init(_ r: ResourceDescription) {
+        self.init(group: r.group, version: r.version, resource: r.resource, namespaced: r.namespaced)
+    }
+
+    public var groupVersionResource: GroupVersionResource {
+        GroupVersionResource(group: group, version: version, resource: resource)
+    }
+
+    func path(namespace: String?, name: String? = nil, subresource: String? = nil) -> String {
+        KubeClient.path(
+            group: group, version: version, resource: resource, namespaced: namespaced, namespace: namespace,
+            name: name, subresource: subresource)
+    }
+}
+
+/// Accept headers asking for metadata only (what a metadata informer reads).
+public enum MetadataAccept {
+    public static let list =
+        "application/vnd.kubernetes.protobuf;as=PartialObjectMetadataList;g=meta.k8s.io;v=v1,application/json;as=PartialObjectMetadataList;g=meta.k8s.io;v=v1,application/json"
+    public static let object =
+        "application/vnd.kubernetes.protobuf;as=PartialObjectMetadata;g=meta.k8s.io;v=v1,application/json;as=PartialObjectMetadata;g=meta.k8s.io;v=v1,application/json"
+}
+
 /// A kind the client does not know a resource for.
 public struct UnknownKindError: Error, CustomStringConvertible {
     public var gvk: GroupVersionKind
@@ -239,21 +276,33 @@ extension KubeClient {
     public func list<T: KubeObject>(
         _: T.Type, namespace: String? = nil, options: ListOptions = ListOptions()
     ) async throws -> ObjectList<T> {
-        let r = try resource(for: T.self)
+        try await list(T.self, at: ResourceLocation(try resource(for: T.self)), namespace: namespace, options: options)
+    }
+
+    /// Lists a resource at an explicit location, decoding items as `T` (e.g. PartialObjectMetadata
+    /// with `accept` asking for metadata only).
+    public func list<T: KubeObject>(
+        _: T.Type, at location: ResourceLocation, namespace: String? = nil, options: ListOptions = ListOptions(),
+        accept: String? = nil
+    ) async throws -> ObjectList<T> {
         let resp = try await checked(
-            KubeRequest(path: path(r, namespace: namespace), query: options.query, headers: [acceptHeader]))
+            KubeRequest(
+                path: location.path(namespace: namespace), query: options.query,
+                headers: [accept.map { (name: "Accept", value: $0) } ?? acceptHeader]))
         return try Self.decodeList(T.self, resp)
     }
 
     /// Lists every page (following `continue`) into one list.
     public func listAll<T: KubeObject>(
-        _: T.Type, namespace: String? = nil, options: ListOptions = ListOptions(), pageSize: Int = 500
+        _: T.Type, at location: ResourceLocation? = nil, namespace: String? = nil,
+        options: ListOptions = ListOptions(), accept: String? = nil, pageSize: Int = 500
     ) async throws -> ObjectList<T> {
+        let location = try location ?? ResourceLocation(try resource(for: T.self))
         var opts = options
         opts.limit = pageSize
         var out = ObjectList<T>()
         while true {
-            let page = try await list(T.self, namespace: namespace, options: opts)
+            let page = try await list(T.self, at: location, namespace: namespace, options: opts, accept: accept)
             out.items += page.items
             out.metadata.resourceVersion = page.metadata.resourceVersion
             guard !page.metadata.continue.isEmpty else { return out }

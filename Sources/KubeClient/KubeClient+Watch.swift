@@ -63,13 +63,16 @@ extension KubeClient {
     /// server ends the watch (its timeout) or the caller stops iterating. Throws the server's Status when
     /// the watch is refused outright.
     public func watch<T: KubeObject>(
-        _: T.Type, namespace: String? = nil, options: ListOptions = ListOptions()
+        _: T.Type, at location: ResourceLocation? = nil, namespace: String? = nil,
+        options: ListOptions = ListOptions(), accept: String? = nil
     ) async throws -> AsyncThrowingStream<WatchEvent<T>, any Error> {
-        let r = try resource(for: T.self)
+        let location = try location ?? ResourceLocation(try resource(for: T.self))
         var q = options.query
         q.append(("watch", "true"))
         let resp = try await checked(
-            KubeRequest(path: path(r, namespace: namespace), query: q, headers: [acceptHeader], streaming: true))
+            KubeRequest(
+                path: location.path(namespace: namespace), query: q,
+                headers: [accept.map { (name: "Accept", value: $0) } ?? acceptHeader], streaming: true))
         let protobuf = resp.header("Content-Type")?.hasPrefix(Self.protobufType) == true
         guard let chunks = resp.stream else {
             // A transport that answered whole (never for 200 over HTTP): decode what is there.

@@ -1,4 +1,6 @@
+import APIMachinery
 import APIServer
+import KubeClient
 import ArgumentParser
 import Foundation
 
@@ -148,7 +150,9 @@ struct APIServerFlags: ParsableArguments {
         return c
     }
 
-    func run(defaultKubeconfig: Bool) async throws {
+    func run(defaultKubeconfig: Bool, components: @escaping @Sendable (APIServer) async throws -> Void = { _ in })
+        async throws
+    {
         let server = try APIServer(config: config(defaultKubeconfig: defaultKubeconfig))
         do {
             try await server.start()
@@ -158,18 +162,79 @@ struct APIServerFlags: ParsableArguments {
         }
         print("k8swift API server listening on https://\(bindAddress):\(server.port)")
         if let kc = server.kubeconfigPath { print("kubeconfig: \(kc)") }
-        Residency.releaseStartupPages()
         fflush(nil)
-        while true { try await Task.sleep(for: .seconds(3600)) }
+        try await withThrowingTaskGroup(of: Void.self) { group in
+            group.addTask { try await components(server) }
+            group.addTask {
+                try await Task.sleep(for: .seconds(2))
+                Residency.releaseStartupPages()
+                while true { try await Task.sleep(for: .seconds(3600)) }
+            }
+            try await group.next()
+            try await group.next()
+        }
+    }
+}
+
+/// The components `k8swift server` runs beside the API server, and `--disable` to leave some out.
+enum ServerComponent: String, CaseIterable {
+    case controllerManager = "controller-manager"
+    case scheduler
+    case kubelet
+    case kubeProxy = "kube-proxy"
+    case clusterDNS = "cluster-dns"
+
+    /// `--disable` values: repeatable, each a comma-separated list.
+    static func parse(_ values: [String]) throws -> Set<ServerComponent> {
+        var out: Set<ServerComponent> = []
+        for v in values {
+            for name in v.split(separator: ",").map({ $0.trimmingCharacters(in: .whitespaces) }) where !name.isEmpty {
+                guard let c = ServerComponent(rawValue: name) else {
+                    throw ValidationError(
+                        "--disable: unknown component \"\(name)\" (known: \(allCases.map(\.rawValue).joined(separator: ", ")))")
+                }
+                out.insert(c)
+            }
+        }
+        return out
     }
 }
 
 struct Server: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
-        abstract: "Run the control plane (the API server and its namespace lifecycle) and write a kubeconfig.")
+        abstract: "Run the control plane (the API server and the controller manager) and write a kubeconfig.")
     @OptionGroup var flags: APIServerFlags
+    @Option(
+        name: .customLong("disable"),
+        help: "Components not to run (repeatable, comma-separated): controller-manager, scheduler, kubelet, kube-proxy, cluster-dns."
+    )
+    var disable: [String] = []
 
-    func run() async throws { try await flags.run(defaultKubeconfig: true) }
+    func validate() throws { _ = try ServerComponent.parse(disable) }
+
+    func run() async throws {
+        let disabled = try ServerComponent.parse(disable)
+        try await flags.run(defaultKubeconfig: true) { server in
+            guard !disabled.contains(.controllerManager) else { return }
+            try await Self.runControllerManager(in: server)
+        }
+    }
+
+    /// The controller manager inside the server: upstream's defaults, its own user, requests through
+    /// the in-process transport. Its client is not rate-limited: the server's inflight limits apply.
+    static func runControllerManager(in server: APIServer) async throws {
+        var flags = try ControllerManagerFlags.parse([])
+        flags.securePort = 0
+        var config = ClientConfig(server: "https://in-process")
+        config.qps = 0
+        config.userAgent = "kube-controller-manager/\(K8swiftVersion.info.gitVersion) k8swift (in-process)"
+        // Until RBAC exists (the security issue), components act with the masters group.
+        let transport = InProcessTransport(
+            server: server, user: "system:kube-controller-manager", groups: ["system:masters", "system:authenticated"])
+        let client = try KubeClient(config: config, transport: transport)
+        try await flags.runControllers(
+            client: client, rootCA: server.rootCAPEM.map { Array($0.utf8) }, health: ControllerManagerHealth())
+    }
 }
 
 struct KubeAPIServer: AsyncParsableCommand {

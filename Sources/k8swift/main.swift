@@ -9,7 +9,7 @@ struct K8swift: AsyncParsableCommand {
         commandName: "k8swift",
         abstract: "Kubernetes, written in Swift.",
         version: K8swiftVersion.full,
-        subcommands: [Version.self, Server.self, KubeAPIServer.self]
+        subcommands: [Version.self, Server.self, KubeAPIServer.self, KubeControllerManager.self]
     )
 }
 
@@ -74,6 +74,8 @@ do {
         try await server.run()
     } else if let apiserver = command as? KubeAPIServer {
         try await apiserver.run()
+    } else if let kcm = command as? KubeControllerManager {
+        try await kcm.run()
     } else {
         var sync = command
         try sync.run()

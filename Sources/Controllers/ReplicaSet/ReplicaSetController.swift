@@ -1,0 +1,250 @@
+import APIApps
+import APICore
+import APIMachinery
+import ControllerRuntime
+import Foundation
+
+/// Keeps each ReplicaSet's pods at its replica count (upstream's replicaset-controller): adopts and
+/// releases pods by selector, creates in slow-start batches, deletes the pods ranked best to delete,
+/// and reports replicas, ready, available and fully-labeled counts in status.
+public final class ReplicaSetController: Controller {
+    let client: KubeClient
+    let replicaSets: ObjectStore<AppsV1.ReplicaSet>
+    let pods: ObjectStore<CoreV1.Pod>
+    let queue = WorkQueue<ObjectKey>()
+    let expectations = Expectations<ObjectKey>()
+    let recorder: EventRecorder
+    let workers: Int
+
+    public init(_ ctx: ControllerContext) {
+        client = ctx.client
+        workers = ctx.options.workers("replicaset-controller", default: 5)
+        recorder = ctx.recorder("replicaset-controller")
+        let rsInformer = ctx.informers.informer(AppsV1.ReplicaSet.self)
+        let podInformer = ctx.informers.informer(CoreV1.Pod.self)
+        replicaSets = rsInformer.store
+        pods = podInformer.store
+        let queue = self.queue
+        rsInformer.addHandler { e in
+            switch e {
+            case .added(let rs), .updated(_, let rs), .deleted(let rs): queue.add(ObjectKey(rs.metadata))
+            }
+        }
+        podInformer.addHandler { [weak self] e in self?.podChanged(e) }
+    }
+
+    /// The replica set controlling a pod, if it is in the cache.
+    func owner(of pod: CoreV1.Pod) -> ObjectKey? {
+        guard let ref = OwnerRefs.controllerRef(pod.metadata), ref.kind == "ReplicaSet" else { return nil }
+        let key = ObjectKey(namespace: pod.metadata.namespace, name: ref.name)
+        guard replicaSets.get(key)?.metadata.uid == ref.uid else { return nil }
+        return key
+    }
+
+    /// Replica sets whose selector matches an orphan pod: they may adopt it.
+    func matching(_ pod: CoreV1.Pod) -> [ObjectKey] {
+        replicaSets.list(namespace: pod.metadata.namespace).filter { rs in
+            guard let sel = try? LabelSelector.from(rs.spec.selector), !sel.isEmpty else { return false }
+            return sel.matches(pod.metadata.labels)
+        }.map { ObjectKey($0.metadata) }
+    }
+
+    func podChanged(_ e: InformerEvent<CoreV1.Pod>) {
+        switch e {
+        case .added(let p):
+            if let key = owner(of: p) {
+                if p.metadata.deletionTimestamp == nil { expectations.creationObserved(key) }
+                queue.add(key)
+            } else if OwnerRefs.controllerRef(p.metadata) == nil {
+                for k in matching(p) { queue.add(k) }
+            }
+        case .updated(let old, let new):
+            let o = owner(of: old)
+            let n = owner(of: new)
+            if let o, o != n { queue.add(o) }
+            if let n {
+                queue.add(n)
+                // A pod that just became ready counts as available only after minReadySeconds.
+                if !Pods.isReady(old) && Pods.isReady(new), let rs = replicaSets.get(n), rs.spec.minReadySeconds > 0 {
+                    queue.add(n, after: .seconds(Int64(rs.spec.minReadySeconds) + 1))
+                }
+            } else if OwnerRefs.controllerRef(new.metadata) == nil,
+                old.metadata.labels != new.metadata.labels || OwnerRefs.controllerRef(old.metadata) != nil
+            {
+                for k in matching(new) { queue.add(k) }
+            }
+        case .deleted(let p):
+            if let key = owner(of: p) {
+                expectations.deletionObserved(key, name: p.metadata.name)
+                queue.add(key)
+            }
+        }
+    }
+
+    func sync(_ key: ObjectKey) async throws {
+        guard let rs = replicaSets.get(key) else {
+            expectations.forget(key)
+            return
+        }
+        let selector: LabelSelector
+        do {
+            selector = try LabelSelector.from(rs.spec.selector)
+        } catch {
+            // Validation makes this unreachable for stored objects; nothing to retry.
+            return
+        }
+        let needsSync = expectations.satisfied(key)
+        let all = pods.list(namespace: key.namespace)
+        let claim = OwnerRefs.claim(
+            all.filter(Pods.isActive), ownerUID: rs.metadata.uid, ownerDeleting: rs.metadata.deletionTimestamp != nil
+        ) { selector.matches($0.metadata.labels) }
+        var active = claim.owned
+        active += await adopt(claim.adopt, by: rs)
+        await release(claim.release, from: rs)
+        let terminating = all.filter {
+            Pods.isTerminating($0) && OwnerRefs.controllerRef($0.metadata)?.uid == rs.metadata.uid
+        }.count
+        var manageError: (reason: String, message: String)?
+        if needsSync && rs.metadata.deletionTimestamp == nil {
+            manageError = await manage(rs, key: key, active: active, related: all)
+        }
+        let now = Date()
+        let status = ReplicaSetLogic.status(
+            of: rs, active: active, terminating: terminating, manageError: manageError, now: now)
+        var updated = rs
+        if status != rs.status {
+            updated = try await updateStatus(rs, status)
+        }
+        if let e = manageError { throw ManageError(reason: e.reason, message: e.message) }
+        if rs.spec.minReadySeconds > 0 && updated.status.readyReplicas != updated.status.availableReplicas {
+            queue.add(key, after: .seconds(Int64(rs.spec.minReadySeconds)))
+        }
+    }
+
+    struct ManageError: Error {
+        var reason: String
+        var message: String
+    }
+
+    func updateStatus(_ rs: AppsV1.ReplicaSet, _ status: AppsV1.ReplicaSetStatus) async throws -> AppsV1.ReplicaSet {
+        var next = rs
+        next.status = status
+        do {
+            return try await client.updateStatus(next)
+        } catch let e as StatusError where e.isConflict {
+            var fresh = try await client.get(AppsV1.ReplicaSet.self, rs.metadata.name, namespace: rs.metadata.namespace)
+            fresh.status = status
+            fresh.status.observedGeneration = fresh.metadata.generation == rs.metadata.generation
+                ? status.observedGeneration : fresh.status.observedGeneration
+            return try await client.updateStatus(fresh)
+        }
+    }
+
+    func adopt(_ candidates: [CoreV1.Pod], by rs: AppsV1.ReplicaSet) async -> [CoreV1.Pod] {
+        guard !candidates.isEmpty else { return [] }
+        // Adopt only if the owner read fresh is still the same, live one (upstream's canAdopt).
+        guard
+            let fresh = try? await client.get(AppsV1.ReplicaSet.self, rs.metadata.name, namespace: rs.metadata.namespace),
+            fresh.metadata.uid == rs.metadata.uid, fresh.metadata.deletionTimestamp == nil
+        else { return [] }
+        let ref = OwnerRefs.controllerReference(to: rs)
+        var out: [CoreV1.Pod] = []
+        for p in candidates {
+            if let patched = try? await client.patch(
+                CoreV1.Pod.self, p.metadata.name, namespace: p.metadata.namespace, type: .strategicMerge,
+                body: OwnerRefs.adoptPatch(ref, objectUID: p.metadata.uid))
+            {
+                out.append(patched)
+            }
+        }
+        return out
+    }
+
+    func release(_ pods: [CoreV1.Pod], from rs: AppsV1.ReplicaSet) async {
+        for p in pods {
+            _ = try? await client.patch(
+                CoreV1.Pod.self, p.metadata.name, namespace: p.metadata.namespace, type: .strategicMerge,
+                body: OwnerRefs.releasePatch(ownerUID: rs.metadata.uid, objectUID: p.metadata.uid))
+        }
+    }
+
+    /// Creates or deletes pods; the failure to report, if any.
+    func manage(_ rs: AppsV1.ReplicaSet, key: ObjectKey, active: [CoreV1.Pod], related: [CoreV1.Pod]) async -> (
+        reason: String, message: String
+    )? {
+        let plan = ReplicaSetLogic.plan(
+            replicas: Int(rs.spec.replicas ?? 1), active: active, related: related, now: Date())
+        switch plan {
+        case .nothing:
+            return nil
+        case .create(let n):
+            expectations.expect(key, adds: n)
+            let template = ReplicaSetLogic.pod(
+                from: rs.spec.template, namespace: rs.metadata.namespace, generateName: rs.metadata.name + "-",
+                owner: OwnerRefs.controllerReference(to: rs))
+            var done = 0
+            for batch in ReplicaSetLogic.slowStartBatches(n) {
+                let results = await withTaskGroup(of: Result<CoreV1.Pod, any Error>.self) { group in
+                    for _ in 0..<batch {
+                        group.addTask {
+                            do { return .success(try await self.client.create(template)) } catch { return .failure(error) }
+                        }
+                    }
+                    var out: [Result<CoreV1.Pod, any Error>] = []
+                    for await r in group { out.append(r) }
+                    return out
+                }
+                var firstError: (any Error)?
+                for r in results {
+                    switch r {
+                    case .success(let p):
+                        recorder.normal(rs, reason: "SuccessfulCreate", note: "Created pod: \(p.metadata.name)")
+                    case .failure(let e):
+                        // A pod that was never created will never be observed.
+                        expectations.lowerAdds(key, by: 1)
+                        if firstError == nil { firstError = e }
+                        recorder.warning(rs, reason: "FailedCreate", note: "Error creating: \(Self.message(e))")
+                    }
+                }
+                done += batch
+                if let e = firstError {
+                    // Skip the remaining batches: the template is likely to fail them all.
+                    expectations.lowerAdds(key, by: n - done)
+                    return ("FailedCreate", Self.message(e))
+                }
+            }
+            return nil
+        case .delete(let names):
+            expectations.expect(key, adds: 0, deletes: names)
+            let errors = await withTaskGroup(of: (String, (any Error)?).self) { group in
+                for name in names {
+                    group.addTask {
+                        do {
+                            try await self.client.delete(CoreV1.Pod.self, name, namespace: key.namespace)
+                            return (name, nil)
+                        } catch { return (name, error) }
+                    }
+                }
+                var out: [(String, (any Error)?)] = []
+                for await r in group { out.append(r) }
+                return out
+            }
+            var failure: (reason: String, message: String)?
+            for (name, error) in errors {
+                if let error, !error.isNotFound {
+                    expectations.deletionObserved(key, name: name)
+                    recorder.warning(rs, reason: "FailedDelete", note: "Error deleting: \(Self.message(error))")
+                    failure = failure ?? ("FailedDelete", Self.message(error))
+                } else {
+                    if error != nil { expectations.deletionObserved(key, name: name) }
+                    recorder.normal(rs, reason: "SuccessfulDelete", note: "Deleted pod: \(name)")
+                }
+            }
+            return failure
+        }
+    }
+
+    static func message(_ e: any Error) -> String { (e as? StatusError)?.status.message ?? "\(e)" }
+
+    public func run() async { await queue.runWorkers(workers) { try await self.sync($0) } }
+}

@@ -742,8 +742,9 @@ final class ResourceStore<T: StoredKind>: ResourceHandler, @unchecked Sendable {
         guard resource.subresources.contains(where: { $0.name == "scale" }) else {
             throw APIError.notFound(groupResource, req.name)
         }
-        func scaleOf(_ o: CachedObject<T>) throws -> [UInt8] {
-            let json = try JSONValue.parse(storageCodec.itemJSON(o.object))
+        func scaleOf(_ o: CachedObject<T>) throws -> [UInt8] { try scaleOfObject(o.object) }
+        func scaleOfObject(_ object: T) throws -> [UInt8] {
+            let json = try JSONValue.parse(storageCodec.itemJSON(object))
             let replicas =
                 json["spec"]?["replicas"].flatMap { v -> Int32? in
                     if case .number(let n) = v { return Int32(n) }
@@ -764,9 +765,9 @@ final class ResourceStore<T: StoredKind>: ResourceHandler, @unchecked Sendable {
             sc.kind = "Scale"
             sc.apiVersion = "autoscaling/v1"
             sc.metadata = MetaV1.ObjectMeta(
-                name: o.object.metadata.name, namespace: o.object.metadata.namespace, uid: o.object.metadata.uid,
-                resourceVersion: o.object.metadata.resourceVersion,
-                creationTimestamp: o.object.metadata.creationTimestamp)
+                name: object.metadata.name, namespace: object.metadata.namespace, uid: object.metadata.uid,
+                resourceVersion: object.metadata.resourceVersion,
+                creationTimestamp: object.metadata.creationTimestamp)
             sc.spec = AutoscalingV1.ScaleSpec(replicas: replicas)
             sc.status = AutoscalingV1.ScaleStatus(replicas: statusReplicas, selector: selector)
             var w = JSONWriter()
@@ -783,14 +784,22 @@ final class ResourceStore<T: StoredKind>: ResourceHandler, @unchecked Sendable {
             guard let o else { throw APIError.notFound(groupResource, req.name) }
             return try respondRaw(scaleOf(o), req, kind: "Scale")
         }
-        let bodyJSON: [UInt8]
+        /// The Scale asked for, against the object as it is now: a patch is applied to the current
+        /// object's Scale on every attempt (upstream re-applies patches after a conflict), and only a
+        /// resourceVersion the client set is a precondition.
+        let decodeBody: (T) throws -> AutoscalingV1.Scale
         if req.verb == .patch {
-            guard let o = current(req.namespace, req.name) else { throw APIError.notFound(groupResource, req.name) }
+            guard current(req.namespace, req.name) != nil else { throw APIError.notFound(groupResource, req.name) }
             let ct = req.request.headers.first(name: "content-type") ?? ""
             let kind: PatchKind =
                 ct.hasPrefix("application/json-patch") ? .json : ct.hasPrefix("application/merge") ? .merge : .strategic
-            bodyJSON = try Patching.apply(kind, patch: req.body, to: try scaleOf(o), schema: nil)
+            let patch = req.body
+            decodeBody = { old in
+                let json = try Patching.apply(kind, patch: patch, to: try scaleOfObject(old), schema: nil)
+                return try ObjectDecoding.decodeJSON(AutoscalingV1.Scale.self, json, track: false).object
+            }
         } else {
+            let bodyJSON: [UInt8]
             let format = WireFormat(contentType: req.request.headers.first(name: "content-type")) ?? .json
             if format == .protobuf {
                 let u = try ProtobufEnvelope.unwrap(req.body)
@@ -800,16 +809,18 @@ final class ResourceStore<T: StoredKind>: ResourceHandler, @unchecked Sendable {
             } else {
                 bodyJSON = format == .yaml ? try YAML.toJSON(String(decoding: req.body, as: UTF8.self)) : req.body
             }
+            let scale = try ObjectDecoding.decodeJSON(AutoscalingV1.Scale.self, bodyJSON, track: false).object
+            decodeBody = { _ in scale }
         }
-        let scale = try ObjectDecoding.decodeJSON(AutoscalingV1.Scale.self, bodyJSON, track: false).object
-        let replicas = scale.spec.replicas ?? 0
-        if replicas < 0 {
-            throw APIError.invalid(
-                GroupKind(group: "autoscaling", kind: "Scale"), req.name,
-                [.invalid(FieldPath("spec", "replicas"), .int(Int64(replicas)), "must be greater than or equal to 0")])
-        }
-        let rvWanted = scale.metadata.resourceVersion
         let result = try await updateObject(namespace: req.namespace, name: req.name, subresource: "") { old in
+            let scale = try decodeBody(old)
+            let replicas = scale.spec.replicas ?? 0
+            if replicas < 0 {
+                throw APIError.invalid(
+                    GroupKind(group: "autoscaling", kind: "Scale"), req.name,
+                    [.invalid(FieldPath("spec", "replicas"), .int(Int64(replicas)), "must be greater than or equal to 0")])
+            }
+            let rvWanted = scale.metadata.resourceVersion
             if !rvWanted.isEmpty && rvWanted != old.metadata.resourceVersion {
                 throw APIError.conflict(groupResource, req.name, APIError.modifiedMessage)
             }

@@ -273,6 +273,16 @@ enum SharedCluster {
     static func get() throws -> TestCluster { try cluster.get() }
 }
 
+/// An API server with nothing acting on its objects (`--disable controller-manager`), shared by tests
+/// of the API server's own behaviour that a controller would otherwise change underneath.
+enum APIOnlyCluster {
+    static let cluster: Result<TestCluster, any Error> = Result {
+        try TestCluster(extraArgs: ["--disable", "controller-manager"])
+    }
+
+    static func get() throws -> TestCluster { try cluster.get() }
+}
+
 /// Reads a value at a path of dictionary keys and array indexes from parsed JSON.
 func dig(_ v: Any?, _ path: Any...) -> Any? {
     var cur = v

@@ -221,7 +221,8 @@ def client(args):
     check([e[0] for e in events] == ["ADDED", "MODIFIED", "DELETED"], f"watch events: {events}")
     check([e[2] for e in events] == sorted(e[2] for e in events), "watch order")
     st = core.delete_namespaced_config_map("c1", ns)
-    check(isinstance(st, k.V1Status) and st.status == "Success", f"configmap delete answers a Status: {st}")
+    st_status = st.get("status") if isinstance(st, dict) else st.status
+    check(st_status == "Success", f"configmap delete answers a Status: {st}")
     # Services, service accounts and unscheduled pods answer with the deleted object (upstream's
     # ReturnDeletedObject); the client parses the answer as that kind.
     core.create_namespaced_service(ns, {"metadata": {"name": "s"}, "spec": {"ports": [{"port": 80}]}})
@@ -240,6 +241,49 @@ def client(args):
     except k.ApiException as e:
         check(e.status == 404, f"read after delete: {e.status}")
     core.delete_namespace(ns)
+
+
+def controllers(args):
+    """The official Python client against the controller manager: a Deployment gets its pods, and
+    deletion with each propagation policy does what upstream documents."""
+    from kubernetes import client as k, config
+    config.load_kube_config(args.kubeconfig)
+    core, apps = k.CoreV1Api(), k.AppsV1Api()
+    ns = "pyc-" + uuid.uuid4().hex[:6]
+    core.create_namespace(k.V1Namespace(metadata=k.V1ObjectMeta(name=ns)))
+
+    def wait(what, cond, timeout=30):
+        end = time.time() + timeout
+        while time.time() < end:
+            if cond():
+                return
+            time.sleep(0.1)
+        check(False, "timed out waiting for " + what)
+
+    def deployment(name, replicas):
+        return {"apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": name},
+                "spec": {"replicas": replicas, "selector": {"matchLabels": {"app": name}},
+                         "template": {"metadata": {"labels": {"app": name}},
+                                      "spec": {"containers": [{"name": "c", "image": "busybox"}]}}}}
+
+    def pods(app):
+        return core.list_namespaced_pod(ns, label_selector="app=" + app).items
+
+    for name in ("fg", "bg", "or"):
+        apps.create_namespaced_deployment(ns, deployment(name, 2))
+    wait("6 pods", lambda: all(len(pods(n)) == 2 for n in ("fg", "bg", "or")))
+    rs = apps.list_namespaced_replica_set(ns, label_selector="app=fg").items
+    check(len(rs) == 1 and rs[0].metadata.owner_references[0].kind == "Deployment", f"replica set: {rs}")
+    apps.delete_namespaced_deployment("fg", ns, propagation_policy="Foreground")
+    apps.delete_namespaced_deployment("bg", ns, propagation_policy="Background")
+    apps.delete_namespaced_deployment("or", ns, propagation_policy="Orphan")
+    wait("foreground and background dependents gone", lambda: not pods("fg") and not pods("bg"))
+    wait("the foreground owner gone", lambda: not any(d.metadata.name == "fg" for d in apps.list_namespaced_deployment(ns).items))
+    orphans = apps.list_namespaced_replica_set(ns, label_selector="app=or").items
+    check(len(orphans) == 1 and not orphans[0].metadata.owner_references, f"orphaned replica set: {orphans}")
+    check(len(pods("or")) == 2, "orphaned pods kept")
+    core.delete_namespace(ns)
+    wait("the namespace gone", lambda: not any(n.metadata.name == ns for n in core.list_namespace().items))
 
 
 def fuzz(args):
@@ -367,7 +411,7 @@ if __name__ == "__main__":
     ap.add_argument("--acked", default="")
     ap.add_argument("--namespace", default="default")
     a = ap.parse_args()
-    {"client": client, "recorded": recorded, "fuzz": fuzz, "writer": writer}[a.mode](a)
+    {"client": client, "controllers": controllers, "recorded": recorded, "fuzz": fuzz, "writer": writer}[a.mode](a)
     for f in failures[:50]:
         print("FAIL:", f)
     print(f"{len(failures)} failures")

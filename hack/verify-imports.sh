@@ -17,6 +17,7 @@ check() {  # dir allowed-regex
 }
 for d in Sources/API*; do
     [ "$d" = Sources/APIMachinery ] && continue
+    [ "$d" = Sources/APITesting ] && continue
     [ "$d" = Sources/APIServer ] && continue
     check "$d" 'APIMachinery|API[A-Za-z]+'
 done
@@ -29,4 +30,14 @@ for d in Sources/Storage*; do
     check "$d" 'Storage|StorageTesting|CSQLite'
 done
 check Sources/CodeGen 'Foundation'
+# Components speak to the API only through the client: never the API server or storage.
+check Sources/KubeClient 'APIMachinery|API[A-Za-z]+|KubernetesAPI'
+check Sources/ControllerRuntime 'APIMachinery|API[A-Za-z]+|KubernetesAPI|KubeClient'
+check Sources/Controllers 'APIMachinery|API[A-Za-z]+|KubernetesAPI|KubeClient|ControllerRuntime'
+for d in Sources/KubeClient Sources/ControllerRuntime Sources/Controllers; do
+    if grep -rHE '^(@_exported )?import (APIServer|Storage[A-Za-z]*)$' "$d" --include='*.swift'; then
+        echo "forbidden import above: components reach the API only through KubeClient"
+        fail=1
+    fi
+done
 exit $fail

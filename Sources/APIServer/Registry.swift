@@ -101,7 +101,10 @@ enum Strategies {
                     "resourcepoolstatusrequests",
                 ]
             ),
-            ("storage.k8s.io", ["csidrivers", "csinodes", "storageclasses", "volumeattachments", "volumeattributesclasses"]),
+            (
+                "storage.k8s.io",
+                ["csidrivers", "csinodes", "storageclasses", "volumeattachments", "volumeattributesclasses"]
+            ),
         ].flatMap { group, resources in resources.map { GroupResource(group: group, resource: $0) } })
 
     static func strategy<T: StoredKind>(for _: T.Type, resource: ResourceDescription, server: ServerContext)

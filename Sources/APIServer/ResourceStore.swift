@@ -818,7 +818,10 @@ final class ResourceStore<T: StoredKind>: ResourceHandler, @unchecked Sendable {
             if replicas < 0 {
                 throw APIError.invalid(
                     GroupKind(group: "autoscaling", kind: "Scale"), req.name,
-                    [.invalid(FieldPath("spec", "replicas"), .int(Int64(replicas)), "must be greater than or equal to 0")])
+                    [
+                        .invalid(
+                            FieldPath("spec", "replicas"), .int(Int64(replicas)), "must be greater than or equal to 0")
+                    ])
             }
             let rvWanted = scale.metadata.resourceVersion
             if !rvWanted.isEmpty && rvWanted != old.metadata.resourceVersion {

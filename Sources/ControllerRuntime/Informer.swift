@@ -211,7 +211,7 @@ public final class Informer<T: KubeObject>: Sendable {
         opts.timeoutSeconds = Self.watchTimeout()
         state.withLock { $0.watches += 1 }
         let stream = try await client.watch(
-                T.self, at: location, namespace: namespace, options: opts, accept: accept?.watch)
+            T.self, at: location, namespace: namespace, options: opts, accept: accept?.watch)
         for try await ev in stream { try handle(ev) }
     }
 

@@ -1,5 +1,5 @@
-@_exported import KubeClient
 import APIMachinery
+@_exported import KubeClient
 import KubeClient
 import Synchronization
 

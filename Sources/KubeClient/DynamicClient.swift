@@ -101,7 +101,8 @@ extension KubeClient {
         let resp = try await checked(
             KubeRequest(
                 method: "POST", path: dynamicPath(r, namespaced: namespaced, namespace: namespace),
-                headers: [("Accept", "application/json"), ("Content-Type", "application/json")], body: object.jsonBytes))
+                headers: [("Accept", "application/json"), ("Content-Type", "application/json")], body: object.jsonBytes)
+        )
         return try JSONValue.parse(resp.body)
     }
 
@@ -112,7 +113,8 @@ extension KubeClient {
         let resp = try await checked(
             KubeRequest(
                 method: "PATCH",
-                path: dynamicPath(r, namespaced: namespaced, namespace: namespace, name: name, subresource: subresource),
+                path: dynamicPath(
+                    r, namespaced: namespaced, namespace: namespace, name: name, subresource: subresource),
                 headers: [("Accept", "application/json"), ("Content-Type", type.rawValue)], body: body))
         return try JSONValue.parse(resp.body)
     }

@@ -1,6 +1,6 @@
-import APIMachinery
 import APIAutoscaling
 import APICore
+import APIMachinery
 import APIPolicy
 import Foundation
 
@@ -311,7 +311,8 @@ extension KubeClient {
         }
     }
 
-    public func create<T: KubeObject>(_ obj: T, namespace: String? = nil, fieldManager: String? = nil) async throws -> T {
+    public func create<T: KubeObject>(_ obj: T, namespace: String? = nil, fieldManager: String? = nil) async throws -> T
+    {
         let r = try resource(for: T.self)
         let ns = namespaceFor(r, namespace ?? (obj.metadata.namespace.isEmpty ? nil : obj.metadata.namespace))
         let body = encodeBody(obj)

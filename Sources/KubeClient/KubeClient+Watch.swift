@@ -76,10 +76,12 @@ extension KubeClient {
         let protobuf = resp.header("Content-Type")?.hasPrefix(Self.protobufType) == true
         guard let chunks = resp.stream else {
             // A transport that answered whole (never for 200 over HTTP): decode what is there.
-            return Self.events(T.self, from: AsyncThrowingStream { c in
-                c.yield(resp.body)
-                c.finish()
-            }, protobuf: protobuf)
+            return Self.events(
+                T.self,
+                from: AsyncThrowingStream { c in
+                    c.yield(resp.body)
+                    c.finish()
+                }, protobuf: protobuf)
         }
         return Self.events(T.self, from: chunks, protobuf: protobuf)
     }
@@ -110,7 +112,8 @@ extension KubeClient {
 
     static func decodeEvent<T: KubeObject>(_: T.Type, _ frame: [UInt8], protobuf: Bool) throws -> WatchEvent<T> {
         let ev: MetaV1.WatchEvent =
-            protobuf ? try MetaV1.WatchEvent(protoBytes: frame) : try JSONReader.decode(MetaV1.WatchEvent.self, from: frame)
+            protobuf
+            ? try MetaV1.WatchEvent(protoBytes: frame) : try JSONReader.decode(MetaV1.WatchEvent.self, from: frame)
         let raw = ev.object.raw ?? []
         let contentType = protobuf ? protobufType : "application/json"
         switch ev.type {

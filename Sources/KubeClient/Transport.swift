@@ -124,7 +124,8 @@ public final class HTTPTransport: KubeTransport {
         if let b = request.body { r.body = .bytes(ByteBuffer(bytes: b)) }
         var deadline = NIODeadline.distantFuture
         if !request.streaming, let t = timeout {
-            deadline = .now() + .nanoseconds(t.components.seconds * 1_000_000_000 + t.components.attoseconds / 1_000_000_000)
+            deadline =
+                .now() + .nanoseconds(t.components.seconds * 1_000_000_000 + t.components.attoseconds / 1_000_000_000)
         }
         let resp: HTTPClientResponse
         do {

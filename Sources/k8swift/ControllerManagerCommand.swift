@@ -57,7 +57,8 @@ struct ControllerManagerFlags: ParsableArguments {
     @Option(name: .customLong("concurrent-ephemeralvolume-syncs")) var ephemeralSyncs = 5
     @Option(name: .customLong("node-monitor-period"), help: "How often node status is checked.")
     var nodeMonitorPeriod = "5s"
-    @Option(name: .customLong("node-monitor-grace-period"), help: "How long a node may go unheard before it is Unknown.")
+    @Option(
+        name: .customLong("node-monitor-grace-period"), help: "How long a node may go unheard before it is Unknown.")
     var nodeMonitorGracePeriod = "50s"
     @Option(name: .customLong("terminated-pod-gc-threshold"), help: "Terminated pods kept before podgc deletes them.")
     var terminatedPodGCThreshold = 12500
@@ -66,7 +67,8 @@ struct ControllerManagerFlags: ParsableArguments {
     @Option(name: .customLong("root-ca-file"), help: "The root CA published to every namespace as kube-root-ca.crt.")
     var rootCAFile: String?
     @Option(name: .customLong("service-account-private-key-file")) var serviceAccountKeyFile: String?
-    @Option(name: .customLong("use-service-account-credentials"), help: "One service account per controller (true|false).")
+    @Option(
+        name: .customLong("use-service-account-credentials"), help: "One service account per controller (true|false).")
     var useServiceAccountCredentials = "false"
     @Option(name: .customLong("cluster-cidr"), help: "CIDR of pods in the cluster.")
     var clusterCIDR = "10.42.0.0/16"
@@ -86,7 +88,9 @@ struct ControllerManagerFlags: ParsableArguments {
         ] where APIServerFlags.goDuration(v) == nil {
             throw ValidationError("invalid argument \"\(v)\" for \"\(flag)\" flag: time: invalid duration \"\(v)\"")
         }
-        for (flag, v) in [("--leader-elect", leaderElect), ("--use-service-account-credentials", useServiceAccountCredentials)]
+        for (flag, v) in [
+            ("--leader-elect", leaderElect), ("--use-service-account-credentials", useServiceAccountCredentials),
+        ]
         where !["true", "false"].contains(v.lowercased()) {
             throw ValidationError(
                 "invalid argument \"\(v)\" for \"\(flag)\" flag: strconv.ParseBool: parsing \"\(v)\": invalid syntax")
@@ -94,7 +98,8 @@ struct ControllerManagerFlags: ParsableArguments {
         guard resourceLock == "leases" else {
             throw ValidationError("--leader-elect-resource-lock: only \"leases\" is supported")
         }
-        let unknown = ControllerSelection(controllers).unknown(among: ControllerCatalog.all(options: ControllerOptions()))
+        let unknown = ControllerSelection(controllers).unknown(
+            among: ControllerCatalog.all(options: ControllerOptions()))
         if !unknown.isEmpty {
             throw ValidationError("\"\(unknown[0])\" is not in the list of known controllers")
         }
@@ -195,7 +200,8 @@ final class ControllerManagerHealth: HTTPResponder {
             return HTTPResponse(
                 status: .ok, contentType: "text/plain; version=0.0.4; charset=utf-8", bytes: Array(text.utf8))
         default:
-            return HTTPResponse(status: .notFound, contentType: "text/plain; charset=utf-8", bytes: Array("404 page not found\n".utf8))
+            return HTTPResponse(
+                status: .notFound, contentType: "text/plain; charset=utf-8", bytes: Array("404 page not found\n".utf8))
         }
     }
 

@@ -1,8 +1,8 @@
 import APIMachinery
 import APIServer
-import KubeClient
 import ArgumentParser
 import Foundation
+import KubeClient
 
 /// Flags shared by `server` and `kube-apiserver` (upstream's names).
 struct APIServerFlags: ParsableArguments {
@@ -191,7 +191,8 @@ enum ServerComponent: String, CaseIterable {
             for name in v.split(separator: ",").map({ $0.trimmingCharacters(in: .whitespaces) }) where !name.isEmpty {
                 guard let c = ServerComponent(rawValue: name) else {
                     throw ValidationError(
-                        "--disable: unknown component \"\(name)\" (known: \(allCases.map(\.rawValue).joined(separator: ", ")))")
+                        "--disable: unknown component \"\(name)\" (known: \(allCases.map(\.rawValue).joined(separator: ", ")))"
+                    )
                 }
                 out.insert(c)
             }
@@ -206,7 +207,8 @@ struct Server: AsyncParsableCommand {
     @OptionGroup var flags: APIServerFlags
     @Option(
         name: .customLong("disable"),
-        help: "Components not to run (repeatable, comma-separated): controller-manager, scheduler, kubelet, kube-proxy, cluster-dns."
+        help:
+            "Components not to run (repeatable, comma-separated): controller-manager, scheduler, kubelet, kube-proxy, cluster-dns."
     )
     var disable: [String] = []
 

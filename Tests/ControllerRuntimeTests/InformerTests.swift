@@ -21,10 +21,13 @@ final class FakeServer: KubeTransport {
 
     func send(_ request: KubeRequest, timeout: Swift.Duration?) async throws -> KubeResponse {
         if request.query.contains(where: { $0.name == "watch" }) {
-            if request.query.contains(where: { $0.name == "sendInitialEvents" }) && state.withLock({ $0.watchListRefused }) {
+            if request.query.contains(where: { $0.name == "sendInitialEvents" })
+                && state.withLock({ $0.watchListRefused })
+            {
                 return KubeResponse(
                     status: 422, headers: [("Content-Type", "application/json")],
-                    body: Array(#"{"kind":"Status","apiVersion":"v1","status":"Failure","reason":"Invalid","code":422}"#.utf8))
+                    body: Array(
+                        #"{"kind":"Status","apiVersion":"v1","status":"Failure","reason":"Invalid","code":422}"#.utf8))
             }
             let (stream, c) = AsyncThrowingStream<[UInt8], any Error>.makeStream()
             state.withLock { s in
@@ -46,7 +49,8 @@ final class FakeServer: KubeTransport {
 
 func cm(_ name: String, _ rv: Int, labels: [String: String] = [:]) -> String {
     let l = labels.map { "\"\($0.key)\":\"\($0.value)\"" }.joined(separator: ",")
-    return #"{"kind":"ConfigMap","apiVersion":"v1","metadata":{"name":"\#(name)","namespace":"ns","resourceVersion":"\#(rv)","labels":{\#(l)}}}"#
+    return
+        #"{"kind":"ConfigMap","apiVersion":"v1","metadata":{"name":"\#(name)","namespace":"ns","resourceVersion":"\#(rv)","labels":{\#(l)}}}"#
 }
 
 @Suite("informer and store")
@@ -61,7 +65,11 @@ struct InformerTests {
 
     @Test("lists, then watches from the list's resourceVersion; resumes a dropped watch from the last one seen")
     func listWatchResume() async throws {
-        let server = FakeServer { Array(#"{"kind":"ConfigMapList","apiVersion":"v1","metadata":{"resourceVersion":"10"},"items":[\#(cm("a", 3))]}"#.utf8) }
+        let server = FakeServer {
+            Array(
+                #"{"kind":"ConfigMapList","apiVersion":"v1","metadata":{"resourceVersion":"10"},"items":[\#(cm("a", 3))]}"#
+                    .utf8)
+        }
         let client = try KubeClient(config: ClientConfig(server: "https://x"), transport: server)
         let inf = Informer<CoreV1.ConfigMap>(client: client)
         let events = Mutex<[String]>([])
@@ -83,7 +91,8 @@ struct InformerTests {
         #expect(first.query.contains { $0 == ("allowWatchBookmarks", "true") })
         server.feed(#"{"type":"ADDED","object":\#(cm("b", 11))}"#)
         server.feed(#"{"type":"MODIFIED","object":\#(cm("a", 12))}"#)
-        server.feed(#"{"type":"BOOKMARK","object":{"kind":"ConfigMap","apiVersion":"v1","metadata":{"resourceVersion":"15"}}}"#)
+        server.feed(
+            #"{"type":"BOOKMARK","object":{"kind":"ConfigMap","apiVersion":"v1","metadata":{"resourceVersion":"15"}}}"#)
         await eventually("the bookmark") { inf.lastResourceVersion == "15" }
         server.drop()
         await eventually("a second watch") { server.watchCount == 2 }
@@ -105,8 +114,12 @@ struct InformerTests {
                 return r
             }
             return n == 1
-                ? Array(#"{"kind":"ConfigMapList","apiVersion":"v1","metadata":{"resourceVersion":"10"},"items":[\#(cm("a", 3)),\#(cm("b", 4))]}"#.utf8)
-                : Array(#"{"kind":"ConfigMapList","apiVersion":"v1","metadata":{"resourceVersion":"50"},"items":[\#(cm("a", 40))]}"#.utf8)
+                ? Array(
+                    #"{"kind":"ConfigMapList","apiVersion":"v1","metadata":{"resourceVersion":"10"},"items":[\#(cm("a", 3)),\#(cm("b", 4))]}"#
+                        .utf8)
+                : Array(
+                    #"{"kind":"ConfigMapList","apiVersion":"v1","metadata":{"resourceVersion":"50"},"items":[\#(cm("a", 40))]}"#
+                        .utf8)
         }
         let client = try KubeClient(config: ClientConfig(server: "https://x"), transport: server)
         let inf = Informer<CoreV1.ConfigMap>(client: client)
@@ -114,7 +127,9 @@ struct InformerTests {
         inf.addHandler { e in if case .deleted(let o) = e { deleted.withLock { $0.append(o.metadata.name) } } }
         let task = Task { await inf.run() }
         await eventually("a watch") { server.watchCount == 1 }
-        server.feed(#"{"type":"ERROR","object":{"kind":"Status","apiVersion":"v1","status":"Failure","message":"too old resource version","reason":"Expired","code":410}}"#)
+        server.feed(
+            #"{"type":"ERROR","object":{"kind":"Status","apiVersion":"v1","status":"Failure","message":"too old resource version","reason":"Expired","code":410}}"#
+        )
         await eventually("the relist") { server.state.withLock { $0.lists } == 2 && server.watchCount == 2 }
         #expect(inf.store.get(namespace: "ns", name: "a")?.metadata.resourceVersion == "40")
         #expect(deleted.withLock { $0 } == ["b"])
@@ -132,7 +147,9 @@ struct InformerTests {
         await eventually("a watch") { server.watchCount == 1 }
         #expect(!inf.hasSynced)
         server.feed(#"{"type":"ADDED","object":\#(cm("a", 3))}"#)
-        server.feed(#"{"type":"BOOKMARK","object":{"kind":"ConfigMap","apiVersion":"v1","metadata":{"resourceVersion":"7","annotations":{"k8s.io/initial-events-end":"true"}}}}"#)
+        server.feed(
+            #"{"type":"BOOKMARK","object":{"kind":"ConfigMap","apiVersion":"v1","metadata":{"resourceVersion":"7","annotations":{"k8s.io/initial-events-end":"true"}}}}"#
+        )
         await inf.waitForSync()
         #expect(inf.store.count == 1)
         #expect(server.state.withLock { $0.lists } == 0)

@@ -57,7 +57,8 @@ struct WorkQueueTests {
 
     @Test("per-item backoff doubles from 5 ms to its cap, and forget resets it (client-go's default limiter)")
     func backoff() {
-        let l = ControllerRateLimiter<String>(base: .milliseconds(5), cap: .seconds(1000), qps: 1_000_000, burst: 1_000_000)
+        let l = ControllerRateLimiter<String>(
+            base: .milliseconds(5), cap: .seconds(1000), qps: 1_000_000, burst: 1_000_000)
         #expect(l.when("a") == .milliseconds(5))
         #expect(l.when("a") == .milliseconds(10))
         #expect(l.when("a") == .milliseconds(20))

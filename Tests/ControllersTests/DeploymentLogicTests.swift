@@ -116,7 +116,8 @@ struct DeploymentLogicTests {
         #expect(DeploymentLogic.equalIgnoringHash(t, d.spec.template))
         let rs = DeploymentLogic.newReplicaSet(
             for: d, revision: 4, replicas: 1,
-            owner: MetaV1.OwnerReference(apiVersion: "apps/v1", kind: "Deployment", name: "d", uid: "u", controller: true))
+            owner: MetaV1.OwnerReference(
+                apiVersion: "apps/v1", kind: "Deployment", name: "d", uid: "u", controller: true))
         #expect(rs.metadata.name == "d-\(h1)")
         #expect(rs.spec.selector?.matchLabels[DeploymentLogic.hashLabel] == h1)
         #expect(rs.metadata.annotations[DeploymentLogic.revisionAnnotation] == "4")
@@ -149,7 +150,8 @@ struct DeploymentLogicTests {
         s = DeploymentLogic.rolloutStatus(done, all: [ready], new: ready, now: now)
         #expect(DeploymentLogic.condition(s, "Available")?.reason == "MinimumReplicasAvailable")
         let p = DeploymentLogic.condition(s, "Progressing")
-        #expect(p?.reason == "NewReplicaSetAvailable" && p?.message == "ReplicaSet \"d-abc\" has successfully progressed.")
+        #expect(
+            p?.reason == "NewReplicaSetAvailable" && p?.message == "ReplicaSet \"d-abc\" has successfully progressed.")
         #expect(s.conditions.map(\.type) == ["Available", "Progressing"], "a changed condition moves to the end")
         // No progress past the deadline: ProgressDeadlineExceeded.
         var stuck = d
@@ -169,6 +171,7 @@ struct DeploymentLogicTests {
         let r3 = replicaSet("r3", replicas: 1, revision: 3)
         #expect(DeploymentLogic.cleanup(d, old: [r3, r2, r1]).map(\.metadata.name) == ["r1"])
         d.spec.revisionHistoryLimit = 0
-        #expect(DeploymentLogic.cleanup(d, old: [r3, r2, r1]).map(\.metadata.name) == ["r1", "r2"], "r3 still has pods")
+        #expect(
+            DeploymentLogic.cleanup(d, old: [r3, r2, r1]).map(\.metadata.name) == ["r1", "r2"], "r3 still has pods")
     }
 }

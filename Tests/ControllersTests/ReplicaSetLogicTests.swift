@@ -18,7 +18,9 @@ func pod(
     p.spec.nodeName = node
     p.status.phase = phase
     if ready {
-        p.status.conditions = [CoreV1.PodCondition(type: "Ready", status: "True", lastTransitionTime: Time(seconds: readySince))]
+        p.status.conditions = [
+            CoreV1.PodCondition(type: "Ready", status: "True", lastTransitionTime: Time(seconds: readySince))
+        ]
     }
     var cs = CoreV1.ContainerStatus()
     cs.restartCount = restarts
@@ -44,7 +46,8 @@ struct ReplicaSetLogicTests {
         #expect(ReplicaSetLogic.plan(replicas: 3, active: three, related: three, now: now) == .nothing)
         #expect(ReplicaSetLogic.plan(replicas: 5, active: three, related: three, now: now) == .create(2))
         #expect(ReplicaSetLogic.plan(replicas: 1000, active: [], related: [], now: now) == .create(500))
-        guard case .delete(let names) = ReplicaSetLogic.plan(replicas: 1, active: three, related: three, now: now) else {
+        guard case .delete(let names) = ReplicaSetLogic.plan(replicas: 1, active: three, related: three, now: now)
+        else {
             Issue.record("expected deletes")
             return
         }
@@ -103,7 +106,8 @@ struct ReplicaSetLogicTests {
         #expect(failed.conditions.map(\.type) == ["ReplicaFailure"])
         #expect(failed.conditions[0].reason == "FailedCreate" && failed.conditions[0].status == "True")
         rs.status = failed
-        #expect(ReplicaSetLogic.status(of: rs, active: [], terminating: 0, manageError: nil, now: now).conditions.isEmpty)
+        #expect(
+            ReplicaSetLogic.status(of: rs, active: [], terminating: 0, manageError: nil, now: now).conditions.isEmpty)
     }
 
     @Test("claiming: own matching, adopt matching orphans, release non-matching, leave others' alone")
@@ -113,7 +117,8 @@ struct ReplicaSetLogicTests {
             p.metadata.labels = labels
             if let uid {
                 p.metadata.ownerReferences = [
-                    MetaV1.OwnerReference(apiVersion: "apps/v1", kind: "ReplicaSet", name: "rs", uid: uid, controller: true)
+                    MetaV1.OwnerReference(
+                        apiVersion: "apps/v1", kind: "ReplicaSet", name: "rs", uid: uid, controller: true)
                 ]
             }
             if deleting { p.metadata.deletionTimestamp = Time(seconds: 1) }
@@ -129,6 +134,7 @@ struct ReplicaSetLogicTests {
         #expect(c.adopt.map(\.metadata.name) == ["orphan"])
         #expect(c.release.map(\.metadata.name) == ["strayed"])
         let deleting = OwnerRefs.claim(pods, ownerUID: "u", ownerDeleting: true) { $0.metadata.labels["a"] == "1" }
-        #expect(deleting.adopt.isEmpty && deleting.release.isEmpty, "an owner being deleted adopts and releases nothing")
+        #expect(
+            deleting.adopt.isEmpty && deleting.release.isEmpty, "an owner being deleted adopts and releases nothing")
     }
 }

@@ -119,7 +119,8 @@ struct ControllerTests {
             let d = try c.json(["-n", ns, "get", "deployment", "app"])
             return dig(d, "spec", "template", "spec", "containers", 0, "image") as? String == "busybox:1"
                 && dig(d, "metadata", "annotations", "deployment.kubernetes.io/revision") as? String == "3"
-                && dig(d, "status", "updatedReplicas") as? Int == 4 && dig(d, "status", "availableReplicas") as? Int == 4
+                && dig(d, "status", "updatedReplicas") as? Int == 4
+                && dig(d, "status", "availableReplicas") as? Int == 4
                 && dig(d, "status", "replicas") as? Int == 4
         }
         // Revision 1's set was reused: it is revision 3 now, and history no longer lists 1.
@@ -129,7 +130,9 @@ struct ControllerTests {
         try eventually("the paused condition") {
             let d = try c.json(["-n", ns, "get", "deployment", "app"])
             let conds = (dig(d, "status", "conditions") as? [[String: Any]]) ?? []
-            return conds.contains { $0["type"] as? String == "Progressing" && $0["reason"] as? String == "DeploymentPaused" }
+            return conds.contains {
+                $0["type"] as? String == "Progressing" && $0["reason"] as? String == "DeploymentPaused"
+            }
         }
         // A template change while paused makes no new replica set.
         try c.kubectl(["-n", ns, "set", "image", "deployment/app", "busybox=busybox:9"])
@@ -188,7 +191,9 @@ struct ControllerTests {
             return dig(d, "metadata", "deletionTimestamp") != nil
                 && (dig(o, "metadata", "finalizers") as? [String]) == ["foregroundDeletion"]
         }
-        try c.kubectl(["-n", ns, "patch", "configmap", "dep", "--type=merge", "-p", #"{"metadata":{"finalizers":null}}"#])
+        try c.kubectl([
+            "-n", ns, "patch", "configmap", "dep", "--type=merge", "-p", #"{"metadata":{"finalizers":null}}"#,
+        ])
         try eventually("the owner goes once its dependent is gone") {
             try c.kubectl(["-n", ns, "get", "configmap", "owner"], check: false).status != 0
         }
@@ -229,7 +234,9 @@ struct ControllerTests {
         }
         // Deleted or edited, both come back.
         try c.kubectl(["-n", ns, "delete", "serviceaccount", "default"])
-        try c.kubectl(["-n", ns, "patch", "configmap", "kube-root-ca.crt", "--type=merge", "-p", #"{"data":{"ca.crt":"x"}}"#])
+        try c.kubectl([
+            "-n", ns, "patch", "configmap", "kube-root-ca.crt", "--type=merge", "-p", #"{"data":{"ca.crt":"x"}}"#,
+        ])
         try eventually("both restored") {
             let cm = try c.json(["-n", ns, "get", "configmap", "kube-root-ca.crt"])
             let sa = try c.kubectl(["-n", ns, "get", "serviceaccount", "default"], check: false)
@@ -262,16 +269,22 @@ struct ControllerTests {
             let byType = Dictionary(uniqueKeysWithValues: conds.map { ($0["type"] as! String, $0) })
             return dig(n, "status", "phase") as? String == "Terminating"
                 && byType["NamespaceContentRemaining"]?["reason"] as? String == "SomeResourcesRemain"
-                && (byType["NamespaceContentRemaining"]?["message"] as? String)?.contains("configmaps has 1 resource instances") == true
+                && (byType["NamespaceContentRemaining"]?["message"] as? String)?.contains(
+                    "configmaps has 1 resource instances") == true
                 && byType["NamespaceFinalizersRemaining"]?["reason"] as? String == "SomeFinalizersRemain"
-                && (byType["NamespaceFinalizersRemaining"]?["message"] as? String)?.contains("example.com/hold in 1 resource instances") == true
+                && (byType["NamespaceFinalizersRemaining"]?["message"] as? String)?.contains(
+                    "example.com/hold in 1 resource instances") == true
                 && byType["NamespaceDeletionDiscoveryFailure"]?["status"] as? String == "False"
         }
-        for kind in ["deployments", "replicasets", "pods", "secrets", "services", "jobs", "cronjobs", "roles", "serviceaccounts"] {
+        for kind in [
+            "deployments", "replicasets", "pods", "secrets", "services", "jobs", "cronjobs", "roles", "serviceaccounts",
+        ] {
             #expect(try items(["-n", ns, "get", kind]).isEmpty, "\(kind) left in \(ns)")
         }
         #expect(try items(["-n", ns, "get", "configmaps"]).map { dig($0, "metadata", "name") as? String } == ["held"])
-        try c.kubectl(["-n", ns, "patch", "configmap", "held", "--type=merge", "-p", #"{"metadata":{"finalizers":null}}"#])
+        try c.kubectl([
+            "-n", ns, "patch", "configmap", "held", "--type=merge", "-p", #"{"metadata":{"finalizers":null}}"#,
+        ])
         try eventually("the namespace is gone", timeout: 60) {
             try c.kubectl(["get", "namespace", ns], check: false).status != 0
         }
@@ -338,7 +351,10 @@ struct LeaderElectionTests {
         kill(a.processIdentifier, SIGKILL)
         a.waitUntilExit()
         let killed = Date()
-        #expect(wait(15) { let h = try holder(); return !h.isEmpty && h != first }, "the candidate took the lease")
+        #expect(
+            wait(15) {
+                let h = try holder(); return !h.isEmpty && h != first
+            }, "the candidate took the lease")
         // Within the lease duration (4 s) plus a retry period or two.
         #expect(Date().timeIntervalSince(killed) < 4 + 3)
         #expect(try transitions() == before + 1)

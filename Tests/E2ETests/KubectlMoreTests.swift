@@ -276,7 +276,8 @@ struct OptionsTests {
         try c.kubectl(["-n", ns, "create", "configmap", "lw"])
         // Only this object: the controllers write kube-root-ca.crt into every new namespace.
         let out = try c.kubectl([
-            "get", "--raw", "/api/v1/watch/namespaces/\(ns)/configmaps?fieldSelector=metadata.name%3Dlw&timeoutSeconds=1",
+            "get", "--raw",
+            "/api/v1/watch/namespaces/\(ns)/configmaps?fieldSelector=metadata.name%3Dlw&timeoutSeconds=1",
         ]).out
         let first = try JSONSerialization.jsonObject(with: Data((out.split(separator: "\n").first ?? "").utf8))
         #expect(dig(first, "type") as? String == "ADDED")

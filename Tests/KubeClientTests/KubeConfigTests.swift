@@ -117,10 +117,10 @@ struct KubeConfigTests {
         let dir = try tempDir()
         let script = dir + "/plugin.sh"
         try """
-            #!/bin/sh
-            case "$KUBERNETES_EXEC_INFO" in *'"interactive":false'*) ;; *) exit 3;; esac
-            echo '{"apiVersion":"client.authentication.k8s.io/v1","kind":"ExecCredential","status":{"token":"tok-'$1'","expirationTimestamp":"2099-01-01T00:00:00Z"}}'
-            """.write(toFile: script, atomically: true, encoding: .utf8)
+        #!/bin/sh
+        case "$KUBERNETES_EXEC_INFO" in *'"interactive":false'*) ;; *) exit 3;; esac
+        echo '{"apiVersion":"client.authentication.k8s.io/v1","kind":"ExecCredential","status":{"token":"tok-'$1'","expirationTimestamp":"2099-01-01T00:00:00Z"}}'
+        """.write(toFile: script, atomically: true, encoding: .utf8)
         chmod(script, 0o755)
         var exec = KubeConfig.ExecConfig()
         exec.apiVersion = "client.authentication.k8s.io/v1"

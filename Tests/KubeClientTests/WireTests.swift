@@ -30,13 +30,16 @@ struct WireTests {
     @Test("paths follow the API layout for core, groups, namespaces and subresources")
     func paths() {
         #expect(
-            KubeClient.path(group: "", version: "v1", resource: "pods", namespaced: true, namespace: "ns", name: "p", subresource: "status")
+            KubeClient.path(
+                group: "", version: "v1", resource: "pods", namespaced: true, namespace: "ns", name: "p",
+                subresource: "status")
                 == "/api/v1/namespaces/ns/pods/p/status")
         #expect(
             KubeClient.path(group: "apps", version: "v1", resource: "deployments", namespaced: true, namespace: nil)
                 == "/apis/apps/v1/deployments")
         #expect(
-            KubeClient.path(group: "", version: "v1", resource: "nodes", namespaced: false, namespace: "ignored", name: "n")
+            KubeClient.path(
+                group: "", version: "v1", resource: "nodes", namespaced: false, namespace: "ignored", name: "n")
                 == "/api/v1/nodes/n")
         let r = KubeRequest(path: "/api/v1/pods", query: [("labelSelector", "a in (x,y)"), ("limit", "5")])
         #expect(r.uri == "/api/v1/pods?labelSelector=a%20in%20%28x%2Cy%29&limit=5")
@@ -46,7 +49,8 @@ struct WireTests {
     func protobufRoundTrip() async throws {
         let t = ScriptedTransport { req, _ in
             // Echo the body back, as a create would.
-            KubeResponse(status: 201, headers: [("Content-Type", "application/vnd.kubernetes.protobuf")], body: req.body ?? [])
+            KubeResponse(
+                status: 201, headers: [("Content-Type", "application/vnd.kubernetes.protobuf")], body: req.body ?? [])
         }
         let client = try KubeClient(config: ClientConfig(server: "https://x"), transport: t)
         var cm = CoreV1.ConfigMap()
@@ -68,7 +72,9 @@ struct WireTests {
         let t = ScriptedTransport { _, _ in
             KubeResponse(
                 status: 404, headers: [("Content-Type", "application/json")],
-                body: Array(#"{"kind":"Status","apiVersion":"v1","status":"Failure","message":"configmaps \"x\" not found","reason":"NotFound","code":404}"#.utf8))
+                body: Array(
+                    #"{"kind":"Status","apiVersion":"v1","status":"Failure","message":"configmaps \"x\" not found","reason":"NotFound","code":404}"#
+                        .utf8))
         }
         let client = try KubeClient(config: ClientConfig(server: "https://x"), transport: t)
         do {
@@ -84,7 +90,9 @@ struct WireTests {
         let t = ScriptedTransport { _, n in
             n == 1
                 ? KubeResponse(status: 429, headers: [("Retry-After", "1")], body: [])
-                : KubeResponse(status: 200, headers: [("Content-Type", "application/json")], body: Array(#"{"kind":"ConfigMap","apiVersion":"v1","metadata":{"name":"c"}}"#.utf8))
+                : KubeResponse(
+                    status: 200, headers: [("Content-Type", "application/json")],
+                    body: Array(#"{"kind":"ConfigMap","apiVersion":"v1","metadata":{"name":"c"}}"#.utf8))
         }
         let client = try KubeClient(config: ClientConfig(server: "https://x"), transport: t)
         let start = ContinuousClock.now
@@ -101,7 +109,9 @@ struct WireTests {
                     return c
                 }
                 if n < 3 { throw TransportError("connection refused") }
-                return KubeResponse(status: 201, headers: [("Content-Type", "application/json")], body: Array(#"{"kind":"ConfigMap","apiVersion":"v1","metadata":{"name":"c"}}"#.utf8))
+                return KubeResponse(
+                    status: 201, headers: [("Content-Type", "application/json")],
+                    body: Array(#"{"kind":"ConfigMap","apiVersion":"v1","metadata":{"name":"c"}}"#.utf8))
             }
             func shutdown() async {}
         }
@@ -118,8 +128,10 @@ struct WireTests {
     @Test("watch frames split across chunks decode in order, JSON and protobuf")
     func watchFraming() throws {
         var json = WatchFramer(protobuf: false)
-        let a = #"{"type":"ADDED","object":{"kind":"ConfigMap","apiVersion":"v1","metadata":{"name":"a","resourceVersion":"5"}}}"#
-        let b = #"{"type":"BOOKMARK","object":{"kind":"ConfigMap","apiVersion":"v1","metadata":{"resourceVersion":"9","annotations":{"k8s.io/initial-events-end":"true"}}}}"#
+        let a =
+            #"{"type":"ADDED","object":{"kind":"ConfigMap","apiVersion":"v1","metadata":{"name":"a","resourceVersion":"5"}}}"#
+        let b =
+            #"{"type":"BOOKMARK","object":{"kind":"ConfigMap","apiVersion":"v1","metadata":{"resourceVersion":"9","annotations":{"k8s.io/initial-events-end":"true"}}}}"#
         let bytes = Array((a + "\n" + b + "\n").utf8)
         var frames: [[UInt8]] = []
         for chunk in stride(from: 0, to: bytes.count, by: 7).map({ Array(bytes[$0..<min($0 + 7, bytes.count)]) }) {
@@ -131,7 +143,9 @@ struct WireTests {
             return
         }
         #expect(cm.metadata.name == "a")
-        guard case .bookmark(let rv, let end) = try KubeClient.decodeEvent(CoreV1.ConfigMap.self, frames[1], protobuf: false)
+        guard
+            case .bookmark(let rv, let end) = try KubeClient.decodeEvent(
+                CoreV1.ConfigMap.self, frames[1], protobuf: false)
         else {
             Issue.record("not BOOKMARK")
             return
@@ -143,7 +157,11 @@ struct WireTests {
         cm2.setTypeMeta()
         let ev = MetaV1.WatchEvent(type: "DELETED", object: RawExtension(raw: ProtobufEnvelope.encode(cm2)))
         let body = ev.protoBytes()
-        let framed = [UInt8(body.count >> 24), UInt8((body.count >> 16) & 0xFF), UInt8((body.count >> 8) & 0xFF), UInt8(body.count & 0xFF)] + body
+        let framed =
+            [
+                UInt8(body.count >> 24), UInt8((body.count >> 16) & 0xFF), UInt8((body.count >> 8) & 0xFF),
+                UInt8(body.count & 0xFF),
+            ] + body
         var pb = WatchFramer(protobuf: true)
         #expect(pb.push(Array(framed.prefix(3))).isEmpty)
         let out = pb.push(Array(framed.dropFirst(3)) + Array(framed.prefix(2)))

@@ -70,9 +70,11 @@ public final class DeploymentController: Controller {
     func sync(_ key: ObjectKey) async throws {
         guard var d = deployments.get(key) else { return }
         let now = Date()
-        if d.spec.selector == nil || (d.spec.selector!.matchLabels.isEmpty && d.spec.selector!.matchExpressions.isEmpty) {
+        if d.spec.selector == nil || (d.spec.selector!.matchLabels.isEmpty && d.spec.selector!.matchExpressions.isEmpty)
+        {
             recorder.warning(
-                d, reason: "SelectingAll", note: "This deployment is selecting all pods. A non-empty selector is required.")
+                d, reason: "SelectingAll",
+                note: "This deployment is selecting all pods. A non-empty selector is required.")
             if d.status.observedGeneration < d.metadata.generation {
                 d.status.observedGeneration = d.metadata.generation
                 _ = try await client.updateStatus(d)
@@ -134,9 +136,12 @@ public final class DeploymentController: Controller {
         let pausedCondExists = cond?.reason == "DeploymentPaused"
         var s = d.status
         if d.spec.paused && !pausedCondExists {
-            Logic.setCondition(&s, Logic.newCondition("Progressing", "Unknown", "DeploymentPaused", "Deployment is paused", now: now))
+            Logic.setCondition(
+                &s, Logic.newCondition("Progressing", "Unknown", "DeploymentPaused", "Deployment is paused", now: now))
         } else if !d.spec.paused && pausedCondExists {
-            Logic.setCondition(&s, Logic.newCondition("Progressing", "Unknown", "DeploymentResumed", "Deployment is resumed", now: now))
+            Logic.setCondition(
+                &s, Logic.newCondition("Progressing", "Unknown", "DeploymentResumed", "Deployment is resumed", now: now)
+            )
         } else {
             return
         }
@@ -195,7 +200,9 @@ public final class DeploymentController: Controller {
                     &s, Logic.newCondition("Progressing", "False", "ReplicaSetCreateError", e.status.message, now: now))
                 d = try await writeStatus(d, s)
             }
-            recorder.warning(d, reason: "FailedCreate", note: "Failed to create new replica set \"\(candidate.metadata.name)\": \(e.status.message)")
+            recorder.warning(
+                d, reason: "FailedCreate",
+                note: "Failed to create new replica set \"\(candidate.metadata.name)\": \(e.status.message)")
             throw e
         }
         replicaSets.upsertIfNewer(created)
@@ -210,7 +217,8 @@ public final class DeploymentController: Controller {
             Logic.setCondition(
                 &s,
                 Logic.newCondition(
-                    "Progressing", "True", "NewReplicaSetCreated", "Created new replica set \"\(created.metadata.name)\"",
+                    "Progressing", "True", "NewReplicaSetCreated",
+                    "Created new replica set \"\(created.metadata.name)\"",
                     now: now))
             d = try await writeStatus(d, s)
         }
@@ -222,7 +230,9 @@ public final class DeploymentController: Controller {
     func setDeploymentRevision(_ d: inout AppsV1.Deployment, _ revision: String) async throws {
         guard !revision.isEmpty, d.metadata.annotations[Logic.revisionAnnotation] != revision else { return }
         let oldNumber = Int64(d.metadata.annotations[Logic.revisionAnnotation] ?? "") ?? 0
-        guard (Int64(revision) ?? 0) > oldNumber || d.metadata.annotations[Logic.revisionAnnotation] == nil else { return }
+        guard (Int64(revision) ?? 0) > oldNumber || d.metadata.annotations[Logic.revisionAnnotation] == nil else {
+            return
+        }
         let body = #"{"metadata":{"annotations":{"\#(Logic.revisionAnnotation)":"\#(revision)"}}}"#
         d = try await client.patch(
             AppsV1.Deployment.self, d.metadata.name, namespace: d.metadata.namespace, type: .merge,
@@ -332,7 +342,8 @@ public final class DeploymentController: Controller {
             if let s = sizes[rs.metadata.name] { all[i] = try await scale(rs, to: s, for: d) }
         }
         if d.spec.paused { try await cleanup(d, old: old) }
-        let s = Logic.calculateStatus(d, all: all, new: newRS.flatMap { n in all.first { $0.metadata.uid == n.metadata.uid } }, now: now)
+        let s = Logic.calculateStatus(
+            d, all: all, new: newRS.flatMap { n in all.first { $0.metadata.uid == n.metadata.uid } }, now: now)
         if s != d.status { d = try await writeStatus(d, s) }
     }
 

@@ -264,9 +264,15 @@ enum DeploymentLogic {
             return ta != tb ? ta > tb : a.metadata.name > b.metadata.name
         }
         if toAdd > 0 {
-            active.sort { ($0.spec.replicas ?? 1) != ($1.spec.replicas ?? 1) ? ($0.spec.replicas ?? 1) > ($1.spec.replicas ?? 1) : newer($0, $1) }
+            active.sort {
+                ($0.spec.replicas ?? 1) != ($1.spec.replicas ?? 1)
+                    ? ($0.spec.replicas ?? 1) > ($1.spec.replicas ?? 1) : newer($0, $1)
+            }
         } else if toAdd < 0 {
-            active.sort { ($0.spec.replicas ?? 1) != ($1.spec.replicas ?? 1) ? ($0.spec.replicas ?? 1) > ($1.spec.replicas ?? 1) : newer($1, $0) }
+            active.sort {
+                ($0.spec.replicas ?? 1) != ($1.spec.replicas ?? 1)
+                    ? ($0.spec.replicas ?? 1) > ($1.spec.replicas ?? 1) : newer($1, $0)
+            }
         }
         var added: Int32 = 0
         var sizes: [String: Int32] = [:]
@@ -356,12 +362,14 @@ enum DeploymentLogic {
         if available >= replicas(d) - maxUnavailable(d) {
             setCondition(
                 &s,
-                newCondition("Available", "True", "MinimumReplicasAvailable", "Deployment has minimum availability.", now: now))
+                newCondition(
+                    "Available", "True", "MinimumReplicasAvailable", "Deployment has minimum availability.", now: now))
         } else {
             setCondition(
                 &s,
                 newCondition(
-                    "Available", "False", "MinimumReplicasUnavailable", "Deployment does not have minimum availability.",
+                    "Available", "False", "MinimumReplicasUnavailable",
+                    "Deployment does not have minimum availability.",
                     now: now))
         }
         return s

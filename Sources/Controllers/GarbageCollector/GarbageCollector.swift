@@ -105,7 +105,8 @@ public final class GarbageCollector: Controller {
     func location(apiVersion: String, kind: String) -> ResourceLocation? {
         guard let gv = GroupVersion(apiVersion: apiVersion) else { return nil }
         return kinds.withLock { k in
-            k["\(gv.group)|\(gv.version)|\(kind)"] ?? k.first { $0.key.hasPrefix("\(gv.group)|") && $0.key.hasSuffix("|\(kind)") }?.value
+            k["\(gv.group)|\(gv.version)|\(kind)"]
+                ?? k.first { $0.key.hasPrefix("\(gv.group)|") && $0.key.hasSuffix("|\(kind)") }?.value
         }
     }
 
@@ -126,7 +127,9 @@ public final class GarbageCollector: Controller {
         if loc.namespaced && dependent.namespace.isEmpty {
             recorder.record(
                 reference(dependent), type: "Warning", reason: "OwnerRefInvalidNamespace", action: "",
-                note: "ownerRef [\(ref.apiVersion)/\(ref.kind), namespace: , name: \(ref.name), uid: \(ref.uid)] does not exist in namespace \"\"")
+                note:
+                    "ownerRef [\(ref.apiVersion)/\(ref.kind), namespace: , name: \(ref.name), uid: \(ref.uid)] does not exist in namespace \"\""
+            )
             graph.withLock { _ = $0.absent.insert(ref.uid) }
             return .dangling
         }
@@ -137,10 +140,11 @@ public final class GarbageCollector: Controller {
                 graph.withLock { _ = $0.absent.insert(ref.uid) }
                 return .dangling
             }
-            let finalizers = (owner["metadata"]?["finalizers"]).flatMap { v -> [String]? in
-                if case .array(let a) = v { return a.compactMap(\.stringValue) }
-                return nil
-            } ?? []
+            let finalizers =
+                (owner["metadata"]?["finalizers"]).flatMap { v -> [String]? in
+                    if case .array(let a) = v { return a.compactMap(\.stringValue) }
+                    return nil
+                } ?? []
             if owner["metadata"]?["deletionTimestamp"] != nil && finalizers.contains("foregroundDeletion") {
                 return .waitingForDependents
             }
@@ -219,7 +223,8 @@ public final class GarbageCollector: Controller {
                 try await client.deleteDynamic(
                     d.location.groupVersionResource, namespaced: d.location.namespaced, namespace: d.namespace,
                     name: d.name,
-                    options: DeleteOptions(propagationPolicy: grandchildren ? "Foreground" : "Background", preconditionUID: d.uid))
+                    options: DeleteOptions(
+                        propagationPolicy: grandchildren ? "Foreground" : "Background", preconditionUID: d.uid))
             } catch let e as StatusError where e.isNotFound || e.isConflict {}
         }
     }
@@ -316,7 +321,8 @@ public final class GarbageCollector: Controller {
         var fresh: [ResourceLocation] = []
         kinds.withLock { k in
             for r in resources {
-                let loc = ResourceLocation(group: r.group, version: r.version, resource: r.resource, namespaced: r.namespaced)
+                let loc = ResourceLocation(
+                    group: r.group, version: r.version, resource: r.resource, namespaced: r.namespaced)
                 k["\(r.group)|\(r.version)|\(r.kind)"] = loc
             }
         }
@@ -333,7 +339,8 @@ public final class GarbageCollector: Controller {
         where Set(["list", "watch", "delete"]).isSubset(of: r.verbs)
             && !Self.ignored.contains(GroupResource(group: r.group, resource: r.resource))
         {
-            let loc = ResourceLocation(group: r.group, version: r.version, resource: r.resource, namespaced: r.namespaced)
+            let loc = ResourceLocation(
+                group: r.group, version: r.version, resource: r.resource, namespaced: r.namespaced)
             kindByLocation.withLock { $0[loc] = r.kind }
             if watched.withLock({ $0.insert(loc).inserted }) { fresh.append(loc) }
         }

@@ -53,15 +53,19 @@ public final class NamespaceController: Controller {
         return [
             c(
                 "NamespaceDeletionDiscoveryFailure", p.discoveryFailed != nil, "DiscoveryFailed", "ResourcesDiscovered",
-                p.discoveryFailed.map { "Discovery failed for some groups: \($0)" } ?? "All resources successfully discovered"),
+                p.discoveryFailed.map { "Discovery failed for some groups: \($0)" }
+                    ?? "All resources successfully discovered"),
             c(
-                "NamespaceDeletionGroupVersionParsingFailure", false, "GroupVersionParsingFailed", "ParsedGroupVersions",
+                "NamespaceDeletionGroupVersionParsingFailure", false, "GroupVersionParsingFailed",
+                "ParsedGroupVersions",
                 "All legacy kube types successfully parsed"),
             c(
-                "NamespaceDeletionContentFailure", !p.deletionFailures.isEmpty, "ContentDeletionFailed", "ContentDeleted",
+                "NamespaceDeletionContentFailure", !p.deletionFailures.isEmpty, "ContentDeletionFailed",
+                "ContentDeleted",
                 p.deletionFailures.isEmpty
                     ? "All content successfully deleted, may be waiting on finalization"
-                    : "Failed to delete all resource types, \(p.deletionFailures.count) remaining: \(p.deletionFailures.joined(separator: ", "))"),
+                    : "Failed to delete all resource types, \(p.deletionFailures.count) remaining: \(p.deletionFailures.joined(separator: ", "))"
+            ),
             c(
                 "NamespaceContentRemaining", !remaining.isEmpty, "SomeResourcesRemain", "ContentRemoved",
                 remaining.isEmpty
@@ -78,10 +82,14 @@ public final class NamespaceController: Controller {
     }
 
     /// Conditions merged as upstream does: a condition keeps its transition time while its status holds.
-    static func merge(_ old: [CoreV1.NamespaceCondition], _ new: [CoreV1.NamespaceCondition]) -> [CoreV1.NamespaceCondition] {
+    static func merge(_ old: [CoreV1.NamespaceCondition], _ new: [CoreV1.NamespaceCondition]) -> [CoreV1
+        .NamespaceCondition]
+    {
         var out = old.filter { o in !new.contains { $0.type == o.type } }
         for var n in new {
-            if let o = old.first(where: { $0.type == n.type }), o.status == n.status { n.lastTransitionTime = o.lastTransitionTime }
+            if let o = old.first(where: { $0.type == n.type }), o.status == n.status {
+                n.lastTransitionTime = o.lastTransitionTime
+            }
             out.append(n)
         }
         return out
@@ -139,7 +147,8 @@ public final class NamespaceController: Controller {
         await withTaskGroup(of: (String, failed: Bool, remaining: [MetaV1.PartialObjectMetadata]).self) { group in
             for r in targets {
                 group.addTask {
-                    let loc = ResourceLocation(group: r.group, version: r.version, resource: r.resource, namespaced: true)
+                    let loc = ResourceLocation(
+                        group: r.group, version: r.version, resource: r.resource, namespaced: true)
                     let label = r.group.isEmpty ? r.resource : "\(r.resource).\(r.group)"
                     var failed = false
                     do {
@@ -162,7 +171,8 @@ public final class NamespaceController: Controller {
                     }
                     let left =
                         (try? await self.client.listAll(
-                            MetaV1.PartialObjectMetadata.self, at: loc, namespace: ns, accept: MetadataAccept.list).items)
+                            MetaV1.PartialObjectMetadata.self, at: loc, namespace: ns, accept: MetadataAccept.list
+                        ).items)
                         ?? []
                     return (label, failed, left)
                 }

@@ -134,7 +134,8 @@ public final class ReplicaSetController: Controller {
         } catch let e as StatusError where e.isConflict {
             var fresh = try await client.get(AppsV1.ReplicaSet.self, rs.metadata.name, namespace: rs.metadata.namespace)
             fresh.status = status
-            fresh.status.observedGeneration = fresh.metadata.generation == rs.metadata.generation
+            fresh.status.observedGeneration =
+                fresh.metadata.generation == rs.metadata.generation
                 ? status.observedGeneration : fresh.status.observedGeneration
             return try await client.updateStatus(fresh)
         }
@@ -144,7 +145,8 @@ public final class ReplicaSetController: Controller {
         guard !candidates.isEmpty else { return [] }
         // Adopt only if the owner read fresh is still the same, live one (upstream's canAdopt).
         guard
-            let fresh = try? await client.get(AppsV1.ReplicaSet.self, rs.metadata.name, namespace: rs.metadata.namespace),
+            let fresh = try? await client.get(
+                AppsV1.ReplicaSet.self, rs.metadata.name, namespace: rs.metadata.namespace),
             fresh.metadata.uid == rs.metadata.uid, fresh.metadata.deletionTimestamp == nil
         else { return [] }
         let ref = OwnerRefs.controllerReference(to: rs)
@@ -187,7 +189,9 @@ public final class ReplicaSetController: Controller {
                 let results = await withTaskGroup(of: Result<CoreV1.Pod, any Error>.self) { group in
                     for _ in 0..<batch {
                         group.addTask {
-                            do { return .success(try await self.client.create(template)) } catch { return .failure(error) }
+                            do { return .success(try await self.client.create(template)) } catch {
+                                return .failure(error)
+                            }
                         }
                     }
                     var out: [Result<CoreV1.Pod, any Error>] = []

@@ -49,7 +49,9 @@ enum ReplicaSetLogic {
     /// logarithmic buckets (LogarithmicScaleDown), so near-equal ages fall to the next rule.
     static func rankForDeletion(_ pods: [CoreV1.Pod], related: [CoreV1.Pod], now: Date) -> [CoreV1.Pod] {
         var perNode: [String: Int] = [:]
-        for p in related where !p.spec.nodeName.isEmpty && Pods.isActive(p) { perNode[p.spec.nodeName, default: 0] += 1 }
+        for p in related where !p.spec.nodeName.isEmpty && Pods.isActive(p) {
+            perNode[p.spec.nodeName, default: 0] += 1
+        }
         func phaseRank(_ p: String) -> Int { ["Pending": 0, "Unknown": 1, "Running": 2][p] ?? 0 }
         func bucket(_ t: Time?) -> Int64 {
             // Seconds since the event, in powers of two (newer → smaller).
@@ -109,7 +111,8 @@ enum ReplicaSetLogic {
     /// The status a replica set reports for its pods (upstream's `calculateStatus`); a failure to create
     /// or delete pods sets the ReplicaFailure condition, and success clears it.
     static func status(
-        of rs: AppsV1.ReplicaSet, active: [CoreV1.Pod], terminating: Int, manageError: (reason: String, message: String)?,
+        of rs: AppsV1.ReplicaSet, active: [CoreV1.Pod], terminating: Int,
+        manageError: (reason: String, message: String)?,
         now: Date
     ) -> AppsV1.ReplicaSetStatus {
         var s = rs.status

@@ -56,7 +56,9 @@ public final class RootCACertPublisher: Controller {
 
     func sync(_ ns: String) async throws {
         let current = configMaps.get(namespace: ns, name: Self.configMapName)
-        guard let cm = Self.desired(namespace: namespaces.get(name: ns), current: current, rootCA: rootCA) else { return }
+        guard let cm = Self.desired(namespace: namespaces.get(name: ns), current: current, rootCA: rootCA) else {
+            return
+        }
         do {
             if current == nil { _ = try await client.create(cm) } else { _ = try await client.update(cm) }
         } catch let e as StatusError where e.isAlreadyExists || e.isForbidden || (e.isNotFound && current != nil) {

@@ -291,6 +291,50 @@ struct ControllerTests {
     }
 }
 
+extension ControllerTests {
+    @Test("kubectl create job runs pods to completion; kubectl create cronjob starts jobs on its schedule")
+    func jobsAndCronJobs() throws {
+        let ns = try c.namespace("jobs")
+        try c.kubectl(["-n", ns, "create", "job", "once", "--image=busybox"])
+        try eventually("a job pod with the tracking finalizer") {
+            let pods = try items(["-n", ns, "get", "pods", "-l", "job-name=once"])
+            return pods.count == 1
+                && (dig(pods[0], "metadata", "finalizers") as? [String]) == ["batch.kubernetes.io/job-tracking"]
+        }
+        let pod = try items(["-n", ns, "get", "pods", "-l", "job-name=once"])[0]
+        let name = dig(pod, "metadata", "name") as! String
+        try c.kubectl([
+            "-n", ns, "patch", "pod", name, "--subresource=status", "--type=merge", "-p",
+            #"{"status":{"phase":"Succeeded"}}"#,
+        ])
+        try c.kubectl(["-n", ns, "wait", "job/once", "--for=condition=Complete", "--timeout=30s"])
+        let job = try c.json(["-n", ns, "get", "job", "once"])
+        #expect(dig(job, "status", "succeeded") as? Int == 1 && dig(job, "status", "completionTime") != nil)
+        try eventually("the pod's finalizer removed") {
+            dig(try c.json(["-n", ns, "get", "pod", name]), "metadata", "finalizers") == nil
+        }
+        // A cron job that missed its last minute starts a job at once, named after the scheduled minute.
+        try c.kubectl(["-n", ns, "create", "cronjob", "tick", "--image=busybox", "--schedule=* * * * *"])
+        let past = ISO8601DateFormatter().string(from: Date().addingTimeInterval(-180))
+        try c.kubectl([
+            "-n", ns, "patch", "cronjob", "tick", "--subresource=status", "--type=merge", "-p",
+            #"{"status":{"lastScheduleTime":"\#(past)"}}"#,
+        ])
+        try eventually("a job from the cron job") {
+            let jobs = try items(["-n", ns, "get", "jobs"]).filter {
+                dig($0, "metadata", "ownerReferences", 0, "kind") as? String == "CronJob"
+            }
+            guard jobs.count == 1, let jobName = dig(jobs[0], "metadata", "name") as? String else { return false }
+            let minutes = Int(jobName.dropFirst("tick-".count)) ?? 0
+            let stamp =
+                dig(jobs[0], "metadata", "annotations", "batch.kubernetes.io/cronjob-scheduled-timestamp") as? String
+            let cj = try c.json(["-n", ns, "get", "cronjob", "tick"])
+            return abs(minutes * 60 - Int(Date().timeIntervalSince1970)) < 120 && stamp != nil
+                && (dig(cj, "status", "active") as? [Any])?.count == 1 && dig(cj, "status", "lastScheduleTime") != nil
+        }
+    }
+}
+
 /// Two controller managers on one API server: exactly one leads; when it is killed, the other takes
 /// over within the lease duration, and nothing is created twice.
 @Suite("controller manager leader election", .serialized)

@@ -16,8 +16,8 @@ public enum ControllerCatalog {
         let rootCA = options.rootCA
         return [
             d("serviceaccount-token-controller", ["serviceaccount-token"]),
-            d("endpoints-controller", ["endpoint"]),
-            d("endpointslice-controller", ["endpointslice"]),
+            d("endpoints-controller", ["endpoint"]) { EndpointsController($0) },
+            d("endpointslice-controller", ["endpointslice"]) { EndpointSliceController($0) },
             d("endpointslice-mirroring-controller", ["endpointslicemirroring"]),
             d("replicationcontroller-controller", ["replicationcontroller"]),
             d("pod-garbage-collector-controller", ["podgc"]),

@@ -335,6 +335,48 @@ extension ControllerTests {
     }
 }
 
+extension ControllerTests {
+    @Test("a Service's Endpoints and EndpointSlices follow its pods' IPs and readiness")
+    func serviceEndpoints() throws {
+        let ns = try c.namespace("ep")
+        try c.kubectl(["-n", ns, "create", "deployment", "web", "--image=busybox", "--replicas=2", "--port=8080"])
+        try c.kubectl(["-n", ns, "expose", "deployment", "web", "--port=80", "--target-port=8080"])
+        try eventually("2 pods") { try items(["-n", ns, "get", "pods"]).count == 2 }
+        for (i, p) in try items(["-n", ns, "get", "pods"]).enumerated() {
+            let ready = i == 0 ? "True" : "False"
+            try c.kubectl([
+                "-n", ns, "patch", "pod", dig(p, "metadata", "name") as! String, "--subresource=status", "--type=merge",
+                "-p",
+                #"{"status":{"phase":"Running","podIP":"10.42.9.\#(i + 1)","podIPs":[{"ip":"10.42.9.\#(i + 1)"}],"conditions":[{"type":"Ready","status":"\#(ready)"}]}}"#,
+            ])
+        }
+        try eventually("endpoints with one ready and one unready address") {
+            let e = try c.json(["-n", ns, "get", "endpoints", "web"])
+            let addrs = (dig(e, "subsets", 0, "addresses") as? [[String: Any]])?.compactMap { $0["ip"] as? String }
+            let notReady = (dig(e, "subsets", 0, "notReadyAddresses") as? [[String: Any]])?.compactMap {
+                $0["ip"] as? String
+            }
+            return addrs == ["10.42.9.1"] && notReady == ["10.42.9.2"]
+                && dig(e, "subsets", 0, "ports", 0, "port") as? Int == 8080
+        }
+        try eventually("one slice with both endpoints and their conditions") {
+            let slices = try items(["-n", ns, "get", "endpointslices", "-l", "kubernetes.io/service-name=web"])
+            guard slices.count == 1, let eps = dig(slices[0], "endpoints") as? [[String: Any]], eps.count == 2 else {
+                return false
+            }
+            let ready = eps.map { dig($0, "conditions", "ready") as? Bool ?? false }
+            return ready == [true, false] && dig(slices[0], "ports", 0, "port") as? Int == 8080
+        }
+        try c.kubectl(["-n", ns, "scale", "deployment", "web", "--replicas=0"])
+        try eventually("no endpoints once the pods are gone") {
+            let e = try c.json(["-n", ns, "get", "endpoints", "web"])
+            let slices = try items(["-n", ns, "get", "endpointslices", "-l", "kubernetes.io/service-name=web"])
+            return dig(e, "subsets") == nil && slices.count == 1
+                && (dig(slices[0], "endpoints") as? [Any] ?? []).isEmpty
+        }
+    }
+}
+
 /// Two controller managers on one API server: exactly one leads; when it is killed, the other takes
 /// over within the lease duration, and nothing is created twice.
 @Suite("controller manager leader election", .serialized)

@@ -5,6 +5,7 @@ BIN_DIR := _output/bin
 WHAT ?= k8swift
 # Optional yardstick beside the checkout (make bench runs it when it is there).
 APILOAD ?= ../shared/tools/apiload.py
+CTRLLOAD ?= ../shared/tools/ctrlload.py
 FORMAT_FILES = $(shell git ls-files 'Sources/*.swift' 'Tests/*.swift' 'Benchmarks/*.swift' | grep -v '/Generated/')
 
 BUILDINFO := Sources/CBuildInfo/buildinfo.generated.h
@@ -77,6 +78,7 @@ bench: deps buildinfo
 	"$$($(SWIFT) build -c release --show-bin-path)/k8swift-etcd-bench"
 	python3 hack/bench_api.py "$$($(SWIFT) build -c release --show-bin-path)/k8swift" --apiload $(APILOAD)
 	python3 hack/bench_api.py "$$($(SWIFT) build -c release --show-bin-path)/k8swift" --apiload $(APILOAD) --etcd
+	python3 hack/bench_controllers.py "$$($(SWIFT) build -c release --show-bin-path)/k8swift" --ctrlload $(CTRLLOAD)
 
 ## release: the static k8swift, its tarball and OCI image archive, with sha256sums, in _output/release
 release: deps

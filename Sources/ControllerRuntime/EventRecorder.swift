@@ -32,6 +32,10 @@ public final class EventRecorder: Sendable {
     let client: KubeClient
     let series = Mutex<[SeriesKey: Series]>([:])
     let pending = Mutex<[Task<Void, Never>]>([])
+    /// Upstream's spam filter: per object, a burst of 25 events, then one every five minutes.
+    let spam = Mutex<[String: (tokens: Double, last: Date)]>([:])
+    static let spamBurst = 25.0
+    static let spamRefill: TimeInterval = 300
     /// How long a repeat still joins an earlier event's series.
     static let seriesWindow: TimeInterval = 6 * 60
 
@@ -64,6 +68,23 @@ public final class EventRecorder: Sendable {
         now: Date = Date()
     ) {
         let ns = regarding.namespace.isEmpty ? "default" : regarding.namespace
+        let objectKey = "\(regarding.kind)/\(ns)/\(regarding.name)/\(regarding.uid)"
+        let allowed = spam.withLock { m -> Bool in
+            var b = m[objectKey] ?? (Self.spamBurst, now)
+            b.tokens = min(Self.spamBurst, b.tokens + now.timeIntervalSince(b.last) / Self.spamRefill)
+            b.last = now
+            guard b.tokens >= 1 else {
+                m[objectKey] = b
+                return false
+            }
+            b.tokens -= 1
+            if m.count > 8192 {
+                m = m.filter { now.timeIntervalSince($0.value.last) < Self.spamRefill * Self.spamBurst }
+            }
+            m[objectKey] = b
+            return true
+        }
+        guard allowed else { return }
         let key = SeriesKey(
             uid: regarding.uid, namespace: ns, name: regarding.name, type: type, reason: reason,
             action: action, note: note)

@@ -116,3 +116,29 @@ extension LabelSelector {
             matchExpressions: s.matchExpressions.map { ($0.key, $0.operator, $0.values) })
     }
 }
+
+/// Runs `body` on every item with at most `limit` at once, answering results in input order: a
+/// controller's burst of creates or deletes stays within the API server's inflight limits (upstream's
+/// controllers are bounded the same way by their client's rate limit).
+func concurrently<T: Sendable, R: Sendable>(
+    _ items: [T], limit: Int = 64, _ body: @escaping @Sendable (T) async -> R
+) async -> [R] {
+    await withTaskGroup(of: (Int, R).self) { group in
+        var out = [R?](repeating: nil, count: items.count)
+        var next = 0
+        for _ in 0..<min(limit, items.count) {
+            let i = next
+            group.addTask { (i, await body(items[i])) }
+            next += 1
+        }
+        for await (i, r) in group {
+            out[i] = r
+            if next < items.count {
+                let j = next
+                group.addTask { (j, await body(items[j])) }
+                next += 1
+            }
+        }
+        return out.map { $0! }
+    }
+}

@@ -162,12 +162,17 @@ struct APIServerFlags: ParsableArguments {
         }
         print("k8swift API server listening on https://\(bindAddress):\(server.port)")
         if let kc = server.kubeconfigPath { print("kubeconfig: \(kc)") }
+        Residency.releaseStartupPages()
         fflush(nil)
         try await withThrowingTaskGroup(of: Void.self) { group in
             group.addTask { try await components(server) }
             group.addTask {
-                try await Task.sleep(for: .seconds(2))
-                Residency.releaseStartupPages()
+                // Again once the components have started and synced their caches (their start-up
+                // pages: discovery, first lists), which takes a few seconds.
+                for delay in [2, 8] {
+                    try await Task.sleep(for: .seconds(delay))
+                    Residency.releaseStartupPages()
+                }
                 while true { try await Task.sleep(for: .seconds(3600)) }
             }
             try await group.next()

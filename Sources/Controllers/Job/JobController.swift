@@ -101,11 +101,7 @@ public final class JobController: Controller {
                 && (uncounted.succeeded.contains(p.metadata.uid) || uncounted.failed.contains(p.metadata.uid)
                     || (p.metadata.deletionTimestamp != nil && deletedByUs.contains(p.metadata.name)))
         }
-        await withTaskGroup(of: Void.self) { group in
-            for p in release {
-                group.addTask { await self.removeFinalizer(p) }
-            }
-        }
+        _ = await concurrently(release) { await self.removeFinalizer($0) }
         let released = Set(release.map(\.metadata.uid))
         // 3. Count what is no longer held.
         let byUID = Dictionary(owned.map { ($0.metadata.uid, $0) }, uniquingKeysWith: { a, _ in a })
@@ -135,16 +131,12 @@ public final class JobController: Controller {
             memory.withLock { $0.deletedByUs.formUnion(plan.delete) }
             expectations.expect(key, adds: 0, deletes: plan.delete)
             let current = job
-            await withTaskGroup(of: Void.self) { group in
-                for name in plan.delete {
-                    group.addTask {
-                        do {
-                            try await self.client.delete(CoreV1.Pod.self, name, namespace: key.namespace)
-                            self.recorder.normal(current, reason: "SuccessfulDelete", note: "Deleted pod: \(name)")
-                        } catch {
-                            self.expectations.deletionObserved(key, name: name)
-                        }
-                    }
+            _ = await concurrently(plan.delete) { name in
+                do {
+                    try await self.client.delete(CoreV1.Pod.self, name, namespace: key.namespace)
+                    self.recorder.normal(current, reason: "SuccessfulDelete", note: "Deleted pod: \(name)")
+                } catch {
+                    self.expectations.deletionObserved(key, name: name)
                 }
             }
         }
@@ -215,21 +207,13 @@ public final class JobController: Controller {
             let templates = (0..<batch).map { _ -> CoreV1.Pod in
                 JobLogic.pod(for: job, index: JobLogic.isIndexed(job) ? indexes.popFirst() : nil, owner: owner)
             }
-            let errors = await withTaskGroup(of: (any Error)?.self) { group in
-                for t in templates {
-                    group.addTask {
-                        do {
-                            let p = try await self.client.create(t)
-                            self.recorder.normal(
-                                job, reason: "SuccessfulCreate", note: "Created pod: \(p.metadata.name)")
-                            return nil
-                        } catch { return error }
-                    }
-                }
-                var out: [any Error] = []
-                for await e in group { if let e { out.append(e) } }
-                return out
-            }
+            let errors = await concurrently(templates) { t -> (any Error)? in
+                do {
+                    let p = try await self.client.create(t)
+                    self.recorder.normal(job, reason: "SuccessfulCreate", note: "Created pod: \(p.metadata.name)")
+                    return nil
+                } catch { return error }
+            }.compactMap { $0 }
             done += batch
             if let e = errors.first {
                 expectations.lowerAdds(key, by: errors.count + plan.create - done)

@@ -186,17 +186,9 @@ public final class ReplicaSetController: Controller {
                 owner: OwnerRefs.controllerReference(to: rs))
             var done = 0
             for batch in ReplicaSetLogic.slowStartBatches(n) {
-                let results = await withTaskGroup(of: Result<CoreV1.Pod, any Error>.self) { group in
-                    for _ in 0..<batch {
-                        group.addTask {
-                            do { return .success(try await self.client.create(template)) } catch {
-                                return .failure(error)
-                            }
-                        }
-                    }
-                    var out: [Result<CoreV1.Pod, any Error>] = []
-                    for await r in group { out.append(r) }
-                    return out
+                let results = await concurrently(Array(repeating: template, count: batch)) {
+                    t -> Result<CoreV1.Pod, any Error> in
+                    do { return .success(try await self.client.create(t)) } catch { return .failure(error) }
                 }
                 var firstError: (any Error)?
                 for r in results {
@@ -220,18 +212,11 @@ public final class ReplicaSetController: Controller {
             return nil
         case .delete(let names):
             expectations.expect(key, adds: 0, deletes: names)
-            let errors = await withTaskGroup(of: (String, (any Error)?).self) { group in
-                for name in names {
-                    group.addTask {
-                        do {
-                            try await self.client.delete(CoreV1.Pod.self, name, namespace: key.namespace)
-                            return (name, nil)
-                        } catch { return (name, error) }
-                    }
-                }
-                var out: [(String, (any Error)?)] = []
-                for await r in group { out.append(r) }
-                return out
+            let errors = await concurrently(names) { name -> (String, (any Error)?) in
+                do {
+                    try await self.client.delete(CoreV1.Pod.self, name, namespace: key.namespace)
+                    return (name, nil)
+                } catch { return (name, error) }
             }
             var failure: (reason: String, message: String)?
             for (name, error) in errors {

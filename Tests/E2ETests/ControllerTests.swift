@@ -261,7 +261,7 @@ struct ControllerTests {
             {"apiVersion":"v1","kind":"ConfigMap","metadata":{"name":"held","namespace":"\(ns)","finalizers":["example.com/hold"]}}
             """
         try c.kubectl(["create", "-f", "-"], stdin: held)
-        try eventually("2 pods") { try items(["-n", ns, "get", "pods"]).count == 2 }
+        try eventually("the deployment's and the job's pods") { try items(["-n", ns, "get", "pods"]).count == 3 }
         try c.kubectl(["delete", "namespace", ns, "--wait=false"])
         try eventually("the namespace reports the finalizer that holds it", timeout: 60) {
             let n = try c.json(["get", "namespace", ns])

@@ -38,6 +38,8 @@ public final class JobController: Controller {
         podInformer.addHandler { [weak self] e in
             guard let self else { return }
             switch e {
+            case .updated(_, let p) where p.metadata.deletionTimestamp != nil:
+                if let k = self.owner(of: p) { queue.add(k) }
             case .added(let p):
                 if let k = self.owner(of: p) {
                     self.expectations.creationObserved(k)
@@ -63,6 +65,12 @@ public final class JobController: Controller {
         guard var job = jobs.get(key) else {
             expectations.forget(key)
             memory.withLock { $0.lastFailure[key] = nil }
+            // A deleted job's pods must not be held by its tracking finalizer.
+            let orphans = pods.list(namespace: key.namespace).filter { p in
+                p.metadata.finalizers.contains(JobLogic.trackingFinalizer)
+                    && OwnerRefs.controllerRef(p.metadata).map { $0.kind == "Job" && $0.name == key.name } == true
+            }
+            _ = await concurrently(orphans) { await self.removeFinalizer($0) }
             return
         }
         if let m = job.spec.managedBy, m != Self.managedBy { return }

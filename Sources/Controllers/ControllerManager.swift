@@ -20,7 +20,7 @@ public enum ControllerCatalog {
             d("endpointslice-controller", ["endpointslice"]) { EndpointSliceController($0) },
             d("endpointslice-mirroring-controller", ["endpointslicemirroring"]),
             d("replicationcontroller-controller", ["replicationcontroller"]),
-            d("pod-garbage-collector-controller", ["podgc"]),
+            d("pod-garbage-collector-controller", ["podgc"]) { PodGCController($0) },
             d("resourcequota-controller", ["resourcequota"]),
             d("namespace-controller", ["namespace"]) { NamespaceController($0) },
             d("serviceaccount-controller", ["serviceaccount"]) { ServiceAccountController($0) },
@@ -45,10 +45,12 @@ public enum ControllerCatalog {
             d("persistentvolume-binder-controller", ["persistentvolume-binder"]),
             d("persistentvolume-attach-detach-controller", ["attachdetach"]),
             d("persistentvolume-expander-controller", ["persistentvolume-expander"]),
-            d("clusterrole-aggregation-controller", ["clusterrole-aggregation"]),
-            d("persistentvolumeclaim-protection-controller", ["pvc-protection"]),
-            d("persistentvolume-protection-controller", ["pv-protection"]),
-            d("ttl-after-finished-controller", ["ttl-after-finished"]),
+            d("clusterrole-aggregation-controller", ["clusterrole-aggregation"]) {
+                ClusterRoleAggregationController($0)
+            },
+            d("persistentvolumeclaim-protection-controller", ["pvc-protection"]) { PVCProtectionController($0) },
+            d("persistentvolume-protection-controller", ["pv-protection"]) { PVProtectionController($0) },
+            d("ttl-after-finished-controller", ["ttl-after-finished"]) { TTLAfterFinishedController($0) },
             d("root-ca-certificate-publisher-controller", ["root-ca-cert-publisher"]) { ctx -> any Controller in
                 guard let ca = rootCA else { return NoController() }
                 return RootCACertPublisher(ctx, rootCA: ca)

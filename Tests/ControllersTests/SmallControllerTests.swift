@@ -1,0 +1,81 @@
+import APIBatch
+import APICore
+import APIMachinery
+import APIRBAC
+import Foundation
+import Testing
+
+@testable import Controllers
+
+@Suite("small controllers' decisions")
+struct SmallControllerTests {
+    @Test("a finished job expires its TTL after the Complete or Failed condition's transition")
+    func ttl() {
+        var j = BatchV1.Job()
+        #expect(TTLAfterFinishedController.expiry(j) == nil)
+        j.spec.ttlSecondsAfterFinished = 30
+        #expect(TTLAfterFinishedController.expiry(j) == nil, "still running")
+        j.status.conditions = [
+            BatchV1.JobCondition(type: "Complete", status: "True", lastTransitionTime: Time(seconds: 1000))
+        ]
+        #expect(TTLAfterFinishedController.expiry(j) == Date(timeIntervalSince1970: 1030))
+    }
+
+    @Test(
+        "podgc: terminated pods beyond the threshold (oldest first), pods on missing nodes, unscheduled terminating pods"
+    )
+    func podgc() {
+        var old = pod("old", phase: "Succeeded", created: 1)
+        old.spec.nodeName = "n1"
+        var newer = pod("newer", phase: "Failed", created: 2)
+        newer.spec.nodeName = "n1"
+        let running = pod("running", node: "n1")
+        let lost = pod("lost", node: "gone")
+        let unconfirmed = pod("unconfirmed", node: "maybe")
+        var dying = pod("dying", phase: "Pending")
+        dying.metadata.deletionTimestamp = Time(seconds: 5)
+        let c = PodGCController.collect(
+            pods: [newer, old, running, lost, unconfirmed, dying], knownNodes: ["n1"], missingNodes: ["gone"],
+            threshold: 1)
+        #expect(c.terminated.map(\.metadata.name) == ["old"])
+        #expect(c.orphaned.map(\.metadata.name) == ["lost"], "a node not confirmed missing is left alone")
+        #expect(c.unscheduledTerminating.map(\.metadata.name) == ["dying"])
+    }
+
+    @Test("aggregated cluster roles collect the matching roles' rules once each, in name order")
+    func aggregation() {
+        func role(_ name: String, labels: [String: String] = [:], verbs: [String]) -> RBACV1.ClusterRole {
+            var r = RBACV1.ClusterRole()
+            r.metadata.name = name
+            r.metadata.labels = labels
+            r.rules = [RBACV1.PolicyRule(verbs: verbs, apiGroups: [""], resources: ["pods"])]
+            return r
+        }
+        var agg = role("agg", verbs: [])
+        agg.rules = []
+        agg.aggregationRule = RBACV1.AggregationRule(clusterRoleSelectors: [
+            MetaV1.LabelSelector(matchLabels: ["a": "1"])
+        ])
+        let all = [
+            agg, role("b", labels: ["a": "1"], verbs: ["list"]), role("a", labels: ["a": "1"], verbs: ["get"]),
+            role("dup", labels: ["a": "1"], verbs: ["get"]), role("other", verbs: ["delete"]),
+        ]
+        let rules = ClusterRoleAggregationController.aggregatedRules(for: agg, among: all)
+        #expect(rules?.map(\.verbs) == [["get"], ["list"]])
+        #expect(ClusterRoleAggregationController.aggregatedRules(for: all[1], among: all) == nil)
+    }
+
+    @Test("a pod's claims include its generic ephemeral volumes' claims")
+    func podClaims() {
+        var p = pod("web")
+        p.spec.volumes = [
+            CoreV1.Volume(
+                name: "data",
+                volumeSource: CoreV1.VolumeSource(
+                    persistentVolumeClaim: CoreV1.PersistentVolumeClaimVolumeSource(claimName: "pvc1"))),
+            CoreV1.Volume(
+                name: "scratch", volumeSource: CoreV1.VolumeSource(ephemeral: CoreV1.EphemeralVolumeSource())),
+        ]
+        #expect(PVCProtectionController.claimNames(p) == ["pvc1", "web-scratch"])
+    }
+}

@@ -19,7 +19,7 @@ public enum ControllerCatalog {
             d("endpoints-controller", ["endpoint"]) { EndpointsController($0) },
             d("endpointslice-controller", ["endpointslice"]) { EndpointSliceController($0) },
             d("endpointslice-mirroring-controller", ["endpointslicemirroring"]),
-            d("replicationcontroller-controller", ["replicationcontroller"]),
+            d("replicationcontroller-controller", ["replicationcontroller"]) { ReplicationControllerController($0) },
             d("pod-garbage-collector-controller", ["podgc"]) { PodGCController($0) },
             d("resourcequota-controller", ["resourcequota"]),
             d("namespace-controller", ["namespace"]) { NamespaceController($0) },

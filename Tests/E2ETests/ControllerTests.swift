@@ -377,6 +377,31 @@ extension ControllerTests {
     }
 }
 
+extension ControllerTests {
+    @Test("a ReplicationController keeps its pods at its size, through kubectl scale")
+    func replicationController() throws {
+        let ns = try c.namespace("rc")
+        let rc = """
+            {"apiVersion":"v1","kind":"ReplicationController","metadata":{"name":"rc","namespace":"\(ns)"},
+             "spec":{"replicas":3,"selector":{"app":"rc"},"template":{"metadata":{"labels":{"app":"rc"}},
+             "spec":{"containers":[{"name":"c","image":"busybox"}]}}}}
+            """
+        try c.kubectl(["create", "-f", "-"], stdin: rc)
+        try eventually("3 pods owned by the replication controller") {
+            let pods = try items(["-n", ns, "get", "pods"])
+            return pods.count == 3
+                && pods.allSatisfy {
+                    dig($0, "metadata", "ownerReferences", 0, "kind") as? String == "ReplicationController"
+                }
+        }
+        try c.kubectl(["-n", ns, "scale", "rc", "rc", "--replicas=1"])
+        try eventually("1 pod and the status saying so") {
+            let r = try c.json(["-n", ns, "get", "rc", "rc"])
+            return try items(["-n", ns, "get", "pods"]).count == 1 && dig(r, "status", "replicas") as? Int == 1
+        }
+    }
+}
+
 /// Two controller managers on one API server: exactly one leads; when it is killed, the other takes
 /// over within the lease duration, and nothing is created twice.
 @Suite("controller manager leader election", .serialized)

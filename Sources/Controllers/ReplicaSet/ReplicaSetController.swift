@@ -4,12 +4,70 @@ import APIMachinery
 import ControllerRuntime
 import Foundation
 
-/// Keeps each ReplicaSet's pods at its replica count (upstream's replicaset-controller): adopts and
-/// releases pods by selector, creates in slow-start batches, deletes the pods ranked best to delete,
-/// and reports replicas, ready, available and fully-labeled counts in status.
-public final class ReplicaSetController: Controller {
+/// A kind that keeps a number of pod replicas: ReplicaSets, and ReplicationControllers seen as one.
+public protocol ReplicaOwner: KubeObject {
+    /// The controller's upstream name (its events' source).
+    static var controllerName: String { get }
+    /// The object as a ReplicaSet: what the replica logic reads.
+    var replicaSetView: AppsV1.ReplicaSet { get }
+    mutating func setReplicaStatus(_ s: AppsV1.ReplicaSetStatus)
+}
+
+extension AppsV1.ReplicaSet: ReplicaOwner {
+    public static var controllerName: String { "replicaset-controller" }
+    public var replicaSetView: AppsV1.ReplicaSet { self }
+    public mutating func setReplicaStatus(_ s: AppsV1.ReplicaSetStatus) { status = s }
+}
+
+extension CoreV1.ReplicationController: ReplicaOwner {
+    public static var controllerName: String { "replicationcontroller-controller" }
+
+    /// As upstream's replication manager does, a ReplicationController runs through the replica set
+    /// logic: its map selector becomes matchLabels.
+    public var replicaSetView: AppsV1.ReplicaSet {
+        var rs = AppsV1.ReplicaSet()
+        rs.metadata = metadata
+        rs.spec.replicas = spec.replicas
+        rs.spec.minReadySeconds = spec.minReadySeconds
+        rs.spec.selector = MetaV1.LabelSelector(matchLabels: spec.selector)
+        rs.spec.template = spec.template ?? CoreV1.PodTemplateSpec()
+        rs.status.replicas = status.replicas
+        rs.status.fullyLabeledReplicas = status.fullyLabeledReplicas
+        rs.status.readyReplicas = status.readyReplicas
+        rs.status.availableReplicas = status.availableReplicas
+        rs.status.observedGeneration = status.observedGeneration
+        rs.status.conditions = status.conditions.map {
+            AppsV1.ReplicaSetCondition(
+                type: $0.type, status: $0.status, lastTransitionTime: $0.lastTransitionTime, reason: $0.reason,
+                message: $0.message)
+        }
+        return rs
+    }
+
+    public mutating func setReplicaStatus(_ s: AppsV1.ReplicaSetStatus) {
+        status.replicas = s.replicas
+        status.fullyLabeledReplicas = s.fullyLabeledReplicas
+        status.readyReplicas = s.readyReplicas
+        status.availableReplicas = s.availableReplicas
+        status.observedGeneration = s.observedGeneration
+        status.conditions = s.conditions.map {
+            CoreV1.ReplicationControllerCondition(
+                type: $0.type, status: $0.status, lastTransitionTime: $0.lastTransitionTime, reason: $0.reason,
+                message: $0.message)
+        }
+    }
+}
+
+public typealias ReplicaSetController = ReplicaController<AppsV1.ReplicaSet>
+public typealias ReplicationControllerController = ReplicaController<CoreV1.ReplicationController>
+
+/// Keeps each ReplicaSet's (or ReplicationController's) pods at its replica count (upstream's
+/// replicaset-controller and replicationcontroller-controller): adopts and releases pods by selector,
+/// creates in slow-start batches, deletes the pods ranked best to delete, and reports replicas, ready,
+/// available and fully-labeled counts in status.
+public final class ReplicaController<Owner: ReplicaOwner>: Controller {
     let client: KubeClient
-    let replicaSets: ObjectStore<AppsV1.ReplicaSet>
+    let replicaSets: ObjectStore<Owner>
     let pods: ObjectStore<CoreV1.Pod>
     let queue = WorkQueue<ObjectKey>()
     let expectations = Expectations<ObjectKey>()
@@ -18,9 +76,9 @@ public final class ReplicaSetController: Controller {
 
     public init(_ ctx: ControllerContext) {
         client = ctx.client
-        workers = ctx.options.workers("replicaset-controller", default: 5)
-        recorder = ctx.recorder("replicaset-controller")
-        let rsInformer = ctx.informers.informer(AppsV1.ReplicaSet.self)
+        workers = ctx.options.workers(Owner.controllerName, default: 5)
+        recorder = ctx.recorder(Owner.controllerName)
+        let rsInformer = ctx.informers.informer(Owner.self)
         let podInformer = ctx.informers.informer(CoreV1.Pod.self)
         replicaSets = rsInformer.store
         pods = podInformer.store
@@ -35,7 +93,9 @@ public final class ReplicaSetController: Controller {
 
     /// The replica set controlling a pod, if it is in the cache.
     func owner(of pod: CoreV1.Pod) -> ObjectKey? {
-        guard let ref = OwnerRefs.controllerRef(pod.metadata), ref.kind == "ReplicaSet" else { return nil }
+        guard let ref = OwnerRefs.controllerRef(pod.metadata), ref.kind == Owner.groupVersionKind.kind else {
+            return nil
+        }
         let key = ObjectKey(namespace: pod.metadata.namespace, name: ref.name)
         guard replicaSets.get(key)?.metadata.uid == ref.uid else { return nil }
         return key
@@ -44,7 +104,7 @@ public final class ReplicaSetController: Controller {
     /// Replica sets whose selector matches an orphan pod: they may adopt it.
     func matching(_ pod: CoreV1.Pod) -> [ObjectKey] {
         replicaSets.list(namespace: pod.metadata.namespace).filter { rs in
-            guard let sel = try? LabelSelector.from(rs.spec.selector), !sel.isEmpty else { return false }
+            guard let sel = try? LabelSelector.from(rs.replicaSetView.spec.selector), !sel.isEmpty else { return false }
             return sel.matches(pod.metadata.labels)
         }.map { ObjectKey($0.metadata) }
     }
@@ -65,7 +125,9 @@ public final class ReplicaSetController: Controller {
             if let n {
                 queue.add(n)
                 // A pod that just became ready counts as available only after minReadySeconds.
-                if !Pods.isReady(old) && Pods.isReady(new), let rs = replicaSets.get(n), rs.spec.minReadySeconds > 0 {
+                if !Pods.isReady(old) && Pods.isReady(new), let rs = replicaSets.get(n)?.replicaSetView,
+                    rs.spec.minReadySeconds > 0
+                {
                     queue.add(n, after: .seconds(Int64(rs.spec.minReadySeconds) + 1))
                 }
             } else if OwnerRefs.controllerRef(new.metadata) == nil,
@@ -82,10 +144,11 @@ public final class ReplicaSetController: Controller {
     }
 
     func sync(_ key: ObjectKey) async throws {
-        guard let rs = replicaSets.get(key) else {
+        guard let owner = replicaSets.get(key) else {
             expectations.forget(key)
             return
         }
+        let rs = owner.replicaSetView
         let selector: LabelSelector
         do {
             selector = try LabelSelector.from(rs.spec.selector)
@@ -99,21 +162,21 @@ public final class ReplicaSetController: Controller {
             all.filter(Pods.isActive), ownerUID: rs.metadata.uid, ownerDeleting: rs.metadata.deletionTimestamp != nil
         ) { selector.matches($0.metadata.labels) }
         var active = claim.owned
-        active += await adopt(claim.adopt, by: rs)
-        await release(claim.release, from: rs)
+        active += await adopt(claim.adopt, by: owner)
+        await release(claim.release, from: owner)
         let terminating = all.filter {
             Pods.isTerminating($0) && OwnerRefs.controllerRef($0.metadata)?.uid == rs.metadata.uid
         }.count
         var manageError: (reason: String, message: String)?
         if needsSync && rs.metadata.deletionTimestamp == nil {
-            manageError = await manage(rs, key: key, active: active, related: all)
+            manageError = await manage(owner, key: key, active: active, related: all)
         }
         let now = Date()
         let status = ReplicaSetLogic.status(
             of: rs, active: active, terminating: terminating, manageError: manageError, now: now)
         var updated = rs
         if status != rs.status {
-            updated = try await updateStatus(rs, status)
+            updated = try await updateStatus(owner, status)
         }
         if let e = manageError { throw ManageError(reason: e.reason, message: e.message) }
         if rs.spec.minReadySeconds > 0 && updated.status.readyReplicas != updated.status.availableReplicas {
@@ -126,27 +189,28 @@ public final class ReplicaSetController: Controller {
         var message: String
     }
 
-    func updateStatus(_ rs: AppsV1.ReplicaSet, _ status: AppsV1.ReplicaSetStatus) async throws -> AppsV1.ReplicaSet {
-        var next = rs
-        next.status = status
+    func updateStatus(_ owner: Owner, _ status: AppsV1.ReplicaSetStatus) async throws -> AppsV1.ReplicaSet {
+        var next = owner
+        next.setReplicaStatus(status)
         do {
-            return try await client.updateStatus(next)
+            return try await client.updateStatus(next).replicaSetView
         } catch let e as StatusError where e.isConflict {
-            var fresh = try await client.get(AppsV1.ReplicaSet.self, rs.metadata.name, namespace: rs.metadata.namespace)
-            fresh.status = status
-            fresh.status.observedGeneration =
-                fresh.metadata.generation == rs.metadata.generation
-                ? status.observedGeneration : fresh.status.observedGeneration
-            return try await client.updateStatus(fresh)
+            var fresh = try await client.get(Owner.self, owner.metadata.name, namespace: owner.metadata.namespace)
+            var s = status
+            if fresh.metadata.generation != owner.metadata.generation {
+                s.observedGeneration = fresh.replicaSetView.status.observedGeneration
+            }
+            fresh.setReplicaStatus(s)
+            return try await client.updateStatus(fresh).replicaSetView
         }
     }
 
-    func adopt(_ candidates: [CoreV1.Pod], by rs: AppsV1.ReplicaSet) async -> [CoreV1.Pod] {
+    func adopt(_ candidates: [CoreV1.Pod], by rs: Owner) async -> [CoreV1.Pod] {
         guard !candidates.isEmpty else { return [] }
         // Adopt only if the owner read fresh is still the same, live one (upstream's canAdopt).
         guard
             let fresh = try? await client.get(
-                AppsV1.ReplicaSet.self, rs.metadata.name, namespace: rs.metadata.namespace),
+                Owner.self, rs.metadata.name, namespace: rs.metadata.namespace),
             fresh.metadata.uid == rs.metadata.uid, fresh.metadata.deletionTimestamp == nil
         else { return [] }
         let ref = OwnerRefs.controllerReference(to: rs)
@@ -162,7 +226,7 @@ public final class ReplicaSetController: Controller {
         return out
     }
 
-    func release(_ pods: [CoreV1.Pod], from rs: AppsV1.ReplicaSet) async {
+    func release(_ pods: [CoreV1.Pod], from rs: Owner) async {
         for p in pods {
             _ = try? await client.patch(
                 CoreV1.Pod.self, p.metadata.name, namespace: p.metadata.namespace, type: .strategicMerge,
@@ -171,9 +235,10 @@ public final class ReplicaSetController: Controller {
     }
 
     /// Creates or deletes pods; the failure to report, if any.
-    func manage(_ rs: AppsV1.ReplicaSet, key: ObjectKey, active: [CoreV1.Pod], related: [CoreV1.Pod]) async -> (
+    func manage(_ owner: Owner, key: ObjectKey, active: [CoreV1.Pod], related: [CoreV1.Pod]) async -> (
         reason: String, message: String
     )? {
+        let rs = owner.replicaSetView
         let plan = ReplicaSetLogic.plan(
             replicas: Int(rs.spec.replicas ?? 1), active: active, related: related, now: Date())
         switch plan {
@@ -183,7 +248,7 @@ public final class ReplicaSetController: Controller {
             expectations.expect(key, adds: n)
             let template = ReplicaSetLogic.pod(
                 from: rs.spec.template, namespace: rs.metadata.namespace, generateName: rs.metadata.name + "-",
-                owner: OwnerRefs.controllerReference(to: rs))
+                owner: OwnerRefs.controllerReference(to: owner))
             var done = 0
             for batch in ReplicaSetLogic.slowStartBatches(n) {
                 let results = await concurrently(Array(repeating: template, count: batch)) {
@@ -194,12 +259,12 @@ public final class ReplicaSetController: Controller {
                 for r in results {
                     switch r {
                     case .success(let p):
-                        recorder.normal(rs, reason: "SuccessfulCreate", note: "Created pod: \(p.metadata.name)")
+                        recorder.normal(owner, reason: "SuccessfulCreate", note: "Created pod: \(p.metadata.name)")
                     case .failure(let e):
                         // A pod that was never created will never be observed.
                         expectations.lowerAdds(key, by: 1)
                         if firstError == nil { firstError = e }
-                        recorder.warning(rs, reason: "FailedCreate", note: "Error creating: \(Self.message(e))")
+                        recorder.warning(owner, reason: "FailedCreate", note: "Error creating: \(Self.message(e))")
                     }
                 }
                 done += batch
@@ -222,11 +287,11 @@ public final class ReplicaSetController: Controller {
             for (name, error) in errors {
                 if let error, !error.isNotFound {
                     expectations.deletionObserved(key, name: name)
-                    recorder.warning(rs, reason: "FailedDelete", note: "Error deleting: \(Self.message(error))")
+                    recorder.warning(owner, reason: "FailedDelete", note: "Error deleting: \(Self.message(error))")
                     failure = failure ?? ("FailedDelete", Self.message(error))
                 } else {
                     if error != nil { expectations.deletionObserved(key, name: name) }
-                    recorder.normal(rs, reason: "SuccessfulDelete", note: "Deleted pod: \(name)")
+                    recorder.normal(owner, reason: "SuccessfulDelete", note: "Deleted pod: \(name)")
                 }
             }
             return failure

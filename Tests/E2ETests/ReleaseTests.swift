@@ -207,7 +207,7 @@ struct ReleaseTests {
             try c.kubectl(["get", "configmap", "release-check", "-n", "default", "-o", "jsonpath={.data.k}"]).out == "v"
         )
         let help = try ReleaseArtifacts.clean([bin, "--help"]).out
-        for sub in ["version", "server", "kube-apiserver"] {
+        for sub in ["version", "server", "kube-apiserver", "kube-controller-manager"] {
             #expect(help.contains("  \(sub) "), "--help does not list \(sub): \(help)")
         }
     }

@@ -25,7 +25,7 @@ public enum ControllerCatalog {
             d("namespace-controller", ["namespace"]) { NamespaceController($0) },
             d("serviceaccount-controller", ["serviceaccount"]) { ServiceAccountController($0) },
             d("garbage-collector-controller", ["garbagecollector"]) { GarbageCollector($0) },
-            d("daemonset-controller", ["daemonset"]),
+            d("daemonset-controller", ["daemonset"]) { DaemonSetController($0) },
             d("job-controller", ["job"]) { JobController($0) },
             d("deployment-controller", ["deployment"]) { DeploymentController($0) },
             d("replicaset-controller", ["replicaset"]) { ReplicaSetController($0) },

@@ -402,6 +402,44 @@ extension ControllerTests {
     }
 }
 
+extension ControllerTests {
+    @Test("a DaemonSet runs one pod on each eligible Node and follows label and taint changes")
+    func daemonSet() throws {
+        let ns = try c.namespace("ds")
+        let tag = String(ns.suffix(8))
+        for (i, taint) in [(1, ""), (2, #"[{"key":"dedicated","value":"x","effect":"NoSchedule"}]"#), (3, "")] {
+            let node = """
+                {"apiVersion":"v1","kind":"Node","metadata":{"name":"ds-\(tag)-\(i)","labels":{"pool":"\(tag)"}},
+                 "spec":{"taints":\(taint.isEmpty ? "[]" : taint)}}
+                """
+            try c.kubectl(["create", "-f", "-"], stdin: node)
+        }
+        let ds = """
+            {"apiVersion":"apps/v1","kind":"DaemonSet","metadata":{"name":"agent","namespace":"\(ns)"},
+             "spec":{"selector":{"matchLabels":{"app":"agent"}},"template":{"metadata":{"labels":{"app":"agent"}},
+             "spec":{"nodeSelector":{"pool":"\(tag)"},"containers":[{"name":"c","image":"busybox"}]}}}}
+            """
+        try c.kubectl(["create", "-f", "-"], stdin: ds)
+        func pinned() throws -> [String] {
+            try items(["-n", ns, "get", "pods"]).compactMap {
+                dig(
+                    $0, "spec", "affinity", "nodeAffinity", "requiredDuringSchedulingIgnoredDuringExecution",
+                    "nodeSelectorTerms", 0, "matchFields", 0, "values", 0) as? String
+            }.sorted()
+        }
+        try eventually("pods on the two untainted nodes") { try pinned() == ["ds-\(tag)-1", "ds-\(tag)-3"] }
+        try eventually("status counts") {
+            let d = try c.json(["-n", ns, "get", "daemonset", "agent"])
+            return dig(d, "status", "desiredNumberScheduled") as? Int == 2
+                && dig(d, "status", "currentNumberScheduled") as? Int == 2
+        }
+        try c.kubectl(["taint", "node", "ds-\(tag)-2", "dedicated-"])
+        try c.kubectl(["label", "node", "ds-\(tag)-3", "pool=other", "--overwrite"])
+        try eventually("pods follow: on 1 and 2, off 3") { try pinned() == ["ds-\(tag)-1", "ds-\(tag)-2"] }
+        for i in 1...3 { try c.kubectl(["delete", "node", "ds-\(tag)-\(i)"]) }
+    }
+}
+
 /// Two controller managers on one API server: exactly one leads; when it is killed, the other takes
 /// over within the lease duration, and nothing is created twice.
 @Suite("controller manager leader election", .serialized)

@@ -1,0 +1,254 @@
+import APIApps
+import APICore
+import APIMachinery
+import ControllerRuntime
+import Foundation
+
+/// Runs one pod of each DaemonSet on every node it belongs on (upstream's daemonset-controller):
+/// node selector, required node affinity and taints decide; pods are pinned by node affinity with the
+/// daemon tolerations; a ControllerRevision per template; RollingUpdate within maxUnavailable, or
+/// OnDelete; upstream's status counts.
+public final class DaemonSetController: Controller {
+    let client: KubeClient
+    let daemonSets: ObjectStore<AppsV1.DaemonSet>
+    let pods: ObjectStore<CoreV1.Pod>
+    let nodes: ObjectStore<CoreV1.Node>
+    let revisions: ObjectStore<AppsV1.ControllerRevision>
+    let queue = WorkQueue<ObjectKey>()
+    let expectations = Expectations<ObjectKey>()
+    let recorder: EventRecorder
+    let workers: Int
+
+    public init(_ ctx: ControllerContext) {
+        client = ctx.client
+        workers = ctx.options.workers("daemonset-controller", default: 2)
+        recorder = ctx.recorder("daemonset-controller")
+        let dsInformer = ctx.informers.informer(AppsV1.DaemonSet.self)
+        let podInformer = ctx.informers.informer(CoreV1.Pod.self)
+        let nodeInformer = ctx.informers.informer(CoreV1.Node.self)
+        daemonSets = dsInformer.store
+        pods = podInformer.store
+        nodes = nodeInformer.store
+        revisions = ctx.informers.informer(AppsV1.ControllerRevision.self).store
+        let queue = self.queue
+        let daemonSets = self.daemonSets
+        dsInformer.addHandler { e in
+            switch e {
+            case .added(let d), .updated(_, let d), .deleted(let d): queue.add(ObjectKey(d.metadata))
+            }
+        }
+        nodeInformer.addHandler { _ in for d in daemonSets.list() { queue.add(ObjectKey(d.metadata)) } }
+        podInformer.addHandler { [weak self] e in
+            guard let self else { return }
+            switch e {
+            case .added(let p):
+                if let k = self.owner(of: p) {
+                    self.expectations.creationObserved(k)
+                    queue.add(k)
+                }
+            case .updated(let old, let new):
+                for k in Set([self.owner(of: old), self.owner(of: new)].compactMap { $0 }) { queue.add(k) }
+            case .deleted(let p):
+                if let k = self.owner(of: p) {
+                    self.expectations.deletionObserved(k, name: p.metadata.name)
+                    queue.add(k)
+                }
+            }
+        }
+    }
+
+    func owner(of p: CoreV1.Pod) -> ObjectKey? {
+        guard let ref = OwnerRefs.controllerRef(p.metadata), ref.kind == "DaemonSet" else { return nil }
+        return ObjectKey(namespace: p.metadata.namespace, name: ref.name)
+    }
+
+    /// What to do on each node.
+    struct Plan: Equatable {
+        var createOn: [String] = []
+        var delete: [String] = []
+    }
+
+    /// Pods to create and delete (upstream's `podsShouldBeOnNode` per node, then the rolling update).
+    static func plan(
+        _ ds: AppsV1.DaemonSet, nodes: [CoreV1.Node], pods: [CoreV1.Pod], hash: String, now: Date
+    ) -> Plan {
+        var plan = Plan()
+        var byNode: [String: [CoreV1.Pod]] = [:]
+        for p in pods where p.metadata.deletionTimestamp == nil {
+            byNode[DaemonSetLogic.node(of: p) ?? "", default: []].append(p)
+        }
+        let names = Set(nodes.map(\.metadata.name))
+        for (n, ps) in byNode where !names.contains(n) { plan.delete += ps.map(\.metadata.name) }
+        var oldOnNodes: [(node: String, pod: CoreV1.Pod)] = []
+        var unavailable = 0
+        for node in nodes.sorted(by: { $0.metadata.name < $1.metadata.name }) {
+            let (run, keep) = DaemonSetLogic.shouldRun(ds, on: node)
+            let here = byNode[node.metadata.name] ?? []
+            if !keep {
+                plan.delete += here.map(\.metadata.name)
+                continue
+            }
+            // Failed daemon pods are replaced.
+            let failed = here.filter { $0.status.phase == "Failed" }
+            plan.delete += failed.map(\.metadata.name)
+            let live = here.filter { $0.status.phase != "Failed" }
+                .sorted { ($0.metadata.creationTimestamp ?? Time()) < ($1.metadata.creationTimestamp ?? Time()) }
+            if live.isEmpty {
+                if run {
+                    plan.createOn.append(node.metadata.name)
+                    unavailable += 1
+                }
+                continue
+            }
+            // One pod a node: the oldest stays.
+            plan.delete += live.dropFirst().map(\.metadata.name)
+            let pod = live[0]
+            if !Pods.isAvailable(pod, minReadySeconds: ds.spec.minReadySeconds, now: now) { unavailable += 1 }
+            if pod.metadata.labels[DaemonSetLogic.revisionHashLabel] != hash {
+                oldOnNodes.append((node.metadata.name, pod))
+            }
+        }
+        if ds.spec.updateStrategy.type != "OnDelete" {
+            let desired = nodes.filter { DaemonSetLogic.shouldRun(ds, on: $0).run }.count
+            let maxUnavailable = max(
+                1,
+                Int(
+                    DeploymentLogic.scaled(
+                        ds.spec.updateStrategy.rollingUpdate?.maxUnavailable ?? .int(1), total: Int32(desired),
+                        roundUp: true)))
+            // Unavailable old pods go first (they cost no availability), then available ones within the budget.
+            var budget = maxUnavailable - unavailable
+            for (_, p) in oldOnNodes where !Pods.isAvailable(p, minReadySeconds: ds.spec.minReadySeconds, now: now) {
+                plan.delete.append(p.metadata.name)
+            }
+            for (_, p) in oldOnNodes where Pods.isAvailable(p, minReadySeconds: ds.spec.minReadySeconds, now: now) {
+                if budget <= 0 { break }
+                plan.delete.append(p.metadata.name)
+                budget -= 1
+            }
+        }
+        return plan
+    }
+
+    static func status(_ ds: AppsV1.DaemonSet, nodes: [CoreV1.Node], pods: [CoreV1.Pod], hash: String, now: Date)
+        -> AppsV1.DaemonSetStatus
+    {
+        var s = ds.status
+        var byNode: [String: CoreV1.Pod] = [:]
+        for p in pods where p.metadata.deletionTimestamp == nil && p.status.phase != "Failed" {
+            if let n = DaemonSetLogic.node(of: p), byNode[n] == nil { byNode[n] = p }
+        }
+        var desired = 0, current = 0, mis = 0, ready = 0, updated = 0, available = 0
+        for node in nodes {
+            let run = DaemonSetLogic.shouldRun(ds, on: node).run
+            let p = byNode[node.metadata.name]
+            if run {
+                desired += 1
+                if let p {
+                    current += 1
+                    if Pods.isReady(p) { ready += 1 }
+                    if Pods.isAvailable(p, minReadySeconds: ds.spec.minReadySeconds, now: now) { available += 1 }
+                    if p.metadata.labels[DaemonSetLogic.revisionHashLabel] == hash { updated += 1 }
+                }
+            } else if p != nil {
+                mis += 1
+            }
+        }
+        s.desiredNumberScheduled = Int32(desired)
+        s.currentNumberScheduled = Int32(current)
+        s.numberMisscheduled = Int32(mis)
+        s.numberReady = Int32(ready)
+        s.updatedNumberScheduled = Int32(updated)
+        s.numberAvailable = Int32(available)
+        s.numberUnavailable = Int32(desired - available)
+        s.observedGeneration = ds.metadata.generation
+        return s
+    }
+
+    func sync(_ key: ObjectKey) async throws {
+        guard let ds = daemonSets.get(key) else {
+            expectations.forget(key)
+            return
+        }
+        guard ds.metadata.deletionTimestamp == nil else { return }
+        let selector = try LabelSelector.from(ds.spec.selector)
+        let owned = OwnerRefs.claim(
+            pods.list(namespace: key.namespace), ownerUID: ds.metadata.uid, ownerDeleting: false
+        ) {
+            selector.matches($0.metadata.labels)
+        }.owned
+        let hash = DaemonSetLogic.hash(ds)
+        try await ensureRevision(ds, hash: hash)
+        let allNodes = nodes.list()
+        let now = Date()
+        if expectations.satisfied(key) {
+            let plan = Self.plan(ds, nodes: allNodes, pods: owned, hash: hash, now: now)
+            expectations.expect(key, adds: plan.createOn.count, deletes: plan.delete)
+            _ = await concurrently(plan.delete) { name in
+                do {
+                    try await self.client.delete(CoreV1.Pod.self, name, namespace: key.namespace)
+                    self.recorder.normal(ds, reason: "SuccessfulDelete", note: "Deleted pod: \(name)")
+                } catch { self.expectations.deletionObserved(key, name: name) }
+            }
+            _ = await concurrently(plan.createOn) { node in
+                do {
+                    let p = try await self.client.create(DaemonSetLogic.pod(for: ds, node: node, hash: hash))
+                    self.recorder.normal(ds, reason: "SuccessfulCreate", note: "Created pod: \(p.metadata.name)")
+                } catch {
+                    self.expectations.lowerAdds(key, by: 1)
+                    self.recorder.warning(
+                        ds, reason: "FailedCreate", note: "Error creating: \(ReplicaSetController.message(error))")
+                }
+            }
+        }
+        let status = Self.status(ds, nodes: allNodes, pods: owned, hash: hash, now: now)
+        if status != ds.status {
+            var next = ds
+            next.status = status
+            _ = try await client.updateStatus(next)
+        }
+        if ds.spec.minReadySeconds > 0 && status.numberReady != status.numberAvailable {
+            queue.add(key, after: .seconds(Int64(ds.spec.minReadySeconds)))
+        }
+    }
+
+    /// The ControllerRevision holding this template (upstream stores the template as a replace patch).
+    func ensureRevision(_ ds: AppsV1.DaemonSet, hash: String) async throws {
+        let name = "\(ds.metadata.name)-\(hash)"
+        if revisions.get(namespace: ds.metadata.namespace, name: name) != nil { return }
+        let existing = revisions.list(namespace: ds.metadata.namespace).filter {
+            OwnerRefs.controllerRef($0.metadata)?.uid == ds.metadata.uid
+        }
+        var w = JSONWriter()
+        w.beginObject()
+        w.key("spec")
+        w.beginObject()
+        w.key("template")
+        var template = JSONValue.object([])
+        if case .object(let fields) =
+            (try? JSONValue.parse(
+                {
+                    var t = JSONWriter(); ds.spec.template.encodeJSON(&t); return t.bytes
+                }()))
+            ?? .object([])
+        {
+            template = .object(fields + [(key: "$patch", value: .string("replace"))])
+        }
+        template.encodeJSON(&w)
+        w.endObject()
+        w.endObject()
+        var rev = AppsV1.ControllerRevision()
+        rev.metadata.name = name
+        rev.metadata.namespace = ds.metadata.namespace
+        rev.metadata.labels = ds.spec.template.metadata.labels
+        rev.metadata.labels[DaemonSetLogic.revisionHashLabel] = hash
+        rev.metadata.ownerReferences = [OwnerRefs.controllerReference(to: ds)]
+        rev.data = RawExtension(raw: w.bytes)
+        rev.revision = (existing.map(\.revision).max() ?? 0) + 1
+        do {
+            revisions.upsertIfNewer(try await client.create(rev))
+        } catch let e as StatusError where e.isAlreadyExists {}
+    }
+
+    public func run() async { await queue.runWorkers(workers) { try await self.sync($0) } }
+}

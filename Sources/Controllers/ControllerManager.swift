@@ -31,7 +31,7 @@ public enum ControllerCatalog {
             d("replicaset-controller", ["replicaset"]) { ReplicaSetController($0) },
             d("horizontal-pod-autoscaler-controller", ["horizontalpodautoscaling"]),
             d("disruption-controller", ["disruption"]),
-            d("statefulset-controller", ["statefulset"]),
+            d("statefulset-controller", ["statefulset"]) { StatefulSetController($0) },
             d("cronjob-controller", ["cronjob"]) { CronJobController($0) },
             d("certificatesigningrequest-signing-controller", ["csrsigning"]),
             d("certificatesigningrequest-approving-controller", ["csrapproving"]),

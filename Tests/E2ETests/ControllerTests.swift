@@ -440,6 +440,39 @@ extension ControllerTests {
     }
 }
 
+extension ControllerTests {
+    @Test(
+        "a StatefulSet with volumeClaimTemplates starts its pods in order with their claims, and scales down from the top"
+    )
+    func statefulSet() throws {
+        let ns = try c.namespace("sts")
+        let sts = """
+            {"apiVersion":"apps/v1","kind":"StatefulSet","metadata":{"name":"db","namespace":"\(ns)"},
+             "spec":{"serviceName":"db","replicas":3,"selector":{"matchLabels":{"app":"db"}},
+             "template":{"metadata":{"labels":{"app":"db"}},"spec":{"containers":[{"name":"c","image":"busybox"}]}},
+             "volumeClaimTemplates":[{"metadata":{"name":"data"},"spec":{"accessModes":["ReadWriteOnce"],
+             "resources":{"requests":{"storage":"1Gi"}}}}]}}
+            """
+        try c.kubectl(["create", "-f", "-"], stdin: sts)
+        try eventually("db-0 alone while it is not ready") { try items(["-n", ns, "get", "pods"]).count == 1 }
+        Thread.sleep(forTimeInterval: 0.5)
+        #expect(try items(["-n", ns, "get", "pods"]).map { dig($0, "metadata", "name") as? String } == ["db-0"])
+        try eventually("three pods, each started once the one before is ready") {
+            try runPods(ns)
+            return try items(["-n", ns, "get", "pods"]).count == 3
+        }
+        let claims = try items(["-n", ns, "get", "pvc"]).compactMap { dig($0, "metadata", "name") as? String }.sorted()
+        #expect(claims == ["data-db-0", "data-db-1", "data-db-2"])
+        try runPods(ns)
+        try c.kubectl(["-n", ns, "rollout", "status", "statefulset/db", "--timeout=30s"])
+        try c.kubectl(["-n", ns, "scale", "statefulset", "db", "--replicas=1"])
+        try eventually("only db-0 left") {
+            try items(["-n", ns, "get", "pods"]).compactMap { dig($0, "metadata", "name") as? String } == ["db-0"]
+        }
+        #expect(try items(["-n", ns, "get", "pvc"]).count == 3, "claims are retained by default")
+    }
+}
+
 /// Two controller managers on one API server: exactly one leads; when it is killed, the other takes
 /// over within the lease duration, and nothing is created twice.
 @Suite("controller manager leader election", .serialized)

@@ -212,42 +212,9 @@ public final class DaemonSetController: Controller {
         }
     }
 
-    /// The ControllerRevision holding this template (upstream stores the template as a replace patch).
     func ensureRevision(_ ds: AppsV1.DaemonSet, hash: String) async throws {
-        let name = "\(ds.metadata.name)-\(hash)"
-        if revisions.get(namespace: ds.metadata.namespace, name: name) != nil { return }
-        let existing = revisions.list(namespace: ds.metadata.namespace).filter {
-            OwnerRefs.controllerRef($0.metadata)?.uid == ds.metadata.uid
-        }
-        var w = JSONWriter()
-        w.beginObject()
-        w.key("spec")
-        w.beginObject()
-        w.key("template")
-        var template = JSONValue.object([])
-        if case .object(let fields) =
-            (try? JSONValue.parse(
-                {
-                    var t = JSONWriter(); ds.spec.template.encodeJSON(&t); return t.bytes
-                }()))
-            ?? .object([])
-        {
-            template = .object(fields + [(key: "$patch", value: .string("replace"))])
-        }
-        template.encodeJSON(&w)
-        w.endObject()
-        w.endObject()
-        var rev = AppsV1.ControllerRevision()
-        rev.metadata.name = name
-        rev.metadata.namespace = ds.metadata.namespace
-        rev.metadata.labels = ds.spec.template.metadata.labels
-        rev.metadata.labels[DaemonSetLogic.revisionHashLabel] = hash
-        rev.metadata.ownerReferences = [OwnerRefs.controllerReference(to: ds)]
-        rev.data = RawExtension(raw: w.bytes)
-        rev.revision = (existing.map(\.revision).max() ?? 0) + 1
-        do {
-            revisions.upsertIfNewer(try await client.create(rev))
-        } catch let e as StatusError where e.isAlreadyExists {}
+        try await ControllerRevisions.ensure(
+            client: client, store: revisions, owner: ds, template: ds.spec.template, hash: hash)
     }
 
     public func run() async { await queue.runWorkers(workers) { try await self.sync($0) } }

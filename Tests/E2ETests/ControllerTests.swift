@@ -473,6 +473,63 @@ extension ControllerTests {
     }
 }
 
+/// The controller manager as its own process, against an API server alone, with short node timeouts.
+@Suite("node lifecycle end to end", .serialized)
+struct NodeLifecycleE2ETests {
+    @Test("a silent node goes Unknown and unreachable-tainted; its untolerating pods are evicted")
+    func silentNode() throws {
+        let c = try APIOnlyCluster.get()
+        let kcm = Process()
+        kcm.executableURL = URL(fileURLWithPath: TestCluster.binary)
+        kcm.arguments = [
+            "kube-controller-manager", "--kubeconfig", c.kubeconfig, "--secure-port", "0", "--leader-elect=false",
+            "--node-monitor-grace-period", "2s", "--node-monitor-period", "500ms",
+            "--controllers", "node-lifecycle-controller,taint-eviction-controller",
+        ]
+        let log = FileHandle(forWritingAtPath: c.log)!
+        log.seekToEndOfFile()
+        kcm.standardOutput = log
+        kcm.standardError = log
+        try kcm.run()
+        LiveServers.add(kcm.processIdentifier)
+        defer { kill(kcm.processIdentifier, SIGKILL) }
+        let ns = try c.namespace("nl")
+        let name = "silent-\(ns.suffix(8))"
+        try c.kubectl(
+            ["create", "-f", "-"], stdin: #"{"apiVersion":"v1","kind":"Node","metadata":{"name":"\#(name)"}}"#)
+        for (pod, toleration) in [
+            ("evicted", ""),
+            (
+                "tolerant",
+                #","tolerations":[{"key":"node.kubernetes.io/unreachable","operator":"Exists","effect":"NoExecute"}]"#
+            ),
+        ] {
+            try c.kubectl(
+                ["create", "-f", "-"],
+                stdin: """
+                    {"apiVersion":"v1","kind":"Pod","metadata":{"name":"\(pod)","namespace":"\(ns)"},
+                     "spec":{"nodeName":"\(name)","containers":[{"name":"c","image":"x"}]\(toleration)}}
+                    """)
+        }
+        let deadline = Date().addingTimeInterval(30)
+        var done = false
+        while Date() < deadline && !done {
+            let n = try c.json(["get", "node", name])
+            let taints = (dig(n, "spec", "taints") as? [[String: Any]] ?? []).map { "\($0["key"]!):\($0["effect"]!)" }
+            let evicted = try c.json(["-n", ns, "get", "pod", "evicted"])
+            done =
+                dig(n, "status", "conditions", 0, "status") as? String == "Unknown"
+                && taints.contains("node.kubernetes.io/unreachable:NoExecute")
+                && dig(evicted, "metadata", "deletionTimestamp") != nil
+            if !done { Thread.sleep(forTimeInterval: 0.2) }
+        }
+        #expect(done)
+        let tolerant = try c.json(["-n", ns, "get", "pod", "tolerant"])
+        #expect(dig(tolerant, "metadata", "deletionTimestamp") == nil)
+        try c.kubectl(["delete", "node", name])
+    }
+}
+
 /// Two controller managers on one API server: exactly one leads; when it is killed, the other takes
 /// over within the lease duration, and nothing is created twice.
 @Suite("controller manager leader election", .serialized)

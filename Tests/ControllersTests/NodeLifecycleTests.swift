@@ -47,6 +47,9 @@ struct NodeLifecycleTests {
         n.spec.taints = t
         n.status.conditions[0].status = "True"
         #expect(NodeLifecycleLogic.taints(for: n, now: now).map(\.key) == ["mine"])
+        var fresh = node(ready: nil)
+        fresh.spec.taints = [CoreV1.Taint(key: "mine", effect: "NoSchedule")]
+        #expect(NodeLifecycleLogic.taints(for: fresh, now: now) == fresh.spec.taints, "no Ready condition yet")
     }
 
     @Test("eviction: untolerated NoExecute now, tolerationSeconds later, an unlimited toleration never")

@@ -38,13 +38,14 @@ enum NodeLifecycleLogic {
     }
 
     /// The taints a node's Ready condition calls for: unreachable for Unknown, not-ready for False
-    /// (NoSchedule and NoExecute each), none when Ready.
+    /// (NoSchedule and NoExecute each), none when Ready; unchanged while it has no Ready condition.
     static func taints(for node: CoreV1.Node, now: Date) -> [CoreV1.Taint] {
         let ready = node.status.conditions.first { $0.type == "Ready" }?.status
         let key: String
         switch ready {
         case "True": return node.spec.taints.filter { $0.key != unreachable && $0.key != notReady }
         case "False": key = notReady
+        case nil: return node.spec.taints  // Nothing observed yet: the grace period decides first.
         default: key = unreachable
         }
         var out = node.spec.taints.filter { $0.key != unreachable && $0.key != notReady }

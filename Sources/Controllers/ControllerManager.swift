@@ -30,7 +30,7 @@ public enum ControllerCatalog {
             d("deployment-controller", ["deployment"]) { DeploymentController($0) },
             d("replicaset-controller", ["replicaset"]) { ReplicaSetController($0) },
             d("horizontal-pod-autoscaler-controller", ["horizontalpodautoscaling"]),
-            d("disruption-controller", ["disruption"]),
+            d("disruption-controller", ["disruption"]) { DisruptionController($0) },
             d("statefulset-controller", ["statefulset"]) { StatefulSetController($0) },
             d("cronjob-controller", ["cronjob"]) { CronJobController($0) },
             d("certificatesigningrequest-signing-controller", ["csrsigning"]),
@@ -55,7 +55,7 @@ public enum ControllerCatalog {
                 guard let ca = rootCA else { return NoController() }
                 return RootCACertPublisher(ctx, rootCA: ca)
             },
-            d("ephemeral-volume-controller", ["ephemeral-volume"]),
+            d("ephemeral-volume-controller", ["ephemeral-volume"]) { EphemeralVolumeController($0) },
             d("storageversion-garbage-collector-controller", ["storage-version-gc"]),
             d("resourceclaim-controller", ["resource-claim-controller"]),
             d("legacy-serviceaccount-token-cleaner-controller", ["legacy-service-account-token-cleaner"]),

@@ -1,6 +1,7 @@
 import APIBatch
 import APICore
 import APIMachinery
+import APIPolicy
 import APIRBAC
 import Foundation
 import Testing
@@ -77,5 +78,27 @@ struct SmallControllerTests {
                 name: "scratch", volumeSource: CoreV1.VolumeSource(ephemeral: CoreV1.EphemeralVolumeSource())),
         ]
         #expect(PVCProtectionController.claimNames(p) == ["pvc1", "web-scratch"])
+    }
+
+    @Test("disruption budgets: minAvailable counts pods, percentages and maxUnavailable use controller scales")
+    func disruption() {
+        var pdb = PolicyV1.PodDisruptionBudget()
+        pdb.spec.minAvailable = .int(2)
+        #expect(
+            DisruptionController.expectations(pdb, podCount: 3, scales: nil).map { [$0.expected, $0.desired] } == [
+                3, 2,
+            ])
+        pdb.spec.minAvailable = .string("50%")
+        #expect(
+            DisruptionController.expectations(pdb, podCount: 3, scales: ["d": 5]).map { [$0.expected, $0.desired] } == [
+                5, 3,
+            ])
+        #expect(DisruptionController.expectations(pdb, podCount: 3, scales: nil) == nil, "no controller: SyncFailed")
+        pdb.spec.minAvailable = nil
+        pdb.spec.maxUnavailable = .string("25%")
+        #expect(
+            DisruptionController.expectations(pdb, podCount: 4, scales: ["d": 4]).map { [$0.expected, $0.desired] } == [
+                4, 3,
+            ])
     }
 }

@@ -289,22 +289,12 @@ public final class GarbageCollector: Controller {
             if case .array(let a)? = obj["metadata"]?["finalizers"] { finalizers = a.compactMap(\.stringValue) }
             guard finalizers.contains(finalizer) else { return }
             let rest = finalizers.filter { $0 != finalizer }
-            var w = JSONWriter()
-            w.beginObject()
-            w.key("metadata")
-            w.beginObject()
-            w.key("finalizers")
-            w.beginArray()
-            for f in rest { w.string(f) }
-            w.endArray()
-            w.key("resourceVersion")
-            w.string(obj["metadata"]?["resourceVersion"]?.stringValue ?? "")
-            w.endObject()
-            w.endObject()
+            let body = FinalizerPatch.body(
+                rest, resourceVersion: obj["metadata"]?["resourceVersion"]?.stringValue ?? "")
             do {
                 _ = try await client.patchDynamic(
                     n.location.groupVersionResource, namespaced: n.location.namespaced, namespace: n.namespace,
-                    name: n.name, type: .merge, body: w.bytes)
+                    name: n.name, type: .merge, body: body)
                 return
             } catch let e as StatusError where e.isConflict {
                 continue

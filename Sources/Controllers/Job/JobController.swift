@@ -180,21 +180,10 @@ public final class JobController: Controller {
 
     func removeFinalizer(_ p: CoreV1.Pod) async {
         let rest = p.metadata.finalizers.filter { $0 != JobLogic.trackingFinalizer }
-        var w = JSONWriter()
-        w.beginObject()
-        w.key("metadata")
-        w.beginObject()
-        w.key("finalizers")
-        w.beginArray()
-        for f in rest { w.string(f) }
-        w.endArray()
-        w.key("resourceVersion")
-        w.string(p.metadata.resourceVersion)
-        w.endObject()
-        w.endObject()
         do {
             _ = try await client.patch(
-                CoreV1.Pod.self, p.metadata.name, namespace: p.metadata.namespace, type: .merge, body: w.bytes)
+                CoreV1.Pod.self, p.metadata.name, namespace: p.metadata.namespace, type: .merge,
+                body: FinalizerPatch.body(rest, resourceVersion: p.metadata.resourceVersion))
         } catch let e as StatusError where e.isConflict {
             // Changed meanwhile: read it again and retry once.
             if let fresh = try? await client.get(CoreV1.Pod.self, p.metadata.name, namespace: p.metadata.namespace),

@@ -36,7 +36,7 @@ public enum ControllerCatalog {
             d("certificatesigningrequest-signing-controller", ["csrsigning"]),
             d("certificatesigningrequest-approving-controller", ["csrapproving"]),
             d("certificatesigningrequest-cleaner-controller", ["csrcleaner"]),
-            d("ttl-controller", ["ttl"]),
+            d("ttl-controller", ["ttl"]) { TTLController($0) },
             d("bootstrap-signer-controller", ["bootstrapsigner"], on: false),
             d("token-cleaner-controller", ["tokencleaner"], on: false),
             d("node-ipam-controller", ["nodeipam"]),

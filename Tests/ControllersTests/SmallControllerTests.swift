@@ -101,4 +101,13 @@ struct SmallControllerTests {
                 4, 3,
             ])
     }
+
+    @Test("node TTL steps up past a step's upper bound and down only below the next one's lower bound")
+    func ttlSteps() {
+        #expect(TTLController.steps[TTLController.step(for: 3, current: 0)].ttl == 0)
+        #expect(TTLController.steps[TTLController.step(for: 101, current: 0)].ttl == 15)
+        #expect(TTLController.steps[TTLController.step(for: 95, current: 1)].ttl == 15, "hysteresis")
+        #expect(TTLController.steps[TTLController.step(for: 90, current: 1)].ttl == 0)
+        #expect(TTLController.steps[TTLController.step(for: 20000, current: 0)].ttl == 600)
+    }
 }

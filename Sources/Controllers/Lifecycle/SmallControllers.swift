@@ -4,6 +4,7 @@ import APIMachinery
 import APIRBAC
 import ControllerRuntime
 import Foundation
+import Synchronization
 
 /// Deletes finished Jobs once `ttlSecondsAfterFinished` has passed (upstream's
 /// ttl-after-finished-controller), in the foreground so their pods go first.
@@ -297,6 +298,57 @@ public final class ClusterRoleAggregationController: Controller {
         var next = role
         next.rules = rules
         _ = try await client.update(next)
+    }
+
+    public func run() async { await queue.runWorkers(1) { try await self.sync($0) } }
+}
+
+/// Annotates nodes with how long kubelets may cache objects (`node.alpha.kubernetes.io/ttl`), from the
+/// cluster's size (upstream's ttl-controller and its size steps, with their hysteresis).
+public final class TTLController: Controller {
+    static let annotation = "node.alpha.kubernetes.io/ttl"
+    /// Upstream's steps: (fewer than or equal to `up` nodes to stay, more than `down` to enter, TTL).
+    static let steps: [(down: Int, up: Int, ttl: Int)] = [
+        (0, 100, 0), (90, 500, 15), (450, 1000, 30), (900, 2000, 60), (1800, 10000, 300), (9000, Int.max, 600),
+    ]
+    let client: KubeClient
+    let nodes: ObjectStore<CoreV1.Node>
+    let queue = WorkQueue<String>()
+    let step = Mutex(0)
+
+    public init(_ ctx: ControllerContext) {
+        client = ctx.client
+        let informer = ctx.informers.informer(CoreV1.Node.self)
+        nodes = informer.store
+        let queue = self.queue
+        informer.addHandler { e in
+            switch e {
+            case .added(let n), .updated(_, let n): queue.add(n.metadata.name)
+            case .deleted: break
+            }
+        }
+    }
+
+    /// The step for `count` nodes, moving from `current` only past its bounds.
+    static func step(for count: Int, current: Int) -> Int {
+        var s = current
+        while s + 1 < steps.count && count > steps[s].up { s += 1 }
+        while s > 0 && count <= steps[s].down { s -= 1 }
+        return s
+    }
+
+    func sync(_ name: String) async throws {
+        guard let node = nodes.get(name: name) else { return }
+        let ttl = String(
+            Self.steps[
+                step.withLock { s in
+                    s = Self.step(for: nodes.count, current: s)
+                    return s
+                }
+            ].ttl)
+        guard node.metadata.annotations[Self.annotation] != ttl else { return }
+        let body = #"{"metadata":{"annotations":{"\#(Self.annotation)":"\#(ttl)"}}}"#
+        _ = try await client.patch(CoreV1.Node.self, name, type: .merge, body: Array(body.utf8))
     }
 
     public func run() async { await queue.runWorkers(1) { try await self.sync($0) } }

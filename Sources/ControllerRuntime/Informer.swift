@@ -12,6 +12,15 @@ public enum InformerEvent<T: Sendable>: Sendable {
     case deleted(T)
 }
 
+extension InformerEvent {
+    /// The object as the event leaves it (the new state of an update, the last state of a deletion).
+    public var object: T {
+        switch self {
+        case .added(let o), .updated(_, let o), .deleted(let o): return o
+        }
+    }
+}
+
 /// Keeps an `ObjectStore` equal to the server's view of one kind (in one namespace or all) and tells
 /// handlers about each change: a watch-list (`sendInitialEvents`) when the server offers it, else a
 /// paginated list then a watch; a dropped watch resumes from the last resourceVersion seen, and a
@@ -61,6 +70,11 @@ public final class Informer<T: KubeObject>: Sendable {
             return s.synced ? store.list() : []
         }
         for o in existing { h(.added(o)) }
+    }
+
+    /// Queues the key of every object that is added, updated or deleted.
+    public func addHandler(enqueueing queue: WorkQueue<ObjectKey>) {
+        addHandler { queue.add(ObjectKey($0.object.metadata)) }
     }
 
     public var hasSynced: Bool { state.withLock { $0.synced } }

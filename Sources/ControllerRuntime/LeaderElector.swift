@@ -13,9 +13,9 @@ public final class LeaderElector: Sendable {
         public var namespace = "kube-system"
         public var name: String
         public var identity: String
-        public var leaseDuration: Duration = .seconds(15)
-        public var renewDeadline: Duration = .seconds(10)
-        public var retryPeriod: Duration = .seconds(2)
+        public var leaseDuration: Swift.Duration = .seconds(15)
+        public var renewDeadline: Swift.Duration = .seconds(10)
+        public var retryPeriod: Swift.Duration = .seconds(2)
 
         public init(name: String, identity: String) {
             self.name = name

@@ -152,4 +152,4 @@ public final class ObjectStore<T: KubeObject>: Sendable {
 }
 
 /// Time spans are Swift's here; `APIMachinery.Duration` is the wire type `metav1.Duration`.
-public typealias Duration = Swift.Duration
+typealias Duration = Swift.Duration

@@ -10,7 +10,8 @@ public final class ControllerRateLimiter<Key: Hashable & Sendable>: Sendable {
     let failures = Mutex<[Key: Int]>([:])
 
     public init(
-        base: Duration = .milliseconds(5), cap: Duration = .seconds(1000), qps: Double = 10, burst: Int = 100
+        base: Swift.Duration = .milliseconds(5), cap: Swift.Duration = .seconds(1000), qps: Double = 10,
+        burst: Int = 100
     ) {
         self.base = base
         self.cap = cap
@@ -18,7 +19,7 @@ public final class ControllerRateLimiter<Key: Hashable & Sendable>: Sendable {
     }
 
     /// The delay before `item` may be retried; each call counts one more failure.
-    public func when(_ item: Key) -> Duration {
+    public func when(_ item: Key) -> Swift.Duration {
         let n = failures.withLock { f -> Int in
             let n = f[item, default: 0]
             f[item] = n + 1
@@ -67,7 +68,7 @@ public final class WorkQueue<Key: Hashable & Sendable>: Sendable {
     }
 
     /// Adds after a delay.
-    public func add(_ key: Key, after delay: Duration) {
+    public func add(_ key: Key, after delay: Swift.Duration) {
         if delay <= .zero { return add(key) }
         Task {
             try? await Task.sleep(for: delay)

@@ -1,3 +1,5 @@
+import APICore
+import ControllerRuntime
 import Foundation
 import Synchronization
 
@@ -40,4 +42,28 @@ final class Expectations<Key: Hashable & Sendable>: Sendable {
     }
 
     func forget(_ key: Key) { _ = entries.withLock { $0.removeValue(forKey: key) } }
+}
+
+extension Informer where T == CoreV1.Pod {
+    /// Queues the owner of each pod that changes, as `owner` finds it, and tells the owner's
+    /// expectations about the pods it sees created and deleted.
+    func addOwnerHandler(
+        queue: WorkQueue<ObjectKey>, expectations: Expectations<ObjectKey>,
+        owner: @escaping @Sendable (CoreV1.Pod) -> ObjectKey?
+    ) {
+        addHandler { e in
+            switch e {
+            case .added(let p):
+                guard let k = owner(p) else { return }
+                expectations.creationObserved(k)
+                queue.add(k)
+            case .updated(let old, let new):
+                for k in Set([owner(old), owner(new)].compactMap { $0 }) { queue.add(k) }
+            case .deleted(let p):
+                guard let k = owner(p) else { return }
+                expectations.deletionObserved(k, name: p.metadata.name)
+                queue.add(k)
+            }
+        }
+    }
 }

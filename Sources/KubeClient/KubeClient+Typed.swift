@@ -205,9 +205,7 @@ extension KubeClient {
     func path(
         _ r: ResourceDescription, namespace: String?, name: String? = nil, subresource: String? = nil
     ) -> String {
-        Self.path(
-            group: r.group, version: r.version, resource: r.resource, namespaced: r.namespaced,
-            namespace: namespace, name: name, subresource: subresource)
+        ResourceLocation(r).path(namespace: namespace, name: name, subresource: subresource)
     }
 
     var acceptHeader: (name: String, value: String) {

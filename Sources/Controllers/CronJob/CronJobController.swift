@@ -25,11 +25,7 @@ public final class CronJobController: Controller {
         cronJobs = cjInformer.store
         jobs = jobInformer.store
         let queue = self.queue
-        cjInformer.addHandler { e in
-            switch e {
-            case .added(let c), .updated(_, let c), .deleted(let c): queue.add(ObjectKey(c.metadata))
-            }
-        }
+        cjInformer.addHandler(enqueueing: queue)
         jobInformer.addHandler { e in
             switch e {
             case .added(let j), .updated(_, let j), .deleted(let j):

@@ -32,34 +32,12 @@ public final class DaemonSetController: Controller {
         revisions = ctx.informers.informer(AppsV1.ControllerRevision.self).store
         let queue = self.queue
         let daemonSets = self.daemonSets
-        dsInformer.addHandler { e in
-            switch e {
-            case .added(let d), .updated(_, let d), .deleted(let d): queue.add(ObjectKey(d.metadata))
-            }
-        }
+        dsInformer.addHandler(enqueueing: queue)
         nodeInformer.addHandler { _ in for d in daemonSets.list() { queue.add(ObjectKey(d.metadata)) } }
-        podInformer.addHandler { [weak self] e in
-            guard let self else { return }
-            switch e {
-            case .added(let p):
-                if let k = self.owner(of: p) {
-                    self.expectations.creationObserved(k)
-                    queue.add(k)
-                }
-            case .updated(let old, let new):
-                for k in Set([self.owner(of: old), self.owner(of: new)].compactMap { $0 }) { queue.add(k) }
-            case .deleted(let p):
-                if let k = self.owner(of: p) {
-                    self.expectations.deletionObserved(k, name: p.metadata.name)
-                    queue.add(k)
-                }
-            }
+        podInformer.addOwnerHandler(queue: queue, expectations: expectations) { p in
+            guard let ref = OwnerRefs.controllerRef(p.metadata), ref.kind == "DaemonSet" else { return nil }
+            return ObjectKey(namespace: p.metadata.namespace, name: ref.name)
         }
-    }
-
-    func owner(of p: CoreV1.Pod) -> ObjectKey? {
-        guard let ref = OwnerRefs.controllerRef(p.metadata), ref.kind == "DaemonSet" else { return nil }
-        return ObjectKey(namespace: p.metadata.namespace, name: ref.name)
     }
 
     /// What to do on each node.

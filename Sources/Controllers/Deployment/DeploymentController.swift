@@ -28,11 +28,7 @@ public final class DeploymentController: Controller {
         replicaSets = rsInformer.store
         pods = podInformer.store
         let queue = self.queue
-        dInformer.addHandler { e in
-            switch e {
-            case .added(let d), .updated(_, let d), .deleted(let d): queue.add(ObjectKey(d.metadata))
-            }
-        }
+        dInformer.addHandler(enqueueing: queue)
         rsInformer.addHandler { [weak self] e in
             guard let self else { return }
             switch e {

@@ -15,11 +15,7 @@ struct ServicePods: Sendable {
         services = svcInformer.store
         pods = podInformer.store
         let services = self.services
-        svcInformer.addHandler { e in
-            switch e {
-            case .added(let s), .updated(_, let s), .deleted(let s): queue.add(ObjectKey(s.metadata))
-            }
-        }
+        svcInformer.addHandler(enqueueing: queue)
         podInformer.addHandler { e in
             func enqueue(_ p: CoreV1.Pod) {
                 for s in services.list(namespace: p.metadata.namespace)

@@ -30,35 +30,11 @@ public final class JobController: Controller {
         jobs = jobInformer.store
         pods = podInformer.store
         let queue = self.queue
-        jobInformer.addHandler { e in
-            switch e {
-            case .added(let j), .updated(_, let j), .deleted(let j): queue.add(ObjectKey(j.metadata))
-            }
+        jobInformer.addHandler(enqueueing: queue)
+        podInformer.addOwnerHandler(queue: queue, expectations: expectations) { p in
+            guard let ref = OwnerRefs.controllerRef(p.metadata), ref.kind == "Job" else { return nil }
+            return ObjectKey(namespace: p.metadata.namespace, name: ref.name)
         }
-        podInformer.addHandler { [weak self] e in
-            guard let self else { return }
-            switch e {
-            case .updated(_, let p) where p.metadata.deletionTimestamp != nil:
-                if let k = self.owner(of: p) { queue.add(k) }
-            case .added(let p):
-                if let k = self.owner(of: p) {
-                    self.expectations.creationObserved(k)
-                    queue.add(k)
-                }
-            case .updated(let old, let new):
-                for k in Set([self.owner(of: old), self.owner(of: new)].compactMap { $0 }) { queue.add(k) }
-            case .deleted(let p):
-                if let k = self.owner(of: p) {
-                    self.expectations.deletionObserved(k, name: p.metadata.name)
-                    queue.add(k)
-                }
-            }
-        }
-    }
-
-    func owner(of p: CoreV1.Pod) -> ObjectKey? {
-        guard let ref = OwnerRefs.controllerRef(p.metadata), ref.kind == "Job" else { return nil }
-        return ObjectKey(namespace: p.metadata.namespace, name: ref.name)
     }
 
     func sync(_ key: ObjectKey) async throws {

@@ -83,11 +83,7 @@ public final class ReplicaController<Owner: ReplicaOwner>: Controller {
         replicaSets = rsInformer.store
         pods = podInformer.store
         let queue = self.queue
-        rsInformer.addHandler { e in
-            switch e {
-            case .added(let rs), .updated(_, let rs), .deleted(let rs): queue.add(ObjectKey(rs.metadata))
-            }
-        }
+        rsInformer.addHandler(enqueueing: queue)
         podInformer.addHandler { [weak self] e in self?.podChanged(e) }
     }
 

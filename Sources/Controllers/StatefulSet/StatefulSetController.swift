@@ -177,11 +177,7 @@ public final class StatefulSetController: Controller {
         claims = ctx.informers.informer(CoreV1.PersistentVolumeClaim.self).store
         revisions = ctx.informers.informer(AppsV1.ControllerRevision.self).store
         let queue = self.queue
-        stsInformer.addHandler { e in
-            switch e {
-            case .added(let s), .updated(_, let s), .deleted(let s): queue.add(ObjectKey(s.metadata))
-            }
-        }
+        stsInformer.addHandler(enqueueing: queue)
         podInformer.addHandler { e in
             switch e {
             case .added(let p), .updated(_, let p), .deleted(let p):

@@ -357,6 +357,11 @@ final class ResourceStore<T: StoredKind>: ResourceHandler, @unchecked Sendable {
             errs.insert(.required(FieldPath("metadata", "name"), "name or generateName is required"), at: 0)
         }
         if !errs.isEmpty { throw APIError.invalid(groupKind, obj.metadata.name, errs) }
+        if resource.namespaced {
+            try await QuotaAdmission(server: server).admit(
+                groupResource, name: obj.metadata.name, namespace: obj.metadata.namespace,
+                item: QuotaAdmission.item(obj, groupResource), old: nil, dryRun: dryRun)
+        }
         if let admit = strategy.admitCreate { try await admit(&obj) }
         let k = key(namespace: obj.metadata.namespace, name: obj.metadata.name)
         if dryRun {
@@ -459,6 +464,11 @@ final class ResourceStore<T: StoredKind>: ResourceHandler, @unchecked Sendable {
                 throw APIError.conflict(groupResource, name, APIError.modifiedMessage)
             }
             obj = try prepareUpdate(obj, old: old, subresource: subresource)
+            if subresource.isEmpty && QuotaAdmission.handlesUpdate(groupResource) && obj != old {
+                try await QuotaAdmission(server: server).admit(
+                    groupResource, name: name, namespace: namespace, item: QuotaAdmission.item(obj, groupResource),
+                    old: QuotaAdmission.item(old, groupResource), dryRun: dryRun)
+            }
             if let admit = strategy.admitUpdate { try await admit(&obj, old) }
             if obj == old && !dryRun {
                 if !fromStore {

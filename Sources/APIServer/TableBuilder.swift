@@ -272,6 +272,71 @@ enum TableBuilder {
                     return s(humanDuration(now - t.seconds))
                 }, ageColumn,
             ]
+        case "horizontalpodautoscalers":
+            return [
+                name,
+                c("Reference") { o, _ in
+                    s("\(str(o, "spec", "scaleTargetRef", "kind"))/\(str(o, "spec", "scaleTargetRef", "name"))")
+                },
+                c("Targets") { o, _ in s(hpaTargets(o)) },
+                c("MinPods") { o, _ in
+                    o["spec"]?["minReplicas"] == nil ? s("<unset>") : n(int(o, "spec", "minReplicas"))
+                },
+                c("MaxPods", type: "integer") { o, _ in n(int(o, "spec", "maxReplicas")) },
+                c("Replicas", type: "integer") { o, _ in n(int(o, "status", "currentReplicas")) }, ageColumn,
+            ]
+        case "persistentvolumeclaims":
+            return [
+                name,
+                c("Status") { o, _ in
+                    s(o["metadata"]?["deletionTimestamp"] != nil ? "Terminating" : str(o, "status", "phase"))
+                },
+                c("Volume") { o, _ in s(str(o, "spec", "volumeName")) },
+                c("Capacity") { o, _ in
+                    s(str(o, "spec", "volumeName").isEmpty ? "" : str(o, "status", "capacity", "storage"))
+                },
+                c("Access Modes") { o, _ in
+                    s(str(o, "spec", "volumeName").isEmpty ? "" : accessModes(o["status"]?["accessModes"]))
+                },
+                c("StorageClass") { o, _ in s(str(o, "spec", "storageClassName")) },
+                c("VolumeAttributesClass") { o, _ in s(orUnset(str(o, "spec", "volumeAttributesClassName"))) },
+                ageColumn, c("VolumeMode", 1) { o, _ in s(str(o, "spec", "volumeMode")) },
+            ]
+        case "persistentvolumes":
+            return [
+                name, c("Capacity") { o, _ in s(str(o, "spec", "capacity", "storage")) },
+                c("Access Modes") { o, _ in s(accessModes(o["spec"]?["accessModes"])) },
+                c("Reclaim Policy") { o, _ in s(str(o, "spec", "persistentVolumeReclaimPolicy")) },
+                c("Status") { o, _ in
+                    s(o["metadata"]?["deletionTimestamp"] != nil ? "Terminating" : str(o, "status", "phase"))
+                },
+                c("Claim") { o, _ in
+                    o["spec"]?["claimRef"] == nil
+                        ? s("") : s("\(str(o, "spec", "claimRef", "namespace"))/\(str(o, "spec", "claimRef", "name"))")
+                },
+                c("StorageClass") { o, _ in s(str(o, "spec", "storageClassName")) },
+                c("VolumeAttributesClass") { o, _ in s(orUnset(str(o, "spec", "volumeAttributesClassName"))) },
+                c("Reason") { o, _ in s(str(o, "status", "reason")) }, ageColumn,
+                c("VolumeMode", 1) { o, _ in s(str(o, "spec", "volumeMode")) },
+            ]
+        case "poddisruptionbudgets":
+            return [
+                name,
+                c("Min Available") { o, _ in
+                    o["spec"]?["minAvailable"] == nil ? s("N/A") : s(str(o, "spec", "minAvailable"))
+                },
+                c("Max Unavailable") { o, _ in
+                    o["spec"]?["maxUnavailable"] == nil ? s("N/A") : s(str(o, "spec", "maxUnavailable"))
+                },
+                c("Allowed Disruptions", type: "integer") { o, _ in n(int(o, "status", "disruptionsAllowed")) },
+                ageColumn,
+            ]
+        case "resourcequotas":
+            return [
+                name, ageColumn,
+                c("Request") { o, _ in s(quotaColumn(o, limits: false)) },
+                c("Limit") { o, _ in s(quotaColumn(o, limits: true)) },
+            ]
         case "priorityclasses":
             return [
                 name, c("Value", type: "integer") { o, _ in n(int(o, "value")) },
@@ -310,6 +375,77 @@ enum TableBuilder {
                 },
             ]
         }
+    }
+
+    static func orUnset(_ v: String) -> String { v.isEmpty ? "<unset>" : v }
+
+    /// Upstream's short access modes, always in the order RWO, ROX, RWX, RWOP.
+    static func accessModes(_ v: JSONValue?) -> String {
+        let modes = Set(array(v).compactMap(\.stringValue))
+        return [
+            ("ReadWriteOnce", "RWO"), ("ReadOnlyMany", "ROX"), ("ReadWriteMany", "RWX"), ("ReadWriteOncePod", "RWOP"),
+        ].filter { modes.contains($0.0) }.map(\.1).joined(separator: ",")
+    }
+
+    /// `name: used/hard` for each limited resource, sorted; `limits.*` in the Limit column.
+    static func quotaColumn(_ o: JSONValue, limits: Bool) -> String {
+        pairs(o["status"]?["hard"]).map(\.key).sorted().filter { $0.hasPrefix("limits.") == limits }.map { k in
+            let used = str(o["status"]?["used"], k)
+            return "\(k): \(used.isEmpty ? "0" : used)/\(str(o["status"]?["hard"], k))"
+        }.joined(separator: ", ")
+    }
+
+    /// The Targets column: `cpu: 40%/50%`, `<unknown>` where the autoscaler has no value yet; at
+    /// most two metrics, then `+ N more...`. Reads autoscaling/v2 and v1 shapes.
+    static func hpaTargets(_ o: JSONValue) -> String {
+        let specs = array(o["spec"]?["metrics"])
+        let statuses = array(o["status"]?["currentMetrics"])
+        if specs.isEmpty {
+            guard o["spec"]?["targetCPUUtilizationPercentage"] != nil else { return "<none>" }
+            let cur =
+                o["status"]?["currentCPUUtilizationPercentage"] == nil
+                ? "<unknown>" : "\(int(o, "status", "currentCPUUtilizationPercentage"))%"
+            return "cpu: \(cur)/\(int(o, "spec", "targetCPUUtilizationPercentage"))%"
+        }
+        var list: [String] = []
+        for (i, m) in specs.enumerated() {
+            let st = i < statuses.count ? statuses[i] : nil
+            let type = str(m, "type")
+            let key = type.prefix(1).lowercased() + type.dropFirst()
+            let spec = m[key]
+            let cur = st?[key]
+            switch type {
+            case "Resource", "ContainerResource":
+                let rname = str(spec, "name")
+                if spec?["target"]?["averageValue"] != nil {
+                    let c = cur?["current"]?["averageValue"] == nil ? "<unknown>" : str(cur, "current", "averageValue")
+                    list.append("\(rname): \(c)/\(str(spec, "target", "averageValue"))")
+                } else {
+                    let c =
+                        cur?["current"]?["averageUtilization"] == nil
+                        ? "<unknown>" : "\(int(cur, "current", "averageUtilization"))%"
+                    let t =
+                        spec?["target"]?["averageUtilization"] == nil
+                        ? "<auto>" : "\(int(spec, "target", "averageUtilization"))%"
+                    list.append("\(rname): \(c)/\(t)")
+                }
+            case "Pods":
+                let c = cur == nil ? "<unknown>" : str(cur, "current", "averageValue")
+                list.append("\(c)/\(str(spec, "target", "averageValue"))")
+            case "Object", "External":
+                if spec?["target"]?["averageValue"] != nil {
+                    let c = cur?["current"]?["averageValue"] == nil ? "<unknown>" : str(cur, "current", "averageValue")
+                    list.append("\(c)/\(str(spec, "target", "averageValue")) (avg)")
+                } else {
+                    let c = cur == nil ? "<unknown>" : str(cur, "current", "value")
+                    list.append("\(c)/\(str(spec, "target", "value"))")
+                }
+            default:
+                list.append("<unknown type>")
+            }
+        }
+        if list.count > 2 { return list.prefix(2).joined(separator: ", ") + " + \(list.count - 2) more..." }
+        return list.joined(separator: ", ")
     }
 
     static func workloadExtras() -> [Column] {

@@ -1,3 +1,4 @@
+import APIMachinery
 import KubeClient
 import Synchronization
 
@@ -9,6 +10,7 @@ public final class InformerFactory: Sendable {
     let tasks = Mutex<[Task<Void, Never>]>([])
     let started = Mutex(false)
     let extra = Mutex<[any InformerRunning]>([])
+    let metadata = Mutex<[ResourceLocation: Informer<MetaV1.PartialObjectMetadata>]>([:])
 
     public init(client: KubeClient) { self.client = client }
 
@@ -32,6 +34,21 @@ public final class InformerFactory: Sendable {
             return s
         }
         if now { launch(i) }
+    }
+
+    /// The shared metadata-only informer (`PartialObjectMetadata`) of one resource location, for
+    /// controllers that only need names, labels and owners of arbitrary resources (garbage
+    /// collector, quota counts). Whether it was new tells a caller to add its handlers now.
+    public func metadataInformer(_ loc: ResourceLocation) -> Informer<MetaV1.PartialObjectMetadata> {
+        let (inf, isNew): (Informer<MetaV1.PartialObjectMetadata>, Bool) = metadata.withLock { m in
+            if let i = m[loc] { return (i, false) }
+            let i = Informer<MetaV1.PartialObjectMetadata>(
+                client: client, location: loc, accept: (MetadataAccept.list, MetadataAccept.object))
+            m[loc] = i
+            return (i, true)
+        }
+        if isNew { adopt(inf) }
+        return inf
     }
 
     /// The store behind a kind's shared informer (a lister).

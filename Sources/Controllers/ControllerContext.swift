@@ -13,6 +13,10 @@ public struct ControllerOptions: Sendable {
     public var nodeMonitorPeriod: Swift.Duration = .seconds(5)
     public var nodeMonitorGracePeriod: Swift.Duration = .seconds(50)
     public var terminatedPodGCThreshold = 12500
+    /// `--resource-quota-sync-period`: how often every quota is recounted in full.
+    public var resourceQuotaSyncPeriod: Swift.Duration = .seconds(300)
+    /// `--horizontal-pod-autoscaler-sync-period`.
+    public var hpaSyncPeriod: Swift.Duration = .seconds(15)
     /// PEM of the cluster's root CA, published in every namespace as `kube-root-ca.crt`.
     public var rootCA: [UInt8]?
     public init() {}

@@ -21,7 +21,7 @@ public enum ControllerCatalog {
             d("endpointslice-mirroring-controller", ["endpointslicemirroring"]),
             d("replicationcontroller-controller", ["replicationcontroller"]) { ReplicationControllerController($0) },
             d("pod-garbage-collector-controller", ["podgc"]) { PodGCController($0) },
-            d("resourcequota-controller", ["resourcequota"]),
+            d("resourcequota-controller", ["resourcequota"]) { ResourceQuotaController($0) },
             d("namespace-controller", ["namespace"]) { NamespaceController($0) },
             d("serviceaccount-controller", ["serviceaccount"]) { ServiceAccountController($0) },
             d("garbage-collector-controller", ["garbagecollector"]) { GarbageCollector($0) },
@@ -29,7 +29,9 @@ public enum ControllerCatalog {
             d("job-controller", ["job"]) { JobController($0) },
             d("deployment-controller", ["deployment"]) { DeploymentController($0) },
             d("replicaset-controller", ["replicaset"]) { ReplicaSetController($0) },
-            d("horizontal-pod-autoscaler-controller", ["horizontalpodautoscaling"]),
+            d("horizontal-pod-autoscaler-controller", ["horizontalpodautoscaling"]) {
+                HorizontalPodAutoscalerController($0)
+            },
             d("disruption-controller", ["disruption"]) { DisruptionController($0) },
             d("statefulset-controller", ["statefulset"]) { StatefulSetController($0) },
             d("cronjob-controller", ["cronjob"]) { CronJobController($0) },
@@ -42,7 +44,7 @@ public enum ControllerCatalog {
             d("node-ipam-controller", ["nodeipam"]),
             d("node-lifecycle-controller", ["nodelifecycle"]) { NodeLifecycleController($0) },
             d("taint-eviction-controller", []) { TaintEvictionController($0) },
-            d("persistentvolume-binder-controller", ["persistentvolume-binder"]),
+            d("persistentvolume-binder-controller", ["persistentvolume-binder"]) { PersistentVolumeBinder($0) },
             d("persistentvolume-attach-detach-controller", ["attachdetach"]),
             d("persistentvolume-expander-controller", ["persistentvolume-expander"]),
             d("clusterrole-aggregation-controller", ["clusterrole-aggregation"]) {

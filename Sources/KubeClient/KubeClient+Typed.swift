@@ -382,22 +382,36 @@ extension KubeClient {
         -> AutoscalingV1.Scale
     {
         let r = try resource(for: T.self)
-        let resp = try await checked(
-            KubeRequest(
-                path: path(r, namespace: namespaceFor(r, namespace), name: name, subresource: "scale"),
-                headers: [acceptHeader]))
-        return try Self.decode(AutoscalingV1.Scale.self, resp)
+        return try await scale(at: ResourceLocation(r), name, namespace: namespaceFor(r, namespace))
     }
 
     public func updateScale<T: KubeObject>(_: T.Type, _ scale: AutoscalingV1.Scale) async throws
         -> AutoscalingV1.Scale
     {
         let r = try resource(for: T.self)
-        let body = encodeBody(scale)
         let ns = namespaceFor(r, scale.metadata.namespace.isEmpty ? nil : scale.metadata.namespace)
+        var s = scale
+        s.metadata.namespace = ns ?? ""
+        return try await updateScale(at: ResourceLocation(r), s)
+    }
+
+    /// The `scale` subresource of any scalable resource (custom resources included), found by location.
+    public func scale(at loc: ResourceLocation, _ name: String, namespace: String?) async throws -> AutoscalingV1.Scale
+    {
+        let resp = try await checked(
+            KubeRequest(path: loc.path(namespace: namespace, name: name, subresource: "scale"), headers: [acceptHeader])
+        )
+        return try Self.decode(AutoscalingV1.Scale.self, resp)
+    }
+
+    public func updateScale(at loc: ResourceLocation, _ scale: AutoscalingV1.Scale) async throws
+        -> AutoscalingV1.Scale
+    {
+        let body = encodeBody(scale)
+        let ns = scale.metadata.namespace.isEmpty ? nil : scale.metadata.namespace
         let resp = try await checked(
             KubeRequest(
-                method: "PUT", path: path(r, namespace: ns, name: scale.metadata.name, subresource: "scale"),
+                method: "PUT", path: loc.path(namespace: ns, name: scale.metadata.name, subresource: "scale"),
                 headers: [acceptHeader, ("Content-Type", body.contentType)], body: body.bytes))
         return try Self.decode(AutoscalingV1.Scale.self, resp)
     }

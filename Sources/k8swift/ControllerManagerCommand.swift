@@ -60,6 +60,11 @@ struct ControllerManagerFlags: ParsableArguments {
     @Option(
         name: .customLong("node-monitor-grace-period"), help: "How long a node may go unheard before it is Unknown.")
     var nodeMonitorGracePeriod = "50s"
+    @Option(name: .customLong("resource-quota-sync-period"), help: "How often every quota is recounted in full.")
+    var resourceQuotaSyncPeriod = "5m0s"
+    @Option(
+        name: .customLong("horizontal-pod-autoscaler-sync-period"), help: "How often autoscalers are evaluated.")
+    var hpaSyncPeriod = "15s"
     @Option(name: .customLong("terminated-pod-gc-threshold"), help: "Terminated pods kept before podgc deletes them.")
     var terminatedPodGCThreshold = 12500
     @Option(name: .customLong("cluster-signing-cert-file")) var clusterSigningCertFile: String?
@@ -85,6 +90,8 @@ struct ControllerManagerFlags: ParsableArguments {
             ("--leader-elect-lease-duration", leaseDuration), ("--leader-elect-renew-deadline", renewDeadline),
             ("--leader-elect-retry-period", retryPeriod), ("--node-monitor-period", nodeMonitorPeriod),
             ("--node-monitor-grace-period", nodeMonitorGracePeriod),
+            ("--resource-quota-sync-period", resourceQuotaSyncPeriod),
+            ("--horizontal-pod-autoscaler-sync-period", hpaSyncPeriod),
         ] where APIServerFlags.goDuration(v) == nil {
             throw ValidationError("invalid argument \"\(v)\" for \"\(flag)\" flag: time: invalid duration \"\(v)\"")
         }
@@ -127,6 +134,8 @@ struct ControllerManagerFlags: ParsableArguments {
         o.nodeMonitorPeriod = Self.duration(nodeMonitorPeriod)
         o.nodeMonitorGracePeriod = Self.duration(nodeMonitorGracePeriod)
         o.terminatedPodGCThreshold = terminatedPodGCThreshold
+        o.resourceQuotaSyncPeriod = Self.duration(resourceQuotaSyncPeriod)
+        o.hpaSyncPeriod = Self.duration(hpaSyncPeriod)
         if let f = rootCAFile {
             guard let d = FileManager.default.contents(atPath: f) else {
                 throw ValidationError("error reading root-ca-file at \(f): no such file or directory")

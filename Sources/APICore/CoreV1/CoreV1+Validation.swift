@@ -534,6 +534,8 @@ extension CoreV1.PersistentVolumeClaim: Validated {
         var a = spec
         a.resources = old.spec.resources
         a.volumeAttributesClassName = old.spec.volumeAttributesClassName
+        // The binder sets volumeName once (upstream allows that change while it is empty).
+        if old.spec.volumeName.isEmpty { a.volumeName = old.spec.volumeName }
         if a != old.spec {
             errs.append(
                 .forbidden(

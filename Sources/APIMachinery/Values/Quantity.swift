@@ -424,6 +424,41 @@ public struct Quantity: Sendable, CustomStringConvertible {
     public var milliValue: Int64 { scaledValue(-3) }
 }
 
+extension Quantity {
+    /// The sum, exact; keeps the left side's format unless the left side is zero (upstream `Add`).
+    public static func + (a: Quantity, b: Quantity) -> Quantity {
+        combine(a, b, negateRight: false)
+    }
+
+    /// The difference, exact; formats as `+` does (upstream `Sub`).
+    public static func - (a: Quantity, b: Quantity) -> Quantity {
+        combine(a, b, negateRight: true)
+    }
+
+    public static func += (a: inout Quantity, b: Quantity) { a = a + b }
+    public static func -= (a: inout Quantity, b: Quantity) { a = a - b }
+
+    static func combine(_ a: Quantity, _ b: Quantity, negateRight: Bool) -> Quantity {
+        let format = a.isZero ? b.format : a.format
+        let s = min(a.scale, b.scale)
+        func aligned(_ q: Quantity) -> Int128 {
+            var v = q.unscaled
+            var k = q.scale
+            while k > s {
+                let (r, o) = v.multipliedReportingOverflow(by: 10)
+                if o { return v < 0 ? Int128.min / 2 : Int128.max / 2 }
+                v = r
+                k -= 1
+            }
+            return v
+        }
+        let x = aligned(a)
+        let y = negateRight ? -aligned(b) : aligned(b)
+        let (sum, o) = x.addingReportingOverflow(y)
+        return Quantity(unscaled: o ? (x < 0 ? Int128.min / 2 : Int128.max / 2) : sum, scale: s, format: format)
+    }
+}
+
 extension Quantity: Hashable {
     public static func == (a: Quantity, b: Quantity) -> Bool { a.string == b.string }
     public func hash(into h: inout Hasher) { h.combine(string) }

@@ -335,10 +335,7 @@ public final class GarbageCollector: Controller {
             if watched.withLock({ $0.insert(loc).inserted }) { fresh.append(loc) }
         }
         for loc in fresh {
-            let inf = Informer<MetaV1.PartialObjectMetadata>(
-                client: client, location: loc, accept: (MetadataAccept.list, MetadataAccept.object))
-            inf.addHandler { [weak self] e in self?.observe(loc, e) }
-            ctx.informers.adopt(inf)
+            ctx.informers.metadataInformer(loc).addHandler { [weak self] e in self?.observe(loc, e) }
         }
     }
 

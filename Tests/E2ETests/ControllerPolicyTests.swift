@@ -1,0 +1,253 @@
+import Foundation
+import Testing
+
+/// Quotas, autoscaling and volume binding end to end, with real kubectl. Expected messages are
+/// upstream's (ResourceQuota admission, horizontal-pod-autoscaler and persistentvolume-controller
+/// events and conditions as documented and as kubectl shows them on upstream clusters).
+extension ControllerTests {
+    func events(_ ns: String, for name: String) throws -> [(reason: String, note: String)] {
+        try items(["-n", ns, "get", "events.v1.events.k8s.io"]).compactMap { e in
+            guard dig(e, "regarding", "name") as? String == name else { return nil }
+            return (dig(e, "reason") as? String ?? "", dig(e, "note") as? String ?? "")
+        }
+    }
+
+    @Test("a quota forbids pods past its limit: the ReplicaSet reports FailedCreate, recovers when room frees up")
+    func quotaForbidsPods() throws {
+        let ns = try c.namespace("quota")
+        try c.kubectl(["-n", ns, "create", "quota", "pods", "--hard=pods=2,count/configmaps=2"])
+        try eventually("the quota's status computed (kube-root-ca.crt counts)") {
+            let q = try c.json(["-n", ns, "get", "quota", "pods"])
+            return dig(q, "status", "hard", "pods") as? String == "2"
+                && dig(q, "status", "used", "pods") as? String == "0"
+                && dig(q, "status", "used", "count/configmaps") as? String == "1"
+        }
+        try c.kubectl(["-n", ns, "create", "deployment", "web", "--image=busybox", "--replicas=3"])
+        try eventually("2 pods and the ReplicaSet's ReplicaFailure condition") {
+            guard try items(["-n", ns, "get", "pods"]).count == 2, let rs = try items(["-n", ns, "get", "rs"]).first
+            else { return false }
+            let conds = dig(rs, "status", "conditions") as? [[String: Any]] ?? []
+            return conds.contains {
+                $0["type"] as? String == "ReplicaFailure" && $0["status"] as? String == "True"
+                    && $0["reason"] as? String == "FailedCreate"
+                    && ($0["message"] as? String ?? "").contains(
+                        "is forbidden: exceeded quota: pods, requested: pods=1, used: pods=2, limited: pods=2")
+            }
+        }
+        let rsName = dig(try items(["-n", ns, "get", "rs"])[0], "metadata", "name") as! String
+        #expect(
+            try events(ns, for: rsName).contains {
+                $0.reason == "FailedCreate" && $0.note.hasPrefix("Error creating: pods \"\(rsName)-")
+                    && $0.note.contains("exceeded quota: pods")
+            })
+        try eventually("the deployment reports the failure too") {
+            let d = try c.json(["-n", ns, "get", "deployment", "web"])
+            return (dig(d, "status", "conditions") as? [[String: Any]] ?? []).contains {
+                $0["type"] as? String == "ReplicaFailure" && $0["status"] as? String == "True"
+            }
+        }
+        // An object count: one more ConfigMap fits, the next is refused with upstream's message.
+        try c.kubectl(["-n", ns, "create", "configmap", "a"])
+        let refused = try c.kubectl(["-n", ns, "create", "configmap", "b"], check: false)
+        #expect(refused.status != 0)
+        #expect(
+            refused.err.contains(
+                "configmaps \"b\" is forbidden: exceeded quota: pods, requested: count/configmaps=1, used: count/configmaps=2, limited: count/configmaps=2"
+            ), "\(refused.err)")
+        // Deleting a ConfigMap frees its slot once the controller recounts.
+        try c.kubectl(["-n", ns, "delete", "configmap", "a"])
+        try eventually("count/configmaps back to 1") {
+            dig(try c.json(["-n", ns, "get", "quota", "pods"]), "status", "used", "count/configmaps") as? String == "1"
+        }
+        // Scaling down frees room; the failure condition goes once the ReplicaSet is satisfied.
+        try c.kubectl(["-n", ns, "scale", "deployment", "web", "--replicas=1"])
+        try eventually("one pod, quota usage 1, no ReplicaFailure") {
+            let pods = try items(["-n", ns, "get", "pods"]).filter { dig($0, "metadata", "deletionTimestamp") == nil }
+            let q = try c.json(["-n", ns, "get", "quota", "pods"])
+            let rs = try c.json(["-n", ns, "get", "rs", rsName])
+            let conds = dig(rs, "status", "conditions") as? [[String: Any]] ?? []
+            return pods.count == 1 && dig(q, "status", "used", "pods") as? String == "1"
+                && !conds.contains { $0["type"] as? String == "ReplicaFailure" }
+        }
+        // A quota on cpu requires every container to say how much it asks for.
+        try c.kubectl(["-n", ns, "create", "quota", "compute", "--hard=requests.cpu=1"])
+        try eventually("the compute quota's status") {
+            dig(try c.json(["-n", ns, "get", "quota", "compute"]), "status", "used", "requests.cpu") as? String == "0"
+        }
+        let bare = try c.kubectl(["-n", ns, "run", "bare", "--image=busybox"], check: false)
+        #expect(
+            bare.err.contains("pods \"bare\" is forbidden: failed quota: compute: must specify requests.cpu for: bare"),
+            "\(bare.err)")
+        let big = try c.kubectl(
+            [
+                "-n", ns, "run", "big", "--image=busybox",
+                #"--overrides={"spec":{"containers":[{"name":"big","image":"busybox","resources":{"requests":{"cpu":"2"}}}]}}"#,
+            ], check: false)
+        #expect(
+            big.err.contains(
+                "pods \"big\" is forbidden: exceeded quota: compute, requested: requests.cpu=2, used: requests.cpu=0, limited: requests.cpu=1"
+            ), "\(big.err)")
+        try c.kubectl([
+            "-n", ns, "run", "small", "--image=busybox",
+            #"--overrides={"spec":{"containers":[{"name":"small","image":"busybox","resources":{"requests":{"cpu":"250m"}}}]}}"#,
+        ])
+        try eventually("requests.cpu charged") {
+            dig(try c.json(["-n", ns, "get", "quota", "compute"]), "status", "used", "requests.cpu") as? String
+                == "250m"
+        }
+    }
+
+    @Test("an autoscaler keeps its target within min/max and says why it cannot use metrics when none are served")
+    func autoscaler() throws {
+        let ns = try c.namespace("hpa")
+        try c.kubectl(["-n", ns, "create", "deployment", "web", "--image=busybox", "--replicas=1"])
+        try c.kubectl(["-n", ns, "autoscale", "deployment", "web", "--min=2", "--max=4", "--cpu-percent=50"])
+        try eventually("the deployment scaled to the minimum") {
+            let d = try c.json(["-n", ns, "get", "deployment", "web"])
+            let h = try c.json(["-n", ns, "get", "hpa", "web"])
+            let able = (dig(h, "status", "conditions") as? [[String: Any]] ?? []).first {
+                $0["type"] as? String == "AbleToScale"
+            }
+            return dig(d, "spec", "replicas") as? Int == 2 && able?["reason"] as? String == "SucceededRescale"
+                && able?["message"] as? String == "the HPA controller was able to update the target scale to 2"
+                && dig(h, "status", "desiredReplicas") as? Int == 2 && dig(h, "status", "lastScaleTime") != nil
+        }
+        #expect(
+            try events(ns, for: "web").contains {
+                $0.reason == "SuccessfulRescale"
+                    && $0.note == "New size: 2; reason: Current number of replicas below Spec.MinReplicas"
+            })
+        try eventually("two pods") { try items(["-n", ns, "get", "pods"]).count == 2 }
+        // Within range, the autoscaler needs metrics; there is no metrics API here.
+        try c.kubectl(["-n", ns, "patch", "hpa", "web", "--type=merge", "-p", #"{"spec":{"maxReplicas":5}}"#])
+        try eventually("ScalingActive False for want of the metrics API", timeout: 40) {
+            let h = try c.json(["-n", ns, "get", "hpa", "web"])
+            let active = (dig(h, "status", "conditions") as? [[String: Any]] ?? []).first {
+                $0["type"] as? String == "ScalingActive"
+            }
+            return active?["status"] as? String == "False" && active?["reason"] as? String == "FailedGetResourceMetric"
+                && active?["message"] as? String
+                    == "the HPA was unable to compute the replica count: failed to get cpu utilization: unable to get metrics for resource cpu: unable to fetch metrics from resource metrics API: the server could not find the requested resource (get pods.metrics.k8s.io)"
+                && dig(h, "status", "currentReplicas") as? Int == 2
+        }
+        #expect(
+            try events(ns, for: "web").contains {
+                $0.reason == "FailedComputeMetricsReplicas" && $0.note.hasPrefix("invalid metrics (1 invalid out of 1)")
+            })
+        // kubectl shows the metric as unknown, as on upstream without metrics-server.
+        let table = try c.kubectl(["-n", ns, "get", "hpa", "web"]).out
+        #expect(table.contains("<unknown>/50%"), "\(table)")
+        // A target that does not exist.
+        try c.kubectl(
+            ["create", "-f", "-"],
+            stdin: """
+                {"apiVersion":"autoscaling/v2","kind":"HorizontalPodAutoscaler","metadata":{"name":"nope","namespace":"\(ns)"},
+                 "spec":{"scaleTargetRef":{"apiVersion":"apps/v1","kind":"Deployment","name":"nope"},"maxReplicas":3}}
+                """)
+        try eventually("AbleToScale False: FailedGetScale") {
+            let h = try c.json(["-n", ns, "get", "hpa", "nope"])
+            let able = (dig(h, "status", "conditions") as? [[String: Any]] ?? []).first {
+                $0["type"] as? String == "AbleToScale"
+            }
+            return able?["status"] as? String == "False" && able?["reason"] as? String == "FailedGetScale"
+                && able?["message"] as? String
+                    == "the HPA controller was unable to get the target's current scale: deployments.apps \"nope\" not found"
+        }
+    }
+
+    @Test(
+        "claims bind to the smallest fitting volume, wait for a consumer or a provisioner, and released volumes follow their reclaim policy"
+    )
+    func volumeBinding() throws {
+        let ns = try c.namespace("pv")
+        let suffix = String(ns.suffix(8))
+        func pv(_ name: String, size: String, policy: String = "Retain", cls: String = "manual") -> String {
+            """
+            {"apiVersion":"v1","kind":"PersistentVolume","metadata":{"name":"\(name)-\(suffix)"},
+             "spec":{"capacity":{"storage":"\(size)"},"accessModes":["ReadWriteOnce"],"storageClassName":"\(cls)",
+             "persistentVolumeReclaimPolicy":"\(policy)","hostPath":{"path":"/tmp/\(name)"}}}
+            """
+        }
+        func pvc(_ name: String, size: String, cls: String?) -> String {
+            let c = cls.map { #","storageClassName":"\#($0)""# } ?? ""
+            return """
+                {"apiVersion":"v1","kind":"PersistentVolumeClaim","metadata":{"name":"\(name)","namespace":"\(ns)"},
+                 "spec":{"accessModes":["ReadWriteOnce"],"resources":{"requests":{"storage":"\(size)"}}\(c)}}
+                """
+        }
+        try c.kubectl(["create", "-f", "-"], stdin: pv("small", size: "1Gi", cls: "manual-\(suffix)"))
+        try c.kubectl(["create", "-f", "-"], stdin: pv("big", size: "5Gi", cls: "manual-\(suffix)"))
+        try c.kubectl(
+            ["create", "-f", "-"], stdin: pv("huge", size: "50Gi", policy: "Delete", cls: "manual-\(suffix)"))
+        try c.kubectl(["create", "-f", "-"], stdin: pvc("data", size: "2Gi", cls: "manual-\(suffix)"))
+        try eventually("data bound to the 5Gi volume") {
+            let claim = try c.json(["-n", ns, "get", "pvc", "data"])
+            let vol = try c.json(["get", "pv", "big-\(suffix)"])
+            return dig(claim, "status", "phase") as? String == "Bound"
+                && dig(claim, "spec", "volumeName") as? String == "big-\(suffix)"
+                && dig(claim, "status", "capacity", "storage") as? String == "5Gi"
+                && dig(claim, "metadata", "annotations", "pv.kubernetes.io/bind-completed") as? String == "yes"
+                && dig(vol, "status", "phase") as? String == "Bound"
+                && dig(vol, "spec", "claimRef", "name") as? String == "data"
+                && dig(vol, "spec", "claimRef", "uid") as? String == dig(claim, "metadata", "uid") as? String
+        }
+        #expect(dig(try c.json(["get", "pv", "small-\(suffix)"]), "status", "phase") as? String == "Available")
+        // No class and no volume: pending, with upstream's event.
+        try c.kubectl(["create", "-f", "-"], stdin: pvc("nothing", size: "1Gi", cls: ""))
+        try eventually("FailedBinding event") {
+            try events(ns, for: "nothing").contains {
+                $0.reason == "FailedBinding"
+                    && $0.note == "no persistent volumes available for this claim and no storage class is set"
+            }
+        }
+        // A class that waits for the first consumer, and one with an external provisioner.
+        try c.kubectl(
+            ["create", "-f", "-"],
+            stdin: """
+                {"apiVersion":"storage.k8s.io/v1","kind":"StorageClass","metadata":{"name":"local-\(suffix)"},
+                 "provisioner":"kubernetes.io/no-provisioner","volumeBindingMode":"WaitForFirstConsumer"}
+                """)
+        try c.kubectl(
+            ["create", "-f", "-"],
+            stdin: """
+                {"apiVersion":"storage.k8s.io/v1","kind":"StorageClass","metadata":{"name":"csi-\(suffix)"},
+                 "provisioner":"csi.example.com"}
+                """)
+        try c.kubectl(["create", "-f", "-"], stdin: pvc("later", size: "1Gi", cls: "local-\(suffix)"))
+        try c.kubectl(["create", "-f", "-"], stdin: pvc("dynamic", size: "1Gi", cls: "csi-\(suffix)"))
+        try eventually("WaitForFirstConsumer and ExternalProvisioning") {
+            let waiting = try events(ns, for: "later").contains {
+                $0.reason == "WaitForFirstConsumer"
+                    && $0.note == "waiting for first consumer to be created before binding"
+            }
+            let provisioning = try events(ns, for: "dynamic").contains {
+                $0.reason == "ExternalProvisioning"
+                    && $0.note.hasPrefix(
+                        "Waiting for a volume to be created either by the external provisioner 'csi.example.com'")
+            }
+            let claim = try c.json(["-n", ns, "get", "pvc", "dynamic"])
+            return waiting && provisioning
+                && dig(claim, "metadata", "annotations", "volume.kubernetes.io/storage-provisioner") as? String
+                    == "csi.example.com"
+        }
+        #expect(dig(try c.json(["-n", ns, "get", "pvc", "later"]), "status", "phase") as? String == "Pending")
+        // Released volumes: Retain keeps the volume Released; Delete with no deleter fails with upstream's event.
+        try c.kubectl(["create", "-f", "-"], stdin: pvc("huge", size: "40Gi", cls: "manual-\(suffix)"))
+        try eventually("huge bound") {
+            dig(try c.json(["-n", ns, "get", "pvc", "huge"]), "status", "phase") as? String == "Bound"
+        }
+        try c.kubectl(["-n", ns, "delete", "pvc", "data", "huge", "--wait=true"])
+        try eventually("big Released, huge Failed") {
+            let big = try c.json(["get", "pv", "big-\(suffix)"])
+            let huge = try c.json(["get", "pv", "huge-\(suffix)"])
+            return dig(big, "status", "phase") as? String == "Released"
+                && dig(huge, "status", "phase") as? String == "Failed"
+        }
+        let failed = try items(["get", "events.v1.events.k8s.io", "-A"]).contains {
+            dig($0, "regarding", "name") as? String == "huge-\(suffix)"
+                && dig($0, "reason") as? String == "VolumeFailedDelete"
+        }
+        #expect(failed)
+        for name in ["small", "big", "huge"] { try c.kubectl(["delete", "pv", "\(name)-\(suffix)", "--wait=false"]) }
+    }
+}

@@ -250,4 +250,88 @@ extension ControllerTests {
         #expect(failed)
         for name in ["small", "big", "huge"] { try c.kubectl(["delete", "pv", "\(name)-\(suffix)", "--wait=false"]) }
     }
+
+    /// Plays the kubelet: a pod ends with `phase`, its container `main` terminated with `exit`.
+    func finish(_ ns: String, _ pod: String, phase: String, exit: Int) throws {
+        let now = ISO8601DateFormatter().string(from: Date())
+        try c.kubectl([
+            "-n", ns, "patch", "pod", pod, "--subresource=status", "--type=merge", "-p",
+            #"{"status":{"phase":"\#(phase)","containerStatuses":[{"name":"main","image":"busybox","imageID":"","ready":false,"restartCount":0,"state":{"terminated":{"exitCode":\#(exit),"startedAt":"\#(now)","finishedAt":"\#(now)"}}}]}}"#,
+        ])
+    }
+
+    func jobPods(_ ns: String, _ job: String) throws -> [String: String] {
+        var out: [String: String] = [:]
+        for p in try items(["-n", ns, "get", "pods", "-l", "job-name=\(job)"])
+        where dig(p, "status", "phase") as? String == "Pending" && dig(p, "metadata", "deletionTimestamp") == nil {
+            let index = dig(p, "metadata", "annotations", "batch.kubernetes.io/job-completion-index") as? String ?? ""
+            out[index] = dig(p, "metadata", "name") as? String
+        }
+        return out
+    }
+
+    func jobCondition(_ ns: String, _ job: String, _ type: String) throws -> [String: Any]? {
+        let j = try c.json(["-n", ns, "get", "job", job])
+        return (dig(j, "status", "conditions") as? [[String: Any]] ?? []).first {
+            $0["type"] as? String == type && $0["status"] as? String == "True"
+        }
+    }
+
+    @Test("podFailurePolicy, backoffLimitPerIndex and successPolicy decide a job's outcome as upstream's do")
+    func jobPolicies() throws {
+        let ns = try c.namespace("jobpol")
+        func job(_ name: String, _ spec: String) throws {
+            try c.kubectl(
+                ["create", "-f", "-"],
+                stdin: """
+                    {"apiVersion":"batch/v1","kind":"Job","metadata":{"name":"\(name)","namespace":"\(ns)"},
+                     "spec":{\(spec),"template":{"spec":{"restartPolicy":"Never",
+                       "containers":[{"name":"main","image":"busybox"}]}}}}
+                    """)
+        }
+        // Exit code 42 fails the whole job at once.
+        try job(
+            "fatal",
+            #""backoffLimit":6,"podFailurePolicy":{"rules":[{"action":"FailJob","onExitCodes":{"operator":"In","values":[42]}}]}"#
+        )
+        try eventually("a pod") { try jobPods(ns, "fatal").count == 1 }
+        let fatalPod = try jobPods(ns, "fatal").values.first!
+        try finish(ns, fatalPod, phase: "Failed", exit: 42)
+        try eventually("Failed with reason PodFailurePolicy") {
+            let f = try jobCondition(ns, "fatal", "Failed")
+            return f?["reason"] as? String == "PodFailurePolicy"
+                && f?["message"] as? String
+                    == "Container main for pod \(ns)/\(fatalPod) failed with exit code 42 matching FailJob rule at index 0"
+        }
+        // Per-index limits: index 1 fails once and is given up; the others succeed; the job fails.
+        try job("perindex", #""completions":3,"parallelism":3,"completionMode":"Indexed","backoffLimitPerIndex":0"#)
+        try eventually("three indexed pods") { try jobPods(ns, "perindex").count == 3 }
+        let indexed = try jobPods(ns, "perindex")
+        try finish(ns, indexed["1"]!, phase: "Failed", exit: 1)
+        try eventually("index 1 failed, not retried") {
+            let j = try c.json(["-n", ns, "get", "job", "perindex"])
+            let left = try jobPods(ns, "perindex").count
+            return dig(j, "status", "failedIndexes") as? String == "1" && left == 2
+        }
+        try finish(ns, indexed["0"]!, phase: "Succeeded", exit: 0)
+        try finish(ns, indexed["2"]!, phase: "Succeeded", exit: 0)
+        try eventually("Failed: FailedIndexes") {
+            let j = try c.json(["-n", ns, "get", "job", "perindex"])
+            let failed = try jobCondition(ns, "perindex", "Failed")
+            return failed?["reason"] as? String == "FailedIndexes"
+                && dig(j, "status", "completedIndexes") as? String == "0,2"
+        }
+        // Success policy: index 0 alone is enough; the rest are terminated.
+        try job(
+            "leader",
+            #""completions":3,"parallelism":3,"completionMode":"Indexed","successPolicy":{"rules":[{"succeededIndexes":"0"}]}"#
+        )
+        try eventually("three leader pods") { try jobPods(ns, "leader").count == 3 }
+        try finish(ns, try jobPods(ns, "leader")["0"]!, phase: "Succeeded", exit: 0)
+        try eventually("SuccessCriteriaMet, the others deleted") {
+            let met = try jobCondition(ns, "leader", "SuccessCriteriaMet")
+            let left = try jobPods(ns, "leader")
+            return met?["reason"] as? String == "SuccessPolicy" && left.isEmpty
+        }
+    }
 }

@@ -7,8 +7,9 @@ import Synchronization
 
 /// Runs Jobs to completion (upstream's job-controller): pods up to parallelism and completions,
 /// NonIndexed and Indexed, pods tracked with the `batch.kubernetes.io/job-tracking` finalizer and
-/// `uncountedTerminatedPods`, backoffLimit with exponential pod-failure backoff, activeDeadlineSeconds,
-/// suspend, and the SuccessCriteriaMet/Complete and FailureTarget/Failed conditions.
+/// `uncountedTerminatedPods`, backoffLimit with exponential pod-failure backoff, backoffLimitPerIndex and
+/// maxFailedIndexes, podFailurePolicy (FailJob, Ignore, Count, FailIndex), successPolicy,
+/// activeDeadlineSeconds, suspend, and the SuccessCriteriaMet/Complete and FailureTarget/Failed conditions.
 public final class JobController: Controller {
     static let managedBy = "kubernetes.io/job-controller"
     let client: KubeClient
@@ -58,12 +59,47 @@ public final class JobController: Controller {
         let now = Date()
         let deletedByUs = memory.withLock { $0.deletedByUs }
 
+        // 0. What each newly failed pod means under the podFailurePolicy and backoffLimitPerIndex.
+        let perIndex = JobLogic.isIndexed(job) ? job.spec.backoffLimitPerIndex.map(Int.init) : nil
+        var policyFailure: String?
+        var ignored: Set<String> = []
+        var failedIndexes = JobLogic.parseIndexes(job.status.failedIndexes ?? "")
+        for p in owned where p.status.phase == "Failed" && p.metadata.finalizers.contains(JobLogic.trackingFinalizer) {
+            let verdict = JobLogic.verdict(job.spec.podFailurePolicy, p)
+            switch verdict {
+            case .ignore: ignored.insert(p.metadata.uid)
+            case .failJob(let message): if policyFailure == nil { policyFailure = message }
+            case .failIndex: if perIndex != nil, let i = JobLogic.index(of: p) { failedIndexes.insert(i) }
+            case .count:
+                if let limit = perIndex, let i = JobLogic.index(of: p), JobLogic.indexFailures(p, counted: true) > limit
+                {
+                    failedIndexes.insert(i)
+                }
+            }
+        }
+        // The failures each index has had so far, carried on its next pod.
+        var indexFailures: [Int: (counted: Int, ignored: Int)] = [:]
+        if perIndex != nil {
+            for p in owned where p.status.phase == "Failed" {
+                guard let i = JobLogic.index(of: p) else { continue }
+                let wasIgnored =
+                    ignored.contains(p.metadata.uid)
+                    || JobLogic.verdict(job.spec.podFailurePolicy, p) == .ignore
+                let counted = JobLogic.indexFailures(p, counted: !wasIgnored)
+                let ign =
+                    (p.metadata.annotations[JobLogic.indexIgnoredFailureCountAnnotation].flatMap { Int($0) } ?? 0)
+                    + (wasIgnored ? 1 : 0)
+                let prev = indexFailures[i] ?? (0, 0)
+                indexFailures[i] = (max(prev.counted, counted), max(prev.ignored, ign))
+            }
+        }
+
         // 1. Record finished pods as uncounted before their finalizers go, so none is counted twice or lost.
         var uncounted = job.status.uncountedTerminatedPods ?? BatchV1.UncountedTerminatedPods()
         var changed = false
         for p in owned where p.metadata.finalizers.contains(JobLogic.trackingFinalizer) {
             let uid = p.metadata.uid
-            if uncounted.succeeded.contains(uid) || uncounted.failed.contains(uid) { continue }
+            if uncounted.succeeded.contains(uid) || uncounted.failed.contains(uid) || ignored.contains(uid) { continue }
             if p.status.phase == "Succeeded" {
                 uncounted.succeeded.append(uid)
                 changed = true
@@ -83,6 +119,7 @@ public final class JobController: Controller {
         let release = owned.filter { p in
             p.metadata.finalizers.contains(JobLogic.trackingFinalizer)
                 && (uncounted.succeeded.contains(p.metadata.uid) || uncounted.failed.contains(p.metadata.uid)
+                    || ignored.contains(p.metadata.uid)
                     || (p.metadata.deletionTimestamp != nil && deletedByUs.contains(p.metadata.name)))
         }
         _ = await concurrently(release) { await self.removeFinalizer($0) }
@@ -107,6 +144,7 @@ public final class JobController: Controller {
         let live = owned.filter { !JobLogic.finished($0) }
         var plan = JobLogic.plan(
             job, pods: live, succeeded: succeeded, failed: failed, completedIndexes: completed,
+            failedIndexes: failedIndexes, policyFailure: policyFailure,
             lastFailure: memory.withLock { $0.lastFailure[key] }, now: now)
         plan.status.uncountedTerminatedPods = remaining
         let satisfied = expectations.satisfied(key)
@@ -129,7 +167,7 @@ public final class JobController: Controller {
             if plan.createAfter > 0 {
                 queue.add(key, after: .milliseconds(Int64(plan.createAfter * 1000)))
             } else {
-                createError = await create(job, key: key, plan: plan)
+                createError = await create(job, key: key, plan: plan, indexFailures: indexFailures)
             }
         }
         // 5. Status, then the events of what it says.
@@ -171,14 +209,26 @@ public final class JobController: Controller {
     }
 
     /// Creates the plan's pods in slow-start batches; the first error, if any.
-    func create(_ job: BatchV1.Job, key: ObjectKey, plan: JobLogic.Plan) async -> (any Error)? {
+    func create(
+        _ job: BatchV1.Job, key: ObjectKey, plan: JobLogic.Plan,
+        indexFailures: [Int: (counted: Int, ignored: Int)] = [:]
+    ) async -> (any Error)? {
         expectations.expect(key, adds: plan.create)
         let owner = OwnerRefs.controllerReference(to: job)
         var indexes = plan.createIndexes[...]
         var done = 0
         for batch in ReplicaSetLogic.slowStartBatches(plan.create) {
             let templates = (0..<batch).map { _ -> CoreV1.Pod in
-                JobLogic.pod(for: job, index: JobLogic.isIndexed(job) ? indexes.popFirst() : nil, owner: owner)
+                let index = JobLogic.isIndexed(job) ? indexes.popFirst() : nil
+                var p = JobLogic.pod(for: job, index: index, owner: owner)
+                if job.spec.backoffLimitPerIndex != nil, let index {
+                    let f = indexFailures[index] ?? (0, 0)
+                    p.metadata.annotations[JobLogic.indexFailureCountAnnotation] = String(f.counted)
+                    if f.ignored > 0 {
+                        p.metadata.annotations[JobLogic.indexIgnoredFailureCountAnnotation] = String(f.ignored)
+                    }
+                }
+                return p
             }
             let errors = await concurrently(templates) { t -> (any Error)? in
                 do {

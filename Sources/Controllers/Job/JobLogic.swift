@@ -8,6 +8,8 @@ import Foundation
 enum JobLogic {
     static let trackingFinalizer = "batch.kubernetes.io/job-tracking"
     static let indexAnnotation = "batch.kubernetes.io/job-completion-index"
+    static let indexFailureCountAnnotation = "batch.kubernetes.io/job-index-failure-count"
+    static let indexIgnoredFailureCountAnnotation = "batch.kubernetes.io/job-index-ignored-failure-count"
     static let maxPodCreateDeletePerSync = 500
     static let podFailureBackoff: TimeInterval = 10
     static let maxPodFailureBackoff: TimeInterval = 360
@@ -51,6 +53,75 @@ enum JobLogic {
             i = j + 1
         }
         return parts.joined(separator: ",")
+    }
+
+    // MARK: failure and success policies
+
+    /// What a failed pod means under the job's `podFailurePolicy` (upstream's `matchPodFailurePolicy`).
+    enum Verdict: Equatable {
+        case count
+        case ignore
+        case failIndex
+        case failJob(message: String)
+    }
+
+    /// The first rule matching a failed pod decides: exit codes of its containers (then init
+    /// containers; exit code 0 never matches), or its conditions. No rule: the failure counts.
+    static func verdict(_ policy: BatchV1.PodFailurePolicy?, _ p: CoreV1.Pod) -> Verdict {
+        guard let policy else { return .count }
+        let ref = "\(p.metadata.namespace)/\(p.metadata.name)"
+        func outcome(_ action: String, _ message: String) -> Verdict {
+            switch action {
+            case "FailJob": return .failJob(message: message)
+            case "Ignore": return .ignore
+            case "FailIndex": return .failIndex
+            default: return .count
+            }
+        }
+        for (i, rule) in policy.rules.enumerated() {
+            if let req = rule.onExitCodes {
+                for cs in p.status.containerStatuses + p.status.initContainerStatuses
+                where req.containerName == nil || req.containerName == cs.name {
+                    guard let code = cs.state.terminated?.exitCode, code != 0 else { continue }
+                    if (req.operator == "In") == req.values.contains(code) {
+                        return outcome(
+                            rule.action,
+                            "Container \(cs.name) for pod \(ref) failed with exit code \(code) matching \(rule.action) rule at index \(i)"
+                        )
+                    }
+                }
+            }
+            for pattern in rule.onPodConditions {
+                let want = pattern.status.isEmpty ? "True" : pattern.status
+                if p.status.conditions.contains(where: { $0.type == pattern.type && $0.status == want }) {
+                    return outcome(
+                        rule.action,
+                        "Pod \(ref) has condition \(pattern.type) matching \(rule.action) rule at index \(i)")
+                }
+            }
+        }
+        return .count
+    }
+
+    /// The failures an index has had, as recorded on its latest pod (`job-index-failure-count`), plus
+    /// this pod's own failure when it counts.
+    static func indexFailures(_ p: CoreV1.Pod, counted: Bool) -> Int {
+        (p.metadata.annotations[indexFailureCountAnnotation].flatMap { Int($0) } ?? 0) + (counted ? 1 : 0)
+    }
+
+    /// The first `successPolicy` rule the completed indexes satisfy (upstream's `matchSuccessPolicy`).
+    static func successRule(_ j: BatchV1.Job, completed: Set<Int>) -> Int? {
+        guard let rules = j.spec.successPolicy?.rules else { return nil }
+        for (i, r) in rules.enumerated() {
+            if let text = r.succeededIndexes {
+                let wanted = parseIndexes(text)
+                let done = completed.intersection(wanted).count
+                if let n = r.succeededCount { if done >= Int(n) { return i } } else if done == wanted.count { return i }
+            } else if let n = r.succeededCount, completed.count >= Int(n) {
+                return i
+            }
+        }
+        return nil
     }
 
     // MARK: pods
@@ -129,7 +200,7 @@ enum JobLogic {
     /// indexes, or a work queue's first success), suspension, and how many pods to add or remove.
     static func plan(
         _ j: BatchV1.Job, pods: [CoreV1.Pod], succeeded: Int, failed: Int, completedIndexes: Set<Int>,
-        lastFailure: Date?, now: Date
+        failedIndexes: Set<Int> = [], policyFailure: String? = nil, lastFailure: Date?, now: Date
     ) -> Plan {
         var s = j.status
         var plan = Plan(status: s)
@@ -140,6 +211,8 @@ enum JobLogic {
         s.ready = Int32(active.filter(Pods.isReady).count)
         s.terminating = Int32(terminating.count)
         if isIndexed(j) { s.completedIndexes = formatIndexes(completedIndexes) }
+        let perIndex = isIndexed(j) && j.spec.backoffLimitPerIndex != nil
+        if perIndex { s.failedIndexes = formatIndexes(failedIndexes) }
         if isFinished(j) {
             s.active = Int32(active.count)
             plan.status = s
@@ -152,17 +225,30 @@ enum JobLogic {
         if condition(j, "FailureTarget") != nil {
             let c = j.status.conditions.first { $0.type == "FailureTarget" }!
             failure = (c.reason, c.message)
-        } else if failed > backoffLimit {
+        } else if let message = policyFailure {
+            failure = ("PodFailurePolicy", message)
+        } else if !perIndex && failed > backoffLimit {
             failure = ("BackoffLimitExceeded", "Job has reached the specified backoff limit")
+        } else if perIndex, let m = j.spec.maxFailedIndexes, failedIndexes.count > Int(m) {
+            failure = ("MaxFailedIndexesExceeded", "Job has exceeded the specified maximum number of failed indexes")
         } else if let deadline = j.spec.activeDeadlineSeconds, let start = s.startTime, !isSuspended(j),
             now.timeIntervalSince1970 - Double(start.seconds) >= Double(deadline)
         {
             failure = ("DeadlineExceeded", "Job was active longer than specified deadline")
         }
         var success = false
+        var successReason = ("CompletionsReached", "Reached expected number of succeeded pods")
         if failure == nil {
-            if isIndexed(j), let c = completions {
-                success = completedIndexes.filter { $0 < c }.count >= c
+            if isIndexed(j), let rule = successRule(j, completed: completedIndexes) {
+                success = true
+                successReason = ("SuccessPolicy", "Matched rules at index \(rule)")
+            } else if isIndexed(j), let c = completions {
+                let done = completedIndexes.filter { $0 < c }.count
+                success = done >= c
+                // Every index settled, some failed: the job fails (backoffLimitPerIndex).
+                if perIndex && !failedIndexes.isEmpty && done + failedIndexes.filter({ $0 < c }).count >= c {
+                    failure = ("FailedIndexes", "Job has failed indexes")
+                }
             } else if let c = completions {
                 success = succeeded >= c
             } else {
@@ -181,17 +267,12 @@ enum JobLogic {
             plan.status = s
             return plan
         }
+        if let met = condition(j, "SuccessCriteriaMet") { successReason = (met.reason, met.message) }
         if success || condition(j, "SuccessCriteriaMet") != nil {
-            setCondition(
-                &s,
-                newCondition(
-                    "SuccessCriteriaMet", "CompletionsReached", "Reached expected number of succeeded pods", now: now))
+            setCondition(&s, newCondition("SuccessCriteriaMet", successReason.0, successReason.1, now: now))
             plan.delete = active.map(\.metadata.name)
             if active.isEmpty && terminating.isEmpty {
-                setCondition(
-                    &s,
-                    newCondition(
-                        "Complete", "CompletionsReached", "Reached expected number of succeeded pods", now: now))
+                setCondition(&s, newCondition("Complete", successReason.0, successReason.1, now: now))
                 s.completionTime = Time(now)
                 plan.events.append(.init(type: "Normal", reason: "Completed", note: "Job completed"))
             }
@@ -218,7 +299,7 @@ enum JobLogic {
         // How many should run now.
         var want = parallelism(j)
         if isIndexed(j), let c = completions {
-            want = min(want, c - completedIndexes.filter { $0 < c }.count)
+            want = min(want, c - completedIndexes.union(failedIndexes).filter { $0 < c }.count)
         } else if let c = completions {
             want = min(want, c - succeeded)
         } else if succeeded > 0 {
@@ -231,7 +312,7 @@ enum JobLogic {
         if running < want {
             var n = min(want - running, maxPodCreateDeletePerSync)
             if isIndexed(j), let c = completions {
-                let taken = Set(active.compactMap(index(of:))).union(completedIndexes)
+                let taken = Set(active.compactMap(index(of:))).union(completedIndexes).union(failedIndexes)
                 plan.createIndexes = Array((0..<c).filter { !taken.contains($0) }.prefix(n))
                 n = plan.createIndexes.count
             }

@@ -40,4 +40,19 @@ enum ControllerRevisions {
             store.upsertIfNewer(try await client.create(rev))
         } catch let e as StatusError where e.isAlreadyExists {}
     }
+
+    /// Upstream's history cleanup: revisions of `owner` that nothing uses (no pod, not the current or
+    /// update revision) are deleted, oldest first, down to `limit` of them.
+    static func prune<Owner: KubeObject>(
+        client: KubeClient, store: ObjectStore<AppsV1.ControllerRevision>, owner: Owner, limit: Int32,
+        inUse: Set<String>
+    ) async {
+        let unused = store.list(namespace: owner.metadata.namespace).filter {
+            OwnerRefs.controllerRef($0.metadata)?.uid == owner.metadata.uid && !inUse.contains($0.metadata.name)
+        }.sorted { $0.revision < $1.revision }
+        for rev in unused.prefix(max(0, unused.count - Int(limit))) {
+            try? await client.delete(
+                AppsV1.ControllerRevision.self, rev.metadata.name, namespace: owner.metadata.namespace)
+        }
+    }
 }

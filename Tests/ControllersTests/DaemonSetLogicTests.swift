@@ -115,4 +115,44 @@ struct DaemonSetLogicTests {
         ds.spec.updateStrategy.type = "OnDelete"
         #expect(DaemonSetController.plan(ds, nodes: nodes, pods: pods, hash: "new", now: Date()).delete.isEmpty)
     }
+
+    @Test("maxSurge: a new pod beside each old one within the surge budget; the old pod goes once the new is available")
+    func surge() {
+        var ds = daemonSet()
+        ds.spec.updateStrategy.rollingUpdate = AppsV1.RollingUpdateDaemonSet(maxUnavailable: .int(0), maxSurge: .int(1))
+        let nodes = (1...3).map { node("n\($0)", labels: ["role": "web"]) }
+        func placed(_ name: String, on n: String, hash: String, ready: Bool = true) -> CoreV1.Pod {
+            var p = DaemonSetLogic.pod(for: ds, node: n, hash: hash)
+            p.metadata.name = name
+            p.metadata.creationTimestamp = Time(seconds: 1)
+            p.status.phase = "Running"
+            if ready {
+                p.status.conditions = [
+                    CoreV1.PodCondition(type: "Ready", status: "True", lastTransitionTime: Time(seconds: 1))
+                ]
+            }
+            return p
+        }
+        let old = [
+            placed("o1", on: "n1", hash: "old"), placed("o2", on: "n2", hash: "old"),
+            placed("o3", on: "n3", hash: "old"),
+        ]
+        var p = DaemonSetController.plan(ds, nodes: nodes, pods: old, hash: "new", now: Date())
+        #expect(p.createOn == ["n1"] && p.delete.isEmpty, "one surge pod, no old pod removed yet")
+        // The surge pod on n1 is not ready yet: the budget is spent.
+        p = DaemonSetController.plan(
+            ds, nodes: nodes, pods: old + [placed("s1", on: "n1", hash: "new", ready: false)], hash: "new", now: Date())
+        #expect(p.createOn.isEmpty && p.delete.isEmpty)
+        // Ready now: its old pod goes and the next node surges.
+        p = DaemonSetController.plan(
+            ds, nodes: nodes, pods: old + [placed("s1", on: "n1", hash: "new")], hash: "new", now: Date())
+        #expect(p.delete == ["o1"] && p.createOn == ["n2"])
+        // An old pod that is not available is replaced at once, outside the budget.
+        let broken = [placed("o1", on: "n1", hash: "old", ready: false), placed("o2", on: "n2", hash: "old")]
+        p = DaemonSetController.plan(ds, nodes: Array(nodes.prefix(2)), pods: broken, hash: "new", now: Date())
+        #expect(p.createOn == ["n1", "n2"])
+        let status = DaemonSetController.status(
+            ds, nodes: nodes, pods: old + [placed("s1", on: "n1", hash: "new")], hash: "new", now: Date())
+        #expect(status.updatedNumberScheduled == 1 && status.currentNumberScheduled == 3)
+    }
 }

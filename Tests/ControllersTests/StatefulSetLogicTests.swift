@@ -84,4 +84,19 @@ struct StatefulSetLogicTests {
         let c = StatefulSetLogic.claims(for: s, ordinal: 0)
         #expect(c.first?.metadata.name == "www-web-0" && c.first?.metadata.ownerReferences.first?.kind == "StatefulSet")
     }
+
+    @Test("maxUnavailable: that many old-revision pods at once, counting pods already unready")
+    func maxUnavailable() {
+        var s = set(replicas: 5, parallel: true)
+        s.spec.updateStrategy.rollingUpdate = AppsV1.RollingUpdateStatefulSetStrategy(maxUnavailable: .int(2))
+        let pods = (0..<5).map { member(s, $0) }
+        #expect(StatefulSetLogic.plan(s, pods: pods, hash: "h2").delete == ["web-4", "web-3"])
+        var oneDown = pods
+        oneDown[1] = member(s, 1, ready: false)
+        #expect(StatefulSetLogic.plan(s, pods: oneDown, hash: "h2").delete == ["web-4"])
+        s.spec.updateStrategy.rollingUpdate?.maxUnavailable = .string("60%")
+        #expect(
+            StatefulSetLogic.plan(s, pods: pods, hash: "h2").delete == ["web-4", "web-3", "web-2"],
+            "60% of 5, rounded up")
+    }
 }

@@ -334,4 +334,52 @@ extension ControllerTests {
             return met?["reason"] as? String == "SuccessPolicy" && left.isEmpty
         }
     }
+
+    @Test("a DaemonSet surges new pods beside old ones, and keeps revisionHistoryLimit ControllerRevisions")
+    func daemonSetSurge() throws {
+        let ns = try c.namespace("surge")
+        let tag = String(ns.suffix(8))
+        for i in 1...2 {
+            try c.kubectl(
+                ["create", "-f", "-"],
+                stdin:
+                    #"{"apiVersion":"v1","kind":"Node","metadata":{"name":"surge-\#(tag)-\#(i)","labels":{"pool":"\#(tag)"}}}"#
+            )
+        }
+        try c.kubectl(
+            ["create", "-f", "-"],
+            stdin: """
+                {"apiVersion":"apps/v1","kind":"DaemonSet","metadata":{"name":"agent","namespace":"\(ns)"},
+                 "spec":{"revisionHistoryLimit":1,"selector":{"matchLabels":{"app":"agent"}},
+                 "updateStrategy":{"type":"RollingUpdate","rollingUpdate":{"maxUnavailable":0,"maxSurge":1}},
+                 "template":{"metadata":{"labels":{"app":"agent"}},
+                 "spec":{"nodeSelector":{"pool":"\(tag)"},"containers":[{"name":"c","image":"busybox:1"}]}}}}
+                """)
+        func images() throws -> [String] {
+            try items(["-n", ns, "get", "pods"]).filter { dig($0, "metadata", "deletionTimestamp") == nil }.compactMap {
+                dig($0, "spec", "containers", 0, "image") as? String
+            }.sorted()
+        }
+        try eventually("two pods") { try images() == ["busybox:1", "busybox:1"] }
+        try runPods(ns)
+        try c.kubectl(["-n", ns, "set", "image", "daemonset/agent", "c=busybox:2"])
+        try eventually("one surge pod beside the two old ones") {
+            try images() == ["busybox:1", "busybox:1", "busybox:2"]
+        }
+        Thread.sleep(forTimeInterval: 0.5)
+        #expect(try images() == ["busybox:1", "busybox:1", "busybox:2"], "the surge budget is one")
+        try eventually("all replaced as the new pods become ready") {
+            try runPods(ns)
+            return try images() == ["busybox:2", "busybox:2"]
+        }
+        try c.kubectl(["-n", ns, "set", "image", "daemonset/agent", "c=busybox:3"])
+        try eventually("rolled to 3") {
+            try runPods(ns)
+            return try images() == ["busybox:3", "busybox:3"]
+        }
+        try eventually("history pruned to the limit plus the live revision") {
+            try items(["-n", ns, "get", "controllerrevisions"]).count == 2
+        }
+        for i in 1...2 { try c.kubectl(["delete", "node", "surge-\(tag)-\(i)"]) }
+    }
 }

@@ -6,8 +6,9 @@ import Foundation
 
 /// Runs one pod of each DaemonSet on every node it belongs on (upstream's daemonset-controller):
 /// node selector, required node affinity and taints decide; pods are pinned by node affinity with the
-/// daemon tolerations; a ControllerRevision per template; RollingUpdate within maxUnavailable, or
-/// OnDelete; upstream's status counts.
+/// daemon tolerations; a ControllerRevision per template; RollingUpdate within maxUnavailable or by
+/// surging within maxSurge, or OnDelete; old ControllerRevisions beyond revisionHistoryLimit removed;
+/// upstream's status counts.
 public final class DaemonSetController: Controller {
     let client: KubeClient
     let daemonSets: ObjectStore<AppsV1.DaemonSet>
@@ -57,7 +58,17 @@ public final class DaemonSetController: Controller {
         }
         let names = Set(nodes.map(\.metadata.name))
         for (n, ps) in byNode where !names.contains(n) { plan.delete += ps.map(\.metadata.name) }
+        let rolling = ds.spec.updateStrategy.type != "OnDelete"
+        let desired = nodes.filter { DaemonSetLogic.shouldRun(ds, on: $0).run }.count
+        let maxSurge =
+            rolling
+            ? Int(
+                DeploymentLogic.scaled(
+                    ds.spec.updateStrategy.rollingUpdate?.maxSurge ?? .int(0), total: Int32(desired), roundUp: true))
+            : 0
+        let available = { (p: CoreV1.Pod) in Pods.isAvailable(p, minReadySeconds: ds.spec.minReadySeconds, now: now) }
         var oldOnNodes: [(node: String, pod: CoreV1.Pod)] = []
+        var surgeState: [(node: String, old: CoreV1.Pod?, new: CoreV1.Pod?)] = []
         var unavailable = 0
         for node in nodes.sorted(by: { $0.metadata.name < $1.metadata.name }) {
             let (run, keep) = DaemonSetLogic.shouldRun(ds, on: node)
@@ -78,16 +89,43 @@ public final class DaemonSetController: Controller {
                 }
                 continue
             }
+            if maxSurge > 0 {
+                // Surging: a node may hold its oldest old pod and its oldest new one at once.
+                let new = live.filter { $0.metadata.labels[DaemonSetLogic.revisionHashLabel] == hash }
+                let old = live.filter { $0.metadata.labels[DaemonSetLogic.revisionHashLabel] != hash }
+                plan.delete += new.dropFirst().map(\.metadata.name) + old.dropFirst().map(\.metadata.name)
+                surgeState.append((node.metadata.name, old.first, new.first))
+                continue
+            }
             // One pod a node: the oldest stays.
             plan.delete += live.dropFirst().map(\.metadata.name)
             let pod = live[0]
-            if !Pods.isAvailable(pod, minReadySeconds: ds.spec.minReadySeconds, now: now) { unavailable += 1 }
+            if !available(pod) { unavailable += 1 }
             if pod.metadata.labels[DaemonSetLogic.revisionHashLabel] != hash {
                 oldOnNodes.append((node.metadata.name, pod))
             }
         }
-        if ds.spec.updateStrategy.type != "OnDelete" {
-            let desired = nodes.filter { DaemonSetLogic.shouldRun(ds, on: $0).run }.count
+        if rolling && maxSurge > 0 {
+            // Upstream's surge update: a new pod beside each old one, within maxSurge of not-yet-available
+            // new pods; an old pod goes once its node's new pod is available. Old pods that are not
+            // available are replaced without waiting for the budget.
+            var surging = 0
+            var allowed: [String] = [], candidates: [String] = []
+            for (node, old, new) in surgeState {
+                switch (old, new) {
+                case (nil, _): continue
+                case (let old?, nil):
+                    if !available(old) {
+                        allowed.append(node)
+                    } else if surging < maxSurge {
+                        candidates.append(node)
+                    }
+                case (let old?, let new?):
+                    if available(new) { plan.delete.append(old.metadata.name) } else { surging += 1 }
+                }
+            }
+            plan.createOn += allowed + candidates.prefix(max(0, min(maxSurge - surging, candidates.count)))
+        } else if rolling {
             let maxUnavailable = max(
                 1,
                 Int(
@@ -96,10 +134,10 @@ public final class DaemonSetController: Controller {
                         roundUp: true)))
             // Unavailable old pods go first (they cost no availability), then available ones within the budget.
             var budget = maxUnavailable - unavailable
-            for (_, p) in oldOnNodes where !Pods.isAvailable(p, minReadySeconds: ds.spec.minReadySeconds, now: now) {
+            for (_, p) in oldOnNodes where !available(p) {
                 plan.delete.append(p.metadata.name)
             }
-            for (_, p) in oldOnNodes where Pods.isAvailable(p, minReadySeconds: ds.spec.minReadySeconds, now: now) {
+            for (_, p) in oldOnNodes where available(p) {
                 if budget <= 0 { break }
                 plan.delete.append(p.metadata.name)
                 budget -= 1
@@ -114,7 +152,12 @@ public final class DaemonSetController: Controller {
         var s = ds.status
         var byNode: [String: CoreV1.Pod] = [:]
         for p in pods where p.metadata.deletionTimestamp == nil && p.status.phase != "Failed" {
-            if let n = DaemonSetLogic.node(of: p), byNode[n] == nil { byNode[n] = p }
+            // While surging a node has an old and a new pod: the new one speaks for the node.
+            if let n = DaemonSetLogic.node(of: p),
+                byNode[n] == nil || p.metadata.labels[DaemonSetLogic.revisionHashLabel] == hash
+            {
+                byNode[n] = p
+            }
         }
         var desired = 0, current = 0, mis = 0, ready = 0, updated = 0, available = 0
         for node in nodes {
@@ -185,6 +228,11 @@ public final class DaemonSetController: Controller {
             next.status = status
             _ = try await client.updateStatus(next)
         }
+        let live = Set(owned.compactMap { $0.metadata.labels[DaemonSetLogic.revisionHashLabel] } + [hash]).map {
+            "\(ds.metadata.name)-\($0)"
+        }
+        await ControllerRevisions.prune(
+            client: client, store: revisions, owner: ds, limit: ds.spec.revisionHistoryLimit ?? 10, inUse: Set(live))
         if ds.spec.minReadySeconds > 0 && status.numberReady != status.numberAvailable {
             queue.add(key, after: .seconds(Int64(ds.spec.minReadySeconds)))
         }

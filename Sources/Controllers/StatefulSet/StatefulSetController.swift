@@ -75,7 +75,7 @@ enum StatefulSetLogic {
 
     /// One step of the set: missing ordinals created (in order, one at a time for OrderedReady),
     /// failed pods replaced, ordinals beyond the size removed from the highest, then pods of an old
-    /// revision replaced from the highest ordinal down to the partition, one at a time.
+    /// revision replaced from the highest ordinal down to the partition, maxUnavailable at a time.
     static func plan(_ sts: AppsV1.StatefulSet, pods: [CoreV1.Pod], hash: String) -> Plan {
         var plan = Plan()
         let start = Int(sts.spec.ordinals?.start ?? 0)
@@ -111,17 +111,24 @@ enum StatefulSetLogic {
             }
             return plan
         }
-        guard sts.spec.updateStrategy.type != "OnDelete" else { return plan }
+        guard sts.spec.updateStrategy.type != "OnDelete", plan.delete.isEmpty else { return plan }
         let partition = Int(sts.spec.updateStrategy.rollingUpdate?.partition ?? 0)
-        guard plan.create.isEmpty, plan.delete.isEmpty,
-            wanted.allSatisfy({ byOrdinal[$0].map(runningAndReady) ?? false })
-        else { return plan }
-        for o in wanted.reversed() where o - start >= partition {
-            let p = byOrdinal[o]!
-            if p.metadata.labels[DaemonSetLogic.revisionHashLabel] != hash {
-                plan.delete.append(p.metadata.name)
-                break
-            }
+        // Up to maxUnavailable pods (default 1) of the old revision at a time, from the highest
+        // ordinal down to the partition, counting the ones already missing or unready.
+        let maxUnavailable = max(
+            1,
+            Int(
+                DeploymentLogic.scaled(
+                    sts.spec.updateStrategy.rollingUpdate?.maxUnavailable ?? .int(1), total: Int32(replicas),
+                    roundUp: true)))
+        let updatable = wanted.filter { $0 - start >= partition }
+        var budget = maxUnavailable - updatable.filter { !(byOrdinal[$0].map(runningAndReady) ?? false) }.count
+        for o in updatable.reversed() where budget > 0 {
+            guard let p = byOrdinal[o], p.metadata.deletionTimestamp == nil,
+                p.metadata.labels[DaemonSetLogic.revisionHashLabel] != hash
+            else { continue }
+            plan.delete.append(p.metadata.name)
+            budget -= 1
         }
         return plan
     }
@@ -154,8 +161,8 @@ enum StatefulSetLogic {
 }
 
 /// Runs StatefulSets (upstream's statefulset-controller): stable pod names and claims per ordinal,
-/// OrderedReady and Parallel management, RollingUpdate with a partition (one pod at a time) and
-/// OnDelete, ControllerRevisions, claim retention.
+/// OrderedReady and Parallel management, RollingUpdate with a partition and maxUnavailable, OnDelete,
+/// ControllerRevisions (pruned to revisionHistoryLimit), claim retention.
 public final class StatefulSetController: Controller {
     let client: KubeClient
     let sets: ObjectStore<AppsV1.StatefulSet>
@@ -254,6 +261,12 @@ public final class StatefulSetController: Controller {
             next.status = status
             _ = try await client.updateStatus(next)
         }
+        let live = Set(owned.compactMap { $0.metadata.labels[DaemonSetLogic.revisionHashLabel] }).map {
+            "\(sts.metadata.name)-\($0)"
+        }
+        await ControllerRevisions.prune(
+            client: client, store: revisions, owner: sts, limit: sts.spec.revisionHistoryLimit ?? 10,
+            inUse: Set(live + [status.currentRevision, status.updateRevision]))
     }
 
     public func run() async { await queue.runWorkers(workers) { try await self.sync($0) } }

@@ -18,7 +18,9 @@ public enum ControllerCatalog {
             d("serviceaccount-token-controller", ["serviceaccount-token"]),
             d("endpoints-controller", ["endpoint"]) { EndpointsController($0) },
             d("endpointslice-controller", ["endpointslice"]) { EndpointSliceController($0) },
-            d("endpointslice-mirroring-controller", ["endpointslicemirroring"]),
+            d("endpointslice-mirroring-controller", ["endpointslicemirroring"]) {
+                EndpointSliceMirroringController($0)
+            },
             d("replicationcontroller-controller", ["replicationcontroller"]) { ReplicationControllerController($0) },
             d("pod-garbage-collector-controller", ["podgc"]) { PodGCController($0) },
             d("resourcequota-controller", ["resourcequota"]) { ResourceQuotaController($0) },

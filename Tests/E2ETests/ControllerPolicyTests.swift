@@ -382,4 +382,43 @@ extension ControllerTests {
         }
         for i in 1...2 { try c.kubectl(["delete", "node", "surge-\(tag)-\(i)"]) }
     }
+
+    @Test("Endpoints of a Service without a selector are mirrored into EndpointSlices")
+    func endpointSliceMirroring() throws {
+        let ns = try c.namespace("mirror")
+        try c.kubectl(
+            ["create", "-f", "-"],
+            stdin: """
+                {"apiVersion":"v1","kind":"Service","metadata":{"name":"ext","namespace":"\(ns)"},
+                 "spec":{"ports":[{"name":"http","port":80}]}}
+                """)
+        try c.kubectl(
+            ["create", "-f", "-"],
+            stdin: """
+                {"apiVersion":"v1","kind":"Endpoints","metadata":{"name":"ext","namespace":"\(ns)"},
+                 "subsets":[{"addresses":[{"ip":"192.0.2.10"}],"ports":[{"name":"http","port":8080}]}]}
+                """)
+        func mirrored() throws -> [[String: Any]] {
+            try items([
+                "-n", ns, "get", "endpointslices",
+                "-l", "endpointslice.kubernetes.io/managed-by=endpointslicemirroring-controller.k8s.io",
+            ])
+        }
+        try eventually("a mirrored slice") {
+            let s = try mirrored()
+            return s.count == 1 && dig(s[0], "endpoints", 0, "addresses", 0) as? String == "192.0.2.10"
+                && dig(s[0], "ports", 0, "port") as? Int == 8080
+                && dig(s[0], "metadata", "labels", "kubernetes.io/service-name") as? String == "ext"
+        }
+        try c.kubectl([
+            "-n", ns, "patch", "endpoints", "ext", "--type=merge", "-p",
+            #"{"subsets":[{"addresses":[{"ip":"192.0.2.11"}],"ports":[{"name":"http","port":8080}]}]}"#,
+        ])
+        try eventually("the slice follows") {
+            let s = try mirrored()
+            return s.count == 1 && dig(s[0], "endpoints", 0, "addresses", 0) as? String == "192.0.2.11"
+        }
+        try c.kubectl(["-n", ns, "delete", "endpoints", "ext"])
+        try eventually("mirrored slices removed with the Endpoints") { try mirrored().isEmpty }
+    }
 }

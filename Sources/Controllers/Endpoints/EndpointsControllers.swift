@@ -149,9 +149,18 @@ public final class EndpointSliceController: Controller {
             if let z = n.metadata.labels["topology.kubernetes.io/zone"] { zones[n.metadata.name] = z }
         }
         let desired = EndpointsLogic.desiredSlices(for: svc, pods: sources.selected(svc), zones: zones)
-        var existing = slices.byIndex(EndpointsLogic.serviceNameLabel, key.description)
+        let existing = slices.byIndex(EndpointsLogic.serviceNameLabel, key.description)
             .filter { OwnerRefs.controllerRef($0.metadata)?.uid == svc.metadata.uid }
-            .sorted { $0.metadata.name < $1.metadata.name }
+        try await Self.reconcile(client: client, store: slices, desired: desired, existing: existing)
+    }
+
+    /// Makes `existing` slices into `desired` ones: identical ones stay, others are rewritten in place
+    /// (same address type) or created, and the rest deleted.
+    static func reconcile(
+        client: KubeClient, store slices: ObjectStore<DiscoveryV1.EndpointSlice>,
+        desired: [DiscoveryV1.EndpointSlice], existing all: [DiscoveryV1.EndpointSlice]
+    ) async throws {
+        var existing = all.sorted { $0.metadata.name < $1.metadata.name }
         var pending: [DiscoveryV1.EndpointSlice] = []
         for d in desired {
             if let i = existing.firstIndex(where: { EndpointsLogic.sameContent($0, d) }) {

@@ -1,3 +1,4 @@
+import Foundation
 import KubeClient
 import Synchronization
 
@@ -44,21 +45,83 @@ public final class WorkQueue<Key: Hashable & Sendable>: Sendable {
         var processing: Set<Key> = []
         var waiters: [CheckedContinuation<Key?, Never>] = []
         var shuttingDown = false
+        /// With metrics: when each queued key was added, and when each key in process was handed out.
+        var addedAt: [Key: ContinuousClock.Instant] = [:]
+        var startedAt: [Key: ContinuousClock.Instant] = [:]
     }
 
     let state = Mutex(State())
     public let limiter: ControllerRateLimiter<Key>
+    /// The queue's name in client-go's `workqueue_*` metrics; nil keeps it out of them.
+    public let name: String?
 
-    public init(limiter: ControllerRateLimiter<Key> = ControllerRateLimiter()) { self.limiter = limiter }
+    public init(name: String? = nil, limiter: ControllerRateLimiter<Key> = ControllerRateLimiter()) {
+        self.limiter = limiter
+        self.name = name
+        if let name {
+            MetricRegistry.shared.addCollector { [weak self] in self?.collect(name) }
+        }
+    }
+
+    static var durationBounds: [Double] { (0..<10).map { pow(10, Double($0 - 8)) } }
+
+    static func seconds(_ d: Swift.Duration) -> Double {
+        Double(d.components.seconds) + Double(d.components.attoseconds) / 1e18
+    }
+
+    /// Depth and in-process work, read when metrics are rendered.
+    func collect(_ name: String) {
+        let now = ContinuousClock.now
+        let (depth, running) = state.withLock { s in (s.queue.count - s.head, s.startedAt.values.map { now - $0 }) }
+        let m = MetricRegistry.shared
+        m.set("workqueue_depth", help: "Current depth of workqueue", labels: ["name": name], Double(depth))
+        m.set(
+            "workqueue_unfinished_work_seconds",
+            help:
+                "How many seconds of work has been done that is in progress and hasn't been observed by work_duration. Large values indicate stuck threads. One can deduce the number of stuck threads by observing the rate at which this increases.",
+            labels: ["name": name], running.reduce(0) { $0 + Self.seconds($1) })
+        m.set(
+            "workqueue_longest_running_processor_seconds",
+            help: "How many seconds has the longest running processor for workqueue been running.",
+            labels: ["name": name], running.map(Self.seconds).max() ?? 0)
+    }
+
+    func noteAdded(_ key: Key, _ s: inout State) {
+        guard let name else { return }
+        s.addedAt[key] = s.addedAt[key] ?? .now
+        MetricRegistry.shared.increment(
+            "workqueue_adds_total", help: "Total number of adds handled by workqueue", labels: ["name": name])
+    }
+
+    func noteStarted(_ key: Key, _ s: inout State) {
+        guard let name else { return }
+        let now = ContinuousClock.now
+        if let added = s.addedAt.removeValue(forKey: key) {
+            MetricRegistry.shared.observe(
+                "workqueue_queue_duration_seconds",
+                help: "How long in seconds an item stays in workqueue before being requested.",
+                bounds: Self.durationBounds, labels: ["name": name], Self.seconds(now - added))
+        }
+        s.startedAt[key] = now
+    }
+
+    func noteDone(_ key: Key, _ s: inout State) {
+        guard let name, let started = s.startedAt.removeValue(forKey: key) else { return }
+        MetricRegistry.shared.observe(
+            "workqueue_work_duration_seconds", help: "How long in seconds processing an item from workqueue takes.",
+            bounds: Self.durationBounds, labels: ["name": name], Self.seconds(.now - started))
+    }
 
     public func add(_ key: Key) {
         let waiter: CheckedContinuation<Key?, Never>? = state.withLock { s in
             if s.shuttingDown || s.dirty.contains(key) { return nil }
             s.dirty.insert(key)
+            noteAdded(key, &s)
             if s.processing.contains(key) { return nil }
             if !s.waiters.isEmpty {
                 s.dirty.remove(key)
                 s.processing.insert(key)
+                noteStarted(key, &s)
                 return s.waiters.removeFirst()
             }
             s.queue.append(key)
@@ -77,7 +140,13 @@ public final class WorkQueue<Key: Hashable & Sendable>: Sendable {
     }
 
     /// Adds after the rate limiter's delay for this key (a failed attempt).
-    public func addRateLimited(_ key: Key) { add(key, after: limiter.when(key)) }
+    public func addRateLimited(_ key: Key) {
+        if let name {
+            MetricRegistry.shared.increment(
+                "workqueue_retries_total", help: "Total number of retries handled by workqueue", labels: ["name": name])
+        }
+        add(key, after: limiter.when(key))
+    }
 
     /// Clears the key's failure count (a successful attempt).
     public func forget(_ key: Key) { limiter.forget(key) }
@@ -95,6 +164,7 @@ public final class WorkQueue<Key: Hashable & Sendable>: Sendable {
                     }
                     s.dirty.remove(k)
                     s.processing.insert(k)
+                    noteStarted(k, &s)
                     return .some(k)
                 }
                 if s.shuttingDown { return .some(nil) }
@@ -109,6 +179,7 @@ public final class WorkQueue<Key: Hashable & Sendable>: Sendable {
     public func done(_ key: Key) {
         let requeue = state.withLock { s in
             s.processing.remove(key)
+            noteDone(key, &s)
             return s.dirty.contains(key)
         }
         if requeue {
@@ -117,6 +188,7 @@ public final class WorkQueue<Key: Hashable & Sendable>: Sendable {
                 if !s.waiters.isEmpty {
                     s.dirty.remove(key)
                     s.processing.insert(key)
+                    noteStarted(key, &s)
                     return s.waiters.removeFirst()
                 }
                 s.queue.append(key)

@@ -44,6 +44,8 @@ public final class KubeClient: Sendable {
     let transport: any KubeTransport
     let credentials: Credentials
     let limiter: TokenBucket?
+    /// `host:port` of the server, as the metrics label it.
+    let metricsHost: String
 
     /// How many times a request is sent again after 429/Retry-After or a connection failure.
     public static let maxRetries = 10
@@ -57,6 +59,8 @@ public final class KubeClient: Sendable {
         self.transport = try transport ?? HTTPTransport(config: config)
         credentials = Credentials(config: config)
         limiter = config.qps > 0 ? TokenBucket(qps: config.qps, burst: config.burst) : nil
+        let url = URLComponents(string: config.server)
+        metricsHost = url.map { u in (u.host ?? "") + (u.port.map { ":\($0)" } ?? "") } ?? config.server
     }
 
     public func shutdown() async { await transport.shutdown() }
@@ -76,9 +80,12 @@ public final class KubeClient: Sendable {
             var r = req
             if let a = try credentials.authorization() { r.headers.append((name: "Authorization", value: a)) }
             let resp: KubeResponse
+            let started = ContinuousClock.now
             do {
                 resp = try await transport.send(r, timeout: config.timeout)
+                record(method: req.method, code: String(resp.status), since: started)
             } catch let e as TransportError {
+                record(method: req.method, code: "<error>", since: started)
                 attempt += 1
                 guard Self.isIdempotent(req.method), attempt <= Self.maxRetries else { throw e }
                 try await Task.sleep(for: Self.backoff(attempt))
@@ -99,6 +106,22 @@ public final class KubeClient: Sendable {
             }
             return resp
         }
+    }
+
+    static let latencyBounds = [0.005, 0.025, 0.1, 0.25, 0.5, 1, 2, 4, 8, 15, 30, 60]
+
+    /// client-go's REST client metrics: requests by code, host and method; latency by host and verb.
+    func record(method: String, code: String, since start: ContinuousClock.Instant) {
+        let host = metricsHost
+        let elapsed = ContinuousClock.now - start
+        let seconds = Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18
+        MetricRegistry.shared.increment(
+            "rest_client_requests_total",
+            help: "Number of HTTP requests, partitioned by status code, method, and host.",
+            labels: ["code": code, "host": host, "method": method])
+        MetricRegistry.shared.observe(
+            "rest_client_request_duration_seconds", help: "Request latency in seconds. Broken down by verb, and host.",
+            bounds: Self.latencyBounds, labels: ["host": host, "verb": method], seconds)
     }
 
     /// Exponential backoff from 100 ms, doubling, at most 5 s.

@@ -197,7 +197,8 @@ final class ControllerManagerHealth: HTTPResponder {
             return HTTPResponse(status: .ok, contentType: "text/plain; charset=utf-8", bytes: Array("ok".utf8))
         case "/metrics":
             let lead = leading.withLock { $0 } ? 1 : 0
-            let text = """
+            let text =
+                """
                 # HELP leader_election_master_status 1 while this process holds the named leader lease, else 0.
                 # TYPE leader_election_master_status gauge
                 leader_election_master_status{name="kube-controller-manager"} \(lead)
@@ -205,7 +206,7 @@ final class ControllerManagerHealth: HTTPResponder {
                 # TYPE process_start_time_seconds gauge
                 process_start_time_seconds \(started.timeIntervalSince1970)
 
-                """
+                """ + MetricRegistry.shared.render()
             return HTTPResponse(
                 status: .ok, contentType: "text/plain; version=0.0.4; charset=utf-8", bytes: Array(text.utf8))
         default:

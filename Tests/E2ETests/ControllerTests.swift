@@ -481,8 +481,10 @@ struct NodeLifecycleE2ETests {
         let c = try APIOnlyCluster.get()
         let kcm = Process()
         kcm.executableURL = URL(fileURLWithPath: TestCluster.binary)
+        let metricsPort = TestCluster.freePort()
         kcm.arguments = [
-            "kube-controller-manager", "--kubeconfig", c.kubeconfig, "--secure-port", "0", "--leader-elect=false",
+            "kube-controller-manager", "--kubeconfig", c.kubeconfig, "--secure-port", String(metricsPort),
+            "--bind-address", "127.0.0.1", "--leader-elect=false",
             "--node-monitor-grace-period", "2s", "--node-monitor-period", "500ms",
             "--controllers", "node-lifecycle-controller,taint-eviction-controller",
         ]
@@ -526,6 +528,16 @@ struct NodeLifecycleE2ETests {
         #expect(done)
         let tolerant = try c.json(["-n", ns, "get", "pod", "tolerant"])
         #expect(dig(tolerant, "metadata", "deletionTimestamp") == nil)
+        // Prometheus metrics as client-go reports them: work queues by name, REST requests by code.
+        let metrics = try c.run("/usr/bin/curl", ["-sk", "https://127.0.0.1:\(metricsPort)/metrics"]).out
+        #expect(metrics.contains(#"workqueue_adds_total{name="node_lifecycle_controller"}"#), "\(metrics.prefix(2000))")
+        #expect(
+            metrics.contains(#"workqueue_work_duration_seconds_bucket{name="node_lifecycle_controller",le="+Inf"}"#))
+        #expect(metrics.contains("# TYPE rest_client_requests_total counter"))
+        #expect(
+            metrics.contains(#"code="200""#) && metrics.contains(#"method="GET""#)
+                && metrics.contains(#"method="DELETE""#))
+        #expect(metrics.contains(#"rest_client_request_duration_seconds_bucket{host="#))
         try c.kubectl(["delete", "node", name])
     }
 }

@@ -12,7 +12,7 @@ public final class CronJobController: Controller {
     let client: KubeClient
     let cronJobs: ObjectStore<BatchV1.CronJob>
     let jobs: ObjectStore<BatchV1.Job>
-    let queue = WorkQueue<ObjectKey>()
+    let queue = WorkQueue<ObjectKey>(name: "cronjob")
     let recorder: EventRecorder
     let workers: Int
 

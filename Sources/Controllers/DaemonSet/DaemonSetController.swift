@@ -15,7 +15,7 @@ public final class DaemonSetController: Controller {
     let pods: ObjectStore<CoreV1.Pod>
     let nodes: ObjectStore<CoreV1.Node>
     let revisions: ObjectStore<AppsV1.ControllerRevision>
-    let queue = WorkQueue<ObjectKey>()
+    let queue = WorkQueue<ObjectKey>(name: "daemonset")
     let expectations = Expectations<ObjectKey>()
     let recorder: EventRecorder
     let workers: Int

@@ -13,7 +13,7 @@ public final class DeploymentController: Controller {
     let deployments: ObjectStore<AppsV1.Deployment>
     let replicaSets: ObjectStore<AppsV1.ReplicaSet>
     let pods: ObjectStore<CoreV1.Pod>
-    let queue = WorkQueue<ObjectKey>()
+    let queue = WorkQueue<ObjectKey>(name: "deployment")
     let recorder: EventRecorder
     let workers: Int
 

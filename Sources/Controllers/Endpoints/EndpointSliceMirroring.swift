@@ -19,7 +19,7 @@ public final class EndpointSliceMirroringController: Controller {
     let services: ObjectStore<CoreV1.Service>
     let slices: ObjectStore<DiscoveryV1.EndpointSlice>
     let recorder: EventRecorder
-    let queue = WorkQueue<ObjectKey>()
+    let queue = WorkQueue<ObjectKey>(name: "endpoint_slice_mirroring")
     let workers: Int
     static let index = "mirroredService"
 

@@ -50,7 +50,7 @@ struct ServicePods: Sendable {
 /// Keeps each selector Service's Endpoints object equal to its pods (upstream's endpoints-controller).
 public final class EndpointsController: Controller {
     let client: KubeClient
-    let queue = WorkQueue<ObjectKey>()
+    let queue = WorkQueue<ObjectKey>(name: "endpoint")
     let sources: ServicePods
     let endpoints: ObjectStore<CoreV1.Endpoints>
     let workers: Int
@@ -109,7 +109,7 @@ public final class EndpointsController: Controller {
 /// conditions, node names and zones.
 public final class EndpointSliceController: Controller {
     let client: KubeClient
-    let queue = WorkQueue<ObjectKey>()
+    let queue = WorkQueue<ObjectKey>(name: "endpoint_slice")
     let sources: ServicePods
     let slices: ObjectStore<DiscoveryV1.EndpointSlice>
     let nodes: ObjectStore<CoreV1.Node>

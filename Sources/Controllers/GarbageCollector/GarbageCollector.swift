@@ -40,7 +40,7 @@ public final class GarbageCollector: Controller {
     let client: KubeClient
     let ctx: ControllerContext
     let graph = Mutex(Graph())
-    let queue = WorkQueue<Work>()
+    let queue = WorkQueue<Work>(name: "garbage_collector_attempt_to_delete")
     let workers: Int
     let kinds = Mutex<[String: ResourceLocation]>([:])
     let kindByLocation = Mutex<[ResourceLocation: String]>([:])

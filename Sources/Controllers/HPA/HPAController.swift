@@ -14,7 +14,7 @@ public final class HorizontalPodAutoscalerController: Controller {
     let autoscalers: ObjectStore<AutoscalingV2.HorizontalPodAutoscaler>
     let pods: ObjectStore<CoreV1.Pod>
     let recorder: EventRecorder
-    let queue = WorkQueue<ObjectKey>()
+    let queue = WorkQueue<ObjectKey>(name: "horizontalpodautoscaler")
     let workers: Int
     let period: Duration
     /// Per autoscaler: recent recommendations (stabilization) and scale changes (rate limits).

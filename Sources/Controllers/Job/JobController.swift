@@ -15,7 +15,7 @@ public final class JobController: Controller {
     let client: KubeClient
     let jobs: ObjectStore<BatchV1.Job>
     let pods: ObjectStore<CoreV1.Pod>
-    let queue = WorkQueue<ObjectKey>()
+    let queue = WorkQueue<ObjectKey>(name: "job")
     let expectations = Expectations<ObjectKey>()
     let recorder: EventRecorder
     let workers: Int

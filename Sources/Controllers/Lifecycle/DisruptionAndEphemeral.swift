@@ -15,7 +15,7 @@ public final class DisruptionController: Controller {
     let deployments: ObjectStore<AppsV1.Deployment>
     let statefulSets: ObjectStore<AppsV1.StatefulSet>
     let controllers: ObjectStore<CoreV1.ReplicationController>
-    let queue = WorkQueue<ObjectKey>()
+    let queue = WorkQueue<ObjectKey>(name: "disruption")
 
     public init(_ ctx: ControllerContext) {
         client = ctx.client
@@ -162,7 +162,7 @@ public final class EphemeralVolumeController: Controller {
     let client: KubeClient
     let pods: ObjectStore<CoreV1.Pod>
     let claims: ObjectStore<CoreV1.PersistentVolumeClaim>
-    let queue = WorkQueue<ObjectKey>()
+    let queue = WorkQueue<ObjectKey>(name: "ephemeral_volume")
     let recorder: EventRecorder
 
     public init(_ ctx: ControllerContext) {

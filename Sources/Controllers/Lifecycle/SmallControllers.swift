@@ -11,7 +11,7 @@ import Synchronization
 public final class TTLAfterFinishedController: Controller {
     let client: KubeClient
     let jobs: ObjectStore<BatchV1.Job>
-    let queue = WorkQueue<ObjectKey>()
+    let queue = WorkQueue<ObjectKey>(name: "ttl_jobs_to_delete")
     let workers: Int
 
     public init(_ ctx: ControllerContext) {
@@ -144,7 +144,7 @@ public final class PVCProtectionController: Controller {
     let client: KubeClient
     let claims: ObjectStore<CoreV1.PersistentVolumeClaim>
     let pods: ObjectStore<CoreV1.Pod>
-    let queue = WorkQueue<ObjectKey>()
+    let queue = WorkQueue<ObjectKey>(name: "pvcprotection")
 
     public init(_ ctx: ControllerContext) {
         client = ctx.client
@@ -206,7 +206,7 @@ public final class PVProtectionController: Controller {
     static let finalizer = "kubernetes.io/pv-protection"
     let client: KubeClient
     let volumes: ObjectStore<CoreV1.PersistentVolume>
-    let queue = WorkQueue<ObjectKey>()
+    let queue = WorkQueue<ObjectKey>(name: "pvprotection")
 
     public init(_ ctx: ControllerContext) {
         client = ctx.client
@@ -264,7 +264,7 @@ enum FinalizerPatch {
 public final class ClusterRoleAggregationController: Controller {
     let client: KubeClient
     let roles: ObjectStore<RBACV1.ClusterRole>
-    let queue = WorkQueue<String>()
+    let queue = WorkQueue<String>(name: "ClusterRoleAggregator")
 
     public init(_ ctx: ControllerContext) {
         client = ctx.client
@@ -313,7 +313,7 @@ public final class TTLController: Controller {
     ]
     let client: KubeClient
     let nodes: ObjectStore<CoreV1.Node>
-    let queue = WorkQueue<String>()
+    let queue = WorkQueue<String>(name: "ttlcontroller")
     let step = Mutex(0)
 
     public init(_ ctx: ControllerContext) {

@@ -139,7 +139,7 @@ public final class TaintEvictionController: Controller {
     let client: KubeClient
     let nodes: ObjectStore<CoreV1.Node>
     let pods: ObjectStore<CoreV1.Pod>
-    let queue = WorkQueue<ObjectKey>()
+    let queue = WorkQueue<ObjectKey>(name: "node_lifecycle_controller")
     let recorder: EventRecorder
 
     public init(_ ctx: ControllerContext) {

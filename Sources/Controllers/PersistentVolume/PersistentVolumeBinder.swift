@@ -22,8 +22,8 @@ public final class PersistentVolumeBinder: Controller {
     let volumes: ObjectStore<CoreV1.PersistentVolume>
     let classes: ObjectStore<StorageV1.StorageClass>
     let recorder: EventRecorder
-    let claimQueue = WorkQueue<ObjectKey>()
-    let volumeQueue = WorkQueue<ObjectKey>()
+    let claimQueue = WorkQueue<ObjectKey>(name: "claims")
+    let volumeQueue = WorkQueue<ObjectKey>(name: "volumes")
 
     public init(_ ctx: ControllerContext) {
         client = ctx.client

@@ -69,7 +69,8 @@ public final class ReplicaController<Owner: ReplicaOwner>: Controller {
     let client: KubeClient
     let replicaSets: ObjectStore<Owner>
     let pods: ObjectStore<CoreV1.Pod>
-    let queue = WorkQueue<ObjectKey>()
+    let queue = WorkQueue<ObjectKey>(
+        name: Owner.controllerName == "replicaset-controller" ? "replicaset" : "replicationmanager")
     let expectations = Expectations<ObjectKey>()
     let recorder: EventRecorder
     let workers: Int

@@ -18,7 +18,7 @@ public final class ResourceQuotaController: Controller {
     let pods: ObjectStore<CoreV1.Pod>
     let services: ObjectStore<CoreV1.Service>
     let claims: ObjectStore<CoreV1.PersistentVolumeClaim>
-    let queue = WorkQueue<ObjectKey>()
+    let queue = WorkQueue<ObjectKey>(name: "resource_quota_primary")
     let workers: Int
     let resyncPeriod: Duration
     /// Where each counted group/resource is served (from discovery), and those watched already.

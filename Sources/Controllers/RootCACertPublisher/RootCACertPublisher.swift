@@ -13,7 +13,7 @@ public final class RootCACertPublisher: Controller {
     let rootCA: String
     let namespaces: ObjectStore<CoreV1.Namespace>
     let configMaps: ObjectStore<CoreV1.ConfigMap>
-    let queue = WorkQueue<String>()
+    let queue = WorkQueue<String>(name: "root_ca_cert_publisher")
 
     public init(_ ctx: ControllerContext, rootCA: [UInt8]) {
         client = ctx.client

@@ -8,7 +8,7 @@ public final class ServiceAccountController: Controller {
     let client: KubeClient
     let namespaces: ObjectStore<CoreV1.Namespace>
     let accountsStore: ObjectStore<CoreV1.ServiceAccount>
-    let queue = WorkQueue<String>()
+    let queue = WorkQueue<String>(name: "serviceaccount")
     let workers: Int
 
     public init(_ ctx: ControllerContext) {

@@ -169,7 +169,7 @@ public final class StatefulSetController: Controller {
     let pods: ObjectStore<CoreV1.Pod>
     let claims: ObjectStore<CoreV1.PersistentVolumeClaim>
     let revisions: ObjectStore<AppsV1.ControllerRevision>
-    let queue = WorkQueue<ObjectKey>()
+    let queue = WorkQueue<ObjectKey>(name: "statefulset")
     let recorder: EventRecorder
     let workers: Int
 

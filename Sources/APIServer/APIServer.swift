@@ -360,22 +360,23 @@ enum Bootstrap {
             var es = DiscoveryV1.EndpointSlice()
             es.metadata.name = "kubernetes"
             es.metadata.namespace = "default"
-            es.metadata.labels = [
-                "kubernetes.io/service-name": "kubernetes",
-                "endpointslice.kubernetes.io/managed-by": "endpointslicemirroring-controller.k8s.io",
-            ]
+            // Upstream's kube-apiserver labels it with the service name only (no managed-by).
+            es.metadata.labels = ["kubernetes.io/service-name": "kubernetes"]
             es.addressType = "IPv4"
             es.endpoints = ips.map {
                 DiscoveryV1.Endpoint(addresses: [$0], conditions: DiscoveryV1.EndpointConditions(ready: true))
             }
             es.ports = [DiscoveryV1.EndpointPort(name: "https", protocol: "TCP", port: Int32(port))]
             if let cur = try? await sliceStore.freshCurrent("default", "kubernetes") {
-                if cur.object.endpoints != es.endpoints || cur.object.ports != es.ports {
+                if cur.object.endpoints != es.endpoints || cur.object.ports != es.ports
+                    || cur.object.metadata.labels != es.metadata.labels
+                {
                     _ = try? await sliceStore.updateObject(namespace: "default", name: "kubernetes", subresource: "") {
                         old in
                         var o = old
                         o.endpoints = es.endpoints
                         o.ports = es.ports
+                        o.metadata.labels = es.metadata.labels
                         return o
                     }
                 }

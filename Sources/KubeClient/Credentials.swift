@@ -44,6 +44,19 @@ final class Credentials: Sendable {
         return nil
     }
 
+    /// Runs the exec plugin now (when there is one) and keeps its token; answers the credential, so a
+    /// client certificate it returns can be used for TLS.
+    func primeExec() throws -> ExecPlugin.Credential? {
+        guard let exec = config.exec, config.bearerToken == nil else { return nil }
+        let cred = try ExecPlugin.run(exec, server: config.server, caData: config.caData)
+        cache.withLock {
+            $0 = Cached(
+                header: cred.token.map { "Bearer " + $0 },
+                expires: cred.expiration ?? Date().addingTimeInterval(3600 * 24 * 365))
+        }
+        return cred
+    }
+
     /// Forgets a cached credential after a 401, so the next request fetches a new one; true when there
     /// was one to forget.
     func invalidate() -> Bool {

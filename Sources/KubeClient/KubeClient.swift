@@ -56,8 +56,18 @@ public final class KubeClient: Sendable {
     public init(config: ClientConfig, transport: (any KubeTransport)? = nil, scheme: Scheme = defaultScheme) throws {
         self.config = config
         self.scheme = scheme
-        self.transport = try transport ?? HTTPTransport(config: config)
         credentials = Credentials(config: config)
+        var tlsConfig = config
+        // An exec plugin may answer with a client certificate instead of (or besides) a token; it
+        // is run once up front so the TLS connection can present it.
+        if transport == nil, config.exec != nil, config.clientCertificateData == nil,
+            let cred = try? credentials.primeExec(), let cert = cred.clientCertificateData,
+            let key = cred.clientKeyData
+        {
+            tlsConfig.clientCertificateData = Array(cert.utf8)
+            tlsConfig.clientKeyData = Array(key.utf8)
+        }
+        self.transport = try transport ?? HTTPTransport(config: tlsConfig)
         limiter = config.qps > 0 ? TokenBucket(qps: config.qps, burst: config.burst) : nil
         let url = URLComponents(string: config.server)
         metricsHost = url.map { u in (u.host ?? "") + (u.port.map { ":\($0)" } ?? "") } ?? config.server

@@ -113,8 +113,18 @@ public final class HTTPTransport: KubeTransport {
             timeout: .init(connect: .seconds(10), read: nil))
         c.httpVersion = .automatic
         c.connectionPool = .init(idleTimeout: .seconds(90))
+        var server = config.server.hasSuffix("/") ? String(config.server.dropLast()) : config.server
+        // `tls-server-name`: the name sent in SNI and checked against the certificate; the connection
+        // still goes to the server's address.
+        if let name = config.tlsServerName, !name.isEmpty, var url = URLComponents(string: server),
+            let host = url.host, host != name
+        {
+            c.dnsOverride = [name: host]
+            url.host = name
+            server = url.string ?? server
+        }
         client = HTTPClient(eventLoopGroupProvider: .singleton, configuration: c)
-        base = config.server.hasSuffix("/") ? String(config.server.dropLast()) : config.server
+        base = server
     }
 
     public func send(_ request: KubeRequest, timeout: Swift.Duration?) async throws -> KubeResponse {

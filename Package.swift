@@ -105,19 +105,29 @@ var targets: [Target] = [
         path: "Sources/KubeClient"
     ),
     .target(name: "ControllerRuntime", dependencies: ["KubeClient"], path: "Sources/ControllerRuntime"),
-    .target(name: "Controllers", dependencies: ["ControllerRuntime"], path: "Sources/Controllers"),
+    .target(
+        name: "Controllers",
+        dependencies: [
+            "ControllerRuntime",
+            .product(name: "X509", package: "swift-certificates"),
+            .product(name: "Crypto", package: "swift-crypto"),
+            .product(name: "SwiftASN1", package: "swift-asn1"),
+        ],
+        path: "Sources/Controllers"),
     .testTarget(name: "KubeClientTests", dependencies: ["KubeClient"], path: "Tests/KubeClientTests"),
     .testTarget(
         name: "ControllerRuntimeTests", dependencies: ["ControllerRuntime"], path: "Tests/ControllerRuntimeTests"),
     .testTarget(name: "ControllersTests", dependencies: ["Controllers"], path: "Tests/ControllersTests"),
     .testTarget(name: "APIServerTests", dependencies: ["APIServer"], path: "Tests/APIServerTests"),
     .testTarget(
-        name: "E2ETests", dependencies: ["StorageTesting", "APIMachinery", "APICore", "APIApps"], path: "Tests/E2ETests", exclude: ["python"]),
+        name: "E2ETests", dependencies: ["StorageTesting", "APIMachinery", "APICore", "APIApps"],
+        path: "Tests/E2ETests", exclude: ["python"]),
     .testTarget(
         name: "StorageSQLiteTests", dependencies: ["StorageSQLite", "StorageTesting"], path: "Tests/StorageSQLiteTests"),
     .testTarget(
         name: "StorageEtcdTests",
-        dependencies: ["StorageEtcd", "StorageTesting", .product(name: "NIOEmbedded", package: "swift-nio")], path: "Tests/StorageEtcdTests"),
+        dependencies: ["StorageEtcd", "StorageTesting", .product(name: "NIOEmbedded", package: "swift-nio")],
+        path: "Tests/StorageEtcdTests"),
     .testTarget(name: "APITestingTests", dependencies: ["APITesting"], path: "Tests/APITestingTests"),
     .testTarget(name: "APIMachineryTests", dependencies: ["APIMachinery"], path: "Tests/APIMachineryTests"),
     .testTarget(name: "KubernetesAPITests", dependencies: ["KubernetesAPI"], path: "Tests/KubernetesAPITests"),

@@ -45,6 +45,9 @@ public final class APIServer: @unchecked Sendable {
     /// PEM of the CA that signed the serving certificate, when the server made it (what components
     /// publish as the cluster's root CA).
     public private(set) var rootCAPEM: String? = nil
+    /// The generated cluster CA's key (nil with `--tls-cert-file`): the in-process controller manager
+    /// signs certificate requests with it, as k3s's does.
+    public private(set) var caKeyPEM: String? = nil
     let storage: any StorageBackend
     private let closeStorage: @Sendable () -> Void
     let context: ServerContext
@@ -169,7 +172,10 @@ public final class APIServer: @unchecked Sendable {
         await reconciler?.reconcile()
         reconciler?.start()
         let tls = try loadTLS(advertise: advertise)
-        if config.tlsCertFile == nil { rootCAPEM = tls.caPEM }
+        if config.tlsCertFile == nil {
+            rootCAPEM = tls.caPEM
+            caKeyPEM = tls.certs?.caKeyPEM
+        }
         port = try await http.start(host: config.bindAddress, port: config.securePort, tls: tls.tls)
         router.serverAddress = "\(advertise):\(port)"
         if let path = config.writeKubeconfig, let certs = tls.certs {

@@ -88,6 +88,12 @@ final class ResourceStore<T: StoredKind>: ResourceHandler, @unchecked Sendable {
         case (.create, ""): return try await create(req)
         case (.update, ""), (.update, "status"): return try await update(req)
         case (.patch, ""), (.patch, "status"): return try await patch(req)
+        case (.update, "approval") where groupResource.resource == "certificatesigningrequests":
+            return try await update(req)
+        case (.patch, "approval") where groupResource.resource == "certificatesigningrequests":
+            return try await patch(req)
+        case (.get, "approval") where groupResource.resource == "certificatesigningrequests":
+            return try await get(req)
         case (.delete, ""): return try await delete(req)
         case (.deletecollection, ""): return try await deleteCollection(req)
         case (.get, "status"): return try await get(req)
@@ -519,10 +525,17 @@ final class ResourceStore<T: StoredKind>: ResourceHandler, @unchecked Sendable {
         obj.metadata.generation = old.metadata.generation
         obj.metadata.resourceVersion = old.metadata.resourceVersion
         obj.metadata.selfLink = ""
-        if subresource == "status" {
+        if subresource == "status" || subresource == "approval" {
             // Only status changes: everything else comes from the stored object.
             let status = try JSONSurgery.value(obj, key: "status", codec: storageCodec)
             obj = try JSONSurgery.replacing(old, key: "status", with: status, codec: storageCodec)
+            // A request's approval changes its conditions only, never the issued certificate.
+            if subresource == "approval", var csr = obj as? CertificatesV1.CertificateSigningRequest,
+                let was = old as? CertificatesV1.CertificateSigningRequest
+            {
+                csr.status.certificate = was.status.certificate
+                obj = csr as! T
+            }
         } else if subresource == "finalize" {
             let spec = try JSONSurgery.value(obj, key: "spec", codec: storageCodec)
             obj = try JSONSurgery.replacing(old, key: "spec", with: spec, codec: storageCodec)

@@ -17,6 +17,10 @@ public struct ControllerOptions: Sendable {
     public var resourceQuotaSyncPeriod: Swift.Duration = .seconds(300)
     /// `--horizontal-pod-autoscaler-sync-period`.
     public var hpaSyncPeriod: Swift.Duration = .seconds(15)
+    /// `--cluster-signing-duration`: how long signed certificates are valid.
+    public var clusterSigningDuration: TimeInterval = 365 * 86400
+    /// The CA that signs certificate requests (`--cluster-signing-cert-file`/`--cluster-signing-key-file`).
+    public var signingAuthority: SigningAuthority?
     /// PEM of the cluster's root CA, published in every namespace as `kube-root-ca.crt`.
     public var rootCA: [UInt8]?
     public init() {}

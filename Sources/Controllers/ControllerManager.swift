@@ -37,9 +37,12 @@ public enum ControllerCatalog {
             d("disruption-controller", ["disruption"]) { DisruptionController($0) },
             d("statefulset-controller", ["statefulset"]) { StatefulSetController($0) },
             d("cronjob-controller", ["cronjob"]) { CronJobController($0) },
-            d("certificatesigningrequest-signing-controller", ["csrsigning"]),
+            d("certificatesigningrequest-signing-controller", ["csrsigning"]) { ctx -> any Controller in
+                guard let authority = options.signingAuthority else { return NoController() }
+                return CSRSigningController(ctx, authority: authority)
+            },
             d("certificatesigningrequest-approving-controller", ["csrapproving"]),
-            d("certificatesigningrequest-cleaner-controller", ["csrcleaner"]),
+            d("certificatesigningrequest-cleaner-controller", ["csrcleaner"]) { CSRCleanerController($0) },
             d("ttl-controller", ["ttl"]) { TTLController($0) },
             d("bootstrap-signer-controller", ["bootstrapsigner"], on: false),
             d("token-cleaner-controller", ["tokencleaner"], on: false),

@@ -67,8 +67,14 @@ struct ControllerManagerFlags: ParsableArguments {
     var hpaSyncPeriod = "15s"
     @Option(name: .customLong("terminated-pod-gc-threshold"), help: "Terminated pods kept before podgc deletes them.")
     var terminatedPodGCThreshold = 12500
-    @Option(name: .customLong("cluster-signing-cert-file")) var clusterSigningCertFile: String?
-    @Option(name: .customLong("cluster-signing-key-file")) var clusterSigningKeyFile: String?
+    @Option(
+        name: .customLong("cluster-signing-cert-file"),
+        help: "PEM CA certificate that signs certificate requests of the kubernetes.io signers.")
+    var clusterSigningCertFile: String?
+    @Option(name: .customLong("cluster-signing-key-file"), help: "PEM private key of --cluster-signing-cert-file.")
+    var clusterSigningKeyFile: String?
+    @Option(name: .customLong("cluster-signing-duration"), help: "How long signed certificates are valid.")
+    var clusterSigningDuration = "8760h0m0s"
     @Option(name: .customLong("root-ca-file"), help: "The root CA published to every namespace as kube-root-ca.crt.")
     var rootCAFile: String?
     @Option(name: .customLong("service-account-private-key-file")) var serviceAccountKeyFile: String?
@@ -91,6 +97,7 @@ struct ControllerManagerFlags: ParsableArguments {
             ("--leader-elect-retry-period", retryPeriod), ("--node-monitor-period", nodeMonitorPeriod),
             ("--node-monitor-grace-period", nodeMonitorGracePeriod),
             ("--resource-quota-sync-period", resourceQuotaSyncPeriod),
+            ("--cluster-signing-duration", clusterSigningDuration),
             ("--horizontal-pod-autoscaler-sync-period", hpaSyncPeriod),
         ] where APIServerFlags.goDuration(v) == nil {
             throw ValidationError("invalid argument \"\(v)\" for \"\(flag)\" flag: time: invalid duration \"\(v)\"")
@@ -119,7 +126,7 @@ struct ControllerManagerFlags: ParsableArguments {
         .milliseconds(Int64((APIServerFlags.goDuration(s) ?? 0) * 1000))
     }
 
-    func options(rootCA: [UInt8]?) throws -> ControllerOptions {
+    func options(rootCA: [UInt8]?, signing: (cert: String, key: String)? = nil) throws -> ControllerOptions {
         var o = ControllerOptions()
         o.concurrency = [
             "deployment-controller": deploymentSyncs, "replicaset-controller": replicaSetSyncs,
@@ -136,6 +143,18 @@ struct ControllerManagerFlags: ParsableArguments {
         o.terminatedPodGCThreshold = terminatedPodGCThreshold
         o.resourceQuotaSyncPeriod = Self.duration(resourceQuotaSyncPeriod)
         o.hpaSyncPeriod = Self.duration(hpaSyncPeriod)
+        o.clusterSigningDuration = APIServerFlags.goDuration(clusterSigningDuration) ?? o.clusterSigningDuration
+        if let certFile = clusterSigningCertFile, let keyFile = clusterSigningKeyFile {
+            guard let cert = FileManager.default.contents(atPath: certFile),
+                let key = FileManager.default.contents(atPath: keyFile)
+            else {
+                throw ValidationError("error reading CA cert file or key file: \(certFile), \(keyFile)")
+            }
+            o.signingAuthority = try SigningAuthority(
+                certificatePEM: String(decoding: cert, as: UTF8.self), keyPEM: String(decoding: key, as: UTF8.self))
+        } else if let signing {
+            o.signingAuthority = try? SigningAuthority(certificatePEM: signing.cert, keyPEM: signing.key)
+        }
         if let f = rootCAFile {
             guard let d = FileManager.default.contents(atPath: f) else {
                 throw ValidationError("error reading root-ca-file at \(f): no such file or directory")
@@ -158,8 +177,11 @@ struct ControllerManagerFlags: ParsableArguments {
 
     /// Runs the controllers on `client` (under leader election unless turned off) until cancelled, or
     /// until leadership is lost.
-    func runControllers(client: KubeClient, rootCA: [UInt8]?, health: ControllerManagerHealth) async throws {
-        let opts = try options(rootCA: rootCA)
+    func runControllers(
+        client: KubeClient, rootCA: [UInt8]?, signing: (cert: String, key: String)? = nil,
+        health: ControllerManagerHealth
+    ) async throws {
+        let opts = try options(rootCA: rootCA, signing: signing)
         let election = electionConfig
         let selection = ControllerSelection(controllers)
         let log: @Sendable (String) -> Void = { line in

@@ -239,8 +239,10 @@ struct Server: AsyncParsableCommand {
         let transport = InProcessTransport(
             server: server, user: "system:kube-controller-manager", groups: ["system:masters", "system:authenticated"])
         let client = try KubeClient(config: config, transport: transport)
+        let signing = server.rootCAPEM.flatMap { ca in server.caKeyPEM.map { (ca, $0) } }
         try await flags.runControllers(
-            client: client, rootCA: server.rootCAPEM.map { Array($0.utf8) }, health: ControllerManagerHealth())
+            client: client, rootCA: server.rootCAPEM.map { Array($0.utf8) }, signing: signing,
+            health: ControllerManagerHealth())
     }
 }
 

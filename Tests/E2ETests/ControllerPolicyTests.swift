@@ -421,4 +421,73 @@ extension ControllerTests {
         try c.kubectl(["-n", ns, "delete", "endpoints", "ext"])
         try eventually("mirrored slices removed with the Endpoints") { try mirrored().isEmpty }
     }
+
+    @Test("an approved CertificateSigningRequest is signed by the cluster CA; one a signer refuses gets Failed")
+    func certificateSigning() throws {
+        let dir = c.dataDir + "/csr-\(UUID().uuidString.prefix(6))"
+        try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+        let user = "alice-\(UUID().uuidString.prefix(6).lowercased())"
+        func request(_ name: String, subject: String, signer: String, usages: [String]) throws {
+            _ = try c.run(
+                "/usr/bin/openssl",
+                ["ecparam", "-name", "prime256v1", "-genkey", "-noout", "-out", "\(dir)/\(name).key"])
+            _ = try c.run(
+                "/usr/bin/openssl",
+                ["req", "-new", "-key", "\(dir)/\(name).key", "-subj", subject, "-out", "\(dir)/\(name).csr"])
+            let pem = try Data(contentsOf: URL(fileURLWithPath: "\(dir)/\(name).csr")).base64EncodedString()
+            let usageList = usages.map { "\"\($0)\"" }.joined(separator: ",")
+            try c.kubectl(
+                ["create", "-f", "-"],
+                stdin: """
+                    {"apiVersion":"certificates.k8s.io/v1","kind":"CertificateSigningRequest","metadata":{"name":"\(name)"},
+                     "spec":{"request":"\(pem)","signerName":"\(signer)","usages":[\(usageList)]}}
+                    """)
+        }
+        try request(
+            user, subject: "/O=devs/CN=\(user)", signer: "kubernetes.io/kube-apiserver-client", usages: ["client auth"])
+        try c.kubectl(["certificate", "approve", user])
+        var issued = ""
+        try eventually("a certificate") {
+            let csr = try c.json(["get", "csr", user])
+            issued = dig(csr, "status", "certificate") as? String ?? ""
+            return !issued.isEmpty
+        }
+        try Data(base64Encoded: issued)!.write(to: URL(fileURLWithPath: "\(dir)/\(user).crt"))
+        // The CA is the one in the kubeconfig.
+        let kubeconfig = try String(contentsOfFile: c.kubeconfig, encoding: .utf8)
+        let caLine = kubeconfig.split(separator: "\n").first { $0.contains("certificate-authority-data:") }!
+        let ca = String(caLine.split(separator: ":", maxSplits: 1)[1]).trimmingCharacters(in: .whitespaces)
+        try Data(base64Encoded: ca)!.write(to: URL(fileURLWithPath: "\(dir)/ca.crt"))
+        let verified = try c.run("/usr/bin/openssl", ["verify", "-CAfile", "\(dir)/ca.crt", "\(dir)/\(user).crt"])
+        #expect(verified.out.hasSuffix(": OK"))
+        let text = try c.run(
+            "/usr/bin/openssl", ["x509", "-in", "\(dir)/\(user).crt", "-noout", "-subject", "-ext", "extendedKeyUsage"]
+        ).out
+        #expect(
+            text.contains("CN = \(user)") && text.contains("O = devs")
+                && text.contains("TLS Web Client Authentication"), "\(text)")
+        // The certificate authenticates to the API server as its subject (who, without RBAC yet, may
+        // not read /api: only system:masters is authorized until the security issue).
+        let asUser = try c.run(
+            "/usr/bin/curl",
+            [
+                "-s", "--cacert", "\(dir)/ca.crt", "--cert", "\(dir)/\(user).crt",
+                "--key", "\(dir)/\(user).key", "https://127.0.0.1:\(c.port)/api",
+            ])
+        #expect(asUser.out.contains(#"User \"\#(user)\" cannot get path \"/api\""#), "\(asUser.out) \(asUser.err)")
+        // A kubelet serving request from outside system:nodes is refused by its signer.
+        let bad = "bad-\(user)"
+        try request(
+            bad, subject: "/O=devs/CN=system:node:x", signer: "kubernetes.io/kubelet-serving",
+            usages: ["digital signature", "server auth"])
+        try c.kubectl(["certificate", "approve", bad])
+        try eventually("Failed: SignerValidationFailure") {
+            let csr = try c.json(["get", "csr", bad])
+            return (dig(csr, "status", "conditions") as? [[String: Any]] ?? []).contains {
+                $0["type"] as? String == "Failed" && $0["reason"] as? String == "SignerValidationFailure"
+                    && $0["message"] as? String == "subject organization is not system:nodes"
+            } && dig(csr, "status", "certificate") == nil
+        }
+        try c.kubectl(["delete", "csr", user, bad])
+    }
 }

@@ -64,7 +64,7 @@ public enum ControllerCatalog {
             },
             d("ephemeral-volume-controller", ["ephemeral-volume"]) { EphemeralVolumeController($0) },
             d("storageversion-garbage-collector-controller", ["storage-version-gc"]),
-            d("resourceclaim-controller", ["resource-claim-controller"]),
+            d("resourceclaim-controller", ["resource-claim-controller"]) { ResourceClaimController($0) },
             d("legacy-serviceaccount-token-cleaner-controller", ["legacy-service-account-token-cleaner"]),
             d("validatingadmissionpolicy-status-controller", []),
             d("service-cidr-controller", []),

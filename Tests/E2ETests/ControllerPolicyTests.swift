@@ -490,4 +490,41 @@ extension ControllerTests {
         }
         try c.kubectl(["delete", "csr", user, bad])
     }
+
+    @Test("a pod naming a ResourceClaimTemplate gets its own ResourceClaim, which goes when the pod is done")
+    func resourceClaims() throws {
+        let ns = try c.namespace("dra")
+        try c.kubectl(
+            ["create", "-f", "-"],
+            stdin: """
+                {"apiVersion":"resource.k8s.io/v1","kind":"ResourceClaimTemplate","metadata":{"name":"gpu","namespace":"\(ns)"},
+                 "spec":{"spec":{"devices":{"requests":[{"name":"g","exactly":{"deviceClassName":"gpu.example.com"}}]}}}}
+                """)
+        try c.kubectl(
+            ["create", "-f", "-"],
+            stdin: """
+                {"apiVersion":"v1","kind":"Pod","metadata":{"name":"trainer","namespace":"\(ns)"},
+                 "spec":{"resourceClaims":[{"name":"accel","resourceClaimTemplateName":"gpu"}],
+                 "containers":[{"name":"c","image":"busybox","resources":{"claims":[{"name":"accel"}]}}]}}
+                """)
+        var claimName = ""
+        try eventually("a claim for the pod, recorded in its status") {
+            let pod = try c.json(["-n", ns, "get", "pod", "trainer"])
+            claimName = dig(pod, "status", "resourceClaimStatuses", 0, "resourceClaimName") as? String ?? ""
+            guard !claimName.isEmpty else { return false }
+            let claim = try c.json(["-n", ns, "get", "resourceclaim", claimName])
+            return dig(claim, "metadata", "annotations", "resource.kubernetes.io/pod-claim-name") as? String == "accel"
+                && dig(claim, "metadata", "ownerReferences", 0, "name") as? String == "trainer"
+                && dig(claim, "spec", "devices", "requests", 0, "exactly", "deviceClassName") as? String
+                    == "gpu.example.com"
+        }
+        #expect(claimName.hasPrefix("trainer-accel-"))
+        try c.kubectl([
+            "-n", ns, "patch", "pod", "trainer", "--subresource=status", "--type=merge", "-p",
+            #"{"status":{"phase":"Succeeded"}}"#,
+        ])
+        try eventually("the claim deleted") {
+            try c.kubectl(["-n", ns, "get", "resourceclaim", claimName], check: false).status != 0
+        }
+    }
 }

@@ -17,6 +17,10 @@ public struct ControllerOptions: Sendable {
     public var resourceQuotaSyncPeriod: Swift.Duration = .seconds(300)
     /// `--horizontal-pod-autoscaler-sync-period`.
     public var hpaSyncPeriod: Swift.Duration = .seconds(15)
+    /// `--allocate-node-cidrs`, `--cluster-cidr`, `--node-cidr-mask-size`.
+    public var allocateNodeCIDRs = false
+    public var clusterCIDR = "10.42.0.0/16"
+    public var nodeCIDRMaskSize = 24
     /// `--cluster-signing-duration`: how long signed certificates are valid.
     public var clusterSigningDuration: TimeInterval = 365 * 86400
     /// The CA that signs certificate requests (`--cluster-signing-cert-file`/`--cluster-signing-key-file`).

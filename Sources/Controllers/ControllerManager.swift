@@ -46,7 +46,9 @@ public enum ControllerCatalog {
             d("ttl-controller", ["ttl"]) { TTLController($0) },
             d("bootstrap-signer-controller", ["bootstrapsigner"], on: false),
             d("token-cleaner-controller", ["tokencleaner"], on: false),
-            d("node-ipam-controller", ["nodeipam"]),
+            d("node-ipam-controller", ["nodeipam"]) { ctx -> any Controller in
+                NodeIPAMController(ctx) ?? NoController()
+            },
             d("node-lifecycle-controller", ["nodelifecycle"]) { NodeLifecycleController($0) },
             d("taint-eviction-controller", []) { TaintEvictionController($0) },
             d("persistentvolume-binder-controller", ["persistentvolume-binder"]) { PersistentVolumeBinder($0) },

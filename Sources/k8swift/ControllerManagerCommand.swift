@@ -83,6 +83,11 @@ struct ControllerManagerFlags: ParsableArguments {
     var useServiceAccountCredentials = "false"
     @Option(name: .customLong("cluster-cidr"), help: "CIDR of pods in the cluster.")
     var clusterCIDR = "10.42.0.0/16"
+    @Option(
+        name: .customLong("allocate-node-cidrs"), help: "Give every node a pod CIDR from --cluster-cidr (true|false).")
+    var allocateNodeCIDRs = "false"
+    @Option(name: .customLong("node-cidr-mask-size"), help: "Prefix length of each node's pod CIDR.")
+    var nodeCIDRMaskSize = 24
     @Option(name: .customLong("cluster-name"), help: "The cluster's name.")
     var clusterName = "kubernetes"
     @Option(name: .customLong("secure-port"), help: "HTTPS port of /healthz, /readyz and /metrics (0 turns it off).")
@@ -104,6 +109,7 @@ struct ControllerManagerFlags: ParsableArguments {
         }
         for (flag, v) in [
             ("--leader-elect", leaderElect), ("--use-service-account-credentials", useServiceAccountCredentials),
+            ("--allocate-node-cidrs", allocateNodeCIDRs),
         ]
         where !["true", "false"].contains(v.lowercased()) {
             throw ValidationError(
@@ -143,6 +149,9 @@ struct ControllerManagerFlags: ParsableArguments {
         o.terminatedPodGCThreshold = terminatedPodGCThreshold
         o.resourceQuotaSyncPeriod = Self.duration(resourceQuotaSyncPeriod)
         o.hpaSyncPeriod = Self.duration(hpaSyncPeriod)
+        o.allocateNodeCIDRs = allocateNodeCIDRs.lowercased() == "true"
+        o.clusterCIDR = clusterCIDR
+        o.nodeCIDRMaskSize = nodeCIDRMaskSize
         o.clusterSigningDuration = APIServerFlags.goDuration(clusterSigningDuration) ?? o.clusterSigningDuration
         if let certFile = clusterSigningCertFile, let keyFile = clusterSigningKeyFile {
             guard let cert = FileManager.default.contents(atPath: certFile),

@@ -232,6 +232,8 @@ struct Server: AsyncParsableCommand {
     static func runControllerManager(in server: APIServer) async throws {
         var flags = try ControllerManagerFlags.parse([])
         flags.securePort = 0
+        // As k3s: nodes of this cluster get pod CIDRs from 10.42.0.0/16.
+        flags.allocateNodeCIDRs = "true"
         var config = ClientConfig(server: "https://in-process")
         config.qps = 0
         config.userAgent = "kube-controller-manager/\(K8swiftVersion.info.gitVersion) k8swift (in-process)"

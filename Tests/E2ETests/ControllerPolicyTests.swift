@@ -527,4 +527,26 @@ extension ControllerTests {
             try c.kubectl(["-n", ns, "get", "resourceclaim", claimName], check: false).status != 0
         }
     }
+
+    @Test("k8swift server gives each Node a pod CIDR from 10.42.0.0/16, as k3s does")
+    func nodePodCIDRs() throws {
+        let tag = String(UUID().uuidString.prefix(8).lowercased())
+        for i in 1...2 {
+            try c.kubectl(
+                ["create", "-f", "-"],
+                stdin: #"{"apiVersion":"v1","kind":"Node","metadata":{"name":"ipam-\#(tag)-\#(i)"}}"#)
+        }
+        var cidrs: [String] = []
+        try eventually("pod CIDRs on both nodes") {
+            cidrs = try (1...2).compactMap {
+                dig(try c.json(["get", "node", "ipam-\(tag)-\($0)"]), "spec", "podCIDR") as? String
+            }
+            return cidrs.count == 2
+        }
+        #expect(Set(cidrs).count == 2)
+        #expect(cidrs.allSatisfy { $0.hasPrefix("10.42.") && $0.hasSuffix(".0/24") }, "\(cidrs)")
+        let n = try c.json(["get", "node", "ipam-\(tag)-1"])
+        #expect((dig(n, "spec", "podCIDRs") as? [String]) == [cidrs[0]])
+        for i in 1...2 { try c.kubectl(["delete", "node", "ipam-\(tag)-\(i)"]) }
+    }
 }

@@ -121,7 +121,9 @@ extension KubeClient {
             let st = try decodeStatus(raw, contentType: contentType)
             return .error(StatusError(code: Int(st.code), status: st))
         case "BOOKMARK":
-            let obj = try decode(T.self, raw, contentType: contentType)
+            // Only the metadata matters: read it kind-agnostically, so the kind's own decoder stays
+            // untouched (bookmarks come every 15 s on every watch).
+            let obj = try decode(MetaV1.PartialObjectMetadata.self, raw, contentType: contentType)
             return .bookmark(
                 resourceVersion: obj.metadata.resourceVersion,
                 initialEventsEnd: obj.metadata.annotations["k8s.io/initial-events-end"] == "true")

@@ -216,24 +216,37 @@ struct Server: AsyncParsableCommand {
             "Components not to run (repeatable, comma-separated): controller-manager, scheduler, kubelet, kube-proxy, cluster-dns."
     )
     var disable: [String] = []
+    @Option(
+        name: .customLong("kube-controller-manager-arg"),
+        help: "A flag for the built-in controller manager, as k3s takes it: name=value (repeatable).")
+    var controllerManagerArgs: [String] = []
 
-    func validate() throws { _ = try ServerComponent.parse(disable) }
+    func validate() throws {
+        _ = try ServerComponent.parse(disable)
+        _ = try Self.controllerManagerFlags(controllerManagerArgs)
+    }
 
     func run() async throws {
         let disabled = try ServerComponent.parse(disable)
+        let kcm = try Self.controllerManagerFlags(controllerManagerArgs)
         try await flags.run(defaultKubeconfig: true) { server in
             guard !disabled.contains(.controllerManager) else { return }
-            try await Self.runControllerManager(in: server)
+            try await Self.runControllerManager(in: server, flags: kcm)
         }
+    }
+
+    /// The built-in controller manager's flags: k3s's defaults (pod CIDRs from 10.42.0.0/16, no
+    /// secure port), then `--kube-controller-manager-arg` values.
+    static func controllerManagerFlags(_ args: [String]) throws -> ControllerManagerFlags {
+        let flags = try ControllerManagerFlags.parse(
+            ["--allocate-node-cidrs=true", "--secure-port=0"] + args.map { $0.hasPrefix("--") ? $0 : "--" + $0 })
+        try flags.validate()
+        return flags
     }
 
     /// The controller manager inside the server: upstream's defaults, its own user, requests through
     /// the in-process transport. Its client is not rate-limited: the server's inflight limits apply.
-    static func runControllerManager(in server: APIServer) async throws {
-        var flags = try ControllerManagerFlags.parse([])
-        flags.securePort = 0
-        // As k3s: nodes of this cluster get pod CIDRs from 10.42.0.0/16.
-        flags.allocateNodeCIDRs = "true"
+    static func runControllerManager(in server: APIServer, flags: ControllerManagerFlags) async throws {
         var config = ClientConfig(server: "https://in-process")
         config.qps = 0
         config.userAgent = "kube-controller-manager/\(K8swiftVersion.info.gitVersion) k8swift (in-process)"

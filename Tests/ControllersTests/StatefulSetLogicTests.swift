@@ -99,4 +99,17 @@ struct StatefulSetLogicTests {
             StatefulSetLogic.plan(s, pods: pods, hash: "h2").delete == ["web-4", "web-3", "web-2"],
             "60% of 5, rounded up")
     }
+
+    @Test("spec.ordinals.start numbers the pods from that ordinal; scaling and partitions count from it")
+    func startOrdinal() {
+        var s = set(replicas: 2, parallel: true)
+        s.spec.ordinals = AppsV1.StatefulSetOrdinals(start: 5)
+        #expect(StatefulSetLogic.plan(s, pods: [], hash: "h1").create == [5, 6])
+        let pods = [member(s, 5), member(s, 6), member(s, 7)]
+        #expect(StatefulSetLogic.plan(s, pods: pods, hash: "h1").delete == ["web-7"], "ordinal 7 is beyond 5..<7")
+        s.spec.updateStrategy.rollingUpdate = AppsV1.RollingUpdateStatefulSetStrategy(partition: 1)
+        #expect(
+            StatefulSetLogic.plan(s, pods: [member(s, 5), member(s, 6)], hash: "h2").delete == ["web-6"],
+            "the partition counts from the start ordinal: only 6 (index 1) is updated")
+    }
 }

@@ -115,3 +115,28 @@ struct ClientCredentialsE2ETests {
         #expect(!(try acts(host: "127.0.0.2", serverName: "not-the-server.example", within: 3)))
     }
 }
+
+/// `k8swift server --kube-controller-manager-arg name=value`, as k3s takes it.
+@Suite("built-in controller manager flags", .serialized)
+struct ControllerManagerArgTests {
+    @Test("--kube-controller-manager-arg passes flags to the built-in controller manager; a bad one stops the server")
+    func passesFlags() throws {
+        let c = try TestCluster(extraArgs: ["--kube-controller-manager-arg=controllers=*,-serviceaccount-controller"])
+        let ns = try c.namespace("kcmarg")
+        let deadline = Date().addingTimeInterval(20)
+        var published = false
+        while Date() < deadline && !published {
+            published = (try? c.kubectl(["-n", ns, "get", "configmap", "kube-root-ca.crt"], check: false))?.status == 0
+            if !published { Thread.sleep(forTimeInterval: 0.2) }
+        }
+        #expect(published, "the other controllers run")
+        Thread.sleep(forTimeInterval: 1)
+        #expect(try c.kubectl(["-n", ns, "get", "serviceaccount", "default"], check: false).status != 0)
+        let bad = try c.run(
+            TestCluster.binary,
+            ["server", "--data-dir", c.dataDir + "/bad", "--kube-controller-manager-arg=controllers=nonsense"],
+            check: false)
+        #expect(bad.status != 0)
+        #expect(bad.err.contains("\"nonsense\" is not in the list of known controllers"), "\(bad.err)")
+    }
+}

@@ -86,7 +86,10 @@ extension ResourceStore {
                         cache.bookmark(id)
                         lastBookmark = now
                     }
-                    try? await Task.sleep(for: min(.milliseconds(250), deadline - now))
+                    // Sleep to the next bookmark or the deadline (not a fixed tick: an idle server
+                    // holds a watch per informer of every component, and each tick woke all of them).
+                    let nextBookmark = bookmarks ? lastBookmark + .seconds(15) - now : deadline - now
+                    try? await Task.sleep(for: max(.milliseconds(10), min(nextBookmark, deadline - now)))
                 }
             }
             defer { ticker.cancel() }

@@ -223,12 +223,12 @@ struct Server: AsyncParsableCommand {
 
     func validate() throws {
         _ = try ServerComponent.parse(disable)
-        _ = try Self.controllerManagerFlags(controllerManagerArgs)
+        _ = try Self.controllerManagerFlags(controllerManagerArgs, sharedStore: !flags.etcdServers.isEmpty)
     }
 
     func run() async throws {
         let disabled = try ServerComponent.parse(disable)
-        let kcm = try Self.controllerManagerFlags(controllerManagerArgs)
+        let kcm = try Self.controllerManagerFlags(controllerManagerArgs, sharedStore: !flags.etcdServers.isEmpty)
         try await flags.run(defaultKubeconfig: true) { server in
             guard !disabled.contains(.controllerManager) else { return }
             try await Self.runControllerManager(in: server, flags: kcm)
@@ -236,10 +236,12 @@ struct Server: AsyncParsableCommand {
     }
 
     /// The built-in controller manager's flags: k3s's defaults (pod CIDRs from 10.42.0.0/16, no
-    /// secure port), then `--kube-controller-manager-arg` values.
-    static func controllerManagerFlags(_ args: [String]) throws -> ControllerManagerFlags {
-        let flags = try ControllerManagerFlags.parse(
-            ["--allocate-node-cidrs=true", "--secure-port=0"] + args.map { $0.hasPrefix("--") ? $0 : "--" + $0 })
+    /// secure port), then `--kube-controller-manager-arg` values. Leader election only where several
+    /// servers can share the store (etcd): the embedded SQLite store has one server, and renewing a
+    /// lease every 2 s would be a write, and a round through the whole request path, for nothing.
+    static func controllerManagerFlags(_ args: [String], sharedStore: Bool) throws -> ControllerManagerFlags {
+        let defaults = ["--allocate-node-cidrs=true", "--secure-port=0", "--leader-elect=\(sharedStore)"]
+        let flags = try ControllerManagerFlags.parse(defaults + args.map { $0.hasPrefix("--") ? $0 : "--" + $0 })
         try flags.validate()
         return flags
     }

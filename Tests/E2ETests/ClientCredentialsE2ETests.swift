@@ -132,6 +132,9 @@ struct ControllerManagerArgTests {
         #expect(published, "the other controllers run")
         Thread.sleep(forTimeInterval: 1)
         #expect(try c.kubectl(["-n", ns, "get", "serviceaccount", "default"], check: false).status != 0)
+        // Leader election only on a store several servers can share (etcd), not on embedded SQLite.
+        let lease = try c.kubectl(["-n", "kube-system", "get", "lease", "kube-controller-manager"], check: false)
+        #expect((lease.status == 0) == TestCluster.onEtcd, "\(lease.out) \(lease.err)")
         let bad = try c.run(
             TestCluster.binary,
             ["server", "--data-dir", c.dataDir + "/bad", "--kube-controller-manager-arg=controllers=nonsense"],

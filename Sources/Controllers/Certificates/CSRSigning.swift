@@ -234,7 +234,8 @@ public final class CSRCleanerController: Controller {
         }
         for type in ["Approved", "Denied", "Failed"] {
             if let c = csr.status.conditions.first(where: { $0.type == type }) {
-                let at = (c.lastUpdateTime ?? c.lastTransitionTime).map { Date(timeIntervalSince1970: Double($0.seconds)) }
+                let at =
+                    (c.lastUpdateTime ?? c.lastTransitionTime).map { Date(timeIntervalSince1970: Double($0.seconds)) }
                     ?? created
                 if now.timeIntervalSince(at) > 3600 { return true }
                 return false

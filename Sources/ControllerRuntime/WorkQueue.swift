@@ -65,10 +65,6 @@ public final class WorkQueue<Key: Hashable & Sendable>: Sendable {
 
     static var durationBounds: [Double] { (0..<10).map { pow(10, Double($0 - 8)) } }
 
-    static func seconds(_ d: Swift.Duration) -> Double {
-        Double(d.components.seconds) + Double(d.components.attoseconds) / 1e18
-    }
-
     /// Depth and in-process work, read when metrics are rendered.
     func collect(_ name: String) {
         let now = ContinuousClock.now
@@ -79,11 +75,11 @@ public final class WorkQueue<Key: Hashable & Sendable>: Sendable {
             "workqueue_unfinished_work_seconds",
             help:
                 "How many seconds of work has been done that is in progress and hasn't been observed by work_duration. Large values indicate stuck threads. One can deduce the number of stuck threads by observing the rate at which this increases.",
-            labels: ["name": name], running.reduce(0) { $0 + Self.seconds($1) })
+            labels: ["name": name], running.reduce(0) { $0 + MetricRegistry.seconds($1) })
         m.set(
             "workqueue_longest_running_processor_seconds",
             help: "How many seconds has the longest running processor for workqueue been running.",
-            labels: ["name": name], running.map(Self.seconds).max() ?? 0)
+            labels: ["name": name], running.map(MetricRegistry.seconds).max() ?? 0)
     }
 
     func noteAdded(_ key: Key, _ s: inout State) {
@@ -100,7 +96,7 @@ public final class WorkQueue<Key: Hashable & Sendable>: Sendable {
             MetricRegistry.shared.observe(
                 "workqueue_queue_duration_seconds",
                 help: "How long in seconds an item stays in workqueue before being requested.",
-                bounds: Self.durationBounds, labels: ["name": name], Self.seconds(now - added))
+                bounds: Self.durationBounds, labels: ["name": name], MetricRegistry.seconds(now - added))
         }
         s.startedAt[key] = now
     }
@@ -109,7 +105,7 @@ public final class WorkQueue<Key: Hashable & Sendable>: Sendable {
         guard let name, let started = s.startedAt.removeValue(forKey: key) else { return }
         MetricRegistry.shared.observe(
             "workqueue_work_duration_seconds", help: "How long in seconds processing an item from workqueue takes.",
-            bounds: Self.durationBounds, labels: ["name": name], Self.seconds(.now - started))
+            bounds: Self.durationBounds, labels: ["name": name], MetricRegistry.seconds(.now - started))
     }
 
     public func add(_ key: Key) {

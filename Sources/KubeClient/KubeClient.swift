@@ -123,8 +123,7 @@ public final class KubeClient: Sendable {
     /// client-go's REST client metrics: requests by code, host and method; latency by host and verb.
     func record(method: String, code: String, since start: ContinuousClock.Instant) {
         let host = metricsHost
-        let elapsed = ContinuousClock.now - start
-        let seconds = Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18
+        let seconds = MetricRegistry.seconds(ContinuousClock.now - start)
         MetricRegistry.shared.increment(
             "rest_client_requests_total",
             help: "Number of HTTP requests, partitioned by status code, method, and host.",

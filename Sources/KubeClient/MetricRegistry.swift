@@ -101,6 +101,11 @@ public final class MetricRegistry: Sendable {
         return out
     }
 
+    /// A span in seconds, as metrics record durations.
+    public static func seconds(_ d: Swift.Duration) -> Double {
+        Double(d.components.seconds) + Double(d.components.attoseconds) / 1e18
+    }
+
     static func number(_ v: Double) -> String {
         if v == v.rounded() && abs(v) < 1e15 { return String(Int64(v)) }
         return String(v)

@@ -62,19 +62,10 @@ struct ClientCredentialsE2ETests {
     }
 
     func startControllerManager(_ c: TestCluster, kubeconfig: String) throws -> Process {
-        let kcm = Process()
-        kcm.executableURL = URL(fileURLWithPath: TestCluster.binary)
-        kcm.arguments = [
+        try c.launch([
             "kube-controller-manager", "--kubeconfig", kubeconfig, "--secure-port", "0", "--leader-elect=false",
             "--controllers", "serviceaccount-controller",
-        ]
-        let log = FileHandle(forWritingAtPath: c.log)!
-        log.seekToEndOfFile()
-        kcm.standardOutput = log
-        kcm.standardError = log
-        try kcm.run()
-        LiveServers.add(kcm.processIdentifier)
-        return kcm
+        ])
     }
 
     @Test("an exec plugin's client certificate authenticates, and tls-server-name is what the certificate must match")

@@ -479,21 +479,13 @@ struct NodeLifecycleE2ETests {
     @Test("a silent node goes Unknown and unreachable-tainted; its untolerating pods are evicted")
     func silentNode() throws {
         let c = try APIOnlyCluster.get()
-        let kcm = Process()
-        kcm.executableURL = URL(fileURLWithPath: TestCluster.binary)
         let metricsPort = TestCluster.freePort()
-        kcm.arguments = [
+        let kcm = try c.launch([
             "kube-controller-manager", "--kubeconfig", c.kubeconfig, "--secure-port", String(metricsPort),
             "--bind-address", "127.0.0.1", "--leader-elect=false",
             "--node-monitor-grace-period", "2s", "--node-monitor-period", "500ms",
             "--controllers", "node-lifecycle-controller,taint-eviction-controller",
-        ]
-        let log = FileHandle(forWritingAtPath: c.log)!
-        log.seekToEndOfFile()
-        kcm.standardOutput = log
-        kcm.standardError = log
-        try kcm.run()
-        LiveServers.add(kcm.processIdentifier)
+        ])
         defer { kill(kcm.processIdentifier, SIGKILL) }
         let ns = try c.namespace("nl")
         let name = "silent-\(ns.suffix(8))"
@@ -550,20 +542,11 @@ struct LeaderElectionTests {
     func failover() throws {
         let c = try TestCluster(extraArgs: ["--disable", "controller-manager"])
         func start(_ name: String) throws -> Process {
-            let p = Process()
-            p.executableURL = URL(fileURLWithPath: TestCluster.binary)
-            p.arguments = [
+            try c.launch([
                 "kube-controller-manager", "--kubeconfig", c.kubeconfig, "--secure-port", "0",
                 "--leader-elect-lease-duration", "4s", "--leader-elect-renew-deadline", "3s",
                 "--leader-elect-retry-period", "500ms",
-            ]
-            let log = FileHandle(forWritingAtPath: c.log)!
-            log.seekToEndOfFile()
-            p.standardOutput = log
-            p.standardError = log
-            try p.run()
-            LiveServers.add(p.processIdentifier)
-            return p
+            ])
         }
         // No controller manager yet: a deployment stays without pods.
         try c.kubectl(["create", "deployment", "web", "--image=busybox", "--replicas=3"])

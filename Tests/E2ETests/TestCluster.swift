@@ -227,6 +227,21 @@ final class TestCluster: @unchecked Sendable {
         return r
     }
 
+    /// Starts the binary under test with `args` (another component, e.g. a controller manager against
+    /// this cluster), its output appended to this cluster's log; killed with the test run if left.
+    func launch(_ args: [String]) throws -> Process {
+        let p = Process()
+        p.executableURL = URL(fileURLWithPath: Self.binary)
+        p.arguments = args
+        let out = FileHandle(forWritingAtPath: log)!
+        out.seekToEndOfFile()
+        p.standardOutput = out
+        p.standardError = out
+        try p.run()
+        LiveServers.add(p.processIdentifier)
+        return p
+    }
+
     /// JSON output of a kubectl command, parsed.
     func json(_ args: [String], version: String = "1.33") throws -> Any {
         let r = try kubectl(args + ["-o", "json"], version: version)

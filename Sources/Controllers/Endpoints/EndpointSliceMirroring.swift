@@ -33,25 +33,9 @@ public final class EndpointSliceMirroringController: Controller {
         endpoints = epInformer.store
         services = svcInformer.store
         slices = sliceInformer.store
-        slices.addIndexer(Self.index) { s in
-            s.metadata.labels[EndpointsLogic.managedByLabel] == Self.managedBy
-                ? [s.metadata.labels[EndpointsLogic.serviceNameLabel].map { "\(s.metadata.namespace)/\($0)" } ?? ""]
-                : []
-        }
-        let queue = self.queue
         epInformer.addHandler(enqueueing: queue)
         svcInformer.addHandler(enqueueing: queue)
-        sliceInformer.addHandler { e in
-            switch e {
-            case .updated(_, let s), .deleted(let s):
-                if s.metadata.labels[EndpointsLogic.managedByLabel] == Self.managedBy,
-                    let svc = s.metadata.labels[EndpointsLogic.serviceNameLabel]
-                {
-                    queue.add(ObjectKey(namespace: s.metadata.namespace, name: svc))
-                }
-            case .added: break
-            }
-        }
+        sliceInformer.trackSlices(managedBy: Self.managedBy, index: Self.index, queue: queue)
     }
 
     /// Whether an Endpoints object is mirrored (upstream's `shouldMirror`, plus the Service check).

@@ -121,24 +121,9 @@ public final class EndpointSliceController: Controller {
         sources = ServicePods(ctx, queue: queue)
         let sliceInformer = ctx.informers.informer(DiscoveryV1.EndpointSlice.self)
         slices = sliceInformer.store
-        slices.addIndexer(EndpointsLogic.serviceNameLabel) { s in
-            s.metadata.labels[EndpointsLogic.managedByLabel] == EndpointsLogic.managedBy
-                ? [s.metadata.labels[EndpointsLogic.serviceNameLabel].map { "\(s.metadata.namespace)/\($0)" } ?? ""]
-                : []
-        }
+        sliceInformer.trackSlices(
+            managedBy: EndpointsLogic.managedBy, index: EndpointsLogic.serviceNameLabel, queue: queue)
         nodes = ctx.informers.informer(CoreV1.Node.self).store
-        let queue = self.queue
-        sliceInformer.addHandler { e in
-            switch e {
-            case .updated(_, let s), .deleted(let s):
-                if s.metadata.labels[EndpointsLogic.managedByLabel] == EndpointsLogic.managedBy,
-                    let svc = s.metadata.labels[EndpointsLogic.serviceNameLabel]
-                {
-                    queue.add(ObjectKey(namespace: s.metadata.namespace, name: svc))
-                }
-            case .added: break
-            }
-        }
     }
 
     func sync(_ key: ObjectKey) async throws {
@@ -192,4 +177,28 @@ public final class EndpointSliceController: Controller {
     }
 
     public func run() async { await queue.runWorkers(workers) { try await self.sync($0) } }
+}
+
+extension Informer where T == DiscoveryV1.EndpointSlice {
+    /// Indexes the slices one manager (`endpointslice.kubernetes.io/managed-by`) writes by their
+    /// service (`namespace/name`), and puts a service back on `queue` when someone else edits or
+    /// deletes one of them.
+    func trackSlices(managedBy: String, index: String, queue: WorkQueue<ObjectKey>) {
+        store.addIndexer(index) { s in
+            s.metadata.labels[EndpointsLogic.managedByLabel] == managedBy
+                ? [s.metadata.labels[EndpointsLogic.serviceNameLabel].map { "\(s.metadata.namespace)/\($0)" } ?? ""]
+                : []
+        }
+        addHandler { e in
+            switch e {
+            case .updated(_, let s), .deleted(let s):
+                if s.metadata.labels[EndpointsLogic.managedByLabel] == managedBy,
+                    let svc = s.metadata.labels[EndpointsLogic.serviceNameLabel]
+                {
+                    queue.add(ObjectKey(namespace: s.metadata.namespace, name: svc))
+                }
+            case .added: break
+            }
+        }
+    }
 }

@@ -22,7 +22,7 @@ all: deps buildinfo
 
 ## deps: install system and Python packages the build and tests use (idempotent)
 deps:
-	@hack/install-deps.sh libsqlite3-dev etcd-server etcd-client containerd runc umoci skopeo
+	@hack/install-deps.sh libsqlite3-dev etcd-server etcd-client containerd runc umoci skopeo openssl curl
 	@hack/install-python-deps.sh kubernetes
 
 ## buildinfo: stamp this build with its git facts (k8swift version, /version)

@@ -126,12 +126,21 @@ public struct APIError: Error, Sendable, CustomStringConvertible {
             "the body of the request was in an unknown format - accepted media types include: application/json, application/yaml, application/vnd.kubernetes.protobuf"
     )
 
-    public static func unsupportedPatch(_ contentType: String) -> APIError {
-        APIError(
+    /// A body format a kind without protobuf (custom resources) does not take.
+    public static let unsupportedMediaTypeJSONYAML = APIError(
+        code: 415, reason: "UnsupportedMediaType",
+        message:
+            "the body of the request was in an unknown format - accepted media types include: application/json, application/yaml"
+    )
+
+    public static func unsupportedPatch(_ contentType: String, strategic: Bool = true) -> APIError {
+        let types =
+            strategic
+            ? "application/json-patch+json, application/merge-patch+json, application/strategic-merge-patch+json"
+            : "application/json-patch+json, application/merge-patch+json"
+        return APIError(
             code: 415, reason: "UnsupportedMediaType",
-            message:
-                "the body of the request was in an unknown format - accepted media types include: application/json-patch+json, application/merge-patch+json, application/strategic-merge-patch+json"
-        )
+            message: "the body of the request was in an unknown format - accepted media types include: \(types)")
     }
 
     public static func internalError(_ message: String) -> APIError {

@@ -160,6 +160,8 @@ public final class APIServer: @unchecked Sendable {
                 try await Task.sleep(for: .seconds(1))
             }
         }
+        // Custom resources of established definitions are served before the server is ready.
+        await context.customResources.start()
         if let svc = context.stores[GroupResource(group: "", resource: "services")] as? ResourceStore<CoreV1.Service> {
             for e in svc.cache.snapshot(.everything).items {
                 for ip in e.object.spec.clusterIPs { context.serviceIPs.markUsed(ip) }
@@ -206,6 +208,7 @@ public final class APIServer: @unchecked Sendable {
         compactor?.cancel()
         await reconciler?.stop()
         await http.stop()
+        context.customResources.stop()
         context.feeder.stop()
         closeStorage()
     }

@@ -1,3 +1,4 @@
+import APIMachinery
 import Crypto
 import Foundation
 import NIOSSL
@@ -138,13 +139,4 @@ public struct ClusterCertificates: Sendable {
         try text.write(toFile: path, atomically: true, encoding: .utf8)
         chmod(path, 0o600)
     }
-}
-
-/// The bytes of an IPv4 or IPv6 address in text form.
-func IPAddressBytes(_ s: String) -> [UInt8]? {
-    var v4 = in_addr()
-    if inet_pton(AF_INET, s, &v4) == 1 { return withUnsafeBytes(of: &v4) { Array($0) } }
-    var v6 = in6_addr()
-    if inet_pton(AF_INET6, s, &v6) == 1 { return withUnsafeBytes(of: &v6) { Array($0) } }
-    return nil
 }

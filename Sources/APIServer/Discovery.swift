@@ -29,8 +29,7 @@ struct Discovery: Sendable {
         "log", "exec", "attach", "portforward", "proxy", "eviction", "token", "ephemeralcontainers", "resize",
     ]
 
-    init(scheme: Scheme) {
-        let enabled = scheme.enabledResources
+    init(resources enabled: [ResourceDescription]) {
         resources = enabled
         var gv: [String: Set<String>] = [:]
         for r in enabled { gv[r.group, default: []].insert(r.version) }

@@ -95,6 +95,11 @@ struct VersionCodec<T: StoredKind>: Sendable {
     let itemProto: @Sendable (T) -> [UInt8]
     /// Decodes this version from JSON without defaulting (patch results); converts to T.
     let fromJSONValue: @Sendable (_ bytes: [UInt8], _ track: Bool) throws -> DecodedBody<T>
+    /// Whether `itemJSON` already carries `apiVersion` and `kind` (custom resources: their list
+    /// items carry them too, as upstream's unstructured lists do).
+    var itemsCarryTypeMeta = false
+    /// Whether the version has a protobuf form (custom resources have none).
+    var offersProtobuf = true
 
     static func make<V: StoredKind>(_ v: V.Type, storage: T.Type) -> VersionCodec<T> {
         make(
@@ -145,7 +150,12 @@ struct VersionCodec<T: StoredKind>: Sendable {
     }
 
     /// JSON of a single object: the item JSON with `kind` and `apiVersion` spliced in front.
-    func objectJSON(_ t: T) -> [UInt8] { Self.withTypeMeta(itemJSON(t), groupVersionKind) }
+    func objectJSON(_ t: T) -> [UInt8] { typed(itemJSON(t)) }
+
+    /// An item's JSON as a whole object (with `kind` and `apiVersion`).
+    func typed(_ item: [UInt8]) -> [UInt8] {
+        itemsCarryTypeMeta ? item : Self.withTypeMeta(item, groupVersionKind)
+    }
 
     static func withTypeMeta(_ item: [UInt8], _ gvk: GroupVersionKind) -> [UInt8] {
         var out: [UInt8] = []

@@ -135,6 +135,25 @@ enum Strategies {
                 obj.metadata.finalizers.isEmpty && ((obj as? CoreV1.Namespace)?.spec.finalizers.isEmpty ?? true)
             }
             s.returnsDeletedObject = true
+        case ("apiextensions.k8s.io", "customresourcedefinitions"):
+            // The storage version is recorded in status.storedVersions; a delete waits for the
+            // definition's objects to go (the cleanup finalizer the CRD controller releases).
+            s.prepareForCreate = { obj in
+                guard var crd = obj as? CRD else { return }
+                crd.status = APIExtensionsV1.CustomResourceDefinitionStatus()
+                let storage = CustomResourceServing.storageVersion(crd)
+                if !storage.isEmpty { crd.status.storedVersions = [storage] }
+                obj = crd as! T
+            }
+            s.admitUpdate = { obj, _ in
+                guard var crd = obj as? CRD else { return }
+                let storage = CustomResourceServing.storageVersion(crd)
+                if !storage.isEmpty && !crd.status.storedVersions.contains(storage) {
+                    crd.status.storedVersions.append(storage)
+                }
+                obj = crd as! T
+            }
+            s.gracePeriod = { _, _ in 0 }
         case ("batch", "jobs"):
             s.prepareForCreate = { obj in
                 guard var job = obj as? BatchV1.Job else { return }

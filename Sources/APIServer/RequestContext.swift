@@ -31,8 +31,9 @@ struct ResponseFormat: Sendable, Equatable {
     /// For a protobuf watch: `application/vnd.kubernetes.protobuf;stream=watch`.
     var streamWatch = false
 
-    /// Negotiates from the `Accept` header; nil when nothing acceptable (406).
-    static func negotiate(_ accept: String?) -> ResponseFormat? {
+    /// Negotiates from the `Accept` header; nil when nothing acceptable (406). Kinds without a
+    /// protobuf form (custom resources) still answer Tables and object metadata in protobuf.
+    static func negotiate(_ accept: String?, objectProtobuf: Bool = true) -> ResponseFormat? {
         guard let accept, !accept.isEmpty, accept != "application/json", accept != "*/*" else {
             return ResponseFormat(format: .json, shape: .object)
         }
@@ -65,6 +66,7 @@ struct ResponseFormat: Sendable, Equatable {
                 default: continue
                 }
             }
+            if format == .protobuf && !objectProtobuf { continue }
             let r = ResponseFormat(format: format, shape: .object, streamWatch: params["stream"] == "watch")
             if fallback == nil { fallback = r }
         }

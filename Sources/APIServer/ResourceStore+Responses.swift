@@ -21,7 +21,7 @@ extension ResourceStore {
             let table = TableBuilder.table(
                 for: [obj.object], resource: resource, codec: storageCodec,
                 listMeta: MetaV1.ListMeta(resourceVersion: obj.object.metadata.resourceVersion),
-                includeObject: req.query["includeObject"])
+                includeObject: req.query["includeObject"], columns: tableColumns[req.version])
             return try encodeRaw(table, kind: "Table", format: f.format, status: status, warnings: warnings)
         case .partialMetadata, .partialMetadataList:
             let pom = MetaV1.PartialObjectMetadata(
@@ -38,8 +38,7 @@ extension ResourceStore {
         switch f.format {
         case .json:
             body =
-                VersionCodec<T>.withTypeMeta(
-                    obj.encoding("json:" + req.version) { codec.itemJSON($0) }, codec.groupVersionKind) + [0x0A]
+                codec.typed(obj.encoding("json:" + req.version) { codec.itemJSON($0) }) + [0x0A]
         case .yaml:
             body = Array(try YAML.fromJSON(codec.objectJSON(obj.object)).utf8)
         case .protobuf:
@@ -104,7 +103,7 @@ extension ResourceStore {
         case .table:
             let json = TableBuilder.table(
                 for: items.map(\.object), resource: resource, codec: storageCodec, listMeta: meta,
-                includeObject: req.query["includeObject"])
+                includeObject: req.query["includeObject"], columns: tableColumns[req.version])
             return try encodeRaw(json, kind: "Table", format: f.format, status: .ok)
         case .partialMetadata, .partialMetadataList:
             var w = JSONWriter(capacity: 256 + items.count * 256)

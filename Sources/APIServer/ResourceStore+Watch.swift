@@ -122,7 +122,7 @@ extension ResourceStore {
                 out += w.bytes
                 out.append(UInt8(ascii: "}"))
             } else if let o = e.object {
-                out += VersionCodec<T>.withTypeMeta(o.encoding("json:" + version) { codec.itemJSON($0) }, gvk)
+                out += codec.typed(o.encoding("json:" + version) { codec.itemJSON($0) })
             }
             out += "}\n".utf8
             return out

@@ -7,6 +7,8 @@ import Storage
 /// Type-erased access to one resource (all its served versions), used by the router.
 protocol ResourceHandler: AnyObject, Sendable {
     var resource: ResourceDescription { get }
+    /// Whether objects have a protobuf form (custom resources have none).
+    var offersProtobuf: Bool { get }
     func handle(_ req: ResourceRequest) async throws -> HTTPResponse
 }
 
@@ -30,6 +32,16 @@ struct ResourceStrategy<T: StoredKind>: Sendable {
     /// Whether nothing holds a deleted object any more (no finalizers); namespaces also wait for
     /// their `spec.finalizers` (upstream's `ShouldDeleteDuringUpdate`).
     var finalized: @Sendable (T) -> Bool = { $0.metadata.finalizers.isEmpty }
+    /// Validation of kinds that are not `Validated` by type (custom resources: their schema);
+    /// the old object on update.
+    var validate: (@Sendable (T, T?) -> ErrorList)? = nil
+    /// Generation also bumps on status changes (custom resources without a status subresource).
+    var generationCountsStatus = false
+    /// The body media types PATCH accepts, in upstream's order (custom resources take no
+    /// strategic merge patch).
+    var strategicMergePatch = true
+    /// Refuses creates (a custom resource whose definition is being deleted).
+    var refuseCreate: (@Sendable () -> APIError?)? = nil
 }
 
 /// The generic REST store of one resource: objects of type T (its storage version) in the store
@@ -45,11 +57,19 @@ final class ResourceStore<T: StoredKind>: ResourceHandler, @unchecked Sendable {
     let server: ServerContext
     let strategy: ResourceStrategy<T>
     let fieldLabels: Set<String>
+    /// Objects are stored as JSON of the storage version (custom resources, as upstream), not as
+    /// enveloped protobuf.
+    let jsonStorage: Bool
+    /// Table columns by apiVersion when they are not the built-in ones of the resource (custom
+    /// resources' `additionalPrinterColumns`).
+    var tableColumns: [String: [TableBuilder.Column]] = [:]
+    /// Where the `scale` subresource finds replicas and the selector.
+    var scalePaths = ScalePaths.builtIn
 
     init(
         resource: ResourceDescription, storageCodec: VersionCodec<T>, codecs: [String: VersionCodec<T>],
         keyPrefix: String, server: ServerContext, strategy: ResourceStrategy<T>, fieldLabels: Set<String>,
-        fieldsOf: @escaping @Sendable (T) -> [String: String]
+        fieldsOf: @escaping @Sendable (T) -> [String: String], jsonStorage: Bool = false
     ) {
         self.resource = resource
         self.groupResource = resource.groupResource
@@ -59,18 +79,26 @@ final class ResourceStore<T: StoredKind>: ResourceHandler, @unchecked Sendable {
         self.server = server
         self.strategy = strategy
         self.fieldLabels = fieldLabels
+        self.jsonStorage = jsonStorage
         cache = WatchCache<T>(
             keyPrefix: keyPrefix,
             decode: { kv in
-                let u = try ProtobufEnvelope.unwrap(kv.value)
-                var t = try T(protoBytes: u.raw)
-                t.applyDefaults()
+                var t: T
+                if jsonStorage {
+                    // Decoding defaults what the schema defaults (upstream defaults on read).
+                    t = try storageCodec.fromJSONValue(kv.value, false).object
+                } else {
+                    let u = try ProtobufEnvelope.unwrap(kv.value)
+                    t = try T(protoBytes: u.raw)
+                    t.applyDefaults()
+                }
                 t.metadata.resourceVersion = String(kv.modRevision)
                 return t
             }, fieldsOf: fieldsOf)
     }
 
     var groupKind: GroupKind { GroupKind(group: resource.group, kind: resource.kind) }
+    var offersProtobuf: Bool { storageCodec.offersProtobuf }
 
     func key(namespace: String, name: String) -> StorageKey {
         resource.namespaced ? StorageKey("\(keyPrefix)\(namespace)/\(name)") : StorageKey("\(keyPrefix)\(name)")
@@ -253,7 +281,9 @@ final class ResourceStore<T: StoredKind>: ResourceHandler, @unchecked Sendable {
 
     func decodeBody(_ req: ResourceRequest, codec: VersionCodec<T>) throws -> (T, warnings: [String]) {
         let ct = req.request.headers.first(name: "content-type")
-        guard let format = WireFormat(contentType: ct) else { throw APIError.unsupportedMediaType }
+        guard let format = WireFormat(contentType: ct), format != .protobuf || codec.offersProtobuf else {
+            throw codec.offersProtobuf ? APIError.unsupportedMediaType : APIError.unsupportedMediaTypeJSONYAML
+        }
         let validation = req.query["fieldValidation"] ?? "Warn"
         if !["Strict", "Warn", "Ignore"].contains(validation) {
             throw APIError.badRequest(
@@ -312,6 +342,7 @@ final class ResourceStore<T: StoredKind>: ResourceHandler, @unchecked Sendable {
     }
 
     func create(_ req: ResourceRequest) async throws -> HTTPResponse {
+        if let refused = strategy.refuseCreate?() { throw refused }
         let codec = self.codec(req.version)
         var (obj, warnings) = try decodeBody(req, codec: codec)
         try checkNamespace(req, &obj.metadata)
@@ -353,7 +384,9 @@ final class ResourceStore<T: StoredKind>: ResourceHandler, @unchecked Sendable {
         server.gates.dropDisabledFieldsAny(&obj, old: nil)
         strategy.prepareForCreate?(&obj)
         var errs: ErrorList
-        if let v = obj as? any Validated {
+        if let validate = strategy.validate {
+            errs = validate(obj, nil)
+        } else if let v = obj as? any Validated {
             errs = v.validate()
         } else {
             errs = MetaValidation.validateObjectMeta(
@@ -401,6 +434,7 @@ final class ResourceStore<T: StoredKind>: ResourceHandler, @unchecked Sendable {
     func storageBytes(_ obj: T) -> [UInt8] {
         var o = obj
         o.metadata.resourceVersion = ""
+        if jsonStorage { return storageCodec.objectJSON(o) }
         let gvk = storageCodec.groupVersionKind
         return ProtobufEnvelope.wrap(storageCodec.itemProto(o), apiVersion: gvk.apiVersion, kind: gvk.kind)
     }
@@ -545,13 +579,16 @@ final class ResourceStore<T: StoredKind>: ResourceHandler, @unchecked Sendable {
         }
         // The spec comparison encodes both objects: only kinds that track generation pay for it.
         if try strategy.tracksGeneration && subresource.isEmpty
-            && !JSONSurgery.sameExceptMetadataAndStatus(obj, old, codec: storageCodec)
+            && !JSONSurgery.sameExceptMetadataAndStatus(
+                obj, old, codec: storageCodec, keepingStatus: strategy.generationCountsStatus)
         {
             obj.metadata.generation = old.metadata.generation + 1
         }
         server.gates.dropDisabledFieldsAny(&obj, old: old)
         var errs: ErrorList
-        if let v = obj as? any Validated {
+        if let validate = strategy.validate {
+            errs = validate(obj, old)
+        } else if let v = obj as? any Validated {
             errs = Self.validateUpdate(v, old)
         } else {
             errs = MetaValidation.validateObjectMeta(
@@ -575,10 +612,8 @@ final class ResourceStore<T: StoredKind>: ResourceHandler, @unchecked Sendable {
         switch ct {
         case "application/json-patch+json": kind = .json
         case "application/merge-patch+json": kind = .merge
-        case "application/strategic-merge-patch+json": kind = .strategic
-        case "application/apply-patch+yaml", "application/apply-patch+cbor":
-            throw APIError.unsupportedPatch(ct)
-        default: throw APIError.unsupportedPatch(ct)
+        case "application/strategic-merge-patch+json" where strategy.strategicMergePatch: kind = .strategic
+        default: throw APIError.unsupportedPatch(ct, strategic: strategy.strategicMergePatch)
         }
         let codec = self.codec(req.version)
         var warnings: [String] = []
@@ -766,20 +801,24 @@ final class ResourceStore<T: StoredKind>: ResourceHandler, @unchecked Sendable {
             throw APIError.notFound(groupResource, req.name)
         }
         func scaleOf(_ o: CachedObject<T>) throws -> [UInt8] { try scaleOfObject(o.object) }
+        let paths = scalePaths
+        func at(_ json: JSONValue, _ path: [String]) -> JSONValue? {
+            var cur: JSONValue? = json
+            for p in path { cur = cur?[p] }
+            return cur
+        }
         func scaleOfObject(_ object: T) throws -> [UInt8] {
             let json = try JSONValue.parse(storageCodec.itemJSON(object))
-            let replicas =
-                json["spec"]?["replicas"].flatMap { v -> Int32? in
-                    if case .number(let n) = v { return Int32(n) }
-                    return nil
-                } ?? 0
-            let statusReplicas =
-                json["status"]?["replicas"].flatMap { v -> Int32? in
-                    if case .number(let n) = v { return Int32(n) }
-                    return nil
-                } ?? 0
+            func count(_ path: [String]) -> Int32 {
+                if case .number(let n)? = at(json, path) { return Int32(n) ?? Int32(Double(n) ?? 0) }
+                return 0
+            }
+            let replicas = count(paths.specReplicas)
+            let statusReplicas = count(paths.statusReplicas)
             var selector = ""
-            if let sel = json["status"]?["selector"]?.stringValue {
+            if let custom = paths.labelSelector {
+                selector = at(json, custom)?.stringValue ?? ""
+            } else if let sel = json["status"]?["selector"]?.stringValue {
                 selector = sel
             } else if let s = json["spec"]?["selector"] {
                 selector = Selectors.labelSelectorString(s)
@@ -851,7 +890,7 @@ final class ResourceStore<T: StoredKind>: ResourceHandler, @unchecked Sendable {
                 throw APIError.conflict(groupResource, req.name, APIError.modifiedMessage)
             }
             var json = try JSONValue.parse(self.storageCodec.itemJSON(old))
-            json = JSONSurgery.setting(json, path: ["spec", "replicas"], to: .number(String(replicas)))
+            json = JSONSurgery.setting(json, path: paths.specReplicas, to: .number(String(replicas)))
             var o = try self.storageCodec.fromJSONValue(json.jsonBytes, false).object
             o.metadata.resourceVersion = ""
             return o

@@ -9,7 +9,9 @@ import Synchronization
 /// discovery, health, version, metrics and the resource stores.
 final class Router: HTTPResponder, @unchecked Sendable {
     let server: ServerContext
-    let discovery: Discovery
+    /// Discovery of the built-in and the custom resources, rebuilt when custom resources change.
+    private let discoveryState: Mutex<Discovery>
+    var discovery: Discovery { discoveryState.withLock { $0 } }
     let config: APIServerConfig
     let tokens: [String: UserInfo]
     let metrics: Metrics
@@ -20,11 +22,17 @@ final class Router: HTTPResponder, @unchecked Sendable {
 
     init(server: ServerContext, config: APIServerConfig, tokens: [String: UserInfo], metrics: Metrics) {
         self.server = server
-        self.discovery = Discovery(scheme: server.scheme)
+        let builtIn = server.scheme.enabledResources
+        self.discoveryState = Mutex(Discovery(resources: builtIn))
         self.config = config
         self.tokens = tokens
         self.metrics = metrics
         self.ready = Atomic(false)
+        let custom = server.customResources!
+        custom.onChange = { [weak self] in
+            let d = Discovery(resources: builtIn + custom.descriptions)
+            self?.discoveryState.withLock { $0 = d }
+        }
     }
 
     static func jsonHeaders() -> HTTPHeaders {
@@ -118,6 +126,7 @@ final class Router: HTTPResponder, @unchecked Sendable {
 
     func route(_ r: HTTPRequest, _ info: inout RequestInfo) async throws -> HTTPResponse {
         let user = try authenticate(r)
+        let discovery = self.discovery
         let path = r.path.count > 1 && r.path.hasSuffix("/") ? String(r.path.dropLast()) : r.path
         let isMaster = user.groups.contains("system:masters")
         let healthPath =
@@ -187,14 +196,14 @@ final class Router: HTTPResponder, @unchecked Sendable {
         }
         guard let target = parseResourcePath(rest, group: group, version: version) else { throw Self.notFound }
         let (desc, namespace, name, sub) = target
-        guard server.scheme.isEnabled(GroupVersion(group: group, version: version)) else { throw Self.notFound }
+        guard server.isServed(GroupVersion(group: group, version: version)) else { throw Self.notFound }
         if !sub.isEmpty
             && (Discovery.hiddenSubresources.contains(sub) || !desc.subresources.contains(where: { $0.name == sub }))
             && !(desc.resource == "pods" && sub == "binding")
         {
             throw Self.notFound
         }
-        guard let handler = server.stores[desc.groupResource] else {
+        guard let handler = server.handler(desc.groupResource) else {
             return try await virtualResource(desc, r, user: user)
         }
         info.resource = desc.resource
@@ -226,7 +235,10 @@ final class Router: HTTPResponder, @unchecked Sendable {
             finalVerb = .watch
             finalName = ""
         }
-        guard let format = ResponseFormat.negotiate(r.headers.first(name: "accept")) else {
+        guard
+            let format = ResponseFormat.negotiate(
+                r.headers.first(name: "accept"), objectProtobuf: handler.offersProtobuf)
+        else {
             throw APIError.notAcceptable
         }
         var req = ResourceRequest(
@@ -255,7 +267,7 @@ final class Router: HTTPResponder, @unchecked Sendable {
         ResourceDescription, String, String, String
     )? {
         let res = { (name: String) in
-            self.server.scheme.resource(GroupVersionResource(group: group, version: version, resource: name))
+            self.server.resource(GroupVersionResource(group: group, version: version, resource: name))
         }
         if rest.count >= 3, rest[0] == "namespaces", let d = res(rest[2]), d.namespaced {
             guard rest.count <= 5 else { return nil }

@@ -17,6 +17,8 @@ final class ServerContext: @unchecked Sendable {
     let nodePorts: PortAllocator
     let eventTTL: Int64
     var stores: [GroupResource: any ResourceHandler] = [:]
+    /// Custom resources, served as their definitions are established.
+    private(set) var customResources: CustomResources!
     private let eventLease = Mutex<(id: LeaseID, granted: Date)?>(nil)
 
     init(
@@ -49,6 +51,7 @@ final class ServerContext: @unchecked Sendable {
         }
         serviceIPs = alloc
         nodePorts = PortAllocator(range: nodePortRange)
+        customResources = CustomResources(server: self)
     }
 
     var namespaces: ResourceStore<CoreV1.Namespace> {
@@ -93,7 +96,26 @@ final class ServerContext: @unchecked Sendable {
             ns.status.phase = "Terminating"
             obj = ns as! T
         }
+        if gr == CustomResources.crdResource, var crd = obj as? CRD {
+            if !crd.metadata.finalizers.contains(CustomResources.cleanupFinalizer) {
+                crd.metadata.finalizers.append(CustomResources.cleanupFinalizer)
+            }
+            CustomResources.setCondition(
+                &crd.status, "Terminating", "True", "InstanceDeletionPending",
+                "CustomResourceDefinition marked for deletion; CustomResource deletion will begin soon")
+            obj = crd as! T
+        }
     }
+
+    /// A resource served in a group-version: built in, or a custom resource.
+    func resource(_ gvr: GroupVersionResource) -> ResourceDescription? {
+        if let d = scheme.resource(gvr) { return d }
+        return customResources.resource(gvr)
+    }
+
+    func isServed(_ gv: GroupVersion) -> Bool { scheme.isEnabled(gv) || customResources.isServed(gv) }
+
+    func handler(_ gr: GroupResource) -> (any ResourceHandler)? { stores[gr] ?? customResources.handler(gr) }
 
 }
 

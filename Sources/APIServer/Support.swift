@@ -112,10 +112,12 @@ enum JSONSurgery {
         return out
     }
 
-    static func sameExceptMetadataAndStatus<T: StoredKind>(_ a: T, _ b: T, codec: VersionCodec<T>) throws -> Bool {
+    static func sameExceptMetadataAndStatus<T: StoredKind>(
+        _ a: T, _ b: T, codec: VersionCodec<T>, keepingStatus: Bool = false
+    ) throws -> Bool {
         func strip(_ v: JSONValue) -> JSONValue {
             guard case .object(let pairs) = v else { return v }
-            return .object(pairs.filter { $0.key != "metadata" && $0.key != "status" })
+            return .object(pairs.filter { $0.key != "metadata" && ($0.key != "status" || keepingStatus) })
         }
         return strip(try JSONValue.parse(codec.itemJSON(a))) == strip(try JSONValue.parse(codec.itemJSON(b)))
     }

@@ -11,6 +11,7 @@ enum TableBuilder {
         var format: String
         var priority: Int
         var cell: (JSONValue, _ now: Int64) -> JSONValue
+        var description = ""
     }
 
     static func s(_ v: String) -> JSONValue { .string(v) }
@@ -465,9 +466,9 @@ enum TableBuilder {
     /// The Table JSON for `objects`.
     static func table<T: StoredKind>(
         for objects: [T], resource: ResourceDescription, codec: VersionCodec<T>, listMeta: MetaV1.ListMeta,
-        includeObject: String?
+        includeObject: String?, columns custom: [Column]? = nil
     ) -> [UInt8] {
-        let cols = columns(resource.resource)
+        let cols = custom ?? columns(resource.resource)
         let now = Int64(Date().timeIntervalSince1970)
         var w = JSONWriter(capacity: 1024)
         w.beginObject()
@@ -488,7 +489,7 @@ enum TableBuilder {
             w.key("format")
             w.string(c.format)
             w.key("description")
-            w.string("")
+            w.string(c.description)
             w.key("priority")
             w.int(Int64(c.priority))
             w.endObject()
@@ -508,7 +509,7 @@ enum TableBuilder {
             case "None": break
             case "Object":
                 w.key("object")
-                w.rawValue(VersionCodec<T>.withTypeMeta(json, codec.groupVersionKind))
+                w.rawValue(codec.typed(json))
             default:
                 w.key("object")
                 MetaV1.PartialObjectMetadata(

@@ -299,6 +299,35 @@ final class WatchCache<T: StoredKind>: FeedableCache, @unchecked Sendable {
     var watcherCount: Int { state.withLock { $0.watchers.count } }
 }
 
+/// A cache whose watchers can be ended (its resource stops being served as it was).
+protocol EndableCache {
+    func endWatchers()
+}
+
+extension WatchCache: EndableCache {
+    func endWatchers() {
+        let ended = state.withLock { s -> [Watcher] in
+            let ws = Array(s.watchers.values)
+            s.watchers = [:]
+            return ws
+        }
+        for w in ended { w.continuation.finish() }
+    }
+}
+
+/// Stands in for a cache being attached: keeps the events of its prefix until the cache has
+/// read its contents (only touched under the feeder's lock).
+final class HoldingCache: FeedableCache, @unchecked Sendable {
+    let keyPrefix: String
+    var held: [WatchEvent] = []
+
+    init(keyPrefix: String) { self.keyPrefix = keyPrefix }
+
+    func load(_ items: [KeyValue], revision: Revision) {}
+    func apply(_ event: WatchEvent) { held.append(event) }
+    func advance(to revision: Revision) {}
+}
+
 /// Feeds every resource cache from one storage watch over the whole key space and tracks the
 /// revision up to which all caches are complete.
 ///
@@ -345,7 +374,45 @@ final class CacheFeeder: @unchecked Sendable {
     func start() async throws {
         let all = caches.withLock { $0 }
         let rev = try await loadAll(all)
-        task = Task.detached { [weak self] in await self?.follow(from: rev, all) }
+        task = Task.detached { [weak self] in await self?.follow(from: rev) }
+    }
+
+    /// Adds (or replaces) a cache while the feed runs (custom resources come and go): events of
+    /// its prefix are held from now on, its contents are read at a revision every applied event
+    /// covers, then the held events newer than that read are applied and it joins the feed. A
+    /// replaced cache's watchers end.
+    func attach(_ cache: any FeedableCache) async throws {
+        let prefix = cache.keyPrefix
+        let holding = HoldingCache(keyPrefix: prefix)
+        let (running, from, replaced) = update { s -> (Bool, Revision, (any FeedableCache)?) in
+            guard s.all != nil else { return (false, 0, nil) }
+            let old = s.all?[prefix]
+            s.all?[prefix] = holding
+            return (true, max(s.revision, s.watched), old)
+        }
+        caches.withLock { $0[prefix] = cache }
+        guard running else { return }
+        (replaced as? any EndableCache)?.endWatchers()
+        var items: [KeyValue] = []
+        var after: StorageKey? = nil
+        repeat {
+            let page = try await store.list(.prefix(prefix), at: from, limit: 5000, continueAfter: after)
+            items += page.items
+            after = page.hasMore ? page.items.last?.key : nil
+        } while after != nil
+        update { s in
+            cache.load(items, revision: from)
+            for e in holding.held where e.revision > from { cache.apply(e) }
+            cache.advance(to: s.revision)
+            s.all?[prefix] = cache
+        }
+    }
+
+    /// Stops feeding the cache of `prefix`; its watchers end.
+    func detach(_ prefix: String) {
+        let old = caches.withLock { $0.removeValue(forKey: prefix) }
+        update { s in _ = s.all?.removeValue(forKey: prefix) }
+        (old as? any EndableCache)?.endWatchers()
     }
 
     /// Reads every key under the prefix at one revision into the caches.
@@ -377,7 +444,7 @@ final class CacheFeeder: @unchecked Sendable {
     /// unreachable) resumes from the last revision applied, so no event is lost or repeated; when
     /// that revision has been compacted meanwhile, every cache reloads and ends its watchers,
     /// whose clients then resume or get 410 Expired and relist.
-    private func follow(from rev: Revision, _ all: [String: any FeedableCache]) async {
+    private func follow(from rev: Revision) async {
         var from = rev
         var delay = Swift.Duration.milliseconds(100)
         while !Task.isCancelled {
@@ -391,7 +458,7 @@ final class CacheFeeder: @unchecked Sendable {
                 FileHandle.standardError.write(
                     Data("storage watch: revision \(from) compacted; reloading caches\n".utf8))
                 do {
-                    from = try await loadAll(all)
+                    from = try await loadAll(caches.withLock { $0 })
                     continue
                 } catch {}
             } catch {

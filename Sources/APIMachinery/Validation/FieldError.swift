@@ -10,6 +10,8 @@ public struct FieldPath: Hashable, Sendable, CustomStringConvertible {
 
     public init(_ names: String...) { steps = names.map { .child($0) } }
     init(steps: [Step]) { self.steps = steps }
+    /// The empty path (the object itself).
+    public static let root = FieldPath(steps: [])
 
     public func child(_ names: String...) -> FieldPath {
         FieldPath(steps: steps + names.map { .child($0) })
@@ -98,6 +100,15 @@ public struct FieldError: Error, Hashable, Sendable, CustomStringConvertible {
         let detail =
             supported.isEmpty ? "" : "supported values: " + supported.map(GoQuote.quote).joined(separator: ", ")
         return FieldError(.notSupported, f, v, detail)
+    }
+
+    /// `NotSupported` whose supported values are shown as given (already quoted or JSON).
+    public static func notSupportedRaw(_ f: FieldPath, _ v: ErrorValue, _ supported: [String]) -> FieldError {
+        notSupported(f, v, supported)
+    }
+
+    public static func typeInvalid(_ f: FieldPath, _ v: ErrorValue, _ detail: String) -> FieldError {
+        FieldError(.typeInvalid, f, v, detail)
     }
 
     public static func forbidden(_ f: FieldPath, _ detail: String) -> FieldError {

@@ -35,16 +35,20 @@ enum OpenAPIDocs {
     static let v2Cache = V2Cache()
 
     static func respond(_ path: String, _ r: HTTPRequest, server: ServerContext) throws -> HTTPResponse {
-        try respond(path, r, scheme: server.scheme)
+        try respond(path, r, scheme: server.scheme, custom: server.customResources.openAPI)
     }
 
-    static func respond(_ path: String, _ r: HTTPRequest, scheme: Scheme) throws -> HTTPResponse {
+    static func respond(
+        _ path: String, _ r: HTTPRequest, scheme: Scheme,
+        custom: CustomResourceOpenAPI.Published = CustomResourceOpenAPI.Published()
+    ) throws -> HTTPResponse {
         guard r.method == .GET || r.method == .HEAD else { throw APIError.methodNotAllowed() }
-        if path == "/openapi/v2" { return try v2Response(r, scheme: scheme) }
-        if path == "/openapi/v3" { return index(r, scheme: scheme) }
+        if path == "/openapi/v2" { return try v2Response(r, scheme: scheme, custom: custom) }
+        if path == "/openapi/v3" { return index(r, scheme: scheme, custom: custom) }
         let prefix = "/openapi/v3/"
         guard path.hasPrefix(prefix) else { throw Router.notFound }
         let key = String(path.dropFirst(prefix.count))
+        if let doc = custom.v3[key] { return try v3Response(key, doc, r) }
         guard isServed(key, scheme), let doc = v3[key] else { throw Router.notFound }
         return try v3Response(key, doc, r)
     }
@@ -62,16 +66,18 @@ enum OpenAPIDocs {
     }
 
     /// `GET /openapi/v3`: `{"paths":{"<key>":{"serverRelativeURL":"/openapi/v3/<key>?hash=<HASH>"},…}}`.
-    static func index(_ r: HTTPRequest, scheme: Scheme) -> HTTPResponse {
+    static func index(_ r: HTTPRequest, scheme: Scheme, custom: CustomResourceOpenAPI.Published) -> HTTPResponse {
         var w = JSONWriter()
         w.beginObject()
         w.key("paths")
         w.beginObject()
-        for key in v3.keys.sorted() where isServed(key, scheme) {
+        var docs: [String: Document] = custom.v3
+        for (key, doc) in v3 where isServed(key, scheme) && docs[key] == nil { docs[key] = doc }
+        for key in docs.keys.sorted() {
             w.key(key)
             w.beginObject()
             w.key("serverRelativeURL")
-            w.string("/openapi/v3/\(key)?hash=\(v3[key]!.hash)")
+            w.string("/openapi/v3/\(key)?hash=\(docs[key]!.hash)")
             w.endObject()
         }
         w.endObject()
@@ -149,11 +155,13 @@ enum OpenAPIDocs {
     }
 
     /// `GET /openapi/v2`: the swagger document with the paths and definitions of what is served.
-    static func v2Response(_ r: HTTPRequest, scheme: Scheme) throws -> HTTPResponse {
+    static func v2Response(_ r: HTTPRequest, scheme: Scheme, custom: CustomResourceOpenAPI.Published) throws
+        -> HTTPResponse
+    {
         guard let format = negotiate(r.headers.first(name: "accept"), protobuf: v2ProtobufTypes) else {
             return HTTPResponse(status: .notAcceptable, headers: ["Vary": "Accept"])
         }
-        let doc = v2Cache.document(for: scheme, format)
+        let doc = v2Cache.document(for: scheme, format, custom: custom)
         let h: HTTPHeaders = ["Vary": "Accept", "Etag": "\"\(doc.hash)\"", "Cache-Control": "no-cache, private"]
         return content(doc, contentType: format == .json ? "application/json" : v2ProtobufContentType, headers: h, r)
     }
@@ -197,7 +205,7 @@ enum OpenAPIDocs {
     }()
 
     /// Assembles the v2 document for the set of served document keys.
-    static func v2Document(serving served: Set<String>) -> Document {
+    static func v2Document(serving served: Set<String>, extra: [String: [String]] = [:]) -> Document {
         var out: [UInt8] = []
         out.reserveCapacity(v2Table.utf8.count)
         out.append(UInt8(ascii: "{"))
@@ -216,6 +224,11 @@ enum OpenAPIDocs {
                     first = false
                     out += Array(m.json.utf8)
                 }
+                for m in extra[key] ?? [] {
+                    if !first { out.append(UInt8(ascii: ",")) }
+                    first = false
+                    out += Array(m.utf8)
+                }
                 out.append(UInt8(ascii: "}"))
             }
         }
@@ -228,11 +241,32 @@ enum OpenAPIDocs {
         private let lock = NSLock()
         private var json: [Set<String>: Document] = [:]
         private var protobuf: [Set<String>: Document] = [:]
+        /// With custom resources: the latest document per format and its generation.
+        private var custom: [Format: (generation: Int, doc: Document)] = [:]
 
-        func document(for scheme: Scheme, _ format: Format) -> Document {
+        func document(for scheme: Scheme, _ format: Format, custom published: CustomResourceOpenAPI.Published)
+            -> Document
+        {
             var served = Set(v3.keys.filter { isServed($0, scheme) })
             // Paths outside the v3 documents that the server also answers.
             served.insert("version")
+            if published.generation > 0 {
+                lock.lock()
+                if let c = custom[format], c.generation == published.generation {
+                    lock.unlock()
+                    return c.doc
+                }
+                lock.unlock()
+                let j = v2Document(
+                    serving: served, extra: ["definitions": published.v2Definitions, "paths": published.v2Paths])
+                let doc =
+                    format == .json
+                    ? j : Document(OpenAPIV2Protobuf.encode((try? JSONValue.parse(j.bytes)) ?? .object([])))
+                lock.lock()
+                custom[format] = (published.generation, doc)
+                lock.unlock()
+                return doc
+            }
             lock.lock()
             defer { lock.unlock() }
             let j: Document

@@ -59,13 +59,27 @@ extension ResourceStore {
         let (out, cont) = AsyncStream.makeStream(of: [UInt8].self)
         let cache = self.cache
         let version = req.version
+        // A watch asked as a Table (kubectl get -w) gets each object as a one-row Table.
+        let tableColumns: [TableBuilder.Column]?? =
+            req.response.shape == .table ? .some(self.tableColumns[req.version]) : .none
+        let includeObject = req.query["includeObject"]
+        let encode: @Sendable (Event) -> [UInt8] = { [self] e in
+            if let columns = tableColumns, e.type != .bookmark, let o = e.object {
+                let table = TableBuilder.table(
+                    for: [o.object], resource: self.resource, codec: self.storageCodec,
+                    listMeta: MetaV1.ListMeta(resourceVersion: o.object.metadata.resourceVersion),
+                    includeObject: includeObject, columns: columns)
+                return Array("{\"type\":\"\(e.type.rawValue)\",\"object\":".utf8) + table + Array("}\n".utf8)
+            }
+            return self.encodeEvent(e, codec: codec, version: version, format: format)
+        }
         let producer = Task {
             defer {
                 cache.stopWatch(id)
                 cont.finish()
             }
             let deadline = ContinuousClock.now.advanced(by: timeout)
-            for e in initial { cont.yield(self.encodeEvent(e, codec: codec, version: version, format: format)) }
+            for e in initial { cont.yield(encode(e)) }
             if sendInitial == true {
                 var end = Event(
                     type: .bookmark, object: nil, previous: nil, revision: max(revision, self.server.feeder.revision))
@@ -96,7 +110,7 @@ extension ResourceStore {
             for await e in events {
                 if Task.isCancelled { break }
                 if e.type == .bookmark && !bookmarks { continue }
-                cont.yield(self.encodeEvent(e, codec: codec, version: version, format: format))
+                cont.yield(encode(e))
             }
         }
         cont.onTermination = { _ in

@@ -72,7 +72,10 @@ extension APIExtensionsV1.CustomResourceDefinition: Validated {
                 for m in NameValidation.isDNS1035Label(v.name) { errs.append(.invalid(p.child("name"), v.name, m)) }
                 if !seen.insert(v.name).inserted { errs.append(.duplicate(p.child("name"), .string(v.name))) }
             }
-            if v.schema?.openAPIV3Schema == nil {
+            if let schema = v.schema?.openAPIV3Schema {
+                errs += StructuralSchemaValidation.validate(
+                    schema, at: p.child("schema", "openAPIV3Schema"), statusSubresource: v.subresources?.status != nil)
+            } else {
                 errs.append(.required(p.child("schema", "openAPIV3Schema"), "schemas are required"))
             }
         }

@@ -31,7 +31,9 @@ public enum MetaValidation {
     /// Upstream's limit on the total size of annotation keys and values.
     public static let totalAnnotationSizeLimit = 256 * 1024
 
-    static let standardFinalizers: Set<String> = ["kubernetes", "orphan", "foregroundDeletion"]
+    static let standardFinalizers: Set<String> = [
+        "kubernetes", "orphan", "foregroundDeletion", "customresourcecleanup.apiextensions.k8s.io",
+    ]
 
     /// ValidateObjectMeta: names, namespace, labels, annotations, owner references, finalizers.
     public static func validateObjectMeta(

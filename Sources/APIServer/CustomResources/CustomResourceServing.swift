@@ -33,7 +33,8 @@ enum CustomResourceServing {
         return ResourceDescription(
             group: crd.spec.group, version: v.name, resource: names.plural,
             singular: names.singular.isEmpty ? names.kind.lowercased() : names.singular, kind: names.kind,
-            namespaced: crd.spec.scope == "Namespaced", verbs: verbs, shortNames: names.shortNames,
+            namespaced: crd.spec.scope == "Namespaced",
+            verbs: crd.metadata.deletionTimestamp == nil ? verbs : ["delete", "deletecollection", "get", "list", "watch"], shortNames: names.shortNames,
             categories: names.categories, subresources: subs, enabledByDefault: true)
     }
 

@@ -25,6 +25,7 @@ final class CustomResources: @unchecked Sendable {
         var cleaning: Set<String> = []
         /// Bumped whenever what is served changes (discovery and OpenAPI are rebuilt from it).
         var generation = 0
+        var openAPI = CustomResourceOpenAPI.Published()
     }
 
     private let state = Mutex(State())
@@ -54,6 +55,8 @@ final class CustomResources: @unchecked Sendable {
     var servedCRDs: [CRD] { state.withLock { $0.served.values.map(\.crd) } }
 
     var generation: Int { state.withLock { $0.generation } }
+
+    var openAPI: CustomResourceOpenAPI.Published { state.withLock { $0.openAPI } }
 
     // MARK: Controller
 
@@ -126,6 +129,16 @@ final class CustomResources: @unchecked Sendable {
             if let existing, existing.crd.spec == crd.spec, existing.crd.status.acceptedNames == crd.status.acceptedNames,
                 existing.crd.metadata.uid == crd.metadata.uid
             {
+                if terminating && existing.crd.metadata.deletionTimestamp == nil {
+                    // Same store; discovery now lists the verbs a terminating resource keeps.
+                    let descs = crd.spec.versions.filter(\.served).map { CustomResourceServing.description(crd, $0) }
+                    state.withLock { s in
+                        s.served[gr]?.crd = crd
+                        s.served[gr]?.descriptions = descs
+                        for d in descs { s.byGVR[d.groupVersionResource] = d }
+                    }
+                    changed = true
+                }
                 continue
             }
             guard let store = CustomResourceServing.makeStore(crd, server: server) else { continue }
@@ -159,7 +172,11 @@ final class CustomResources: @unchecked Sendable {
             changed = true
         }
         if changed {
-            state.withLock { $0.generation += 1 }
+            let crds = servedCRDs
+            state.withLock { s in
+                s.generation += 1
+                s.openAPI = CustomResourceOpenAPI.build(crds, generation: s.generation)
+            }
             onChange?()
         }
         for crd in current where crd.metadata.deletionTimestamp != nil {
@@ -182,10 +199,14 @@ final class CustomResources: @unchecked Sendable {
             defer { self?.state.withLock { _ = $0.cleaning.remove(name) } }
             guard let self else { return }
             func setTerminating(_ reason: String, _ message: String, status: String = "True") async {
-                _ = try? await crdStore.updateObject(namespace: "", name: name, subresource: "status") { cur in
-                    var c = cur
-                    Self.setCondition(&c.status, "Terminating", status, reason, message)
-                    return c
+                do {
+                    _ = try await crdStore.updateObject(namespace: "", name: name, subresource: "status") { cur in
+                        var c = cur
+                        Self.setCondition(&c.status, "Terminating", status, reason, message)
+                        return c
+                    }
+                } catch {
+                    FileHandle.standardError.write(Data("crd \(name): setting Terminating: \(error)\n".utf8))
                 }
             }
             if crd.metadata.finalizers.contains(Self.cleanupFinalizer) {

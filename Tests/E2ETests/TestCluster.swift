@@ -288,6 +288,14 @@ enum SharedCluster {
     static func get() throws -> TestCluster { try cluster.get() }
 }
 
+/// A cluster of its own for the API-extension suites: the CRDs they create change discovery, which
+/// the kubectl suites compare with upstream's exactly.
+enum ExtensionCluster {
+    static let cluster: Result<TestCluster, any Error> = Result { try TestCluster() }
+
+    static func get() throws -> TestCluster { try cluster.get() }
+}
+
 /// An API server with nothing acting on its objects (`--disable controller-manager`), shared by tests
 /// of the API server's own behaviour that a controller would otherwise change underneath.
 enum APIOnlyCluster {

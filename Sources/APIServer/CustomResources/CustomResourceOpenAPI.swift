@@ -47,11 +47,21 @@ enum CustomResourceOpenAPI {
                 let def = definitionName(group: crd.spec.group, version: v.name, kind: names.kind)
                 let gvk = gvkExtension(crd.spec.group, v.name, names.kind)
                 schemas.append((def, objectSchema(v, gvk: gvk, ref: "#/components/schemas/", v2: false)))
-                schemas.append((def + "List", listSchema(names.kind, def, gvk: gvkExtension(crd.spec.group, v.name, names.listKind), ref: "#/components/schemas/")))
+                schemas.append(
+                    (
+                        def + "List",
+                        listSchema(
+                            names.kind, def, gvk: gvkExtension(crd.spec.group, v.name, names.listKind),
+                            ref: "#/components/schemas/")
+                    ))
                 paths += resourcePaths(crd, v, def: def, v3: true)
                 out.v2Definitions.append(member(def, objectSchema(v, gvk: gvk, ref: "#/definitions/", v2: true)))
                 out.v2Definitions.append(
-                    member(def + "List", listSchema(names.kind, def, gvk: gvkExtension(crd.spec.group, v.name, names.listKind), ref: "#/definitions/")))
+                    member(
+                        def + "List",
+                        listSchema(
+                            names.kind, def, gvk: gvkExtension(crd.spec.group, v.name, names.listKind),
+                            ref: "#/definitions/")))
                 out.v2Paths += resourcePaths(crd, v, def: def, v3: false).map { member($0.key, $0.value) }
             }
             let doc = JSONValue.object([
@@ -97,11 +107,12 @@ enum CustomResourceOpenAPI {
             v2
             ? ref(base, metaPrefix + "ObjectMeta")
             : .object([("allOf", .array([ref(base, metaPrefix + "ObjectMeta")]))])
-        props.insert(contentsOf: [
-            ("apiVersion", .object([("type", .string("string"))])),
-            ("kind", .object([("type", .string("string"))])),
-            ("metadata", meta),
-        ], at: 0)
+        props.insert(
+            contentsOf: [
+                ("apiVersion", .object([("type", .string("string"))])),
+                ("kind", .object([("type", .string("string"))])),
+                ("metadata", meta),
+            ], at: 0)
         if let i = pairs.firstIndex(where: { $0.key == "properties" }) {
             pairs[i].value = .object(props)
         } else {
@@ -129,12 +140,15 @@ enum CustomResourceOpenAPI {
             ("description", .string("\(kind)List is a list of \(kind)")),
             ("required", .array([.string("items")])),
             ("type", .string("object")),
-            ("properties", .object([
-                ("apiVersion", .object([("type", .string("string"))])),
-                ("items", .object([("type", .string("array")), ("items", ref(base, def))])),
-                ("kind", .object([("type", .string("string"))])),
-                ("metadata", ref(base, metaPrefix + "ListMeta")),
-            ])),
+            (
+                "properties",
+                .object([
+                    ("apiVersion", .object([("type", .string("string"))])),
+                    ("items", .object([("type", .string("array")), ("items", ref(base, def))])),
+                    ("kind", .object([("type", .string("string"))])),
+                    ("metadata", ref(base, metaPrefix + "ListMeta")),
+                ])
+            ),
             ("x-kubernetes-group-version-kind", gvk),
         ])
     }
@@ -147,7 +161,9 @@ enum CustomResourceOpenAPI {
     }
 
     static func v2QueryParameter(_ name: String, _ type: String) -> JSONValue {
-        .object([("in", .string("query")), ("name", .string(name)), ("type", .string(type)), ("uniqueItems", .bool(true))])
+        .object([
+            ("in", .string("query")), ("name", .string(name)), ("type", .string(type)), ("uniqueItems", .bool(true)),
+        ])
     }
 
     /// The resource's paths with their operations, as kubectl's probes read them: each carries
@@ -163,30 +179,52 @@ enum CustomResourceOpenAPI {
         let op = v.name.prefix(1).uppercased() + v.name.dropFirst()
         let groupID = group.split(separator: ".").map { $0.prefix(1).uppercased() + $0.dropFirst() }.joined()
         func param(_ n: String, _ t: String) -> JSONValue { v3 ? queryParameter(n, t) : v2QueryParameter(n, t) }
-        let writeParams: [JSONValue] = [param("dryRun", "string"), param("fieldManager", "string"), param("fieldValidation", "string")]
+        let writeParams: [JSONValue] = [
+            param("dryRun", "string"), param("fieldManager", "string"), param("fieldValidation", "string"),
+        ]
         func response(_ def: String) -> JSONValue {
             if v3 {
                 return .object([
-                    ("200", .object([
-                        ("description", .string("OK")),
-                        ("content", .object([
-                            ("application/json", .object([("schema", ref(base, def))])),
-                            ("application/yaml", .object([("schema", ref(base, def))])),
-                        ])),
-                    ]))
+                    (
+                        "200",
+                        .object([
+                            ("description", .string("OK")),
+                            (
+                                "content",
+                                .object([
+                                    ("application/json", .object([("schema", ref(base, def))])),
+                                    ("application/yaml", .object([("schema", ref(base, def))])),
+                                ])
+                            ),
+                        ])
+                    )
                 ])
             }
             return .object([("200", .object([("description", .string("OK")), ("schema", ref(base, def))]))])
         }
         func body(_ def: String, patch: Bool) -> [(key: String, value: JSONValue)] {
             if v3 {
-                let types = patch ? ["application/json-patch+json", "application/merge-patch+json"] : ["application/json", "application/yaml"]
+                let types =
+                    patch
+                    ? ["application/json-patch+json", "application/merge-patch+json"]
+                    : ["application/json", "application/yaml"]
                 let schema = patch ? ref(base, metaPrefix + "Patch") : ref(base, def)
-                return [("requestBody", .object([("content", .object(types.map { ($0, .object([("schema", schema)])) })), ("required", .bool(true))]))]
+                return [
+                    (
+                        "requestBody",
+                        .object([
+                            ("content", .object(types.map { ($0, .object([("schema", schema)])) })),
+                            ("required", .bool(true)),
+                        ])
+                    )
+                ]
             }
             return []
         }
-        func operation(_ action: String, _ verbID: String, params: [JSONValue], responseDef: String, bodyDef: String? = nil, patch: Bool = false) -> JSONValue {
+        func operation(
+            _ action: String, _ verbID: String, params: [JSONValue], responseDef: String, bodyDef: String? = nil,
+            patch: Bool = false
+        ) -> JSONValue {
             var pairs: [(key: String, value: JSONValue)] = [
                 ("operationId", .string("\(verbID)\(groupID)\(op)\(namespaced ? "Namespaced" : "")\(names.kind)")),
                 ("parameters", .array(params)),
@@ -199,35 +237,88 @@ enum CustomResourceOpenAPI {
             ]
             if !v3 && bodyDef != nil {
                 var p = params
-                p.append(.object([("in", .string("body")), ("name", .string("body")), ("required", .bool(true)), ("schema", patch ? ref(base, metaPrefix + "Patch") : ref(base, bodyDef!))]))
+                p.append(
+                    .object([
+                        ("in", .string("body")), ("name", .string("body")), ("required", .bool(true)),
+                        ("schema", patch ? ref(base, metaPrefix + "Patch") : ref(base, bodyDef!)),
+                    ]))
                 pairs[1].value = .array(p)
             }
             return .object(pairs)
         }
-        let listParams = ["labelSelector", "fieldSelector", "limit", "continue", "resourceVersion", "resourceVersionMatch", "watch", "timeoutSeconds", "allowWatchBookmarks", "sendInitialEvents"].map { param($0, $0 == "limit" || $0 == "timeoutSeconds" ? "integer" : ($0 == "watch" || $0 == "allowWatchBookmarks" || $0 == "sendInitialEvents" ? "boolean" : "string")) }
+        let listParams = [
+            "labelSelector", "fieldSelector", "limit", "continue", "resourceVersion", "resourceVersionMatch", "watch",
+            "timeoutSeconds", "allowWatchBookmarks", "sendInitialEvents",
+        ].map {
+            param(
+                $0,
+                $0 == "limit" || $0 == "timeoutSeconds"
+                    ? "integer"
+                    : ($0 == "watch" || $0 == "allowWatchBookmarks" || $0 == "sendInitialEvents" ? "boolean" : "string")
+            )
+        }
         var out: [(key: String, value: JSONValue)] = []
-        out.append((prefix, .object([
-            ("get", operation("list", "list", params: listParams, responseDef: def + "List")),
-            ("post", operation("post", "create", params: writeParams, responseDef: def, bodyDef: def)),
-            ("delete", operation("deletecollection", "deletecollection", params: listParams, responseDef: metaPrefix + "Status")),
-        ])))
-        out.append((prefix + "/{name}", .object([
-            ("get", operation("get", "read", params: [], responseDef: def)),
-            ("put", operation("put", "replace", params: writeParams, responseDef: def, bodyDef: def)),
-            ("patch", operation("patch", "patch", params: writeParams + [param("force", "boolean")], responseDef: def, bodyDef: def, patch: true)),
-            ("delete", operation("delete", "delete", params: [param("dryRun", "string"), param("gracePeriodSeconds", "integer"), param("propagationPolicy", "string")], responseDef: metaPrefix + "Status")),
-        ])))
+        out.append(
+            (
+                prefix,
+                .object([
+                    ("get", operation("list", "list", params: listParams, responseDef: def + "List")),
+                    ("post", operation("post", "create", params: writeParams, responseDef: def, bodyDef: def)),
+                    (
+                        "delete",
+                        operation(
+                            "deletecollection", "deletecollection", params: listParams,
+                            responseDef: metaPrefix + "Status")
+                    ),
+                ])
+            ))
+        out.append(
+            (
+                prefix + "/{name}",
+                .object([
+                    ("get", operation("get", "read", params: [], responseDef: def)),
+                    ("put", operation("put", "replace", params: writeParams, responseDef: def, bodyDef: def)),
+                    (
+                        "patch",
+                        operation(
+                            "patch", "patch", params: writeParams + [param("force", "boolean")], responseDef: def,
+                            bodyDef: def, patch: true)
+                    ),
+                    (
+                        "delete",
+                        operation(
+                            "delete", "delete",
+                            params: [
+                                param("dryRun", "string"), param("gracePeriodSeconds", "integer"),
+                                param("propagationPolicy", "string"),
+                            ], responseDef: metaPrefix + "Status")
+                    ),
+                ])
+            ))
         if v.subresources?.status != nil {
-            out.append((prefix + "/{name}/status", .object([
-                ("get", operation("get", "read", params: [], responseDef: def)),
-                ("put", operation("put", "replace", params: writeParams, responseDef: def, bodyDef: def)),
-                ("patch", operation("patch", "patch", params: writeParams + [param("force", "boolean")], responseDef: def, bodyDef: def, patch: true)),
-            ])))
+            out.append(
+                (
+                    prefix + "/{name}/status",
+                    .object([
+                        ("get", operation("get", "read", params: [], responseDef: def)),
+                        ("put", operation("put", "replace", params: writeParams, responseDef: def, bodyDef: def)),
+                        (
+                            "patch",
+                            operation(
+                                "patch", "patch", params: writeParams + [param("force", "boolean")], responseDef: def,
+                                bodyDef: def, patch: true)
+                        ),
+                    ])
+                ))
         }
         if namespaced {
-            out.append(("/apis/\(group)/\(v.name)/\(names.plural)", .object([
-                ("get", operation("list", "list", params: listParams, responseDef: def + "List"))
-            ])))
+            out.append(
+                (
+                    "/apis/\(group)/\(v.name)/\(names.plural)",
+                    .object([
+                        ("get", operation("list", "list", params: listParams, responseDef: def + "List"))
+                    ])
+                ))
         }
         return out
     }

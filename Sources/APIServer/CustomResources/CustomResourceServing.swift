@@ -33,8 +33,7 @@ enum CustomResourceServing {
         return ResourceDescription(
             group: crd.spec.group, version: v.name, resource: names.plural,
             singular: names.singular.isEmpty ? names.kind.lowercased() : names.singular, kind: names.kind,
-            namespaced: crd.spec.scope == "Namespaced",
-            verbs: crd.metadata.deletionTimestamp == nil ? verbs : ["delete", "deletecollection", "get", "list", "watch"], shortNames: names.shortNames,
+            namespaced: crd.spec.scope == "Namespaced", verbs: verbs, shortNames: names.shortNames,
             categories: names.categories, subresources: subs, enabledByDefault: true)
     }
 
@@ -50,7 +49,8 @@ enum CustomResourceServing {
         let kind = crd.status.acceptedNames.kind
         let storageAPIVersion = "\(group)/\(storage.name)"
         let storageSchema = schema(storage)
-        let storageCodec = codec(group: group, version: storage.name, kind: kind, schema: storageSchema,
+        let storageCodec = codec(
+            group: group, version: storage.name, kind: kind, schema: storageSchema,
             storageAPIVersion: storageAPIVersion)
         var codecs: [String: VersionCodec<CustomObject>] = [:]
         var columns: [String: [TableBuilder.Column]] = [:]
@@ -59,7 +59,8 @@ enum CustomResourceServing {
             codecs[apiVersion] =
                 v.name == storage.name
                 ? storageCodec
-                : codec(group: group, version: v.name, kind: kind, schema: schema(v), storageAPIVersion: storageAPIVersion)
+                : codec(
+                    group: group, version: v.name, kind: kind, schema: schema(v), storageAPIVersion: storageAPIVersion)
             columns[apiVersion] = PrinterColumns.columns(v)
         }
         let primary = description(crd, served.first { $0.storage } ?? served[0])
@@ -79,7 +80,8 @@ enum CustomResourceServing {
                 details: MetaV1.StatusDetails())
         }
         strategy.validate = { obj, old in
-            var errs = MetaValidation.validateObjectMeta(obj.metadata, namespaced: namespaced, nameRule: .dns1123Subdomain)
+            var errs = MetaValidation.validateObjectMeta(
+                obj.metadata, namespaced: namespaced, nameRule: .dns1123Subdomain)
             if let old { errs += MetaValidation.validateObjectMetaUpdate(obj.metadata, old.metadata) }
             if let storageSchema { errs += SchemaValidation.validateTopLevel(obj.fields, storageSchema) }
             return errs
@@ -162,7 +164,9 @@ enum CustomResourceServing {
                 return o.jsonBytes
             },
             itemProto: { obj in obj.jsonBytes },
-            fromJSONValue: { bytes, track in finish(try ObjectDecoding.decodeJSON(CustomObject.self, bytes, track: track)) }
+            fromJSONValue: { bytes, track in
+                finish(try ObjectDecoding.decodeJSON(CustomObject.self, bytes, track: track))
+            }
         )
         c.itemsCarryTypeMeta = true
         c.offersProtobuf = false

@@ -50,7 +50,21 @@ final class CustomResources: @unchecked Sendable {
 
     func isTerminating(_ crdName: String) -> Bool { state.withLock { $0.terminating.contains(crdName) } }
 
-    var descriptions: [ResourceDescription] { state.withLock { $0.served.values.flatMap(\.descriptions) } }
+    /// What discovery lists: a terminating definition's resources keep only the verbs that still
+    /// work (requests are routed by the full descriptions, so a create gets upstream's 405).
+    var descriptions: [ResourceDescription] {
+        state.withLock { s in
+            s.served.values.flatMap { served in
+                served.descriptions.map { d in
+                    var d = d
+                    if served.crd.metadata.deletionTimestamp != nil {
+                        d.verbs = ["delete", "deletecollection", "get", "list", "watch"]
+                    }
+                    return d
+                }
+            }
+        }
+    }
 
     var servedCRDs: [CRD] { state.withLock { $0.served.values.map(\.crd) } }
 
@@ -96,26 +110,11 @@ final class CustomResources: @unchecked Sendable {
             ($0.metadata.creationTimestamp?.seconds ?? 0, $0.metadata.name)
                 < ($1.metadata.creationTimestamp?.seconds ?? 0, $1.metadata.name)
         }
-        for i in known.indices {
-            let crd = known[i]
-            let wanted = Self.desiredStatus(crd, others: known)
-            known[i].status = wanted
-            if wanted != crd.status {
-                let others = known
-                do {
-                    _ = try await crdStore.updateObject(namespace: "", name: crd.metadata.name, subresource: "status") {
-                        current in
-                        var c = current
-                        c.status = Self.desiredStatus(current, others: others)
-                        return c
-                    }
-                } catch {
-                    ok = false
-                }
-            }
-        }
-        // Serve what is established, with the names it was accepted under.
-        let current = crdStore.cache.snapshot(.everything).items.map(\.object)
+        let stored = known
+        for i in known.indices { known[i].status = Self.desiredStatus(known[i], others: known) }
+        // Serve what is established, with the names it was accepted under — before the status
+        // saying so is written, so a client that sees Established finds the resource served.
+        let current = known
         var changed = false
         var wantedGRs: Set<GroupResource> = []
         for crd in current where Self.isEstablished(crd) {
@@ -124,9 +123,14 @@ final class CustomResources: @unchecked Sendable {
             let existing = state.withLock { $0.served[gr] }
             let terminating = crd.metadata.deletionTimestamp != nil
             state.withLock { s in
-                if terminating { s.terminating.insert(crd.metadata.name) } else { s.terminating.remove(crd.metadata.name) }
+                if terminating {
+                    s.terminating.insert(crd.metadata.name)
+                } else {
+                    s.terminating.remove(crd.metadata.name)
+                }
             }
-            if let existing, existing.crd.spec == crd.spec, existing.crd.status.acceptedNames == crd.status.acceptedNames,
+            if let existing, existing.crd.spec == crd.spec,
+                existing.crd.status.acceptedNames == crd.status.acceptedNames,
                 existing.crd.metadata.uid == crd.metadata.uid
             {
                 if terminating && existing.crd.metadata.deletionTimestamp == nil {
@@ -178,6 +182,19 @@ final class CustomResources: @unchecked Sendable {
                 s.openAPI = CustomResourceOpenAPI.build(crds, generation: s.generation)
             }
             onChange?()
+        }
+        for (i, crd) in stored.enumerated() where known[i].status != crd.status {
+            let others = known
+            do {
+                _ = try await crdStore.updateObject(namespace: "", name: crd.metadata.name, subresource: "status") {
+                    current in
+                    var c = current
+                    c.status = Self.desiredStatus(current, others: others)
+                    return c
+                }
+            } catch {
+                ok = false
+            }
         }
         for crd in current where crd.metadata.deletionTimestamp != nil {
             startCleanup(crd)
@@ -277,8 +294,9 @@ final class CustomResources: @unchecked Sendable {
     ) {
         let requested = crd.spec.names
         var accepted = crd.status.acceptedNames
-        var taken: (plural: Set<String>, singular: Set<String>, short: Set<String>, kind: Set<String>, list: Set<String>) =
-            ([], [], [], [], [])
+        var taken:
+            (plural: Set<String>, singular: Set<String>, short: Set<String>, kind: Set<String>, list: Set<String>) =
+                ([], [], [], [], [])
         for o in others where o.metadata.uid != crd.metadata.uid && o.spec.group == crd.spec.group {
             let n = o.status.acceptedNames
             if !n.plural.isEmpty { taken.plural.insert(n.plural) }

@@ -1,7 +1,7 @@
 """End-to-end checks of k8swift with Python: the official client, raw HTTP replays of upstream's
 recorded exchanges, and random bad input. Run by Tests/E2ETests (Swift) against a live server.
 
-usage: e2e.py client|recorded|fuzz N  --kubeconfig KC --data-dir DIR --testdata DIR
+usage: e2e.py client|custom|operator|recorded|fuzz N  --kubeconfig KC --data-dir DIR --testdata DIR
 Exits non-zero with a list of failures."""
 import argparse, base64, json, os, random, ssl, sys, threading, time, http.client, uuid
 
@@ -400,6 +400,138 @@ def writer(args):
         t.join()
 
 
+def custom(args):
+    """Custom resources through the official client: a CRD created with the typed API, its objects
+    driven with the dynamic client (discovery, CRUD, merge patch, status, scale, watch)."""
+    from kubernetes import client as k, config, dynamic, watch
+    config.load_kube_config(args.kubeconfig)
+    ext = k.ApiextensionsV1Api()
+    group = "py-" + uuid.uuid4().hex[:6] + ".example.com"
+    crd = {
+        "apiVersion": "apiextensions.k8s.io/v1", "kind": "CustomResourceDefinition",
+        "metadata": {"name": f"gizmos.{group}"},
+        "spec": {"group": group, "scope": "Namespaced",
+                 "names": {"plural": "gizmos", "singular": "gizmo", "kind": "Gizmo", "shortNames": ["gz"]},
+                 "versions": [{"name": "v1", "served": True, "storage": True,
+                               "subresources": {"status": {}, "scale": {"specReplicasPath": ".spec.size", "statusReplicasPath": ".status.size"}},
+                               "schema": {"openAPIV3Schema": {"type": "object", "properties": {
+                                   "spec": {"type": "object", "properties": {"size": {"type": "integer", "default": 2, "maximum": 9},
+                                                                             "color": {"type": "string"}}},
+                                   "status": {"type": "object", "properties": {"size": {"type": "integer"}, "ready": {"type": "boolean"}}}}}}}]}}
+    ext.create_custom_resource_definition(crd)
+    deadline = time.time() + 20
+    while time.time() < deadline:
+        got = ext.read_custom_resource_definition(f"gizmos.{group}")
+        conds = {c.type: c.status for c in (got.status.conditions or [])}
+        if conds.get("Established") == "True":
+            break
+        time.sleep(0.2)
+    check(conds.get("Established") == "True" and conds.get("NamesAccepted") == "True", f"crd conditions: {conds}")
+    # A discovery cache of its own: the client keeps one per server address in /tmp otherwise.
+    dyn = dynamic.DynamicClient(k.ApiClient(), cache_file=os.path.join(args.data_dir, f"discovery-{group}.json"))
+    res = dyn.resources.get(api_version=f"{group}/v1", kind="Gizmo")
+    check(res.namespaced and res.name == "gizmos" and "gz" in (res.short_names or []), f"discovered: {res.name} {res.short_names}")
+    ns = "pyc-" + uuid.uuid4().hex[:6]
+    k.CoreV1Api().create_namespace(k.V1Namespace(metadata=k.V1ObjectMeta(name=ns)))
+    events = []
+
+    def watcher():
+        w = watch.Watch()
+        for e in w.stream(k.CustomObjectsApi().list_namespaced_custom_object, group, "v1", ns, "gizmos", timeout_seconds=10):
+            events.append((e["type"], e["object"]["metadata"]["name"], e["object"].get("spec", {}).get("size")))
+            if e["type"] == "DELETED":
+                w.stop()
+    t = threading.Thread(target=watcher)
+    t.start()
+    time.sleep(0.5)
+    g = res.create(body={"apiVersion": f"{group}/v1", "kind": "Gizmo", "metadata": {"name": "g1"}, "spec": {"color": "red"}}, namespace=ns)
+    check(g.spec.size == 2 and g.metadata.generation == 1, f"defaulted on create: {g.spec}")
+    g = res.patch(name="g1", namespace=ns, body={"spec": {"size": 4}}, content_type="application/merge-patch+json")
+    check(g.spec.size == 4 and g.metadata.generation == 2, f"merge patch: {g.spec} gen {g.metadata.generation}")
+    try:
+        res.patch(name="g1", namespace=ns, body={"spec": {"size": 99}}, content_type="application/merge-patch+json")
+        check(False, "size above maximum accepted")
+    except Exception as e:
+        check(getattr(e, "status", 0) == 422 and "spec.size in body should be less than or equal to 9" in str(getattr(e, "body", "")), f"invalid patch: {e}")
+    st = res.status.patch(name="g1", namespace=ns, body={"status": {"size": 4, "ready": True}, "spec": {"size": 1}},
+                          content_type="application/merge-patch+json")
+    check(st.status.ready is True and st.spec.size == 4 and st.metadata.generation == 2, f"status patch: {st.status} {st.spec}")
+    sc = k.CustomObjectsApi().patch_namespaced_custom_object_scale(group, "v1", ns, "gizmos", "g1", {"spec": {"replicas": 6}})
+    check(sc["spec"]["replicas"] == 6 and sc["status"]["replicas"] == 4, f"scale: {sc}")
+    lst = res.get(namespace=ns)
+    check([i.metadata.name for i in lst.items] == ["g1"] and lst.items[0].kind == "Gizmo", f"list: {lst}")
+    res.delete(name="g1", namespace=ns)
+    t.join(15)
+    check([e[0] for e in events] == ["ADDED", "MODIFIED", "MODIFIED", "MODIFIED", "DELETED"] and events[2][2] == 4,
+          f"watch: {events}")
+    ext.delete_custom_resource_definition(f"gizmos.{group}")
+
+
+def operator(args):
+    """Runs the small kopf operator of operator_app.py against the server: a Greeting gets a
+    ConfigMap it owns and a status; an edit updates both; deleting it lets the finalizer go."""
+    from kubernetes import client as k, config
+    import subprocess
+    config.load_kube_config(args.kubeconfig)
+    ext, core, co = k.ApiextensionsV1Api(), k.CoreV1Api(), k.CustomObjectsApi()
+    group = "kopf.example.com"
+    try:
+        ext.create_custom_resource_definition({
+            "apiVersion": "apiextensions.k8s.io/v1", "kind": "CustomResourceDefinition",
+            "metadata": {"name": f"greetings.{group}"},
+            "spec": {"group": group, "scope": "Namespaced",
+                     "names": {"plural": "greetings", "singular": "greeting", "kind": "Greeting"},
+                     "versions": [{"name": "v1", "served": True, "storage": True, "subresources": {"status": {}},
+                                   "schema": {"openAPIV3Schema": {"type": "object", "properties": {
+                                       "spec": {"type": "object", "properties": {"name": {"type": "string"}}},
+                                       "status": {"type": "object", "x-kubernetes-preserve-unknown-fields": True}}}}}]}})
+    except k.ApiException as e:
+        check(e.status == 409, f"crd: {e}")
+    time.sleep(1)
+    ns = "kopf-" + uuid.uuid4().hex[:6]
+    core.create_namespace(k.V1Namespace(metadata=k.V1ObjectMeta(name=ns)))
+    here = os.path.dirname(os.path.abspath(__file__))
+    env = dict(os.environ, KUBECONFIG=args.kubeconfig)
+    proc = subprocess.Popen([sys.executable, "-m", "kopf", "run", "--standalone", "--namespace", ns,
+                             os.path.join(here, "operator_app.py")], env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    try:
+        co.create_namespaced_custom_object(group, "v1", ns, "greetings",
+                                           {"apiVersion": f"{group}/v1", "kind": "Greeting", "metadata": {"name": "hi"}, "spec": {"name": "world"}})
+
+        def wait(what, cond, timeout=40):
+            end = time.time() + timeout
+            last = None
+            while time.time() < end:
+                try:
+                    last = cond()
+                    if last:
+                        return last
+                except k.ApiException:
+                    pass
+                time.sleep(0.3)
+            check(False, f"timed out waiting for {what} (last: {last})")
+        cm = wait("configmap", lambda: core.read_namespaced_config_map("hi-greeting", ns))
+        if cm:
+            check(cm.data == {"message": "hello, world"}, f"configmap data: {cm.data}")
+            owners = cm.metadata.owner_references or []
+            check(len(owners) == 1 and owners[0].kind == "Greeting" and owners[0].name == "hi", f"owner: {owners}")
+        wait("status", lambda: (co.get_namespaced_custom_object_status(group, "v1", ns, "greetings", "hi").get("status") or {})
+             .get("create_greeting", {}).get("message") == "hello, world")
+        co.patch_namespaced_custom_object(group, "v1", ns, "greetings", "hi", {"spec": {"name": "swift"}})
+        wait("updated configmap", lambda: core.read_namespaced_config_map("hi-greeting", ns).data == {"message": "hello, swift"})
+        co.delete_namespaced_custom_object(group, "v1", ns, "greetings", "hi")
+        wait("greeting gone", lambda: not [i for i in co.list_namespaced_custom_object(group, "v1", ns, "greetings")["items"]])
+    finally:
+        proc.terminate()
+        try:
+            out = proc.communicate(timeout=10)[0].decode(errors="replace")
+        except Exception:
+            proc.kill()
+            out = ""
+        if failures:
+            print(out[-4000:])
+
+
 if __name__ == "__main__":
     ap = argparse.ArgumentParser()
     ap.add_argument("mode")
@@ -411,7 +543,8 @@ if __name__ == "__main__":
     ap.add_argument("--acked", default="")
     ap.add_argument("--namespace", default="default")
     a = ap.parse_args()
-    {"client": client, "controllers": controllers, "recorded": recorded, "fuzz": fuzz, "writer": writer}[a.mode](a)
+    {"client": client, "controllers": controllers, "recorded": recorded, "fuzz": fuzz, "writer": writer,
+     "custom": custom, "operator": operator}[a.mode](a)
     for f in failures[:50]:
         print("FAIL:", f)
     print(f"{len(failures)} failures")

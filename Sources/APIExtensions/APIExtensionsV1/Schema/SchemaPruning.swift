@@ -40,7 +40,9 @@ public enum SchemaPruning {
 
     static func join(_ path: String, _ key: String) -> String { path.isEmpty ? key : path + "." + key }
 
-    static func prune(_ value: inout JSONValue, _ s: CompiledSchema, path: String, root: Bool, _ unknown: inout [String]) {
+    static func prune(
+        _ value: inout JSONValue, _ s: CompiledSchema, path: String, root: Bool, _ unknown: inout [String]
+    ) {
         switch value {
         case .object(let pairs):
             var out: [(key: String, value: JSONValue)] = []

@@ -92,7 +92,9 @@ public enum SchemaValidation {
         if case .null = v {
             if s.nullable || (s.type.isEmpty && !s.intOrString) { return }
             errs.append(
-                .typeInvalid(path, .json("null"), "\(inBody(path)) must be of type \(s.intOrString ? "string" : s.type): \"null\""))
+                .typeInvalid(
+                    path, .string("null"),
+                    "\(inBody(path)) must be of type \(s.intOrString ? "integer,string" : s.type): \"null\""))
             return
         }
         if !typeMatches(v, s) {

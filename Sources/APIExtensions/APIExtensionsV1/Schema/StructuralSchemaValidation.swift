@@ -21,7 +21,9 @@ public enum StructuralSchemaValidation {
         }
         if let meta = schema.properties["metadata"] {
             let p = path.child("properties").key("metadata")
-            if !meta.type.isEmpty && meta.type != "object" { errs.append(.invalid(p.child("type"), meta.type, "must be object")) }
+            if !meta.type.isEmpty && meta.type != "object" {
+                errs.append(.invalid(p.child("type"), meta.type, "must be object"))
+            }
             if meta.properties.keys.contains(where: { $0 != "name" && $0 != "generateName" }) || meta.default != nil {
                 errs.append(
                     .forbidden(
@@ -33,8 +35,12 @@ public enum StructuralSchemaValidation {
         for key in ["apiVersion", "kind"] {
             if let s = schema.properties[key] {
                 let p = path.child("properties").key(key)
-                if !s.type.isEmpty && s.type != "string" { errs.append(.invalid(p.child("type"), s.type, "must be string")) }
-                if s.default != nil { errs.append(.forbidden(p.child("default"), "must not be set in top-level \(key)")) }
+                if !s.type.isEmpty && s.type != "string" {
+                    errs.append(.invalid(p.child("type"), s.type, "must be string"))
+                }
+                if s.default != nil {
+                    errs.append(.forbidden(p.child("default"), "must not be set in top-level \(key)"))
+                }
             }
         }
         if statusSubresource {
@@ -68,7 +74,8 @@ public enum StructuralSchemaValidation {
         generic(s, path, &errs)
         if !s.type.isEmpty && !types.contains(s.type) {
             if s.type == "null" {
-                errs.append(.forbidden(path.child("type"), "type cannot be set to null, use nullable as an alternative"))
+                errs.append(
+                    .forbidden(path.child("type"), "type cannot be set to null, use nullable as an alternative"))
             } else {
                 errs.append(.notSupported(path.child("type"), .string(s.type), types.sorted()))
             }
@@ -90,10 +97,12 @@ public enum StructuralSchemaValidation {
         if s.xKubernetesEmbeddedResource {
             if s.type != "object" {
                 if s.type.isEmpty {
-                    errs.append(.required(path.child("type"), "must be object if x-kubernetes-embedded-resource is true"))
+                    errs.append(
+                        .required(path.child("type"), "must be object if x-kubernetes-embedded-resource is true"))
                 } else {
                     errs.append(
-                        .invalid(path.child("type"), s.type, "must be object if x-kubernetes-embedded-resource is true"))
+                        .invalid(path.child("type"), s.type, "must be object if x-kubernetes-embedded-resource is true")
+                    )
                 }
             }
             if s.xKubernetesPreserveUnknownFields != true && s.properties.isEmpty {
@@ -106,7 +115,8 @@ public enum StructuralSchemaValidation {
             if s.additionalProperties != nil {
                 errs.append(
                     .forbidden(
-                        path.child("additionalProperties"), "must not be used if x-kubernetes-embedded-resource is set"))
+                        path.child("additionalProperties"), "must not be used if x-kubernetes-embedded-resource is set")
+                )
             }
         }
         if s.type == "array" && s.items?.schema == nil {
@@ -128,7 +138,8 @@ public enum StructuralSchemaValidation {
         if let ap = s.additionalProperties?.schema {
             if ap.type.isEmpty && ap.xKubernetesPreserveUnknownFields != true && !ap.xKubernetesIntOrString {
                 errs.append(
-                    .required(path.child("additionalProperties", "type"), "must not be empty for specified object fields"))
+                    .required(
+                        path.child("additionalProperties", "type"), "must not be empty for specified object fields"))
             }
             node(ap, path.child("additionalProperties"), root: false, &errs)
         }
@@ -153,7 +164,8 @@ public enum StructuralSchemaValidation {
         }
         if !s.properties.isEmpty, let ap = s.additionalProperties, !ap.allows || ap.schema != nil {
             errs.append(
-                .forbidden(path.child("additionalProperties"), "additionalProperties and properties are mutual exclusive"))
+                .forbidden(
+                    path.child("additionalProperties"), "additionalProperties and properties are mutual exclusive"))
         }
         if !s.id.isEmpty { errs.append(.forbidden(path.child("id"), "id is not supported")) }
         if s.additionalItems != nil {
@@ -188,7 +200,9 @@ public enum StructuralSchemaValidation {
         if !s.type.isEmpty { errs.append(.forbidden(path.child("type"), empty)) }
         if !s.title.isEmpty { errs.append(.forbidden(path.child("title"), empty)) }
         if !s.description.isEmpty { errs.append(.forbidden(path.child("description"), empty)) }
-        if !s.xKubernetesListMapKeys.isEmpty { errs.append(.forbidden(path.child("x-kubernetes-list-map-keys"), empty)) }
+        if !s.xKubernetesListMapKeys.isEmpty {
+            errs.append(.forbidden(path.child("x-kubernetes-list-map-keys"), empty))
+        }
         if !s.xKubernetesValidations.isEmpty { errs.append(.forbidden(path.child("x-kubernetes-validations"), empty)) }
         if s.additionalProperties != nil { errs.append(.forbidden(path.child("additionalProperties"), undefined)) }
         if s.default != nil { errs.append(.forbidden(path.child("default"), undefined)) }
@@ -199,9 +213,13 @@ public enum StructuralSchemaValidation {
         if s.xKubernetesPreserveUnknownFields != nil {
             errs.append(.forbidden(path.child("x-kubernetes-preserve-unknown-fields"), falsy))
         }
-        if s.xKubernetesEmbeddedResource { errs.append(.forbidden(path.child("x-kubernetes-embedded-resource"), falsy)) }
+        if s.xKubernetesEmbeddedResource {
+            errs.append(.forbidden(path.child("x-kubernetes-embedded-resource"), falsy))
+        }
         if s.xKubernetesIntOrString { errs.append(.forbidden(path.child("x-kubernetes-int-or-string"), falsy)) }
-        for (k, p) in s.properties.sorted(by: { $0.key < $1.key }) { junctor(p, path.child("properties").key(k), &errs) }
+        for (k, p) in s.properties.sorted(by: { $0.key < $1.key }) {
+            junctor(p, path.child("properties").key(k), &errs)
+        }
         if let items = s.items?.schema { junctor(items, path.child("items"), &errs) }
         for (name, list) in [("allOf", s.allOf), ("anyOf", s.anyOf), ("oneOf", s.oneOf)] {
             for (i, j) in list.enumerated() { junctor(j, path.child(name).index(i), &errs) }
@@ -217,7 +235,10 @@ public enum StructuralSchemaValidation {
         let compiled = CompiledSchema(s)
         var pruned = value
         if !SchemaPruning.prune(&pruned, compiled, path: "x").isEmpty {
-            errs.append(.invalid(path.child("default"), .json(String(decoding: d.raw, as: UTF8.self)), "must not have unknown fields"))
+            errs.append(
+                .invalid(
+                    path.child("default"), .json(String(decoding: d.raw, as: UTF8.self)), "must not have unknown fields"
+                ))
             return
         }
         errs += SchemaValidation.validate(value, compiled, at: path.child("default"))

@@ -10,10 +10,23 @@ extension ResourceStore {
         return h
     }
 
+    /// Objects in the version a request asks for: as they are, unless a webhook converts them.
+    func converted(_ items: [CachedObject<T>], _ version: String) async throws -> [CachedObject<T>] {
+        guard let convert = webhookConversion, version != storageCodec.groupVersionKind.apiVersion, !items.isEmpty
+        else { return items }
+        let objects = try await convert(items.map(\.object), version)
+        return zip(items, objects).map { item, o in
+            var o = o
+            o.metadata.resourceVersion = item.object.metadata.resourceVersion
+            return CachedObject(key: item.key, object: o, revision: item.revision, fieldSet: item.fieldSet)
+        }
+    }
+
     /// One object in the negotiated format and shape.
     func respond(_ obj: CachedObject<T>, _ req: ResourceRequest, status: HTTPResponseStatus, warnings: [String] = [])
-        throws -> HTTPResponse
+        async throws -> HTTPResponse
     {
+        let obj = try await converted([obj], req.version)[0]
         let codec = self.codec(req.version)
         let f = req.response
         switch f.shape {
@@ -92,7 +105,8 @@ extension ResourceStore {
     func respondList(
         _ items: [CachedObject<T>], revision: Revision, continue token: String?, remaining: Int64?,
         _ req: ResourceRequest
-    ) throws -> HTTPResponse {
+    ) async throws -> HTTPResponse {
+        let items = req.response.shape == .object ? try await converted(items, req.version) : items
         let codec = self.codec(req.version)
         let gvk = codec.groupVersionKind
         var meta = MetaV1.ListMeta(resourceVersion: String(revision))

@@ -79,7 +79,25 @@ extension ResourceStore {
                 cont.finish()
             }
             let deadline = ContinuousClock.now.advanced(by: timeout)
-            for e in initial { cont.yield(encode(e)) }
+            let convert = self.webhookConversion != nil && version != self.storageCodec.groupVersionKind.apiVersion
+            /// The event in the watch's version; a failed conversion ends the watch with an error.
+            func deliver(_ e: Event) async -> Bool {
+                guard convert, let o = e.object else {
+                    cont.yield(encode(e))
+                    return true
+                }
+                do {
+                    var c = e
+                    c.object = try await self.converted([o], version)[0]
+                    cont.yield(encode(c))
+                    return true
+                } catch {
+                    let err = (error as? APIError) ?? APIError.internalError("\(error)")
+                    cont.yield(self.encodeWatchError(err, format: format))
+                    return false
+                }
+            }
+            for e in initial where !(await deliver(e)) { return }
             if sendInitial == true {
                 var end = Event(
                     type: .bookmark, object: nil, previous: nil, revision: max(revision, self.server.feeder.revision))
@@ -110,7 +128,7 @@ extension ResourceStore {
             for await e in events {
                 if Task.isCancelled { break }
                 if e.type == .bookmark && !bookmarks { continue }
-                cont.yield(encode(e))
+                if !(await deliver(e)) { break }
             }
         }
         cont.onTermination = { _ in

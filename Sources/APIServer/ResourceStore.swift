@@ -63,6 +63,11 @@ final class ResourceStore<T: StoredKind>: ResourceHandler, @unchecked Sendable {
     /// Table columns by apiVersion when they are not the built-in ones of the resource (custom
     /// resources' `additionalPrinterColumns`).
     var tableColumns: [String: [TableBuilder.Column]] = [:]
+    /// Conversion of objects to a version by a webhook (custom resources with `Webhook`
+    /// conversion); objects already in the version are left as they are.
+    var webhookConversion: (@Sendable ([T], _ apiVersion: String) async throws -> [T])? = nil
+    /// Warnings every response of a version carries (deprecated custom resource versions).
+    var versionWarnings: [String: String] = [:]
     /// Where the `scale` subresource finds replicas and the selector.
     var scalePaths = ScalePaths.builtIn
 
@@ -109,6 +114,13 @@ final class ResourceStore<T: StoredKind>: ResourceHandler, @unchecked Sendable {
     // MARK: Dispatch
 
     func handle(_ req: ResourceRequest) async throws -> HTTPResponse {
+        guard let warning = versionWarnings[req.version] else { return try await dispatch(req) }
+        var r = try await dispatch(req)
+        r.headers.add(name: "Warning", value: "299 - \(GoQuote.quote(warning))")
+        return r
+    }
+
+    func dispatch(_ req: ResourceRequest) async throws -> HTTPResponse {
         switch (req.verb, req.subresource) {
         case (.get, ""): return try await get(req)
         case (.list, ""): return try await list(req)
@@ -186,7 +198,7 @@ final class ResourceStore<T: StoredKind>: ResourceHandler, @unchecked Sendable {
             obj = current(req.namespace, req.name)
         }
         guard let obj else { throw APIError.notFound(groupResource, req.name) }
-        return try respond(obj, req, status: .ok)
+        return try await respond(obj, req, status: .ok)
     }
 
     func filter(_ req: ResourceRequest) throws -> ObjectFilter {
@@ -248,7 +260,7 @@ final class ResourceStore<T: StoredKind>: ResourceHandler, @unchecked Sendable {
                 .encoded(prefix: keyPrefix)
             if f.labels != nil || f.fields != nil { remaining = nil }
         }
-        return try respondList(items, revision: revision, continue: continueToken, remaining: remaining, req)
+        return try await respondList(items, revision: revision, continue: continueToken, remaining: remaining, req)
     }
 
     /// A list at a past revision, from the store (continue tokens, `resourceVersionMatch=Exact`).
@@ -345,9 +357,10 @@ final class ResourceStore<T: StoredKind>: ResourceHandler, @unchecked Sendable {
         if let refused = strategy.refuseCreate?() { throw refused }
         let codec = self.codec(req.version)
         var (obj, warnings) = try decodeBody(req, codec: codec)
+        obj = try await toStorage(obj)
         try checkNamespace(req, &obj.metadata)
         let stored = try await createObject(obj, dryRun: req.isDryRun)
-        return try respond(stored, req, status: .created, warnings: warnings)
+        return try await respond(stored, req, status: .created, warnings: warnings)
     }
 
     /// Creates an object (already defaulted, in storage form): metadata, strategy, validation,
@@ -449,9 +462,20 @@ final class ResourceStore<T: StoredKind>: ResourceHandler, @unchecked Sendable {
         return CachedObject(key: kv.key.rawValue, object: o, revision: kv.modRevision, fieldSet: cache.fieldsOf(o))
     }
 
+    /// An object decoded in a request's version, in the storage version (through the webhook when
+    /// the kind converts by one; decoding did it otherwise).
+    func toStorage(_ obj: T) async throws -> T {
+        guard let convert = webhookConversion else { return obj }
+        let storage = storageCodec.groupVersionKind.apiVersion
+        let converted = try await convert([obj], storage)[0]
+        // Pruned and defaulted as the storage version's schema says.
+        return try storageCodec.fromJSONValue(storageCodec.typed(storageCodec.itemJSON(converted)), false).object
+    }
+
     func update(_ req: ResourceRequest) async throws -> HTTPResponse {
         let codec = self.codec(req.version)
         var (obj, warnings) = try decodeBody(req, codec: codec)
+        obj = try await toStorage(obj)
         try checkNamespace(req, &obj.metadata)
         if obj.metadata.name != req.name {
             throw APIError.badRequest(
@@ -460,7 +484,7 @@ final class ResourceStore<T: StoredKind>: ResourceHandler, @unchecked Sendable {
         let result = try await updateObject(
             namespace: req.namespace, name: req.name, subresource: req.subresource, dryRun: req.isDryRun
         ) { _ in obj }
-        return try respond(result.object, req, status: result.created ? .created : .ok, warnings: warnings)
+        return try await respond(result.object, req, status: result.created ? .created : .ok, warnings: warnings)
     }
 
     struct UpdateOutcome {
@@ -624,7 +648,8 @@ final class ResourceStore<T: StoredKind>: ResourceHandler, @unchecked Sendable {
         let result = try await updateObject(
             namespace: req.namespace, name: req.name, subresource: req.subresource, dryRun: req.isDryRun
         ) { old in
-            let original = codec.objectJSON(old)
+            let inVersion = try await self.converted([CachedObject(key: "", object: old, revision: 0, fieldSet: [:])], req.version)[0]
+            let original = codec.objectJSON(inVersion.object)
             let patched: [UInt8]
             do {
                 patched = try Patching.apply(kind, patch: patchBytes, to: original, schema: schema)
@@ -647,7 +672,7 @@ final class ResourceStore<T: StoredKind>: ResourceHandler, @unchecked Sendable {
                 throw APIError.badRequest("strict decoding error: \(problems.joined(separator: ", "))")
             }
             if validation == "Warn" { warnings = problems }
-            var obj = d.object
+            var obj = try await self.toStorage(d.object)
             if obj.metadata.name != req.name {
                 throw APIError.badRequest(
                     "the name of the object (\(obj.metadata.name)) does not match the name on the URL (\(req.name))")
@@ -657,7 +682,7 @@ final class ResourceStore<T: StoredKind>: ResourceHandler, @unchecked Sendable {
             if !Patching.mentionsResourceVersion(patchBytes) { obj.metadata.resourceVersion = "" }
             return obj
         }
-        return try respond(result.object, req, status: .ok, warnings: warnings)
+        return try await respond(result.object, req, status: .ok, warnings: warnings)
     }
 
     func delete(_ req: ResourceRequest) async throws -> HTTPResponse {
@@ -672,9 +697,9 @@ final class ResourceStore<T: StoredKind>: ResourceHandler, @unchecked Sendable {
             namespace: req.namespace, name: req.name, options: options, dryRun: req.isDryRun)
         switch outcome {
         case .pending(let obj):
-            return try respond(obj, req, status: .ok)
+            return try await respond(obj, req, status: .ok)
         case .deleted(let obj):
-            if strategy.returnsDeletedObject { return try respond(obj, req, status: .ok) }
+            if strategy.returnsDeletedObject { return try await respond(obj, req, status: .ok) }
             var st = MetaV1.Status(kind: "Status", apiVersion: "v1", status: "Success")
             st.details = MetaV1.StatusDetails(
                 name: obj.name, group: resource.group, kind: resource.resource, uid: obj.object.metadata.uid)
@@ -791,7 +816,7 @@ final class ResourceStore<T: StoredKind>: ResourceHandler, @unchecked Sendable {
                 continue
             }
         }
-        return try respondList(deleted, revision: max(rev, server.feeder.revision), continue: nil, remaining: nil, req)
+        return try await respondList(deleted, revision: max(rev, server.feeder.revision), continue: nil, remaining: nil, req)
     }
 
     // MARK: Subresources

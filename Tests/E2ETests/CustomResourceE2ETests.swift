@@ -286,3 +286,11 @@ struct CustomResourceE2ETests {
         #expect(r.status == 0, "\(r.out)\n\(r.err)")
     }
 }
+
+extension CustomResourceE2ETests {
+    @Test("webhook conversion over TLS by URL and Service; garbage, failure and a hanging webhook give clear errors")
+    func webhookConversion() throws {
+        let r = try python("conversion")
+        #expect(r.status == 0, "\(r.out)\n\(r.err)")
+    }
+}

@@ -49,19 +49,25 @@ enum CustomResourceServing {
         let kind = crd.status.acceptedNames.kind
         let storageAPIVersion = "\(group)/\(storage.name)"
         let storageSchema = schema(storage)
+        let webhook = crd.spec.conversion?.strategy == "Webhook"
         let storageCodec = codec(
             group: group, version: storage.name, kind: kind, schema: storageSchema,
-            storageAPIVersion: storageAPIVersion)
+            storageAPIVersion: storageAPIVersion, webhook: webhook)
         var codecs: [String: VersionCodec<CustomObject>] = [:]
         var columns: [String: [TableBuilder.Column]] = [:]
+        var warnings: [String: String] = [:]
         for v in served {
             let apiVersion = "\(group)/\(v.name)"
             codecs[apiVersion] =
                 v.name == storage.name
                 ? storageCodec
                 : codec(
-                    group: group, version: v.name, kind: kind, schema: schema(v), storageAPIVersion: storageAPIVersion)
+                    group: group, version: v.name, kind: kind, schema: schema(v), storageAPIVersion: storageAPIVersion,
+                    webhook: webhook)
             columns[apiVersion] = PrinterColumns.columns(v)
+            if v.deprecated {
+                warnings[apiVersion] = v.deprecationWarning ?? "\(apiVersion) \(kind) is deprecated"
+            }
         }
         let primary = description(crd, served.first { $0.storage } ?? served[0])
         let namespaced = crd.spec.scope == "Namespaced"
@@ -112,6 +118,11 @@ enum CustomResourceServing {
             resource: primary, storageCodec: storageCodec, codecs: codecs, keyPrefix: keyPrefix(crd), server: server,
             strategy: strategy, fieldLabels: labels, fieldsOf: fieldsOf, jsonStorage: true)
         store.tableColumns = columns
+        store.versionWarnings = warnings
+        if webhook {
+            let converter = WebhookConverter(crd: crd, server: server)
+            store.webhookConversion = { objects, apiVersion in try await converter.convert(objects, to: apiVersion) }
+        }
         if let scale = storage.subresources?.scale {
             store.scalePaths = ScalePaths(
                 specReplicas: path(scale.specReplicasPath), statusReplicas: path(scale.statusReplicasPath),
@@ -126,7 +137,8 @@ enum CustomResourceServing {
     /// The codec of one version: JSON and YAML bodies, pruned and defaulted by the version's
     /// schema; objects are kept in the storage version ("None" conversion changes apiVersion only).
     static func codec(
-        group: String, version: String, kind: String, schema: CompiledSchema?, storageAPIVersion: String
+        group: String, version: String, kind: String, schema: CompiledSchema?, storageAPIVersion: String,
+        webhook: Bool = false
     ) -> VersionCodec<CustomObject> {
         let apiVersion = "\(group)/\(version)"
         @Sendable func finish(_ d: Decoded<CustomObject>) -> DecodedBody<CustomObject> {
@@ -137,7 +149,8 @@ enum CustomResourceServing {
                 unknown += SchemaPruning.pruneTopLevel(&obj.fields, schema)
                 SchemaPruning.defaultFields(&obj.fields, schema)
             }
-            obj.apiVersion = storageAPIVersion
+            // "None" conversion: the storage version is the same object; a webhook converts it later.
+            obj.apiVersion = webhook ? apiVersion : storageAPIVersion
             obj.kind = kind
             return DecodedBody(
                 object: obj, apiVersion: sentVersion, kind: sentKind, unknownFields: unknown,
@@ -159,6 +172,12 @@ enum CustomResourceServing {
             },
             itemJSON: { obj in
                 var o = obj
+                if o.apiVersion != apiVersion, let schema {
+                    // "None" conversion changes apiVersion only; the result is pruned and
+                    // defaulted as this version's schema says (upstream's schema-coercing converter).
+                    _ = SchemaPruning.pruneTopLevel(&o.fields, schema)
+                    SchemaPruning.defaultFields(&o.fields, schema)
+                }
                 o.apiVersion = apiVersion
                 o.kind = kind
                 return o.jsonBytes

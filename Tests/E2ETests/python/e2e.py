@@ -22,8 +22,8 @@ class Raw:
         self.anon = ssl.create_default_context(cafile=os.path.join(data_dir, "tls", "ca.crt"))
         self.port = port
 
-    def do(self, method, path, body=None, headers=None, anonymous=False, token=None):
-        conn = http.client.HTTPSConnection("127.0.0.1", self.port, context=self.anon if anonymous or token else self.ctx, timeout=30)
+    def do(self, method, path, body=None, headers=None, anonymous=False, token=None, timeout=30):
+        conn = http.client.HTTPSConnection("127.0.0.1", self.port, context=self.anon if anonymous or token else self.ctx, timeout=timeout)
         h = dict(headers or {})
         if token:
             h["Authorization"] = "Bearer " + token
@@ -467,6 +467,157 @@ def custom(args):
     ext.delete_custom_resource_definition(f"gizmos.{group}")
 
 
+def make_serving_cert(d, names):
+    """A CA and a serving certificate for `names` (DNS names and 127.0.0.1), with openssl."""
+    import subprocess
+    ca_key, ca_crt, key, csr, crt, ext = (os.path.join(d, n) for n in ("wh-ca.key", "wh-ca.crt", "wh.key", "wh.csr", "wh.crt", "wh.ext"))
+    run = lambda *a: subprocess.run(a, check=True, capture_output=True)
+    run("openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", ca_key, "-out", ca_crt, "-days", "1", "-subj", "/CN=webhook-ca")
+    run("openssl", "req", "-newkey", "rsa:2048", "-nodes", "-keyout", key, "-out", csr, "-subj", "/CN=webhook")
+    with open(ext, "w") as f:
+        f.write("subjectAltName=" + ",".join([f"DNS:{n}" for n in names] + ["IP:127.0.0.1"]) + "\n")
+    run("openssl", "x509", "-req", "-in", csr, "-CA", ca_crt, "-CAkey", ca_key, "-CAcreateserial", "-out", crt, "-days", "1", "-extfile", ext)
+    return open(ca_crt, "rb").read(), crt, key
+
+
+def serve_webhook(cert, key, handler_for_path):
+    """An HTTPS server on a free loopback port answering POSTs with handler_for_path(path, body)."""
+    import http.server
+    from socketserver import ThreadingMixIn
+
+    class H(http.server.BaseHTTPRequestHandler):
+        def do_POST(self):
+            body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
+            status, out = handler_for_path(self.path, json.loads(body))
+            data = out if isinstance(out, bytes) else json.dumps(out).encode()
+            self.send_response(status)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(data)))
+            self.end_headers()
+            self.wfile.write(data)
+
+        def log_message(self, *a):
+            pass
+
+    class S(ThreadingMixIn, http.server.HTTPServer):
+        daemon_threads = True
+
+    srv = S(("127.0.0.1", 0), H)
+    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    ctx.load_cert_chain(cert, key)
+    srv.socket = ctx.wrap_socket(srv.socket, server_side=True)
+    threading.Thread(target=srv.serve_forever, daemon=True).start()
+    return srv, srv.server_address[1]
+
+
+def conversion(args):
+    """Webhook conversion: a CRD with v1 (stored) and v2 whose field names differ, converted by a
+    webhook this test serves over TLS, reached by URL and through a Service; a webhook that
+    answers garbage or hangs gives a clear error and the server keeps serving."""
+    from kubernetes import client as k, config
+    config.load_kube_config(args.kubeconfig)
+    ext, core, co = k.ApiextensionsV1Api(), k.CoreV1Api(), k.CustomObjectsApi()
+    raw = Raw(args.data_dir, port_of(args.kubeconfig))
+    ns = "conv-" + uuid.uuid4().hex[:6]
+    core.create_namespace(k.V1Namespace(metadata=k.V1ObjectMeta(name=ns)))
+    ca, crt, key = make_serving_cert(args.data_dir, [f"conv.{ns}.svc"])
+    calls = []
+
+    def convert(obj, to):
+        o = json.loads(json.dumps(obj))
+        spec = o.get("spec", {})
+        if to.endswith("/v2") and "cronSpec" in spec:
+            spec["schedule"] = spec.pop("cronSpec")
+        if to.endswith("/v1") and "schedule" in spec:
+            spec["cronSpec"] = spec.pop("schedule")
+        o["apiVersion"] = to
+        o.setdefault("metadata", {}).setdefault("labels", {})["converted-to"] = to.split("/")[1]
+        return o
+
+    def handle(path, review):
+        req = review["request"]
+        calls.append((path, req["desiredAPIVersion"], len(req["objects"])))
+        if path.startswith("/garbage"):
+            return 200, b"{not json"
+        if path.startswith("/hang"):
+            time.sleep(45)
+        if path.startswith("/fail"):
+            return 200, {"apiVersion": "apiextensions.k8s.io/v1", "kind": "ConversionReview",
+                         "response": {"uid": req["uid"], "result": {"status": "Failure", "message": "cannot convert today"}}}
+        return 200, {"apiVersion": "apiextensions.k8s.io/v1", "kind": "ConversionReview",
+                     "response": {"uid": req["uid"], "result": {"status": "Success"},
+                                  "convertedObjects": [convert(o, req["desiredAPIVersion"]) for o in req["objects"]]}}
+    srv, port = serve_webhook(crt, key, handle)
+    group = "conv-" + uuid.uuid4().hex[:6] + ".example.com"
+    name = f"crontabs.{group}"
+
+    def schema(field):
+        return {"openAPIV3Schema": {"type": "object", "properties": {"spec": {"type": "object", "properties": {field: {"type": "string"}}}}}}
+
+    def client_config(url=None, service=None):
+        c = {"caBundle": base64.b64encode(ca).decode()}
+        if url:
+            c["url"] = url
+        if service:
+            c["service"] = service
+        return {"strategy": "Webhook", "webhook": {"conversionReviewVersions": ["v1"], "clientConfig": c}}
+    ext.create_custom_resource_definition({
+        "apiVersion": "apiextensions.k8s.io/v1", "kind": "CustomResourceDefinition", "metadata": {"name": name},
+        "spec": {"group": group, "scope": "Namespaced", "names": {"plural": "crontabs", "kind": "CronTab"},
+                 "conversion": client_config(url=f"https://127.0.0.1:{port}/convert"),
+                 "versions": [{"name": "v1", "served": True, "storage": True, "schema": schema("cronSpec")},
+                              {"name": "v2", "served": True, "storage": False, "schema": schema("schedule"),
+                               "deprecated": True}]}})
+    end = time.time() + 20
+    while time.time() < end:
+        conds = {c.type: c.status for c in (ext.read_custom_resource_definition(name).status.conditions or [])}
+        if conds.get("Established") == "True":
+            break
+        time.sleep(0.2)
+    created = co.create_namespaced_custom_object(group, "v2", ns, "crontabs",
+                                                 {"apiVersion": f"{group}/v2", "kind": "CronTab", "metadata": {"name": "c"}, "spec": {"schedule": "* * * * *"}})
+    check(created["apiVersion"] == f"{group}/v2" and created["spec"] == {"schedule": "* * * * *"}, f"created via v2: {created}")
+    v1 = co.get_namespaced_custom_object(group, "v1", ns, "crontabs", "c")
+    check(v1["spec"] == {"cronSpec": "* * * * *"} and v1["metadata"]["labels"] == {"converted-to": "v1"}, f"stored as v1: {v1}")
+    st, h, data = raw.do("GET", f"/apis/{group}/v2/namespaces/{ns}/crontabs")
+    lst = json.loads(data)
+    check(st == 200 and [i["spec"] for i in lst["items"]] == [{"schedule": "* * * * *"}], f"list via v2: {st} {data[:300]!r}")
+    check(f"{group}/v2 CronTab is deprecated" in h.get("Warning", ""), f"deprecation warning: {h.get('Warning')}")
+    check(any(c[1] == f"{group}/v1" for c in calls) and any(c[1] == f"{group}/v2" for c in calls), f"webhook calls: {calls}")
+    # A merge patch in v2 goes through both conversions.
+    p = co.patch_namespaced_custom_object(group, "v2", ns, "crontabs", "c", {"spec": {"schedule": "0 * * * *"}})
+    check(p["spec"] == {"schedule": "0 * * * *"}, f"patch via v2: {p}")
+    check(co.get_namespaced_custom_object(group, "v1", ns, "crontabs", "c")["spec"] == {"cronSpec": "0 * * * *"}, "patched in storage")
+    # The same webhook through a Service with no selector and hand-made Endpoints.
+    core.create_namespaced_service(ns, {"metadata": {"name": "conv"}, "spec": {"ports": [{"name": "https", "port": 443, "targetPort": port}]}})
+    core.create_namespaced_endpoints(ns, {"metadata": {"name": "conv"}, "subsets": [
+        {"addresses": [{"ip": "127.0.0.1"}], "ports": [{"name": "https", "port": port}]}]})
+    ext.patch_custom_resource_definition(name, {"spec": {"conversion": client_config(service={"namespace": ns, "name": "conv", "path": "/convert", "port": 443})}})
+    time.sleep(1)
+    got = co.get_namespaced_custom_object(group, "v2", ns, "crontabs", "c")
+    check(got["spec"] == {"schedule": "0 * * * *"}, f"via service: {got}")
+
+    def expect_failure(path, text):
+        ext.patch_custom_resource_definition(name, {"spec": {"conversion": client_config(url=f"https://127.0.0.1:{port}{path}")}})
+        time.sleep(1)
+        st, _, data = raw.do("GET", f"/apis/{group}/v2/namespaces/{ns}/crontabs/c", timeout=60)
+        body = json.loads(data) if data.startswith(b"{") else {}
+        check(st == 500 and "conversion webhook for" in body.get("message", "") and text in body.get("message", ""),
+              f"{path}: {st} {data[:300]!r}")
+        # Everything else still works: the stored version and other kinds.
+        st1, _, _ = raw.do("GET", f"/apis/{group}/v1/namespaces/{ns}/crontabs/c")
+        st2, _, _ = raw.do("GET", f"/api/v1/namespaces/{ns}")
+        check(st1 == 200 and st2 == 200, f"after {path}: v1 {st1}, namespace {st2}")
+    expect_failure("/garbage", "invalid JSON")
+    expect_failure("/fail", "cannot convert today")
+    start = time.time()
+    expect_failure("/hang", "context deadline exceeded")
+    check(time.time() - start < 40, "a hanging webhook is given up on after its timeout")
+    check(co.get_namespaced_custom_object(group, "v1", ns, "crontabs", "c")["spec"] == {"cronSpec": "0 * * * *"}, "nothing lost")
+    ext.delete_custom_resource_definition(name)
+    srv.shutdown()
+
+
 def operator(args):
     """Runs the small kopf operator of operator_app.py against the server: a Greeting gets a
     ConfigMap it owns and a status; an edit updates both; deleting it lets the finalizer go."""
@@ -544,7 +695,7 @@ if __name__ == "__main__":
     ap.add_argument("--namespace", default="default")
     a = ap.parse_args()
     {"client": client, "controllers": controllers, "recorded": recorded, "fuzz": fuzz, "writer": writer,
-     "custom": custom, "operator": operator}[a.mode](a)
+     "custom": custom, "operator": operator, "conversion": conversion}[a.mode](a)
     for f in failures[:50]:
         print("FAIL:", f)
     print(f"{len(failures)} failures")

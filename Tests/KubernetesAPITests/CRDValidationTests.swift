@@ -56,3 +56,30 @@ struct CRDValidationTests {
         #expect(errs.contains { $0.field.description == field && $0.description.contains(message) }, "\(errs)")
     }
 }
+
+extension CRDValidationTests {
+    @Test(
+        "conversion settings are checked as upstream checks them",
+        arguments: [
+            (
+                "Sometimes", false,
+                "spec.conversion.strategy: Unsupported value: \"Sometimes\": supported values: \"None\", \"Webhook\""
+            ),
+            ("Webhook", false, "spec.conversion.webhook: Required value: required when strategy is set to Webhook"),
+            (
+                "Webhook", true,
+                "spec.conversion.webhook.conversionReviewVersions: Invalid value: [\"v2\"]: must include at least one of v1, v1beta1"
+            ),
+        ])
+    func conversion(strategy: String, webhook: Bool, message: String) {
+        var c = Self.crd()
+        c.spec.conversion = APIExtensionsV1.CustomResourceConversion(strategy: strategy)
+        if webhook {
+            c.spec.conversion?.webhook = APIExtensionsV1.WebhookConversion(
+                clientConfig: APIExtensionsV1.WebhookClientConfig(url: "https://127.0.0.1:9443/convert"),
+                conversionReviewVersions: ["v2"])
+        }
+        let errs = c.validate().map(\.description)
+        #expect(errs.contains(message), "\(errs)")
+    }
+}

@@ -27,7 +27,48 @@ extension APIExtensionsV1.CustomResourceDefinition: Validated {
         }
         errs += validateNames(self.spec.names, spec.child("names"))
         errs += validateVersions(self.spec.versions, spec.child("versions"))
+        if let conversion = self.spec.conversion { errs += validateConversion(conversion, spec.child("conversion")) }
         return errs
+    }
+
+    func validateConversion(_ c: APIExtensionsV1.CustomResourceConversion, _ path: FieldPath) -> ErrorList {
+        var errs: ErrorList = []
+        switch c.strategy {
+        case "None":
+            if c.webhook != nil {
+                errs.append(.forbidden(path.child("webhook"), "should not be set when strategy is not set to Webhook"))
+            }
+        case "Webhook":
+            guard let webhook = c.webhook else {
+                errs.append(.required(path.child("webhook"), "required when strategy is set to Webhook"))
+                return errs
+            }
+            let cc = path.child("webhook", "clientConfig")
+            if let config = webhook.clientConfig {
+                if (config.url == nil) == (config.service == nil) {
+                    errs.append(.required(cc, "exactly one of url or service is required"))
+                }
+                if let url = config.url, !url.hasPrefix("https://") {
+                    errs.append(.invalid(cc.child("url"), url, "'https' is the only allowed URL scheme"))
+                }
+            } else {
+                errs.append(.required(cc, "required when strategy is set to Webhook"))
+            }
+            let versions = webhook.conversionReviewVersions
+            if !versions.contains("v1") && !versions.contains("v1beta1") {
+                errs.append(
+                    .invalid(
+                        path.child("webhook", "conversionReviewVersions"), .json(versionsList(versions)),
+                        "must include at least one of v1, v1beta1"))
+            }
+        default:
+            errs.append(.notSupported(path.child("strategy"), .string(c.strategy), ["None", "Webhook"]))
+        }
+        return errs
+    }
+
+    func versionsList(_ v: [String]) -> String {
+        "[" + v.map { GoQuote.quote($0) }.joined(separator: ",") + "]"
     }
 
     public func validateUpdate(from old: APIExtensionsV1.CustomResourceDefinition) -> ErrorList {

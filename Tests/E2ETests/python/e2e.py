@@ -555,11 +555,8 @@ def conversion(args):
         return {"openAPIV3Schema": {"type": "object", "properties": {"spec": {"type": "object", "properties": {field: {"type": "string"}}}}}}
 
     def client_config(url=None, service=None):
-        c = {"caBundle": base64.b64encode(ca).decode()}
-        if url:
-            c["url"] = url
-        if service:
-            c["service"] = service
+        # A merge patch: the other way of reaching the webhook is removed (exactly one is allowed).
+        c = {"caBundle": base64.b64encode(ca).decode(), "url": url, "service": service}
         return {"strategy": "Webhook", "webhook": {"conversionReviewVersions": ["v1"], "clientConfig": c}}
     ext.create_custom_resource_definition({
         "apiVersion": "apiextensions.k8s.io/v1", "kind": "CustomResourceDefinition", "metadata": {"name": name},

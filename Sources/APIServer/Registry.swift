@@ -62,11 +62,15 @@ enum Registry {
             codecs[v.groupVersionKind.apiVersion] = makeCodec(vt, storage: T.self)
         }
         let strategy = Strategies.strategy(for: T.self, resource: resource, server: server)
-        return ResourceStore<T>(
+        let store = ResourceStore<T>(
             resource: resource, storageCodec: storageCodec, codecs: codecs,
             keyPrefix: keyPrefix(resource.groupResource),
             server: server, strategy: strategy, fieldLabels: FieldLabels.supported(resource.resource),
             fieldsOf: FieldLabels.extractor(resource.resource, namespaced: resource.namespaced, codec: storageCodec))
+        if let schema = server.patchSchemas.applySchema(for: storageCodec.groupVersionKind) {
+            store.fieldManager = FieldManager(schema: schema, hasStatus: strategy.hasStatus)
+        }
+        return store
     }
 
     static func makeCodec<V: StoredKind, T: StoredKind>(_ v: V.Type, storage: T.Type) -> VersionCodec<T> {

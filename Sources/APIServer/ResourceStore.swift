@@ -66,6 +66,8 @@ final class ResourceStore<T: StoredKind>: ResourceHandler, @unchecked Sendable {
     /// Conversion of objects to a version by a webhook (custom resources with `Webhook`
     /// conversion); objects already in the version are left as they are.
     var webhookConversion: (@Sendable ([T], _ apiVersion: String) async throws -> [T])? = nil
+    /// Field ownership (managedFields) of writes; nil records none.
+    var fieldManager: FieldManager? = nil
     /// Warnings every response of a version carries (deprecated custom resource versions).
     var versionWarnings: [String: String] = [:]
     /// Where the `scale` subresource finds replicas and the selector.
@@ -359,18 +361,20 @@ final class ResourceStore<T: StoredKind>: ResourceHandler, @unchecked Sendable {
         var (obj, warnings) = try decodeBody(req, codec: codec)
         obj = try await toStorage(obj)
         try checkNamespace(req, &obj.metadata)
-        let stored = try await createObject(obj, dryRun: req.isDryRun)
+        let stored = try await createObject(obj, dryRun: req.isDryRun, manager: try FieldManagerContext(req))
         return try await respond(stored, req, status: .created, warnings: warnings)
     }
 
     /// Creates an object (already defaulted, in storage form): metadata, strategy, validation,
     /// admission, the store write, then waits for the cache to hold it.
-    func createObject(_ input: T, dryRun: Bool = false) async throws -> CachedObject<T> {
+    func createObject(_ input: T, dryRun: Bool = false, manager: FieldManagerContext? = nil) async throws
+        -> CachedObject<T>
+    {
         // A generated name that collides is generated again (upstream's RetryGenerateName).
         var attempt = 0
         while true {
             do {
-                return try await createOnce(input, dryRun: dryRun)
+                return try await createOnce(input, dryRun: dryRun, manager: manager)
             } catch let e as APIError
                 where e.reason == "AlreadyExists" && input.metadata.name.isEmpty && !input.metadata.generateName.isEmpty
                 && attempt < 7
@@ -380,8 +384,11 @@ final class ResourceStore<T: StoredKind>: ResourceHandler, @unchecked Sendable {
         }
     }
 
-    func createOnce(_ input: T, dryRun: Bool) async throws -> CachedObject<T> {
+    func createOnce(_ input: T, dryRun: Bool, manager: FieldManagerContext? = nil) async throws -> CachedObject<T> {
         var obj = input
+        // Ownership is of what the client sent (defaulted), before the server fills in the rest
+        // (allocations, status), as upstream records it before the registry's create.
+        if let manager, obj.metadata.managedFields.isEmpty { trackCreate(&obj, manager) }
         if obj.metadata.name.isEmpty && !obj.metadata.generateName.isEmpty {
             obj.metadata.name = obj.metadata.generateName + Names.randomSuffix()
         }
@@ -482,7 +489,8 @@ final class ResourceStore<T: StoredKind>: ResourceHandler, @unchecked Sendable {
                 "the name of the object (\(obj.metadata.name)) does not match the name on the URL (\(req.name))")
         }
         let result = try await updateObject(
-            namespace: req.namespace, name: req.name, subresource: req.subresource, dryRun: req.isDryRun
+            namespace: req.namespace, name: req.name, subresource: req.subresource, dryRun: req.isDryRun,
+            manager: try FieldManagerContext(req)
         ) { _ in obj }
         return try await respond(result.object, req, status: result.created ? .created : .ok, warnings: warnings)
     }
@@ -497,7 +505,7 @@ final class ResourceStore<T: StoredKind>: ResourceHandler, @unchecked Sendable {
     /// without one the update is unconditional and retried on conflicts.
     func updateObject(
         namespace: String, name: String, subresource: String, dryRun: Bool = false,
-        mutate: (T) async throws -> T
+        manager: FieldManagerContext? = nil, createIfMissing: Bool = false, mutate: (T) async throws -> T
     ) async throws -> UpdateOutcome {
         // The first attempt works on the cached object (the compare-and-swap on its revision
         // catches a stale one); any doubt — missing, a resourceVersion mismatch, a no-op, a lost
@@ -510,10 +518,11 @@ final class ResourceStore<T: StoredKind>: ResourceHandler, @unchecked Sendable {
                 continue
             }
             guard let cur = found else {
-                if strategy.allowCreateOnUpdate && subresource.isEmpty {
+                if (strategy.allowCreateOnUpdate || createIfMissing) && subresource.isEmpty {
                     var fresh = try await mutate(T())
                     fresh.metadata.namespace = resource.namespaced ? namespace : ""
-                    return UpdateOutcome(object: try await createObject(fresh, dryRun: dryRun), created: true)
+                    return UpdateOutcome(
+                        object: try await createObject(fresh, dryRun: dryRun, manager: manager), created: true)
                 }
                 throw APIError.notFound(groupResource, name)
             }
@@ -528,6 +537,7 @@ final class ResourceStore<T: StoredKind>: ResourceHandler, @unchecked Sendable {
                 throw APIError.conflict(groupResource, name, APIError.modifiedMessage)
             }
             obj = try prepareUpdate(obj, old: old, subresource: subresource)
+            if let manager { trackUpdate(&obj, old: old, manager) }
             if subresource.isEmpty && QuotaAdmission.handlesUpdate(groupResource) && obj != old {
                 try await QuotaAdmission(server: server).admit(
                     groupResource, name: name, namespace: namespace, item: QuotaAdmission.item(obj, groupResource),
@@ -637,7 +647,13 @@ final class ResourceStore<T: StoredKind>: ResourceHandler, @unchecked Sendable {
         case "application/json-patch+json": kind = .json
         case "application/merge-patch+json": kind = .merge
         case "application/strategic-merge-patch+json" where strategy.strategicMergePatch: kind = .strategic
+        case "application/apply-patch+yaml" where fieldManager != nil: return try await apply(req)
         default: throw APIError.unsupportedPatch(ct, strategic: strategy.strategicMergePatch)
+        }
+        if let f = req.query["force"], f == "true" {
+            throw APIError.invalid(
+                GroupKind(group: "meta.k8s.io", kind: "PatchOptions"), "",
+                [.forbidden(FieldPath("force"), "may not be specified for non-apply patch")])
         }
         let codec = self.codec(req.version)
         var warnings: [String] = []
@@ -646,9 +662,11 @@ final class ResourceStore<T: StoredKind>: ResourceHandler, @unchecked Sendable {
         let schema = server.patchSchema(gvk)
         let validation = req.query["fieldValidation"] ?? "Warn"
         let result = try await updateObject(
-            namespace: req.namespace, name: req.name, subresource: req.subresource, dryRun: req.isDryRun
+            namespace: req.namespace, name: req.name, subresource: req.subresource, dryRun: req.isDryRun,
+            manager: try FieldManagerContext(req)
         ) { old in
-            let inVersion = try await self.converted([CachedObject(key: "", object: old, revision: 0, fieldSet: [:])], req.version)[0]
+            let inVersion = try await self.converted(
+                [CachedObject(key: "", object: old, revision: 0, fieldSet: [:])], req.version)[0]
             let original = codec.objectJSON(inVersion.object)
             let patched: [UInt8]
             do {
@@ -816,7 +834,8 @@ final class ResourceStore<T: StoredKind>: ResourceHandler, @unchecked Sendable {
                 continue
             }
         }
-        return try await respondList(deleted, revision: max(rev, server.feeder.revision), continue: nil, remaining: nil, req)
+        return try await respondList(
+            deleted, revision: max(rev, server.feeder.revision), continue: nil, remaining: nil, req)
     }
 
     // MARK: Subresources

@@ -199,9 +199,17 @@ final class PatchSchemas: @unchecked Sendable {
         var container: Character
         var strategy: String
         var mergeKey: String
+        var listType = ""
+        var listKeys: [String] = []
+        var mapType = ""
+        var keyDefaults: [String: JSONValue] = [:]
     }
 
     private var types: [String: [Field]] = [:]
+    /// Types the spec marks `x-kubernetes-map-type: atomic` (replaced whole by apply).
+    private var atomicStructs: Set<String> = []
+    private var applyBuilt: [String: ApplySchema] = [:]
+    private var applyInProgress: Set<String> = []
     private var roots: [String: String] = [:]
     private var built: [String: PatchSchema] = [:]
     private var inProgress: Set<String> = []
@@ -215,15 +223,110 @@ final class PatchSchemas: @unchecked Sendable {
                 continue
             }
             let cols = line.split(separator: "|", omittingEmptySubsequences: false)
-            guard let name = cols.first else { continue }
-            types[String(name)] = cols.dropFirst().map { c in
+            guard var name = cols.first.map(String.init) else { continue }
+            if name.hasPrefix("^") {
+                name.removeFirst()
+                atomicStructs.insert(name)
+            }
+            types[name] = cols.dropFirst().map { c in
                 let p = c.split(separator: ",", omittingEmptySubsequences: false).map(String.init)
                 return Field(
                     name: p[0], element: p.count > 1 ? p[1] : "", container: p.count > 2 ? (p[2].first ?? "s") : "s",
                     strategy: p.count > 3 ? p[3].replacingOccurrences(of: "+", with: ",") : "",
-                    mergeKey: p.count > 4 ? p[4] : "")
+                    mergeKey: p.count > 4 ? p[4] : "", listType: p.count > 5 ? p[5] : "",
+                    listKeys: p.count > 6 && !p[6].isEmpty ? p[6].split(separator: "+").map(String.init) : [],
+                    mapType: p.count > 7 ? p[7] : "", keyDefaults: Self.keyDefaults(p.count > 8 ? p[8] : ""))
             }
         }
+    }
+
+    /// `protocol="TCP"+port=80` → the defaults by key.
+    static func keyDefaults(_ text: String) -> [String: JSONValue] {
+        var out: [String: JSONValue] = [:]
+        for pair in text.split(separator: "+") {
+            let kv = pair.split(separator: "=", maxSplits: 1)
+            guard kv.count == 2, let v = try? JSONValue.parse(Array(kv[1].utf8)) else { continue }
+            out[String(kv[0])] = v
+        }
+        return out
+    }
+
+    /// The server-side apply schema of a kind, from the spec's list and map types (lists without
+    /// one follow their patch strategy: merge with a key is a keyed list, merge without one a set).
+    func applySchema(for gvk: GroupVersionKind) -> ApplySchema? {
+        lock.lock()
+        defer { lock.unlock() }
+        guard let root = roots["\(gvk.group)/\(gvk.version)/\(gvk.kind)"] else { return nil }
+        return applyType(root)
+    }
+
+    /// Types that are values, not structs, on the wire (quantities, times, int-or-string), and
+    /// free-form ones.
+    static func wellKnown(_ type: String) -> ApplySchema? {
+        if type.hasSuffix(".Quantity") || type.hasSuffix(".Time") || type.hasSuffix(".MicroTime")
+            || type.hasSuffix(".IntOrString") || type.hasSuffix(".Duration")
+        {
+            return .scalar
+        }
+        if type.hasSuffix(".RawExtension") || type.hasSuffix(".FieldsV1") || type.hasSuffix(".JSON")
+            || type.contains("JSONSchemaProps")
+        {
+            return .untyped
+        }
+        return nil
+    }
+
+    private func applyType(_ type: String) -> ApplySchema {
+        if let known = Self.wellKnown(type) { return known }
+        if let b = applyBuilt[type] { return b }
+        guard types[type] != nil, !applyInProgress.contains(type) else { return .untyped }
+        applyInProgress.insert(type)
+        defer { applyInProgress.remove(type) }
+        var fields: [String: ApplySchema] = [:]
+        func add(_ fs: [Field]) {
+            for f in fs {
+                if f.name.isEmpty {
+                    add(types[f.element] ?? [])
+                    continue
+                }
+                let inner = f.element.isEmpty ? ApplySchema.scalar : applyType(f.element)
+                switch f.container {
+                case "a":
+                    if f.element.isEmpty && f.listType.isEmpty && !f.strategy.contains("merge") {
+                        // A list of scalars without a list type ([]byte-like or atomic).
+                        fields[f.name] = ApplySchema(shape: .list, atomic: true, element: inner)
+                        continue
+                    }
+                    var keys = f.listKeys
+                    var atomic = false
+                    switch f.listType {
+                    case "atomic": atomic = true
+                    case "set": keys = []
+                    case "map": break
+                    default:
+                        if f.strategy.contains("merge") {
+                            keys = f.mergeKey.isEmpty ? [] : [f.mergeKey]
+                        } else {
+                            atomic = true
+                        }
+                    }
+                    fields[f.name] = ApplySchema(
+                        shape: .list, atomic: atomic, keys: keys, element: inner, keyDefaults: f.keyDefaults)
+                case "m":
+                    fields[f.name] = ApplySchema(shape: .object, atomic: f.mapType == "atomic", element: inner)
+                default:
+                    if f.mapType == "atomic" && inner.shape == .object {
+                        fields[f.name] = ApplySchema(shape: .object, atomic: true, fields: inner.fields)
+                    } else {
+                        fields[f.name] = inner
+                    }
+                }
+            }
+        }
+        add(types[type] ?? [])
+        let s = ApplySchema(shape: .object, atomic: atomicStructs.contains(type), fields: fields)
+        applyBuilt[type] = s
+        return s
     }
 
     func schema(for gvk: GroupVersionKind) -> PatchSchema? {

@@ -41,6 +41,10 @@ struct FieldModel {
     /// `x-kubernetes-patch-strategy` and `x-kubernetes-patch-merge-key` from the spec.
     var patchStrategy: String? = nil
     var patchMergeKey: String? = nil
+    /// `x-kubernetes-list-type`, `-list-map-keys` and `-map-type` from the spec (server-side apply).
+    var listType: String? = nil
+    var listMapKeys: [String] = []
+    var mapType: String? = nil
 }
 
 /// One generated Swift struct.
@@ -54,6 +58,8 @@ struct TypeModel {
     /// OpenAPI GVKs for top-level kinds.
     var gvks: [(group: String, version: String, kind: String)]
     var openAPIName: String?
+    /// `x-kubernetes-map-type: atomic` on the type (a struct replaced as a whole by apply).
+    var atomicStruct = false
 
     var qualifiedName: String { "\(package.namespace).\(name)" }
 }
@@ -233,11 +239,15 @@ struct ModelBuilder {
                     element: element, container: container, pointer: pointer, omitempty: omitempty,
                     omitzero: omitzero, inline: inline, fromFacts: fact != nil, declaredDefault: declared,
                     goType: fact?.goType, patchStrategy: prop?["x-kubernetes-patch-strategy"] as? String,
-                    patchMergeKey: prop?["x-kubernetes-patch-merge-key"] as? String))
+                    patchMergeKey: prop?["x-kubernetes-patch-merge-key"] as? String,
+                    listType: prop?["x-kubernetes-list-type"] as? String,
+                    listMapKeys: (prop?["x-kubernetes-list-map-keys"] as? [String]) ?? [],
+                    mapType: prop?["x-kubernetes-map-type"] as? String))
         }
         return TypeModel(
             package: pkg, protoName: full, name: name, fields: fields, hasTypeMeta: hasTypeMeta,
-            isSliceMessage: sliceMessages.contains(name), gvks: gvks, openAPIName: openAPI?.0)
+            isSliceMessage: sliceMessages.contains(name), gvks: gvks, openAPIName: openAPI?.0,
+            atomicStruct: (openAPI?.1["x-kubernetes-map-type"] as? String) == "atomic")
     }
 
     /// Finds value-type cycles (a struct containing itself through single, non-collection fields)

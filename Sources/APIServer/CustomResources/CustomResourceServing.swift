@@ -119,6 +119,8 @@ enum CustomResourceServing {
             strategy: strategy, fieldLabels: labels, fieldsOf: fieldsOf, jsonStorage: true)
         store.tableColumns = columns
         store.versionWarnings = warnings
+        store.fieldManager = FieldManager(
+            schema: applySchema(storageSchema, server: server), hasStatus: strategy.hasStatus)
         if webhook {
             let converter = WebhookConverter(crd: crd, server: server)
             store.webhookConversion = { objects, apiVersion in try await converter.convert(objects, to: apiVersion) }
@@ -129,6 +131,50 @@ enum CustomResourceServing {
                 labelSelector: scale.labelSelectorPath.map(path))
         }
         return store
+    }
+
+    /// How server-side apply merges a custom resource: as its schema's list and map types say
+    /// (lists are atomic unless typed), metadata as ObjectMeta.
+    static func applySchema(_ schema: CompiledSchema?, server: ServerContext) -> ApplySchema {
+        let meta =
+            server.patchSchemas.applySchema(for: GroupVersionKind(group: "", version: "v1", kind: "ConfigMap"))?
+            .fields["metadata"] ?? .untyped
+        guard let schema else { return ApplySchema(shape: .untyped) }
+        var fields = convert(schema).fields
+        fields["metadata"] = meta
+        fields["apiVersion"] = .scalar
+        fields["kind"] = .scalar
+        return ApplySchema(shape: .object, fields: fields, element: schema.preserveUnknownFields ? .untyped : nil)
+    }
+
+    static func convert(_ s: CompiledSchema) -> ApplySchema {
+        if s.intOrString { return .scalar }
+        switch s.type {
+        case "object":
+            if s.properties.isEmpty && s.additionalProperties == nil {
+                return s.preserveUnknownFields ? .untyped : ApplySchema(shape: .object, atomic: s.mapType == "atomic")
+            }
+            var fields = s.properties.mapValues(convert)
+            if s.embeddedResource {
+                fields["apiVersion"] = .scalar
+                fields["kind"] = .scalar
+                fields["metadata"] = fields["metadata"] ?? .untyped
+            }
+            let element = s.additionalProperties.map(convert) ?? (s.preserveUnknownFields ? .untyped : nil)
+            return ApplySchema(shape: .object, atomic: s.mapType == "atomic", fields: fields, element: element)
+        case "array":
+            let element = s.items.map(convert) ?? .untyped
+            switch s.listType {
+            case "set": return ApplySchema(shape: .list, element: element)
+            case "map":
+                var defaults: [String: JSONValue] = [:]
+                for k in s.listMapKeys { defaults[k] = s.items?.properties[k]?.defaultValue }
+                return ApplySchema(shape: .list, keys: s.listMapKeys, element: element, keyDefaults: defaults)
+            default: return ApplySchema(shape: .list, atomic: true, element: element)
+            }
+        case "": return s.preserveUnknownFields ? .untyped : .scalar
+        default: return .scalar
+        }
     }
 
     /// `.spec.replicas` → ["spec", "replicas"].

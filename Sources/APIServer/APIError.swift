@@ -136,8 +136,8 @@ public struct APIError: Error, Sendable, CustomStringConvertible {
     public static func unsupportedPatch(_ contentType: String, strategic: Bool = true) -> APIError {
         let types =
             strategic
-            ? "application/json-patch+json, application/merge-patch+json, application/strategic-merge-patch+json"
-            : "application/json-patch+json, application/merge-patch+json"
+            ? "application/json-patch+json, application/merge-patch+json, application/strategic-merge-patch+json, application/apply-patch+yaml"
+            : "application/json-patch+json, application/merge-patch+json, application/apply-patch+yaml"
         return APIError(
             code: 415, reason: "UnsupportedMediaType",
             message: "the body of the request was in an unknown format - accepted media types include: \(types)")

@@ -112,6 +112,16 @@ struct FieldManager: Sendable {
         StructuredMerge.removing(ignored(subresource: subresource, object: v), from: v, schema)
     }
 
+    /// Entries as stored: metadata itself is never owned (only fields in it), and entries left
+    /// with nothing are dropped.
+    static func sanitized(_ entries: [ManagedFields.Entry]) -> [ManagedFields.Entry] {
+        entries.compactMap { e in
+            var e = e
+            e.set.members.remove(.field("metadata"))
+            return e.set.isEmpty ? nil : e
+        }
+    }
+
     /// Records an update (create, update, non-apply patch) from `old` (nil on create) to `new`.
     func update(
         new: JSONValue, old: JSONValue?, zero: JSONValue, entries: [ManagedFields.Entry], ctx: FieldManagerContext
@@ -121,7 +131,7 @@ struct FieldManager: Sendable {
         let out = ManagedFields.update(
             entries, old: o, new: n, schema: schema, manager: ctx.manager, apiVersion: ctx.apiVersion,
             subresource: ctx.subresource, now: Time(seconds: Int64(Date().timeIntervalSince1970)))
-        return ManagedFields.encode(out)
+        return ManagedFields.encode(Self.sanitized(out))
     }
 
     static let lastAppliedKey = "kubectl.kubernetes.io/last-applied-configuration"
@@ -171,11 +181,10 @@ struct FieldManager: Sendable {
 
     /// The 409 of an apply that conflicts with other managers.
     static func conflictError(_ c: ManagedFields.Conflicts, _ gr: GroupResource, _ name: String) -> APIError {
-        var details = MetaV1.StatusDetails(name: name, group: gr.group, kind: gr.resource)
+        var details = MetaV1.StatusDetails()
         details.causes = c.conflicts.map {
             MetaV1.StatusCause(
-                reason: "FieldManagerConflict",
-                message: "conflict with \"\($0.manager)\"" + ($0.apiVersion.isEmpty ? "" : " using \($0.apiVersion)"),
+                reason: "FieldManagerConflict", message: "conflict with \($0.printedManager)",
                 field: FieldSet.printed($0.path))
         }
         return APIError(code: 409, reason: "Conflict", message: c.message, details: details)

@@ -75,7 +75,7 @@ extension ResourceStore {
             throw APIError.badRequest(
                 "the name of the object (\(n)) does not match the name on the URL (\(req.name))")
         }
-        if case .array(let mf)? = config["metadata"]?["managedFields"], !mf.isEmpty {
+        if let mf = config["metadata"]?["managedFields"], mf != .null {
             throw APIError.badRequest("metadata.managedFields must be nil")
         }
         let ctx = FieldManagerContext(manager: managerName, apiVersion: req.version, subresource: req.subresource)
@@ -147,7 +147,7 @@ extension ResourceStore {
             {
                 obj.metadata.annotations[FieldManager.lastAppliedKey] = FieldManager.lastApplied(config)
             }
-            obj.metadata.managedFields = ManagedFields.encode(outcome.entries)
+            obj.metadata.managedFields = ManagedFields.encode(FieldManager.sanitized(outcome.entries))
             obj.metadata.resourceVersion = exists ? wantedRV : ""
             return obj
         }

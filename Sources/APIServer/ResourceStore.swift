@@ -712,7 +712,8 @@ final class ResourceStore<T: StoredKind>: ResourceHandler, @unchecked Sendable {
         if let g = req.query["gracePeriodSeconds"].flatMap(Int64.init) { options.gracePeriodSeconds = g }
         if let p = req.query["propagationPolicy"] { options.propagationPolicy = p }
         let outcome = try await deleteObject(
-            namespace: req.namespace, name: req.name, options: options, dryRun: req.isDryRun)
+            namespace: req.namespace, name: req.name, options: options,
+            dryRun: req.isDryRun || options.dryRun.contains("All"))
         switch outcome {
         case .pending(let obj):
             return try await respond(obj, req, status: .ok)
@@ -826,7 +827,8 @@ final class ResourceStore<T: StoredKind>: ResourceHandler, @unchecked Sendable {
         for item in items {
             do {
                 switch try await deleteObject(
-                    namespace: item.namespace, name: item.name, options: options, dryRun: req.isDryRun)
+                    namespace: item.namespace, name: item.name, options: options,
+                    dryRun: req.isDryRun || options.dryRun.contains("All"))
                 {
                 case .deleted(let o), .pending(let o): deleted.append(o)
                 }

@@ -323,3 +323,28 @@ extension CustomResourceE2ETests {
         #expect(try c.kubectl(["get", "namespace", ns, "-o", "name"]).out == "namespace/\(ns)")
     }
 }
+
+extension CustomResourceE2ETests {
+    @Test("server-side apply of a custom resource: its schema's fields owned, conflicts between managers, force")
+    func serverSideApply() throws {
+        let group = uniqueGroup()
+        try established(group)
+        let ns = try c.namespace()
+        let manifest = Self.crontab("ssa", group: group, spec: "  cronSpec: \"* * * * *\"\n  replicas: 2")
+        let first = try c.kubectl(
+            ["-n", ns, "apply", "--server-side", "--field-manager", "alice", "-f", "-"], stdin: manifest)
+        #expect(first.out == "crontab.\(group)/ssa serverside-applied")
+        let o = try c.json(["-n", ns, "get", "crontabs.\(group)", "ssa", "--show-managed-fields"])
+        let entries = (dig(o, "metadata", "managedFields") as? [[String: Any]]) ?? []
+        #expect(entries.count == 1 && entries.first?["manager"] as? String == "alice")
+        let spec = (dig(entries.first, "fieldsV1", "f:spec") as? [String: Any])?.keys.sorted()
+        #expect(spec == ["f:cronSpec", "f:replicas"])
+        let bob = Self.crontab("ssa", group: group, spec: "  replicas: 5")
+        let conflict = try c.kubectl(
+            ["-n", ns, "apply", "--server-side", "--field-manager", "bob", "-f", "-"], stdin: bob, check: false)
+        #expect(conflict.err.contains("Apply failed with 1 conflict: conflict with \"alice\": .spec.replicas"))
+        try c.kubectl(
+            ["-n", ns, "apply", "--server-side", "--field-manager", "bob", "--force-conflicts", "-f", "-"], stdin: bob)
+        #expect(dig(try c.json(["-n", ns, "get", "crontabs.\(group)", "ssa"]), "spec", "replicas") as? Int == 5)
+    }
+}

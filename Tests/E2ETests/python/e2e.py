@@ -618,6 +618,57 @@ def conversion(args):
     srv.shutdown()
 
 
+def apply_checks(args):
+    """Server-side apply through raw HTTP and the Python client: upstream's errors for bad apply
+    requests, create by apply (201), and the dynamic client's server_side_apply."""
+    from kubernetes import client as k, config, dynamic
+    raw = Raw(args.data_dir, port_of(args.kubeconfig))
+    ns = "ssa-" + uuid.uuid4().hex[:6]
+    raw.do("POST", "/api/v1/namespaces", json.dumps({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": ns}}),
+           {"Content-Type": "application/json"})
+    path = f"/api/v1/namespaces/{ns}/configmaps/c"
+    body = json.dumps({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "c"}, "data": {"a": "1"}})
+    apply_ct = {"Content-Type": "application/apply-patch+yaml"}
+    st, _, data = raw.do("PATCH", path, body, apply_ct)
+    m = json.loads(data)
+    check(st == 422 and m.get("message") == 'PatchOptions.meta.k8s.io "" is invalid: fieldManager: Required value: is required for apply patch',
+          f"no manager: {st} {data!r}")
+    st, _, data = raw.do("PATCH", path + "?fieldManager=m", json.dumps({"metadata": {"name": "c"}}), apply_ct)
+    check(st == 400 and json.loads(data).get("message") == "invalid object type: /, Kind=", f"no kind: {st} {data!r}")
+    st, _, data = raw.do("PATCH", path + "?fieldManager=m",
+                         json.dumps({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "c", "managedFields": []}}), apply_ct)
+    check(st == 400 and json.loads(data).get("message") == "metadata.managedFields must be nil", f"managedFields: {st} {data!r}")
+    st, _, data = raw.do("PATCH", path + "?fieldManager=m", body, apply_ct)
+    created = json.loads(data)
+    mf = created["metadata"].get("managedFields", [])
+    check(st == 201 and [(e["manager"], e["operation"]) for e in mf] == [("m", "Apply")]
+          and mf[0]["fieldsV1"] == {"f:data": {"f:a": {}}}, f"create by apply: {st} {mf}")
+    st, _, data = raw.do("PATCH", path + "?fieldManager=m", body, apply_ct)
+    check(st == 200 and json.loads(data)["metadata"]["resourceVersion"] == created["metadata"]["resourceVersion"],
+          f"a repeated apply changes nothing: {st}")
+    st, _, data = raw.do("PATCH", path + "?force=true", json.dumps({"data": {"a": "2"}}), {"Content-Type": "application/merge-patch+json"})
+    check(st == 422 and "force: Forbidden: may not be specified for non-apply patch" in json.loads(data).get("message", ""),
+          f"force on merge patch: {st} {data!r}")
+    st, _, data = raw.do("PATCH", path + "?fieldManager=other", json.dumps(
+        {"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "c"}, "data": {"a": "2"}}), apply_ct)
+    status = json.loads(data)
+    causes = status.get("details", {}).get("causes", [])
+    check(st == 409 and status.get("reason") == "Conflict"
+          and status.get("message") == 'Apply failed with 1 conflict: conflict with "m": .data.a'
+          and causes == [{"reason": "FieldManagerConflict", "message": 'conflict with "m"', "field": ".data.a"}],
+          f"conflict: {st} {data!r}")
+    # The Python client's dynamic client applies server-side too.
+    config.load_kube_config(args.kubeconfig)
+    dyn = dynamic.DynamicClient(k.ApiClient(), cache_file=os.path.join(args.data_dir, f"discovery-{ns}.json"))
+    cms = dyn.resources.get(api_version="v1", kind="ConfigMap")
+    out = cms.server_side_apply(body={"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "py"}, "data": {"x": "1"}},
+                                namespace=ns, field_manager="py")
+    check(out.data.x == "1", f"python server_side_apply: {out}")
+    out = cms.server_side_apply(body={"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "c"}, "data": {"a": "5"}},
+                                namespace=ns, field_manager="py", force_conflicts=True)
+    check(out.data.a == "5", f"python forced apply: {out}")
+
+
 def operator(args):
     """Runs the small kopf operator of operator_app.py against the server: a Greeting gets a
     ConfigMap it owns and a status; an edit updates both; deleting it lets the finalizer go."""
@@ -695,7 +746,7 @@ if __name__ == "__main__":
     ap.add_argument("--namespace", default="default")
     a = ap.parse_args()
     {"client": client, "controllers": controllers, "recorded": recorded, "fuzz": fuzz, "writer": writer,
-     "custom": custom, "operator": operator, "conversion": conversion}[a.mode](a)
+     "custom": custom, "operator": operator, "conversion": conversion, "apply": apply_checks}[a.mode](a)
     for f in failures[:50]:
         print("FAIL:", f)
     print(f"{len(failures)} failures")

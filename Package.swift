@@ -38,6 +38,7 @@ var targets: [Target] = [
         path: "Sources/APIMachinery"
     ),
     .target(name: "CBuildInfo", path: "Sources/CBuildInfo"),
+    .target(name: "CEL", path: "Sources/CEL"),
     .target(name: "CodeGen", path: "Sources/CodeGen"),
     .executableTarget(name: "k8swift-codegen", dependencies: ["CodeGen"], path: "Sources/k8swift-codegen"),
     .executableTarget(
@@ -81,7 +82,7 @@ var targets: [Target] = [
     .target(
         name: "APIServer",
         dependencies: [
-            "KubernetesAPI", "Storage", "StorageSQLite", "StorageEtcd",
+            "KubernetesAPI", "Storage", "StorageSQLite", "StorageEtcd", "CEL",
             .product(name: "NIOCore", package: "swift-nio"),
             .product(name: "NIOPosix", package: "swift-nio"),
             .product(name: "NIOHTTP1", package: "swift-nio"),
@@ -133,6 +134,7 @@ var targets: [Target] = [
     .testTarget(name: "APIMachineryTests", dependencies: ["APIMachinery"], path: "Tests/APIMachineryTests"),
     .testTarget(name: "KubernetesAPITests", dependencies: ["KubernetesAPI"], path: "Tests/KubernetesAPITests"),
     .testTarget(name: "CodeGenTests", dependencies: ["CodeGen"], path: "Tests/CodeGenTests"),
+    .testTarget(name: "CELTests", dependencies: ["CEL"], path: "Tests/CELTests"),
 ]
 for g in apiGroups {
     targets.append(

@@ -24,7 +24,9 @@ done
 # APIMachinery may read the build facts (a C module with no project dependency).
 check Sources/APIMachinery 'Foundation|CBuildInfo'
 # The API server sits on the API types and the storage contract.
-check Sources/APIServer 'APIMachinery|API[A-Za-z]+|KubernetesAPI|Storage|StorageSQLite|StorageEtcd'
+check Sources/APIServer 'APIMachinery|API[A-Za-z]+|KubernetesAPI|Storage|StorageSQLite|StorageEtcd|CEL'
+# The expression language stands alone.
+check Sources/CEL 'Foundation'
 # Storage speaks bytes and revisions only: no API types below the API server.
 for d in Sources/Storage*; do
     check "$d" 'Storage|StorageTesting|CSQLite'

@@ -158,6 +158,17 @@ enum Strategies {
                 obj = crd as! T
             }
             s.gracePeriod = { _, _ in 0 }
+            // Validation rules must compile.
+            s.validate = { obj, old in
+                guard let crd = obj as? CRD else { return [] }
+                var errs = (old as? CRD).map { crd.validateUpdate(from: $0) } ?? crd.validate()
+                for (i, v) in crd.spec.versions.enumerated() {
+                    guard let schema = v.schema?.openAPIV3Schema else { continue }
+                    errs += ValidationRules.compileErrors(
+                        schema, at: FieldPath("spec", "versions").index(i).child("schema", "openAPIV3Schema"))
+                }
+                return errs
+            }
         case ("batch", "jobs"):
             s.prepareForCreate = { obj in
                 guard var job = obj as? BatchV1.Job else { return }

@@ -348,3 +348,80 @@ extension CustomResourceE2ETests {
         #expect(dig(try c.json(["-n", ns, "get", "crontabs.\(group)", "ssa"]), "spec", "replicas") as? Int == 5)
     }
 }
+
+extension CustomResourceE2ETests {
+    static func ruledCRD(group: String, rule: String = "self.minReplicas <= self.replicas") -> String {
+        """
+        apiVersion: apiextensions.k8s.io/v1
+        kind: CustomResourceDefinition
+        metadata:
+          name: scalers.\(group)
+        spec:
+          group: \(group)
+          scope: Namespaced
+          names: {plural: scalers, singular: scaler, kind: Scaler}
+          versions:
+          - name: v1
+            served: true
+            storage: true
+            schema:
+              openAPIV3Schema:
+                type: object
+                properties:
+                  spec:
+                    type: object
+                    x-kubernetes-validations:
+                    - rule: "\(rule)"
+                      message: replicas must be at least minReplicas
+                    - rule: "self.name == oldSelf.name"
+                      message: name is immutable
+                      reason: FieldValueForbidden
+                      fieldPath: .name
+                    properties:
+                      name: {type: string}
+                      replicas: {type: integer}
+                      minReplicas: {type: integer}
+                      tags:
+                        type: array
+                        items: {type: string}
+                        x-kubernetes-validations:
+                        - rule: "self.all(t, t.size() <= 5)"
+        """
+    }
+
+    @Test(
+        "x-kubernetes-validations rules: messages, reasons and field paths, transition rules on update, bad rules refused"
+    )
+    func validationRules() throws {
+        let group = uniqueGroup()
+        try c.kubectl(["apply", "-f", "-"], stdin: Self.ruledCRD(group: group))
+        try c.kubectl(["wait", "--for=condition=established", "--timeout=20s", "crd/scalers.\(group)"])
+        let ns = try c.namespace()
+        func scaler(_ spec: String) -> String {
+            "apiVersion: \(group)/v1\nkind: Scaler\nmetadata:\n  name: s\nspec:\n\(spec)\n"
+        }
+        let bad = try c.kubectl(
+            ["-n", ns, "apply", "-f", "-"],
+            stdin: scaler("  name: a\n  replicas: 1\n  minReplicas: 3\n  tags: [ok, toolong]"),
+            check: false)
+        #expect(
+            bad.err.contains("spec: Invalid value: \"object\": replicas must be at least minReplicas"), "\(bad.err)")
+        #expect(
+            bad.err.contains("spec.tags: Invalid value: \"array\": failed rule: self.all(t, t.size() <= 5)"),
+            "\(bad.err)")
+        try c.kubectl(["-n", ns, "apply", "-f", "-"], stdin: scaler("  name: a\n  replicas: 3\n  minReplicas: 1"))
+        // The transition rule holds on update only: the name may not change.
+        let renamed = try c.kubectl(
+            ["-n", ns, "apply", "-f", "-"], stdin: scaler("  name: b\n  replicas: 3\n  minReplicas: 1"), check: false)
+        #expect(renamed.err.contains("spec.name: Forbidden: name is immutable"), "\(renamed.err)")
+        // A rule that does not compile is refused with the CRD.
+        let other = uniqueGroup()
+        let broken = try c.kubectl(
+            ["apply", "-f", "-"], stdin: Self.ruledCRD(group: other, rule: "self.replicas >"), check: false)
+        #expect(broken.status != 0)
+        #expect(
+            broken.err.contains(
+                "x-kubernetes-validations[0].rule: Invalid value: \"self.replicas >\": compilation failed: ERROR: <input>:1:"
+            ), "\(broken.err)")
+    }
+}

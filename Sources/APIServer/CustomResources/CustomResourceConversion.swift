@@ -69,7 +69,8 @@ final class WebhookConverter: Sendable {
         }
         let gvk = "\(review["apiVersion"]?.stringValue ?? ""), Kind=\(review["kind"]?.stringValue ?? "")"
         if reviewVersion == "v1" && gvk != "apiextensions.k8s.io/v1, Kind=ConversionReview" {
-            throw failure(from, "expected webhook response of apiextensions.k8s.io/v1, Kind=ConversionReview, got \(gvk)")
+            throw failure(
+                from, "expected webhook response of apiextensions.k8s.io/v1, Kind=ConversionReview, got \(gvk)")
         }
         guard let response = review["response"], case .object = response else {
             throw failure(from, "no response provided")
@@ -89,7 +90,8 @@ final class WebhookConverter: Sendable {
         }
         if converted.count != pending.count {
             throw APIError.internalError(
-                "conversion webhook for \(from), Kind=\(kind) returned \(converted.count) objects, expected \(pending.count)")
+                "conversion webhook for \(from), Kind=\(kind) returned \(converted.count) objects, expected \(pending.count)"
+            )
         }
         var out = objects
         for (n, i) in pending.enumerated() {

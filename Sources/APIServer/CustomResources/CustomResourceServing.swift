@@ -85,12 +85,24 @@ enum CustomResourceServing {
                 message: "create not allowed while custom resource definition is terminating",
                 details: MetaV1.StatusDetails())
         }
+        let rules = storageSchema.map(ValidationRules.init).flatMap { $0.isEmpty ? nil : $0 }
         strategy.validate = { obj, old in
             var errs = MetaValidation.validateObjectMeta(
                 obj.metadata, namespaced: namespaced, nameRule: .dns1123Subdomain)
             if let old { errs += MetaValidation.validateObjectMetaUpdate(obj.metadata, old.metadata) }
             if let storageSchema { errs += SchemaValidation.validateTopLevel(obj.fields, storageSchema) }
-            return errs
+            guard let rules else { return errs }
+            // As upstream: rules are not evaluated on an object whose shape is already wrong.
+            let blocking: Set<FieldError.Kind> = [.notSupported, .required, .tooLong, .tooMany, .typeInvalid]
+            if errs.contains(where: { blocking.contains($0.kind) }) {
+                errs.append(
+                    FieldError(
+                        .invalid, FieldPath("<nil>"), .json("null"),
+                        "some validation rules were not checked because the object was invalid; correct the existing errors to complete validation"
+                    ))
+                return errs
+            }
+            return errs + rules.validate(obj.fields, old: old?.fields)
         }
         var labels: Set<String> = ["metadata.name"]
         if namespaced { labels.insert("metadata.namespace") }

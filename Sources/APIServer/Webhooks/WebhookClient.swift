@@ -26,7 +26,8 @@ enum WebhookClient {
         var description: String {
             switch self {
             case .transport(let m): return m
-            case .status(let code, let body): return "the server responded with the status code \(code) but did not return more information: \(body)"
+            case .status(let code, let body):
+                return "the server responded with the status code \(code) but did not return more information: \(body)"
             }
         }
     }
@@ -58,7 +59,8 @@ enum WebhookClient {
         let host = "\(service.name).\(service.namespace).svc"
         let port = service.port ?? 443
         let path = service.path ?? ""
-        guard let (ip, targetPort) = endpoint(of: service.name, namespace: service.namespace, port: port, server: server)
+        guard
+            let (ip, targetPort) = endpoint(of: service.name, namespace: service.namespace, port: port, server: server)
         else {
             throw Failure.transport("service \"\(service.namespace)/\(service.name)\" has no ready endpoint")
         }
@@ -105,7 +107,8 @@ enum WebhookClient {
         req.tlsConfiguration = tls
         let response: HTTPClientResponse
         do {
-            response = try await client(overrides).execute(req, timeout: .nanoseconds(Int64(timeout.components.seconds) * 1_000_000_000))
+            response = try await client(overrides).execute(
+                req, timeout: .nanoseconds(Int64(timeout.components.seconds) * 1_000_000_000))
         } catch let e as HTTPClientError where e == .deadlineExceeded || e == .readTimeout {
             throw Failure.transport("Post \"\(target.url)\": context deadline exceeded")
         } catch {

@@ -24,21 +24,23 @@ def cpu_seconds(pid):
     return (int(f[11]) + int(f[12])) / os.sysconf("SC_CLK_TCK")
 
 
-def curl_phase(d, port, ns, kind, count, conc):
+def curl_phase(d, port, ns, kind, count, conc, url=None, body=None, names=None):
     """A faster driver than Python: one curl process, HTTP/2, `conc` transfers in parallel, the
-    requests made by URL globbing (creates use generateName so one body serves all)."""
+    requests made by URL globbing (creates use generateName so one body serves all). ConfigMaps
+    unless `url` (a collection), `body` (a create) and `names` (to GET) say otherwise."""
     tls = os.path.join(d, "tls")
     base = ["curl", "-s", "--http2", "--parallel", "--parallel-immediate", "--parallel-max", str(conc),
             "--cacert", os.path.join(tls, "ca.crt"), "--cert", os.path.join(tls, "admin.crt"),
             "--key", os.path.join(tls, "admin.key"), "-w", "\\nCODE:%{http_code}\\n"]
-    url = f"https://127.0.0.1:{port}/api/v1/namespaces/{ns}/configmaps"
+    url = url or f"https://127.0.0.1:{port}/api/v1/namespaces/{ns}/configmaps"
+    names = names or GET_NAMES
     if kind == "create":
-        body = json.dumps({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"generateName": "fast-"},
-                           "data": {"payload": "x" * 256}})
+        body = body or json.dumps({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"generateName": "fast-"},
+                                   "data": {"payload": "x" * 256}})
         args = base + ["-H", "Content-Type: application/json", "-d", body, f"{url}?n=[1-{count}]"]
     else:
-        args = base + [f"{url}/{{names}}?n=[1-{count // len(GET_NAMES)}]"]
-        args[-1] = args[-1].replace("{names}", "{" + ",".join(GET_NAMES) + "}")
+        args = base + [f"{url}/{{names}}?n=[1-{count // len(names)}]"]
+        args[-1] = args[-1].replace("{names}", "{" + ",".join(names) + "}")
     t0 = time.monotonic()
     out = subprocess.run(args, capture_output=True, text=True, timeout=600)
     wall = time.monotonic() - t0
@@ -52,6 +54,54 @@ def curl_phase(d, port, ns, kind, count, conc):
 
 
 GET_NAMES = []
+
+
+CRD = {
+    "apiVersion": "apiextensions.k8s.io/v1", "kind": "CustomResourceDefinition",
+    "metadata": {"name": "widgets.bench.example.com"},
+    "spec": {"group": "bench.example.com", "scope": "Namespaced",
+             "names": {"plural": "widgets", "singular": "widget", "kind": "Widget"},
+             "versions": [{"name": "v1", "served": True, "storage": True, "schema": {"openAPIV3Schema": {
+                 "type": "object", "properties": {"spec": {
+                     "type": "object",
+                     "x-kubernetes-validations": [
+                         {"rule": "self.minReplicas <= self.replicas", "message": "replicas below minimum"},
+                         {"rule": "self.payload.size() <= 1024"}],
+                     "properties": {"replicas": {"type": "integer", "default": 1}, "minReplicas": {"type": "integer", "default": 0},
+                                    "payload": {"type": "string"}, "tier": {"type": "string", "enum": ["a", "b"]}}}}}}}]}}
+
+
+def timed(conn, method, path, body=None, headers=None):
+    t = time.monotonic()
+    conn.request(method, path, body, headers or {})
+    data = conn.getresponse().read()
+    return time.monotonic() - t, data
+
+
+def list_and_watch(ctx, port, collection, make_body):
+    """LIST latency of the whole collection (median of 5) and watch latency: from a create's
+    response to the event on an open watch (median of 20)."""
+    c = http.client.HTTPSConnection("127.0.0.1", port, context=ctx)
+    lists = sorted(timed(c, "GET", collection)[0] for _ in range(5))
+    w = http.client.HTTPSConnection("127.0.0.1", port, context=ctx)
+    w.request("GET", collection + "?watch=true&resourceVersion=" + json.loads(timed(c, "GET", collection + "?limit=1")[1])["metadata"]["resourceVersion"])
+    resp = w.getresponse()
+    lat = []
+    for i in range(20):
+        body = make_body(f"watch-{i}")
+        t = time.monotonic()
+        c.request("POST", collection, json.dumps(body), {"Content-Type": "application/json"})
+        c.getresponse().read()
+        while True:
+            line = resp.readline()
+            if not line:
+                break
+            if f'"watch-{i}"'.encode() in line:
+                lat.append(time.monotonic() - t)
+                break
+    w.close()
+    lat.sort()
+    return {"list_ms_median": round(lists[2] * 1000, 2), "watch_event_ms_median": round(lat[len(lat) // 2] * 1000, 2) if lat else None}
 
 
 def free_port():
@@ -97,6 +147,50 @@ def etcd_put_rate(url, count, conc):
     ok = sum(1 for l in out.stdout.splitlines() if l == "CODE:200")
     return {"driver": "curl --parallel (etcd JSON gateway)", "requests": count, "concurrency": conc, "ok": ok,
             "wall_s": round(wall, 3), "per_s": round(ok / wall, 1)}
+
+
+def custom_resource_phase(d, port, pid, ctx):
+    """A custom resource with a schema (defaults, an enum) and two CEL rules beside ConfigMaps on
+    the same server and driver: creates/s, GETs/s and server CPU per request for each, and LIST
+    and watch latency."""
+    c = http.client.HTTPSConnection("127.0.0.1", port, context=ctx)
+    c.request("POST", "/apis/apiextensions.k8s.io/v1/customresourcedefinitions", json.dumps(CRD), {"Content-Type": "application/json"})
+    c.getresponse().read()
+    for _ in range(100):
+        c.request("GET", "/apis/bench.example.com/v1")
+        r = c.getresponse()
+        r.read()
+        if r.status == 200:
+            break
+        time.sleep(0.05)
+    out = {}
+    for kind, ns in (("configmaps", "cmp-cm"), ("widgets", "cmp-cr")):
+        c.request("POST", "/api/v1/namespaces", json.dumps({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": ns}}),
+                  {"Content-Type": "application/json"})
+        c.getresponse().read()
+        if kind == "configmaps":
+            collection = f"/api/v1/namespaces/{ns}/configmaps"
+            make = lambda name: {"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": name}, "data": {"payload": "x" * 256}}
+        else:
+            collection = f"/apis/bench.example.com/v1/namespaces/{ns}/widgets"
+            make = lambda name: {"apiVersion": "bench.example.com/v1", "kind": "Widget", "metadata": {"name": name},
+                                 "spec": {"replicas": 3, "minReplicas": 1, "tier": "a", "payload": "x" * 256}}
+        body = make("x")
+        del body["metadata"]["name"]
+        body["metadata"]["generateName"] = "fast-"
+        url = f"https://127.0.0.1:{port}{collection}"
+        cpu0 = cpu_seconds(pid)
+        create = curl_phase(d, port, ns, "create", 2000, 16, url=url, body=json.dumps(body))
+        cpu1 = cpu_seconds(pid)
+        c.request("GET", collection + "?limit=100")
+        names = [i["metadata"]["name"] for i in json.loads(c.getresponse().read())["items"]]
+        get = curl_phase(d, port, ns, "get", 10000, 16, url=url, names=names)
+        cpu2 = cpu_seconds(pid)
+        out[kind] = {"creates_per_s": create["per_s"], "gets_per_s": get["per_s"],
+                     "cpu_ms_per_create": round((cpu1 - cpu0) * 1000 / max(create["ok"], 1), 3),
+                     "cpu_ms_per_get": round((cpu2 - cpu1) * 1000 / max(get["ok"], 1), 3),
+                     "objects": create["ok"], **list_and_watch(ctx, port, collection, make)}
+    return out
 
 
 def main():
@@ -183,6 +277,7 @@ def main():
             fast["get"] = curl_phase(d, port, ns, "get", 20000, 16)
             fast["server_cores"] = round((cpu_seconds(proc.pid) - cpu1) / (time.monotonic() - t1), 2)
             fast["rss_after_mib"] = rss_mib(proc.pid)
+            fast["custom_resources"] = custom_resource_phase(d, port, proc.pid, ctx2)
         report = {"server": "k8swift kube-apiserver on etcd" if on_etcd else "k8swift", "ready_seconds": round(ready, 3),
                   "idle_rss_mib": idle, "rss_after_mib": after, "server_cores_during_apiload": server_cores,
                   "cpu_during_apiload": cpu_split,

@@ -83,6 +83,9 @@ struct FieldManagerContext: Sendable {
 struct FieldManager: Sendable {
     let schema: ApplySchema
     let hasStatus: Bool
+    /// The kind's zero-valued object (what a create is compared with, as upstream compares with
+    /// the zero value: Go's non-optional fields present as empty or null), built once per store.
+    let zero: JSONValue
 
     static let systemMetadata = [
         "name", "namespace", "uid", "resourceVersion", "generation", "creationTimestamp", "selfLink", "managedFields",
@@ -123,9 +126,9 @@ struct FieldManager: Sendable {
     }
 
     /// Records an update (create, update, non-apply patch) from `old` (nil on create) to `new`.
-    func update(
-        new: JSONValue, old: JSONValue?, zero: JSONValue, entries: [ManagedFields.Entry], ctx: FieldManagerContext
-    ) -> [MetaV1.ManagedFieldsEntry] {
+    func update(new: JSONValue, old: JSONValue?, entries: [ManagedFields.Entry], ctx: FieldManagerContext)
+        -> [MetaV1.ManagedFieldsEntry]
+    {
         let o = stripped(old ?? zero, subresource: ctx.subresource)
         let n = stripped(new, subresource: ctx.subresource)
         let out = ManagedFields.update(

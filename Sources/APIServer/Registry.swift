@@ -68,7 +68,7 @@ enum Registry {
             server: server, strategy: strategy, fieldLabels: FieldLabels.supported(resource.resource),
             fieldsOf: FieldLabels.extractor(resource.resource, namespaced: resource.namespaced, codec: storageCodec))
         if let schema = server.patchSchemas.applySchema(for: storageCodec.groupVersionKind) {
-            store.fieldManager = FieldManager(schema: schema, hasStatus: strategy.hasStatus)
+            store.fieldManager = FieldManager(schema: schema, hasStatus: strategy.hasStatus, zero: store.json(T()))
         }
         return store
     }

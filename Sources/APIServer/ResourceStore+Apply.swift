@@ -3,16 +3,12 @@ import Foundation
 import KubernetesAPI
 
 extension ResourceStore {
-    /// The JSON of an object with nothing set (what a create is compared with, as upstream
-    /// compares with the zero value: Go's non-optional fields present as empty or null).
-    var zeroJSON: JSONValue { (try? JSONValue.parse(storageCodec.itemJSON(T()))) ?? .object([]) }
-
     func json(_ obj: T) -> JSONValue { (try? JSONValue.parse(storageCodec.itemJSON(obj))) ?? .object([]) }
 
     /// Records a create by `ctx`: it owns every field it set.
     func trackCreate(_ obj: inout T, _ ctx: FieldManagerContext) {
         guard let fm = fieldManager else { return }
-        obj.metadata.managedFields = fm.update(new: json(obj), old: nil, zero: zeroJSON, entries: [], ctx: ctx)
+        obj.metadata.managedFields = fm.update(new: json(obj), old: nil, entries: [], ctx: ctx)
     }
 
     /// Records an update by `ctx` from `old`: it gains the fields it changed. ManagedFields the
@@ -34,7 +30,7 @@ extension ResourceStore {
         }
         if old.metadata.managedFields.isEmpty { return }
         obj.metadata.managedFields = fm.update(
-            new: json(obj), old: json(old), zero: zeroJSON, entries: entries, ctx: ctx)
+            new: json(obj), old: json(old), entries: entries, ctx: ctx)
     }
 
     /// Server-side apply (`application/apply-patch+yaml`): the body is the manager's whole intent;

@@ -130,11 +130,16 @@ final class WatchCache<T: StoredKind>: FeedableCache, @unchecked Sendable {
             s.windowStart = revision
             s.events = []
             s.eventsHead = 0
-            let ws = Array(s.watchers.values)
-            s.watchers = [:]
-            return ws
+            return Self.takeWatchers(&s)
         }
         for w in ended { w.continuation.finish() }
+    }
+
+    /// Removes every watcher from the state, for the caller to finish outside the lock.
+    static func takeWatchers(_ s: inout State) -> [Watcher] {
+        let ws = Array(s.watchers.values)
+        s.watchers = [:]
+        return ws
     }
 
     func advance(to revision: Revision) {
@@ -306,11 +311,7 @@ protocol EndableCache {
 
 extension WatchCache: EndableCache {
     func endWatchers() {
-        let ended = state.withLock { s -> [Watcher] in
-            let ws = Array(s.watchers.values)
-            s.watchers = [:]
-            return ws
-        }
+        let ended = state.withLock { Self.takeWatchers(&$0) }
         for w in ended { w.continuation.finish() }
     }
 }

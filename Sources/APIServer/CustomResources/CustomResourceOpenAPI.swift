@@ -272,43 +272,42 @@ enum CustomResourceOpenAPI {
                     ),
                 ])
             ))
+        // Replace and patch, of the object and of its status.
+        let writes: [(key: String, value: JSONValue)] = [
+            ("put", operation("put", "replace", params: writeParams, responseDef: def, bodyDef: def)),
+            (
+                "patch",
+                operation(
+                    "patch", "patch", params: writeParams + [param("force", "boolean")], responseDef: def,
+                    bodyDef: def, patch: true)
+            ),
+        ]
         out.append(
             (
                 prefix + "/{name}",
-                .object([
-                    ("get", operation("get", "read", params: [], responseDef: def)),
-                    ("put", operation("put", "replace", params: writeParams, responseDef: def, bodyDef: def)),
-                    (
-                        "patch",
-                        operation(
-                            "patch", "patch", params: writeParams + [param("force", "boolean")], responseDef: def,
-                            bodyDef: def, patch: true)
-                    ),
-                    (
-                        "delete",
-                        operation(
-                            "delete", "delete",
-                            params: [
-                                param("dryRun", "string"), param("gracePeriodSeconds", "integer"),
-                                param("propagationPolicy", "string"),
-                            ], responseDef: metaPrefix + "Status")
-                    ),
-                ])
+                .object(
+                    [
+                        ("get", operation("get", "read", params: [], responseDef: def))
+                    ] + writes + [
+                        (
+                            "delete",
+                            operation(
+                                "delete", "delete",
+                                params: [
+                                    param("dryRun", "string"), param("gracePeriodSeconds", "integer"),
+                                    param("propagationPolicy", "string"),
+                                ], responseDef: metaPrefix + "Status")
+                        )
+                    ])
             ))
         if v.subresources?.status != nil {
             out.append(
                 (
                     prefix + "/{name}/status",
-                    .object([
-                        ("get", operation("get", "read", params: [], responseDef: def)),
-                        ("put", operation("put", "replace", params: writeParams, responseDef: def, bodyDef: def)),
-                        (
-                            "patch",
-                            operation(
-                                "patch", "patch", params: writeParams + [param("force", "boolean")], responseDef: def,
-                                bodyDef: def, patch: true)
-                        ),
-                    ])
+                    .object(
+                        [
+                            ("get", operation("get", "read", params: [], responseDef: def))
+                        ] + writes)
                 ))
         }
         if namespaced {

@@ -132,7 +132,8 @@ enum CustomResourceServing {
         store.tableColumns = columns
         store.versionWarnings = warnings
         store.fieldManager = FieldManager(
-            schema: applySchema(storageSchema, server: server), hasStatus: strategy.hasStatus)
+            schema: applySchema(storageSchema, server: server), hasStatus: strategy.hasStatus,
+            zero: store.json(CustomObject()))
         if webhook {
             let converter = WebhookConverter(crd: crd, server: server)
             store.webhookConversion = { objects, apiVersion in try await converter.convert(objects, to: apiVersion) }

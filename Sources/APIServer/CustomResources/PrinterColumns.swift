@@ -6,17 +6,15 @@ import Foundation
 /// the first value its JSONPath finds, shown by the column's type (dates as ages), or null.
 enum PrinterColumns {
     static func columns(_ v: APIExtensionsV1.CustomResourceDefinitionVersion) -> [TableBuilder.Column] {
+        var name = TableBuilder.name
+        name.description = nameDescription
         if v.additionalPrinterColumns.isEmpty {
             var created = TableBuilder.Column(name: "Age", type: "date", format: "", priority: 0) { o, now in
                 cell(o["metadata"]?["creationTimestamp"] ?? .null, type: "date", now: now)
             }
             created.description = createdAtDescription
-            var name = TableBuilder.name
-            name.description = nameDescription
             return [name, created]
         }
-        var name = TableBuilder.name
-        name.description = nameDescription
         var out = [name]
         for c in v.additionalPrinterColumns {
             let path = JSONPathLite(c.jsonPath)

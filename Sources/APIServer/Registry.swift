@@ -120,6 +120,8 @@ enum Strategies {
         s.allowCreateOnUpdate = createOnUpdate.contains(resource.resource)
         s.returnsDeletedObject = returnDeletedObject.contains(resource.groupResource)
         switch (resource.group, resource.resource) {
+        case ("admissionregistration.k8s.io", let r):
+            s.validate = AdmissionValidation.validator(r, T.self)
         case ("", "namespaces"):
             s.prepareForCreate = { obj in
                 guard var ns = obj as? CoreV1.Namespace else { return }

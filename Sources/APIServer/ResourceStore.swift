@@ -10,6 +10,9 @@ protocol ResourceHandler: AnyObject, Sendable {
     /// Whether objects have a protobuf form (custom resources have none).
     var offersProtobuf: Bool { get }
     func handle(_ req: ResourceRequest) async throws -> HTTPResponse
+    /// Objects in a version's JSON from the cache: one by name, or those a selector picks.
+    func cachedJSON(apiVersion: String, namespace: String, name: String?, selector: MetaV1.LabelSelector?)
+        -> [JSONValue]
 }
 
 /// Per-resource behaviour beyond the generic REST semantics (upstream's registry strategies).
@@ -116,9 +119,21 @@ final class ResourceStore<T: StoredKind>: ResourceHandler, @unchecked Sendable {
     // MARK: Dispatch
 
     func handle(_ req: ResourceRequest) async throws -> HTTPResponse {
-        guard let warning = versionWarnings[req.version] else { return try await dispatch(req) }
-        var r = try await dispatch(req)
-        r.headers.add(name: "Warning", value: "299 - \(GoQuote.quote(warning))")
+        var r: HTTPResponse
+        switch req.verb {
+        case .create, .update, .patch, .delete, .deletecollection:
+            // Writes run in a scope admission reads (who, which version) and adds warnings to.
+            let scope = RequestScope(
+                groupResource: groupResource, apiVersion: req.version, subresource: req.subresource, user: req.user,
+                dryRun: req.isDryRun, fieldManager: req.query["fieldManager"] ?? "")
+            r = try await RequestScope.$current.withValue(scope) { try await dispatch(req) }
+            for w in scope.warnings { r.headers.add(name: "Warning", value: "299 - \(GoQuote.quote(w))") }
+        default:
+            r = try await dispatch(req)
+        }
+        if let warning = versionWarnings[req.version] {
+            r.headers.add(name: "Warning", value: "299 - \(GoQuote.quote(warning))")
+        }
         return r
     }
 
@@ -389,10 +404,11 @@ final class ResourceStore<T: StoredKind>: ResourceHandler, @unchecked Sendable {
         // Ownership is of what the client sent (defaulted), before the server fills in the rest
         // (allocations, status), as upstream records it before the registry's create.
         if let manager, obj.metadata.managedFields.isEmpty { trackCreate(&obj, manager) }
+        if resource.namespaced { try server.admitNamespace(obj.metadata.namespace) }
+        try await admitMutating(&obj, old: nil, "CREATE", dryRun: dryRun)
         if obj.metadata.name.isEmpty && !obj.metadata.generateName.isEmpty {
             obj.metadata.name = obj.metadata.generateName + Names.randomSuffix()
         }
-        if resource.namespaced { try server.admitNamespace(obj.metadata.namespace) }
         obj.metadata.uid = UUID().uuidString.lowercased()
         obj.metadata.creationTimestamp = Time(seconds: Int64(Date().timeIntervalSince1970))
         obj.metadata.resourceVersion = ""
@@ -416,6 +432,7 @@ final class ResourceStore<T: StoredKind>: ResourceHandler, @unchecked Sendable {
             errs.insert(.required(FieldPath("metadata", "name"), "name or generateName is required"), at: 0)
         }
         if !errs.isEmpty { throw APIError.invalid(groupKind, obj.metadata.name, errs) }
+        try await admitValidating(obj, old: nil, "CREATE", dryRun: dryRun)
         if resource.namespaced {
             try await QuotaAdmission(server: server).admit(
                 groupResource, name: obj.metadata.name, namespace: obj.metadata.namespace,
@@ -536,8 +553,10 @@ final class ResourceStore<T: StoredKind>: ResourceHandler, @unchecked Sendable {
                 }
                 throw APIError.conflict(groupResource, name, APIError.modifiedMessage)
             }
+            try await admitMutating(&obj, old: old, "UPDATE", dryRun: dryRun)
             obj = try prepareUpdate(obj, old: old, subresource: subresource)
             if let manager { trackUpdate(&obj, old: old, manager) }
+            try await admitValidating(obj, old: old, "UPDATE", dryRun: dryRun)
             if subresource.isEmpty && QuotaAdmission.handlesUpdate(groupResource) && obj != old {
                 try await QuotaAdmission(server: server).admit(
                     groupResource, name: name, namespace: namespace, item: QuotaAdmission.item(obj, groupResource),
@@ -767,6 +786,7 @@ final class ResourceStore<T: StoredKind>: ResourceHandler, @unchecked Sendable {
                 }
                 throw APIError.conflict(groupResource, name, failed)
             }
+            try await admitValidating(nil, old: cur.object, "DELETE", dryRun: dryRun)
             var obj = cur.object
             var finalizers = obj.metadata.finalizers
             let policy = options.propagationPolicy ?? (options.orphanDependents == true ? "Orphan" : nil)

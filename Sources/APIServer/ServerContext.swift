@@ -19,6 +19,8 @@ final class ServerContext: @unchecked Sendable {
     var stores: [GroupResource: any ResourceHandler] = [:]
     /// Custom resources, served as their definitions are established.
     private(set) var customResources: CustomResources!
+    /// Dynamic admission: webhooks and admission policies.
+    private(set) var admission: AdmissionControl!
     private let eventLease = Mutex<(id: LeaseID, granted: Date)?>(nil)
 
     init(
@@ -52,6 +54,7 @@ final class ServerContext: @unchecked Sendable {
         serviceIPs = alloc
         nodePorts = PortAllocator(range: nodePortRange)
         customResources = CustomResources(server: self)
+        admission = AdmissionControl(server: self)
     }
 
     var namespaces: ResourceStore<CoreV1.Namespace> {

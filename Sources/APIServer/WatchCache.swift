@@ -102,6 +102,9 @@ final class WatchCache<T: StoredKind>: FeedableCache, @unchecked Sendable {
     let fieldsOf: @Sendable (T) -> [String: String]
     let capacity: Int
     let state = Mutex(State())
+    /// Bumps on every change of the contents (loads, puts, deletes): readers that compile
+    /// something from a small cache (admission configuration) rebuild when it moves.
+    let changes = Atomic<Int>(0)
 
     init(
         keyPrefix: String, capacity: Int = 4096, decode: @escaping @Sendable (KeyValue) throws -> T,
@@ -122,6 +125,7 @@ final class WatchCache<T: StoredKind>: FeedableCache, @unchecked Sendable {
     /// end (their events between the two may be unknown); the event window restarts here.
     func load(_ items: [KeyValue], revision: Revision) {
         let entries = items.compactMap(makeEntry)
+        defer { changes.add(1, ordering: .releasing) }
         let ended = state.withLock { s -> [Watcher] in
             s.objects = [:]
             for e in entries { s.objects[e.key] = e }
@@ -161,6 +165,7 @@ final class WatchCache<T: StoredKind>: FeedableCache, @unchecked Sendable {
             ev = Event(type: .deleted, object: nil, previous: nil, revision: rev)
             key = prev.key.rawValue
         }
+        defer { changes.add(1, ordering: .releasing) }
         state.withLock { s in
             var e = ev
             let old = s.objects[key]

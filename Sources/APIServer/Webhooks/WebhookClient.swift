@@ -54,6 +54,26 @@ enum WebhookClient {
     static func target(
         url: String?, service: APIExtensionsV1.ServiceReference?, caBundle: [UInt8], server: ServerContext
     ) throws -> Target {
+        try target(
+            url: url, service: service.map { ServiceAddress($0.namespace, $0.name, $0.path, $0.port) },
+            caBundle: caBundle, server: server)
+    }
+
+    /// A Service a webhook is reached through.
+    struct ServiceAddress {
+        var namespace: String
+        var name: String
+        var path: String?
+        var port: Int32?
+
+        init(_ namespace: String, _ name: String, _ path: String?, _ port: Int32?) {
+            (self.namespace, self.name, self.path, self.port) = (namespace, name, path, port)
+        }
+    }
+
+    static func target(url: String?, service: ServiceAddress?, caBundle: [UInt8], server: ServerContext) throws
+        -> Target
+    {
         if let url { return Target(url: url, connectTo: nil, caBundle: caBundle) }
         guard let service else { throw Failure.transport("webhook has no url and no service") }
         let host = "\(service.name).\(service.namespace).svc"

@@ -618,6 +618,138 @@ def conversion(args):
     srv.shutdown()
 
 
+def admission(args):
+    """Admission webhooks served by this test over TLS: a mutating webhook's JSON patch lands, a
+    validating webhook refuses with its message and code, match conditions and selectors decide
+    who is called, warnings reach the client, dry runs need side-effect-free webhooks, and a
+    webhook that is down fails closed or open as its failurePolicy says."""
+    from kubernetes import client as k, config
+    config.load_kube_config(args.kubeconfig)
+    core, adm = k.CoreV1Api(), k.AdmissionregistrationV1Api()
+    raw = Raw(args.data_dir, port_of(args.kubeconfig))
+    ns = "adm-" + uuid.uuid4().hex[:6]
+    core.create_namespace(k.V1Namespace(metadata=k.V1ObjectMeta(name=ns, labels={"webhooks": ns})))
+    other = ns + "-off"
+    core.create_namespace(k.V1Namespace(metadata=k.V1ObjectMeta(name=other)))
+    ca, crt, key = make_serving_cert(args.data_dir, [f"hooks.{ns}.svc"])
+    seen = []
+
+    def handle(path, review):
+        req = review["request"]
+        obj = req.get("object") or {}
+        labels = (obj.get("metadata") or {}).get("labels") or {}
+        seen.append((path, req["operation"], req.get("name", ""), req.get("namespace"), req["kind"]["kind"],
+                     req["userInfo"]["username"], req.get("dryRun"), labels.get("mutated")))
+        resp = {"uid": req["uid"], "allowed": True}
+        if path.startswith("/mutate"):
+            patch = [{"op": "add", "path": "/metadata/labels", "value": dict(labels, mutated="yes")}]
+            resp.update(patchType="JSONPatch", patch=base64.b64encode(json.dumps(patch).encode()).decode(),
+                        warnings=["mutated by the test webhook"])
+        if path.startswith("/validate") and labels.get("deny") == "yes":
+            resp = {"uid": req["uid"], "allowed": False, "status": {"code": 403, "message": "label deny=yes is not allowed"}}
+        if path.startswith("/validate") and labels.get("deny") == "quiet":
+            resp = {"uid": req["uid"], "allowed": False}
+        if path.startswith("/wronguid"):
+            resp["uid"] = "not-the-uid"
+        return 200, {"apiVersion": "admission.k8s.io/v1", "kind": "AdmissionReview", "response": resp}
+    srv, port = serve_webhook(crt, key, handle)
+    cab = base64.b64encode(ca).decode()
+    cm_rule = [{"operations": ["CREATE", "UPDATE"], "apiGroups": [""], "apiVersions": ["v1"], "resources": ["configmaps"]}]
+    sel = {"matchLabels": {"webhooks": ns}}
+
+    def hook(name, path, **extra):
+        h = {"name": name, "admissionReviewVersions": ["v1"], "sideEffects": "None", "rules": cm_rule,
+             "namespaceSelector": sel, "clientConfig": {"url": f"https://127.0.0.1:{port}{path}", "caBundle": cab},
+             "timeoutSeconds": 5}
+        h.update(extra)
+        return h
+    mname, vname = "mutate-" + ns, "validate-" + ns
+    adm.create_mutating_webhook_configuration({"metadata": {"name": mname}, "webhooks": [hook("mutate.test.k8swift.io", "/mutate")]})
+    adm.create_validating_webhook_configuration({"metadata": {"name": vname}, "webhooks": [
+        hook("validate.test.k8swift.io", "/validate", matchConditions=[
+            {"name": "not-skipped", "expression": "!has(object.metadata.annotations) || !('skip' in object.metadata.annotations)"}])]})
+    # Created: mutated by the webhook (the label it adds), with its warning.
+    st, h, data = raw.do("POST", f"/api/v1/namespaces/{ns}/configmaps",
+                         json.dumps({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "a", "labels": {"x": "1"}}}),
+                         {"Content-Type": "application/json"})
+    got = json.loads(data)
+    check(st == 201 and got["metadata"]["labels"] == {"x": "1", "mutated": "yes"}, f"mutated create: {st} {data[:300]!r}")
+    check("mutated by the test webhook" in h.get("Warning", ""), f"webhook warning: {h.get('Warning')}")
+    check(core.read_namespaced_config_map("a", ns).metadata.labels.get("mutated") == "yes", "the mutation is stored")
+    # The validating webhook saw the mutated object, after the mutating one.
+    v = [s for s in seen if s[0].startswith("/validate") and s[2] == "a"]
+    check(v and v[0][7] == "yes" and v[0][1] == "CREATE" and v[0][4] == "ConfigMap" and v[0][3] == ns,
+          f"validating webhook saw: {seen}")
+    # Refused, with the webhook's message and code.
+    st, _, data = raw.do("POST", f"/api/v1/namespaces/{ns}/configmaps",
+                         json.dumps({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "b", "labels": {"deny": "yes"}}}),
+                         {"Content-Type": "application/json"})
+    m = json.loads(data)
+    check(st == 403 and m.get("message") == 'admission webhook "validate.test.k8swift.io" denied the request: label deny=yes is not allowed',
+          f"denied: {st} {data[:300]!r}")
+    st, _, data = raw.do("POST", f"/api/v1/namespaces/{ns}/configmaps",
+                         json.dumps({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "b", "labels": {"deny": "quiet"}}}),
+                         {"Content-Type": "application/json"})
+    check(st == 400 and json.loads(data).get("message") == 'admission webhook "validate.test.k8swift.io" denied the request without explanation',
+          f"denied without explanation: {st} {data[:300]!r}")
+    check(raw.do("GET", f"/api/v1/namespaces/{ns}/configmaps/b")[0] == 404, "a refused object is not stored")
+    # A match condition that is false leaves the webhook out.
+    core.create_namespaced_config_map(ns, {"metadata": {"name": "c", "labels": {"deny": "yes"}, "annotations": {"skip": "1"}}})
+    # The namespace selector: nothing is called for the other namespace.
+    before = len(seen)
+    core.create_namespaced_config_map(other, {"metadata": {"name": "d", "labels": {"deny": "yes"}}})
+    check(len(seen) == before and core.read_namespaced_config_map("d", other).metadata.labels == {"deny": "yes"},
+          f"namespace selector: {seen[before:]}")
+    # Updates are admitted too, with the old object.
+    try:
+        core.patch_namespaced_config_map("a", ns, {"metadata": {"labels": {"deny": "yes"}}})
+        check(False, "an update to deny=yes was accepted")
+    except k.ApiException as e:
+        check(e.status == 403, f"update refused: {e.status} {e.body}")
+    # Dry run: side-effect-free webhooks are called with dryRun set; nothing is stored.
+    core.create_namespaced_config_map(ns, {"metadata": {"name": "dry"}}, dry_run="All")
+    check(any(s[2] == "dry" and s[6] is True for s in seen), f"dry run reached the webhooks: {seen[-3:]}")
+    check(raw.do("GET", f"/api/v1/namespaces/{ns}/configmaps/dry")[0] == 404, "dry run stored nothing")
+    # A webhook that answers for another request fails closed.
+    adm.patch_validating_webhook_configuration(vname, [
+        {"op": "replace", "path": "/webhooks/0/clientConfig/url", "value": f"https://127.0.0.1:{port}/wronguid"}])
+    st, _, data = raw.do("POST", f"/api/v1/namespaces/{ns}/configmaps",
+                         json.dumps({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "e"}}), {"Content-Type": "application/json"})
+    msg = json.loads(data).get("message", "")
+    check(st == 500 and msg.startswith('Internal error occurred: failed calling webhook "validate.test.k8swift.io"') and "uid" in msg,
+          f"wrong uid: {st} {data[:300]!r}")
+    # A webhook that is down: Fail refuses, Ignore lets the write through.
+    srv.shutdown()
+    srv.server_close()
+    adm.patch_validating_webhook_configuration(vname, [
+        {"op": "replace", "path": "/webhooks/0/clientConfig/url", "value": f"https://127.0.0.1:{port}/validate"}])
+    adm.delete_mutating_webhook_configuration(mname)
+    st, _, data = raw.do("POST", f"/api/v1/namespaces/{ns}/configmaps",
+                         json.dumps({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "f"}}), {"Content-Type": "application/json"})
+    check(st == 500 and 'failed calling webhook "validate.test.k8swift.io": failed to call webhook' in json.loads(data).get("message", ""),
+          f"webhook down, Fail: {st} {data[:300]!r}")
+    adm.patch_validating_webhook_configuration(vname, [{"op": "replace", "path": "/webhooks/0/failurePolicy", "value": "Ignore"}])
+    st, _, data = raw.do("POST", f"/api/v1/namespaces/{ns}/configmaps",
+                         json.dumps({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "f"}}), {"Content-Type": "application/json"})
+    check(st == 201, f"webhook down, Ignore: {st} {data[:300]!r}")
+    # Bad configurations are refused with upstream's messages.
+    try:
+        adm.create_validating_webhook_configuration({"metadata": {"name": "bad-" + ns}, "webhooks": [
+            {"name": "short", "admissionReviewVersions": ["v1"], "sideEffects": "Some",
+             "clientConfig": {"url": "http://127.0.0.1/x"}, "matchConditions": [{"name": "c", "expression": "object.("}]}]})
+        check(False, "a bad webhook configuration was accepted")
+    except k.ApiException as e:
+        body = json.loads(e.body).get("message", "")
+        for text in ['webhooks[0].name: Invalid value: "short": should be a domain with at least three segments separated by dots',
+                     "webhooks[0].clientConfig.url: Invalid value: \"http://127.0.0.1/x\": 'https' is the only allowed URL scheme",
+                     'webhooks[0].sideEffects: Unsupported value: "Some": supported values: "None", "NoneOnDryRun"',
+                     "webhooks[0].matchConditions[0].expression: Invalid value: \"object.(\": compilation failed: ERROR: <input>:1:8"]:
+            check(e.status == 422 and text in body, f"bad configuration: missing {text!r} in {body}")
+    adm.delete_validating_webhook_configuration(vname)
+    core.delete_namespace(ns)
+    core.delete_namespace(other)
+
+
 def apply_checks(args):
     """Server-side apply through raw HTTP and the Python client: upstream's errors for bad apply
     requests, create by apply (201), and the dynamic client's server_side_apply."""
@@ -746,7 +878,8 @@ if __name__ == "__main__":
     ap.add_argument("--namespace", default="default")
     a = ap.parse_args()
     {"client": client, "controllers": controllers, "recorded": recorded, "fuzz": fuzz, "writer": writer,
-     "custom": custom, "operator": operator, "conversion": conversion, "apply": apply_checks}[a.mode](a)
+     "custom": custom, "operator": operator, "conversion": conversion, "apply": apply_checks,
+     "admission": admission}[a.mode](a)
     for f in failures[:50]:
         print("FAIL:", f)
     print(f"{len(failures)} failures")

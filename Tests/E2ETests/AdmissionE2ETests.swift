@@ -1,0 +1,225 @@
+import Foundation
+import Testing
+
+/// Dynamic admission end to end: webhooks the test serves over TLS, ValidatingAdmissionPolicy
+/// with bindings, parameters and each validation action, MutatingAdmissionPolicy, driven with
+/// kubectl and the Python client.
+@Suite("Admission webhooks and policies end to end", .serialized)
+struct AdmissionE2ETests {
+    let c: TestCluster
+
+    init() throws { c = try ExtensionCluster.get() }
+
+    func python(_ mode: String) throws -> TestCluster.Result {
+        guard let py = TestCluster.which("python3") else { throw E2EError("python3 is not installed") }
+        let script = TestCluster.repoRoot.appendingPathComponent("Tests/E2ETests/python/e2e.py").path
+        return try c.run(
+            py,
+            [script, mode, "--kubeconfig", c.kubeconfig, "--data-dir", c.dataDir, "--testdata", upstreamTestData.path],
+            check: false)
+    }
+
+    @Test(
+        "admission webhooks over TLS: a JSON patch lands, refusals carry the webhook's message and code, match conditions and namespace selectors decide, failurePolicy on a dead webhook"
+    )
+    func webhooks() throws {
+        let r = try python("admission")
+        #expect(r.status == 0, "\(r.out)\n\(r.err)")
+    }
+
+    static func policy(_ name: String, _ validations: String, paramKind: String = "", resources: String = "deployments")
+        -> String
+    {
+        """
+        apiVersion: admissionregistration.k8s.io/v1
+        kind: ValidatingAdmissionPolicy
+        metadata:
+          name: \(name)
+        spec:
+          failurePolicy: Fail
+        \(paramKind)
+          matchConstraints:
+            resourceRules:
+            - apiGroups: ["apps"]
+              apiVersions: ["v1"]
+              operations: ["CREATE", "UPDATE"]
+              resources: ["\(resources)"]
+          validations:
+        \(validations)
+        """
+    }
+
+    static func binding(_ name: String, policy: String, actions: String, label: String, paramRef: String = "") -> String
+    {
+        """
+        apiVersion: admissionregistration.k8s.io/v1
+        kind: ValidatingAdmissionPolicyBinding
+        metadata:
+          name: \(name)
+        spec:
+          policyName: \(policy)
+          validationActions: \(actions)
+        \(paramRef)
+          matchResources:
+            namespaceSelector:
+              matchLabels:
+                policy-test: \(label)
+        """
+    }
+
+    /// Creates a namespace labelled for one test's bindings.
+    func labelledNamespace(_ label: String) throws -> String {
+        let ns = try c.namespace("vap")
+        try c.kubectl(["label", "namespace", ns, "policy-test=\(label)"])
+        return ns
+    }
+
+    /// Retries a kubectl call until `done` holds: a new policy takes effect once the server has
+    /// it in its cache, as upstream's policies do after their informers see them.
+    @discardableResult
+    func eventually(_ args: [String], stdin: String? = nil, _ done: (TestCluster.Result) -> Bool) throws
+        -> TestCluster.Result
+    {
+        var last = try c.kubectl(args, stdin: stdin, check: false)
+        for _ in 0..<50 where !done(last) {
+            Thread.sleep(forTimeInterval: 0.1)
+            last = try c.kubectl(args, stdin: stdin, check: false)
+        }
+        return last
+    }
+
+    @Test(
+        "ValidatingAdmissionPolicy: Deny refuses with upstream's message and code, Warn warns, messageExpression and reason, only namespaces the binding selects"
+    )
+    func validatingPolicy() throws {
+        let id = UUID().uuidString.prefix(6).lowercased()
+        let policyName = "replicas-\(id).example.com"
+        try c.kubectl(
+            ["apply", "-f", "-"],
+            stdin: Self.policy(
+                policyName,
+                """
+                    - expression: "object.spec.replicas <= 5"
+                    - expression: "!has(object.metadata.labels) || !('forbidden' in object.metadata.labels)"
+                      messageExpression: "'label forbidden is set on ' + object.metadata.name"
+                      reason: Forbidden
+                """))
+        try c.kubectl(
+            ["apply", "-f", "-"],
+            stdin: Self.binding("deny-\(id).example.com", policy: policyName, actions: "[Deny]", label: "deny-\(id)"))
+        try c.kubectl(
+            ["apply", "-f", "-"],
+            stdin: Self.binding("warn-\(id).example.com", policy: policyName, actions: "[Warn]", label: "warn-\(id)"))
+        let denyNS = try labelledNamespace("deny-\(id)")
+        let warnNS = try labelledNamespace("warn-\(id)")
+        let other = try c.namespace("vap")
+        let create = ["create", "deployment", "web", "--image=nginx", "--replicas=7"]
+        let denied = try eventually(["-n", denyNS] + create) { $0.status != 0 }
+        #expect(
+            denied.err.contains(
+                "deployments.apps \"web\" is forbidden: ValidatingAdmissionPolicy '\(policyName)' with binding 'deny-\(id).example.com' denied request: failed expression: object.spec.replicas <= 5"
+            ), "\(denied.err)")
+        // The raw answer: 422 Invalid (no reason given), the message as the one cause.
+        let raw = try c.kubectl(
+            ["-n", denyNS, "create", "deployment", "web", "--image=nginx", "--replicas=7", "-v=9"], check: false)
+        #expect(
+            raw.err.contains("\"reason\":\"Invalid\"") && raw.err.contains("\"code\":422"), "\(raw.err.suffix(600))")
+        #expect(try c.kubectl(["-n", denyNS, "get", "deployment", "web"], check: false).status != 0)
+        // messageExpression and reason Forbidden (403).
+        let labelled = try c.kubectl(
+            ["-n", denyNS, "apply", "-f", "-"],
+            stdin: """
+                apiVersion: apps/v1
+                kind: Deployment
+                metadata: {name: labelled, labels: {forbidden: "yes", app: l}}
+                spec:
+                  replicas: 1
+                  selector: {matchLabels: {app: l}}
+                  template:
+                    metadata: {labels: {app: l}}
+                    spec: {containers: [{name: c, image: nginx}]}
+                """, check: false)
+        #expect(
+            labelled.err.contains("denied request: label forbidden is set on labelled"), "\(labelled.err)")
+        #expect(labelled.err.contains("Error from server (Forbidden)"), "\(labelled.err)")
+        // Within the limit: admitted.
+        try c.kubectl(["-n", denyNS, "create", "deployment", "small", "--image=nginx", "--replicas=2"])
+        // Warn: admitted with the warning kubectl prints.
+        let warned = try eventually(["-n", warnNS] + create) { $0.status == 0 }
+        #expect(
+            warned.err.contains(
+                "Warning: Validation failed for ValidatingAdmissionPolicy '\(policyName)' with binding 'warn-\(id).example.com': failed expression: object.spec.replicas <= 5"
+            ), "\(warned.err)")
+        // A namespace no binding selects: not checked.
+        try c.kubectl(["-n", other] + create)
+        // Updates are checked too.
+        let scaled = try c.kubectl(["-n", denyNS, "scale", "deployment", "small", "--replicas=9"], check: false)
+        _ = scaled  // kubectl scale writes the scale subresource, which upstream checks against Scale objects.
+        let patched = try c.kubectl(
+            ["-n", denyNS, "patch", "deployment", "small", "-p", "{\"spec\":{\"replicas\":8}}"], check: false)
+        #expect(
+            patched.status != 0 && patched.err.contains("failed expression: object.spec.replicas <= 5"),
+            "\(patched.err)")
+    }
+
+    @Test("ValidatingAdmissionPolicy parameters: a ConfigMap by name sets the limit; a missing one denies or allows")
+    func policyParameters() throws {
+        let id = UUID().uuidString.prefix(6).lowercased()
+        let policyName = "limit-\(id).example.com"
+        try c.kubectl(
+            ["apply", "-f", "-"],
+            stdin: Self.policy(
+                policyName,
+                """
+                    - expression: "object.spec.replicas <= int(params.data.maxReplicas)"
+                      messageExpression: "'replicas must be at most ' + params.data.maxReplicas"
+                """,
+                paramKind: "  paramKind: {apiVersion: v1, kind: ConfigMap}"))
+        let ns = try labelledNamespace("param-\(id)")
+        try c.kubectl(["-n", ns, "create", "configmap", "limits", "--from-literal=maxReplicas=3"])
+        try c.kubectl(
+            ["apply", "-f", "-"],
+            stdin: Self.binding(
+                "param-\(id).example.com", policy: policyName, actions: "[Deny]", label: "param-\(id)",
+                paramRef: "  paramRef: {name: limits, parameterNotFoundAction: Deny}"))
+        let denied = try eventually(["-n", ns, "create", "deployment", "web", "--image=nginx", "--replicas=4"]) {
+            $0.status != 0
+        }
+        #expect(denied.err.contains("denied request: replicas must be at most 3"), "\(denied.err)")
+        try c.kubectl(["-n", ns, "create", "deployment", "ok", "--image=nginx", "--replicas=3"])
+        // Without the parameter object: Deny refuses everything the binding covers.
+        try c.kubectl(["-n", ns, "delete", "configmap", "limits"])
+        let missing = try eventually(["-n", ns, "create", "deployment", "other", "--image=nginx", "--replicas=1"]) {
+            $0.status != 0
+        }
+        #expect(
+            missing.err.contains("no params found for policy binding with `Deny` parameterNotFoundAction"),
+            "\(missing.err)")
+    }
+
+    @Test("admission policies that do not compile or lack what they need are refused with upstream's messages")
+    func badPolicies() throws {
+        let bad = try c.kubectl(
+            ["apply", "-f", "-"],
+            stdin: Self.policy("bad.example.com", "    - expression: \"object.spec.replicas <=\""), check: false)
+        #expect(
+            bad.err.contains(
+                "spec.validations[0].expression: Invalid value: \"object.spec.replicas <=\": compilation failed: ERROR: <input>:1:"
+            ), "\(bad.err)")
+        let binding = try c.kubectl(
+            ["apply", "-f", "-"],
+            stdin: """
+                apiVersion: admissionregistration.k8s.io/v1
+                kind: ValidatingAdmissionPolicyBinding
+                metadata: {name: bad.example.com}
+                spec:
+                  policyName: x
+                  validationActions: [Deny, Warn, Nope]
+                """, check: false)
+        #expect(
+            binding.err.contains(
+                "spec.validationActions[2]: Unsupported value: \"Nope\": supported values: \"Audit\", \"Deny\", \"Warn\""
+            ),
+            "\(binding.err)")
+    }
+}

@@ -185,6 +185,7 @@ public final class APIServer: @unchecked Sendable {
             try certs.writeKubeconfig(path: path, server: "https://\(host):\(port)")
             kubeconfigPath = path
         }
+        try await startAggregation(clientCAPEM: tls.caPEM)
         router.ready.store(true, ordering: .releasing)
         let interval = config.compactionInterval
         let store = storage
@@ -195,6 +196,39 @@ public final class APIServer: @unchecked Sendable {
                 if let next = try? await store.compactionRound(round) { round = next }
             }
         }
+    }
+
+    /// Aggregation: the front proxy's client certificate for extension servers, and the
+    /// `kube-system/extension-apiserver-authentication` ConfigMap they read to trust it (upstream's
+    /// keys), then the APIService availability controller.
+    func startAggregation(clientCAPEM: String) async throws {
+        let proxy = try ClusterCertificates.loadOrCreateFrontProxy(dir: config.dataDir)
+        context.aggregator.identity.withLock { $0 = Aggregator.Identity(certPEM: proxy.certPEM, keyPEM: proxy.keyPEM) }
+        if let configMaps = context.stores[GroupResource(group: "", resource: "configmaps")]
+            as? ResourceStore<CoreV1.ConfigMap>
+        {
+            let data: [String: String] = [
+                "client-ca-file": clientCAPEM,
+                "requestheader-allowed-names": "[\"front-proxy-client\"]",
+                "requestheader-client-ca-file": proxy.caPEM,
+                "requestheader-extra-headers-prefix": "[\"X-Remote-Extra-\"]",
+                "requestheader-group-headers": "[\"X-Remote-Group\"]",
+                "requestheader-uid-headers": "[\"X-Remote-Uid\"]",
+                "requestheader-username-headers": "[\"X-Remote-User\"]",
+            ]
+            _ = try await configMaps.updateObject(
+                namespace: "kube-system", name: "extension-apiserver-authentication", subresource: "",
+                createIfMissing: true
+            ) { old in
+                var cm = old
+                cm.metadata.name = "extension-apiserver-authentication"
+                cm.metadata.namespace = "kube-system"
+                cm.data = data
+                cm.metadata.resourceVersion = ""
+                return cm
+            }
+        }
+        context.aggregator.start()
     }
 
     /// Answers a request made inside this process (the in-process transport of components that run in
@@ -209,6 +243,7 @@ public final class APIServer: @unchecked Sendable {
         await reconciler?.stop()
         await http.stop()
         context.customResources.stop()
+        context.aggregator.stop()
         context.feeder.stop()
         closeStorage()
     }

@@ -36,18 +36,7 @@ public struct ClusterCertificates: Sendable {
             caKey = try P256.Signing.PrivateKey(pemRepresentation: key)
             caCert = try Certificate(pemEncoded: ca)
         } else {
-            caKey = P256.Signing.PrivateKey()
-            let name = try DistinguishedName { CommonName("k8swift-ca") }
-            caCert = try Certificate(
-                version: .v3, serialNumber: Certificate.SerialNumber(),
-                publicKey: Certificate.PublicKey(caKey.publicKey),
-                notValidBefore: Date().addingTimeInterval(-3600),
-                notValidAfter: Date().addingTimeInterval(10 * 365 * 86400),
-                issuer: name, subject: name, signatureAlgorithm: .ecdsaWithSHA256,
-                extensions: try Certificate.Extensions {
-                    Critical(BasicConstraints.isCertificateAuthority(maxPathLength: nil))
-                    Critical(KeyUsage(digitalSignature: true, keyCertSign: true, cRLSign: true))
-                }, issuerPrivateKey: Certificate.PrivateKey(caKey))
+            (caKey, caCert) = try makeCA("k8swift-ca")
             try write("ca.crt", try caCert.serializeAsPEM().pemString)
             try write("ca.key", caKey.pemRepresentation)
             for f in files.dropFirst(2) { try? FileManager.default.removeItem(atPath: tlsDir + "/" + f) }
@@ -85,28 +74,74 @@ public struct ClusterCertificates: Sendable {
         var admin = read("admin.crt")
         var adminKey = read("admin.key")
         if admin == nil || adminKey == nil {
-            let key = P256.Signing.PrivateKey()
-            let cert = try Certificate(
-                version: .v3, serialNumber: Certificate.SerialNumber(), publicKey: Certificate.PublicKey(key.publicKey),
-                notValidBefore: Date().addingTimeInterval(-3600), notValidAfter: Date().addingTimeInterval(365 * 86400),
-                issuer: caCert.subject,
-                subject: try DistinguishedName {
-                    OrganizationName("system:masters")
-                    CommonName("kubernetes-admin")
-                },
-                signatureAlgorithm: .ecdsaWithSHA256,
-                extensions: try Certificate.Extensions {
-                    Critical(KeyUsage(digitalSignature: true, keyEncipherment: true))
-                    try ExtendedKeyUsage([.clientAuth])
-                }, issuerPrivateKey: Certificate.PrivateKey(caKey))
-            admin = try cert.serializeAsPEM().pemString
-            adminKey = key.pemRepresentation
+            (admin, adminKey) = try makeClient("kubernetes-admin", org: "system:masters", caKey: caKey, caCert: caCert)
             try write("admin.crt", admin!)
             try write("admin.key", adminKey!)
         }
         return ClusterCertificates(
             caPEM: try caCert.serializeAsPEM().pemString, caKeyPEM: caKey.pemRepresentation, servingPEM: serving!,
             servingKeyPEM: servingKey!, adminPEM: admin!, adminKeyPEM: adminKey!)
+    }
+
+    /// A self-signed CA valid for ten years.
+    static func makeCA(_ commonName: String) throws -> (P256.Signing.PrivateKey, Certificate) {
+        let key = P256.Signing.PrivateKey()
+        let name = try DistinguishedName { CommonName(commonName) }
+        let cert = try Certificate(
+            version: .v3, serialNumber: Certificate.SerialNumber(),
+            publicKey: Certificate.PublicKey(key.publicKey),
+            notValidBefore: Date().addingTimeInterval(-3600),
+            notValidAfter: Date().addingTimeInterval(10 * 365 * 86400),
+            issuer: name, subject: name, signatureAlgorithm: .ecdsaWithSHA256,
+            extensions: try Certificate.Extensions {
+                Critical(BasicConstraints.isCertificateAuthority(maxPathLength: nil))
+                Critical(KeyUsage(digitalSignature: true, keyCertSign: true, cRLSign: true))
+            }, issuerPrivateKey: Certificate.PrivateKey(key))
+        return (key, cert)
+    }
+
+    /// A client certificate (PEM and key PEM) for `commonName`, in group `org` when given.
+    static func makeClient(_ commonName: String, org: String?, caKey: P256.Signing.PrivateKey, caCert: Certificate)
+        throws -> (String, String)
+    {
+        let key = P256.Signing.PrivateKey()
+        let subject = try DistinguishedName {
+            if let org { OrganizationName(org) }
+            CommonName(commonName)
+        }
+        let cert = try Certificate(
+            version: .v3, serialNumber: Certificate.SerialNumber(), publicKey: Certificate.PublicKey(key.publicKey),
+            notValidBefore: Date().addingTimeInterval(-3600), notValidAfter: Date().addingTimeInterval(365 * 86400),
+            issuer: caCert.subject, subject: subject, signatureAlgorithm: .ecdsaWithSHA256,
+            extensions: try Certificate.Extensions {
+                Critical(KeyUsage(digitalSignature: true, keyEncipherment: true))
+                try ExtendedKeyUsage([.clientAuth])
+            }, issuerPrivateKey: Certificate.PrivateKey(caKey))
+        return (try cert.serializeAsPEM().pemString, key.pemRepresentation)
+    }
+
+    /// The front proxy's PKI (aggregation): its own CA, and the client certificate the API server
+    /// presents to extension API servers (`front-proxy-client`), made once in `dir/tls`.
+    public static func loadOrCreateFrontProxy(dir: String) throws -> (caPEM: String, certPEM: String, keyPEM: String) {
+        let tlsDir = dir + "/tls"
+        try FileManager.default.createDirectory(atPath: tlsDir, withIntermediateDirectories: true)
+        func read(_ f: String) -> String? { try? String(contentsOfFile: tlsDir + "/" + f, encoding: .utf8) }
+        if let ca = read("front-proxy-ca.crt"), let cert = read("front-proxy-client.crt"),
+            let key = read("front-proxy-client.key")
+        {
+            return (ca, cert, key)
+        }
+        let (caKey, caCert) = try makeCA("front-proxy-ca")
+        let (cert, key) = try makeClient("front-proxy-client", org: nil, caKey: caKey, caCert: caCert)
+        let caPEM = try caCert.serializeAsPEM().pemString
+        for (f, text) in [
+            ("front-proxy-ca.crt", caPEM), ("front-proxy-ca.key", caKey.pemRepresentation),
+            ("front-proxy-client.crt", cert), ("front-proxy-client.key", key),
+        ] {
+            try text.write(toFile: tlsDir + "/" + f, atomically: true, encoding: .utf8)
+            if f.hasSuffix(".key") { chmod(tlsDir + "/" + f, 0o600) }
+        }
+        return (caPEM, cert, key)
     }
 
     /// Writes a kubeconfig for the admin user at `path`.

@@ -29,10 +29,13 @@ struct Discovery: Sendable {
         "log", "exec", "attach", "portforward", "proxy", "eviction", "token", "ephemeralcontainers", "resize",
     ]
 
-    init(resources enabled: [ResourceDescription]) {
+    /// `extraGroupVersions`: group/versions listed even without resources (APIServices whose
+    /// extension server has not answered yet).
+    init(resources enabled: [ResourceDescription], extraGroupVersions: [(group: String, version: String)] = []) {
         resources = enabled
         var gv: [String: Set<String>] = [:]
         for r in enabled { gv[r.group, default: []].insert(r.version) }
+        for e in extraGroupVersions { gv[e.group, default: []].insert(e.version) }
         let order = Self.groupOrder
         let names = gv.keys.sorted { a, b in
             let ia = order.firstIndex(of: a) ?? order.count

@@ -29,10 +29,15 @@ final class Router: HTTPResponder, @unchecked Sendable {
         self.metrics = metrics
         self.ready = Atomic(false)
         let custom = server.customResources!
-        custom.onChange = { [weak self] in
-            let d = Discovery(resources: builtIn + custom.descriptions)
+        let aggregator = server.aggregator!
+        let rebuild: @Sendable () -> Void = { [weak self] in
+            let d = Discovery(
+                resources: builtIn + custom.descriptions + aggregator.descriptions,
+                extraGroupVersions: aggregator.remoteGroupVersions.map { ($0.group, $0.version) })
             self?.discoveryState.withLock { $0 = d }
         }
+        custom.onChange = rebuild
+        aggregator.onChange = rebuild
     }
 
     static func jsonHeaders() -> HTTPHeaders {
@@ -182,6 +187,9 @@ final class Router: HTTPResponder, @unchecked Sendable {
                 return HTTPResponse(status: .ok, headers: Self.jsonHeaders(), body: .bytes(b))
             }
             (group, version, restStart) = (segments[1], segments[2], 3)
+            if let remote = server.aggregator.remote(group: group, version: version) {
+                return try await server.aggregator.proxy(r, user: user, remote)
+            }
         }
         var rest = Array(segments[restStart...])
         let gvName = group.isEmpty ? version : "\(group)/\(version)"

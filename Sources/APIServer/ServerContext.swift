@@ -21,6 +21,8 @@ final class ServerContext: @unchecked Sendable {
     private(set) var customResources: CustomResources!
     /// Dynamic admission: webhooks and admission policies.
     private(set) var admission: AdmissionControl!
+    /// API aggregation: APIServices backed by extension servers.
+    private(set) var aggregator: Aggregator!
     private let eventLease = Mutex<(id: LeaseID, granted: Date)?>(nil)
 
     init(
@@ -55,6 +57,7 @@ final class ServerContext: @unchecked Sendable {
         nodePorts = PortAllocator(range: nodePortRange)
         customResources = CustomResources(server: self)
         admission = AdmissionControl(server: self)
+        aggregator = Aggregator(server: self)
     }
 
     var namespaces: ResourceStore<CoreV1.Namespace> {

@@ -750,6 +750,158 @@ def admission(args):
     core.delete_namespace(other)
 
 
+def aggregation(args):
+    """API aggregation: a small metrics.k8s.io/v1beta1 extension server of the test's own, over TLS,
+    trusting the front proxy's client certificate from kube-system/extension-apiserver-authentication
+    as real extension servers do; its APIService turns Available, discovery lists its resources,
+    requests are proxied with the user in X-Remote-User/X-Remote-Group, `kubectl top` works, and
+    when it goes away the APIService says why and requests get 503."""
+    import subprocess
+    from kubernetes import client as k, config
+    config.load_kube_config(args.kubeconfig)
+    core, reg = k.CoreV1Api(), k.ApiregistrationV1Api()
+    raw = Raw(args.data_dir, port_of(args.kubeconfig))
+    ns = "agg-" + uuid.uuid4().hex[:6]
+    core.create_namespace(k.V1Namespace(metadata=k.V1ObjectMeta(name=ns)))
+    auth = core.read_namespaced_config_map("extension-apiserver-authentication", "kube-system").data
+    allowed = json.loads(auth["requestheader-allowed-names"])
+    check(json.loads(auth["requestheader-username-headers"]) == ["X-Remote-User"] and
+          json.loads(auth["requestheader-group-headers"]) == ["X-Remote-Group"] and allowed == ["front-proxy-client"],
+          f"extension-apiserver-authentication: {auth.keys()}")
+    ca, crt, key = make_serving_cert(args.data_dir, [f"metrics.{ns}.svc"])
+    nodes = [f"{ns}-node-{i}" for i in (1, 2)]
+    for n in nodes:
+        core.create_node({"metadata": {"name": n}})
+        core.patch_node_status(n, {"status": {"capacity": {"cpu": "4", "memory": "8Gi", "pods": "110"},
+                                              "allocatable": {"cpu": "4", "memory": "8Gi", "pods": "110"}}})
+    core.create_namespaced_pod(ns, {"metadata": {"name": "p"}, "spec": {"containers": [{"name": "c", "image": "busybox"}]}})
+    seen = []
+    now = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
+
+    def node_metrics(i, n):
+        return {"metadata": {"name": n, "creationTimestamp": now}, "timestamp": now, "window": "10s",
+                "usage": {"cpu": f"{(i + 1) * 250}m", "memory": f"{(i + 1) * 512}Mi"}}
+
+    def handle(h):
+        cert = h.connection.getpeercert()
+        cn = dict(x[0] for x in cert.get("subject", ())).get("commonName") if cert else None
+        if cn not in allowed:
+            return 401, {"kind": "Status", "apiVersion": "v1", "status": "Failure", "code": 401, "message": "not the front proxy"}
+        seen.append((h.path, h.headers.get("X-Remote-User"), h.headers.get_all("X-Remote-Group") or []))
+        base = "/apis/metrics.k8s.io/v1beta1"
+        path = h.path.split("?")[0]
+        if path == base:
+            return 200, {"kind": "APIResourceList", "apiVersion": "v1", "groupVersion": "metrics.k8s.io/v1beta1", "resources": [
+                {"name": "nodes", "singularName": "", "namespaced": False, "kind": "NodeMetrics", "verbs": ["get", "list"]},
+                {"name": "pods", "singularName": "", "namespaced": True, "kind": "PodMetrics", "verbs": ["get", "list"]}]}
+        if path == base + "/nodes":
+            return 200, {"kind": "NodeMetricsList", "apiVersion": "metrics.k8s.io/v1beta1", "metadata": {},
+                         "items": [node_metrics(i, n) for i, n in enumerate(nodes)]}
+        if path.startswith(base + "/nodes/"):
+            n = path.rsplit("/", 1)[1]
+            if n in nodes:
+                return 200, dict(node_metrics(nodes.index(n), n), kind="NodeMetrics", apiVersion="metrics.k8s.io/v1beta1")
+            return 404, {"kind": "Status", "apiVersion": "v1", "status": "Failure", "code": 404, "reason": "NotFound",
+                         "message": f'nodemetrics.metrics.k8s.io "{n}" not found'}
+        if path == f"{base}/namespaces/{ns}/pods":
+            return 200, {"kind": "PodMetricsList", "apiVersion": "metrics.k8s.io/v1beta1", "metadata": {}, "items": [
+                {"metadata": {"name": "p", "namespace": ns, "creationTimestamp": now}, "timestamp": now, "window": "10s",
+                 "containers": [{"name": "c", "usage": {"cpu": "5m", "memory": "7Mi"}}]}]}
+        return 404, {"kind": "Status", "apiVersion": "v1", "status": "Failure", "code": 404, "message": "not found"}
+
+    import http.server
+    from socketserver import ThreadingMixIn
+
+    class H(http.server.BaseHTTPRequestHandler):
+        def do_GET(self):
+            status, out = handle(self)
+            data = json.dumps(out).encode()
+            self.send_response(status)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(data)))
+            self.end_headers()
+            self.wfile.write(data)
+
+        def log_message(self, *a):
+            pass
+
+    class S(ThreadingMixIn, http.server.HTTPServer):
+        daemon_threads = True
+
+    srv = S(("127.0.0.1", 0), H)
+    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    ctx.load_cert_chain(crt, key)
+    ctx.verify_mode = ssl.CERT_REQUIRED
+    ctx.load_verify_locations(cadata=auth["requestheader-client-ca-file"])
+    srv.socket = ctx.wrap_socket(srv.socket, server_side=True)
+    threading.Thread(target=srv.serve_forever, daemon=True).start()
+    port = srv.server_address[1]
+    name = "v1beta1.metrics.k8s.io"
+
+    def available(want, timeout=20):
+        end = time.time() + timeout
+        cond = None
+        while time.time() < end:
+            conds = reg.read_api_service(name).status.conditions or []
+            cond = next((c for c in conds if c.type == "Available"), None)
+            if cond and want(cond):
+                return cond
+            time.sleep(0.2)
+        return cond
+    reg.create_api_service({"metadata": {"name": name}, "spec": {
+        "group": "metrics.k8s.io", "version": "v1beta1", "groupPriorityMinimum": 100, "versionPriority": 100,
+        "caBundle": base64.b64encode(ca).decode(), "service": {"namespace": ns, "name": "metrics", "port": 443}}})
+    try:
+        c = available(lambda c: c.reason == "ServiceNotFound")
+        check(c and c.status == "False" and c.message == f'service/metrics in "{ns}" is not present', f"no service: {c}")
+        st, _, data = raw.do("GET", "/apis/metrics.k8s.io/v1beta1/nodes")
+        check(st == 503, f"unavailable: {st} {data[:200]!r}")
+        core.create_namespaced_service(ns, {"metadata": {"name": "metrics"}, "spec": {"ports": [{"name": "https", "port": 443, "targetPort": port}]}})
+        c = available(lambda c: c.reason == "EndpointsNotFound")
+        check(c and c.message == f'cannot find endpoints for service/metrics in "{ns}"', f"no endpoints: {c}")
+        core.create_namespaced_endpoints(ns, {"metadata": {"name": "metrics"}, "subsets": [
+            {"addresses": [{"ip": "127.0.0.1"}], "ports": [{"name": "https", "port": port}]}]})
+        c = available(lambda c: c.status == "True")
+        check(c and c.reason == "Passed" and c.message == "all checks passed", f"available: {c}")
+        # Discovery lists the group and its resources, legacy and aggregated.
+        groups = json.loads(raw.do("GET", "/apis")[2])
+        check(any(g["name"] == "metrics.k8s.io" and g["preferredVersion"]["groupVersion"] == "metrics.k8s.io/v1beta1"
+                  for g in groups["groups"]), "legacy /apis lists metrics.k8s.io")
+        agg = json.loads(raw.do("GET", "/apis", headers={"Accept": "application/json;g=apidiscovery.k8s.io;v=v2;as=APIGroupDiscoveryList"})[2])
+        mg = [g for g in agg["items"] if g["metadata"]["name"] == "metrics.k8s.io"]
+        check(mg and sorted(r["resource"] for r in mg[0]["versions"][0]["resources"]) == ["nodes", "pods"], f"aggregated discovery: {mg}")
+        ar = subprocess.run(["kubectl", "--kubeconfig", args.kubeconfig, "api-resources", "--api-group=metrics.k8s.io", "-o", "name"],
+                            capture_output=True, text=True)
+        check(sorted(ar.stdout.split()) == ["nodes.metrics.k8s.io", "pods.metrics.k8s.io"], f"api-resources: {ar.stdout} {ar.stderr}")
+        # Proxied, with who asked.
+        st, _, data = raw.do("GET", f"/apis/metrics.k8s.io/v1beta1/nodes/{nodes[1]}")
+        check(st == 200 and json.loads(data)["usage"] == {"cpu": "500m", "memory": "1024Mi"}, f"proxied get: {st} {data[:300]!r}")
+        last = seen[-1]
+        check(last[1] == "kubernetes-admin" and "system:masters" in last[2], f"identity headers: {last}")
+        st, _, data = raw.do("GET", "/apis/metrics.k8s.io/v1beta1/nodes/missing")
+        check(st == 404 and "not found" in json.loads(data).get("message", ""), f"extension's 404 passed through: {st} {data[:200]!r}")
+        # kubectl top, as users run it.
+        top = subprocess.run(["kubectl", "--kubeconfig", args.kubeconfig, "top", "node", nodes[0]], capture_output=True, text=True)
+        row = top.stdout.splitlines()[-1].split() if top.stdout.strip() else []
+        check(top.returncode == 0 and row == [nodes[0], "250m", "6%", "512Mi", "6%"], f"kubectl top node: {top.stdout} {top.stderr}")
+        tp = subprocess.run(["kubectl", "--kubeconfig", args.kubeconfig, "-n", ns, "top", "pod"], capture_output=True, text=True)
+        check(tp.returncode == 0 and tp.stdout.splitlines()[-1].split() == ["p", "5m", "7Mi"], f"kubectl top pod: {tp.stdout} {tp.stderr}")
+        # The extension server goes away: unavailable, with the reason, and 503 for its requests.
+        srv.shutdown()
+        srv.server_close()
+        c = available(lambda c: c.status == "False", timeout=45)
+        check(c and c.reason == "FailedDiscoveryCheck" and c.message.startswith(f"failing or missing response from https://127.0.0.1:{port}/apis/metrics.k8s.io/v1beta1"),
+              f"after shutdown: {c}")
+        st, _, data = raw.do("GET", "/apis/metrics.k8s.io/v1beta1/nodes")
+        check(st == 503, f"after shutdown: {st} {data[:200]!r}")
+        check(raw.do("GET", "/api/v1/namespaces")[0] == 200, "everything else keeps serving")
+    finally:
+        reg.delete_api_service(name)
+        for n in nodes:
+            core.delete_node(n)
+        core.delete_namespace(ns)
+
+
 def apply_checks(args):
     """Server-side apply through raw HTTP and the Python client: upstream's errors for bad apply
     requests, create by apply (201), and the dynamic client's server_side_apply."""
@@ -879,7 +1031,7 @@ if __name__ == "__main__":
     a = ap.parse_args()
     {"client": client, "controllers": controllers, "recorded": recorded, "fuzz": fuzz, "writer": writer,
      "custom": custom, "operator": operator, "conversion": conversion, "apply": apply_checks,
-     "admission": admission}[a.mode](a)
+     "admission": admission, "aggregation": aggregation}[a.mode](a)
     for f in failures[:50]:
         print("FAIL:", f)
     print(f"{len(failures)} failures")

@@ -425,3 +425,48 @@ extension CustomResourceE2ETests {
             ), "\(broken.err)")
     }
 }
+
+extension CustomResourceE2ETests {
+    @Test(
+        "validation ratcheting: an object stored under a looser schema can still be updated elsewhere; changing the invalid field, or a new object, is refused"
+    )
+    func ratcheting() throws {
+        let group = uniqueGroup()
+        try established(group)
+        let ns = try c.namespace()
+        try c.kubectl(
+            ["-n", ns, "apply", "-f", "-"],
+            stdin: Self.crontab("old", group: group, spec: "  cronSpec: \"* * * * *\"\n  image: a-long-image-name"))
+        // The schema tightens: images may have at most 5 characters.
+        try c.kubectl(
+            [
+                "patch", "crd", "crontabs.\(group)", "--type=json", "-p",
+                "[{\"op\":\"add\",\"path\":\"/spec/versions/0/schema/openAPIV3Schema/properties/spec/properties/image/maxLength\",\"value\":5}]",
+            ])
+        func patch(_ body: String) throws -> TestCluster.Result {
+            try c.kubectl(
+                ["-n", ns, "patch", "crontabs.\(group)", "old", "--type=merge", "-p", body], check: false)
+        }
+        // Wait for the new schema to serve: a new object with a long image is refused.
+        var fresh = try c.kubectl(
+            ["-n", ns, "apply", "-f", "-"],
+            stdin: Self.crontab("new", group: group, spec: "  cronSpec: \"* * * * *\"\n  image: another-long-one"),
+            check: false)
+        for _ in 0..<50 where fresh.status == 0 {
+            try c.kubectl(["-n", ns, "delete", "crontabs.\(group)", "new"])
+            Thread.sleep(forTimeInterval: 0.1)
+            fresh = try c.kubectl(
+                ["-n", ns, "apply", "-f", "-"],
+                stdin: Self.crontab("new", group: group, spec: "  cronSpec: \"* * * * *\"\n  image: another-long-one"),
+                check: false)
+        }
+        #expect(fresh.status != 0 && fresh.err.contains("spec.image: Too long"), "\(fresh.err)")
+        // Another field of the old object changes: the unchanged image is not held against it.
+        let other = try patch("{\"spec\":{\"replicas\":3}}")
+        #expect(other.status == 0, "\(other.err)")
+        // Changing the image to another invalid value is refused; to a valid one, accepted.
+        let bad = try patch("{\"spec\":{\"image\":\"still-too-long\"}}")
+        #expect(bad.status != 0 && bad.err.contains("spec.image: Too long"), "\(bad.err)")
+        #expect(try patch("{\"spec\":{\"image\":\"ok\"}}").status == 0)
+    }
+}

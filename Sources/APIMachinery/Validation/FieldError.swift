@@ -20,6 +20,31 @@ public struct FieldPath: Hashable, Sendable, CustomStringConvertible {
     public func index(_ i: Int) -> FieldPath { FieldPath(steps: steps + [.index(i)]) }
     public func key(_ k: String) -> FieldPath { FieldPath(steps: steps + [.key(k)]) }
 
+    /// The deepest value along this path in `json` and the path that reaches it (the path itself
+    /// when the whole path exists).
+    public func deepestValue(in json: JSONValue) -> (FieldPath, JSONValue) {
+        var cur = json
+        var reached: [Step] = []
+        for st in steps {
+            let next: JSONValue?
+            switch st {
+            case .child(let n), .key(let n): next = cur[n]
+            case .index(let i):
+                if case .array(let items) = cur, i >= 0, i < items.count { next = items[i] } else { next = nil }
+            }
+            guard let next else { break }
+            cur = next
+            reached.append(st)
+        }
+        return (FieldPath(steps: reached), cur)
+    }
+
+    /// The value at this path in `json`, nil when some step is missing.
+    public func value(in json: JSONValue) -> JSONValue? {
+        let (reached, v) = deepestValue(in: json)
+        return reached.steps.count == steps.count ? v : nil
+    }
+
     public var description: String {
         var s = ""
         for st in steps {

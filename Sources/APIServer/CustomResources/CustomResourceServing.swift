@@ -90,7 +90,11 @@ enum CustomResourceServing {
             var errs = MetaValidation.validateObjectMeta(
                 obj.metadata, namespaced: namespaced, nameRule: .dns1123Subdomain)
             if let old { errs += MetaValidation.validateObjectMetaUpdate(obj.metadata, old.metadata) }
-            if let storageSchema { errs += SchemaValidation.validateTopLevel(obj.fields, storageSchema) }
+            if let storageSchema {
+                var schemaErrs = SchemaValidation.validateTopLevel(obj.fields, storageSchema)
+                if let old, !schemaErrs.isEmpty { schemaErrs = Self.ratcheted(schemaErrs, obj.fields, old.fields) }
+                errs += schemaErrs
+            }
             guard let rules else { return errs }
             // As upstream: rules are not evaluated on an object whose shape is already wrong.
             let blocking: Set<FieldError.Kind> = [.notSupported, .required, .tooLong, .tooMany, .typeInvalid]
@@ -191,6 +195,22 @@ enum CustomResourceServing {
     }
 
     /// `.spec.replicas` → ["spec", "replicas"].
+    /// Validation ratcheting on update (upstream's CRDValidationRatcheting): a schema error whose
+    /// value is unchanged from the stored object is not reported, so objects stored under an older,
+    /// looser schema can still be updated elsewhere. A missing field is judged by its nearest
+    /// present parent.
+    static func ratcheted(
+        _ errs: ErrorList, _ new: [(key: String, value: JSONValue)], _ old: [(key: String, value: JSONValue)]
+    ) -> ErrorList {
+        let newJSON = JSONValue.object(new)
+        let oldJSON = JSONValue.object(old)
+        return errs.filter { e in
+            let (reached, value) = e.field.deepestValue(in: newJSON)
+            guard let was = reached.value(in: oldJSON) else { return true }
+            return was != value
+        }
+    }
+
     static func path(_ p: String) -> [String] { p.split(separator: ".").map(String.init) }
 
     /// The codec of one version: JSON and YAML bodies, pruned and defaulted by the version's

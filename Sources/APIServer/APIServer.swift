@@ -21,6 +21,9 @@ public struct APIServerConfig: Sendable {
     public var tlsPrivateKeyFile: String? = nil
     public var clientCAFile: String? = nil
     public var tokenAuthFile: String? = nil
+    /// Audit logging: both set, or none.
+    public var auditPolicyFile: String? = nil
+    public var auditLogPath: String? = nil
     public var anonymousAuth = true
     public var maxRequestsInflight = 400
     public var maxMutatingRequestsInflight = 200
@@ -91,6 +94,11 @@ public final class APIServer: @unchecked Sendable {
         }
         let tokens = try Self.loadTokens(config.tokenAuthFile)
         router = Router(server: context, config: config, tokens: tokens, metrics: Metrics())
+        switch (config.auditPolicyFile, config.auditLogPath) {
+        case (let policy?, let path?): router.audit = try AuditLog(policyFile: policy, logPath: path)
+        case (nil, nil): break
+        default: throw APIError.badRequest("--audit-policy-file and --audit-log-path go together")
+        }
         http = HTTPServer(responder: router, maxBodyBytes: 3 * 1024 * 1024)
     }
 

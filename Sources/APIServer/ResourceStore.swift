@@ -374,6 +374,8 @@ final class ResourceStore<T: StoredKind>: ResourceHandler, @unchecked Sendable {
         if let refused = strategy.refuseCreate?() { throw refused }
         let codec = self.codec(req.version)
         var (obj, warnings) = try decodeBody(req, codec: codec)
+        AuditAnnotations.current?.setObject(
+            namespace: obj.metadata.namespace, name: obj.metadata.name, json: codec.objectJSON(obj))
         obj = try await toStorage(obj)
         try checkNamespace(req, &obj.metadata)
         let stored = try await createObject(obj, dryRun: req.isDryRun, manager: try FieldManagerContext(req))

@@ -16,6 +16,8 @@ final class Router: HTTPResponder, @unchecked Sendable {
     let tokens: [String: UserInfo]
     let metrics: Metrics
     let ready: Atomic<Bool>
+    /// The audit log, when a policy and a path are configured.
+    var audit: AuditLog? = nil
     private let inflight = Atomic<Int>(0)
     private let inflightMutating = Atomic<Int>(0)
     var serverAddress = "127.0.0.1:6443"
@@ -27,6 +29,7 @@ final class Router: HTTPResponder, @unchecked Sendable {
         self.config = config
         self.tokens = tokens
         self.metrics = metrics
+
         self.ready = Atomic(false)
         let custom = server.customResources!
         let aggregator = server.aggregator!
@@ -69,8 +72,14 @@ final class Router: HTTPResponder, @unchecked Sendable {
         defer { if limited { release(mutating) } }
         var info = RequestInfo(verb: request.method.rawValue.lowercased(), resource: "", code: 200)
         let resp: HTTPResponse
+        let annotations = audit == nil ? nil : AuditAnnotations()
+        let received = Date()
         do {
-            resp = try await route(request, &info)
+            if let annotations {
+                resp = try await AuditAnnotations.$current.withValue(annotations) { try await route(request, &info) }
+            } else {
+                resp = try await route(request, &info)
+            }
         } catch let e as APIError {
             resp = Self.errorResponse(e)
         } catch StorageError.unavailable(let message) {
@@ -80,6 +89,19 @@ final class Router: HTTPResponder, @unchecked Sendable {
             resp = Self.errorResponse(.internalError("\(error)"))
         }
         info.code = Int(resp.status.code)
+        if let audit, let annotations {
+            var body: [UInt8]? = nil
+            if case .bytes(let b) = resp.body { body = b }
+            audit.record(
+                AuditLog.Request(
+                    user: info.user ?? .anonymous,
+                    verb: info.isResource ? info.verb : request.method.rawValue.lowercased(),
+                    uri: request.uri, sourceIP: request.remoteAddress.isEmpty ? "127.0.0.1" : request.remoteAddress,
+                    userAgent: request.headers.first(name: "user-agent") ?? "", isResource: info.isResource,
+                    group: info.group, version: info.version, resource: info.resource, subresource: info.subresource,
+                    namespace: info.namespace, name: info.name, requestBody: request.body),
+                received: received, code: info.code, responseBody: body, annotations: annotations)
+        }
         metrics.record(
             info,
             seconds: Double((ContinuousClock.now - start).components.attoseconds) / 1e18
@@ -112,6 +134,14 @@ final class Router: HTTPResponder, @unchecked Sendable {
         var verb: String
         var resource: String
         var code: Int
+        // What audit events name.
+        var user: UserInfo? = nil
+        var isResource = false
+        var group = ""
+        var version = ""
+        var subresource = ""
+        var namespace = ""
+        var name = ""
     }
 
     func authenticate(_ r: HTTPRequest) throws -> UserInfo {
@@ -131,6 +161,7 @@ final class Router: HTTPResponder, @unchecked Sendable {
 
     func route(_ r: HTTPRequest, _ info: inout RequestInfo) async throws -> HTTPResponse {
         let user = try authenticate(r)
+        info.user = user
         let discovery = self.discovery
         let path = r.path.count > 1 && r.path.hasSuffix("/") ? String(r.path.dropLast()) : r.path
         let isMaster = user.groups.contains("system:masters")
@@ -215,6 +246,12 @@ final class Router: HTTPResponder, @unchecked Sendable {
             return try await virtualResource(desc, r, user: user)
         }
         info.resource = desc.resource
+        info.isResource = true
+        info.group = group
+        info.version = version
+        info.subresource = sub
+        info.namespace = namespace
+        info.name = name
         let isWatch = legacyWatch || r.query["watch"] == "true" || r.query["watch"] == "1"
         let verb: ResourceRequest.Verb
         switch r.method {

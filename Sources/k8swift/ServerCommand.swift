@@ -33,6 +33,12 @@ struct APIServerFlags: ParsableArguments {
     var clientCAFile: String?
     @Option(name: .customLong("token-auth-file"), help: "Static tokens: token,user,uid,\"group1,group2\".")
     var tokenAuthFile: String?
+    @Option(
+        name: .customLong("audit-policy-file"), help: "Audit policy (audit.k8s.io/v1 Policy); enables audit logging.")
+    var auditPolicyFile: String?
+    @Option(
+        name: .customLong("audit-log-path"), help: "Where audit events go, one JSON line each ('-': standard output).")
+    var auditLogPath: String?
     @Option(name: .customLong("anonymous-auth"), help: "Allow anonymous requests (true|false).")
     var anonymousAuth = "true"
     @Option(name: .customLong("max-requests-inflight"), help: "Limit of concurrent non-mutating requests.")
@@ -136,6 +142,8 @@ struct APIServerFlags: ParsableArguments {
         c.tlsPrivateKeyFile = tlsPrivateKeyFile
         c.clientCAFile = clientCAFile
         c.tokenAuthFile = tokenAuthFile
+        c.auditPolicyFile = auditPolicyFile
+        c.auditLogPath = auditLogPath
         c.anonymousAuth = anonymousAuth.lowercased() == "true"
         c.maxRequestsInflight = maxRequestsInflight
         c.maxMutatingRequestsInflight = maxMutatingRequestsInflight

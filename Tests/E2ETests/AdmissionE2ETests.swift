@@ -248,3 +248,67 @@ struct AggregationE2ETests {
         #expect(r.status == 0, "\(r.out)\n\(r.err)")
     }
 }
+
+extension AdmissionE2ETests {
+    @Test(
+        "ValidatingAdmissionPolicy with the Audit action and audit annotations: the write is admitted and its audit event carries the failure and the annotation"
+    )
+    func auditedPolicy() throws {
+        let id = UUID().uuidString.prefix(6).lowercased()
+        let policyName = "audited-\(id).example.com"
+        try c.kubectl(
+            ["apply", "-f", "-"],
+            stdin: """
+                apiVersion: admissionregistration.k8s.io/v1
+                kind: ValidatingAdmissionPolicy
+                metadata:
+                  name: \(policyName)
+                spec:
+                  matchConstraints:
+                    resourceRules:
+                    - apiGroups: ["apps"]
+                      apiVersions: ["v1"]
+                      operations: ["CREATE"]
+                      resources: ["deployments"]
+                  validations:
+                  - expression: "object.spec.replicas <= 5"
+                    message: too many replicas
+                  auditAnnotations:
+                  - key: replicas
+                    valueExpression: "'replicas: ' + string(object.spec.replicas)"
+                """)
+        try c.kubectl(
+            ["apply", "-f", "-"],
+            stdin: Self.binding("audit-\(id).example.com", policy: policyName, actions: "[Audit]", label: "audit-\(id)")
+        )
+        let ns = try labelledNamespace("audit-\(id)")
+        // Admitted (Audit does not refuse); retried until the policy is in effect.
+        var event: [String: Any]? = nil
+        for attempt in 0..<50 where event == nil {
+            let name = "web\(attempt)"
+            try c.kubectl(["-n", ns, "create", "deployment", name, "--image=nginx", "--replicas=7"])
+            let lines = (try? String(contentsOfFile: ExtensionCluster.auditLog, encoding: .utf8)) ?? ""
+            for line in lines.split(separator: "\n") {
+                guard let e = try? JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: Any],
+                    dig(e, "objectRef", "name") as? String == name, dig(e, "objectRef", "namespace") as? String == ns,
+                    e["verb"] as? String == "create",
+                    (e["annotations"] as? [String: String])?["\(policyName)/replicas"] != nil
+                else { continue }
+                event = e
+            }
+            if event == nil { Thread.sleep(forTimeInterval: 0.1) }
+        }
+        let annotations = (event?["annotations"] as? [String: String]) ?? [:]
+        #expect(annotations["\(policyName)/replicas"] == "replicas: 7", "\(annotations)")
+        let failure = annotations["validation.policy.admission.k8s.io/validation_failure"].flatMap {
+            try? JSONSerialization.jsonObject(with: Data($0.utf8)) as? [[String: Any]]
+        }
+        #expect(failure?.first?["message"] as? String == "too many replicas", "\(annotations)")
+        #expect(failure?.first?["policy"] as? String == policyName)
+        #expect(failure?.first?["binding"] as? String == "audit-\(id).example.com")
+        #expect(failure?.first?["validationActions"] as? [String] == ["Audit"])
+        #expect(event?["level"] as? String == "Metadata" && event?["stage"] as? String == "ResponseComplete")
+        #expect(dig(event, "responseStatus", "code") as? Int == 201)
+        #expect(dig(event, "user", "username") as? String == "kubernetes-admin")
+    }
+}

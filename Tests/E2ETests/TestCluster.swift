@@ -291,7 +291,18 @@ enum SharedCluster {
 /// A cluster of its own for the API-extension suites: the CRDs they create change discovery, which
 /// the kubectl suites compare with upstream's exactly.
 enum ExtensionCluster {
-    static let cluster: Result<TestCluster, any Error> = Result { try TestCluster() }
+    /// The shared cluster's audit log: every write at Metadata level, one JSON line each.
+    static let auditLog = NSTemporaryDirectory() + "k8swift-audit-\(UUID().uuidString).log"
+
+    static let cluster: Result<TestCluster, any Error> = Result {
+        let policy = NSTemporaryDirectory() + "k8swift-audit-policy-\(UUID().uuidString).yaml"
+        let rules = [
+            "apiVersion: audit.k8s.io/v1", "kind: Policy", "omitStages: [RequestReceived]", "rules:",
+            "- level: None", "  verbs: [get, list, watch]", "- level: Metadata",
+        ]
+        try rules.joined(separator: "\n").write(toFile: policy, atomically: true, encoding: .utf8)
+        return try TestCluster(extraArgs: ["--audit-policy-file", policy, "--audit-log-path", auditLog])
+    }
 
     static func get() throws -> TestCluster { try cluster.get() }
 }

@@ -39,7 +39,10 @@ final class RequestScope: Sendable {
     var warnings: [String] { collected.withLock { $0.warnings } }
 
     /// An annotation for the request's audit event.
-    func annotate(_ key: String, _ value: String) { collected.withLock { $0.audit[key] = value } }
+    func annotate(_ key: String, _ value: String) {
+        collected.withLock { $0.audit[key] = value }
+        AuditAnnotations.current?.add(key, value)
+    }
 
     var auditAnnotations: [String: String] { collected.withLock { $0.audit } }
 }

@@ -105,8 +105,9 @@ final class Aggregator: @unchecked Sendable {
         guard Self.isAvailable(s) else { throw APIError.serviceUnavailable("service unavailable") }
         let target: WebhookClient.Target
         do { target = try self.target(s) } catch { throw APIError.serviceUnavailable("service unavailable") }
-        let query = Self.encodeQuery(r.query)
-        var req = HTTPClientRequest(url: target.url + r.path + (query.isEmpty ? "" : "?" + query))
+        // The path and query as the client encoded them.
+        let rawPath = r.uri.hasPrefix("/") ? r.uri : r.path + (r.query.isEmpty ? "" : "?" + Self.encodeQuery(r.query))
+        var req = HTTPClientRequest(url: target.url + rawPath)
         req.method = r.method
         for (name, value) in r.headers {
             let n = name.lowercased()

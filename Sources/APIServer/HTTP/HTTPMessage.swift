@@ -26,6 +26,8 @@ public enum ConnectionIdentity: Sendable {
 /// One HTTP request, body fully read.
 public struct HTTPRequest: Sendable {
     public var method: HTTPMethod
+    /// The request target as sent (path and query, encoded).
+    public var uri: String
     /// The path, percent-decoded, without the query.
     public var path: String
     /// Query parameters, percent-decoded; a repeated name keeps its first value.
@@ -34,12 +36,15 @@ public struct HTTPRequest: Sendable {
     public var body: [UInt8]
     public var identity: ConnectionIdentity
     public var isHTTP2: Bool
+    /// The client's IP address (empty for in-process requests).
+    public var remoteAddress = ""
 
     public init(
         method: HTTPMethod, uri: String, headers: HTTPHeaders, body: [UInt8], identity: ConnectionIdentity = .none,
         isHTTP2: Bool = false
     ) {
         self.method = method
+        self.uri = uri
         self.headers = headers
         self.body = body
         self.identity = identity

@@ -182,9 +182,10 @@ final class HTTPRequestHandler: ChannelInboundHandler, RemovableChannelHandler {
             head = nil
             let bytes = overLimit ? [] : (body.map { Array($0.readableBytesView) } ?? [])
             body = nil
-            let req = HTTPRequest(
+            var req = HTTPRequest(
                 method: h.method, uri: h.uri, headers: h.headers, body: bytes,
                 identity: connectionIdentity(context), isHTTP2: isHTTP2)
+            req.remoteAddress = context.channel.remoteAddress?.ipAddress ?? ""
             if overLimit {
                 let resp = responder.tooLarge(req)
                 write(resp, keepAlive: false, context: context)

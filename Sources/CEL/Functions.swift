@@ -7,6 +7,9 @@ enum Functions {
     }
 
     static func apply(_ name: String, receiver: Bool, _ v: [Value]) throws(EvalError) -> Value {
+        if case .opaque? = v.first, let r = try Library.apply(name, receiver: receiver, v) { return r }
+        if name == "_[_]", case .optional? = v.first, let r = try Library.optionals(name, v) { return r }
+        if v.count == 1, name == "string" || name == "int", let r = try Library.time(name, v) { return r }
         switch (name, v.count) {
         case ("!_", 1):
             guard case .bool(let b) = v[0] else { throw overload(name, v) }
@@ -128,6 +131,7 @@ enum Functions {
         case ("type", 1): return .type(v[0].typeName)
         case ("dyn", 1): return v[0]
         default:
+            if let r = try Library.apply(name, receiver: receiver, v) { return r }
             return try strings(name, receiver: receiver, v)
         }
     }
@@ -163,6 +167,11 @@ enum Functions {
         case (.bytes(let x), .bytes(let y)): return x == y ? 0 : (x.lexicographicallyPrecedes(y) ? -1 : 1)
         case (.int(let x), .int(let y)): return x == y ? 0 : (x < y ? -1 : 1)
         case (.uint(let x), .uint(let y)): return x == y ? 0 : (x < y ? -1 : 1)
+        case (.timestamp(let x), .timestamp(let y)): return x == y ? 0 : (x < y ? -1 : 1)
+        case (.duration(let x), .duration(let y)): return x == y ? 0 : (x < y ? -1 : 1)
+        case (.opaque(let x as Quantity), .opaque(let y as Quantity)):
+            return x.value == y.value ? 0 : (x.value < y.value ? -1 : 1)
+        case (.opaque(let x as Semver), .opaque(let y as Semver)): return Semver.compare(x, y)
         case (.int(let x), .uint(let y)): return x < 0 ? -1 : (UInt64(x) == y ? 0 : (UInt64(x) < y ? -1 : 1))
         case (.uint(let x), .int(let y)): return y < 0 ? 1 : (x == UInt64(y) ? 0 : (x < UInt64(y) ? -1 : 1))
         default:
@@ -172,6 +181,7 @@ enum Functions {
     }
 
     static func arithmetic(_ name: String, _ a: Value, _ b: Value) throws(EvalError) -> Value {
+        if let r = try Time.arithmetic(name, a, b) { return r }
         switch (a, b) {
         case (.int(let x), .int(let y)):
             var r: (Int64, Bool)
@@ -242,16 +252,17 @@ enum Functions {
         case ("trim", .string(let s)?, 1): return .string(s.trimmingCharacters(in: .whitespacesAndNewlines))
         case ("replace", .string(let s)?, 3):
             guard case .string(let a) = v[1], case .string(let b) = v[2] else { throw overload(name, v) }
-            return .string(s.replacingOccurrences(of: a, with: b))
+            return .string(Library.replace(s, a, b, -1))
         case ("split", .string(let s)?, 2):
             guard case .string(let sep) = v[1] else { throw overload(name, v) }
-            return .list(s.components(separatedBy: sep).map { .string($0) })
+            return .list(Library.split(s, sep, -1).map { .string($0) })
         case ("charAt", .string(let s)?, 2):
             let chars = Array(s.unicodeScalars)
             guard let i = index(v[1]), i >= 0, i <= chars.count else { throw EvalError("index out of range") }
             return .string(i == chars.count ? "" : String(chars[i]))
         case ("indexOf", .string(let s)?, 2), ("lastIndexOf", .string(let s)?, 2):
             guard case .string(let x) = v[1] else { throw overload(name, v) }
+            if x.isEmpty { return .int(name == "indexOf" ? 0 : Int64(s.unicodeScalars.count)) }
             let r = name == "indexOf" ? s.range(of: x) : s.range(of: x, options: .backwards)
             guard let r else { return .int(-1) }
             return .int(Int64(s.unicodeScalars.distance(from: s.unicodeScalars.startIndex, to: r.lowerBound)))
@@ -313,7 +324,7 @@ enum Functions {
 
     static func regex(_ p: String) throws(EvalError) -> NSRegularExpression {
         if let r = regexCache.get(p) { return r }
-        guard let r = try? NSRegularExpression(pattern: p) else {
+        guard let r = try? NSRegularExpression(pattern: p.isEmpty ? "(?:)" : p) else {
             throw EvalError("error parsing regexp: invalid pattern: `\(p)`")
         }
         regexCache.put(p, r)

@@ -149,41 +149,100 @@ public struct Parser {
         var e = start
         while true {
             if accept(".") {
+                let optional = accept("?")
                 guard case .ident(let name) = tok else {
                     throw error("Syntax error: no viable alternative at input '.\(text)'")
                 }
                 i += 1
-                if accept("(") {
+                if optional {
+                    e = .call("_?._", target: nil, args: [e, .literal(.string(name))])
+                } else if accept("(") {
                     let a = try args()
                     e = try macro(name, target: e, args: a) ?? .call(name, target: e, args: a)
+                } else if case .op("{") = tok, let type = Self.qualifiedName(.select(e, name, testOnly: false)) {
+                    e = try object(type)
                 } else {
                     e = .select(e, name, testOnly: false)
                 }
             } else if accept("[") {
+                let optional = accept("?")
                 let index = try expr()
                 try expect("]")
-                e = .call("_[_]", target: nil, args: [e, index])
+                e = .call(optional ? "_[?_]" : "_[_]", target: nil, args: [e, index])
             } else {
                 return e
             }
         }
     }
 
+    /// The dotted name an identifier chain spells (`Object.spec`), or nil for any other expression.
+    static func qualifiedName(_ e: Expr) -> String? {
+        switch e {
+        case .ident(let n): return n
+        case .select(let o, let f, false): return qualifiedName(o).map { "\($0).\(f)" }
+        default: return nil
+        }
+    }
+
+    /// `Type{field: value, ?optionalField: value}` after the type name.
+    mutating func object(_ type: String) throws -> Expr {
+        try expect("{")
+        var fields: [(name: String, value: Expr)] = []
+        if !accept("}") {
+            repeat {
+                if case .op("}") = tok { break }
+                let optional = accept("?")
+                guard case .ident(let f) = tok else {
+                    throw error("Syntax error: mismatched input '\(text)' expecting IDENTIFIER")
+                }
+                i += 1
+                try expect(":")
+                let v = try expr()
+                fields.append((f, optional ? .call("@optional", target: nil, args: [v]) : v))
+            } while accept(",")
+            try expect("}")
+        }
+        return .object(type, fields: fields)
+    }
+
     func macro(_ name: String, target: Expr, args a: [Expr]) throws -> Expr? {
-        guard let m = Macro(rawValue: name) else { return nil }
-        func variable() throws -> String {
-            guard case .ident(let v)? = a.first else {
-                throw CELError("ERROR: <input>: argument must be a simple name")
+        func variable(_ n: Int) throws -> String {
+            guard case .ident(let v) = a[n] else {
+                throw error("argument must be a simple name")
             }
             return v
         }
+        if name == "bind", case .ident("cel") = target, a.count == 3 {
+            return .comprehension(
+                .bind, variable: try variable(0), variable2: nil, range: a[1], body: a[2], transform: nil)
+        }
+        let m: Macro? = name == "existsOne" ? .existsOne : Macro(rawValue: name)
+        guard let m, m != .bind else { return nil }
         switch (m, a.count) {
         // `map(x, filter, transform)`: body is the filter, transform the value.
         case (.map, 3):
-            return .comprehension(.map, variable: try variable(), range: target, body: a[1], transform: a[2])
-        case (_, 2): return .comprehension(m, variable: try variable(), range: target, body: a[1], transform: nil)
+            return .comprehension(
+                .map, variable: try variable(0), variable2: nil, range: target, body: a[1], transform: a[2])
+        case (.all, 3), (.exists, 3), (.existsOne, 3), (.transformList, 3), (.transformMap, 3),
+            (.transformMapEntry, 3):
+            return .comprehension(
+                m, variable: try variable(0), variable2: try variable(1), range: target, body: a[2], transform: nil)
+        case (.transformList, 4), (.transformMap, 4), (.transformMapEntry, 4):
+            return .comprehension(
+                m, variable: try variable(0), variable2: try variable(1), range: target, body: a[2], transform: a[3])
+        case (.transformList, _), (.transformMap, _), (.transformMapEntry, _): return nil
+        case (_, 2):
+            return .comprehension(
+                m, variable: try variable(0), variable2: nil, range: target, body: a[1], transform: nil)
         default: return nil
         }
+    }
+
+    /// List elements or map entries, each optionally marked `?` (`[?a, b]`, `{?k: v}`).
+    mutating func element() throws -> Expr {
+        let optional = accept("?")
+        let e = try expr()
+        return optional ? .call("@optional", target: nil, args: [e]) : e
     }
 
     mutating func primary() throws -> Expr {
@@ -206,6 +265,9 @@ public struct Parser {
                 i -= 1
                 throw error("Syntax error: reserved identifier: \(name)")
             }
+            if case .op("{") = tok {
+                return try object(name)
+            }
             if accept("(") {
                 let a = try args()
                 if name == "has" {
@@ -226,7 +288,7 @@ public struct Parser {
             if !accept("]") {
                 repeat {
                     if case .op("]") = tok { break }
-                    items.append(try expr())
+                    items.append(try element())
                 } while accept(",")
                 try expect("]")
             }
@@ -236,9 +298,13 @@ public struct Parser {
             if !accept("}") {
                 repeat {
                     if case .op("}") = tok { break }
-                    let k = try expr()
+                    let k = try element()
                     try expect(":")
-                    entries.append((k, try expr()))
+                    if case .call("@optional", nil, let inner) = k {
+                        entries.append((inner[0], .call("@optional", target: nil, args: [try expr()])))
+                    } else {
+                        entries.append((k, try expr()))
+                    }
                 } while accept(",")
                 try expect("}")
             }
@@ -247,6 +313,8 @@ public struct Parser {
             // A leading dot names the root scope.
             guard case .ident(let name) = tok else { throw error("Syntax error: no viable alternative at input '.'") }
             i += 1
+            if case .op("{") = tok { return try object(name) }
+            if accept("(") { return .call(name, target: nil, args: try args()) }
             return .ident(name)
         default:
             i -= 1

@@ -8,14 +8,19 @@ public indirect enum Expr: Sendable, Equatable {
     case call(String, target: Expr?, args: [Expr])
     case list([Expr])
     case map([(key: Expr, value: Expr)])
-    /// A macro's loop: `range.all(x, pred)` and friends.
-    case comprehension(Macro, variable: String, range: Expr, body: Expr, transform: Expr?)
+    /// A message construction `Type{field: value}`; a field whose value is `@optional(e)` was `?field: e`.
+    case object(String, fields: [(name: String, value: Expr)])
+    /// A macro's loop: `range.all(x, pred)` and friends; `variable2` names the value in the two-variable
+    /// forms (`all(i, v, pred)`, `transformList(i, v, e)`). `cel.bind(x, init, body)` binds `variable`
+    /// to `range` once; `o.optMap(x, e)` binds it to an optional's value.
+    case comprehension(Macro, variable: String, variable2: String?, range: Expr, body: Expr, transform: Expr?)
 
     public static func == (a: Expr, b: Expr) -> Bool { "\(a)" == "\(b)" }
 }
 
 public enum Macro: String, Sendable {
     case all, exists, existsOne = "exists_one", map, filter
+    case transformList, transformMap, transformMapEntry, bind, optMap, optFlatMap
 }
 
 /// A syntax error with upstream's position format (`<input>:1:6`).
@@ -79,7 +84,7 @@ struct Lexer {
 
     mutating func skipSpace() {
         while let ch = peek() {
-            if ch == " " || ch == "\t" || ch == "\n" || ch == "\r" {
+            if ch == " " || ch == "\t" || ch == "\n" || ch == "\r" || ch == "\u{0C}" {
                 _ = advance()
             } else if ch == "/" && peek(1) == "/" {
                 while let c = peek(), c != "\n" { _ = advance() }
@@ -99,14 +104,15 @@ struct Lexer {
                 let lower = s.lowercased()
                 if lower == "r" || lower == "b" || lower == "rb" || lower == "br" {
                     let raw = lower.contains("r")
-                    let text = try quoted(raw: raw)
-                    return lower.contains("b") ? .bytes(Array(text.utf8)) : .string(text)
+                    let isBytes = lower.contains("b")
+                    let text = try quoted(raw: raw, bytes: isBytes)
+                    return isBytes ? .bytes(text) : .string(String(decoding: text, as: UTF8.self))
                 }
             }
             return .ident(s)
         }
         if ch.isNumber || (ch == "." && (peek(1)?.isNumber ?? false)) { return try number() }
-        if ch == "\"" || ch == "'" { return .string(try quoted(raw: false)) }
+        if ch == "\"" || ch == "'" { return .string(String(decoding: try quoted(raw: false), as: UTF8.self)) }
         for op in ["==", "!=", "<=", ">=", "&&", "||"] where peek() == op.first && peek(1) == op.last {
             _ = advance()
             _ = advance()
@@ -160,14 +166,15 @@ struct Lexer {
         return .int(v)
     }
 
-    mutating func quoted(raw: Bool) throws -> String {
+    /// The UTF-8 of a quoted literal; in a bytes literal, octal and `\\x` escapes are raw bytes.
+    mutating func quoted(raw: Bool, bytes: Bool = false) throws -> [UInt8] {
         let q = advance()
         let triple = peek() == q && peek(1) == q
         if triple {
             _ = advance()
             _ = advance()
         }
-        var out = ""
+        var out: [UInt8] = []
         while true {
             guard let c = peek() else { throw CELError("Syntax error: unterminated string") }
             if triple {
@@ -188,36 +195,36 @@ struct Lexer {
                 guard let e = peek() else { throw CELError("Syntax error: unterminated string") }
                 _ = advance()
                 switch e {
-                case "n": out.append("\n")
-                case "t": out.append("\t")
-                case "r": out.append("\r")
-                case "a": out.append("\u{07}")
-                case "b": out.append("\u{08}")
-                case "f": out.append("\u{0C}")
-                case "v": out.append("\u{0B}")
-                case "\\", "'", "\"", "`", "?": out.append(e)
-                case "u", "U", "x":
+                case "n": out.append(10)
+                case "t": out.append(9)
+                case "r": out.append(13)
+                case "a": out.append(7)
+                case "b": out.append(8)
+                case "f": out.append(12)
+                case "v": out.append(11)
+                case "\\", "'", "\"", "`", "?": out += Array(String(e).utf8)
+                case "u", "U", "x", "X":
                     let n = e == "u" ? 4 : e == "U" ? 8 : 2
                     var hex = ""
                     for _ in 0..<n { if let h = peek(), h.isHexDigit { hex.append(advance()) } }
                     guard hex.count == n, let v = UInt32(hex, radix: 16), let sc = Unicode.Scalar(v) else {
                         throw CELError("Syntax error: invalid escape sequence")
                     }
-                    out.unicodeScalars.append(sc)
+                    if bytes && (e == "x" || e == "X") { out.append(UInt8(v)) } else { out += Array(String(sc).utf8) }
                 default:
                     if e.isNumber {
                         var oct = String(e)
                         for _ in 0..<2 { if let d = peek(), d.isNumber { oct.append(advance()) } }
-                        guard let v = UInt32(oct, radix: 8), let sc = Unicode.Scalar(v) else {
+                        guard let v = UInt32(oct, radix: 8), v < 256, let sc = Unicode.Scalar(v) else {
                             throw CELError("Syntax error: invalid escape sequence")
                         }
-                        out.unicodeScalars.append(sc)
+                        if bytes { out.append(UInt8(v)) } else { out += Array(String(sc).utf8) }
                     } else {
                         throw CELError("Syntax error: invalid escape sequence")
                     }
                 }
             } else {
-                out.append(c)
+                out += Array(String(c).utf8)
             }
         }
     }

@@ -312,3 +312,87 @@ extension AdmissionE2ETests {
         #expect(dig(event, "user", "username") as? String == "kubernetes-admin")
     }
 }
+
+extension AdmissionE2ETests {
+    @Test(
+        "MutatingAdmissionPolicy: an apply configuration and a JSON patch built in CEL change the object before it is stored, only where the binding selects"
+    )
+    func mutatingPolicy() throws {
+        let id = UUID().uuidString.prefix(6).lowercased()
+        try c.kubectl(
+            ["apply", "-f", "-"],
+            stdin: """
+                apiVersion: admissionregistration.k8s.io/v1
+                kind: MutatingAdmissionPolicy
+                metadata:
+                  name: label-\(id).example.com
+                spec:
+                  matchConstraints:
+                    resourceRules:
+                    - apiGroups: [""]
+                      apiVersions: ["v1"]
+                      operations: ["CREATE"]
+                      resources: ["configmaps"]
+                  failurePolicy: Fail
+                  reinvocationPolicy: Never
+                  mutations:
+                  - patchType: ApplyConfiguration
+                    applyConfiguration:
+                      expression: >
+                        Object{metadata: Object.metadata{labels: {"mutated-by": "policy"}}}
+                  - patchType: JSONPatch
+                    jsonPatch:
+                      expression: >
+                        [JSONPatch{op: "add", path: "/metadata/annotations", value: {"size": string(size(object.data))}}]
+                ---
+                apiVersion: admissionregistration.k8s.io/v1
+                kind: MutatingAdmissionPolicyBinding
+                metadata:
+                  name: label-\(id).example.com
+                spec:
+                  policyName: label-\(id).example.com
+                  matchResources:
+                    namespaceSelector:
+                      matchLabels:
+                        policy-test: mutate-\(id)
+                """)
+        let ns = try labelledNamespace("mutate-\(id)")
+        let other = try c.namespace("vap")
+        var labels: [String: Any] = [:]
+        for attempt in 0..<50 where labels["mutated-by"] == nil {
+            let name = "cm\(attempt)"
+            try c.kubectl(["-n", ns, "create", "configmap", name, "--from-literal=a=1", "--from-literal=b=2"])
+            let o = try c.json(["-n", ns, "get", "configmap", name])
+            labels = (dig(o, "metadata", "labels") as? [String: Any]) ?? [:]
+            if labels["mutated-by"] != nil {
+                #expect(dig(o, "metadata", "annotations", "size") as? String == "2")
+                #expect(dig(o, "data", "a") as? String == "1")
+            } else {
+                Thread.sleep(forTimeInterval: 0.1)
+            }
+        }
+        #expect(labels["mutated-by"] as? String == "policy")
+        try c.kubectl(["-n", other, "create", "configmap", "plain"])
+        let plain = try c.json(["-n", other, "get", "configmap", "plain"])
+        #expect(dig(plain, "metadata", "labels") == nil)
+        // A mutation expression that does not compile is refused.
+        let bad = try c.kubectl(
+            ["apply", "-f", "-"],
+            stdin: """
+                apiVersion: admissionregistration.k8s.io/v1
+                kind: MutatingAdmissionPolicy
+                metadata: {name: bad-\(id).example.com}
+                spec:
+                  matchConstraints:
+                    resourceRules:
+                    - {apiGroups: [""], apiVersions: ["v1"], operations: ["CREATE"], resources: ["configmaps"]}
+                  mutations:
+                  - patchType: ApplyConfiguration
+                    applyConfiguration: {expression: "Object{"}
+                """, check: false)
+        #expect(
+            bad.err.contains(
+                "spec.mutations[0].applyConfiguration.expression: Invalid value: \"Object{\": compilation failed"),
+            "\(bad.err)")
+    }
+}

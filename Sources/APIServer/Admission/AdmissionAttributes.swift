@@ -157,11 +157,19 @@ enum AdmissionCEL {
                     return ("\(e.key)", json(e.value))
                 })
         case .type(let t): return .string(t)
+        case .timestamp(let t): return .string(t.description)
+        case .duration(let n): return .string(Value.durationText(n))
+        case .optional(let o): return o.map(json) ?? .null
+        case .object(_, let fields): return .object(fields.map { ($0.name, json($0.value)) })
+        case .opaque(let o): return .string("\(o)")
         }
     }
 
     /// Compiles an expression; nil with the error when it does not parse.
-    static func compile(_ source: String) -> (Program?, String?) {
-        do { return (try Program(source), nil) } catch { return (nil, "\(error)") }
+    static func compile(_ source: String, environment: Environment = Environment()) -> (Program?, String?) {
+        do { return (try Program(source, environment: environment), nil) } catch { return (nil, "\(error)") }
     }
+
+    /// Mutating policies build objects: `Object{…}` (and its nested types) and `JSONPatch{…}`.
+    static let mutationEnvironment = Environment(objectTypes: ["Object", "JSONPatch"])
 }

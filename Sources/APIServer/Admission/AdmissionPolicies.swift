@@ -50,7 +50,7 @@ struct AdmissionPolicy: Sendable {
         variables = p.spec.variables.map { ($0.name, AdmissionCEL.compile($0.expression)) }
         mutations = p.spec.mutations.map { m in
             let source = m.patchType == "JSONPatch" ? m.jsonPatch?.expression : m.applyConfiguration?.expression
-            return (m.patchType, AdmissionCEL.compile(source ?? ""))
+            return (m.patchType, AdmissionCEL.compile(source ?? "", environment: AdmissionCEL.mutationEnvironment))
         }
     }
 

@@ -13,10 +13,12 @@ enum AdmissionValidation {
         return errs
     }
 
-    static func expression(_ source: String, _ path: FieldPath) -> ErrorList {
+    static func expression(_ source: String, _ path: FieldPath, environment: Environment = Environment())
+        -> ErrorList
+    {
         if source.isEmpty { return [.required(path, "expression is not specified")] }
         do {
-            _ = try Program(source)
+            _ = try Program(source, environment: environment)
             return []
         } catch {
             return [.invalid(path, source, "compilation failed: \(error)")]
@@ -273,7 +275,9 @@ enum AdmissionValidation {
         errs += paramKind(v.spec.paramKind, spec.child("paramKind"))
         errs += matchResources(v.spec.matchConstraints, spec.child("matchConstraints"), policy: true)
         errs += oneOf(v.spec.failurePolicy, ["Fail", "Ignore"], spec.child("failurePolicy"))
-        errs += oneOf(v.spec.reinvocationPolicy, ["IfNeeded", "Never"], spec.child("reinvocationPolicy"))
+        if !v.spec.reinvocationPolicy.isEmpty {
+            errs += oneOf(v.spec.reinvocationPolicy, ["IfNeeded", "Never"], spec.child("reinvocationPolicy"))
+        }
         if v.spec.mutations.isEmpty {
             errs.append(.required(spec.child("mutations"), "mutations must contain at least one item"))
         }
@@ -281,9 +285,13 @@ enum AdmissionValidation {
             let p = spec.child("mutations").index(i)
             switch m.patchType {
             case "ApplyConfiguration":
-                errs += expression(m.applyConfiguration?.expression ?? "", p.child("applyConfiguration", "expression"))
+                errs += expression(
+                    m.applyConfiguration?.expression ?? "", p.child("applyConfiguration", "expression"),
+                    environment: AdmissionCEL.mutationEnvironment)
             case "JSONPatch":
-                errs += expression(m.jsonPatch?.expression ?? "", p.child("jsonPatch", "expression"))
+                errs += expression(
+                    m.jsonPatch?.expression ?? "", p.child("jsonPatch", "expression"),
+                    environment: AdmissionCEL.mutationEnvironment)
             case "": errs.append(.required(p.child("patchType"), "patchType is not specified"))
             default:
                 errs.append(

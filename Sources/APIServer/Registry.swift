@@ -166,8 +166,9 @@ enum Strategies {
                 var errs = (old as? CRD).map { crd.validateUpdate(from: $0) } ?? crd.validate()
                 for (i, v) in crd.spec.versions.enumerated() {
                     guard let schema = v.schema?.openAPIV3Schema else { continue }
-                    errs += ValidationRules.compileErrors(
-                        schema, at: FieldPath("spec", "versions").index(i).child("schema", "openAPIV3Schema"))
+                    let at = FieldPath("spec", "versions").index(i).child("schema", "openAPIV3Schema")
+                    let compile = ValidationRules.compileErrors(schema, at: at)
+                    errs += compile.isEmpty ? ValidationRules.costErrors(schema, at: at) : compile
                 }
                 return errs
             }

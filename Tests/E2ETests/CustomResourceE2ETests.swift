@@ -470,3 +470,88 @@ extension CustomResourceE2ETests {
         #expect(try patch("{\"spec\":{\"image\":\"ok\"}}").status == 0)
     }
 }
+
+extension CustomResourceE2ETests {
+    static func costCRD(group: String, bounds: String, items: String = "{type: string}") -> String {
+        """
+        apiVersion: apiextensions.k8s.io/v1
+        kind: CustomResourceDefinition
+        metadata:
+          name: costbombs.\(group)
+        spec:
+          group: \(group)
+          scope: Namespaced
+          names: {plural: costbombs, kind: CostBomb}
+          versions:
+          - name: v1
+            served: true
+            storage: true
+            schema:
+              openAPIV3Schema:
+                type: object
+                properties:
+                  spec:
+                    type: object
+                    properties:
+                      items:
+                        type: array
+        \(bounds)
+                        items: \(items)
+                    x-kubernetes-validations:
+                    - rule: "self.items.all(x, self.items.all(y, x == y))"
+        """
+    }
+
+    @Test(
+        "a rule whose estimated cost exceeds the budget is refused with upstream's messages; bounding the list admits it"
+    )
+    func ruleCostBudget() throws {
+        let group = uniqueGroup()
+        let refused = try c.kubectl(["apply", "-f", "-"], stdin: Self.costCRD(group: group, bounds: ""), check: false)
+        let rule = "spec.versions[0].schema.openAPIV3Schema.properties[spec].x-kubernetes-validations[0].rule"
+        #expect(
+            refused.err.contains(
+                "\(rule): Forbidden: estimated rule cost exceeds budget by factor of more than 100x (try simplifying the rule, or adding maxItems, maxProperties, and maxLength where arrays, maps, and strings are declared)"
+            ), "\(refused.err)")
+        #expect(
+            refused.err.contains(
+                "spec.versions[0].schema.openAPIV3Schema: Forbidden: x-kubernetes-validations estimated rule & messageExpression cost total for entire OpenAPIv3 schema exceeds budget"
+            ), "\(refused.err)")
+        try c.kubectl(
+            ["apply", "-f", "-"],
+            stdin: Self.costCRD(
+                group: group, bounds: "                maxItems: 100", items: "{type: string, maxLength: 64}"))
+        try c.kubectl(["delete", "crd", "costbombs.\(group)"])
+    }
+}
+
+extension CustomResourceE2ETests {
+    @Test("a rule that costs more than the per-call limit when it runs is stopped with upstream's message")
+    func ruleRuntimeCost() throws {
+        let group = uniqueGroup()
+        try c.kubectl(
+            ["apply", "-f", "-"],
+            stdin: Self.costCRD(
+                group: group, bounds: "                maxItems: 1000", items: "{type: string, maxLength: 4}"))
+        try c.kubectl(["wait", "--for=condition=established", "--timeout=20s", "crd/costbombs.\(group)"])
+        let ns = try c.namespace()
+        // Every item equal: the rule holds, but checking it takes a million comparisons.
+        let items = Array(repeating: "\"a\"", count: 1000).joined(separator: ",")
+        let r = try c.kubectl(
+            ["-n", ns, "create", "-f", "-"],
+            stdin:
+                "{\"apiVersion\":\"\(group)/v1\",\"kind\":\"CostBomb\",\"metadata\":{\"name\":\"b\"},\"spec\":{\"items\":[\(items)]}}",
+            check: false)
+        #expect(
+            r.err.contains(
+                "spec: Invalid value: \"object\": 'operation cancelled: actual cost limit exceeded': call cost exceeds limit for rule: self.items.all(x, self.items.all(y, x == y))"
+            ), "\(r.err)")
+        // A small list passes (every item equal).
+        try c.kubectl(
+            ["-n", ns, "create", "-f", "-"],
+            stdin:
+                "{\"apiVersion\":\"\(group)/v1\",\"kind\":\"CostBomb\",\"metadata\":{\"name\":\"s\"},\"spec\":{\"items\":[\"a\",\"a\"]}}"
+        )
+        try c.kubectl(["delete", "crd", "costbombs.\(group)"])
+    }
+}

@@ -74,16 +74,129 @@ final class ValidationRules: @unchecked Sendable {
         return errs
     }
 
-    /// The errors of every rule on the object's top-level fields (and below).
-    func validate(_ fields: [(key: String, value: JSONValue)], old: [(key: String, value: JSONValue)]?) -> ErrorList {
+    // MARK: Cost
+
+    /// The CEL type of a schema node for the cost estimator, with its declared size bounds.
+    static func celType(_ s: APIExtensionsV1.JSONSchemaProps) -> CELType {
+        if s.xKubernetesIntOrString { return .dyn }
+        func bound(_ v: Int64?) -> UInt64? { v.map { UInt64(max(0, $0)) } }
+        switch s.type {
+        case "string":
+            if s.format == "date-time" { return .timestamp }
+            if s.format == "duration" { return .duration }
+            return .string(maxLength: bound(s.maxLength))
+        case "integer": return .int
+        case "number": return .double
+        case "boolean": return .bool
+        case "array":
+            return .list(s.items?.schema.map(celType) ?? .dyn, maxItems: bound(s.maxItems))
+        case "object":
+            if !s.properties.isEmpty {
+                return .object(name: "object", fields: s.properties.mapValues(celType))
+            }
+            if let ap = s.additionalProperties?.schema {
+                return .map(key: .string, value: celType(ap), maxProperties: bound(s.maxProperties))
+            }
+            return .map(key: .string, value: .dyn, maxProperties: bound(s.maxProperties))
+        default: return .dyn
+        }
+    }
+
+    /// The fewest bytes one value of the node takes in a request (how many an unbounded list or
+    /// map can hold), as upstream sizes them.
+    static func minSize(_ s: APIExtensionsV1.JSONSchemaProps) -> UInt64 {
+        switch s.type {
+        case "string": return 2
+        case "boolean": return 4
+        case "integer", "number": return 1
+        default: return 2
+        }
+    }
+
+    /// Static cost checks of a schema's rules as a CRD write makes them: each rule's estimated
+    /// cost against the per-rule limit, and the sum over the schema of each rule's cost times how
+    /// many times it can run (the enclosing lists' and maps' sizes) against the per-CRD limit.
+    static func costErrors(_ root: APIExtensionsV1.JSONSchemaProps, at path: FieldPath) -> ErrorList {
         var errs: ErrorList = []
-        walk(.object(fields), old.map { .object($0) }, root, FieldPath.root, &errs)
+        var total: UInt64 = 0
+        var contributors: [(FieldPath, UInt64)] = []
+        func walk(_ s: APIExtensionsV1.JSONSchemaProps, _ p: FieldPath, cardinality: UInt64) {
+            if !s.xKubernetesValidations.isEmpty {
+                var vars: [String: CELType] = ["self": celType(s)]
+                vars["oldSelf"] = vars["self"]
+                for (i, r) in s.xKubernetesValidations.enumerated() {
+                    let rp = p.child("x-kubernetes-validations").index(i)
+                    for (field, source, name) in [
+                        ("rule", r.rule, "estimated rule cost"),
+                        ("messageExpression", r.messageExpression, "estimated messageExpression cost"),
+                    ] where !source.isEmpty {
+                        guard let program = try? Program(source) else { continue }
+                        let cost = program.estimateCost(vars).max
+                        if cost > Limits.staticEstimatedCostLimit {
+                            errs.append(
+                                .forbidden(
+                                    rp.child(field),
+                                    Limits.costExceedsBudget(name, cost: cost, limit: Limits.staticEstimatedCostLimit)))
+                        }
+                        let (scaled, overflow) = cost.multipliedReportingOverflow(by: cardinality)
+                        let add = overflow ? UInt64.max : scaled
+                        total = total > UInt64.max - add ? UInt64.max : total + add
+                        contributors.append((rp.child(field), add))
+                    }
+                }
+            }
+            for (k, c) in s.properties.sorted(by: { $0.key < $1.key }) {
+                walk(c, p.child("properties").key(k), cardinality: cardinality)
+            }
+            func times(_ n: UInt64) -> UInt64 {
+                let (r, o) = cardinality.multipliedReportingOverflow(by: max(n, 1))
+                return o ? UInt64.max : r
+            }
+            if let items = s.items?.schema {
+                let n = s.maxItems.map { UInt64(max(0, $0)) } ?? Limits.maxRequestSizeBytes / (minSize(items) + 1)
+                walk(items, p.child("items"), cardinality: times(n))
+            }
+            if let ap = s.additionalProperties?.schema {
+                let n =
+                    s.maxProperties.map { UInt64(max(0, $0)) } ?? Limits.maxRequestSizeBytes / (minSize(ap) + 4)
+                walk(ap, p.child("additionalProperties"), cardinality: times(n))
+            }
+        }
+        walk(root, path, cardinality: 1)
+        if total > Limits.staticEstimatedCRDCostLimit {
+            for (p, cost) in contributors.sorted(by: { $0.1 > $1.1 }).prefix(4) where cost > 0 {
+                errs.append(
+                    .forbidden(
+                        p,
+                        "contributed to estimated rule & messageExpression cost total exceeding cost limit for entire OpenAPIv3 schema"
+                    ))
+            }
+            errs.append(
+                .forbidden(
+                    path,
+                    Limits.costExceedsBudget(
+                        "x-kubernetes-validations estimated rule & messageExpression cost total for entire OpenAPIv3 schema",
+                        cost: total, limit: Limits.staticEstimatedCRDCostLimit)))
+        }
         return errs
     }
 
+    /// The errors of every rule on the object's top-level fields (and below).
+    func validate(_ fields: [(key: String, value: JSONValue)], old: [(key: String, value: JSONValue)]?) -> ErrorList {
+        var errs: ErrorList = []
+        var budget = Limits.runtimeCELCostBudget
+        walk(.object(fields), old.map { .object($0) }, root, FieldPath.root, &errs, &budget)
+        return errs
+    }
+
+    /// Evaluates the rules at and below `v`, each call within the per-call cost limit and all of
+    /// them within the object's runtime budget (`budget`, spent as they run; once it runs out,
+    /// nothing more is evaluated).
     private func walk(
-        _ v: JSONValue, _ old: JSONValue?, _ s: CompiledSchema, _ path: FieldPath, _ errs: inout ErrorList
+        _ v: JSONValue, _ old: JSONValue?, _ s: CompiledSchema, _ path: FieldPath, _ errs: inout ErrorList,
+        _ budget: inout UInt64
     ) {
+        if budget == 0 { return }
         if let rs = rules[ObjectIdentifier(s)] {
             let selfValue = Self.value(v, s)
             let oldValue = old.map { Self.value($0, s) }
@@ -93,7 +206,17 @@ final class ValidationRules: @unchecked Sendable {
                 if let oldValue { vars["oldSelf"] = oldValue }
                 let at = r.fieldPath.isEmpty ? path : Self.append(path, r.fieldPath)
                 do {
-                    let result = try r.program.evaluate(vars)
+                    let limit = min(Limits.perCallLimit, budget)
+                    let evaluation: Evaluation
+                    do {
+                        evaluation = try r.program.evaluate(vars, costLimit: limit)
+                    } catch let e where e.isCancellation && limit < Limits.perCallLimit {
+                        budget = 0
+                        errs.append(.invalid(at, .string(Self.typeName(s)), Limits.runtimeBudgetExhausted))
+                        return
+                    }
+                    budget -= min(budget, evaluation.cost)
+                    let result = evaluation.value
                     guard case .bool(let ok) = result else {
                         errs.append(.invalid(at, .string(Self.typeName(s)), "rule did not evaluate to a bool"))
                         continue
@@ -111,9 +234,13 @@ final class ValidationRules: @unchecked Sendable {
                     default: errs.append(.invalid(at, .string(Self.typeName(s)), message))
                     }
                 } catch {
-                    errs.append(
-                        .invalid(at, .string(Self.typeName(s)), "\(error.message) evaluating rule: \(r.program.source)")
-                    )
+                    // Upstream names the rule by its message when it has one.
+                    let rule = (r.message.isEmpty ? r.program.source : r.message).trimmingCharacters(in: .whitespaces)
+                    let text =
+                        error.isCancellation
+                        ? "'\(error.message)': call cost exceeds limit for rule: \(rule)"
+                        : "\(error.message) evaluating rule: \(rule)"
+                    errs.append(.invalid(at, .string(Self.typeName(s)), text))
                 }
             }
         }
@@ -121,7 +248,7 @@ final class ValidationRules: @unchecked Sendable {
         case .object(let pairs):
             for (k, child) in pairs {
                 guard let cs = s.properties[k] ?? s.additionalProperties else { continue }
-                walk(child, old?[k], cs, path.child(k), &errs)
+                walk(child, old?[k], cs, path.child(k), &errs, &budget)
             }
         case .array(let items):
             guard let itemSchema = s.items else { return }
@@ -131,7 +258,7 @@ final class ValidationRules: @unchecked Sendable {
             }
             for (i, item) in items.enumerated() {
                 let o = s.listType == "map" ? oldByKey[Self.itemKey(item, s.listMapKeys)] : nil
-                walk(item, o, itemSchema, path.index(i), &errs)
+                walk(item, o, itemSchema, path.index(i), &errs, &budget)
             }
         default:
             return

@@ -103,6 +103,8 @@ struct AdmissionE2ETests {
                     - expression: "!has(object.metadata.labels) || !('forbidden' in object.metadata.labels)"
                       messageExpression: "'label forbidden is set on ' + object.metadata.name"
                       reason: Forbidden
+                    - expression: "authorizer.group('apps').resource('deployments').namespace(object.metadata.namespace).check('create').allowed() && authorizer.requestResource.check('create').allowed()"
+                      message: the authorizer refused
                 """))
         try c.kubectl(
             ["apply", "-f", "-"],

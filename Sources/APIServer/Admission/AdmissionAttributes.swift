@@ -165,6 +165,27 @@ enum AdmissionCEL {
         }
     }
 
+    /// The `authorizer` variables of a request: this server authorizes only `system:masters`
+    /// (there is no RBAC yet), so a check is allowed exactly when the user is in that group.
+    static func authorizerVariables(_ a: AdmissionAttributes) -> [String: Value] {
+        let authz = GroupAuthorizer(user: a.user)
+        return [
+            "authorizer": .authorizer(authz),
+            "authorizer.requestResource": .requestResource(
+                authz, group: a.group, resource: a.resource, subresource: a.subresource, namespace: a.namespace,
+                name: a.name),
+        ]
+    }
+
+    struct GroupAuthorizer: CELAuthorizer {
+        var user: UserInfo
+
+        func authorize(_ check: AuthorizationCheck) -> AuthorizationDecision {
+            if check.serviceAccount != nil { return AuthorizationDecision(allowed: false) }
+            return AuthorizationDecision(allowed: user.groups.contains("system:masters"))
+        }
+    }
+
     /// Compiles an expression; nil with the error when it does not parse.
     static func compile(_ source: String, environment: Environment = Environment()) -> (Program?, String?) {
         do { return (try Program(source, environment: environment), nil) } catch { return (nil, "\(error)") }

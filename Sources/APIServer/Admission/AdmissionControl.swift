@@ -80,7 +80,7 @@ final class AdmissionControl: Sendable {
         [
             "object": AdmissionCEL.value(a.object), "oldObject": AdmissionCEL.value(a.oldObject),
             "request": AdmissionCEL.value(a.requestJSON(uid: "", object: nil, oldObject: nil)),
-        ]
+        ].merging(AdmissionCEL.authorizerVariables(a)) { x, _ in x }
     }
 
     /// Mutating admission: policies, then webhooks in name order (each seeing the ones before);

@@ -110,7 +110,7 @@ struct AdmissionPolicy: Sendable {
             "object": AdmissionCEL.value(object), "oldObject": AdmissionCEL.value(oldObject),
             "request": AdmissionCEL.value(a.requestJSON(uid: "", matchedVersion: version, object: nil, oldObject: nil)),
             "namespaceObject": AdmissionCEL.value(a.namespaceObject),
-        ]
+        ].merging(AdmissionCEL.authorizerVariables(a)) { x, _ in x }
         // Match conditions: any false leaves the policy out; an error fails it (closed) or skips it.
         var conditionError: String? = nil
         for c in matchConditions {

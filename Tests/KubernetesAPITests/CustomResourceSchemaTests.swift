@@ -220,3 +220,47 @@ struct CustomResourceSchemaTests {
             ).isEmpty)
     }
 }
+
+extension CustomResourceSchemaTests {
+    static let embedded =
+        #"{"type":"object","properties":{"spec":{"type":"object","properties":{"template":{"type":"object","x-kubernetes-embedded-resource":true,"x-kubernetes-preserve-unknown-fields":true}}}}}"#
+
+    @Test(
+        "an embedded resource needs apiVersion and kind, and valid metadata (upstream's validateEmbeddedResource and ObjectMeta checks)"
+    )
+    func embeddedResourceValidation() {
+        #expect(
+            Self.errors(Self.embedded, #"{"spec":{"template":{"metadata":{"name":"a"}}}}"#) == [
+                "spec.template.apiVersion: Required value: must not be empty",
+                "spec.template.kind: Required value: must not be empty",
+            ])
+        #expect(
+            Self.errors(Self.embedded, #"{"spec":{"template":{"apiVersion":"v1","kind":""}}}"#) == [
+                #"spec.template.kind: Invalid value: "": must not be empty"#
+            ])
+        let badLabel = Self.errors(
+            Self.embedded, #"{"spec":{"template":{"apiVersion":"v1","kind":"Pod","metadata":{"labels":{"a b":"c"}}}}}"#)
+        #expect(badLabel.count == 1 && badLabel[0].hasPrefix(#"spec.template.metadata.labels: Invalid value: "a b""#))
+        #expect(
+            Self.errors(
+                Self.embedded,
+                #"{"spec":{"template":{"apiVersion":"v1","kind":"Pod","metadata":{"labels":{"app":"x"}}}}}"#
+            )
+            .isEmpty)
+    }
+
+    @Test("embedded metadata is pruned to object metadata's fields; the embedded object keeps its type fields")
+    func embeddedResourcePruning() {
+        let s = Self.schema(
+            #"{"type":"object","properties":{"spec":{"type":"object","properties":{"template":{"type":"object","x-kubernetes-embedded-resource":true,"properties":{"spec":{"type":"object"}}}}}}}"#
+        )
+        var v = Self.value(
+            #"{"spec":{"template":{"apiVersion":"v1","kind":"Pod","metadata":{"name":"p","bogus":1},"spec":{},"extra":2}}}"#
+        )
+        let unknown = SchemaPruning.prune(&v, s)
+        #expect(unknown.sorted() == ["spec.template.extra", "spec.template.metadata.bogus"])
+        #expect(
+            String(decoding: v.jsonBytes, as: UTF8.self)
+                == #"{"spec":{"template":{"apiVersion":"v1","kind":"Pod","metadata":{"name":"p"},"spec":{}}}}"#)
+    }
+}

@@ -56,6 +56,17 @@ public enum SchemaPruning {
                     var v = v
                     prune(&v, ap, path: join(path, k), root: false, &unknown)
                     out.append((k, v))
+                } else if s.embeddedResource && !root && k == "metadata", case .object(let meta) = v {
+                    // Embedded metadata keeps what object metadata has (upstream coerces it to ObjectMeta).
+                    var kept: [(key: String, value: JSONValue)] = []
+                    for (mk, mv) in meta {
+                        if objectMetaKeys.contains(mk) {
+                            kept.append((mk, mv))
+                        } else {
+                            unknown.append(join(join(path, k), mk))
+                        }
+                    }
+                    out.append((k, .object(kept)))
                 } else if s.keepsUnknownKeys || ((root || s.embeddedResource) && typeMetaKeys.contains(k)) {
                     out.append((k, v))
                 } else {
@@ -74,6 +85,13 @@ public enum SchemaPruning {
     }
 
     static let typeMetaKeys: Set<String> = ["apiVersion", "kind", "metadata"]
+
+    /// The fields of object metadata.
+    static let objectMetaKeys: Set<String> = [
+        "name", "generateName", "namespace", "selfLink", "uid", "resourceVersion", "generation", "creationTimestamp",
+        "deletionTimestamp", "deletionGracePeriodSeconds", "labels", "annotations", "ownerReferences", "finalizers",
+        "managedFields",
+    ]
 
     // MARK: Defaulting
 

@@ -119,6 +119,7 @@ public enum SchemaValidation {
             validateArray(items, s, path, &errs)
         case .object(let pairs):
             validateObject(pairs, s, path, &errs, topLevel: topLevel)
+            if s.embeddedResource { validateEmbedded(pairs, path, &errs) }
         default:
             break
         }
@@ -160,6 +161,35 @@ public enum SchemaValidation {
         }
         if let not = s.not, passes(v, not, path, topLevel) {
             errs.append(.invalid(junctorPath, "", "\(name) must not validate the schema (not)"))
+        }
+    }
+
+    /// An embedded resource (`x-kubernetes-embedded-resource`) names its apiVersion and kind, and
+    /// its metadata is valid object metadata (namespace optional).
+    static func validateEmbedded(_ pairs: [(key: String, value: JSONValue)], _ path: FieldPath, _ errs: inout ErrorList)
+    {
+        func value(_ k: String) -> JSONValue? { pairs.first { $0.key == k }?.value }
+        for key in ["apiVersion", "kind"] {
+            switch value(key) {
+            case nil: errs.append(.required(path.child(key), "must not be empty"))
+            case .string(let s)?:
+                if s.isEmpty { errs.append(.invalid(path.child(key), .string(s), "must not be empty")) }
+                if key == "apiVersion", s.split(separator: "/", omittingEmptySubsequences: false).count > 2 {
+                    errs.append(.invalid(path.child(key), .string(s), "unexpected GroupVersion string: \(s)"))
+                }
+            case let v?: errs.append(.invalid(path.child(key), errorValue(v), "must be a string"))
+            }
+        }
+        guard case .object? = value("metadata"), let meta = value("metadata"),
+            let decoded = try? JSONReader.decode(MetaV1.ObjectMeta.self, from: meta.jsonBytes)
+        else { return }
+        var m = decoded
+        // The name may be left for a controller to fill in (a pod template's).
+        if m.name.isEmpty && m.generateName.isEmpty { m.name = "x" }
+        for e in MetaValidation.validateObjectMeta(
+            m, namespaced: true, nameRule: .dns1123Subdomain, path: path.child("metadata"))
+        where !(e.field.description.hasSuffix("metadata.namespace") && e.kind == .required) {
+            errs.append(e)
         }
     }
 

@@ -10,20 +10,11 @@ struct AdmissionE2ETests {
 
     init() throws { c = try ExtensionCluster.get() }
 
-    func python(_ mode: String) throws -> TestCluster.Result {
-        guard let py = TestCluster.which("python3") else { throw E2EError("python3 is not installed") }
-        let script = TestCluster.repoRoot.appendingPathComponent("Tests/E2ETests/python/e2e.py").path
-        return try c.run(
-            py,
-            [script, mode, "--kubeconfig", c.kubeconfig, "--data-dir", c.dataDir, "--testdata", upstreamTestData.path],
-            check: false)
-    }
-
     @Test(
         "admission webhooks over TLS: a JSON patch lands, refusals carry the webhook's message and code, match conditions and namespace selectors decide, failurePolicy on a dead webhook"
     )
     func webhooks() throws {
-        let r = try python("admission")
+        let r = try c.e2ePython("admission")
         #expect(r.status == 0, "\(r.out)\n\(r.err)")
     }
 
@@ -238,15 +229,7 @@ struct AggregationE2ETests {
         "an extension server behind an APIService: Available with upstream's reasons, discovery merged, requests proxied with X-Remote-User/Group, kubectl top, 503 when it goes away"
     )
     func metricsServer() throws {
-        guard let py = TestCluster.which("python3") else { throw E2EError("python3 is not installed") }
-        let script = TestCluster.repoRoot.appendingPathComponent("Tests/E2ETests/python/e2e.py").path
-        let r = try c.run(
-            py,
-            [
-                script, "aggregation", "--kubeconfig", c.kubeconfig, "--data-dir", c.dataDir, "--testdata",
-                upstreamTestData.path,
-            ],
-            check: false)
+        let r = try c.e2ePython("aggregation")
         #expect(r.status == 0, "\(r.out)\n\(r.err)")
     }
 }

@@ -261,14 +261,7 @@ struct CustomResourceE2ETests {
         #expect(reason == "\"CronTab\" is already in use")
     }
 
-    func python(_ mode: String) throws -> TestCluster.Result {
-        guard let py = TestCluster.which("python3") else { throw E2EError("python3 is not installed") }
-        let script = TestCluster.repoRoot.appendingPathComponent("Tests/E2ETests/python/e2e.py").path
-        return try c.run(
-            py,
-            [script, mode, "--kubeconfig", c.kubeconfig, "--data-dir", c.dataDir, "--testdata", upstreamTestData.path],
-            check: false)
-    }
+    func python(_ mode: String) throws -> TestCluster.Result { try c.e2ePython(mode) }
 
     @Test("the Python client's dynamic client drives a custom resource: CRUD, merge patch, status, scale, watch")
     func pythonDynamic() throws {

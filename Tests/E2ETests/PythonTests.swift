@@ -10,15 +10,7 @@ struct PythonTests {
     init() throws { c = try SharedCluster.get() }
 
     func python(_ mode: String, _ extra: [String] = [], on cluster: TestCluster? = nil) throws -> TestCluster.Result {
-        let c = cluster ?? self.c
-        guard let py = TestCluster.which("python3") else { throw E2EError("python3 is not installed") }
-        let script = TestCluster.repoRoot.appendingPathComponent("Tests/E2ETests/python/e2e.py").path
-        return try c.run(
-            py,
-            [script, mode] + extra + [
-                "--kubeconfig", c.kubeconfig, "--data-dir", c.dataDir, "--testdata", upstreamTestData.path,
-            ],
-            check: false)
+        try (cluster ?? c).e2ePython(mode, extra)
     }
 
     @Test("the official Python client does CRUD, patch, scale and watch")

@@ -119,15 +119,7 @@ struct ServerSideApplyE2ETests {
         "apply requests without a manager, with force on another patch type, or of the wrong kind get upstream's errors"
     )
     func badInput() throws {
-        guard let py = TestCluster.which("python3") else { throw E2EError("python3 is not installed") }
-        let script = TestCluster.repoRoot.appendingPathComponent("Tests/E2ETests/python/e2e.py").path
-        let r = try c.run(
-            py,
-            [
-                script, "apply", "--kubeconfig", c.kubeconfig, "--data-dir", c.dataDir, "--testdata",
-                upstreamTestData.path,
-            ],
-            check: false)
+        let r = try c.e2ePython("apply")
         #expect(r.status == 0, "\(r.out)\n\(r.err)")
     }
 }

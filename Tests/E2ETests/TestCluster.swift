@@ -333,3 +333,17 @@ func dig(_ v: Any?, _ path: Any...) -> Any? {
 
 /// Upstream's recorded responses, discovery lists and fixtures, committed under testdata/upstream.
 let upstreamTestData = TestCluster.repoRoot.appendingPathComponent("testdata/upstream")
+
+extension TestCluster {
+    /// Runs a mode of `Tests/E2ETests/python/e2e.py` against this cluster.
+    func e2ePython(_ mode: String, _ extra: [String] = []) throws -> Result {
+        guard let py = TestCluster.which("python3") else { throw E2EError("python3 is not installed") }
+        let script = TestCluster.repoRoot.appendingPathComponent("Tests/E2ETests/python/e2e.py").path
+        return try run(
+            py,
+            [script, mode] + extra + [
+                "--kubeconfig", kubeconfig, "--data-dir", dataDir, "--testdata", upstreamTestData.path,
+            ],
+            check: false)
+    }
+}

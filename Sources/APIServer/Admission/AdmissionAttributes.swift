@@ -115,6 +115,15 @@ struct AdmissionAttributes: Sendable {
         return .object(fields)
     }
 
+    /// The object and old object in another served version of the resource.
+    func objects(in v: String) async throws -> (JSONValue?, JSONValue?) {
+        guard v != version else { return (object, oldObject) }
+        return (
+            object == nil ? nil : try await convert(object!, version, v),
+            oldObject == nil ? nil : try await convert(oldObject!, version, v)
+        )
+    }
+
     /// The object's labels, or the old object's (either may match an object selector).
     static func labels(_ obj: JSONValue?) -> [String: String] {
         guard case .object(let pairs)? = obj?["metadata"]?["labels"] else { return [:] }

@@ -110,20 +110,9 @@ final class AdmissionControl: Sendable {
             let hooks = round == 0 ? config.mutatingWebhooks : reinvoke
             if round == 1 && (reinvoke.isEmpty || lastChangeBy < 0) { break }
             for (i, hook) in hooks.enumerated() {
-                guard let version = try hook.matchedVersion(a, Self.conditionVariables) else { continue }
-                var object = a.object
-                var oldObject = a.oldObject
-                if version != a.version {
-                    if let o = object { object = try await a.convert(o, a.version, version) }
-                    if let o = oldObject { oldObject = try await a.convert(o, a.version, version) }
+                guard let (verdict, version, object) = try await invoke(hook, a, server: server, scope: scope) else {
+                    continue
                 }
-                guard
-                    let verdict = try await hook.call(
-                        a, version: version, object: object, oldObject: oldObject, server: server)
-                else { continue }
-                for w in verdict.warnings { scope?.warn(w) }
-                for (k, v) in verdict.auditAnnotations { scope?.annotate(k, v) }
-                if !verdict.allowed { throw hook.denial(verdict.status) }
                 if round == 0 && hook.reinvokeIfNeeded { reinvoke.append(hook) }
                 if var patched = verdict.patched, patched != object {
                     if version != a.version { patched = try await a.convert(patched, version, a.version) }
@@ -172,20 +161,24 @@ final class AdmissionControl: Sendable {
             }
         }
         for hook in config.validatingWebhooks {
-            guard let version = try hook.matchedVersion(a, Self.conditionVariables) else { continue }
-            var object = a.object
-            var oldObject = a.oldObject
-            if version != a.version {
-                if let o = object { object = try await a.convert(o, a.version, version) }
-                if let o = oldObject { oldObject = try await a.convert(o, a.version, version) }
-            }
-            guard
-                let verdict = try await hook.call(
-                    a, version: version, object: object, oldObject: oldObject, server: server)
-            else { continue }
-            for w in verdict.warnings { scope?.warn(w) }
-            for (k, v) in verdict.auditAnnotations { scope?.annotate(k, v) }
-            if !verdict.allowed { throw hook.denial(verdict.status) }
+            _ = try await invoke(hook, a, server: server, scope: scope)
         }
+    }
+
+    /// Calls a webhook when it matches the write, with the objects in the version it matched
+    /// under; its warnings and annotations go to the request, a refusal is thrown. Returns the
+    /// verdict, that version and the object sent (nil when the webhook was not called).
+    func invoke(_ hook: AdmissionWebhook, _ a: AdmissionAttributes, server: ServerContext, scope: RequestScope?)
+        async throws -> (AdmissionWebhook.Verdict, String, JSONValue?)?
+    {
+        guard let version = try hook.matchedVersion(a, Self.conditionVariables) else { return nil }
+        let (object, oldObject) = try await a.objects(in: version)
+        guard
+            let verdict = try await hook.call(a, version: version, object: object, oldObject: oldObject, server: server)
+        else { return nil }
+        for w in verdict.warnings { scope?.warn(w) }
+        for (k, v) in verdict.auditAnnotations { scope?.annotate(k, v) }
+        if !verdict.allowed { throw hook.denial(verdict.status) }
+        return (verdict, version, object)
     }
 }

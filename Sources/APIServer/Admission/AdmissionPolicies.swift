@@ -100,12 +100,7 @@ struct AdmissionPolicy: Sendable {
                 return .notMatched
             }
         }
-        var object = a.object
-        var oldObject = a.oldObject
-        if version != a.version {
-            if let o = object { object = try await a.convert(o, a.version, version) }
-            if let o = oldObject { oldObject = try await a.convert(o, a.version, version) }
-        }
+        let (object, oldObject) = try await a.objects(in: version)
         var vars: [String: Value] = [
             "object": AdmissionCEL.value(object), "oldObject": AdmissionCEL.value(oldObject),
             "request": AdmissionCEL.value(a.requestJSON(uid: "", matchedVersion: version, object: nil, oldObject: nil)),

@@ -483,21 +483,23 @@ def make_serving_cert(d, names):
     return open(ca_crt, "rb").read(), crt, key
 
 
-def serve_webhook(cert, key, handler_for_path):
-    """An HTTPS server on a free loopback port answering POSTs with handler_for_path(path, body)."""
+def serve_https(cert, key, handle, client_ca=None):
+    """An HTTPS server on a free loopback port answering GETs and POSTs with handle(request),
+    which returns (status, JSON-able or bytes); with client_ca it requires a client certificate."""
     import http.server
     from socketserver import ThreadingMixIn
 
     class H(http.server.BaseHTTPRequestHandler):
-        def do_POST(self):
-            body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
-            status, out = handler_for_path(self.path, json.loads(body))
+        def answer(self):
+            status, out = handle(self)
             data = out if isinstance(out, bytes) else json.dumps(out).encode()
             self.send_response(status)
             self.send_header("Content-Type", "application/json")
             self.send_header("Content-Length", str(len(data)))
             self.end_headers()
             self.wfile.write(data)
+
+        do_GET = do_POST = answer
 
         def log_message(self, *a):
             pass
@@ -508,9 +510,20 @@ def serve_webhook(cert, key, handler_for_path):
     srv = S(("127.0.0.1", 0), H)
     ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
     ctx.load_cert_chain(cert, key)
+    if client_ca:
+        ctx.verify_mode = ssl.CERT_REQUIRED
+        ctx.load_verify_locations(cadata=client_ca)
     srv.socket = ctx.wrap_socket(srv.socket, server_side=True)
     threading.Thread(target=srv.serve_forever, daemon=True).start()
     return srv, srv.server_address[1]
+
+
+def serve_webhook(cert, key, handler_for_path):
+    """A webhook server: POSTs of a JSON review answered with handler_for_path(path, review)."""
+    def handle(h):
+        body = h.rfile.read(int(h.headers.get("Content-Length", 0)))
+        return handler_for_path(h.path, json.loads(body))
+    return serve_https(cert, key, handle)
 
 
 def conversion(args):
@@ -809,33 +822,7 @@ def aggregation(args):
                  "containers": [{"name": "c", "usage": {"cpu": "5m", "memory": "7Mi"}}]}]}
         return 404, {"kind": "Status", "apiVersion": "v1", "status": "Failure", "code": 404, "message": "not found"}
 
-    import http.server
-    from socketserver import ThreadingMixIn
-
-    class H(http.server.BaseHTTPRequestHandler):
-        def do_GET(self):
-            status, out = handle(self)
-            data = json.dumps(out).encode()
-            self.send_response(status)
-            self.send_header("Content-Type", "application/json")
-            self.send_header("Content-Length", str(len(data)))
-            self.end_headers()
-            self.wfile.write(data)
-
-        def log_message(self, *a):
-            pass
-
-    class S(ThreadingMixIn, http.server.HTTPServer):
-        daemon_threads = True
-
-    srv = S(("127.0.0.1", 0), H)
-    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
-    ctx.load_cert_chain(crt, key)
-    ctx.verify_mode = ssl.CERT_REQUIRED
-    ctx.load_verify_locations(cadata=auth["requestheader-client-ca-file"])
-    srv.socket = ctx.wrap_socket(srv.socket, server_side=True)
-    threading.Thread(target=srv.serve_forever, daemon=True).start()
-    port = srv.server_address[1]
+    srv, port = serve_https(crt, key, handle, client_ca=auth["requestheader-client-ca-file"])
     name = "v1beta1.metrics.k8s.io"
 
     def available(want, timeout=20):

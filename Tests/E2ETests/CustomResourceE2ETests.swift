@@ -119,6 +119,16 @@ struct CustomResourceE2ETests {
         #expect(dig(after, "status", "replicas") as? Int == 3)
         #expect(dig(after, "spec", "replicas") as? Int == 3, "spec changes sent to /status are dropped")
         #expect(dig(after, "metadata", "generation") as? Int == 2)
+        // kubectl edit: the editor's change is stored (an update of the whole object).
+        let editor = c.dataDir + "/crontab-editor.sh"
+        try "#!/bin/sh\nsed -i 's/image: busybox/image: alpine/' \"$1\"\n".write(
+            toFile: editor, atomically: true, encoding: .utf8)
+        chmod(editor, 0o755)
+        try c.kubectl(
+            ["-n", ns, "edit", Self.short(group), "daily"], env: ["EDITOR": editor, "KUBE_EDITOR": editor])
+        #expect(
+            try c.kubectl(["-n", ns, "get", Self.short(group), "daily", "-o", "jsonpath={.spec.image}"]).out
+                == "alpine")
         // Invalid values get upstream's 422 with the schema's message.
         let bad = try c.kubectl(
             ["-n", ns, "apply", "-f", "-"],

@@ -287,4 +287,14 @@ extension Timestamp: CustomStringConvertible {
 extension Value {
     /// CEL's `string(duration)` text for a duration of `nanoseconds` (`1.5s`, `3600s`).
     public static func durationText(_ nanoseconds: Int64) -> String { Time.format(duration: nanoseconds) }
+
+    /// A schema string of format `date-time` or `duration` as the CEL value Kubernetes gives it
+    /// (a timestamp or a duration); nil when the text does not parse.
+    public static func formatted(_ text: String, format: String) -> Value? {
+        switch format {
+        case "date-time": return (try? Time.parseTimestamp(text)).map { .timestamp($0) }
+        case "duration": return (try? Time.parseDuration(text)).map { .duration($0) }
+        default: return nil
+        }
+    }
 }

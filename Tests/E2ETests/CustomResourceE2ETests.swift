@@ -558,3 +558,71 @@ extension CustomResourceE2ETests {
         try c.kubectl(["delete", "crd", "costbombs.\(group)"])
     }
 }
+
+extension CustomResourceE2ETests {
+    static func typedCRD(group: String, rule: String) -> String {
+        """
+        apiVersion: apiextensions.k8s.io/v1
+        kind: CustomResourceDefinition
+        metadata:
+          name: typeds.\(group)
+        spec:
+          group: \(group)
+          scope: Namespaced
+          names: {plural: typeds, kind: Typed}
+          versions:
+          - name: v1
+            served: true
+            storage: true
+            schema:
+              openAPIV3Schema:
+                type: object
+                properties:
+                  spec:
+                    type: object
+                    properties:
+                      replicas: {type: integer}
+                      when: {type: string, format: date-time}
+                      every: {type: string, format: duration}
+                    x-kubernetes-validations:
+                    - rule: '\(rule)'
+        """
+    }
+
+    @Test(
+        "rules are type-checked against the schema (upstream's compile errors), and date-time and duration strings are timestamps and durations"
+    )
+    func typedRules() throws {
+        let group = uniqueGroup()
+        let undefined = try c.kubectl(
+            ["apply", "-f", "-"], stdin: Self.typedCRD(group: group, rule: "self.nope == 1"), check: false)
+        #expect(
+            undefined.err.contains(
+                "x-kubernetes-validations[0].rule: Invalid value: \"self.nope == 1\": compilation failed: ERROR: <input>:1:5: undefined field 'nope'"
+            ), "\(undefined.err)")
+        let overload = try c.kubectl(
+            ["apply", "-f", "-"], stdin: Self.typedCRD(group: group, rule: "self.replicas + \"a\" == 1"),
+            check: false)
+        #expect(
+            overload.err.contains("found no matching overload for '_+_' applied to '(int, string)'"),
+            "\(overload.err)")
+        try c.kubectl(
+            ["apply", "-f", "-"],
+            stdin: Self.typedCRD(
+                group: group,
+                rule: "self.when < timestamp(\"2030-01-01T00:00:00Z\") && self.every <= duration(\"1h\")"))
+        try c.kubectl(["wait", "--for=condition=established", "--timeout=20s", "crd/typeds.\(group)"])
+        let ns = try c.namespace()
+        func typed(_ name: String, _ when: String, _ every: String) -> String {
+            "{\"apiVersion\":\"\(group)/v1\",\"kind\":\"Typed\",\"metadata\":{\"name\":\"\(name)\"},\"spec\":{\"when\":\"\(when)\",\"every\":\"\(every)\"}}"
+        }
+        try c.kubectl(["-n", ns, "create", "-f", "-"], stdin: typed("early", "2029-06-01T00:00:00Z", "30m"))
+        let late = try c.kubectl(
+            ["-n", ns, "create", "-f", "-"], stdin: typed("late", "2031-06-01T00:00:00Z", "30m"), check: false)
+        #expect(late.status != 0 && late.err.contains("failed rule"), "\(late.err)")
+        let long = try c.kubectl(
+            ["-n", ns, "create", "-f", "-"], stdin: typed("long", "2029-06-01T00:00:00Z", "2h"), check: false)
+        #expect(long.status != 0 && long.err.contains("failed rule"), "\(long.err)")
+        try c.kubectl(["delete", "crd", "typeds.\(group)"])
+    }
+}

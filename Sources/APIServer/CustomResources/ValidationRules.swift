@@ -43,9 +43,12 @@ final class ValidationRules: @unchecked Sendable {
     /// The compile errors of a schema's rules, as a CRD write reports them.
     static func compileErrors(_ s: APIExtensionsV1.JSONSchemaProps, at path: FieldPath) -> ErrorList {
         var errs: ErrorList = []
+        // Rules are type-checked against the schema: `self` (and `oldSelf`) have its types.
+        let selfType = celType(s)
+        let env = Environment(variables: ["self": selfType, "oldSelf": selfType])
         for (i, r) in s.xKubernetesValidations.enumerated() {
             let p = path.child("x-kubernetes-validations").index(i)
-            do { _ = try Program(r.rule) } catch {
+            do { _ = try Program(r.rule, environment: env) } catch {
                 errs.append(.invalid(p.child("rule"), r.rule, "compilation failed: \(error.message)"))
             }
             if !r.messageExpression.isEmpty {
@@ -286,7 +289,11 @@ final class ValidationRules: @unchecked Sendable {
         switch v {
         case .null: return .null
         case .bool(let b): return .bool(b)
-        case .string(let str): return .string(str)
+        case .string(let str):
+            if let f = s?.format, f == "date-time" || f == "duration", let v = Value.formatted(str, format: f) {
+                return v
+            }
+            return .string(str)
         case .number(let n):
             if s?.type == "number" { return .double(Double(n) ?? 0) }
             if let i = Int64(n) { return .int(i) }

@@ -122,6 +122,11 @@ enum Strategies {
         switch (resource.group, resource.resource) {
         case ("admissionregistration.k8s.io", let r):
             s.validate = AdmissionValidation.validator(r, T.self)
+        case ("apiregistration.k8s.io", "apiservices"):
+            s.validate = { obj, old in
+                guard let svc = obj as? APIRegistrationV1.APIService else { return [] }
+                return Aggregator.validate(svc, old: old as? APIRegistrationV1.APIService)
+            }
         case ("", "namespaces"):
             s.prepareForCreate = { obj in
                 guard var ns = obj as? CoreV1.Namespace else { return }

@@ -59,6 +59,50 @@ final class Aggregator: @unchecked Sendable {
         s.status.conditions.contains { $0.type == "Available" && $0.status == "True" }
     }
 
+    /// Upstream's APIService validation: the name is `<version>.<group>`, priorities in range,
+    /// and a CA bundle excludes skipping TLS verification.
+    static func validate(_ s: APIService, old: APIService?) -> ErrorList {
+        var errs = MetaValidation.validateObjectMeta(s.metadata, namespaced: false, nameRule: .dns1123Subdomain)
+        if let old { errs += MetaValidation.validateObjectMetaUpdate(s.metadata, old.metadata) }
+        let spec = FieldPath("spec")
+        if s.spec.group.isEmpty && s.spec.version != "v1" {
+            errs.append(.required(spec.child("group"), "only v1 may have an empty group and it better be legacy kube"))
+        }
+        if s.spec.version.isEmpty { errs.append(.required(spec.child("version"))) }
+        let wanted = s.spec.group.isEmpty ? "\(s.spec.version)." : "\(s.spec.version).\(s.spec.group)"
+        if s.metadata.name != wanted {
+            errs.append(
+                .invalid(FieldPath("metadata", "name"), s.metadata.name, "must be `spec.version+\".\"+spec.group`"))
+        }
+        if s.spec.groupPriorityMinimum <= 0 || s.spec.groupPriorityMinimum > 20000 {
+            errs.append(
+                .invalid(
+                    spec.child("groupPriorityMinimum"), .int(Int64(s.spec.groupPriorityMinimum)),
+                    "must be positive and less than 20000"))
+        }
+        if s.spec.versionPriority <= 0 || s.spec.versionPriority > 1000 {
+            errs.append(
+                .invalid(
+                    spec.child("versionPriority"), .int(Int64(s.spec.versionPriority)),
+                    "must be positive and less than 1000"))
+        }
+        if s.spec.service == nil {
+            if !s.spec.caBundle.isEmpty {
+                errs.append(.invalid(spec.child("caBundle"), "...", "local APIServices may not have a caBundle"))
+            }
+            if s.spec.insecureSkipTLSVerify {
+                errs.append(
+                    .invalid(
+                        spec.child("insecureSkipTLSVerify"), .bool(true),
+                        "local APIServices may not have insecureSkipTLSVerify"))
+            }
+        } else if s.spec.insecureSkipTLSVerify && !s.spec.caBundle.isEmpty {
+            errs.append(
+                .invalid(spec.child("insecureSkipTLSVerify"), .bool(true), "may not be true if caBundle is present"))
+        }
+        return errs
+    }
+
     // MARK: Proxy
 
     /// Where an APIService's requests go: `https://<svc>.<ns>.svc:<port>` connected to an endpoint.

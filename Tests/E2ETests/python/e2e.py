@@ -835,6 +835,16 @@ def aggregation(args):
                 return cond
             time.sleep(0.2)
         return cond
+    # A misnamed APIService is refused as upstream refuses it.
+    try:
+        reg.create_api_service({"metadata": {"name": "wrong.metrics.k8s.io"}, "spec": {
+            "group": "metrics.k8s.io", "version": "v1beta1", "groupPriorityMinimum": 100, "versionPriority": 100,
+            "service": {"namespace": ns, "name": "metrics", "port": 443}}})
+        check(False, "a misnamed APIService was accepted")
+    except k.ApiException as e:
+        msg = json.loads(e.body).get("message", "")
+        check(e.status == 422 and 'metadata.name: Invalid value: "wrong.metrics.k8s.io": must be `spec.version+"."+spec.group`' in msg,
+              f"misnamed APIService: {e.status} {msg}")
     reg.create_api_service({"metadata": {"name": name}, "spec": {
         "group": "metrics.k8s.io", "version": "v1beta1", "groupPriorityMinimum": 100, "versionPriority": 100,
         "caBundle": base64.b64encode(ca).decode(), "service": {"namespace": ns, "name": "metrics", "port": 443}}})

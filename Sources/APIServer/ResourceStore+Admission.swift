@@ -67,13 +67,8 @@ extension ResourceStore {
         if !scope.fieldManager.isEmpty && operation != "DELETE" {
             options.append(("fieldManager", .string(scope.fieldManager)))
         }
-        var namespaceLabels: [String: String]? = nil
-        var namespaceObject: JSONValue? = nil
-        if resource.namespaced {
-            let ns = server.namespaces.current("", namespace)?.object
-            namespaceLabels = ns?.metadata.labels ?? [:]
-            if let ns { namespaceObject = try? JSONValue.parse(server.namespaces.storageCodec.objectJSON(ns)) }
-        } else if groupResource == GroupResource(group: "", resource: "namespaces") {
+        var (namespaceLabels, namespaceObject) = namespaceContext(namespace)
+        if groupResource == GroupResource(group: "", resource: "namespaces") {
             namespaceLabels = (object ?? old)?.metadata.labels ?? [:]
         }
         let store = self
@@ -91,6 +86,47 @@ extension ResourceStore {
             },
             namespaceLabels: namespaceLabels, namespaceObject: namespaceObject,
             lookup: { apiVersion, kind, _ in server.paramSource(apiVersion: apiVersion, kind: kind) })
+    }
+
+    /// The labels and JSON of a namespaced request's namespace (nil for cluster-scoped resources).
+    func namespaceContext(_ namespace: String) -> ([String: String]?, JSONValue?) {
+        guard resource.namespaced else { return (nil, nil) }
+        let ns = server.namespaces.current("", namespace)?.object
+        return (
+            ns?.metadata.labels ?? [:],
+            ns.flatMap { try? JSONValue.parse(server.namespaces.storageCodec.objectJSON($0)) }
+        )
+    }
+
+    /// Dynamic admission of a write to the `scale` subresource: the chain sees autoscaling/v1
+    /// Scale objects (new and old) under the parent resource, as upstream's does; `scale` is what
+    /// mutating admission left.
+    func admitScale(_ scale: inout JSONValue, old: JSONValue, dryRun: Bool) async throws {
+        guard let scope = RequestScope.current, scope.groupResource == groupResource, scope.subresource == "scale"
+        else { return }
+        let config = server.admission.configuration
+        guard config.mutates || config.validates else { return }
+        let version = codec(scope.apiVersion).groupVersionKind.version
+        let name = old["metadata"]?["name"]?.stringValue ?? ""
+        let namespace = resource.namespaced ? (old["metadata"]?["namespace"]?.stringValue ?? "") : ""
+        let (labels, nsObject) = namespaceContext(namespace)
+        let server = self.server
+        var options: [(key: String, value: JSONValue)] = [
+            ("kind", .string("UpdateOptions")), ("apiVersion", .string("meta.k8s.io/v1")),
+        ]
+        if dryRun { options.append(("dryRun", .array([.string("All")]))) }
+        var a = AdmissionAttributes(
+            operation: "UPDATE", group: resource.group, version: version, resource: resource.resource,
+            subresource: "scale", kind: "Scale", kindGroupVersion: ("autoscaling", "v1"), name: name,
+            namespace: namespace, user: scope.user, dryRun: dryRun, options: .object(options), object: scale,
+            oldObject: old, versions: [(version, "Scale")], convert: { json, _, _ in json },
+            namespaceLabels: labels, namespaceObject: nsObject,
+            lookup: { apiVersion, kind, _ in server.paramSource(apiVersion: apiVersion, kind: kind) })
+        if config.mutates, let mutated = try await server.admission.mutate(a, config, scope: scope) {
+            scale = mutated
+            a.object = mutated
+        }
+        if config.validates { try await server.admission.validate(a, config, scope: scope) }
     }
 
     /// Mutating admission of a create or update: the object as the chain left it.

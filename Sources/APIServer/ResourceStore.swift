@@ -943,7 +943,20 @@ final class ResourceStore<T: StoredKind>: ResourceHandler, @unchecked Sendable {
             decodeBody = { _ in scale }
         }
         let result = try await updateObject(namespace: req.namespace, name: req.name, subresource: "") { old in
-            let scale = try decodeBody(old)
+            var scale = try decodeBody(old)
+            // Dynamic admission sees the Scale, as upstream's does for this subresource.
+            if let oldScale = try? JSONValue.parse(scaleOfObject(old)) {
+                var w = JSONWriter()
+                var sent = scale
+                sent.kind = "Scale"
+                sent.apiVersion = "autoscaling/v1"
+                if sent.metadata.name.isEmpty { sent.metadata.name = old.metadata.name }
+                if sent.metadata.namespace.isEmpty { sent.metadata.namespace = old.metadata.namespace }
+                sent.encodeJSON(&w)
+                var new = try JSONValue.parse(w.bytes)
+                try await self.admitScale(&new, old: oldScale, dryRun: req.isDryRun)
+                scale = try ObjectDecoding.decodeJSON(AutoscalingV1.Scale.self, new.jsonBytes, track: false).object
+            }
             let replicas = scale.spec.replicas ?? 0
             if replicas < 0 {
                 throw APIError.invalid(

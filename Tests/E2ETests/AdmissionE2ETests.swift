@@ -146,8 +146,8 @@ struct AdmissionE2ETests {
         // A namespace no binding selects: not checked.
         try c.kubectl(["-n", other] + create)
         // Updates are checked too.
-        let scaled = try c.kubectl(["-n", denyNS, "scale", "deployment", "small", "--replicas=9"], check: false)
-        _ = scaled  // kubectl scale writes the scale subresource, which upstream checks against Scale objects.
+        // kubectl scale writes the scale subresource, which this policy (on `deployments`) does not match.
+        try c.kubectl(["-n", denyNS, "scale", "deployment", "small", "--replicas=9"])
         let patched = try c.kubectl(
             ["-n", denyNS, "patch", "deployment", "small", "-p", "{\"spec\":{\"replicas\":8}}"], check: false)
         #expect(
@@ -379,5 +379,38 @@ extension AdmissionE2ETests {
             bad.err.contains(
                 "spec.mutations[0].applyConfiguration.expression: Invalid value: \"Object{\": compilation failed"),
             "\(bad.err)")
+    }
+}
+
+extension AdmissionE2ETests {
+    @Test("a policy on deployments/scale sees autoscaling/v1 Scale objects and refuses kubectl scale beyond its limit")
+    func scaleSubresourcePolicy() throws {
+        let id = UUID().uuidString.prefix(6).lowercased()
+        let policyName = "scale-\(id).example.com"
+        try c.kubectl(
+            ["apply", "-f", "-"],
+            stdin: Self.policy(
+                policyName,
+                """
+                    - expression: "object.kind == 'Scale' && object.apiVersion == 'autoscaling/v1' && request.kind.group == 'autoscaling' && request.resource.resource == 'deployments' && request.subResource == 'scale'"
+                      message: not a Scale
+                    - expression: "object.spec.replicas <= 4 && oldObject.kind == 'Scale'"
+                      message: at most 4 replicas by scaling
+                """, resources: "deployments/scale"))
+        try c.kubectl(
+            ["apply", "-f", "-"],
+            stdin: Self.binding("scale-\(id).example.com", policy: policyName, actions: "[Deny]", label: "scale-\(id)"))
+        let ns = try labelledNamespace("scale-\(id)")
+        try c.kubectl(["-n", ns, "create", "deployment", "web", "--image=nginx", "--replicas=1"])
+        let denied = try eventually(["-n", ns, "scale", "deployment", "web", "--replicas=9"]) { $0.status != 0 }
+        #expect(
+            denied.err.contains(
+                // kubectl prints a 422's cause after the resource: the policy's denial, whole.
+                "ValidatingAdmissionPolicy '\(policyName)' with binding 'scale-\(id).example.com' denied request: at most 4 replicas by scaling"
+            ), "\(denied.err)")
+        try c.kubectl(["-n", ns, "scale", "deployment", "web", "--replicas=3"])
+        #expect(try c.kubectl(["-n", ns, "get", "deployment", "web", "-o", "jsonpath={.spec.replicas}"]).out == "3")
+        // The main resource is not matched by a rule on the subresource.
+        try c.kubectl(["-n", ns, "patch", "deployment", "web", "-p", "{\"spec\":{\"replicas\":8}}"])
     }
 }

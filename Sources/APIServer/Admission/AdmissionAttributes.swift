@@ -57,6 +57,8 @@ struct AdmissionAttributes: Sendable {
     var resource: String
     var subresource: String
     var kind: String
+    /// The kind's group/version when it is not the resource's (a subresource's Scale).
+    var kindGroupVersion: (group: String, version: String)? = nil
     var name: String
     var namespace: String
     var user: UserInfo
@@ -89,7 +91,8 @@ struct AdmissionAttributes: Sendable {
         let v = matchedVersion ?? version
         let matchedKind = versions.first { $0.version == v }?.kind ?? kind
         func gvk(_ version: String, _ kind: String) -> JSONValue {
-            .object([("group", .string(group)), ("version", .string(version)), ("kind", .string(kind))])
+            let (g, v) = kindGroupVersion ?? (group, version)
+            return .object([("group", .string(g)), ("version", .string(v)), ("kind", .string(kind))])
         }
         func gvr(_ version: String) -> JSONValue {
             .object([("group", .string(group)), ("version", .string(version)), ("resource", .string(resource))])

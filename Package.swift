@@ -44,7 +44,7 @@ var targets: [Target] = [
     .executableTarget(
         name: "k8swift",
         dependencies: [
-            "KubernetesAPI", "APIServer", "KubeClient", "ControllerRuntime", "Controllers",
+            "KubernetesAPI", "APIServer", "KubeClient", "ControllerRuntime", "Controllers", "Scheduler",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ],
         path: "Sources/k8swift"
@@ -116,6 +116,8 @@ var targets: [Target] = [
             .product(name: "SwiftASN1", package: "swift-asn1"),
         ],
         path: "Sources/Controllers"),
+    .target(name: "Scheduler", dependencies: ["ControllerRuntime"], path: "Sources/Scheduler"),
+    .testTarget(name: "SchedulerTests", dependencies: ["Scheduler"], path: "Tests/SchedulerTests"),
     .testTarget(name: "KubeClientTests", dependencies: ["KubeClient"], path: "Tests/KubeClientTests"),
     .testTarget(
         name: "ControllerRuntimeTests", dependencies: ["ControllerRuntime"], path: "Tests/ControllerRuntimeTests"),

@@ -36,7 +36,8 @@ check Sources/CodeGen 'Foundation'
 check Sources/KubeClient 'APIMachinery|API[A-Za-z]+|KubernetesAPI'
 check Sources/ControllerRuntime 'APIMachinery|API[A-Za-z]+|KubernetesAPI|KubeClient'
 check Sources/Controllers 'APIMachinery|API[A-Za-z]+|KubernetesAPI|KubeClient|ControllerRuntime'
-for d in Sources/KubeClient Sources/ControllerRuntime Sources/Controllers; do
+check Sources/Scheduler 'APIMachinery|API[A-Za-z]+|KubernetesAPI|KubeClient|ControllerRuntime'
+for d in Sources/KubeClient Sources/ControllerRuntime Sources/Controllers Sources/Scheduler; do
     if grep -rHE '^(@_exported )?import (APIServer|Storage[A-Za-z]*)$' "$d" --include='*.swift'; then
         echo "forbidden import above: components reach the API only through KubeClient"
         fail=1

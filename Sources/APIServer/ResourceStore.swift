@@ -628,7 +628,8 @@ final class ResourceStore<T: StoredKind>: ResourceHandler, @unchecked Sendable {
         } else if subresource == "finalize" {
             let spec = try JSONSurgery.value(obj, key: "spec", codec: storageCodec)
             obj = try JSONSurgery.replacing(old, key: "spec", with: spec, codec: storageCodec)
-        } else if strategy.hasStatus {
+        } else if strategy.hasStatus && subresource != "binding" {
+            // A binding writes the node and the PodScheduled condition together.
             let status = try JSONSurgery.value(old, key: "status", codec: storageCodec)
             obj = try JSONSurgery.replacing(obj, key: "status", with: status, codec: storageCodec)
         }
@@ -991,21 +992,48 @@ final class ResourceStore<T: StoredKind>: ResourceHandler, @unchecked Sendable {
                     return w.bytes
                 }() : req.body, track: false
         ).object
+        // Upstream's ValidatePodBinding, then its binding storage: the pod must exist, not be
+        // terminating, match a UID precondition and have no node yet; the binding sets the node,
+        // copies the binding's annotations and marks the pod PodScheduled=True.
         let node = binding.target.name
-        if node.isEmpty {
-            throw APIError.invalid(
-                GroupKind(group: "", kind: "Binding"), req.name, [.required(FieldPath("target", "name"))])
+        var errs: ErrorList = []
+        if !binding.target.kind.isEmpty && binding.target.kind != "Node" {
+            errs.append(.notSupported(FieldPath("target", "kind"), .string(binding.target.kind), ["Node", "<empty>"]))
         }
-        _ = try await updateObject(namespace: req.namespace, name: req.name, subresource: "") { old in
-            var json = try JSONValue.parse(self.storageCodec.itemJSON(old))
-            if let existing = json["spec"]?["nodeName"]?.stringValue, !existing.isEmpty {
+        if node.isEmpty { errs.append(.required(FieldPath("target", "name"))) }
+        if !errs.isEmpty { throw APIError.invalid(GroupKind(group: "", kind: "Binding"), req.name, errs) }
+        let bindingResource = GroupResource(group: "", resource: "pods/binding")
+        _ = try await updateObject(namespace: req.namespace, name: req.name, subresource: "binding") { old in
+            guard var pod = old as? CoreV1.Pod else { throw APIError.methodNotAllowed() }
+            if pod.metadata.deletionTimestamp != nil {
                 throw APIError.conflict(
-                    self.groupResource, req.name, "pod \(req.name) is already assigned to node \"\(existing)\"")
+                    bindingResource, req.name, "pod \(req.name) is being deleted, cannot be assigned to a host")
             }
-            json = JSONSurgery.setting(json, path: ["spec", "nodeName"], to: .string(node))
-            var o = try self.storageCodec.fromJSONValue(json.jsonBytes, false).object
-            o.metadata.resourceVersion = ""
-            return o
+            if !binding.metadata.uid.isEmpty && binding.metadata.uid != pod.metadata.uid {
+                throw APIError.conflict(
+                    bindingResource, req.name,
+                    "Precondition failed: UID in precondition: \(binding.metadata.uid), UID in object meta: \(pod.metadata.uid)"
+                )
+            }
+            if !pod.spec.nodeName.isEmpty {
+                throw APIError.conflict(
+                    bindingResource, req.name, "pod \(req.name) is already assigned to node \"\(pod.spec.nodeName)\"")
+            }
+            pod.spec.nodeName = node
+            for (k, v) in binding.metadata.annotations { pod.metadata.annotations[k] = v }
+            var cond = CoreV1.PodCondition(type: "PodScheduled", status: "True")
+            if let i = pod.status.conditions.firstIndex(where: { $0.type == "PodScheduled" }) {
+                let was = pod.status.conditions[i]
+                cond.lastTransitionTime =
+                    was.status == "True" ? was.lastTransitionTime : Time(seconds: Int64(Date().timeIntervalSince1970))
+                cond.observedGeneration = was.observedGeneration
+                pod.status.conditions[i] = cond
+            } else {
+                cond.lastTransitionTime = Time(seconds: Int64(Date().timeIntervalSince1970))
+                pod.status.conditions.append(cond)
+            }
+            pod.metadata.resourceVersion = ""
+            return pod as! T
         }
         let st = MetaV1.Status(kind: "Status", apiVersion: "v1", status: "Success", code: 201)
         var r = try respondStatus(st, req)

@@ -107,16 +107,6 @@ enum OwnerRefs {
     }
 }
 
-extension LabelSelector {
-    /// Upstream's `LabelSelectorAsSelector`: a missing selector selects nothing, an empty one everything.
-    static func from(_ s: MetaV1.LabelSelector?) throws -> LabelSelector {
-        guard let s else { return .nothing }
-        return try LabelSelector(
-            matchLabels: s.matchLabels,
-            matchExpressions: s.matchExpressions.map { ($0.key, $0.operator, $0.values) })
-    }
-}
-
 /// Runs `body` on every item with at most `limit` at once, answering results in input order: a
 /// controller's burst of creates or deletes stays within the API server's inflight limits (upstream's
 /// controllers are bounded the same way by their client's rate limit).

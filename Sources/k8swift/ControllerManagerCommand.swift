@@ -217,10 +217,19 @@ struct ControllerManagerFlags: ParsableArguments {
     }
 }
 
-/// /healthz, /readyz, /livez and /metrics of a controller manager.
+/// /healthz, /readyz, /livez and /metrics of a component (controller manager, scheduler).
 final class ControllerManagerHealth: HTTPResponder {
     let leading = Mutex(false)
     let started = Date()
+    /// The component's name in its leader election metric.
+    let component: String
+    /// The component's own metrics, appended to the shared registry's.
+    let extraMetrics: @Sendable () -> String
+
+    init(component: String = "kube-controller-manager", extraMetrics: @escaping @Sendable () -> String = { "" }) {
+        self.component = component
+        self.extraMetrics = extraMetrics
+    }
 
     func respond(to request: HTTPRequest) async -> HTTPResponse {
         switch request.path {
@@ -232,12 +241,12 @@ final class ControllerManagerHealth: HTTPResponder {
                 """
                 # HELP leader_election_master_status 1 while this process holds the named leader lease, else 0.
                 # TYPE leader_election_master_status gauge
-                leader_election_master_status{name="kube-controller-manager"} \(lead)
+                leader_election_master_status{name="\(component)"} \(lead)
                 # HELP process_start_time_seconds When the process started, in seconds since the Unix epoch.
                 # TYPE process_start_time_seconds gauge
                 process_start_time_seconds \(started.timeIntervalSince1970)
 
-                """ + MetricRegistry.shared.render()
+                """ + MetricRegistry.shared.render() + extraMetrics()
             return HTTPResponse(
                 status: .ok, contentType: "text/plain; version=0.0.4; charset=utf-8", bytes: Array(text.utf8))
         default:
@@ -252,7 +261,7 @@ final class ControllerManagerHealth: HTTPResponder {
     /// `--tls-cert-file` is given).
     func serve(host: String, port: Int) async throws -> HTTPServer? {
         guard port > 0 else { return nil }
-        let dir = NSTemporaryDirectory() + "k8swift-kcm-\(getpid())"
+        let dir = NSTemporaryDirectory() + "k8swift-\(component)-\(getpid())"
         let certs = try ClusterCertificates.loadOrCreate(dir: dir, dnsNames: ["localhost"], ipAddresses: ["127.0.0.1"])
         try? FileManager.default.removeItem(atPath: dir)
         let tls = HTTPServer.TLS(

@@ -3,6 +3,8 @@ import APIServer
 import ArgumentParser
 import Foundation
 import KubeClient
+import Scheduler
+import Synchronization
 
 /// Flags shared by `server` and `kube-apiserver` (upstream's names).
 struct APIServerFlags: ParsableArguments {
@@ -228,19 +230,54 @@ struct Server: AsyncParsableCommand {
         name: .customLong("kube-controller-manager-arg"),
         help: "A flag for the built-in controller manager, as k3s takes it: name=value (repeatable).")
     var controllerManagerArgs: [String] = []
+    @Option(
+        name: .customLong("kube-scheduler-arg"),
+        help: "A flag for the built-in scheduler, as k3s takes it: name=value (repeatable).")
+    var schedulerArgs: [String] = []
 
     func validate() throws {
         _ = try ServerComponent.parse(disable)
         _ = try Self.controllerManagerFlags(controllerManagerArgs, sharedStore: !flags.etcdServers.isEmpty)
+        _ = try Self.schedulerConfiguration(schedulerArgs, sharedStore: !flags.etcdServers.isEmpty)
     }
 
     func run() async throws {
         let disabled = try ServerComponent.parse(disable)
         let kcm = try Self.controllerManagerFlags(controllerManagerArgs, sharedStore: !flags.etcdServers.isEmpty)
+        let sched = try Self.schedulerConfiguration(schedulerArgs, sharedStore: !flags.etcdServers.isEmpty)
         try await flags.run(defaultKubeconfig: true) { server in
-            guard !disabled.contains(.controllerManager) else { return }
-            try await Self.runControllerManager(in: server, flags: kcm)
+            try await withThrowingTaskGroup(of: Void.self) { group in
+                if !disabled.contains(.controllerManager) {
+                    group.addTask { try await Self.runControllerManager(in: server, flags: kcm) }
+                }
+                if !disabled.contains(.scheduler) {
+                    group.addTask { try await Self.runScheduler(in: server, configuration: sched) }
+                }
+                try await group.waitForAll()
+            }
         }
+    }
+
+    /// The built-in scheduler's configuration: upstream's defaults (or `config=FILE`), then
+    /// `--kube-scheduler-arg` flags; leader election only on a shared store, as the controller manager.
+    static func schedulerConfiguration(_ args: [String], sharedStore: Bool) throws -> SchedulerConfiguration {
+        let defaults = ["--leader-elect=\(sharedStore)"]
+        let flags = try SchedulerFlags.parse(defaults + args.map { $0.hasPrefix("--") ? $0 : "--" + $0 })
+        return try flags.configuration()
+    }
+
+    /// The scheduler inside the server: its own user, requests through the in-process transport,
+    /// no client rate limit (the server's inflight limits apply).
+    static func runScheduler(in server: APIServer, configuration: SchedulerConfiguration) async throws {
+        var config = ClientConfig(server: "https://in-process")
+        config.qps = 0
+        config.userAgent = "kube-scheduler/\(K8swiftVersion.info.gitVersion) k8swift (in-process)"
+        let transport = InProcessTransport(
+            server: server, user: "system:kube-scheduler", groups: ["system:masters", "system:authenticated"])
+        let client = try KubeClient(config: config, transport: transport)
+        let holder = SchedulerHolder()
+        try await SchedulerFlags.run(
+            client: client, configuration: configuration, health: SchedulerFlags.health(holder), holder: holder)
     }
 
     /// The built-in controller manager's flags: k3s's defaults (pod CIDRs from 10.42.0.0/16, no

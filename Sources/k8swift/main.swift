@@ -9,7 +9,9 @@ struct K8swift: AsyncParsableCommand {
         commandName: "k8swift",
         abstract: "Kubernetes, written in Swift.",
         version: K8swiftVersion.full,
-        subcommands: [Version.self, Server.self, KubeAPIServer.self, KubeControllerManager.self]
+        subcommands: [
+            Version.self, Server.self, KubeAPIServer.self, KubeControllerManager.self, KubeSchedulerCommand.self,
+        ]
     )
 }
 

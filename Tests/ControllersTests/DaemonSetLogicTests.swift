@@ -59,10 +59,10 @@ struct DaemonSetLogicTests {
                         CoreV1.NodeSelectorRequirement(key: "metadata.name", operator: "In", values: ["special"])
                     ]),
                 ])))
-        #expect(DaemonSetLogic.nodeFits(spec, node("x", labels: ["zone": "a", "cores": "8"])))
-        #expect(!DaemonSetLogic.nodeFits(spec, node("x", labels: ["zone": "a", "cores": "2"])))
-        #expect(!DaemonSetLogic.nodeFits(spec, node("x", labels: ["zone": "c", "cores": "8"])))
-        #expect(DaemonSetLogic.nodeFits(spec, node("special")))
+        #expect(spec.requiredNodeAffinityMatches(node("x", labels: ["zone": "a", "cores": "8"])))
+        #expect(!spec.requiredNodeAffinityMatches(node("x", labels: ["zone": "a", "cores": "2"])))
+        #expect(!spec.requiredNodeAffinityMatches(node("x", labels: ["zone": "c", "cores": "8"])))
+        #expect(spec.requiredNodeAffinityMatches(node("special")))
     }
 
     @Test("one pod a node, pinned by a metadata.name affinity; extras, strays and failed pods go")

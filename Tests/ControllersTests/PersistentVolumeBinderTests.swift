@@ -95,6 +95,35 @@ struct PersistentVolumeBinderTests {
                 == .pending(event: "FailedBinding", message: "volume \"taken\" already bound to a different claim."))
     }
 
+    @Test(
+        "WaitForFirstConsumer: a volume the scheduler reserved for the claim (claimRef written, no selected node) is bound at once; a volume reserved for another claim is not"
+    )
+    func delayedClaimWithReservedVolume() {
+        var wffc = StorageV1.StorageClass()
+        wffc.metadata.name = "std"
+        wffc.provisioner = "kubernetes.io/no-provisioner"
+        wffc.volumeBindingMode = "WaitForFirstConsumer"
+        // Upstream's findBestMatchForClaim returns the volume pre-bound to the claim even in delayed
+        // mode; the scheduler's VolumeBinding PreBind binds static volumes this way.
+        var reserved = volume("picked", "5Gi")
+        reserved.spec.claimRef = CoreV1.ObjectReference(
+            kind: "PersistentVolumeClaim", namespace: "ns", name: "data", uid: "claim-uid", apiVersion: "v1")
+        reserved.metadata.annotations["pv.kubernetes.io/bound-by-controller"] = "yes"
+        #expect(
+            PersistentVolumeBinder.unboundClaimStep(
+                claim("1Gi"), volumes: [volume("other", "1Gi"), reserved], storageClass: wffc)
+                == .bind(volume: "picked"))
+        var forAnother = reserved
+        forAnother.spec.claimRef?.uid = "an-older-claim-of-the-same-name"
+        #expect(
+            PersistentVolumeBinder.unboundClaimStep(claim("1Gi"), volumes: [forAnother], storageClass: wffc)
+                == .waitForFirstConsumer)
+        // Without a reservation the claim keeps waiting for its first consumer, even with a free volume.
+        #expect(
+            PersistentVolumeBinder.unboundClaimStep(claim("1Gi"), volumes: [volume("free", "5Gi")], storageClass: wffc)
+                == .waitForFirstConsumer)
+    }
+
     @Test("volume phases: Available without a claim, Bound with its claim, released by policy when the claim is gone")
     func volumeSteps() {
         var v = volume("v", "1Gi")

@@ -439,3 +439,13 @@ struct LabelSelectorParser {
         throw LabelSelectorError("found '\(lit)', expected: identifier")
     }
 }
+
+extension LabelSelector {
+    /// Upstream's `LabelSelectorAsSelector`: a missing selector selects nothing, an empty one everything.
+    public static func from(_ s: MetaV1.LabelSelector?) throws(LabelSelectorError) -> LabelSelector {
+        guard let s else { return .nothing }
+        return try LabelSelector(
+            matchLabels: s.matchLabels,
+            matchExpressions: s.matchExpressions.map { ($0.key, $0.operator, $0.values) })
+    }
+}

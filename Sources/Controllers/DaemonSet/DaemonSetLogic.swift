@@ -9,51 +9,12 @@ enum DaemonSetLogic {
     static let revisionHashLabel = "controller-revision-hash"
     static let templateGenerationLabel = "pod-template-generation"
 
-    /// Does a toleration tolerate a taint (`ToleratesTaint`)?
-    static func tolerates(_ t: CoreV1.Toleration, _ taint: CoreV1.Taint) -> Bool {
-        if !t.effect.isEmpty && t.effect != taint.effect { return false }
-        if !t.key.isEmpty && t.key != taint.key { return false }
-        switch t.operator {
-        case "Exists": return true
-        case "", "Equal": return t.value == taint.value
-        default: return false
-        }
-    }
-
-    /// Does a node-selector requirement hold for a node's labels (or its name, for fields)?
-    static func matches(_ r: CoreV1.NodeSelectorRequirement, value: String?) -> Bool {
-        switch r.operator {
-        case "In": return value.map { r.values.contains($0) } ?? false
-        case "NotIn": return value.map { !r.values.contains($0) } ?? true
-        case "Exists": return value != nil
-        case "DoesNotExist": return value == nil
-        case "Gt", "Lt":
-            guard let v = value.flatMap({ Int64($0) }), r.values.count == 1, let bound = Int64(r.values[0]) else {
-                return false
-            }
-            return r.operator == "Gt" ? v > bound : v < bound
-        default: return false
-        }
-    }
-
-    /// The pod's node selector and required node affinity (terms OR-ed, requirements AND-ed).
-    static func nodeFits(_ spec: CoreV1.PodSpec, _ node: CoreV1.Node) -> Bool {
-        guard spec.nodeSelector.allSatisfy({ node.metadata.labels[$0.key] == $0.value }) else { return false }
-        guard let terms = spec.affinity?.nodeAffinity?.requiredDuringSchedulingIgnoredDuringExecution?.nodeSelectorTerms
-        else { return true }
-        return terms.contains { term in
-            (!term.matchExpressions.isEmpty || !term.matchFields.isEmpty)
-                && term.matchExpressions.allSatisfy { matches($0, value: node.metadata.labels[$0.key]) }
-                && term.matchFields.allSatisfy { $0.key == "metadata.name" && matches($0, value: node.metadata.name) }
-        }
-    }
-
     /// Where a daemon pod belongs: it must fit the node, and tolerate its NoSchedule and NoExecute
     /// taints to start there; one already there stays unless a NoExecute taint is untolerated.
     static func shouldRun(_ ds: AppsV1.DaemonSet, on node: CoreV1.Node) -> (run: Bool, keep: Bool) {
         let spec = pod(for: ds, node: node.metadata.name, hash: "").spec
-        guard nodeFits(spec, node) else { return (false, false) }
-        let untolerated = node.spec.taints.filter { taint in !spec.tolerations.contains { tolerates($0, taint) } }
+        guard spec.requiredNodeAffinityMatches(node) else { return (false, false) }
+        let untolerated = node.spec.taints.filter { taint in !spec.tolerations.contains { $0.tolerates(taint) } }
         let noExecute = untolerated.contains { $0.effect == "NoExecute" }
         let noSchedule = untolerated.contains { $0.effect == "NoSchedule" }
         return (!noExecute && !noSchedule, !noExecute)

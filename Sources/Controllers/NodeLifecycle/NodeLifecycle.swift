@@ -63,7 +63,7 @@ enum NodeLifecycleLogic {
     static func evictionDelay(_ pod: CoreV1.Pod, taints: [CoreV1.Taint]) -> TimeInterval? {
         var delay: TimeInterval?
         for taint in taints where taint.effect == "NoExecute" {
-            let matching = pod.spec.tolerations.filter { DaemonSetLogic.tolerates($0, taint) }
+            let matching = pod.spec.tolerations.filter { $0.tolerates(taint) }
             if matching.isEmpty { return 0 }
             let limits = matching.compactMap(\.tolerationSeconds)
             if limits.count < matching.count { continue }  // One tolerates it forever.

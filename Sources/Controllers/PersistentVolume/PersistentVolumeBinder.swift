@@ -137,17 +137,15 @@ public final class PersistentVolumeBinder: Controller {
             return .bind(volume: v.metadata.name)
         }
         let delayed = storageClass?.volumeBindingMode == "WaitForFirstConsumer"
+        // A delayed claim binds only a volume reserved for it: by its user, by the scheduler (which
+        // writes the claimRef once it has picked the pod's node), or by a provisioner.
+        if delayed, let v = bestMatch(claim, volumes.filter { $0.spec.claimRef != nil }) {
+            return .bind(volume: v.metadata.name)
+        }
         if delayed && claim.metadata.annotations[selectedNode] == nil {
             return .waitForFirstConsumer
         }
         if !delayed, let v = bestMatch(claim, volumes) { return .bind(volume: v.metadata.name) }
-        if delayed,
-            let v = volumes.first(where: {
-                $0.spec.claimRef?.name == claim.metadata.name && $0.spec.claimRef?.namespace == claim.metadata.namespace
-            })
-        {
-            return .bind(volume: v.metadata.name)
-        }
         if cls.isEmpty {
             return .pending(
                 event: "FailedBinding",

@@ -360,6 +360,18 @@ enum Bootstrap {
             ns.metadata.name = name
             _ = try? await nsStore.createObject(ns)
         }
+        if let pcStore = server.stores[GroupResource(group: "scheduling.k8s.io", resource: "priorityclasses")]
+            as? ResourceStore<SchedulingV1.PriorityClass>
+        {
+            for sys in PriorityAdmission.systemClasses where pcStore.current("", sys.name) == nil {
+                var pc = SchedulingV1.PriorityClass()
+                pc.metadata.name = sys.name
+                pc.value = sys.value
+                pc.description = sys.description
+                pc.preemptionPolicy = "PreemptLowerPriority"
+                _ = try? await pcStore.createObject(pc)
+            }
+        }
         if let svcStore = server.stores[GroupResource(group: "", resource: "services")]
             as? ResourceStore<CoreV1.Service>,
             svcStore.current("default", "kubernetes") == nil

@@ -189,6 +189,24 @@ enum Strategies {
                 p.status = CoreV1.PodStatus()
                 p.status.phase = "Pending"
                 p.status.qosClass = Pods.qosClass(p.spec)
+                // Upstream marks a gated pod as not scheduled, and why, from the start.
+                if !p.spec.schedulingGates.isEmpty {
+                    p.status.conditions = [
+                        CoreV1.PodCondition(
+                            type: "PodScheduled", status: "False",
+                            lastTransitionTime: Time(seconds: Int64(Date().timeIntervalSince1970)),
+                            reason: "SchedulingGated",
+                            message: "Scheduling is blocked due to non-empty scheduling gates")
+                    ]
+                }
+                obj = p as! T
+            }
+            s.admitCreate = { [unowned server] obj in
+                guard var p = obj as? CoreV1.Pod else { return }
+                let classes =
+                    server.stores[GroupResource(group: "scheduling.k8s.io", resource: "priorityclasses")]
+                    as? ResourceStore<SchedulingV1.PriorityClass>
+                try PriorityAdmission.admit(&p, classes: classes)
                 obj = p as! T
             }
             s.gracePeriod = { obj, requested in

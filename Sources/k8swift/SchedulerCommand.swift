@@ -84,6 +84,13 @@ struct SchedulerFlags: ParsableArguments {
         if let v = resourceName { c.leaderElection.resourceName = v }
         if let v = resourceNamespace { c.leaderElection.resourceNamespace = v }
         do { try c.validate() } catch { throw ValidationError("\(error)") }
+        // Every profile's plugins are built once here: an unknown plugin or bad args stop the
+        // process before it connects anywhere.
+        for p in c.profiles {
+            do { _ = try PluginRegistry.framework(for: p, handle: Handle()) } catch {
+                throw ValidationError("initializing profiles: \(error)")
+            }
+        }
         return c
     }
 
@@ -174,9 +181,13 @@ struct KubeSchedulerCommand: AsyncParsableCommand {
         defer { if let http { Task { await http.stop() } } }
         do {
             try await SchedulerFlags.run(client: client, configuration: c, health: health, holder: holder)
-        } catch let e as SchedulerConfigurationError {
-            FileHandle.standardError.write(Data("kube-scheduler: initializing profiles: \(e)\n".utf8))
-            throw ExitCode(1)
+        } catch {
+            await client.shutdown()
+            if let e = error as? SchedulerConfigurationError {
+                FileHandle.standardError.write(Data("kube-scheduler: initializing profiles: \(e)\n".utf8))
+                throw ExitCode(1)
+            }
+            throw error
         }
     }
 }

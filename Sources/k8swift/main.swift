@@ -78,6 +78,8 @@ do {
         try await apiserver.run()
     } else if let kcm = command as? KubeControllerManager {
         try await kcm.run()
+    } else if let scheduler = command as? KubeSchedulerCommand {
+        try await scheduler.run()
     } else {
         var sync = command
         try sync.run()

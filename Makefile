@@ -6,6 +6,7 @@ WHAT ?= k8swift
 # Optional yardstick beside the checkout (make bench runs it when it is there).
 APILOAD ?= ../shared/tools/apiload.py
 CTRLLOAD ?= ../shared/tools/ctrlload.py
+SCHEDLOAD ?= ../shared/tools/schedload.py
 FORMAT_FILES = $(shell git ls-files 'Sources/*.swift' 'Tests/*.swift' 'Benchmarks/*.swift' | grep -v '/Generated/')
 
 BUILDINFO := Sources/CBuildInfo/buildinfo.generated.h
@@ -79,6 +80,7 @@ bench: deps buildinfo
 	python3 hack/bench_api.py "$$($(SWIFT) build -c release --show-bin-path)/k8swift" --apiload $(APILOAD)
 	python3 hack/bench_api.py "$$($(SWIFT) build -c release --show-bin-path)/k8swift" --apiload $(APILOAD) --etcd
 	python3 hack/bench_controllers.py "$$($(SWIFT) build -c release --show-bin-path)/k8swift" --ctrlload $(CTRLLOAD)
+	python3 hack/bench_scheduler.py "$$($(SWIFT) build -c release --show-bin-path)/k8swift" --schedload $(SCHEDLOAD)
 
 ## release: the static k8swift, its tarball and OCI image archive, with sha256sums, in _output/release
 release: deps

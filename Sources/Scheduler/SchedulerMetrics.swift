@@ -36,15 +36,18 @@ public final class SchedulerMetrics: Sendable {
         var out = "# HELP scheduler_schedule_attempts_total Number of attempts to schedule pods, by the result.\n"
         out += "# TYPE scheduler_schedule_attempts_total counter\n"
         for r in ["scheduled", "unschedulable", "error"] {
-            out += "scheduler_schedule_attempts_total{profile=\"default-scheduler\",result=\"\(r)\"} \(s.attempts[r] ?? 0)\n"
+            out +=
+                "scheduler_schedule_attempts_total{profile=\"default-scheduler\",result=\"\(r)\"} \(s.attempts[r] ?? 0)\n"
         }
         out += "# HELP scheduler_scheduling_attempt_duration_seconds Scheduling attempt latency in seconds.\n"
         out += "# TYPE scheduler_scheduling_attempt_duration_seconds histogram\n"
         for (r, counts) in s.durationCounts.sorted(by: { $0.key < $1.key }) {
             for (i, b) in Self.buckets.enumerated() {
-                out += "scheduler_scheduling_attempt_duration_seconds_bucket{result=\"\(r)\",le=\"\(b)\"} \(counts[i])\n"
+                out +=
+                    "scheduler_scheduling_attempt_duration_seconds_bucket{result=\"\(r)\",le=\"\(b)\"} \(counts[i])\n"
             }
-            out += "scheduler_scheduling_attempt_duration_seconds_bucket{result=\"\(r)\",le=\"+Inf\"} \(s.attempts[r] ?? 0)\n"
+            out +=
+                "scheduler_scheduling_attempt_duration_seconds_bucket{result=\"\(r)\",le=\"+Inf\"} \(s.attempts[r] ?? 0)\n"
             out += "scheduler_scheduling_attempt_duration_seconds_sum{result=\"\(r)\"} \(s.durationSums[r] ?? 0)\n"
             out += "scheduler_scheduling_attempt_duration_seconds_count{result=\"\(r)\"} \(s.attempts[r] ?? 0)\n"
         }

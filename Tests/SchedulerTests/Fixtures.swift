@@ -65,3 +65,55 @@ enum Fixture {
         CoreV1.Taint(key: key, value: value, effect: effect)
     }
 }
+
+/// Builders for the core plugins' tests: tolerations, node selector requirements, containers with
+/// arbitrary requests, host ports and node images.
+extension Fixture {
+    static func toleration(
+        _ key: String, _ op: String = "Equal", _ value: String = "", effect: String = ""
+    ) -> CoreV1.Toleration {
+        CoreV1.Toleration(key: key, operator: op, value: value, effect: effect)
+    }
+
+    static func requirement(_ key: String, _ op: String, _ values: [String] = []) -> CoreV1.NodeSelectorRequirement {
+        CoreV1.NodeSelectorRequirement(key: key, operator: op, values: values)
+    }
+
+    /// A container requesting the given amounts (resource name → quantity); `sidecar` makes it a
+    /// restartable init container (`restartPolicy: Always`).
+    static func container(
+        _ name: String, _ requests: [String: String] = [:], image: String = "registry.k8s.io/pause:3.10",
+        sidecar: Bool = false, ports: [CoreV1.ContainerPort] = []
+    ) -> CoreV1.Container {
+        var c = CoreV1.Container()
+        c.name = name
+        c.image = image
+        for (k, v) in requests { c.resources.requests[k] = Quantity(stringLiteral: v) }
+        if sidecar { c.restartPolicy = "Always" }
+        c.ports = ports
+        return c
+    }
+
+    static func hostPort(_ port: Int32, _ proto: String = "", ip: String = "") -> CoreV1.ContainerPort {
+        CoreV1.ContainerPort(hostPort: port, containerPort: port, protocol: proto, hostIP: ip)
+    }
+
+    /// A pod whose containers are exactly the given ones (and init containers, and overhead).
+    static func pod(
+        _ name: String, containers: [CoreV1.Container], initContainers: [CoreV1.Container] = [],
+        overhead: [String: String] = [:], nodeName: String = ""
+    ) -> CoreV1.Pod {
+        pod(name, nodeName: nodeName) { p in
+            p.spec.containers = containers
+            p.spec.initContainers = initContainers
+            for (k, v) in overhead { p.spec.overhead[k] = Quantity(stringLiteral: v) }
+        }
+    }
+
+    /// A node that already holds the images (names → size in bytes).
+    static func node(_ name: String, images: [(names: [String], bytes: Int64)]) -> CoreV1.Node {
+        var n = node(name)
+        n.status.images = images.map { CoreV1.ContainerImage(names: $0.names, sizeBytes: $0.bytes) }
+        return n
+    }
+}

@@ -113,14 +113,16 @@ public enum PluginRegistry {
     }
 
     static func resources(_ v: JSONValue?, path: String = "resources") throws -> [ResourceSpec]? {
-        guard case .array(let a)? = v else { return nil }
+        // An empty list means the default resources; a weight unset or 0 is defaulted to 1.
+        guard case .array(let a)? = v, !a.isEmpty else { return nil }
         var out: [ResourceSpec] = []
         for (i, r) in a.enumerated() {
             let name = r["name"]?.stringValue ?? ""
-            let w = int(r["weight"]) ?? 1
-            if w <= 0 || w > 100 {
+            var w = int(r["weight"]) ?? 0
+            if w == 0 { w = 1 }
+            if w < 0 || w > 100 {
                 throw SchedulerConfigurationError(
-                    "\(path)[\(i)].weight: Invalid value: \(w): resource weight of \(name) should be in range [1, 100]")
+                    "\(path)[\(i)].weight: Invalid value: \(w): resource weight of \(name) not in valid range (0, 100]")
             }
             out.append(ResourceSpec(name: name, weight: w))
         }

@@ -118,7 +118,9 @@ public struct SchedulerConfiguration: Sendable {
         let kind = try r.string("kind") ?? ""
         guard kind == "KubeSchedulerConfiguration" else {
             throw SchedulerConfigurationError(
-                kind.isEmpty ? "Object 'Kind' is missing in config" : "no kind \"\(kind)\" is registered for version \"\(apiVersion)\"")
+                kind.isEmpty
+                    ? "Object 'Kind' is missing in config"
+                    : "no kind \"\(kind)\" is registered for version \"\(apiVersion)\"")
         }
         guard apiVersion == apiVersion_v1 else {
             throw SchedulerConfigurationError(
@@ -129,7 +131,10 @@ public struct SchedulerConfiguration: Sendable {
         if let le = r.take("leaderElection") {
             var o = StrictObject(le, path: "leaderElection")
             if let b = try o.bool("leaderElect") { c.leaderElection.leaderElect = b }
-            for (k, kp) in [("leaseDuration", \LeaderElection.leaseDuration), ("renewDeadline", \.renewDeadline), ("retryPeriod", \.retryPeriod)] {
+            for (k, kp) in [
+                ("leaseDuration", \LeaderElection.leaseDuration), ("renewDeadline", \.renewDeadline),
+                ("retryPeriod", \.retryPeriod),
+            ] {
                 if let s = try o.string(k) {
                     guard let d = goDuration(s) else {
                         throw SchedulerConfigurationError("leaderElection.\(k): time: invalid duration \"\(s)\"")
@@ -192,7 +197,9 @@ public struct SchedulerConfiguration: Sendable {
                         let name = try ro.string("name") ?? ""
                         let weight = try ro.int("weight") ?? 0
                         try ro.finish()
-                        if isEnabled { ps.enabled.append(PluginRef(name, weight: Int32(weight))) } else {
+                        if isEnabled {
+                            ps.enabled.append(PluginRef(name, weight: Int32(weight)))
+                        } else {
                             ps.disabled.append(PluginRef(name))
                         }
                     }
@@ -223,7 +230,9 @@ public struct SchedulerConfiguration: Sendable {
     mutating func applyDefaults() {
         if profiles.isEmpty { profiles = [SchedulerProfile()] }
         for i in profiles.indices {
-            if profiles[i].schedulerName.isEmpty && profiles.count == 1 { profiles[i].schedulerName = "default-scheduler" }
+            if profiles[i].schedulerName.isEmpty && profiles.count == 1 {
+                profiles[i].schedulerName = "default-scheduler"
+            }
             profiles[i].plugins = Self.merge(defaults: PluginRegistry.defaultPlugins, custom: profiles[i].plugins)
             // Default args for every plugin the profile uses and gives none for.
             let used = Set(PluginsConfig.points.flatMap { profiles[i].plugins[$0].enabled.map(\.name) })
@@ -255,7 +264,9 @@ public struct SchedulerConfiguration: Sendable {
                 }
             }
             enabled += customEnabled
-            if !enabled.isEmpty || !c.disabled.isEmpty { out[point] = PluginSet(enabled: enabled, disabled: c.disabled) }
+            if !enabled.isEmpty || !c.disabled.isEmpty {
+                out[point] = PluginSet(enabled: enabled, disabled: c.disabled)
+            }
         }
         return out
     }
@@ -292,10 +303,14 @@ public struct SchedulerConfiguration: Sendable {
                 errs.append("leaderElection.leaseDuration: Invalid value: must be greater than renewDeadline")
             }
             if leaderElection.resourceLock != "leases" {
-                errs.append("leaderElection.resourceLock: Unsupported value: \"\(leaderElection.resourceLock)\": supported values: \"leases\"")
+                errs.append(
+                    "leaderElection.resourceLock: Unsupported value: \"\(leaderElection.resourceLock)\": supported values: \"leases\""
+                )
             }
         }
-        if clientConnection.qps < 0 { errs.append("clientConnection.qps: Invalid value: \(clientConnection.qps): must be non-negative") }
+        if clientConnection.qps < 0 {
+            errs.append("clientConnection.qps: Invalid value: \(clientConnection.qps): must be non-negative")
+        }
         if profiles.isEmpty { errs.append("profiles: Required value") }
         var names = Set<String>()
         for (i, p) in profiles.enumerated() {
@@ -332,12 +347,15 @@ public struct SchedulerConfiguration: Sendable {
         var total = 0.0
         if rest.isEmpty { return nil }
         if rest == "0" { return 0 }
-        let units: [(String, Double)] = [("ns", 1e-9), ("us", 1e-6), ("µs", 1e-6), ("ms", 1e-3), ("s", 1), ("m", 60), ("h", 3600)]
+        let units: [(String, Double)] = [
+            ("ns", 1e-9), ("us", 1e-6), ("µs", 1e-6), ("ms", 1e-3), ("s", 1), ("m", 60), ("h", 3600),
+        ]
         while !rest.isEmpty {
             let num = rest.prefix { $0.isNumber || $0 == "." }
             guard !num.isEmpty, let n = Double(num) else { return nil }
             rest = rest.dropFirst(num.count)
-            guard let u = units.first(where: { rest.hasPrefix($0.0) && !(($0.0 == "m") && rest.hasPrefix("ms")) }) else {
+            guard let u = units.first(where: { rest.hasPrefix($0.0) && !(($0.0 == "m") && rest.hasPrefix("ms")) })
+            else {
                 return nil
             }
             rest = rest.dropFirst(u.0.count)

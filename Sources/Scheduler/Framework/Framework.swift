@@ -48,12 +48,15 @@ public final class Framework: @unchecked Sendable {
 
     // MARK: PreFilter / Filter
 
-    /// Runs every PreFilter; the intersection of their node sets, or the first rejection.
+    /// Runs every PreFilter; the intersection of their node sets, or the rejection. As upstream's
+    /// `RunPreFilterPlugins`: an UnschedulableAndUnresolvable answer stops at once, an Unschedulable
+    /// one lets the other PreFilters run (preemption needs their state) and is answered at the end;
+    /// the plugins that narrowed the nodes count among the rejectors.
     public func runPreFilter(_ state: CycleState, _ pod: PodInfo, _ snapshot: Snapshot) -> (
         result: PreFilterResult?, status: Status?, rejectors: Set<String>
     ) {
         var result: PreFilterResult?
-        var rejectors: Set<String> = []
+        var unschedulable: Status?
         for p in preFilter {
             let (r, s) = p.preFilter(state, pod, snapshot)
             if let s, !s.isSuccess {
@@ -61,8 +64,11 @@ public final class Framework: @unchecked Sendable {
                     state.skipFilter.insert(p.name)
                     continue
                 }
-                if s.isRejected { rejectors.insert(p.name) }
-                return (nil, s.by(p.name), rejectors)
+                if s.code == .unschedulable {
+                    unschedulable = s.by(p.name)
+                    continue
+                }
+                return (nil, s.by(p.name), s.isRejected ? [p.name] : [])
             }
             if let names = r?.nodeNames {
                 let merged = result?.nodeNames.map { $0.intersection(names) } ?? names
@@ -70,18 +76,18 @@ public final class Framework: @unchecked Sendable {
                 r.narrowedBy = (result?.narrowedBy ?? []) + [p.name]
                 result = r
                 if merged.isEmpty {
-                    rejectors.insert(p.name)
-                    return (
-                        result,
-                        Status(
-                            .unschedulableAndUnresolvable,
-                            "node(s) didn't satisfy plugin(s) [\(p.name)] simultaneously", plugin: p.name),
-                        rejectors
-                    )
+                    let by = r.narrowedBy.sorted()
+                    let msg =
+                        by.count == 1
+                        ? "node(s) didn't satisfy plugin \(by[0])"
+                        : "node(s) didn't satisfy plugin(s) [\(by.joined(separator: " "))] simultaneously"
+                    return (result, Status(.unschedulableAndUnresolvable, msg, plugin: p.name), Set(by))
                 }
             }
         }
-        return (result, nil, rejectors)
+        var rejectors = Set(result?.narrowedBy ?? [])
+        if let unschedulable { rejectors.insert(unschedulable.plugin) }
+        return (result, unschedulable, rejectors)
     }
 
     /// Runs the Filters in order; the first rejection stops (nil: the node fits).

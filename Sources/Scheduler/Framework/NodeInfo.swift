@@ -198,7 +198,9 @@ public final class NodeInfo: @unchecked Sendable {
             usedPorts[hp] = n > 0 ? n : nil
         }
         for v in p.pod.spec.volumes {
-            guard let claim = v.volumeSource.persistentVolumeClaim?.claimName ?? v.volumeSource.ephemeral.map({ _ in "\(p.name)-\(v.name)" })
+            guard
+                let claim = v.volumeSource.persistentVolumeClaim?.claimName
+                    ?? v.volumeSource.ephemeral.map({ _ in "\(p.name)-\(v.name)" })
             else { continue }
             let k = "\(p.namespace)/\(claim)"
             let n = pvcRefCounts[k, default: 0] + Int(sign)

@@ -85,8 +85,8 @@ extension CoreV1.PodSpec {
     /// phases, overhead, pod-level resources).
     public var schedulingRequests: Resource { Resource(aggregateRequests) }
 
-    /// CPU and memory requests with each container's missing request taken as the scoring default
-    /// (`PodRequests` with `NonMissingContainerRequests`), for scoring only.
+    /// CPU and memory requests with each container's (init containers' too) missing request taken
+    /// as the scoring default (`PodRequests` with `NonMissingContainerRequests`), for scoring only.
     public var nonZeroRequests: (milliCPU: Int64, memory: Int64) {
         var copy = self
         func fill(_ c: inout CoreV1.Container) {
@@ -98,9 +98,7 @@ extension CoreV1.PodSpec {
             }
         }
         for i in copy.containers.indices { fill(&copy.containers[i]) }
-        for i in copy.initContainers.indices where copy.initContainers[i].restartPolicy == "Always" {
-            fill(&copy.initContainers[i])
-        }
+        for i in copy.initContainers.indices { fill(&copy.initContainers[i]) }
         let r = Resource(copy.aggregateRequests)
         return (r.milliCPU, r.memory)
     }

@@ -88,9 +88,9 @@ public struct FitError: Error, Sendable, CustomStringConvertible {
             let reasons = histogram.map { "\($0.value) \($0.key)" }.sorted(by: Self.goLess)
             if !reasons.isEmpty { msg += " \(reasons.joined(separator: ", "))." }
         }
-        // A preemption message is itself a sentence ending in a period; it is not doubled.
+        // The PostFilter (preemption) message is appended as it is: no period is added to it.
         let post = diagnosis.postFilterMessage
-        if !post.isEmpty { msg += post.hasSuffix(".") ? " \(post)" : " \(post)." }
+        if !post.isEmpty { msg += " \(post)" }
         return msg
     }
 

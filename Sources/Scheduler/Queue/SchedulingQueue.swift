@@ -85,10 +85,12 @@ public final class SchedulingQueue: Sendable {
     }
     static let start = ContinuousClock.now
 
-    /// Upstream's backoff: the initial duration doubled per attempt after the first, capped.
+    /// Upstream's backoff: none before any attempt, then the initial duration doubled per attempt
+    /// after the first, capped.
     static func backoffDuration(_ attempts: Int, _ o: Options) -> Double {
         var d = o.initialBackoff
-        if attempts <= 1 { return min(d, o.maxBackoff) }
+        if attempts <= 0 { return 0 }
+        if attempts == 1 { return min(d, o.maxBackoff) }
         for _ in 1..<attempts {
             d *= 2
             if d > o.maxBackoff { return o.maxBackoff }
@@ -122,7 +124,9 @@ public final class SchedulingQueue: Sendable {
     }
 
     /// Into the active heap unless a PreEnqueue plugin holds it; answers a waiting pop to wake.
-    func moveToActive(_ s: inout State, _ qp: QueuedPodInfo) -> (CheckedContinuation<QueuedPodInfo?, Never>, QueuedPodInfo)? {
+    func moveToActive(_ s: inout State, _ qp: QueuedPodInfo) -> (
+        CheckedContinuation<QueuedPodInfo?, Never>, QueuedPodInfo
+    )? {
         if let gate = preEnqueue(qp.podInfo) {
             qp.gatingPlugin = gate.plugin
             s.unschedulable[qp.id] = qp

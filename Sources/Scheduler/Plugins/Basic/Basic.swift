@@ -91,7 +91,8 @@ public final class TaintToleration: FilterPlugin, PreScorePlugin, ScorePlugin, E
     }
 
     public func preScore(_ state: CycleState, _ pod: PodInfo, _ nodes: [NodeInfo], _ snapshot: Snapshot) -> Status? {
-        state.write(PreScoreState(pod.pod.spec.tolerations.filter { $0.effect.isEmpty || $0.effect == "PreferNoSchedule" }))
+        state.write(
+            PreScoreState(pod.pod.spec.tolerations.filter { $0.effect.isEmpty || $0.effect == "PreferNoSchedule" }))
         return nil
     }
 
@@ -129,7 +130,8 @@ public final class NodeAffinity: PreFilterPlugin, FilterPlugin, PreScorePlugin, 
     public func preFilter(_ state: CycleState, _ pod: PodInfo, _ snapshot: Snapshot) -> (PreFilterResult?, Status?) {
         let spec = pod.pod.spec
         let required = spec.affinity?.nodeAffinity?.requiredDuringSchedulingIgnoredDuringExecution
-        if spec.nodeSelector.isEmpty && required == nil && added?.requiredDuringSchedulingIgnoredDuringExecution == nil {
+        if spec.nodeSelector.isEmpty && required == nil && added?.requiredDuringSchedulingIgnoredDuringExecution == nil
+        {
             return (nil, .skip)
         }
         guard let terms = required?.nodeSelectorTerms else { return (nil, nil) }

@@ -13,7 +13,8 @@ public struct ResourceSpec: Sendable, Equatable, Codable {
 
 /// How NodeResourcesFit scores (`scoringStrategy`).
 public struct ScoringStrategy: Sendable, Equatable {
-    public enum Kind: String, Sendable { case leastAllocated = "LeastAllocated", mostAllocated = "MostAllocated"
+    public enum Kind: String, Sendable {
+        case leastAllocated = "LeastAllocated", mostAllocated = "MostAllocated"
         case requestedToCapacityRatio = "RequestedToCapacityRatio"
     }
     public struct ShapePoint: Sendable, Equatable, Codable {
@@ -25,7 +26,9 @@ public struct ScoringStrategy: Sendable, Equatable {
         }
     }
     public var type: Kind = .leastAllocated
-    public var resources: [ResourceSpec] = [ResourceSpec(name: "cpu", weight: 1), ResourceSpec(name: "memory", weight: 1)]
+    public var resources: [ResourceSpec] = [
+        ResourceSpec(name: "cpu", weight: 1), ResourceSpec(name: "memory", weight: 1),
+    ]
     public var shape: [ShapePoint] = []
     public init() {}
 }
@@ -33,7 +36,8 @@ public struct ScoringStrategy: Sendable, Equatable {
 /// Requested and allocatable amounts of the scored resources on one node with the pod added.
 struct ResourceAllocation {
     /// Requested and allocatable per scored resource, with the pod added; resources the node
-    /// does not have (allocatable 0) are reported as 0/0 and left out of the score.
+    /// does not have (allocatable 0), and scalar resources the pod does not request, are reported
+    /// as 0/0 and left out of the score.
     static func compute(
         _ resources: [ResourceSpec], pod: PodInfo, node: NodeInfo, nonZero: Bool
     ) -> (requested: [Int64], allocatable: [Int64]) {
@@ -42,6 +46,7 @@ struct ResourceAllocation {
         for (i, r) in resources.enumerated() {
             let a = node.allocatable.amount(r.name)
             if a == 0 { continue }
+            if Resource.isScalar(r.name) && pod.requests.amount(r.name) == 0 { continue }
             let used: Int64
             let add: Int64
             switch (r.name, nonZero) {
@@ -72,7 +77,8 @@ public final class NodeResourcesFit: PreFilterPlugin, FilterPlugin, ScorePlugin,
     public let strategy: ScoringStrategy
 
     public init(
-        ignoredResources: [String] = [], ignoredResourceGroups: [String] = [], strategy: ScoringStrategy = ScoringStrategy()
+        ignoredResources: [String] = [], ignoredResourceGroups: [String] = [],
+        strategy: ScoringStrategy = ScoringStrategy()
     ) {
         self.ignoredResources = Set(ignoredResources)
         self.ignoredResourceGroups = Set(ignoredResourceGroups)
@@ -106,7 +112,8 @@ public final class NodeResourcesFit: PreFilterPlugin, FilterPlugin, ScorePlugin,
         }
         check("cpu", r.milliCPU, node.allocatable.milliCPU, node.requested.milliCPU)
         check("memory", r.memory, node.allocatable.memory, node.requested.memory)
-        check("ephemeral-storage", r.ephemeralStorage, node.allocatable.ephemeralStorage, node.requested.ephemeralStorage)
+        check(
+            "ephemeral-storage", r.ephemeralStorage, node.allocatable.ephemeralStorage, node.requested.ephemeralStorage)
         for (name, want) in r.scalar.sorted(by: { $0.key < $1.key }) where want > 0 {
             if isIgnored(name) { continue }
             check(name, want, node.allocatable.scalar[name] ?? 0, node.requested.scalar[name] ?? 0)
@@ -164,7 +171,7 @@ public final class NodeResourcesFit: PreFilterPlugin, FilterPlugin, ScorePlugin,
     }
 
     /// The shape's broken-line function of utilization, shape scores 0…10 scaled to 0…100, weighted
-    /// and rounded.
+    /// and rounded; a resource scoring 0 is left out of the average (its weight too).
     func ratioScore(_ req: [Int64], _ alloc: [Int64]) -> Int64 {
         let shape = strategy.shape.map { ScoringStrategy.ShapePoint(utilization: $0.utilization, score: $0.score * 10) }
         guard !shape.isEmpty else { return 0 }
@@ -182,6 +189,7 @@ public final class NodeResourcesFit: PreFilterPlugin, FilterPlugin, ScorePlugin,
         for i in strategy.resources.indices where alloc[i] != 0 {
             let w = strategy.resources[i].weight
             let s = req[i] > alloc[i] ? raw(100) : raw(req[i] * 100 / alloc[i])
+            if s <= 0 { continue }
             total += s * w
             weights += w
         }
@@ -204,7 +212,9 @@ public final class NodeResourcesBalancedAllocation: PreScorePlugin, ScorePlugin,
     public var name: String { Self.name }
     let resources: [ResourceSpec]
 
-    public init(resources: [ResourceSpec] = [ResourceSpec(name: "cpu", weight: 1), ResourceSpec(name: "memory", weight: 1)]) {
+    public init(
+        resources: [ResourceSpec] = [ResourceSpec(name: "cpu", weight: 1), ResourceSpec(name: "memory", weight: 1)]
+    ) {
         self.resources = resources
     }
 

@@ -370,34 +370,9 @@ public final class KubeScheduler: Sendable {
         if let old, old.status == "False", old.reason == reason, old.message == message, !nominationChanges { return }
         let transition =
             old?.status == "False" ? (old?.lastTransitionTime ?? Self.now()) : Self.now()
-        var w = JSONWriter()
-        w.beginObject()
-        w.key("status")
-        w.beginObject()
-        w.key("conditions")
-        w.beginArray()
-        w.beginObject()
-        w.key("type")
-        w.string("PodScheduled")
-        w.key("status")
-        w.string("False")
-        w.key("lastProbeTime")
-        w.null()
-        w.key("lastTransitionTime")
-        w.string(transition.description)
-        w.key("reason")
-        w.string(reason)
-        w.key("message")
-        w.string(message)
-        w.endObject()
-        w.endArray()
-        if let nominatedNode, nominationChanges {
-            w.key("nominatedNodeName")
-            w.string(nominatedNode)
-        }
-        w.endObject()
-        w.endObject()
-        let body = w.bytes
+        let body = PodConditionPatch.body(
+            type: "PodScheduled", status: "False", reason: reason, message: message, lastTransitionTime: transition,
+            nominatedNodeName: nominationChanges ? nominatedNode : nil)
         Task { [client] in
             _ = try? await client.patch(
                 CoreV1.Pod.self, pod.metadata.name, namespace: pod.metadata.namespace, type: .strategicMerge,

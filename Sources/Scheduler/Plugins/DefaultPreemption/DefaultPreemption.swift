@@ -237,34 +237,9 @@ public final class DefaultPreemption: PostFilterPlugin {
             return nil
         }
         let transition = old?.status == "True" ? (old?.lastTransitionTime ?? now) : now
-        var w = JSONWriter()
-        w.beginObject()
-        w.key("status")
-        w.beginObject()
-        w.key("conditions")
-        w.beginArray()
-        w.beginObject()
-        w.key("type")
-        w.string(Preemption.disruptionTarget)
-        if generation != 0 {
-            w.key("observedGeneration")
-            w.int(generation)
-        }
-        w.key("status")
-        w.string("True")
-        w.key("lastProbeTime")
-        w.null()
-        w.key("lastTransitionTime")
-        w.string(transition.rfc3339)
-        w.key("reason")
-        w.string(Preemption.preemptionByScheduler)
-        w.key("message")
-        w.string(message)
-        w.endObject()
-        w.endArray()
-        w.endObject()
-        w.endObject()
-        return w.bytes
+        return PodConditionPatch.body(
+            type: Preemption.disruptionTarget, status: "True", reason: Preemption.preemptionByScheduler,
+            message: message, lastTransitionTime: transition, observedGeneration: generation)
     }
 
     /// Upstream's `clearNominatedNodeName` for one pod: its status loses the nomination, and so

@@ -3,9 +3,12 @@ import Synchronization
 import Testing
 
 /// A cluster of its own for the scheduler suite: the nodes it creates are cluster-wide and would
-/// place the other suites' pods.
+/// place the other suites' pods. The test plays the kubelet without its heartbeats: the node
+/// lifecycle controller's grace period is made longer than any run, or the nodes would turn Unknown
+/// and be tainted unreachable after upstream's 50 s.
 enum SchedulerCluster {
-    static let cluster: Result<TestCluster, any Error> = Result { try TestCluster() }
+    static let args = ["--kube-controller-manager-arg", "node-monitor-grace-period=2h"]
+    static let cluster: Result<TestCluster, any Error> = Result { try TestCluster(extraArgs: args) }
     static func get() throws -> TestCluster { try cluster.get() }
 }
 
@@ -28,7 +31,11 @@ struct SchedulerE2ETests {
             if (try? f()) == true { return }
             Thread.sleep(forTimeInterval: 0.1)
         }
-        throw E2EError("timed out waiting for \(what)")
+        // What the cluster looked like, to tell a slow scheduler from a wrong one.
+        let pods = (try? c.kubectl(["get", "pods", "-A", "-o", "wide"], check: false).out) ?? ""
+        let nodes = (try? c.kubectl(["get", "nodes", "-o", "wide"], check: false).out) ?? ""
+        let events = (try? c.kubectl(["get", "events", "-A"], check: false).out) ?? ""
+        throw E2EError("timed out waiting for \(what)\n\(pods)\n\(nodes)\n\(events.suffix(3000))")
     }
 
     static let nodesMade = Mutex(false)
@@ -225,14 +232,15 @@ struct SchedulerE2ETests {
             preemptionPolicy: Never
             """
         try c.kubectl(["apply", "-f", "-"], stdin: classes)
-        // Fill the 2-CPU ssd node (1.9 CPUs asked by pods here, whatever the other tests left).
-        let free = try freeCPU("sched-c")
-        try pod(ns, Self.podYAML("low", cpu: "\(free)m", spec: "  nodeSelector: {disk: ssd}"))
-        try eventually("low bound") { try nodeOf(ns, "low") == "sched-c" }
+        // A 2-CPU node of this test's own, filled by a low-priority pod.
+        try Self.addNode(c, "sched-p", zone: "p", cpu: "2", labels: ["pool=prio"])
+        defer { _ = try? c.kubectl(["delete", "node", "sched-p"]) }
+        try pod(ns, Self.podYAML("low", cpu: "1900m", spec: "  nodeSelector: {pool: prio}"))
+        try eventually("low bound") { try nodeOf(ns, "low") == "sched-p" }
         try pod(
             ns,
             Self.podYAML(
-                "never", cpu: "500m", spec: "  nodeSelector: {disk: ssd}\n  priorityClassName: sched-e2e-never"))
+                "never", cpu: "500m", spec: "  nodeSelector: {pool: prio}\n  priorityClassName: sched-e2e-never"))
         try eventually("never refused") { try condition(ns, "never")?["reason"] as? String == "Unschedulable" }
         #expect(
             try (condition(ns, "never")?["message"] as? String ?? "").hasSuffix(
@@ -240,7 +248,8 @@ struct SchedulerE2ETests {
         try c.kubectl(["-n", ns, "delete", "pod", "never", "--grace-period=0", "--force"])
         try pod(
             ns,
-            Self.podYAML("high", cpu: "500m", spec: "  nodeSelector: {disk: ssd}\n  priorityClassName: sched-e2e-high"))
+            Self.podYAML("high", cpu: "500m", spec: "  nodeSelector: {pool: prio}\n  priorityClassName: sched-e2e-high")
+        )
         // The victim is deleted (gracefully: the test's "kubelet" finishes it) and the preemptor
         // nominated, then bound.
         try eventually("low terminating") {
@@ -254,11 +263,11 @@ struct SchedulerE2ETests {
             })
         try eventually("high nominated") {
             let high = try c.json(["-n", ns, "get", "pod", "high"])
-            return dig(high, "status", "nominatedNodeName") as? String == "sched-c"
-                || dig(high, "spec", "nodeName") as? String == "sched-c"
+            return dig(high, "status", "nominatedNodeName") as? String == "sched-p"
+                || dig(high, "spec", "nodeName") as? String == "sched-p"
         }
         try c.kubectl(["-n", ns, "delete", "pod", "low", "--grace-period=0", "--force"])
-        try eventually("high bound", timeout: 40) { try nodeOf(ns, "high") == "sched-c" }
+        try eventually("high bound", timeout: 40) { try nodeOf(ns, "high") == "sched-p" }
         // Scheduling gates: held (with upstream's condition) until the last gate goes.
         try pod(ns, Self.podYAML("gated", spec: "  schedulingGates: [{name: example.com/wait}]"))
         Thread.sleep(forTimeInterval: 1.5)
@@ -276,24 +285,9 @@ struct SchedulerE2ETests {
         #expect(try condition(ns, "other") == nil)
     }
 
-    /// Millicores of a node's allocatable CPU not requested by pods bound to it.
-    func freeCPU(_ node: String) throws -> Int {
-        let pods =
-            (dig(try c.json(["get", "pods", "-A", "--field-selector", "spec.nodeName=\(node)"]), "items")
-                as? [[String: Any]]) ?? []
-        var used = 0
-        for p in pods {
-            for ctr in (dig(p, "spec", "containers") as? [[String: Any]]) ?? [] {
-                let q = dig(ctr, "resources", "requests", "cpu") as? String ?? "0"
-                used += q.hasSuffix("m") ? Int(q.dropLast())! : Int(q)! * 1000
-            }
-        }
-        return 2000 - used
-    }
-
     @Test("kube-scheduler alone: a bad configuration is refused at start; two with leader election, one binds")
     func standaloneAndLeaderElection() throws {
-        let solo = try TestCluster(extraArgs: ["--disable", "scheduler"])
+        let solo = try TestCluster(extraArgs: ["--disable", "scheduler"] + SchedulerCluster.args)
         let dir = solo.dataDir
         // Refused configurations: an unknown plugin and an unknown field.
         let bad = dir + "/bad.yaml"

@@ -75,14 +75,14 @@ public final class KubeScheduler: Sendable {
         }
         self.recorders = recorders
         bindingSlots = BindingSlots(options.maxBindingsInFlight)
-        registerHandlers(listers)
+        registerHandlers()
     }
 
     func responsible(for pod: CoreV1.Pod) -> Bool { profiles[pod.spec.schedulerName] != nil }
 
     // MARK: event handlers
 
-    func registerHandlers(_ listers: Listers) {
+    func registerHandlers() {
         podInformer.addHandler { [self] ev in
             switch ev {
             case .added(let p): podAdded(p)
@@ -121,8 +121,6 @@ public final class KubeScheduler: Sendable {
         relay(StorageV1.CSIDriver.self, .csiDriver)
         relay(CoreV1.Namespace.self, .namespace)
         relay(PolicyV1.PodDisruptionBudget.self, .podDisruptionBudget)
-        // Listers plugins read without events of their own.
-        _ = listers.services
     }
 
     func podAdded(_ p: CoreV1.Pod) {
@@ -238,10 +236,9 @@ public final class KubeScheduler: Sendable {
             return
         }
         // A pod deleted or bound meanwhile is not scheduled again.
-        if let cur = podInformer.store.get(podInfo.key), cur.metadata.uid == podInfo.uid,
+        guard let cur = podInformer.store.get(podInfo.key), cur.metadata.uid == podInfo.uid,
             cur.spec.nodeName.isEmpty, cur.metadata.deletionTimestamp == nil
-        {
-        } else {
+        else {
             queue.done(podInfo.pod)
             return
         }

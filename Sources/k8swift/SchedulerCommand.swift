@@ -109,8 +109,8 @@ struct SchedulerFlags: ParsableArguments {
         opts.queue.initialBackoff = Double(c.podInitialBackoffSeconds)
         opts.queue.maxBackoff = Double(c.podMaxBackoffSeconds)
         opts.instance = instance
-        // Validate the plugins now: a bad profile must stop the process at start, not after election.
-        _ = try KubeScheduler(client: client, configuration: c, options: opts, log: log)
+        // The profiles' plugins were built once already by `configuration()`, so a bad profile has
+        // stopped the process before it got here.
         let options = opts
         let lead: @Sendable () async -> Void = {
             guard let scheduler = try? KubeScheduler(client: client, configuration: c, options: options, log: log)

@@ -301,9 +301,6 @@ public final class SchedulingQueue: Sendable {
         for (c, p) in wakes { c.resume(returning: p) }
     }
 
-    /// Pods that a PreEnqueue plugin holds back are re-checked (their gates may be gone).
-    public func recheckGated(_ info: PodInfo) { update(info) }
-
     public func close() {
         let w = state.withLock { s -> CheckedContinuation<QueuedPodInfo?, Never>? in
             s.closed = true

@@ -471,8 +471,11 @@ def custom(args):
 
 
 def make_serving_cert(d, names):
-    """A CA and a serving certificate for `names` (DNS names and 127.0.0.1), with openssl."""
-    import subprocess
+    """A CA and a serving certificate for `names` (DNS names and 127.0.0.1), with openssl, in a
+    directory of their own under `d`: tests sharing a cluster run at once and must not overwrite
+    each other's key while the other loads its certificate."""
+    import subprocess, tempfile
+    d = tempfile.mkdtemp(prefix="certs-", dir=d)
     ca_key, ca_crt, key, csr, crt, ext = (os.path.join(d, n) for n in ("wh-ca.key", "wh-ca.crt", "wh.key", "wh.csr", "wh.crt", "wh.ext"))
     run = lambda *a: subprocess.run(a, check=True, capture_output=True)
     run("openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", ca_key, "-out", ca_crt, "-days", "1", "-subj", "/CN=webhook-ca")

@@ -57,6 +57,16 @@ public final class EventRecorder: Sendable {
         record(Self.reference(o), type: "Normal", reason: reason, action: action, note: note)
     }
 
+    /// A Normal event about `o` that names `related` as the other object involved (upstream's
+    /// `Eventf(regarding, related, …)`, e.g. a preempted pod and its preemptor).
+    public func normal<T: KubeObject, R: KubeObject>(
+        _ o: T, related: R, reason: String, action: String = "", note: String
+    ) {
+        record(
+            Self.reference(o), related: Self.reference(related), type: "Normal", reason: reason, action: action,
+            note: note)
+    }
+
     public func warning<T: KubeObject>(_ o: T, reason: String, action: String = "", note: String) {
         record(Self.reference(o), type: "Warning", reason: reason, action: action, note: note)
     }
@@ -64,8 +74,8 @@ public final class EventRecorder: Sendable {
     /// Records an event without waiting for the write; failures to write are dropped, as upstream's
     /// recorder drops them (events are best effort).
     public func record(
-        _ regarding: CoreV1.ObjectReference, type: String, reason: String, action: String, note: String,
-        now: Date = Date()
+        _ regarding: CoreV1.ObjectReference, related: CoreV1.ObjectReference? = nil, type: String, reason: String,
+        action: String, note: String, now: Date = Date()
     ) {
         let ns = regarding.namespace.isEmpty ? "default" : regarding.namespace
         let objectKey = "\(regarding.kind)/\(ns)/\(regarding.name)/\(regarding.uid)"
@@ -119,6 +129,7 @@ public final class EventRecorder: Sendable {
                 e.action = action
                 e.reason = reason
                 e.regarding = regarding
+                e.related = related
                 e.note = String(note.prefix(1024))
                 e.type = type
                 e.deprecatedSource = CoreV1.EventSource(component: controller)

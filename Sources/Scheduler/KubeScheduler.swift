@@ -51,10 +51,17 @@ public final class KubeScheduler: Sendable {
         snapshot = Snapshot()
         let nsStore = listers.namespaces
         snapshot.namespaceLabels = { nsStore.get(name: $0)?.metadata.labels }
-        let handle = Handle(client: client, listers: listers, nominator: Nominator(), snapshot: snapshot)
+        // One handle per profile (its own event recorder); the nominator and snapshot are shared.
+        let nominator = Nominator()
         var profiles: [String: Framework] = [:]
+        var recorders: [String: EventRecorder] = [:]
         for p in configuration.profiles {
-            profiles[p.schedulerName] = try PluginRegistry.framework(for: p, handle: handle)
+            let name = p.schedulerName
+            let recorder = EventRecorder(client: client, controller: name, instance: "\(name)-\(options.instance)")
+            recorders[name] = recorder
+            let handle = Handle(
+                client: client, listers: listers, nominator: nominator, snapshot: snapshot, recorder: recorder)
+            profiles[name] = try PluginRegistry.framework(for: p, handle: handle)
         }
         self.profiles = profiles
         let frozen = profiles
@@ -69,10 +76,6 @@ public final class KubeScheduler: Sendable {
             preEnqueue: { pod in frozen[pod.pod.spec.schedulerName]?.runPreEnqueue(pod) },
             interests: interests)
         algorithm = Mutex(SchedulingAlgorithm(percentageOfNodesToScore: configuration.percentageOfNodesToScore ?? 0))
-        var recorders: [String: EventRecorder] = [:]
-        for name in profiles.keys {
-            recorders[name] = EventRecorder(client: client, controller: name, instance: "\(name)-\(options.instance)")
-        }
         self.recorders = recorders
         bindingSlots = BindingSlots(options.maxBindingsInFlight)
         registerHandlers()

@@ -18,11 +18,13 @@ public final class SchedulingAlgorithm: @unchecked Sendable {
     public var nextStartNodeIndex = 0
     /// Global default; a profile's own value wins.
     public var percentageOfNodesToScore: Int32
-    var rng: any RandomNumberGenerator
+    /// Breaks score ties: a cheap generator seeded once from the system's (drawing each tie from
+    /// the system generator cost a `getrandom` call per tied node, hundreds per cycle).
+    var rng: SplitMix64
 
-    public init(percentageOfNodesToScore: Int32 = 0, rng: any RandomNumberGenerator = SystemRandomNumberGenerator()) {
+    public init(percentageOfNodesToScore: Int32 = 0, seed: UInt64 = UInt64.random(in: .min ... .max)) {
         self.percentageOfNodesToScore = percentageOfNodesToScore
-        self.rng = rng
+        self.rng = SplitMix64(seed: seed)
     }
 
     static let minFeasibleNodesToFind = 100
@@ -152,4 +154,19 @@ public final class SchedulingAlgorithm: @unchecked Sendable {
 
 extension Nominator {
     var isEmpty: Bool { state.withLock { $0.byNode.isEmpty } }
+}
+
+/// SplitMix64 (Steele, Lea and Flood): a fast 64-bit generator, plenty for breaking ties.
+struct SplitMix64: RandomNumberGenerator {
+    var state: UInt64
+
+    init(seed: UInt64) { state = seed }
+
+    mutating func next() -> UInt64 {
+        state &+= 0x9E37_79B9_7F4A_7C15
+        var z = state
+        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
+        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
+        return z ^ (z >> 31)
+    }
 }

@@ -77,7 +77,21 @@ struct CustomResourceE2ETests {
 
     func established(_ group: String) throws {
         try c.kubectl(["apply", "-f", "-"], stdin: Self.crd(group: group))
-        try c.kubectl(["wait", "--for=condition=established", "--timeout=20s", "crd/crontabs.\(group)"])
+        try waitForCRD("crontabs.\(group)")
+    }
+
+    /// `kubectl wait --for=condition=established`, tried again while the CRD has no conditions yet:
+    /// a new CRD's status holds `conditions: null` until the naming controller runs (upstream's
+    /// does too), and kubectl wait fails at once on that instead of waiting (kubernetes#66439).
+    func waitForCRD(_ crd: String, condition: String = "established") throws {
+        let args = ["wait", "--for=condition=\(condition)", "--timeout=20s", "crd/\(crd)"]
+        for _ in 0..<50 {
+            let r = try c.kubectl(args, check: false)
+            if r.status == 0 { return }
+            if !r.err.contains(".status.conditions accessor error") { break }
+            Thread.sleep(forTimeInterval: 0.1)
+        }
+        try c.kubectl(args)
     }
 
     func uniqueGroup() -> String { "e\(UUID().uuidString.prefix(6).lowercased()).example.com" }
@@ -249,7 +263,7 @@ struct CustomResourceE2ETests {
     func clusterScopeAndConflict() throws {
         let group = uniqueGroup()
         try c.kubectl(["apply", "-f", "-"], stdin: Self.crd(group: group, scope: "Cluster"))
-        try c.kubectl(["wait", "--for=condition=established", "--timeout=20s", "crd/crontabs.\(group)"])
+        try waitForCRD("crontabs.\(group)")
         try c.kubectl(
             ["apply", "-f", "-"], stdin: Self.crontab("global", group: group, spec: "  cronSpec: \"* * * * *\""))
         let o = try c.json(["get", Self.short(group), "global"])
@@ -261,8 +275,7 @@ struct CustomResourceE2ETests {
             .replacingOccurrences(of: "singular: crontab", with: "singular: other")
             .replacingOccurrences(of: "shortNames: [\(Self.short(group))]", with: "shortNames: [o\(Self.short(group))]")
         try c.kubectl(["apply", "-f", "-"], stdin: rival)
-        try c.kubectl(
-            ["wait", "--for=condition=NamesAccepted=false", "--timeout=20s", "crd/others.\(group)"])
+        try waitForCRD("others.\(group)", condition: "NamesAccepted=false")
         let reason = try c.kubectl(
             [
                 "get", "crd", "others.\(group)", "-o",
@@ -398,7 +411,7 @@ extension CustomResourceE2ETests {
     func validationRules() throws {
         let group = uniqueGroup()
         try c.kubectl(["apply", "-f", "-"], stdin: Self.ruledCRD(group: group))
-        try c.kubectl(["wait", "--for=condition=established", "--timeout=20s", "crd/scalers.\(group)"])
+        try waitForCRD("scalers.\(group)")
         let ns = try c.namespace()
         func scaler(_ spec: String) -> String {
             "apiVersion: \(group)/v1\nkind: Scaler\nmetadata:\n  name: s\nspec:\n\(spec)\n"
@@ -536,7 +549,7 @@ extension CustomResourceE2ETests {
             ["apply", "-f", "-"],
             stdin: Self.costCRD(
                 group: group, bounds: "                maxItems: 1000", items: "{type: string, maxLength: 4}"))
-        try c.kubectl(["wait", "--for=condition=established", "--timeout=20s", "crd/costbombs.\(group)"])
+        try waitForCRD("costbombs.\(group)")
         let ns = try c.namespace()
         // Every item equal: the rule holds, but checking it takes a million comparisons.
         let items = Array(repeating: "\"a\"", count: 1000).joined(separator: ",")
@@ -611,7 +624,7 @@ extension CustomResourceE2ETests {
             stdin: Self.typedCRD(
                 group: group,
                 rule: "self.when < timestamp(\"2030-01-01T00:00:00Z\") && self.every <= duration(\"1h\")"))
-        try c.kubectl(["wait", "--for=condition=established", "--timeout=20s", "crd/typeds.\(group)"])
+        try waitForCRD("typeds.\(group)")
         let ns = try c.namespace()
         func typed(_ name: String, _ when: String, _ every: String) -> String {
             "{\"apiVersion\":\"\(group)/v1\",\"kind\":\"Typed\",\"metadata\":{\"name\":\"\(name)\"},\"spec\":{\"when\":\"\(when)\",\"every\":\"\(every)\"}}"

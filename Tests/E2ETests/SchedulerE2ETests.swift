@@ -266,6 +266,18 @@ struct SchedulerE2ETests {
             return dig(high, "status", "nominatedNodeName") as? String == "sched-p"
                 || dig(high, "spec", "nodeName") as? String == "sched-p"
         }
+        // Upstream's event on the victim: Normal/Preempted, naming the preemptor's UID and the node,
+        // with the preemptor as the related object.
+        let highUID = dig(try c.json(["-n", ns, "get", "pod", "high"]), "metadata", "uid") as? String ?? "?"
+        try eventually("the Preempted event") {
+            let events = (dig(try c.json(["-n", ns, "get", "events"]), "items") as? [[String: Any]]) ?? []
+            return events.contains {
+                $0["reason"] as? String == "Preempted" && $0["type"] as? String == "Normal"
+                    && dig($0, "involvedObject", "name") as? String == "low"
+                    && dig($0, "related", "name") as? String == "high"
+                    && $0["message"] as? String == "Preempted by pod \(highUID) on node sched-p"
+            }
+        }
         try c.kubectl(["-n", ns, "delete", "pod", "low", "--grace-period=0", "--force"])
         try eventually("high bound", timeout: 40) { try nodeOf(ns, "high") == "sched-p" }
         // Scheduling gates: held (with upstream's condition) until the last gate goes.

@@ -276,6 +276,21 @@ struct SchedulingAlgorithmTests {
         #expect(algorithm.nextStartNodeIndex == 20)
     }
 
+    @Test("selectHost takes the highest score and breaks ties uniformly at random, never picking a lower score")
+    func selectHostTies() {
+        let algorithm = SchedulingAlgorithm(seed: 42)
+        let scores = [
+            NodeScore(name: "a", score: 90), NodeScore(name: "low", score: 10), NodeScore(name: "b", score: 90),
+            NodeScore(name: "c", score: 90), NodeScore(name: "lower", score: 89),
+        ]
+        var picks: [String: Int] = [:]
+        for _ in 0..<3000 { picks[algorithm.selectHost(scores), default: 0] += 1 }
+        #expect(Set(picks.keys) == ["a", "b", "c"])
+        // Each of the three tied nodes near a third of the time (expected 1000, sd ≈ 26).
+        for name in ["a", "b", "c"] { #expect((850...1150).contains(picks[name] ?? 0), "\(picks)") }
+        #expect(algorithm.selectHost([NodeScore(name: "x", score: 1), NodeScore(name: "y", score: 2)]) == "y")
+    }
+
     @Test("A profile's percentageOfNodesToScore limits the feasible nodes searched")
     func profilePercentage() throws {
         let snapshot = Snapshot((0..<200).map { Fixture.nodeInfo(Fixture.node("n\($0)")) })

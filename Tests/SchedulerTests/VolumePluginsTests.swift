@@ -490,8 +490,10 @@ struct VolumeBindingTests {
     }
 
     /// Pod, node and claims in the listers, the plugin filtered and reserved on node-a.
+    /// The default timeout is long: these waits end as soon as the claims bind, but a test run
+    /// that keeps every thread of the cooperative pool busy can delay the poll's wake-ups by seconds.
     func reserved(
-        _ l: Listers, _ pod: CoreV1.Pod, client: KubeClient?, timeout: Swift.Duration = .seconds(5)
+        _ l: Listers, _ pod: CoreV1.Pod, client: KubeClient?, timeout: Swift.Duration = .seconds(120)
     ) -> (VolumeBinding, CycleState) {
         l.nodes.upsert(F.nodeA)
         var assumed = pod

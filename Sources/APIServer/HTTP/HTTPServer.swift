@@ -97,8 +97,10 @@ public final class HTTPServer: @unchecked Sendable {
                             HTTPRequestHandler(responder: responder, maxBody: maxBody, isHTTP2: false))
                     }
                 }
-                let ssl = NIOSSLServerHandler(context: sslContext)
-                return channel.pipeline.addHandler(ssl).flatMap {
+                return channel.eventLoop.makeCompletedFuture {
+                    try channel.pipeline.syncOperations.addHandlers(
+                        NIOSSLServerHandler(context: sslContext), FlushCoalescer())
+                }.flatMap {
                     channel.configureHTTP2SecureUpgrade(
                         h2ChannelConfigurator: { channel in
                             // Every stream of a connection shares the identity read once from its TLS session.
@@ -311,6 +313,37 @@ final class HTTPRequestHandler: ChannelInboundHandler, RemovableChannelHandler {
         context.writeAndFlush(wrapOutboundOut(.end(nil))).whenComplete { _ in
             if close { context.close(promise: nil) }
         }
+    }
+}
+
+/// Merges the flushes a connection receives within one event-loop turn into one, below the TLS
+/// handler: the responses and watch events of many HTTP/2 streams (a scheduler's hundreds of
+/// bindings in flight, an informer's events) completing together leave as one TLS write instead
+/// of one encryption and one system call each. The deferred flush runs on the next turn, so
+/// nothing waits longer than the work already queued on the loop.
+final class FlushCoalescer: ChannelOutboundHandler, RemovableChannelHandler {
+    typealias OutboundIn = Any
+    typealias OutboundOut = Any
+    private var pending = false
+
+    func flush(context: ChannelHandlerContext) {
+        guard !pending else { return }
+        pending = true
+        let bound = NIOLoopBound((self, context), eventLoop: context.eventLoop)
+        context.eventLoop.execute {
+            let (me, ctx) = bound.value
+            guard me.pending else { return }
+            me.pending = false
+            ctx.flush()
+        }
+    }
+
+    func close(context: ChannelHandlerContext, mode: CloseMode, promise: EventLoopPromise<Void>?) {
+        if pending {
+            pending = false
+            context.flush()
+        }
+        context.close(mode: mode, promise: promise)
     }
 }
 

@@ -93,8 +93,15 @@ public final class Framework: @unchecked Sendable {
     /// Runs the Filters in order; the first rejection stops (nil: the node fits).
     @inline(__always)
     public func runFilter(_ state: CycleState, _ pod: PodInfo, _ node: NodeInfo) -> Status? {
-        for p in filter {
-            if !state.skipFilter.isEmpty && state.skipFilter.contains(p.name) { continue }
+        let plugins: [any FilterPlugin]
+        if let cached = state.activeFilters {
+            plugins = cached
+        } else {
+            let skip = state.skipFilter
+            plugins = skip.isEmpty ? filter : filter.filter { !skip.contains($0.name) }
+            state.activeFilters = plugins
+        }
+        for p in plugins {
             if let s = p.filter(state, pod, node) {
                 if s.isSuccess { continue }
                 return s.by(p.name)

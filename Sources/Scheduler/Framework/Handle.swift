@@ -89,18 +89,22 @@ public final class Handle: Sendable {
     public let nominator: Nominator
     /// The current cycle's snapshot (the scheduler's; replaced only between cycles).
     public let snapshot: Snapshot
+    /// The profile's event recorder (upstream's `EventRecorder()`); nil where nothing is written.
+    public let recorder: EventRecorder?
 
     public init(client: KubeClient? = nil, listers: Listers = Listers(), snapshot: Snapshot = Snapshot()) {
         self.client = client
         self.listers = listers
         self.nominator = Nominator()
         self.snapshot = snapshot
+        self.recorder = nil
     }
 
-    init(client: KubeClient?, listers: Listers, nominator: Nominator, snapshot: Snapshot) {
+    init(client: KubeClient?, listers: Listers, nominator: Nominator, snapshot: Snapshot, recorder: EventRecorder?) {
         self.client = client
         self.listers = listers
         self.nominator = nominator
         self.snapshot = snapshot
+        self.recorder = recorder
     }
 }

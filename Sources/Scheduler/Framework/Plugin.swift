@@ -17,9 +17,12 @@ public protocol StateData: AnyObject {
 public final class CycleState: @unchecked Sendable {
     var storage: [ObjectIdentifier: StateData] = [:]
     /// Plugins whose PreFilter answered Skip: their Filter is not run this cycle.
-    public var skipFilter: Set<String> = []
+    public var skipFilter: Set<String> = [] { didSet { activeFilters = nil } }
     /// Plugins whose PreScore answered Skip: their Score is not run this cycle.
     public var skipScore: Set<String> = []
+    /// The Filter plugins left after the skips, worked out once per cycle rather than looking
+    /// each plugin's name up for every node (set by the framework).
+    var activeFilters: [any FilterPlugin]?
 
     public init() {}
 
@@ -31,6 +34,7 @@ public final class CycleState: @unchecked Sendable {
         for (k, v) in storage { c.storage[k] = v.clone() }
         c.skipFilter = skipFilter
         c.skipScore = skipScore
+        c.activeFilters = activeFilters
         return c
     }
 }

@@ -1,5 +1,6 @@
 import APICore
 import APIMachinery
+import ControllerRuntime
 import Foundation
 import KubeClient
 import Synchronization
@@ -194,7 +195,7 @@ public final class DefaultPreemption: PostFilterPlugin {
     func prepare(_ c: PreemptionCandidate, preemptor: PodInfo, _ framework: Framework) async -> Status? {
         for v in c.victims where v.pod.metadata.deletionTimestamp == nil {
             do {
-                try await preemptPod(v.pod, preemptor: preemptor.pod)
+                try await preemptPod(v.pod, preemptor: preemptor.pod, node: c.nodeName, framework.handle.recorder)
             } catch {
                 return .error("\(error)")
             }
@@ -207,8 +208,11 @@ public final class DefaultPreemption: PostFilterPlugin {
     }
 
     /// Upstream's `PreemptPod`: the victim gets a `DisruptionTarget` condition (unless it has the
-    /// same one already), then is deleted. A victim already gone is no failure.
-    func preemptPod(_ victim: CoreV1.Pod, preemptor: CoreV1.Pod) async throws {
+    /// same one already), then is deleted, and a `Preempted` event about it names the preemptor.
+    /// A victim already gone is no failure (and gets no event).
+    func preemptPod(
+        _ victim: CoreV1.Pod, preemptor: CoreV1.Pod, node: String, _ recorder: EventRecorder? = nil
+    ) async throws {
         let message = "\(preemptor.spec.schedulerName): preempting to accommodate a higher priority pod"
         if let body = Self.disruptionTargetPatch(victim, message: message, now: now()) {
             log.withLock { $0.append(.markDisruptionTarget(Self.key(victim), message: message)) }
@@ -224,6 +228,9 @@ public final class DefaultPreemption: PostFilterPlugin {
         } catch  where error.isNotFound {
             return
         }
+        recorder?.normal(
+            victim, related: preemptor, reason: "Preempted", action: "Preempting",
+            note: "Preempted by pod \(preemptor.metadata.uid) on node \(node)")
     }
 
     /// The status patch adding the condition, or nil when the victim has it already (upstream's

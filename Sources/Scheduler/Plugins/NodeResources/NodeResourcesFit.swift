@@ -33,37 +33,61 @@ public struct ScoringStrategy: Sendable, Equatable {
     public init() {}
 }
 
-/// Requested and allocatable amounts of the scored resources on one node with the pod added.
-struct ResourceAllocation {
-    /// Requested and allocatable per scored resource, with the pod added; resources the node
-    /// does not have (allocatable 0), and scalar resources the pod does not request, are reported
-    /// as 0/0 and left out of the score.
-    static func compute(
-        _ resources: [ResourceSpec], pod: PodInfo, node: NodeInfo, nonZero: Bool
-    ) -> (requested: [Int64], allocatable: [Int64]) {
-        var req = [Int64](repeating: 0, count: resources.count)
-        var alloc = [Int64](repeating: 0, count: resources.count)
-        for (i, r) in resources.enumerated() {
-            let a = node.allocatable.amount(r.name)
-            if a == 0 { continue }
-            if Resource.isScalar(r.name) && pod.requests.amount(r.name) == 0 { continue }
-            let used: Int64
-            let add: Int64
-            switch (r.name, nonZero) {
-            case ("cpu", true):
-                used = node.nonZeroMilliCPU
-                add = pod.nonZeroMilliCPU
-            case ("memory", true):
-                used = node.nonZeroMemory
-                add = pod.nonZeroMemory
-            default:
-                used = node.requested.amount(r.name)
-                add = pod.requests.amount(r.name)
-            }
-            alloc[i] = a
-            req[i] = used + add
+/// A scored resource resolved once, at plugin creation: which amount of a `Resource` it reads,
+/// and whether it is a scalar one (working that out from the name on every node was a good share
+/// of a scheduling cycle).
+struct ScoredResource: Sendable {
+    enum Field: Sendable { case cpu, memory, ephemeralStorage, pods, scalar(String) }
+    let field: Field
+    let weight: Int64
+
+    init(_ spec: ResourceSpec) {
+        weight = spec.weight
+        switch spec.name {
+        case "cpu": field = .cpu
+        case "memory": field = .memory
+        case "ephemeral-storage": field = .ephemeralStorage
+        case "pods": field = .pods
+        default: field = .scalar(spec.name)
         }
-        return (req, alloc)
+    }
+
+    @inline(__always)
+    func amount(_ r: Resource) -> Int64 {
+        switch field {
+        case .cpu: return r.milliCPU
+        case .memory: return r.memory
+        case .ephemeralStorage: return r.ephemeralStorage
+        case .pods: return r.allowedPodNumber
+        case .scalar(let name): return r.scalar[name] ?? 0
+        }
+    }
+}
+
+/// Requested and allocatable amounts of the scored resources on one node with the pod added.
+enum ResourceAllocation {
+    /// Calls `body` with each scored resource's index, requested amount (the pod included) and
+    /// allocatable amount, in order. Resources the node does not have (allocatable 0), and scalar
+    /// resources the pod does not request, are left out of the score and not reported.
+    @inline(__always)
+    static func forEach(
+        _ resources: [ScoredResource], pod: PodInfo, node: NodeInfo, nonZero: Bool,
+        _ body: (_ index: Int, _ requested: Int64, _ allocatable: Int64) -> Void
+    ) {
+        for i in resources.indices {
+            let r = resources[i]
+            let a = r.amount(node.allocatable)
+            if a == 0 { continue }
+            switch r.field {
+            case .cpu where nonZero: body(i, node.nonZeroMilliCPU + pod.nonZeroMilliCPU, a)
+            case .memory where nonZero: body(i, node.nonZeroMemory + pod.nonZeroMemory, a)
+            case .scalar:
+                let add = r.amount(pod.requests)
+                if add == 0 { continue }
+                body(i, r.amount(node.requested) + add, a)
+            default: body(i, r.amount(node.requested) + r.amount(pod.requests), a)
+            }
+        }
     }
 }
 
@@ -75,6 +99,9 @@ public final class NodeResourcesFit: PreFilterPlugin, FilterPlugin, ScorePlugin,
     let ignoredResources: Set<String>
     let ignoredResourceGroups: Set<String>
     public let strategy: ScoringStrategy
+    let scored: [ScoredResource]
+    /// The shape with its scores scaled from 0…10 to 0…100.
+    let scaledShape: [ScoringStrategy.ShapePoint]
 
     public init(
         ignoredResources: [String] = [], ignoredResourceGroups: [String] = [],
@@ -83,6 +110,8 @@ public final class NodeResourcesFit: PreFilterPlugin, FilterPlugin, ScorePlugin,
         self.ignoredResources = Set(ignoredResources)
         self.ignoredResourceGroups = Set(ignoredResourceGroups)
         self.strategy = strategy
+        scored = strategy.resources.map(ScoredResource.init)
+        scaledShape = strategy.shape.map { .init(utilization: $0.utilization, score: $0.score * 10) }
     }
 
     public func preFilter(_ state: CycleState, _ pod: PodInfo, _ snapshot: Snapshot) -> (PreFilterResult?, Status?) {
@@ -121,6 +150,19 @@ public final class NodeResourcesFit: PreFilterPlugin, FilterPlugin, ScorePlugin,
         return out
     }
 
+    /// The common case without allocating: room for one more pod and for every non-scalar request,
+    /// and no scalar requests (those take `insufficient`'s full path).
+    @inline(__always)
+    func fitsPlainly(_ pod: PodInfo, _ node: NodeInfo) -> Bool {
+        let r = pod.requests
+        let free = node.allocatable
+        let used = node.requested
+        return Int64(node.pods.count) + 1 <= free.allowedPodNumber && r.scalar.isEmpty
+            && (r.milliCPU <= 0 || r.milliCPU <= free.milliCPU - used.milliCPU)
+            && (r.memory <= 0 || r.memory <= free.memory - used.memory)
+            && (r.ephemeralStorage <= 0 || r.ephemeralStorage <= free.ephemeralStorage - used.ephemeralStorage)
+    }
+
     /// Ignored resources apply to extended resources only (not hugepages or kubernetes.io/ ones).
     func isIgnored(_ name: String) -> Bool {
         guard name.contains("/"), !name.contains("kubernetes.io/") else { return false }
@@ -130,6 +172,7 @@ public final class NodeResourcesFit: PreFilterPlugin, FilterPlugin, ScorePlugin,
     }
 
     public func filter(_ state: CycleState, _ pod: PodInfo, _ node: NodeInfo) -> Status? {
+        if fitsPlainly(pod, node) { return nil }
         let short = insufficient(pod, node)
         if short.isEmpty { return nil }
         return Status(
@@ -138,22 +181,21 @@ public final class NodeResourcesFit: PreFilterPlugin, FilterPlugin, ScorePlugin,
     }
 
     public func score(_ state: CycleState, _ pod: PodInfo, _ node: NodeInfo) -> Int64 {
-        let (req, alloc) = ResourceAllocation.compute(strategy.resources, pod: pod, node: node, nonZero: true)
         switch strategy.type {
-        case .leastAllocated: return Self.weighted(strategy.resources, req, alloc, Self.leastRequested)
-        case .mostAllocated: return Self.weighted(strategy.resources, req, alloc, Self.mostRequested)
-        case .requestedToCapacityRatio: return ratioScore(req, alloc)
+        case .leastAllocated: return weighted(pod, node, Self.leastRequested)
+        case .mostAllocated: return weighted(pod, node, Self.mostRequested)
+        case .requestedToCapacityRatio: return ratioScore(pod, node)
         }
     }
 
-    static func weighted(
-        _ resources: [ResourceSpec], _ req: [Int64], _ alloc: [Int64], _ f: (Int64, Int64) -> Int64
-    ) -> Int64 {
+    /// The weighted average of `f` over the resources the node has.
+    @inline(__always)
+    func weighted(_ pod: PodInfo, _ node: NodeInfo, _ f: (Int64, Int64) -> Int64) -> Int64 {
         var total: Int64 = 0
         var weights: Int64 = 0
-        for i in resources.indices where alloc[i] != 0 {
-            total += f(req[i], alloc[i]) * resources[i].weight
-            weights += resources[i].weight
+        ResourceAllocation.forEach(scored, pod: pod, node: node, nonZero: true) { i, req, alloc in
+            total += f(req, alloc) * scored[i].weight
+            weights += scored[i].weight
         }
         return weights == 0 ? 0 : total / weights
     }
@@ -172,8 +214,8 @@ public final class NodeResourcesFit: PreFilterPlugin, FilterPlugin, ScorePlugin,
 
     /// The shape's broken-line function of utilization, shape scores 0…10 scaled to 0…100, weighted
     /// and rounded; a resource scoring 0 is left out of the average (its weight too).
-    func ratioScore(_ req: [Int64], _ alloc: [Int64]) -> Int64 {
-        let shape = strategy.shape.map { ScoringStrategy.ShapePoint(utilization: $0.utilization, score: $0.score * 10) }
+    func ratioScore(_ pod: PodInfo, _ node: NodeInfo) -> Int64 {
+        let shape = scaledShape
         guard !shape.isEmpty else { return 0 }
         func raw(_ p: Int64) -> Int64 {
             for i in shape.indices where p <= shape[i].utilization {
@@ -186,10 +228,10 @@ public final class NodeResourcesFit: PreFilterPlugin, FilterPlugin, ScorePlugin,
         }
         var total: Int64 = 0
         var weights: Int64 = 0
-        for i in strategy.resources.indices where alloc[i] != 0 {
-            let w = strategy.resources[i].weight
-            let s = req[i] > alloc[i] ? raw(100) : raw(req[i] * 100 / alloc[i])
-            if s <= 0 { continue }
+        ResourceAllocation.forEach(scored, pod: pod, node: node, nonZero: true) { i, req, alloc in
+            let w = scored[i].weight
+            let s = req > alloc ? raw(100) : raw(req * 100 / alloc)
+            if s <= 0 { return }
             total += s * w
             weights += w
         }
@@ -211,37 +253,43 @@ public final class NodeResourcesBalancedAllocation: PreScorePlugin, ScorePlugin,
     public static let name = "NodeResourcesBalancedAllocation"
     public var name: String { Self.name }
     let resources: [ResourceSpec]
+    let scored: [ScoredResource]
 
     public init(
         resources: [ResourceSpec] = [ResourceSpec(name: "cpu", weight: 1), ResourceSpec(name: "memory", weight: 1)]
     ) {
         self.resources = resources
+        scored = resources.map(ScoredResource.init)
     }
 
     public func preScore(_ state: CycleState, _ pod: PodInfo, _ nodes: [NodeInfo], _ snapshot: Snapshot) -> Status? {
         // A pod that requests none of the resources changes no balance.
-        resources.allSatisfy({ pod.requests.amount($0.name) == 0 }) ? .skip : nil
+        scored.allSatisfy({ $0.amount(pod.requests) == 0 }) ? .skip : nil
     }
 
+    /// 1 − the standard deviation of the requested fractions (each capped at 1) of the resources
+    /// the node has; with exactly two, half their difference.
     public func score(_ state: CycleState, _ pod: PodInfo, _ node: NodeInfo) -> Int64 {
-        let (req, alloc) = ResourceAllocation.compute(resources, pod: pod, node: node, nonZero: false)
-        return Self.balanced(req, alloc)
-    }
-
-    static func balanced(_ req: [Int64], _ alloc: [Int64]) -> Int64 {
-        var fractions: [Double] = []
-        var total = 0.0
-        for i in req.indices where alloc[i] != 0 {
-            let f = min(1, Double(req[i]) / Double(alloc[i]))
-            total += f
-            fractions.append(f)
+        var n = 0
+        var first = 0.0
+        var second = 0.0
+        var sum = 0.0
+        // Only more than two resources need them all (for the mean, then the deviations).
+        var all: [Double] = []
+        let many = scored.count > 2
+        ResourceAllocation.forEach(scored, pod: pod, node: node, nonZero: false) { _, req, alloc in
+            let f = min(1, Double(req) / Double(alloc))
+            if n == 0 { first = f } else if n == 1 { second = f }
+            if many { all.append(f) }
+            n += 1
+            sum += f
         }
         var std = 0.0
-        if fractions.count == 2 {
-            std = abs((fractions[0] - fractions[1]) / 2)
-        } else if fractions.count > 2 {
-            let mean = total / Double(fractions.count)
-            std = (fractions.reduce(0) { $0 + ($1 - mean) * ($1 - mean) } / Double(fractions.count)).squareRoot()
+        if n == 2 {
+            std = abs((first - second) / 2)
+        } else if n > 2 {
+            let mean = sum / Double(n)
+            std = (all.reduce(0) { $0 + ($1 - mean) * ($1 - mean) } / Double(n)).squareRoot()
         }
         return Int64((1 - std) * Double(maxNodeScore))
     }

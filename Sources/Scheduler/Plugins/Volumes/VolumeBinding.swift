@@ -470,7 +470,8 @@ public final class VolumeBinding: PreFilterPlugin, FilterPlugin, PreScorePlugin,
             } catch {
                 throw VolumeError("binding volumes: context canceled")
             }
-            if clock.now >= deadline { throw VolumeError("binding volumes: context deadline exceeded") }
+            // Looked at once more after each wait, even a late one (a busy process may wake us
+            // after the deadline, when the controller had long finished).
             do {
                 if try checkBindings(pod, node: node, bindings, provisions) { return }
             } catch {

@@ -136,7 +136,14 @@ public struct ImageState: Sendable, Equatable {
 /// One node as the scheduler sees it: the Node, the pods on it (bound or assumed) and their sums.
 /// The cache's copies change under its lock; a cycle works on snapshot clones.
 public final class NodeInfo: @unchecked Sendable {
-    public internal(set) var node: CoreV1.Node?
+    public internal(set) var node: CoreV1.Node? { didSet { refreshNodeFields() } }
+    /// Parts of `node` that plugins read for every node in every cycle, kept apart: reading them
+    /// through `node` copied the whole Node each time.
+    public private(set) var name = ""
+    public private(set) var taints: [CoreV1.Taint] = []
+    public private(set) var unschedulable = false
+    public private(set) var labels: [String: String] = [:]
+    public private(set) var hasNode = false
     public internal(set) var pods: [PodInfo] = []
     public internal(set) var podsWithAffinity: [PodInfo] = []
     public internal(set) var podsWithRequiredAntiAffinity: [PodInfo] = []
@@ -153,11 +160,17 @@ public final class NodeInfo: @unchecked Sendable {
 
     public init(node: CoreV1.Node? = nil, pods: [PodInfo] = []) {
         if let node { setNode(node) }
+        refreshNodeFields()
         for p in pods { add(p) }
     }
 
-    public var name: String { node?.metadata.name ?? "" }
-    public var labels: [String: String] { node?.metadata.labels ?? [:] }
+    private func refreshNodeFields() {
+        name = node?.metadata.name ?? ""
+        taints = node?.spec.taints ?? []
+        unschedulable = node?.spec.unschedulable ?? false
+        labels = node?.metadata.labels ?? [:]
+        hasNode = node != nil
+    }
 
     func setNode(_ n: CoreV1.Node) {
         node = n

@@ -40,8 +40,8 @@ public final class NodeUnschedulable: FilterPlugin, EnqueueExtensions {
     public init() {}
 
     public func filter(_ state: CycleState, _ pod: PodInfo, _ node: NodeInfo) -> Status? {
-        guard let n = node.node else { return .unresolvable("node not found") }
-        guard n.spec.unschedulable else { return nil }
+        guard node.hasNode else { return .unresolvable("node not found") }
+        guard node.unschedulable else { return nil }
         if pod.pod.spec.tolerations.contains(where: { $0.tolerates(Self.taint) }) { return nil }
         return .unresolvable(Self.reason)
     }
@@ -75,8 +75,8 @@ public final class TaintToleration: FilterPlugin, PreScorePlugin, ScorePlugin, E
     public init() {}
 
     public func filter(_ state: CycleState, _ pod: PodInfo, _ node: NodeInfo) -> Status? {
-        guard let n = node.node else { return .unresolvable("invalid nodeInfo") }
-        for t in n.spec.taints where t.effect == "NoSchedule" || t.effect == "NoExecute" {
+        guard node.hasNode else { return .unresolvable("invalid nodeInfo") }
+        for t in node.taints where t.effect == "NoSchedule" || t.effect == "NoExecute" {
             if !pod.pod.spec.tolerations.contains(where: { $0.tolerates(t) }) {
                 return .unresolvable("node(s) had untolerated taint {\(t.key): \(t.value)}")
             }
@@ -97,7 +97,8 @@ public final class TaintToleration: FilterPlugin, PreScorePlugin, ScorePlugin, E
     }
 
     public func score(_ state: CycleState, _ pod: PodInfo, _ node: NodeInfo) -> Int64 {
-        guard let taints = node.node?.spec.taints, !taints.isEmpty else { return 0 }
+        let taints = node.taints
+        if taints.isEmpty { return 0 }
         let tolerations = state.read(PreScoreState.self)?.tolerations ?? []
         var n: Int64 = 0
         for t in taints where t.effect == "PreferNoSchedule" {

@@ -72,7 +72,8 @@ extension InterPodAffinity {
         // Placed pods whose required anti-affinity the incoming pod would violate.
         var existing = TopologyCounts()
         for ni in snapshot.havePodsWithRequiredAntiAffinityList {
-            guard let labels = ni.node?.metadata.labels else { continue }
+            guard ni.hasNode else { continue }
+            let labels = ni.labels
             for p in ni.podsWithRequiredAntiAffinity {
                 for t in p.requiredAntiAffinity where t.matches(incoming: pod, namespaceLabels: nsLabels) {
                     existing.add(labels, t.topologyKey, 1)
@@ -88,7 +89,8 @@ extension InterPodAffinity {
         var ns = NamespaceLabels(fetch)
         if !affinityTerms.isEmpty || !antiTerms.isEmpty {
             for ni in snapshot.nodeInfoList {
-                guard let labels = ni.node?.metadata.labels else { continue }
+                guard ni.hasNode else { continue }
+                let labels = ni.labels
                 for p in ni.pods {
                     if Self.matchesAll(affinityTerms, p, &ns) {
                         for t in affinityTerms { affinity.add(labels, t.term.topologyKey, 1) }
@@ -109,12 +111,14 @@ extension InterPodAffinity {
     }
 
     public func addPod(_ state: CycleState, _ pod: PodInfo, _ other: PodInfo, on node: NodeInfo) {
-        guard let s = state.read(PreFilterState.self), let labels = node.node?.metadata.labels else { return }
+        guard let s = state.read(PreFilterState.self), node.hasNode else { return }
+        let labels = node.labels
         s.update(pod, other, labels, 1)
     }
 
     public func removePod(_ state: CycleState, _ pod: PodInfo, _ other: PodInfo, on node: NodeInfo) {
-        guard let s = state.read(PreFilterState.self), let labels = node.node?.metadata.labels else { return }
+        guard let s = state.read(PreFilterState.self), node.hasNode else { return }
+        let labels = node.labels
         s.update(pod, other, labels, -1)
     }
 
@@ -122,7 +126,8 @@ extension InterPodAffinity {
         guard let s = state.read(PreFilterState.self) else {
             return .error("reading \"PreFilterInterPodAffinity\" from cycleState: not found")
         }
-        guard let labels = node.node?.metadata.labels else { return .error("node not found") }
+        guard node.hasNode else { return .error("node not found") }
+        let labels = node.labels
         if !Self.satisfiesAffinity(s, labels) { return Self.affinityRulesNotMatch }
         if !s.antiAffinity.isEmpty {
             for t in s.antiAffinityTerms {

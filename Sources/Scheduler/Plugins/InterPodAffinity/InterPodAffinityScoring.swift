@@ -38,7 +38,8 @@ extension InterPodAffinity {
 
         var score: [String: [String: Int64]] = [:]
         for ni in candidates {
-            guard let labels = ni.node?.metadata.labels, !labels.isEmpty else { continue }
+            let labels = ni.labels
+            guard ni.hasNode, !labels.isEmpty else { continue }
             for existing in hasPreferred ? ni.pods : ni.podsWithAffinity {
                 // The incoming pod's preferred terms against the existing pod.
                 for t in preferred where t.matches(existing, &ns) {
@@ -68,7 +69,8 @@ extension InterPodAffinity {
 
     /// The summed weights of the domains the node belongs to.
     public func score(_ state: CycleState, _ pod: PodInfo, _ node: NodeInfo) -> Int64 {
-        guard let s = state.read(PreScoreState.self), let labels = node.node?.metadata.labels else { return 0 }
+        guard let s = state.read(PreScoreState.self), node.hasNode else { return 0 }
+        let labels = node.labels
         var total: Int64 = 0
         for (key, values) in s.topologyScore {
             if let v = labels[key] { total += values[v] ?? 0 }

@@ -117,8 +117,8 @@ extension PodTopologySpread {
             return .error("reading \"PreFilterPodTopologySpread\" from cycleState: not found")
         }
         if s.constraints.isEmpty { return nil }
-        guard let n = node.node else { return .error("node not found") }
-        let labels = n.metadata.labels
+        guard node.hasNode else { return .error("node not found") }
+        let labels = node.labels
         for i in s.constraints.indices {
             let c = s.constraints[i]
             guard let value = labels[c.topologyKey] else { return Self.nodeLabelNotMatch }

@@ -79,9 +79,9 @@ extension PodTopologySpread {
     /// The raw score: per constraint, the matching pods of the node's domain times the weight, plus
     /// `maxSkew − 1` (which dampens small differences); lower is better until normalized.
     public func score(_ state: CycleState, _ pod: PodInfo, _ node: NodeInfo) -> Int64 {
-        guard let s = state.read(PreScoreState.self), let n = node.node else { return 0 }
-        if !s.ignoredNodes.isEmpty && s.ignoredNodes.contains(n.metadata.name) { return 0 }
-        let labels = n.metadata.labels
+        guard let s = state.read(PreScoreState.self), node.hasNode else { return 0 }
+        if !s.ignoredNodes.isEmpty && s.ignoredNodes.contains(node.name) { return 0 }
+        let labels = node.labels
         var score = 0.0
         for i in s.constraints.indices {
             let c = s.constraints[i]

@@ -640,6 +640,9 @@ final class ResourceStore<T: StoredKind>: ResourceHandler, @unchecked Sendable {
         {
             obj.metadata.generation = old.metadata.generation + 1
         }
+        // A binding sets the node, its annotations and a condition on the stored pod: no gated
+        // field comes in that way, and upstream validates the Binding, not the pod it changes.
+        if subresource == "binding" { return obj }
         server.gates.dropDisabledFieldsAny(&obj, old: old)
         var errs: ErrorList
         if let validate = strategy.validate {

@@ -32,7 +32,11 @@ public final class MetricRegistry: Sendable {
     }
 
     static func escape(_ s: String) -> String {
-        s.replacingOccurrences(of: "\\", with: "\\\\").replacingOccurrences(of: "\"", with: "\\\"")
+        // Label values rarely need escaping: look before paying for the replacements.
+        guard s.utf8.contains(where: { $0 == UInt8(ascii: "\\") || $0 == UInt8(ascii: "\"") || $0 == 10 }) else {
+            return s
+        }
+        return s.replacingOccurrences(of: "\\", with: "\\\\").replacingOccurrences(of: "\"", with: "\\\"")
             .replacingOccurrences(of: "\n", with: "\\n")
     }
 
@@ -41,12 +45,11 @@ public final class MetricRegistry: Sendable {
         _ body: (inout Series, [Double]) -> Void
     ) {
         let key = Self.labelText(labels)
+        // Changed in place: copying a family out and back made every update copy all its series.
         families.withLock { f in
-            var fam = f[name] ?? Family(help: help, type: type, bounds: bounds)
-            var s = fam.series[key] ?? Series(buckets: Array(repeating: 0, count: bounds.count))
-            body(&s, fam.bounds)
-            fam.series[key] = s
-            f[name] = fam
+            if f[name] == nil { f[name] = Family(help: help, type: type, bounds: bounds) }
+            let b = f[name]!.bounds
+            body(&f[name]!.series[key, default: Series(buckets: Array(repeating: 0, count: b.count))], b)
         }
     }
 

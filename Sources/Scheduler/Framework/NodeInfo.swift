@@ -143,6 +143,7 @@ public final class NodeInfo: @unchecked Sendable {
     public private(set) var taints: [CoreV1.Taint] = []
     public private(set) var unschedulable = false
     public private(set) var labels: [String: String] = [:]
+    public private(set) var images: [CoreV1.ContainerImage] = []
     public private(set) var hasNode = false
     public internal(set) var pods: [PodInfo] = []
     public internal(set) var podsWithAffinity: [PodInfo] = []
@@ -169,6 +170,7 @@ public final class NodeInfo: @unchecked Sendable {
         taints = node?.spec.taints ?? []
         unschedulable = node?.spec.unschedulable ?? false
         labels = node?.metadata.labels ?? [:]
+        images = node?.status.images ?? []
         hasNode = node != nil
     }
 

@@ -13,7 +13,8 @@ public final class ImageLocality: ScorePlugin {
     public init(snapshot: Snapshot) { self.snapshot = snapshot }
 
     public func score(_ state: CycleState, _ pod: PodInfo, _ node: NodeInfo) -> Int64 {
-        guard let images = node.node?.status.images, !images.isEmpty else { return 0 }
+        let images = node.images
+        if images.isEmpty { return 0 }
         let total = max(1, snapshot.numNodes)
         var sizes: [String: Int64] = [:]
         for img in images { for n in img.names { sizes[n] = img.sizeBytes } }

@@ -7,24 +7,12 @@ import Testing
 /// duplicated elements, awkward strings), so every field path is exercised.
 @Suite("Property: random objects round-trip")
 struct PropertyTests {
-    /// SplitMix64: deterministic, seedable.
-    struct RNG: RandomNumberGenerator {
-        var state: UInt64
-        mutating func next() -> UInt64 {
-            state &+= 0x9E37_79B9_7F4A_7C15
-            var z = state
-            z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-            z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-            return z ^ (z >> 31)
-        }
-    }
-
     static let awkward = [
         "", "a", "ünïcødé", "<script>&\"'", "line\nbreak\ttab", "\u{2028}\u{2029}", "😀 emoji", "back\\slash", "x: y",
         "- dash", "123", "true", "null", "~",
     ]
 
-    static func mutate(_ v: JSONValue, _ rng: inout RNG, depth: Int = 0) -> JSONValue {
+    static func mutate(_ v: JSONValue, _ rng: inout SplitMix64, depth: Int = 0) -> JSONValue {
         switch v {
         case .string(let s):
             // Placeholder strings of the fixtures can take any value; formatted ones (times,
@@ -103,7 +91,7 @@ struct PropertyTests {
 
     @Test("every kind, 20 random objects each, in JSON, YAML, protobuf and through the hub")
     func randomObjects() throws {
-        var rng = RNG(state: 0x6B38_7377_6966_7421)
+        var rng = SplitMix64(seed: 0x6B38_7377_6966_7421)
         var checked = 0
         var failures: [String] = []
         for f in FixtureRoundTripTests.fixtures(in: "HEAD") {

@@ -27,7 +27,6 @@ public final class KubeScheduler: Sendable {
     public let informers: InformerFactory
     public let podInformer: Informer<CoreV1.Pod>
     let algorithm: Mutex<SchedulingAlgorithm>
-    let recorders: [String: EventRecorder]
     let options: Options
     let bindingSlots: BindingSlots
     let log: @Sendable (String) -> Void
@@ -54,11 +53,9 @@ public final class KubeScheduler: Sendable {
         // One handle per profile (its own event recorder); the nominator and snapshot are shared.
         let nominator = Nominator()
         var profiles: [String: Framework] = [:]
-        var recorders: [String: EventRecorder] = [:]
         for p in configuration.profiles {
             let name = p.schedulerName
             let recorder = EventRecorder(client: client, controller: name, instance: "\(name)-\(options.instance)")
-            recorders[name] = recorder
             let handle = Handle(
                 client: client, listers: listers, nominator: nominator, snapshot: snapshot, recorder: recorder)
             profiles[name] = try PluginRegistry.framework(for: p, handle: handle)
@@ -76,7 +73,6 @@ public final class KubeScheduler: Sendable {
             preEnqueue: { pod in frozen[pod.pod.spec.schedulerName]?.runPreEnqueue(pod) },
             interests: interests)
         algorithm = Mutex(SchedulingAlgorithm(percentageOfNodesToScore: configuration.percentageOfNodesToScore ?? 0))
-        self.recorders = recorders
         bindingSlots = BindingSlots(options.maxBindingsInFlight)
         registerHandlers()
     }
@@ -307,7 +303,7 @@ public final class KubeScheduler: Sendable {
             return
         }
         metrics.bound()
-        recorders[fwk.profileName]?.normal(
+        fwk.handle.recorder?.normal(
             assumed.pod, reason: "Scheduled", action: "Binding",
             note: "Successfully assigned \(assumed.namespace)/\(assumed.name) to \(node)")
         await fwk.runPostBind(state, assumed, node: node)
@@ -358,7 +354,7 @@ public final class KubeScheduler: Sendable {
             return
         }
         queue.addUnschedulable(qp, cycle: cycle, plugins: plugins.subtracting([""]), pending: pending)
-        recorders[fwk.profileName]?.warning(cur, reason: "FailedScheduling", action: "Scheduling", note: msg)
+        fwk.handle.recorder?.warning(cur, reason: "FailedScheduling", action: "Scheduling", note: msg)
         await updateCondition(cur, reason: reason, message: msg, nominatedNode: nominatedNode)
     }
 

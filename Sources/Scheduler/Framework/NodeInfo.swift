@@ -160,8 +160,8 @@ public final class NodeInfo: @unchecked Sendable {
     public internal(set) var generation: Int64 = 0
 
     public init(node: CoreV1.Node? = nil, pods: [PodInfo] = []) {
+        // setNode's assignment runs the observer that fills the node's fields.
         if let node { setNode(node) }
-        refreshNodeFields()
         for p in pods { add(p) }
     }
 

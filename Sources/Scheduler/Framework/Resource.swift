@@ -22,13 +22,29 @@ public struct Resource: Equatable, Sendable {
         for (name, q) in list { add(name, q) }
     }
 
+    /// Which amount of a `Resource` an API resource name stands for.
+    public enum Field: Sendable, Equatable {
+        case cpu, memory, ephemeralStorage, pods
+        case scalar(String)
+
+        public init(_ name: String) {
+            switch name {
+            case "cpu": self = .cpu
+            case "memory": self = .memory
+            case "ephemeral-storage": self = .ephemeralStorage
+            case "pods": self = .pods
+            default: self = .scalar(name)
+            }
+        }
+    }
+
     mutating func add(_ name: String, _ q: Quantity) {
-        switch name {
-        case "cpu": milliCPU += q.milliValue
-        case "memory": memory += q.value
-        case "ephemeral-storage": ephemeralStorage += q.value
-        case "pods": allowedPodNumber += q.value
-        default: if Self.isScalar(name) { scalar[name, default: 0] += q.value }
+        switch Field(name) {
+        case .cpu: milliCPU += q.milliValue
+        case .memory: memory += q.value
+        case .ephemeralStorage: ephemeralStorage += q.value
+        case .pods: allowedPodNumber += q.value
+        case .scalar(let name): if Self.isScalar(name) { scalar[name, default: 0] += q.value }
         }
     }
 
@@ -61,14 +77,15 @@ public struct Resource: Equatable, Sendable {
         }
     }
 
-    /// The amount of one resource by its API name.
-    public func amount(_ name: String) -> Int64 {
-        switch name {
-        case "cpu": return milliCPU
-        case "memory": return memory
-        case "ephemeral-storage": return ephemeralStorage
-        case "pods": return allowedPodNumber
-        default: return scalar[name] ?? 0
+    /// The amount of one resource.
+    @inline(__always)
+    public func amount(_ field: Field) -> Int64 {
+        switch field {
+        case .cpu: return milliCPU
+        case .memory: return memory
+        case .ephemeralStorage: return ephemeralStorage
+        case .pods: return allowedPodNumber
+        case .scalar(let name): return scalar[name] ?? 0
         }
     }
 }

@@ -211,7 +211,7 @@ public final class DefaultPreemption: PostFilterPlugin {
     /// same one already), then is deleted, and a `Preempted` event about it names the preemptor.
     /// A victim already gone is no failure (and gets no event).
     func preemptPod(
-        _ victim: CoreV1.Pod, preemptor: CoreV1.Pod, node: String, _ recorder: EventRecorder? = nil
+        _ victim: CoreV1.Pod, preemptor: CoreV1.Pod, node: String, _ recorder: EventRecorder?
     ) async throws {
         let message = "\(preemptor.spec.schedulerName): preempting to accommodate a higher priority pod"
         if let body = Self.disruptionTargetPatch(victim, message: message, now: now()) {

@@ -37,31 +37,16 @@ public struct ScoringStrategy: Sendable, Equatable {
 /// and whether it is a scalar one (working that out from the name on every node was a good share
 /// of a scheduling cycle).
 struct ScoredResource: Sendable {
-    enum Field: Sendable { case cpu, memory, ephemeralStorage, pods, scalar(String) }
-    let field: Field
+    let field: Resource.Field
     let weight: Int64
 
     init(_ spec: ResourceSpec) {
+        field = Resource.Field(spec.name)
         weight = spec.weight
-        switch spec.name {
-        case "cpu": field = .cpu
-        case "memory": field = .memory
-        case "ephemeral-storage": field = .ephemeralStorage
-        case "pods": field = .pods
-        default: field = .scalar(spec.name)
-        }
     }
 
     @inline(__always)
-    func amount(_ r: Resource) -> Int64 {
-        switch field {
-        case .cpu: return r.milliCPU
-        case .memory: return r.memory
-        case .ephemeralStorage: return r.ephemeralStorage
-        case .pods: return r.allowedPodNumber
-        case .scalar(let name): return r.scalar[name] ?? 0
-        }
-    }
+    func amount(_ r: Resource) -> Int64 { r.amount(field) }
 }
 
 /// Requested and allocatable amounts of the scored resources on one node with the pod added.
@@ -252,6 +237,7 @@ public final class NodeResourcesFit: PreFilterPlugin, FilterPlugin, ScorePlugin,
 public final class NodeResourcesBalancedAllocation: PreScorePlugin, ScorePlugin, EnqueueExtensions {
     public static let name = "NodeResourcesBalancedAllocation"
     public var name: String { Self.name }
+    /// The configured resources (the plugin's args), and the same resolved for scoring.
     let resources: [ResourceSpec]
     let scored: [ScoredResource]
 

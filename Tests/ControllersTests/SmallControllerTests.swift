@@ -43,6 +43,20 @@ struct SmallControllerTests {
         #expect(c.unscheduledTerminating.map(\.metadata.name) == ["dying"])
     }
 
+    @Test("podgc re-reads a node unknown to its cache only after 40 seconds of absence (upstream's quarantineTime)")
+    func podgcQuarantine() {
+        var q = NodeQuarantine()
+        let t0 = ContinuousClock.now
+        #expect(q.due(unknown: ["a"], now: t0).isEmpty, "just noticed")
+        #expect(q.due(unknown: ["a", "b"], now: t0 + .seconds(39)).isEmpty)
+        #expect(q.due(unknown: ["a", "b"], now: t0 + .seconds(40)) == ["a"])
+        // "a" appeared (the cache knows it now), then went again: its wait starts over.
+        #expect(q.due(unknown: ["b"], now: t0 + .seconds(41)).isEmpty)
+        #expect(q.due(unknown: ["a", "b"], now: t0 + .seconds(60)).isEmpty, "b waits from 39 s, a from 60 s")
+        #expect(q.due(unknown: ["a", "b"], now: t0 + .seconds(79)) == ["b"])
+        #expect(q.due(unknown: ["a", "b"], now: t0 + .seconds(100)) == ["a", "b"])
+    }
+
     @Test("aggregated cluster roles collect the matching roles' rules once each, in name order")
     func aggregation() {
         func role(_ name: String, labels: [String: String] = [:], verbs: [String]) -> RBACV1.ClusterRole {

@@ -98,11 +98,12 @@ public final class PodGCController: Controller {
         return (Array(terminated.prefix(excess)), orphaned, unscheduled)
     }
 
-    func gc() async {
+    func gc(_ quarantine: inout NodeQuarantine) async {
         let all = pods.list()
         let known = Set(nodes.list().map(\.metadata.name))
         var missing: Set<String> = []
-        for n in Set(all.map(\.spec.nodeName)) where !n.isEmpty && !known.contains(n) {
+        let unknown = Set(all.map(\.spec.nodeName).filter { !$0.isEmpty && !known.contains($0) })
+        for n in quarantine.due(unknown: unknown, now: .now) {
             do { _ = try await client.get(CoreV1.Node.self, n) } catch let e as StatusError where e.isNotFound {
                 missing.insert(n)
             } catch {}
@@ -129,11 +130,29 @@ public final class PodGCController: Controller {
     }
 
     public func run() async {
+        var quarantine = NodeQuarantine()
         while !Task.isCancelled {
             try? await Task.sleep(for: period)
             if Task.isCancelled { return }
-            await gc()
+            await gc(&quarantine)
         }
+    }
+}
+
+/// The pod GC's patience with a node name its informer does not know: upstream re-reads such a node
+/// only once it has been missing for 40 seconds (`quarantineTime`), so a pod bound to a node that is
+/// just being created, or not yet in the cache, is not collected.
+struct NodeQuarantine {
+    static let period = Duration.seconds(40)
+    /// When each unknown node name was first seen.
+    private(set) var since: [String: ContinuousClock.Instant] = [:]
+
+    /// The names of `unknown` missing for the whole quarantine by `now`; names no longer unknown are
+    /// forgotten, so a node that comes back and goes again waits anew.
+    mutating func due(unknown: Set<String>, now: ContinuousClock.Instant) -> Set<String> {
+        since = since.filter { unknown.contains($0.key) }
+        for n in unknown where since[n] == nil { since[n] = now }
+        return Set(since.filter { now - $0.value >= Self.period }.keys)
     }
 }
 

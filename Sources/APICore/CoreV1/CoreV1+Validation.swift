@@ -612,7 +612,31 @@ extension CoreV1.Node: Validated {
     }
 
     public func validateUpdate(from old: CoreV1.Node) -> ErrorList {
-        MetaValidation.validateObjectMetaUpdate(metadata, old.metadata) + validate()
+        var errs = MetaValidation.validateObjectMetaUpdate(metadata, old.metadata) + validate()
+        // Pod CIDRs and the provider ID may be set once (by the controller manager's node IPAM, the
+        // cloud controller), never changed after.
+        func cidrs(_ n: CoreV1.Node) -> [String] {
+            n.spec.podCIDRs.isEmpty && !n.spec.podCIDR.isEmpty ? [n.spec.podCIDR] : n.spec.podCIDRs
+        }
+        let oldCIDRs = cidrs(old)
+        if !oldCIDRs.isEmpty {
+            let detail = "node updates may not change podCIDR except from \"\" to valid"
+            let newCIDRs = cidrs(self)
+            if oldCIDRs.count != newCIDRs.count {
+                errs.append(.forbidden(FieldPath("spec", "podCIDRs"), detail))
+            } else {
+                for (a, b) in zip(oldCIDRs, newCIDRs) where a != b {
+                    errs.append(.forbidden(FieldPath("spec", "podCIDRs"), detail))
+                }
+            }
+        }
+        if !old.spec.providerID.isEmpty && old.spec.providerID != spec.providerID {
+            errs.append(
+                .forbidden(
+                    FieldPath("spec", "providerID"), "node updates may not change providerID except from \"\" to valid")
+            )
+        }
+        return errs
     }
 }
 

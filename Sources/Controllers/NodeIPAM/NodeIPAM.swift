@@ -61,6 +61,9 @@ public final class NodeIPAMController: Controller {
     let recorder: EventRecorder
     let queue = WorkQueue<ObjectKey>(name: "node_ipam")
     let cidrs: Mutex<CIDRSet>
+    /// Ranges this controller gave nodes whose update its cache has not shown yet: a stale cached
+    /// node without a `podCIDR` is not given a second one.
+    let given = Mutex<[String: String]>([:])
 
     public init?(_ ctx: ControllerContext) {
         guard ctx.options.allocateNodeCIDRs,
@@ -74,15 +77,25 @@ public final class NodeIPAMController: Controller {
         nodeInformer.addHandler { [weak self] e in
             switch e {
             case .added(let n), .updated(_, let n):
-                if n.spec.podCIDR.isEmpty { self?.queue.add(ObjectKey(n.metadata)) }
+                if n.spec.podCIDR.isEmpty {
+                    self?.queue.add(ObjectKey(n.metadata))
+                } else {
+                    self?.given.withLock { _ = $0.removeValue(forKey: n.metadata.name) }
+                }
             case .deleted(let n):
-                self?.cidrs.withLock { s in for c in n.spec.podCIDRs { s.release(c) } }
+                let pending = self?.given.withLock { $0.removeValue(forKey: n.metadata.name) }
+                self?.cidrs.withLock { s in
+                    for c in n.spec.podCIDRs { s.release(c) }
+                    if let pending { s.release(pending) }
+                }
             }
         }
     }
 
     func sync(_ key: ObjectKey) async throws {
-        guard let node = nodes.get(key), node.spec.podCIDR.isEmpty else { return }
+        guard let node = nodes.get(key), node.spec.podCIDR.isEmpty,
+            given.withLock({ $0[node.metadata.name] == nil })
+        else { return }
         guard let cidr = cidrs.withLock({ $0.allocate() }) else {
             recorder.normal(
                 node, reason: "CIDRNotAvailable", note: "Node \(node.metadata.name) status is now: CIDRNotAvailable")
@@ -93,6 +106,7 @@ public final class NodeIPAMController: Controller {
             _ = try await client.patch(
                 CoreV1.Node.self, node.metadata.name, type: .merge,
                 body: Array(#"{"spec":{"podCIDR":"\#(cidr)","podCIDRs":["\#(cidr)"]}}"#.utf8))
+            given.withLock { $0[node.metadata.name] = cidr }
             recorder.normal(
                 node, reason: "CIDRAssignmentSucceeded", note: "Node \(node.metadata.name) assigned \(cidr)")
         } catch {

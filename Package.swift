@@ -102,7 +102,11 @@ var targets: [Target] = [
             "KubernetesAPI",
             .product(name: "AsyncHTTPClient", package: "async-http-client"),
             .product(name: "NIOCore", package: "swift-nio"),
+            .product(name: "NIOPosix", package: "swift-nio"),
+            .product(name: "NIOTLS", package: "swift-nio"),
             .product(name: "NIOSSL", package: "swift-nio-ssl"),
+            .product(name: "NIOHTTP2", package: "swift-nio-http2"),
+            .product(name: "NIOHPACK", package: "swift-nio-http2"),
         ],
         path: "Sources/KubeClient"
     ),
@@ -118,7 +122,17 @@ var targets: [Target] = [
         path: "Sources/Controllers"),
     .target(name: "Scheduler", dependencies: ["ControllerRuntime"], path: "Sources/Scheduler"),
     .testTarget(name: "SchedulerTests", dependencies: ["Scheduler"], path: "Tests/SchedulerTests"),
-    .testTarget(name: "KubeClientTests", dependencies: ["KubeClient"], path: "Tests/KubeClientTests"),
+    .testTarget(
+        name: "KubeClientTests",
+        dependencies: [
+            "KubeClient",
+            .product(name: "NIOCore", package: "swift-nio"),
+            .product(name: "NIOPosix", package: "swift-nio"),
+            .product(name: "NIOHTTP1", package: "swift-nio"),
+            .product(name: "NIOSSL", package: "swift-nio-ssl"),
+            .product(name: "NIOHTTP2", package: "swift-nio-http2"),
+        ],
+        path: "Tests/KubeClientTests"),
     .testTarget(
         name: "ControllerRuntimeTests", dependencies: ["ControllerRuntime"], path: "Tests/ControllerRuntimeTests"),
     .testTarget(name: "ControllersTests", dependencies: ["Controllers"], path: "Tests/ControllersTests"),

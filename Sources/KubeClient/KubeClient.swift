@@ -67,7 +67,7 @@ public final class KubeClient: Sendable {
             tlsConfig.clientCertificateData = Array(cert.utf8)
             tlsConfig.clientKeyData = Array(key.utf8)
         }
-        self.transport = try transport ?? HTTPTransport(config: tlsConfig)
+        self.transport = try transport ?? HTTP2Transport(config: tlsConfig)
         limiter = config.qps > 0 ? TokenBucket(qps: config.qps, burst: config.burst) : nil
         let url = URLComponents(string: config.server)
         metricsHost = url.map { u in (u.host ?? "") + (u.port.map { ":\($0)" } ?? "") } ?? config.server

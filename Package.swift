@@ -54,7 +54,8 @@ var targets: [Target] = [
         dependencies: ["APIMachinery"] + apiGroups.map { .target(name: $0.name) },
         path: "Sources/KubernetesAPI"
     ),
-    .executableTarget(name: "k8swift-bench", dependencies: ["KubernetesAPI", "CEL"], path: "Benchmarks/k8swift-bench"),
+    .executableTarget(
+        name: "k8swift-bench", dependencies: ["KubernetesAPI", "CEL", "Scheduler"], path: "Benchmarks/k8swift-bench"),
     .executableTarget(
         name: "k8swift-etcd-bench", dependencies: ["StorageEtcd", "StorageTesting"],
         path: "Benchmarks/k8swift-etcd-bench"),

@@ -16,7 +16,7 @@ usage: bench_scheduler.py BINARY [--schedload PATH] [--nodes N --pods P]"""
 import json, os, shutil, subprocess, sys, tempfile, threading, time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from bench_api import free_port, rss_mib  # noqa: E402
+from bench_api import cpu_seconds, free_port, rss_mib  # noqa: E402
 
 
 def start_server(binary):
@@ -48,7 +48,7 @@ def scheduler_pids(marker):
     return out
 
 
-def run(schedload, binary, kc, d, nodes, pods, label, pod_builder=None, sample_rss=False):
+def run(schedload, binary, kc, d, nodes, pods, label, pod_builder=None, sample_rss=False, server_pid=None):
     cfg = os.path.join(d, f"scheduler-{label}.yaml")
     with open(cfg, "w") as f:
         f.write("apiVersion: kubescheduler.config.k8s.io/v1\nkind: KubeSchedulerConfiguration\n"
@@ -60,16 +60,22 @@ def run(schedload, binary, kc, d, nodes, pods, label, pod_builder=None, sample_r
     if pod_builder:
         sl.pod = lambda ns, name: pod_builder(original(ns, name), name)
     peak = [0.0]
+    sched_cpu = [0.0]
+    server_at_start = [None]
     stop = threading.Event()
 
     def sample():
         while not stop.is_set():
-            for pid in scheduler_pids(cfg):
+            pids = scheduler_pids(cfg)
+            if pids and server_at_start[0] is None and server_pid:
+                server_at_start[0] = cpu_seconds(server_pid)
+            for pid in pids:
                 try:
                     peak[0] = max(peak[0], rss_mib(pid) or 0)
+                    sched_cpu[0] = max(sched_cpu[0], cpu_seconds(pid))
                 except OSError:
                     pass
-            time.sleep(0.5)
+            time.sleep(0.2)
 
     t = threading.Thread(target=sample, daemon=True)
     if sample_rss:
@@ -86,6 +92,13 @@ def run(schedload, binary, kc, d, nodes, pods, label, pod_builder=None, sample_r
     res = json.loads(buf.getvalue())
     if sample_rss:
         res["scheduler_peak_rss_mib"] = peak[0]
+        # CPU per pod while the scheduler runs (start, list, watch, cycles, bindings, events), as
+        # last sampled before it stopped (up to 0.2 s of it may be missing); the server's from the
+        # scheduler's start to the end of the run (serving its lists, watches, bindings, events).
+        res["scheduler_cpu_ms_per_pod"] = round(sched_cpu[0] * 1000 / max(1, pods), 3)
+        if server_at_start[0] is not None:
+            res["server_cpu_ms_per_pod"] = round(
+                (cpu_seconds(server_pid) - server_at_start[0]) * 1000 / max(1, pods), 3)
     return res
 
 
@@ -127,7 +140,8 @@ def main():
     report = {}
     proc, d, kc = start_server(binary)
     try:
-        report["scheduling_basic"] = run(schedload, binary, kc, d, nodes, pods, "basic", sample_rss=True)
+        report["scheduling_basic"] = run(schedload, binary, kc, d, nodes, pods, "basic", sample_rss=True,
+                                           server_pid=proc.pid)
         small_nodes, small_pods = max(1, nodes // 5), max(1, pods // 5)
         report["pod_topology_spread"] = run(schedload, binary, kc, d, small_nodes, small_pods, "spread", spread)
         report["inter_pod_affinity"] = run(schedload, binary, kc, d, small_nodes, small_pods, "affinity", affinity)

@@ -109,19 +109,49 @@ public final class SchedulingAlgorithm: @unchecked Sendable {
         if n == 0 { return ([], diagnosis) }
         let start = pre?.nodeNames == nil ? nextStartNodeIndex % n : 0
         var processed = 0
-        let noNominations = fwk.handle.nominator.isEmpty
-        while processed < n && feasible.count < want {
-            let ni = nodes[(start + processed) % n]
-            processed += 1
-            let s =
-                noNominations ? fwk.runFilter(state, pod, ni) : fwk.runFilterWithNominatedPods(state, pod, ni)
-            if let s {
-                if s.code == .error { throw .error(s) }
-                diagnosis.nodeToStatus[ni.name] = s
-                diagnosis.unschedulablePlugins.insert(s.plugin)
-                if s.code == .pending { diagnosis.pendingPlugins.insert(s.plugin) }
-            } else {
-                feasible.append(ni)
+        func reject(_ ni: NodeInfo, _ s: Status) throws(Failure) {
+            if s.code == .error { throw .error(s) }
+            diagnosis.nodeToStatus[ni.name] = s
+            diagnosis.unschedulablePlugins.insert(s.plugin)
+            if s.code == .pending { diagnosis.pendingPlugins.insert(s.plugin) }
+        }
+        if fwk.handle.nominator.isEmpty {
+            // Plugin by plugin over a batch of as many nodes as fits are still wanted: each node
+            // meets the plugins in order and stops at its first rejection, as node by node, and the
+            // nodes examined are the same (the batch can at most complete the count).
+            let plugins = fwk.activeFilters(state)
+            var batch: [NodeInfo] = []
+            batch.reserveCapacity(want)
+            while processed < n && feasible.count < want {
+                let size = min(want - feasible.count, n - processed)
+                batch.removeAll(keepingCapacity: true)
+                for k in 0..<size { batch.append(nodes[(start + processed + k) % n]) }
+                processed += size
+                var alive = size
+                for p in plugins where alive > 0 {
+                    var kept = 0
+                    for i in 0..<alive {
+                        let ni = batch[i]
+                        if let s = p.filter(state, pod, ni), !s.isSuccess {
+                            try reject(ni, s.by(p.name))
+                        } else {
+                            batch[kept] = ni
+                            kept += 1
+                        }
+                    }
+                    alive = kept
+                }
+                feasible.append(contentsOf: batch[0..<alive])
+            }
+        } else {
+            while processed < n && feasible.count < want {
+                let ni = nodes[(start + processed) % n]
+                processed += 1
+                if let s = fwk.runFilterWithNominatedPods(state, pod, ni) {
+                    try reject(ni, s)
+                } else {
+                    feasible.append(ni)
+                }
             }
         }
         if pre?.nodeNames == nil { nextStartNodeIndex = (start + processed) % n }

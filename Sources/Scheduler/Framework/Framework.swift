@@ -90,18 +90,18 @@ public final class Framework: @unchecked Sendable {
         return (result, unschedulable, rejectors)
     }
 
+    /// The Filters this cycle runs: all but those PreFilter said to skip.
+    func activeFilters(_ state: CycleState) -> [any FilterPlugin] {
+        if let cached = state.activeFilters { return cached }
+        let skip = state.skipFilter
+        let plugins = skip.isEmpty ? filter : filter.filter { !skip.contains($0.name) }
+        state.activeFilters = plugins
+        return plugins
+    }
+
     /// Runs the Filters in order; the first rejection stops (nil: the node fits).
-    @inline(__always)
     public func runFilter(_ state: CycleState, _ pod: PodInfo, _ node: NodeInfo) -> Status? {
-        let plugins: [any FilterPlugin]
-        if let cached = state.activeFilters {
-            plugins = cached
-        } else {
-            let skip = state.skipFilter
-            plugins = skip.isEmpty ? filter : filter.filter { !skip.contains($0.name) }
-            state.activeFilters = plugins
-        }
-        for p in plugins {
+        for p in activeFilters(state) {
             if let s = p.filter(state, pod, node) {
                 if s.isSuccess { continue }
                 return s.by(p.name)

@@ -122,6 +122,8 @@ var targets: [Target] = [
         ],
         path: "Sources/Controllers"),
     .target(name: "Scheduler", dependencies: ["ControllerRuntime"], path: "Sources/Scheduler"),
+    .target(name: "Kubelet", dependencies: ["ControllerRuntime"], path: "Sources/Kubelet"),
+    .testTarget(name: "KubeletTests", dependencies: ["Kubelet"], path: "Tests/KubeletTests"),
     .testTarget(name: "SchedulerTests", dependencies: ["Scheduler"], path: "Tests/SchedulerTests"),
     .testTarget(
         name: "KubeClientTests",

@@ -122,7 +122,21 @@ var targets: [Target] = [
         ],
         path: "Sources/Controllers"),
     .target(name: "Scheduler", dependencies: ["ControllerRuntime"], path: "Sources/Scheduler"),
-    .target(name: "Kubelet", dependencies: ["ControllerRuntime"], path: "Sources/Kubelet"),
+    .target(
+        name: "CRI",
+        dependencies: [
+            .product(name: "GRPCCore", package: "grpc-swift-2"),
+            .product(name: "GRPCProtobuf", package: "grpc-swift-protobuf"),
+            .product(name: "SwiftProtobuf", package: "swift-protobuf"),
+        ],
+        path: "Sources/CRI"),
+    .target(
+        name: "Kubelet",
+        dependencies: [
+            "ControllerRuntime", "CRI",
+            .product(name: "GRPCNIOTransportHTTP2", package: "grpc-swift-nio-transport"),
+        ],
+        path: "Sources/Kubelet"),
     .testTarget(name: "KubeletTests", dependencies: ["Kubelet"], path: "Tests/KubeletTests"),
     .testTarget(name: "SchedulerTests", dependencies: ["Scheduler"], path: "Tests/SchedulerTests"),
     .testTarget(

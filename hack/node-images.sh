@@ -3,7 +3,7 @@
 #   pause    a static binary built from hack/node-images/pause.c (the CRI sandbox image)
 #   busybox  Debian's busybox-static with one symlink per applet
 # as OCI images (umoci) in a cache directory, exported as oci-archive tarballs for
-# `ctr -n k8s.io images import --index-name NAME FILE`. With --registry ADDR it also starts
+# `ctr -n k8s.io images import FILE` (the archives name their images). With --registry ADDR it also starts
 # Debian's docker-registry on ADDR (plain http) unless something listens there already, and pushes
 # both images to it. Idempotent: images are rebuilt only when their inputs change, and pushed only
 # when the registry lacks that exact manifest.

@@ -37,7 +37,10 @@ check Sources/KubeClient 'APIMachinery|API[A-Za-z]+|KubernetesAPI'
 check Sources/ControllerRuntime 'APIMachinery|API[A-Za-z]+|KubernetesAPI|KubeClient'
 check Sources/Controllers 'APIMachinery|API[A-Za-z]+|KubernetesAPI|KubeClient|ControllerRuntime'
 check Sources/Scheduler 'APIMachinery|API[A-Za-z]+|KubernetesAPI|KubeClient|ControllerRuntime'
-for d in Sources/KubeClient Sources/ControllerRuntime Sources/Controllers Sources/Scheduler; do
+check Sources/Kubelet 'APIMachinery|API[A-Za-z]+|KubernetesAPI|KubeClient|ControllerRuntime|CRI'
+# The CRI stubs are generated from proto/cri and import no project module.
+check Sources/CRI 'Foundation'
+for d in Sources/KubeClient Sources/ControllerRuntime Sources/Controllers Sources/Scheduler Sources/Kubelet; do
     if grep -rHE '^(@_exported )?import (APIServer|Storage[A-Za-z]*)$' "$d" --include='*.swift'; then
         echo "forbidden import above: components reach the API only through KubeClient"
         fail=1

@@ -10,6 +10,9 @@ SCHEDLOAD ?= ../shared/tools/schedload.py
 FORMAT_FILES = $(shell git ls-files 'Sources/*.swift' 'Tests/*.swift' 'Benchmarks/*.swift' | grep -v '/Generated/')
 
 BUILDINFO := Sources/CBuildInfo/buildinfo.generated.h
+# Where `make run` keeps its cluster (k8swift server's default as root); its node imports the
+# images found in agent/images at start.
+RUN_DATA_DIR ?= /var/lib/k8swift
 
 .PHONY: all test test-long run verify bench clean deps generate format release buildinfo
 
@@ -30,9 +33,14 @@ deps:
 buildinfo:
 	@hack/version.sh --header $(BUILDINFO)
 
-## run: build and start `k8swift server` in the foreground (ARGS="--secure-port 7443" to pass flags)
+## run: build and start `k8swift server` in the foreground (ARGS="--secure-port 7443" to pass flags); as
+## root its node runs pods, with the project's pause and busybox images imported
 run: deps buildinfo
 	$(SWIFT) build --product k8swift
+	@if [ "$$(id -u)" = 0 ]; then \
+		eval "$$(hack/node-images.sh)" && mkdir -p $(RUN_DATA_DIR)/agent/images && \
+		cp "$$PAUSE_TAR" "$$BUSYBOX_TAR" $(RUN_DATA_DIR)/agent/images/ && \
+		echo "node images: $$PAUSE_IMAGE, $$BUSYBOX_IMAGE (try: kubectl run web --image=$$BUSYBOX_IMAGE -- httpd -f)"; fi
 	"$$($(SWIFT) build --show-bin-path)/k8swift" server $(ARGS)
 
 ## test: run every test (end-to-end suites drive the k8swift binary with kubectl and Python; the

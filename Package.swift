@@ -44,7 +44,7 @@ var targets: [Target] = [
     .executableTarget(
         name: "k8swift",
         dependencies: [
-            "KubernetesAPI", "APIServer", "KubeClient", "ControllerRuntime", "Controllers", "Scheduler",
+            "KubernetesAPI", "APIServer", "KubeClient", "ControllerRuntime", "Controllers", "Scheduler", "Kubelet",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ],
         path: "Sources/k8swift"

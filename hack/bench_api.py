@@ -209,7 +209,7 @@ def main():
     port = free_port()
     log = open(os.path.join(d, "server.log"), "w")
     etcd, etcd_url = start_etcd(d) if on_etcd else (None, None)
-    cmd = [binary, "server", "--data-dir", d, "--secure-port", str(port), "--bind-address", "127.0.0.1"]
+    cmd = [binary, "server", "--disable", "kubelet", "--data-dir", d, "--secure-port", str(port), "--bind-address", "127.0.0.1"]
     if on_etcd:
         cmd = [binary, "kube-apiserver", "--data-dir", d, "--secure-port", str(port), "--bind-address", "127.0.0.1",
                "--etcd-servers", etcd_url, "--write-kubeconfig", os.path.join(d, "kubeconfig.yaml")]

@@ -16,7 +16,7 @@ def start(binary, extra):
     port = free_port()
     log = open(os.path.join(d, "server.log"), "w")
     kc = os.path.join(d, "kubeconfig.yaml")
-    proc = subprocess.Popen([binary, "server", "--data-dir", d, "--secure-port", str(port), "--bind-address",
+    proc = subprocess.Popen([binary, "server", "--disable", "kubelet", "--data-dir", d, "--secure-port", str(port), "--bind-address",
                              "127.0.0.1", "--write-kubeconfig", kc] + extra, stdout=log, stderr=log)
     t0 = time.monotonic()
     while not os.path.exists(kc) and time.monotonic() - t0 < 60:

@@ -24,7 +24,7 @@ def start_server(binary):
     port = free_port()
     log = open(os.path.join(d, "server.log"), "w")
     kc = os.path.join(d, "kubeconfig.yaml")
-    proc = subprocess.Popen([binary, "server", "--data-dir", d, "--secure-port", str(port), "--bind-address",
+    proc = subprocess.Popen([binary, "server", "--disable", "kubelet", "--data-dir", d, "--secure-port", str(port), "--bind-address",
                              "127.0.0.1", "--write-kubeconfig", kc, "--disable", "scheduler,controller-manager"],
                             stdout=log, stderr=log)
     t0 = time.monotonic()

@@ -78,6 +78,103 @@ enum TableBuilder {
         return s(humanDuration(now - t.seconds))
     }
 
+    /// What `kubectl get pods` shows of a pod (upstream's pod printer): ready and total containers
+    /// (sidecars included), the status word (an init step, a container's waiting or terminated
+    /// reason, Terminating, or the phase), restarts and the last restart's time.
+    static func podSummary(_ o: JSONValue) -> (
+        ready: Int, total: Int, reason: String, restarts: Int, lastRestart: Int64?
+    ) {
+        let spec = o["spec"]
+        let status = o["status"]
+        var total = array(spec?["containers"]).count
+        var ready = 0
+        var restarts = 0
+        var sidecarRestarts = 0
+        var lastRestart: Int64?
+        let phase = str(status, "phase")
+        var reason = str(status, "reason").isEmpty ? phase : str(status, "reason")
+        for cond in array(status?["conditions"])
+        where str(cond, "type") == "PodScheduled" && str(cond, "reason") == "SchedulingGated" {
+            reason = "SchedulingGated"
+        }
+        func noteRestart(_ cs: JSONValue) {
+            if let t = Time(rfc3339: str(cs, "lastState", "terminated", "finishedAt")) {
+                lastRestart = max(lastRestart ?? t.seconds, t.seconds)
+            }
+        }
+        let initSpecs = array(spec?["initContainers"])
+        let sidecars = Set(initSpecs.filter { str($0, "restartPolicy") == "Always" }.map { str($0, "name") })
+        total += sidecars.count
+        var initializing = false
+        let initStatuses = array(status?["initContainerStatuses"])
+        for (i, cs) in initStatuses.enumerated() {
+            restarts += int(cs, "restartCount")
+            noteRestart(cs)
+            let isSidecar = sidecars.contains(str(cs, "name"))
+            if isSidecar {
+                sidecarRestarts += int(cs, "restartCount")
+                if cs["started"] == .bool(true) && cs["ready"] == .bool(true) { ready += 1 }
+            }
+            let terminated = cs["state"]?["terminated"]
+            let waiting = cs["state"]?["waiting"]
+            if terminated != nil && int(terminated, "exitCode") == 0 { continue }
+            if isSidecar && cs["started"] == .bool(true) { continue }
+            if let terminated {
+                let r = str(terminated, "reason")
+                if r.isEmpty {
+                    let sig = int(terminated, "signal")
+                    reason = sig != 0 ? "Init:Signal:\(sig)" : "Init:ExitCode:\(int(terminated, "exitCode"))"
+                } else {
+                    reason = "Init:" + r
+                }
+            } else if let waiting, !str(waiting, "reason").isEmpty, str(waiting, "reason") != "PodInitializing" {
+                reason = "Init:" + str(waiting, "reason")
+            } else {
+                reason = "Init:\(i)/\(initSpecs.count)"
+            }
+            initializing = true
+            break
+        }
+        let initializedTrue = array(status?["conditions"]).contains {
+            str($0, "type") == "Initialized" && str($0, "status") == "True"
+        }
+        if !initializing || initializedTrue {
+            restarts = sidecarRestarts
+            var hasRunning = false
+            for cs in array(status?["containerStatuses"]).reversed() {
+                restarts += int(cs, "restartCount")
+                noteRestart(cs)
+                let waiting = cs["state"]?["waiting"]
+                let terminated = cs["state"]?["terminated"]
+                if let waiting, !str(waiting, "reason").isEmpty {
+                    reason = str(waiting, "reason")
+                } else if let terminated, !str(terminated, "reason").isEmpty {
+                    reason = str(terminated, "reason")
+                } else if let terminated {
+                    let sig = int(terminated, "signal")
+                    reason = sig != 0 ? "Signal:\(sig)" : "ExitCode:\(int(terminated, "exitCode"))"
+                } else if cs["ready"] == .bool(true) && cs["state"]?["running"] != nil {
+                    hasRunning = true
+                    ready += 1
+                }
+            }
+            if reason == "Completed" && hasRunning {
+                let podReady = array(status?["conditions"]).contains {
+                    str($0, "type") == "Ready" && str($0, "status") == "True"
+                }
+                reason = podReady ? "Running" : "NotReady"
+            }
+        }
+        if o["metadata"]?["deletionTimestamp"] != nil {
+            if str(status, "reason") == "NodeLost" {
+                reason = "Unknown"
+            } else if phase != "Succeeded" && phase != "Failed" {
+                reason = "Terminating"
+            }
+        }
+        return (ready, total, reason, restarts, lastRestart)
+    }
+
     static func selectorText(_ v: JSONValue?) -> String {
         guard let v else { return "<none>" }
         let t = Selectors.labelSelectorString(v)
@@ -117,17 +214,14 @@ enum TableBuilder {
             return [
                 name,
                 c("Ready") { o, _ in
-                    let cs = array(o["status"]?["containerStatuses"])
-                    let ready = cs.filter { $0["ready"] == .bool(true) }.count
-                    return s("\(ready)/\(array(o["spec"]?["containers"]).count)")
+                    let p = podSummary(o)
+                    return s("\(p.ready)/\(p.total)")
                 },
-                c("Status") { o, _ in
-                    if o["metadata"]?["deletionTimestamp"] != nil { return s("Terminating") }
-                    let r = str(o, "status", "reason")
-                    return s(r.isEmpty ? str(o, "status", "phase") : r)
-                },
-                c("Restarts") { o, _ in
-                    s(String(array(o["status"]?["containerStatuses"]).reduce(0) { $0 + int($1, "restartCount") }))
+                c("Status") { o, _ in s(podSummary(o).reason) },
+                c("Restarts") { o, now in
+                    let p = podSummary(o)
+                    guard p.restarts != 0, let last = p.lastRestart else { return s(String(p.restarts)) }
+                    return s("\(p.restarts) (\(humanDuration(now - last)) ago)")
                 },
                 ageColumn,
                 c("IP", 1) { o, _ in s(str(o, "status", "podIP").isEmpty ? "<none>" : str(o, "status", "podIP")) },

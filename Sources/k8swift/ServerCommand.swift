@@ -3,6 +3,7 @@ import APIServer
 import ArgumentParser
 import Foundation
 import KubeClient
+import Kubelet
 import Scheduler
 import Synchronization
 
@@ -130,7 +131,7 @@ struct APIServerFlags: ParsableArguments {
     }
 
     func config(defaultKubeconfig: Bool) -> APIServerConfig {
-        let dir = dataDir ?? (getuid() == 0 ? "/var/lib/k8swift" : NSHomeDirectory() + "/.k8swift")
+        let dir = dataDirectory
         var c = APIServerConfig(dataDir: dir)
         c.bindAddress = bindAddress
         c.securePort = securePort
@@ -159,6 +160,8 @@ struct APIServerFlags: ParsableArguments {
         c.etcdKeyFile = etcdKeyFile
         return c
     }
+
+    var dataDirectory: String { dataDir ?? (getuid() == 0 ? "/var/lib/k8swift" : NSHomeDirectory() + "/.k8swift") }
 
     func run(defaultKubeconfig: Bool, components: @escaping @Sendable (APIServer) async throws -> Void = { _ in })
         async throws
@@ -234,6 +237,10 @@ struct Server: AsyncParsableCommand {
         name: .customLong("kube-scheduler-arg"),
         help: "A flag for the built-in scheduler, as k3s takes it: name=value (repeatable).")
     var schedulerArgs: [String] = []
+    @Option(
+        name: .customLong("kubelet-arg"),
+        help: "A flag for the built-in kubelet, as k3s takes it: name=value (repeatable).")
+    var kubeletArgs: [String] = []
 
     func validate() throws {
         _ = try ServerComponent.parse(disable)
@@ -245,6 +252,8 @@ struct Server: AsyncParsableCommand {
         let disabled = try ServerComponent.parse(disable)
         let kcm = try Self.controllerManagerFlags(controllerManagerArgs, sharedStore: !flags.etcdServers.isEmpty)
         let sched = try Self.schedulerConfiguration(schedulerArgs, sharedStore: !flags.etcdServers.isEmpty)
+        let node = try Self.kubeletOptions(
+            kubeletArgs, dataDir: flags.dataDirectory, serviceCIDR: flags.serviceClusterIPRange)
         try await flags.run(defaultKubeconfig: true) { server in
             try await withThrowingTaskGroup(of: Void.self) { group in
                 if !disabled.contains(.controllerManager) {
@@ -253,8 +262,55 @@ struct Server: AsyncParsableCommand {
                 if !disabled.contains(.scheduler) {
                     group.addTask { try await Self.runScheduler(in: server, configuration: sched) }
                 }
+                if !disabled.contains(.kubelet) {
+                    group.addTask { try await Self.runKubelet(in: server, node: node) }
+                }
                 try await group.waitForAll()
             }
+        }
+    }
+
+    /// The built-in node's options: the data dir's `agent` directory, cluster DNS at the service
+    /// range's 10th address, then `--kubelet-arg` values.
+    static func kubeletOptions(_ args: [String], dataDir: String, serviceCIDR: String) throws -> KubeletNode.Options {
+        var defaults = ["--root-dir=\(dataDir)/agent"]
+        if let dns = tenthAddress(serviceCIDR) { defaults.append("--cluster-dns=\(dns)") }
+        let flags = try KubeletFlags.parse(defaults + args.map { $0.hasPrefix("--") ? $0 : "--" + $0 })
+        return try flags.options(defaultName: ProcessInfo.processInfo.hostName)
+    }
+
+    /// The 10th address of an IPv4 range (upstream's kube-dns Service IP), nil for others.
+    static func tenthAddress(_ cidr: String) -> String? {
+        let ip = cidr.split(separator: "/").first.map(String.init) ?? cidr
+        let octets = ip.split(separator: ".").compactMap { UInt32($0) }
+        guard octets.count == 4, octets.allSatisfy({ $0 < 256 }) else { return nil }
+        let v = (octets[0] << 24 | octets[1] << 16 | octets[2] << 8 | octets[3]) &+ 10
+        return "\(v >> 24).\(v >> 16 & 255).\(v >> 8 & 255).\(v & 255)"
+    }
+
+    /// The node inside the server: its own identity (`system:node:<name>`), requests through the
+    /// in-process transport. Without root or the node packages the control plane runs on and says
+    /// that the node is off.
+    static func runKubelet(in server: APIServer, node: KubeletNode.Options) async throws {
+        let say: @Sendable (String) -> Void = { line in
+            FileHandle.standardError.write(Data("kubelet: \(line)\n".utf8))
+        }
+        if let why = KubeletNode.unavailable(node) {
+            say("the node is off: \(why) (the control plane runs without it; --disable kubelet hides this)")
+            return
+        }
+        var config = ClientConfig(server: "https://in-process")
+        config.qps = 0
+        config.userAgent = "kubelet/\(K8swiftVersion.info.gitVersion) k8swift (in-process)"
+        let transport = InProcessTransport(
+            server: server, user: "system:node:\(node.nodeName)",
+            groups: ["system:nodes", "system:masters", "system:authenticated"])
+        let client = try KubeClient(config: config, transport: transport)
+        do {
+            try await KubeletNode(client: client, options: node, log: say).run()
+        } catch is CancellationError {
+        } catch {
+            say("the node stopped: \(error)")
         }
     }
 

@@ -11,6 +11,7 @@ struct K8swift: AsyncParsableCommand {
         version: K8swiftVersion.full,
         subcommands: [
             Version.self, Server.self, KubeAPIServer.self, KubeControllerManager.self, KubeSchedulerCommand.self,
+            KubeletCommand.self,
         ]
     )
 }

@@ -67,7 +67,7 @@ final class TestCluster: @unchecked Sendable {
     init(
         extraArgs: [String] = [], dataDir: String? = nil, port: Int? = nil, keepDataDir: Bool = false,
         command: String? = "server", address: String = "127.0.0.1", etcd: String? = nil, env: [String: String] = [:],
-        binary: String? = nil, launcher: [String] = [], environment: [String: String]? = nil
+        binary: String? = nil, launcher: [String] = [], environment: [String: String]? = nil, node: Bool = false
     ) throws {
         let dir =
             dataDir
@@ -82,6 +82,8 @@ final class TestCluster: @unchecked Sendable {
         log = dir + "/server\(suffix).log"
         if !FileManager.default.fileExists(atPath: log) { FileManager.default.createFile(atPath: log, contents: nil) }
         var args = extraArgs
+        // The API-level suites run without a node of their own (the node suites ask for one).
+        if command == "server" && !node { args += ["--disable", "kubelet"] }
         if let etcd {
             args += ["--etcd-servers", etcd]
         } else if Self.onEtcd {

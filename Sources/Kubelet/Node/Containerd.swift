@@ -182,13 +182,28 @@ public final class ContainerdProcess: @unchecked Sendable {
         return nil
     }
 
+    var pidFile: String { (config.socket as NSString).deletingLastPathComponent + "/containerd.pid" }
+
+    /// Starts containerd under a small shell that stops it when this process goes away, however it
+    /// goes (containerd is not our child's child's business once we are killed: the containers keep
+    /// running in their shims, and the next start adopts them). A containerd left by an earlier run
+    /// on the same directory is stopped first.
     public func start(timeout: Duration = .seconds(20)) async throws {
         let path = try config.write()
+        Self.stopStale(pidFile: pidFile)
         try? FileManager.default.removeItem(atPath: config.socket)
         FileManager.default.createFile(atPath: logPath, contents: nil)
         let log = try FileHandle(forWritingTo: URL(fileURLWithPath: logPath))
-        process.executableURL = URL(fileURLWithPath: binary)
-        process.arguments = ["--config", path]
+        let script = """
+            "$1" --config "$2" & c=$!
+            echo $c > "$3"
+            trap 'kill -TERM $c 2>/dev/null; wait $c; exit $?' TERM INT
+            while kill -0 "$4" 2>/dev/null && kill -0 $c 2>/dev/null; do sleep 1; done
+            kill -TERM $c 2>/dev/null
+            wait $c
+            """
+        process.executableURL = URL(fileURLWithPath: "/bin/sh")
+        process.arguments = ["-c", script, "containerd", binary, path, pidFile, String(getpid())]
         process.standardOutput = log
         process.standardError = log
         try process.run()
@@ -204,6 +219,17 @@ public final class ContainerdProcess: @unchecked Sendable {
         throw ContainerdError("containerd did not open \(config.socket) within \(timeout); see \(logPath)")
     }
 
+    /// Stops a containerd whose pid file an earlier run left, if that process is still containerd.
+    static func stopStale(pidFile: String) {
+        guard let text = try? String(contentsOfFile: pidFile, encoding: .utf8),
+            let pid = pid_t(text.trimmingCharacters(in: .whitespacesAndNewlines)), pid > 0,
+            let cmd = try? String(contentsOfFile: "/proc/\(pid)/cmdline", encoding: .utf8), cmd.contains("containerd")
+        else { return }
+        kill(pid, SIGTERM)
+        for _ in 0..<100 where kill(pid, 0) == 0 { usleep(50_000) }
+        if kill(pid, 0) == 0 { kill(pid, SIGKILL) }
+    }
+
     /// Stops it: SIGTERM, then SIGKILL after `grace`.
     public func stop(grace: Duration = .seconds(5)) {
         guard process.isRunning else { return }
@@ -212,6 +238,7 @@ public final class ContainerdProcess: @unchecked Sendable {
         while process.isRunning && ContinuousClock.now < deadline { usleep(20_000) }
         if process.isRunning { kill(process.processIdentifier, SIGKILL) }
         process.waitUntilExit()
+        Self.stopStale(pidFile: pidFile)
     }
 
     static func accepts(_ socketPath: String) -> Bool {

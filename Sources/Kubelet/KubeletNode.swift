@@ -1,0 +1,160 @@
+import APICore
+import APIMachinery
+import Foundation
+import KubeClient
+
+/// A whole node as `k8swift kubelet`, `agent` and `server` run it: its own containerd (unless an
+/// endpoint is given), the images found in its images directory imported (the sandbox image is never
+/// pulled), the Node and its Lease kept fresh, the CNI configuration written once the node has a pod
+/// CIDR, and the pod workers.
+public final class KubeletNode: Sendable {
+    public struct Options: Sendable {
+        public var nodeName: String
+        /// Everything the node keeps: containerd's root and state, pod logs, images to import.
+        public var rootDir: String
+        /// `unix:///…` of a running CRI runtime; nil starts containerd under `rootDir`.
+        public var containerRuntimeEndpoint: String?
+        public var clusterDNS: [String] = []
+        public var clusterDomain = "cluster.local"
+        public var nodeLabels: [String: String] = [:]
+        public var registerWithTaints: [CoreV1.Taint] = []
+        public var nodeIPs: [String] = []
+        /// `--pod-cidr`, for a node whose range no controller manager allocates.
+        public var podCIDR: String?
+        public var sandboxImage = ContainerdConfig.defaultSandboxImage
+        /// Registries containerd reaches over plain HTTP (host:port → endpoint), e.g. a local mirror.
+        public var plainHTTPRegistries: [String: String] = [:]
+        public var kubeletVersion: String
+
+        public init(nodeName: String, rootDir: String, kubeletVersion: String) {
+            self.nodeName = nodeName
+            self.rootDir = rootDir
+            self.kubeletVersion = kubeletVersion
+        }
+
+        /// Archives imported into containerd at start (as k3s's airgap images).
+        public var imagesDir: String { rootDir + "/images" }
+        public var podLogsDir: String { rootDir + "/pods" }
+    }
+
+    public let options: Options
+    let client: KubeClient
+    let log: @Sendable (String) -> Void
+
+    public init(client: KubeClient, options: Options, log: @escaping @Sendable (String) -> Void) {
+        self.client = client
+        self.options = options
+        self.log = log
+    }
+
+    /// Why this machine cannot run a node as asked, or nil.
+    public static func unavailable(_ o: Options) -> String? {
+        if o.containerRuntimeEndpoint != nil { return nil }
+        if let why = ContainerdProcess.available() { return why }
+        if !FileManager.default.isExecutableFile(atPath: "/usr/bin/ctr") { return "/usr/bin/ctr is missing" }
+        return nil
+    }
+
+    /// containerd's directory: under the root dir when its socket path fits a unix socket address,
+    /// else under /run.
+    static func containerdDir(_ rootDir: String) -> String {
+        let dir = rootDir + "/containerd"
+        if (dir + "/containerd.sock").utf8.count < 100 { return dir }
+        var h: UInt64 = 0xcbf2_9ce4_8422_2325
+        for b in rootDir.utf8 {
+            h ^= UInt64(b)
+            h &*= 0x0000_0100_0000_01b3
+        }
+        return "/run/k8swift/" + String(h, radix: 16)
+    }
+
+    public func run() async throws {
+        let o = options
+        try FileManager.default.createDirectory(atPath: o.podLogsDir, withIntermediateDirectories: true)
+        try FileManager.default.createDirectory(atPath: o.imagesDir, withIntermediateDirectories: true)
+        var containerd: ContainerdProcess?
+        var cniConfDir: String?
+        let endpoint: String
+        if let e = o.containerRuntimeEndpoint {
+            endpoint = e
+        } else {
+            let dir = Self.containerdDir(o.rootDir)
+            var config = ContainerdConfig(dir: dir, sandboxImage: o.sandboxImage)
+            config.plainHTTPRegistries = o.plainHTTPRegistries
+            let p = ContainerdProcess(config: config, logPath: o.rootDir + "/containerd.log")
+            try await p.start()
+            containerd = p
+            cniConfDir = config.cniConfDir
+            endpoint = "unix://" + config.socket
+            importImages(socket: config.socket)
+            log("containerd is running (\(config.socket); log \(o.rootDir)/containerd.log)")
+        }
+        defer { containerd?.stop() }
+        let runtime = try CRIRuntime(endpoint: endpoint)
+        defer { runtime.close() }
+        let version = try await runtime.version()
+        let machine = MachineInfo.read(rootDir: o.rootDir)
+        var nodeConfig = NodeConfig(
+            nodeName: o.nodeName, kubeletVersion: o.kubeletVersion,
+            containerRuntimeVersion: "\(version.runtimeName)://\(version.runtimeVersion)")
+        nodeConfig.labels = o.nodeLabels
+        nodeConfig.registerWithTaints = o.registerWithTaints
+        nodeConfig.podCIDR = o.podCIDR
+        var hostIPs = o.nodeIPs.isEmpty ? machine.hostIPs : o.nodeIPs
+        if hostIPs.isEmpty { hostIPs = ["127.0.0.1"] }
+        var m = machine
+        m.hostIPs = hostIPs
+        let heartbeat = NodeHeartbeat(
+            client: client, config: nodeConfig, machine: m,
+            runtimeHealth: NodeHeartbeat.runtimeHealthProvider(runtime),
+            images: NodeHeartbeat.imagesProvider(runtime), log: log)
+        var kubeletOptions = Kubelet.Options(
+            nodeName: o.nodeName, nodeHostname: machine.hostname, podLogsDir: o.podLogsDir)
+        kubeletOptions.clusterDNS = o.clusterDNS
+        kubeletOptions.clusterDomain = o.clusterDomain
+        kubeletOptions.hostIPs = hostIPs
+        let kubelet = Kubelet(client: client, runtime: runtime, options: kubeletOptions, log: log)
+        try await withThrowingTaskGroup(of: Void.self) { g in
+            g.addTask { await heartbeat.run() }
+            if let cniConfDir {
+                g.addTask { try await self.writeCNIWhenReady(heartbeat, dir: cniConfDir) }
+            }
+            g.addTask { await kubelet.run() }
+            try await g.waitForAll()
+        }
+    }
+
+    /// Writes the pod network's configuration once the node knows its pod CIDR.
+    func writeCNIWhenReady(_ heartbeat: NodeHeartbeat, dir: String) async throws {
+        while !Task.isCancelled {
+            if let cidr = heartbeat.podCIDR?.split(separator: ",").first.map(String.init) {
+                var cni = CNIConfig(podCIDR: cidr, ipamDataDir: options.rootDir + "/cni/ipam")
+                // Until kube-proxy masquerades traffic leaving the cluster CIDR, the bridge does.
+                cni.ipMasq = true
+                try cni.write(into: dir)
+                log("pod network configured for \(cidr)")
+                return
+            }
+            try await Task.sleep(for: .milliseconds(500))
+        }
+    }
+
+    /// `ctr images import` of every archive in the images directory.
+    func importImages(socket: String) {
+        let files = (try? FileManager.default.contentsOfDirectory(atPath: options.imagesDir)) ?? []
+        for f in files.sorted() where f.hasSuffix(".tar") {
+            let p = Process()
+            p.executableURL = URL(fileURLWithPath: "/usr/bin/ctr")
+            p.arguments = ["-a", socket, "-n", "k8s.io", "images", "import", options.imagesDir + "/" + f]
+            p.standardOutput = FileHandle.nullDevice
+            p.standardError = FileHandle.nullDevice
+            do {
+                try p.run()
+                p.waitUntilExit()
+                if p.terminationStatus != 0 { log("importing \(f) failed (ctr exited \(p.terminationStatus))") }
+            } catch {
+                log("importing \(f): \(error)")
+            }
+        }
+    }
+}

@@ -64,17 +64,8 @@ public final class HTTP2Transport: KubeTransport {
             state.withLock { $0.fallback = plain }
             return
         }
-        var tls = TLSConfiguration.makeClientConfiguration()
+        var tls = try config.tlsConfiguration()
         tls.applicationProtocols = ["h2"]
-        if config.insecureSkipTLSVerify {
-            tls.certificateVerification = .none
-        } else if let ca = config.caData {
-            tls.trustRoots = .certificates(try NIOSSLCertificate.fromPEMBytes(ca))
-        }
-        if let cert = config.clientCertificateData, let key = config.clientKeyData {
-            tls.certificateChain = try NIOSSLCertificate.fromPEMBytes(cert).map { .certificate($0) }
-            tls.privateKey = .privateKey(try NIOSSLPrivateKey(bytes: key, format: .pem))
-        }
         sslContext = try NIOSSLContext(configuration: tls)
     }
 

@@ -98,16 +98,7 @@ public final class HTTPTransport: KubeTransport {
     static let maxBody = 1 << 30
 
     public init(config: ClientConfig) throws {
-        var tls = TLSConfiguration.makeClientConfiguration()
-        if config.insecureSkipTLSVerify {
-            tls.certificateVerification = .none
-        } else if let ca = config.caData {
-            tls.trustRoots = .certificates(try NIOSSLCertificate.fromPEMBytes(ca))
-        }
-        if let cert = config.clientCertificateData, let key = config.clientKeyData {
-            tls.certificateChain = try NIOSSLCertificate.fromPEMBytes(cert).map { .certificate($0) }
-            tls.privateKey = .privateKey(try NIOSSLPrivateKey(bytes: key, format: .pem))
-        }
+        let tls = try config.tlsConfiguration()
         var c = HTTPClient.Configuration(
             tlsConfiguration: tls, redirectConfiguration: .disallow,
             timeout: .init(connect: .seconds(10), read: nil))
@@ -173,4 +164,22 @@ public final class HTTPTransport: KubeTransport {
     }
 
     public func shutdown() async { try? await client.shutdown() }
+}
+
+extension ClientConfig {
+    /// The TLS client settings of this configuration: its CA (or no verification when asked), and
+    /// its client certificate.
+    func tlsConfiguration() throws -> TLSConfiguration {
+        var tls = TLSConfiguration.makeClientConfiguration()
+        if insecureSkipTLSVerify {
+            tls.certificateVerification = .none
+        } else if let ca = caData {
+            tls.trustRoots = .certificates(try NIOSSLCertificate.fromPEMBytes(ca))
+        }
+        if let cert = clientCertificateData, let key = clientKeyData {
+            tls.certificateChain = try NIOSSLCertificate.fromPEMBytes(cert).map { .certificate($0) }
+            tls.privateKey = .privateKey(try NIOSSLPrivateKey(bytes: key, format: .pem))
+        }
+        return tls
+    }
 }

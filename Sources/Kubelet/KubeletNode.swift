@@ -60,12 +60,7 @@ public final class KubeletNode: Sendable {
     static func containerdDir(_ rootDir: String) -> String {
         let dir = rootDir + "/containerd"
         if (dir + "/containerd.sock").utf8.count < 100 { return dir }
-        var h: UInt64 = 0xcbf2_9ce4_8422_2325
-        for b in rootDir.utf8 {
-            h ^= UInt64(b)
-            h &*= 0x0000_0100_0000_01b3
-        }
-        return "/run/k8swift/" + String(h, radix: 16)
+        return "/run/k8swift/" + String(ContainerHash.fnv1a(rootDir.utf8), radix: 16)
     }
 
     public func run() async throws {

@@ -163,6 +163,7 @@ public final class ContainerdProcess: @unchecked Sendable {
     public let config: ContainerdConfig
     public let binary: String
     let process = Process()
+    let watcher = Process()
     let logPath: String
 
     public init(config: ContainerdConfig, binary: String = "/usr/bin/containerd", logPath: String) {
@@ -184,39 +185,48 @@ public final class ContainerdProcess: @unchecked Sendable {
 
     var pidFile: String { (config.socket as NSString).deletingLastPathComponent + "/containerd.pid" }
 
-    /// Starts containerd under a small shell that stops it when this process goes away, however it
-    /// goes (containerd is not our child's child's business once we are killed: the containers keep
-    /// running in their shims, and the next start adopts them). A containerd left by an earlier run
-    /// on the same directory is stopped first.
-    public func start(timeout: Duration = .seconds(20)) async throws {
+    /// Starts containerd, and beside it a small shell that stops it once this process is gone,
+    /// however it goes (the containers keep running in their shims, and the next start adopts them).
+    /// A containerd left by an earlier run on the same directory is stopped first.
+    public func start(timeout: Duration = .seconds(60)) async throws {
         let path = try config.write()
         Self.stopStale(pidFile: pidFile)
         try? FileManager.default.removeItem(atPath: config.socket)
         FileManager.default.createFile(atPath: logPath, contents: nil)
         let log = try FileHandle(forWritingTo: URL(fileURLWithPath: logPath))
-        let script = """
-            "$1" --config "$2" & c=$!
-            echo $c > "$3"
-            trap 'kill -TERM $c 2>/dev/null; wait $c; exit $?' TERM INT
-            while kill -0 "$4" 2>/dev/null && kill -0 $c 2>/dev/null; do sleep 1; done
-            kill -TERM $c 2>/dev/null
-            wait $c
-            """
-        process.executableURL = URL(fileURLWithPath: "/bin/sh")
-        process.arguments = ["-c", script, "containerd", binary, path, pidFile, String(getpid())]
+        process.executableURL = URL(fileURLWithPath: binary)
+        process.arguments = ["--config", path]
         process.standardOutput = log
         process.standardError = log
         try process.run()
+        try String(process.processIdentifier).write(toFile: pidFile, atomically: true, encoding: .utf8)
+        // Polls only: the `wait` builtin would inherit a signal mask that blocks SIGCHLD.
+        watcher.executableURL = URL(fileURLWithPath: "/bin/sh")
+        watcher.arguments = [
+            "-c",
+            #"while kill -0 "$1" 2>/dev/null && kill -0 "$2" 2>/dev/null; do sleep 1; done; kill -0 "$1" 2>/dev/null || kill -TERM "$2" 2>/dev/null"#,
+            "containerd-watcher", String(getpid()), String(process.processIdentifier),
+        ]
+        watcher.standardOutput = FileHandle.nullDevice
+        watcher.standardError = FileHandle.nullDevice
+        try watcher.run()
         let deadline = ContinuousClock.now + timeout
         while ContinuousClock.now < deadline {
             if !process.isRunning {
-                throw ContainerdError("containerd exited with status \(process.terminationStatus); see \(logPath)")
+                throw ContainerdError(
+                    "containerd exited with status \(process.terminationStatus): \(logTail()) (\(logPath))")
             }
             if Self.accepts(config.socket) { return }
             try await Task.sleep(for: .milliseconds(50))
         }
         stop()
-        throw ContainerdError("containerd did not open \(config.socket) within \(timeout); see \(logPath)")
+        throw ContainerdError("containerd did not open \(config.socket) within \(timeout): \(logTail()) (\(logPath))")
+    }
+
+    /// The last lines of containerd's log, for an error message.
+    func logTail(_ lines: Int = 8) -> String {
+        let text = (try? String(contentsOfFile: logPath, encoding: .utf8)) ?? ""
+        return text.split(separator: "\n").suffix(lines).joined(separator: "\n")
     }
 
     /// Stops a containerd whose pid file an earlier run left, if that process is still containerd.
@@ -238,7 +248,8 @@ public final class ContainerdProcess: @unchecked Sendable {
         while process.isRunning && ContinuousClock.now < deadline { usleep(20_000) }
         if process.isRunning { kill(process.processIdentifier, SIGKILL) }
         process.waitUntilExit()
-        Self.stopStale(pidFile: pidFile)
+        if watcher.isRunning { watcher.terminate() }
+        try? FileManager.default.removeItem(atPath: pidFile)
     }
 
     static func accepts(_ socketPath: String) -> Bool {

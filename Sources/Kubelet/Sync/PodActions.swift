@@ -195,6 +195,12 @@ public enum PodSync {
         return true
     }
 
+    static func unknownInit(_ s: RuntimeContainer) -> ContainerKill {
+        ContainerKill(
+            id: s.id, name: s.name, message: "Init container is in unknown state, try killing it before restart",
+            reason: .unknownState)
+    }
+
     /// The init-container part of a sync (upstream's `computeInitContainerActions`, sidecar-aware):
     /// starts init containers one at a time in order, waits for a running regular one to exit and for
     /// a sidecar to be started, restarts failed ones as the restart policy says, and keeps sidecars
@@ -236,13 +242,7 @@ public enum PodSync {
                     }
                 case .exited, .created, .unknown:
                     if pod.metadata.deletionTimestamp != nil { continue }
-                    if s.state == .unknown {
-                        kills.append(
-                            ContainerKill(
-                                id: s.id, name: c.name,
-                                message: "Init container is in unknown state, try killing it before restart",
-                                reason: .unknownState))
-                    }
+                    if s.state == .unknown { kills.append(unknownInit(s)) }
                     a.initContainersToStart.append(i)
                     if !appStarted { return false }
                 }
@@ -260,13 +260,7 @@ public enum PodSync {
             case .exited where s.exitCode == 0:
                 continue
             case .exited, .unknown:
-                if s.state == .unknown {
-                    kills.append(
-                        ContainerKill(
-                            id: s.id, name: c.name,
-                            message: "Init container is in unknown state, try killing it before restart",
-                            reason: .unknownState))
-                }
+                if s.state == .unknown { kills.append(unknownInit(s)) }
                 if !restartsOnFailure(pod) {
                     // A failed init container with restartPolicy Never fails the pod.
                     a.killPod = true
@@ -289,8 +283,13 @@ public enum ContainerHash {
         copy.resources = CoreV1.ResourceRequirements()
         var w = JSONWriter()
         copy.encodeJSON(&w)
+        return fnv1a(w.bytes)
+    }
+
+    /// 64-bit FNV-1a.
+    static func fnv1a(_ bytes: some Sequence<UInt8>) -> UInt64 {
         var h: UInt64 = 0xcbf2_9ce4_8422_2325
-        for b in w.bytes {
+        for b in bytes {
             h ^= UInt64(b)
             h &*= 0x0000_0100_0000_01b3
         }

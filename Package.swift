@@ -155,7 +155,7 @@ var targets: [Target] = [
     .testTarget(name: "ControllersTests", dependencies: ["Controllers"], path: "Tests/ControllersTests"),
     .testTarget(name: "APIServerTests", dependencies: ["APIServer"], path: "Tests/APIServerTests"),
     .testTarget(
-        name: "E2ETests", dependencies: ["StorageTesting", "APIMachinery", "APICore", "APIApps"],
+        name: "E2ETests", dependencies: ["StorageTesting", "APIMachinery", "APICore", "APIApps", "Kubelet", "CRI"],
         path: "Tests/E2ETests", exclude: ["python"]),
     .testTarget(
         name: "StorageSQLiteTests", dependencies: ["StorageSQLite", "StorageTesting"], path: "Tests/StorageSQLiteTests"),

@@ -224,11 +224,11 @@ struct ReleaseTests {
 
     @Test(
         "the OCI archive imports into containerd, and its entrypoint runs k8swift",
-        .enabled(if: ContainerdProcess.skipReason == nil, "needs root and Debian's containerd and runc"))
+        .enabled(if: ImageTestContainerd.skipReason == nil, "needs root and Debian's containerd and runc"))
     func ociImage() throws {
         let image = try #require(ReleaseArtifacts.image)
         let version = try #require(ReleaseArtifacts.version)
-        let containerd = try ContainerdProcess()
+        let containerd = try ImageTestContainerd()
         defer { containerd.stop() }
         try containerd.ctr(["images", "import", image.path])
         let name = "k8swift/k8swift:\(version)"
@@ -258,7 +258,7 @@ struct ReleaseTests {
 }
 
 /// A containerd (Debian's) started by a test, with its own root, state and sockets.
-final class ContainerdProcess {
+final class ImageTestContainerd {
     let dir: String
     let socket: String
     let process: Process

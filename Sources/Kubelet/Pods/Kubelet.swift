@@ -160,7 +160,14 @@ public final class Kubelet: Sendable {
                 statuses.append(s)
                 continue
             }
-            guard let s = try? await runtime.containerStatus(c.id) else { continue }
+            // A partial view would make a sync start a container that exists: fail the relist instead
+            // (its sync retries), unless the container went away meanwhile.
+            let s: Runtime_V1_ContainerStatus
+            do {
+                s = try await runtime.containerStatus(c.id)
+            } catch let e as RPCError where e.code == .notFound {
+                continue
+            }
             statuses.append(s)
             if s.state == .containerExited { state.withLock { $0.exitedStatus[c.id] = s } }
         }
@@ -234,6 +241,11 @@ public final class Kubelet: Sendable {
             }
             let probes = state.withLock { $0.probes }
             let actions = PodSync.compute(pod: pod, runtime: rt, probes: probes)
+            // A reason recorded for a container this sync does not start again no longer holds.
+            let starting = Set(
+                actions.initContainersToStart.map { pod.spec.initContainers[$0].name }
+                    + actions.containersToStart.map { pod.spec.containers[$0].name })
+            for c in rt.containers where !starting.contains(c.name) { setWaiting(pod, c.name, nil) }
             try await execute(actions, pod, rt)
             rt = try await runtimePod(pod)
             try await report(

@@ -131,10 +131,9 @@ public final class Kubelet: Sendable {
         while !Task.isCancelled {
             do {
                 let pods = try await relist()
-                let (old, _) = state.withLock { s in
-                    let o = s.snapshot
-                    s.snapshot = pods
-                    return (o, ())
+                let old = state.withLock { s in
+                    defer { s.snapshot = pods }
+                    return s.snapshot
                 }
                 let byUID = Dictionary(
                     informer.store.list().map { ($0.metadata.uid, $0) }, uniquingKeysWith: { a, _ in a })
@@ -281,10 +280,7 @@ public final class Kubelet: Sendable {
             try await terminate(pod, rt)
         } else {
             for k in a.containersToKill {
-                if let spec = (pod.spec.containers + pod.spec.initContainers).first(where: { $0.name == k.name }) {
-                    _ = spec
-                    events.normal(pod, reason: "Killing", note: k.message)
-                }
+                events.normal(pod, reason: "Killing", note: k.message)
                 try await runtime.stopContainer(k.id, timeout: gracePeriod(pod))
             }
         }
@@ -564,11 +560,4 @@ public final class Kubelet: Sendable {
 struct EnvError: Error, CustomStringConvertible {
     let description: String
     init(_ d: String) { description = d }
-}
-
-extension CrashLoopBackoff {
-    /// When the key's back-off was last moved on (0 when it has none).
-    func lastUpdate(_ key: String) -> Int64 { entries[key]?.lastUpdate ?? 0 }
-
-    mutating func forget(_ key: String) { entries[key] = nil }
 }

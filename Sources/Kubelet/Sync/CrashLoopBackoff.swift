@@ -45,6 +45,12 @@ public struct CrashLoopBackoff: Sendable {
         }
     }
 
+    /// When the key's back-off was last moved on (0 when it has none).
+    func lastUpdate(_ key: String) -> Int64 { entries[key]?.lastUpdate ?? 0 }
+
+    /// Forgets the key (a success ends its back-off).
+    mutating func forget(_ key: String) { entries[key] = nil }
+
     /// Drops entries idle for more than twice the maximum at `now` (upstream's periodic GC).
     public mutating func collect(now: Int64) {
         entries = entries.filter { now - $0.value.lastUpdate <= 2 * maximum }

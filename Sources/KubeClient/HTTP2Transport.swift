@@ -87,9 +87,10 @@ public final class HTTP2Transport: KubeTransport {
 
     public func send(_ request: KubeRequest, timeout: Swift.Duration?) async throws -> KubeResponse {
         if let fallback = state.withLock({ $0.fallback }) { return try await fallback.send(request, timeout: timeout) }
+        let started = NIODeadline.now()
         let connection: Connection
         do {
-            connection = try await self.connection().get()
+            connection = try await within(timeout, self.connection(), what: "\(request.method) \(request.path)")
         } catch is NotHTTP2 {
             let fallback = try state.withLock { s in
                 if s.fallback == nil { s.fallback = try HTTPTransport(config: config) }
@@ -110,7 +111,8 @@ public final class HTTP2Transport: KubeTransport {
             request.streaming
             ? nil
             : timeout.map {
-                .nanoseconds($0.components.seconds * 1_000_000_000 + $0.components.attoseconds / 1_000_000_000)
+                // What connecting used counts against the request's time, as a dial does in client-go.
+                max(.nanoseconds(0), Self.amount($0) - (NIODeadline.now() - started))
             }
         let what = "\(request.method) \(request.path)"
         connection.multiplexer.createStreamChannel(promise: stream) { channel in
@@ -130,6 +132,28 @@ public final class HTTP2Transport: KubeTransport {
             answer.fail(CancellationError())
             stream.futureResult.whenSuccess { $0.close(promise: nil) }
         }
+    }
+
+    static func amount(_ d: Swift.Duration) -> TimeAmount {
+        .nanoseconds(d.components.seconds * 1_000_000_000 + d.components.attoseconds / 1_000_000_000)
+    }
+
+    /// The connection, or a transport error once the request's time is up while it is still being
+    /// made (the shared connection attempt goes on for the requests after this one).
+    func within(_ timeout: Swift.Duration?, _ pending: EventLoopFuture<Connection>, what: String) async throws
+        -> Connection
+    {
+        guard let timeout else { return try await pending.get() }
+        let loop = pending.eventLoop
+        let result = loop.makePromise(of: Connection.self)
+        let timer = loop.scheduleTask(in: Self.amount(timeout)) {
+            result.fail(TransportError("\(what): no connection within the timeout"))
+        }
+        pending.whenComplete { r in
+            timer.cancel()
+            result.completeWith(r)
+        }
+        return try await result.futureResult.get()
     }
 
     /// The open connection, or a new one when there is none or it closed.

@@ -81,9 +81,35 @@ var targets: [Target] = [
         path: "Sources/StorageEtcd"
     ),
     .target(
+        name: "HTTPServing",
+        dependencies: [
+            "CZlib",
+            .product(name: "NIOCore", package: "swift-nio"),
+            .product(name: "NIOPosix", package: "swift-nio"),
+            .product(name: "NIOHTTP1", package: "swift-nio"),
+            .product(name: "NIOSSL", package: "swift-nio-ssl"),
+            .product(name: "NIOHTTP2", package: "swift-nio-http2"),
+            .product(name: "X509", package: "swift-certificates"),
+            .product(name: "Crypto", package: "swift-crypto"),
+            .product(name: "SwiftASN1", package: "swift-asn1"),
+        ],
+        path: "Sources/HTTPServing",
+        swiftSettings: [.swiftLanguageMode(.v5)]
+    ),
+    .systemLibrary(name: "CZlib", path: "Sources/CZlib", providers: [.apt(["zlib1g-dev"])]),
+    .testTarget(
+        name: "HTTPServingTests",
+        dependencies: [
+            "HTTPServing", "CZlib",
+            .product(name: "NIOCore", package: "swift-nio"),
+            .product(name: "NIOPosix", package: "swift-nio"),
+            .product(name: "NIOHTTP1", package: "swift-nio"),
+        ],
+        path: "Tests/HTTPServingTests"),
+    .target(
         name: "APIServer",
         dependencies: [
-            "KubernetesAPI", "Storage", "StorageSQLite", "StorageEtcd", "CEL",
+            "KubernetesAPI", "Storage", "StorageSQLite", "StorageEtcd", "CEL", "HTTPServing",
             .product(name: "NIOCore", package: "swift-nio"),
             .product(name: "NIOPosix", package: "swift-nio"),
             .product(name: "NIOHTTP1", package: "swift-nio"),
@@ -133,11 +159,24 @@ var targets: [Target] = [
     .target(
         name: "Kubelet",
         dependencies: [
-            "ControllerRuntime", "CRI",
+            "ControllerRuntime", "CRI", "HTTPServing",
             .product(name: "GRPCNIOTransportHTTP2", package: "grpc-swift-nio-transport"),
+            .product(name: "NIOCore", package: "swift-nio"),
+            .product(name: "NIOPosix", package: "swift-nio"),
+            .product(name: "NIOHTTP1", package: "swift-nio"),
+            .product(name: "NIOSSL", package: "swift-nio-ssl"),
         ],
         path: "Sources/Kubelet"),
-    .testTarget(name: "KubeletTests", dependencies: ["Kubelet"], path: "Tests/KubeletTests"),
+    .testTarget(
+        name: "KubeletTests",
+        dependencies: [
+            "Kubelet",
+            .product(name: "NIOCore", package: "swift-nio"),
+            .product(name: "NIOPosix", package: "swift-nio"),
+            .product(name: "NIOHTTP1", package: "swift-nio"),
+            .product(name: "GRPCNIOTransportHTTP2", package: "grpc-swift-nio-transport"),
+        ],
+        path: "Tests/KubeletTests"),
     .testTarget(name: "SchedulerTests", dependencies: ["Scheduler"], path: "Tests/SchedulerTests"),
     .testTarget(
         name: "KubeClientTests",

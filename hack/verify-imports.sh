@@ -24,7 +24,9 @@ done
 # APIMachinery may read the build facts (a C module with no project dependency).
 check Sources/APIMachinery 'Foundation|CBuildInfo'
 # The API server sits on the API types and the storage contract.
-check Sources/APIServer 'APIMachinery|API[A-Za-z]+|KubernetesAPI|Storage|StorageSQLite|StorageEtcd|CEL'
+check Sources/APIServer 'APIMachinery|API[A-Za-z]+|KubernetesAPI|Storage|StorageSQLite|StorageEtcd|CEL|HTTPServing'
+# HTTP serving, upgrades and stream protocols (WebSocket, SPDY) know nothing of the API.
+check Sources/HTTPServing 'CZlib'
 # The expression language stands alone.
 check Sources/CEL 'Foundation'
 # Storage speaks bytes and revisions only: no API types below the API server.
@@ -37,7 +39,7 @@ check Sources/KubeClient 'APIMachinery|API[A-Za-z]+|KubernetesAPI'
 check Sources/ControllerRuntime 'APIMachinery|API[A-Za-z]+|KubernetesAPI|KubeClient'
 check Sources/Controllers 'APIMachinery|API[A-Za-z]+|KubernetesAPI|KubeClient|ControllerRuntime'
 check Sources/Scheduler 'APIMachinery|API[A-Za-z]+|KubernetesAPI|KubeClient|ControllerRuntime'
-check Sources/Kubelet 'APIMachinery|API[A-Za-z]+|KubernetesAPI|KubeClient|ControllerRuntime|CRI'
+check Sources/Kubelet 'APIMachinery|API[A-Za-z]+|KubernetesAPI|KubeClient|ControllerRuntime|CRI|HTTPServing'
 # The CRI stubs are generated from proto/cri and import no project module.
 check Sources/CRI 'Foundation'
 for d in Sources/KubeClient Sources/ControllerRuntime Sources/Controllers Sources/Scheduler Sources/Kubelet; do

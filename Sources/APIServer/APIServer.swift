@@ -1,5 +1,6 @@
 import APIMachinery
 import Foundation
+@_exported import HTTPServing
 import KubernetesAPI
 import NIOSSL
 import Storage
@@ -210,6 +211,8 @@ public final class APIServer: @unchecked Sendable {
     /// `kube-system/extension-apiserver-authentication` ConfigMap they read to trust it (upstream's
     /// keys), then the APIService availability controller.
     func startAggregation(clientCAPEM: String) async throws {
+        let kubeletClient = try ClusterCertificates.loadOrCreateKubeletClient(dir: config.dataDir)
+        try context.connections.useClientCertificate(certPEM: kubeletClient.certPEM, keyPEM: kubeletClient.keyPEM)
         let proxy = try ClusterCertificates.loadOrCreateFrontProxy(dir: config.dataDir)
         context.aggregator.identity.withLock { $0 = Aggregator.Identity(certPEM: proxy.certPEM, keyPEM: proxy.keyPEM) }
         if let configMaps = context.stores[GroupResource(group: "", resource: "configmaps")]

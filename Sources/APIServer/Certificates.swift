@@ -120,6 +120,29 @@ public struct ClusterCertificates: Sendable {
         return (try cert.serializeAsPEM().pemString, key.pemRepresentation)
     }
 
+    /// The client certificate the API server presents to kubelets (`kube-apiserver-kubelet-client`
+    /// in `system:masters`, as upstream's kubeadm makes it), signed by the cluster CA in `dir/tls`
+    /// that the built-in kubelet trusts; made once.
+    public static func loadOrCreateKubeletClient(dir: String) throws -> (certPEM: String, keyPEM: String) {
+        let tlsDir = dir + "/tls"
+        let certFile = tlsDir + "/kubelet-client.crt"
+        let keyFile = tlsDir + "/kubelet-client.key"
+        if let c = try? String(contentsOfFile: certFile, encoding: .utf8),
+            let k = try? String(contentsOfFile: keyFile, encoding: .utf8)
+        {
+            return (c, k)
+        }
+        let caKey = try P256.Signing.PrivateKey(
+            pemRepresentation: try String(contentsOfFile: tlsDir + "/ca.key", encoding: .utf8))
+        let caCert = try Certificate(pemEncoded: try String(contentsOfFile: tlsDir + "/ca.crt", encoding: .utf8))
+        let (cert, key) = try makeClient(
+            "kube-apiserver-kubelet-client", org: "system:masters", caKey: caKey, caCert: caCert)
+        try cert.write(toFile: certFile, atomically: true, encoding: .utf8)
+        try key.write(toFile: keyFile, atomically: true, encoding: .utf8)
+        chmod(keyFile, 0o600)
+        return (cert, key)
+    }
+
     /// The front proxy's PKI (aggregation): its own CA, and the client certificate the API server
     /// presents to extension API servers (`front-proxy-client`), made once in `dir/tls`.
     public static func loadOrCreateFrontProxy(dir: String) throws -> (caPEM: String, certPEM: String, keyPEM: String) {

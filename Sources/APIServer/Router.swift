@@ -228,6 +228,7 @@ final class Router: HTTPResponder, @unchecked Sendable {
             guard let b = discovery.versionJSON[gvName] else { throw Self.notFound }
             return HTTPResponse(status: .ok, headers: Self.jsonHeaders(), body: .bytes(b))
         }
+        if group.isEmpty, version == "v1", let resp = try await connect(rest, r) { return resp }
         var legacyWatch = false
         if rest.first == "watch" {
             legacyWatch = true
@@ -301,6 +302,41 @@ final class Router: HTTPResponder, @unchecked Sendable {
             return resp
         }
         return try await handler.handle(req)
+    }
+
+    /// The subresources that connect through to a node or pod: `pods/{log,exec,attach,portforward}`
+    /// and the `proxy` of pods, services and nodes (with the path after it). Nil for anything else.
+    func connect(_ rest: [String], _ r: HTTPRequest) async throws -> HTTPResponse? {
+        let c = server.connections!
+        if rest.count >= 3, rest[0] == "nodes", rest[2] == "proxy" {
+            return try await c.proxy(
+                resource: "nodes", namespace: "", nameAndPort: rest[1], path: Self.proxyPath(rest, from: 3, r), r)
+        }
+        guard rest.count >= 5, rest[0] == "namespaces", rest[2] == "pods" || rest[2] == "services" else { return nil }
+        let (ns, resource, name, sub) = (rest[1], rest[2], rest[3], rest[4])
+        if sub == "proxy" {
+            return try await c.proxy(
+                resource: resource, namespace: ns, nameAndPort: name, path: Self.proxyPath(rest, from: 5, r), r)
+        }
+        guard resource == "pods", rest.count == 5 else { return nil }
+        switch (sub, r.method) {
+        case ("log", .GET): return try await c.log(namespace: ns, name: name, r)
+        case ("exec", .GET), ("exec", .POST), ("attach", .GET), ("attach", .POST):
+            return try await c.stream(sub, namespace: ns, name: name, r)
+        case ("portforward", .GET), ("portforward", .POST):
+            return try await c.portForward(namespace: ns, name: name, r)
+        case ("log", _), ("exec", _), ("attach", _), ("portforward", _):
+            throw APIError.methodNotAllowed()
+        default:
+            return nil
+        }
+    }
+
+    /// The path after `proxy`, as the client sent it (a trailing slash kept).
+    static func proxyPath(_ rest: [String], from: Int, _ r: HTTPRequest) -> String {
+        var p = "/" + rest.dropFirst(from).joined(separator: "/")
+        if r.path.hasSuffix("/") && p != "/" { p += "/" }
+        return p
     }
 
     static let notFound = APIError(

@@ -23,6 +23,8 @@ final class ServerContext: @unchecked Sendable {
     private(set) var admission: AdmissionControl!
     /// API aggregation: APIServices backed by extension servers.
     private(set) var aggregator: Aggregator!
+    /// Logs, exec, attach, port-forward and proxies through to kubelets and pods.
+    private(set) var connections: KubeletConnections!
     private let eventLease = Mutex<(id: LeaseID, granted: Date)?>(nil)
 
     init(
@@ -58,6 +60,7 @@ final class ServerContext: @unchecked Sendable {
         customResources = CustomResources(server: self)
         admission = AdmissionControl(server: self)
         aggregator = Aggregator(server: self)
+        connections = KubeletConnections(context: self)
     }
 
     var namespaces: ResourceStore<CoreV1.Namespace> {

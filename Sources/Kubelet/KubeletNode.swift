@@ -1,6 +1,7 @@
 import APICore
 import APIMachinery
 import Foundation
+import HTTPServing
 import KubeClient
 
 /// A whole node as `k8swift kubelet`, `agent` and `server` run it: its own containerd (unless an
@@ -25,6 +26,14 @@ public final class KubeletNode: Sendable {
         /// Registries containerd reaches over plain HTTP (host:port → endpoint), e.g. a local mirror.
         public var plainHTTPRegistries: [String: String] = [:]
         public var kubeletVersion: String
+        /// The kubelet's HTTPS port (0: any free port, reported in the Node's daemon endpoints).
+        public var port = 10250
+        public var address = "0.0.0.0"
+        /// The serving certificate and key; nil makes a self-signed pair in `<rootDir>/pki`.
+        public var tlsCertFile: String?
+        public var tlsPrivateKeyFile: String?
+        /// Clients must present a certificate this CA signed; nil accepts any client.
+        public var clientCAFile: String?
 
         public init(nodeName: String, rootDir: String, kubeletVersion: String) {
             self.nodeName = nodeName
@@ -99,16 +108,20 @@ public final class KubeletNode: Sendable {
         if hostIPs.isEmpty { hostIPs = ["127.0.0.1"] }
         var m = machine
         m.hostIPs = hostIPs
-        let heartbeat = NodeHeartbeat(
-            client: client, config: nodeConfig, machine: m,
-            runtimeHealth: NodeHeartbeat.runtimeHealthProvider(runtime),
-            images: NodeHeartbeat.imagesProvider(runtime), log: log)
         var kubeletOptions = Kubelet.Options(
             nodeName: o.nodeName, nodeHostname: machine.hostname, podLogsDir: o.podLogsDir)
         kubeletOptions.clusterDNS = o.clusterDNS
         kubeletOptions.clusterDomain = o.clusterDomain
         kubeletOptions.hostIPs = hostIPs
+        kubeletOptions.rootDirectory = o.rootDir
         let kubelet = Kubelet(client: client, runtime: runtime, options: kubeletOptions, log: log)
+        let server = try serverFor(kubelet, hostname: machine.hostname, ips: hostIPs)
+        nodeConfig.kubeletPort = Int32(try await server.start())
+        defer { Task { await server.stop() } }
+        let heartbeat = NodeHeartbeat(
+            client: client, config: nodeConfig, machine: m,
+            runtimeHealth: NodeHeartbeat.runtimeHealthProvider(runtime),
+            images: NodeHeartbeat.imagesProvider(runtime), log: log)
         try await withThrowingTaskGroup(of: Void.self) { g in
             g.addTask { await heartbeat.run() }
             if let cniConfDir {
@@ -117,6 +130,26 @@ public final class KubeletNode: Sendable {
             g.addTask { await kubelet.run() }
             try await g.waitForAll()
         }
+    }
+
+    /// The HTTPS port's server: the given certificate, or a self-signed one kept in `<rootDir>/pki`.
+    func serverFor(_ kubelet: Kubelet, hostname: String, ips: [String]) throws -> KubeletServer {
+        let o = options
+        let cert: String
+        let key: String
+        if let c = o.tlsCertFile, let k = o.tlsPrivateKeyFile {
+            cert = try String(contentsOfFile: c, encoding: .utf8)
+            key = try String(contentsOfFile: k, encoding: .utf8)
+        } else {
+            (cert, key) = try SelfSignedCertificate.loadOrCreate(
+                certFile: o.rootDir + "/pki/kubelet.crt", keyFile: o.rootDir + "/pki/kubelet.key", hostname: hostname,
+                ipAddresses: ips)
+        }
+        let ca = try o.clientCAFile.map { try String(contentsOfFile: $0, encoding: .utf8) }
+        var so = KubeletServer.Options(certPEM: cert, keyPEM: key, clientCAPEM: ca)
+        so.port = o.port
+        so.address = o.address
+        return KubeletServer(kubelet: kubelet, options: so)
     }
 
     /// Writes the pod network's configuration once the node knows its pod CIDR.

@@ -39,6 +39,9 @@ final class InProcessTransport: KubeTransport {
                 c.onTermination = { _ in task.cancel() }
             }
             return KubeResponse(status: Int(resp.status.code), headers: outHeaders, stream: stream)
+        case .upgrade:
+            // Upgrades (exec, attach, port-forward) need a connection; in-process components make none.
+            return KubeResponse(status: 400, headers: outHeaders, body: [])
         }
     }
 

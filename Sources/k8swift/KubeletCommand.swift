@@ -29,6 +29,20 @@ struct KubeletFlags: ParsableArguments {
     var nodeIP: String?
     @Option(name: .customLong("pod-cidr"), help: "The node's pod CIDR when no controller manager allocates one.")
     var podCIDR: String?
+    @Option(name: .customLong("port"), help: "The kubelet's HTTPS port.")
+    var port = 10250
+    @Option(name: .customLong("address"), help: "The address the kubelet's HTTPS port listens on.")
+    var address = "0.0.0.0"
+    @Option(
+        name: .customLong("tls-cert-file"),
+        help: "The kubelet's serving certificate (PEM); without it one is made in <root-dir>/pki.")
+    var tlsCertFile: String?
+    @Option(name: .customLong("tls-private-key-file"), help: "The key of --tls-cert-file (PEM).")
+    var tlsPrivateKeyFile: String?
+    @Option(
+        name: .customLong("client-ca-file"),
+        help: "Clients of the kubelet's port must present a certificate signed by this CA (PEM).")
+    var clientCAFile: String?
     @Option(name: .customLong("pod-infra-container-image"), help: "The sandbox (pause) image.")
     var sandboxImage = ContainerdConfig.defaultSandboxImage
     @Option(
@@ -68,6 +82,14 @@ struct KubeletFlags: ParsableArguments {
         o.nodeIPs = Self.list(nodeIP)
         o.podCIDR = podCIDR
         o.sandboxImage = sandboxImage
+        o.port = port
+        o.address = address
+        guard (tlsCertFile == nil) == (tlsPrivateKeyFile == nil) else {
+            throw ValidationError("--tls-cert-file and --tls-private-key-file go together")
+        }
+        o.tlsCertFile = tlsCertFile
+        o.tlsPrivateKeyFile = tlsPrivateKeyFile
+        o.clientCAFile = clientCAFile
         for r in plainHTTPRegistries { o.plainHTTPRegistries[r] = "http://" + r }
         return o
     }

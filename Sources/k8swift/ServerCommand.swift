@@ -273,7 +273,7 @@ struct Server: AsyncParsableCommand {
     /// The built-in node's options: the data dir's `agent` directory, cluster DNS at the service
     /// range's 10th address, then `--kubelet-arg` values.
     static func kubeletOptions(_ args: [String], dataDir: String, serviceCIDR: String) throws -> KubeletNode.Options {
-        var defaults = ["--root-dir=\(dataDir)/agent"]
+        var defaults = ["--root-dir=\(dataDir)/agent", "--client-ca-file=\(dataDir)/tls/ca.crt"]
         if let dns = tenthAddress(serviceCIDR) { defaults.append("--cluster-dns=\(dns)") }
         let flags = try KubeletFlags.parse(defaults + args.map { $0.hasPrefix("--") ? $0 : "--" + $0 })
         return try flags.options(defaultName: ProcessInfo.processInfo.hostName)

@@ -24,6 +24,12 @@ public final class Kubelet: Sendable {
         /// Every pod is synced at least this often (upstream's `--sync-frequency`).
         public var syncFrequency: Swift.Duration = .seconds(60)
         public var workers = 4
+        /// The kubelet's own directory (`--root-dir`): pod volumes, /etc/hosts files and
+        /// termination-message files go under `<rootDirectory>/pods/<uid>`.
+        public var rootDirectory = "/var/lib/kubelet"
+        /// Pods with ConfigMap, Secret, downward API or projected volumes are synced at least this
+        /// often, so their files follow the objects.
+        public var volumeResyncPeriod: Swift.Duration = .seconds(30)
 
         public init(nodeName: String, nodeHostname: String, podLogsDir: String) {
             self.nodeName = nodeName
@@ -55,6 +61,8 @@ public final class Kubelet: Sendable {
     let state = Mutex(State())
     let log: @Sendable (String) -> Void
     let wallClock: @Sendable () -> Date
+    let probeManager = ProbeManager()
+    let volumes: VolumeManager
 
     public init(
         client: KubeClient, runtime: any ContainerRuntime, options: Options,
@@ -67,6 +75,9 @@ public final class Kubelet: Sendable {
         self.wallClock = wallClock
         informer = Informer(client: client, fieldSelector: "spec.nodeName=\(options.nodeName)")
         events = EventRecorder(client: client, controller: "kubelet", instance: options.nodeName)
+        volumes = VolumeManager(
+            root: options.rootDirectory, client: client, events: events, hostIPs: options.hostIPs,
+            clusterDomain: options.clusterDomain, log: log)
     }
 
     var context: PodConfigContext {
@@ -96,6 +107,10 @@ public final class Kubelet: Sendable {
         informer.addHandler { [queue] ev in queue.add(ObjectKey(ev.object.metadata)) }
         await withTaskGroup(of: Void.self) { g in
             g.addTask { await self.informer.run() }
+            g.addTask {
+                await self.informer.waitForSync()
+                await self.resyncVolumesLoop()
+            }
             g.addTask {
                 await self.informer.waitForSync()
                 await self.relistLoop()
@@ -141,6 +156,7 @@ public final class Kubelet: Sendable {
                     if let pod = byUID[uid] { queue.add(ObjectKey(pod.metadata)) }
                 }
                 await cleanUp(pods, known: byUID)
+                updateProbeWorkers(runtime: pods, known: byUID)
             } catch {
                 log("relist: \(error)")
             }
@@ -163,7 +179,7 @@ public final class Kubelet: Sendable {
             // (its sync retries), unless the container went away meanwhile.
             let s: Runtime_V1_ContainerStatus
             do {
-                s = try await runtime.containerStatus(c.id)
+                s = TerminationMessage.fill(try await runtime.containerStatus(c.id))
             } catch let e as RPCError where e.code == .notFound {
                 continue
             }
@@ -217,6 +233,7 @@ public final class Kubelet: Sendable {
                 try? await runtime.removePodSandbox(s.id)
             }
         }
+        cleanUpVolumes(pods)
     }
 
     // MARK: Sync
@@ -230,14 +247,17 @@ public final class Kubelet: Sendable {
                 rt = try await runtimePod(pod)
                 let stillRunning = rt.containers.contains { $0.state == .running }
                 try await report(pod, rt, terminal: !stillRunning)
+                updateProbeWorkers(pod, rt, afterSync: true)
                 if pod.metadata.deletionTimestamp != nil && !stillRunning {
                     // Every container stopped: the kubelet ends the graceful deletion.
                     try? await client.delete(
                         CoreV1.Pod.self, pod.metadata.name, namespace: pod.metadata.namespace,
                         options: DeleteOptions(gracePeriodSeconds: 0, preconditionUID: pod.metadata.uid))
+                    volumes.tearDown(pod.metadata.uid)
                 }
                 return
             }
+            guard try await setUpVolumes(pod, rt) else { return }
             let probes = state.withLock { $0.probes }
             let actions = PodSync.compute(pod: pod, runtime: rt, probes: probes)
             // A reason recorded for a container this sync does not start again no longer holds.
@@ -251,24 +271,22 @@ public final class Kubelet: Sendable {
                 pod, rt,
                 terminal: PodSync.compute(pod: pod, runtime: rt, probes: probes).killPod && !actions.createSandbox
                     && rt.containers.allSatisfy { $0.state != .running })
+            updateProbeWorkers(pod, rt, afterSync: true)
         } catch {
             log("sync \(pod.metadata.namespace)/\(pod.metadata.name): \(error)")
             queue.add(ObjectKey(pod.metadata), after: .seconds(1))
         }
     }
 
-    func gracePeriod(_ pod: CoreV1.Pod) -> Int64 {
-        pod.metadata.deletionGracePeriodSeconds ?? pod.spec.terminationGracePeriodSeconds ?? 30
-    }
-
     /// Stops every container (SIGTERM, SIGKILL after the grace period) and the sandbox.
     func terminate(_ pod: CoreV1.Pod, _ rt: RuntimePod) async throws {
-        let grace = gracePeriod(pod)
+        let ip = podIP(pod, rt)
         await withTaskGroup(of: Void.self) { g in
             for c in rt.containers where c.state == .running || c.state == .created {
                 g.addTask {
-                    self.events.normal(pod, reason: "Killing", note: "Stopping container \(c.name)")
-                    try? await self.runtime.stopContainer(c.id, timeout: grace)
+                    try? await self.killContainer(
+                        pod, id: c.id, name: c.name, running: c.state == .running,
+                        note: "Stopping container \(c.name)", podIP: ip)
                 }
             }
         }
@@ -280,8 +298,10 @@ public final class Kubelet: Sendable {
             try await terminate(pod, rt)
         } else {
             for k in a.containersToKill {
-                events.normal(pod, reason: "Killing", note: k.message)
-                try await runtime.stopContainer(k.id, timeout: gracePeriod(pod))
+                let running = rt.containers.first { $0.id == k.id }?.state == .running
+                try await killContainer(
+                    pod, id: k.id, name: k.name, running: running, note: k.message, reason: k.reason,
+                    podIP: podIP(pod, rt))
             }
         }
         var sandboxID = a.sandboxID
@@ -374,7 +394,9 @@ public final class Kubelet: Sendable {
             events.warning(pod, reason: "Failed", note: "Error: \(error)")
             return
         }
-        let config = RuntimeConfigs.containerConfig(c, pod, restartCount: restartCount, image: imageRef, env: env)
+        guard let mounts = containerMounts(c, pod, podIPs, env) else { return }
+        let config = RuntimeConfigs.containerConfig(
+            c, pod, restartCount: restartCount, image: imageRef, env: env, mounts: mounts)
         let id: String
         do {
             try FileManager.default.createDirectory(
@@ -395,6 +417,7 @@ public final class Kubelet: Sendable {
         }
         setWaiting(pod, c.name, nil)
         events.normal(pod, reason: "Started", note: "Started container \(c.name)")
+        _ = await runPostStart(c, pod, id: id, podIP: podIPs.first ?? "")
     }
 
     /// The pull policy's default: Always for `:latest` or an untagged image, else IfNotPresent.

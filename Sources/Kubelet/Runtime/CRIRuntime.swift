@@ -138,6 +138,18 @@ public final class CRIRuntime: ContainerRuntime {
         return try await runtime.execSync(r, options: o)
     }
 
+    public func exec(_ request: Runtime_V1_ExecRequest) async throws -> String {
+        try await runtime.exec(request, options: options).url
+    }
+
+    public func attach(_ request: Runtime_V1_AttachRequest) async throws -> String {
+        try await runtime.attach(request, options: options).url
+    }
+
+    public func portForward(_ request: Runtime_V1_PortForwardRequest) async throws -> String {
+        try await runtime.portForward(request, options: options).url
+    }
+
     public func pullImage(
         _ image: Runtime_V1_ImageSpec, auth: Runtime_V1_AuthConfig?, sandboxConfig: Runtime_V1_PodSandboxConfig?
     ) async throws -> String {

@@ -23,6 +23,10 @@ public protocol ContainerRuntime: Sendable {
     func listContainers() async throws -> [Runtime_V1_Container]
     func containerStatus(_ id: String) async throws -> Runtime_V1_ContainerStatus
     func execSync(_ id: String, command: [String], timeout: Int64) async throws -> Runtime_V1_ExecSyncResponse
+    /// The URL of the runtime's streaming server that serves this exec, attach or port-forward once.
+    func exec(_ request: Runtime_V1_ExecRequest) async throws -> String
+    func attach(_ request: Runtime_V1_AttachRequest) async throws -> String
+    func portForward(_ request: Runtime_V1_PortForwardRequest) async throws -> String
 
     /// Pulls an image; returns its reference (digest).
     func pullImage(

@@ -89,6 +89,9 @@ public struct PodStatusBuilder: Sendable {
             }
             return c
         }
+        let spec = pod.spec
+        TerminationMessage.limit(
+            &s, containers: spec.initContainers.count + spec.containers.count + spec.ephemeralContainers.count)
         return s
     }
 

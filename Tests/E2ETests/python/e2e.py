@@ -1018,6 +1018,41 @@ def operator(args):
             print(out[-4000:])
 
 
+def streams(args):
+    """The official client's exec (WebSocket, channel protocol) and port-forward against a running
+    pod `web` that serves `hello-from-pod` on 8080 in the given namespace."""
+    from kubernetes import client as k, config
+    from kubernetes.stream import stream, portforward
+    config.load_kube_config(args.kubeconfig)
+    core = k.CoreV1Api()
+    ns = args.namespace
+    out = stream(core.connect_get_namespaced_pod_exec, "web", ns, command=["sh", "-c", "echo py-out; echo py-err >&2"],
+                 stderr=True, stdin=False, stdout=True, tty=False)
+    check(out == "py-out\npy-err\n", f"exec output: {out!r}")
+    resp = stream(core.connect_get_namespaced_pod_exec, "web", ns, command=["sh", "-c", "read x; echo got-$x; exit 7"],
+                  stderr=True, stdin=True, stdout=True, tty=False, _preload_content=False)
+    resp.write_stdin("abc\n")
+    got = ""
+    deadline = time.time() + 20
+    while resp.is_open() and time.time() < deadline:
+        resp.update(timeout=1)
+        got += resp.read_stdout()
+    check(got.strip() == "got-abc", f"exec with stdin: {got!r}")
+    check(resp.returncode == 7, f"exit code {resp.returncode}")
+    pf = portforward(core.connect_get_namespaced_pod_portforward, "web", ns, ports="8080")
+    sock = pf.socket(8080)
+    sock.setblocking(True)
+    sock.sendall(b"GET /index.html HTTP/1.0\r\nHost: web\r\n\r\n")
+    data = b""
+    while True:
+        chunk = sock.recv(4096)
+        if not chunk:
+            break
+        data += chunk
+    sock.close()
+    check(data.startswith(b"HTTP/1.") and data.endswith(b"hello-from-pod\n"), f"port-forward answer: {data[-200:]!r}")
+
+
 if __name__ == "__main__":
     ap = argparse.ArgumentParser()
     ap.add_argument("mode")
@@ -1031,7 +1066,7 @@ if __name__ == "__main__":
     a = ap.parse_args()
     {"client": client, "controllers": controllers, "recorded": recorded, "fuzz": fuzz, "writer": writer,
      "custom": custom, "operator": operator, "conversion": conversion, "apply": apply_checks,
-     "admission": admission, "aggregation": aggregation}[a.mode](a)
+     "admission": admission, "aggregation": aggregation, "streams": streams}[a.mode](a)
     for f in failures[:50]:
         print("FAIL:", f)
     print(f"{len(failures)} failures")

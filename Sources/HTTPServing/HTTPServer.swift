@@ -251,6 +251,15 @@ final class HTTPRequestHandler: ChannelInboundHandler, RemovableChannelHandler {
                     h.write(resp, keepAlive: keepAlive, context: ctx)
                     h.finished(context: ctx)
                 }
+            case .upgrade(let run):
+                let upgraded = loop.makePromise(of: ChannelByteStream.self)
+                loop.execute {
+                    let (h, ctx) = bound.value
+                    h.upgrade(resp, context: ctx, promise: upgraded)
+                }
+                guard let stream = try? await upgraded.futureResult.get() else { return }
+                await run(stream)
+                await stream.close()
             case .stream(let chunks):
                 loop.execute {
                     let (h, ctx) = bound.value
@@ -277,6 +286,47 @@ final class HTTPRequestHandler: ChannelInboundHandler, RemovableChannelHandler {
                 }
             }
         }
+    }
+
+    /// Writes the 101 head, then takes HTTP off the connection: the codec and this handler leave
+    /// the pipeline and a `ChannelByteStream` reads what follows.
+    private func upgrade(
+        _ resp: HTTPResponse, context: ChannelHandlerContext, promise: EventLoopPromise<ChannelByteStream>
+    ) {
+        guard active, !isHTTP2 else {
+            if active {
+                write(HTTPResponse(status: .badRequest), keepAlive: true, context: context)
+                finished(context: context)
+            }
+            promise.fail(ByteStreamClosed())
+            return
+        }
+        writeHead(resp, keepAlive: true, context: context, contentLength: nil)
+        let channel = context.channel
+        context.writeAndFlush(wrapOutboundOut(.end(nil))).flatMapThrowing {
+            let ops = channel.pipeline.syncOperations
+            if let c = try? ops.context(handlerType: HTTPServerPipelineHandler.self) {
+                ops.removeHandler(context: c, promise: nil)
+            }
+            if let c = try? ops.context(handlerType: HTTPServerProtocolErrorHandler.self) {
+                ops.removeHandler(context: c, promise: nil)
+            }
+            if let c = try? ops.context(handlerType: NIOHTTPResponseHeadersValidator.self) {
+                ops.removeHandler(context: c, promise: nil)
+            }
+            if let c = try? ops.context(handlerType: HTTPResponseEncoder.self) {
+                ops.removeHandler(context: c, promise: nil)
+            }
+            if let c = try? ops.context(handlerType: ByteToMessageHandler<HTTPRequestDecoder>.self) {
+                ops.removeHandler(context: c, promise: nil)
+            }
+            if let c = try? ops.context(handlerType: HTTPRequestHandler.self) {
+                ops.removeHandler(context: c, promise: nil)
+            }
+            let stream = try ChannelByteStream(channel: channel)
+            channel.read()
+            return stream
+        }.cascade(to: promise)
     }
 
     private func finished(context: ChannelHandlerContext) {

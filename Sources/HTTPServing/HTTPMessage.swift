@@ -62,7 +62,7 @@ public struct HTTPRequest: Sendable {
         query = q
     }
 
-    static func percentDecode(_ s: Substring, plusIsSpace: Bool) -> String {
+    public static func percentDecode(_ s: Substring, plusIsSpace: Bool) -> String {
         guard s.utf8.contains(where: { $0 == UInt8(ascii: "%") || (plusIsSpace && $0 == UInt8(ascii: "+")) }) else {
             return String(s)
         }
@@ -99,6 +99,10 @@ public struct HTTPResponse: Sendable {
         case bytes([UInt8])
         /// Chunks written and flushed as they arrive; the response ends when the stream ends.
         case stream(AsyncStream<[UInt8]>)
+        /// The head (status 101 and its headers) ends HTTP on this connection: the closure gets its
+        /// raw bytes both ways and the connection closes when it returns. HTTP/1.1 only; on an
+        /// HTTP/2 stream the request is answered 400.
+        case upgrade(@Sendable (any ByteStream) async -> Void)
     }
 
     public var status: HTTPResponseStatus

@@ -1,0 +1,281 @@
+import APICore
+import APIMachinery
+import CRI
+import ControllerRuntime
+import Foundation
+import HTTPServing
+import NIOCore
+import NIOHTTP1
+import NIOPosix
+import NIOSSL
+
+/// The kubelet's HTTPS port (10250): health, the pods it runs, container logs, and exec, attach and
+/// port-forward, each handed to the runtime's streaming server and proxied byte for byte. Clients
+/// authenticate with a certificate from the cluster's client CA (the API server's kubelet client
+/// certificate); anyone else gets 401.
+public final class KubeletServer: Sendable {
+    public struct Options: Sendable {
+        public var address = "0.0.0.0"
+        public var port = 10250
+        public var certPEM: String
+        public var keyPEM: String
+        /// The CA whose client certificates are accepted; nil accepts any client (tests only).
+        public var clientCAPEM: String?
+
+        public init(certPEM: String, keyPEM: String, clientCAPEM: String?) {
+            self.certPEM = certPEM
+            self.keyPEM = keyPEM
+            self.clientCAPEM = clientCAPEM
+        }
+    }
+
+    let options: Options
+    let server: HTTPServer
+    let group: MultiThreadedEventLoopGroup
+
+    public init(kubelet: Kubelet, options: Options) {
+        self.options = options
+        group = MultiThreadedEventLoopGroup(numberOfThreads: 1)
+        server = HTTPServer(
+            responder: KubeletHandler(
+                kubelet: kubelet, requireClientCertificate: options.clientCAPEM != nil, group: group),
+            maxBodyBytes: 1 << 20, threads: 1)
+    }
+
+    /// Starts listening; returns the bound port.
+    public func start() async throws -> Int {
+        let chain = try NIOSSLCertificate.fromPEMBytes(Array(options.certPEM.utf8))
+        let key = try NIOSSLPrivateKey(bytes: Array(options.keyPEM.utf8), format: .pem)
+        let cas = try options.clientCAPEM.map { try NIOSSLCertificate.fromPEMBytes(Array($0.utf8)) } ?? []
+        return try await server.start(
+            host: options.address, port: options.port,
+            tls: HTTPServer.TLS(certificateChain: chain, privateKey: key, clientCAs: cas))
+    }
+
+    public func stop() async {
+        await server.stop()
+        try? await group.shutdownGracefully()
+    }
+}
+
+/// The kubelet server's routes.
+struct KubeletHandler: HTTPResponder {
+    let kubelet: Kubelet
+    let requireClientCertificate: Bool
+    let group: any EventLoopGroup
+
+    public func tooLarge(_ request: HTTPRequest) -> HTTPResponse { Self.text(.payloadTooLarge, "request too large") }
+
+    static func text(_ status: HTTPResponseStatus, _ s: String) -> HTTPResponse {
+        HTTPResponse(status: status, contentType: "text/plain; charset=utf-8", bytes: Array(s.utf8))
+    }
+
+    public func respond(to request: HTTPRequest) async -> HTTPResponse {
+        if requireClientCertificate, case .none = request.identity { return Self.text(.unauthorized, "Unauthorized") }
+        let parts = request.path.split(separator: "/").map(String.init)
+        guard let first = parts.first else { return Self.text(.notFound, "404 page not found") }
+        switch (first, parts.count) {
+        case ("healthz", 1):
+            return Self.text(.ok, "ok")
+        case ("pods", 1):
+            var list = CoreV1.PodList()
+            list.apiVersion = "v1"
+            list.kind = "PodList"
+            list.items = kubelet.informer.store.list()
+            var w = JSONWriter()
+            list.encodeJSON(&w)
+            return HTTPResponse(status: .ok, contentType: "application/json", bytes: w.bytes)
+        case ("containerLogs", 4):
+            return await containerLogs(namespace: parts[1], pod: parts[2], container: parts[3], request)
+        case ("exec", 4), ("exec", 5), ("attach", 4), ("attach", 5):
+            return await stream(
+                first, namespace: parts[1], pod: parts[2], uid: parts.count == 5 ? parts[3] : nil,
+                container: parts[parts.count - 1], request)
+        case ("portForward", 3), ("portForward", 4):
+            return await portForward(
+                namespace: parts[1], pod: parts[2], uid: parts.count == 4 ? parts[3] : nil, request)
+        default:
+            return Self.text(.notFound, "404 page not found")
+        }
+    }
+
+    // MARK: Lookups
+
+    func pod(_ namespace: String, _ name: String, uid: String? = nil) -> CoreV1.Pod? {
+        kubelet.informer.store.get(ObjectKey(namespace: namespace, name: name)).flatMap {
+            uid == nil || $0.metadata.uid == uid ? $0 : nil
+        }
+    }
+
+    func runtimePod(_ uid: String) -> RuntimePod? { kubelet.state.withLock { $0.snapshot[uid] } }
+
+    // MARK: Logs
+
+    func containerLogs(namespace: String, pod name: String, container: String, _ request: HTTPRequest) async
+        -> HTTPResponse
+    {
+        let opts: LogOptions
+        do {
+            opts = try LogOptions(query: request.query, now: kubelet.wallClock())
+        } catch {
+            return Self.text(.badRequest, "\(error)")
+        }
+        guard let pod = pod(namespace, name) else {
+            return Self.text(.notFound, "pod \"\(name)\" in namespace \"\(namespace)\" not found")
+        }
+        let all = pod.spec.initContainers + pod.spec.containers
+        guard all.contains(where: { $0.name == container }) else {
+            return Self.text(.notFound, "container \"\(container)\" in pod \"\(name)\" is not available")
+        }
+        let instances = runtimePod(pod.metadata.uid)?.instances(of: container) ?? []
+        let chosen: RuntimeContainer
+        if opts.previous {
+            guard instances.count > 1 else {
+                return Self.text(
+                    .badRequest, "previous terminated container \"\(container)\" in pod \"\(name)\" not found")
+            }
+            chosen = instances[1]
+        } else {
+            guard let current = instances.first else {
+                let reason = kubelet.state.withLock { $0.waiting[pod.metadata.uid]?[container]?.reason }
+                return Self.text(
+                    .badRequest,
+                    "container \"\(container)\" in pod \"\(name)\" is waiting to start: \(reason ?? "ContainerCreating")"
+                )
+            }
+            chosen = current
+        }
+        let path =
+            RuntimeConfigs.podLogDir(pod, in: kubelet.options.podLogsDir) + "/\(container)/\(chosen.restartCount).log"
+        let uid = pod.metadata.uid
+        let id = chosen.id
+        let follow = opts.follow && !opts.previous && chosen.state == .running
+        var o = opts
+        o.follow = follow
+        let streamer = LogStreamer(path: path, options: o) { [kubelet] in
+            kubelet.state.withLock { s in
+                s.snapshot[uid]?.containers.contains { $0.id == id && $0.state == .running } ?? false
+            }
+        }
+        return HTTPResponse(
+            status: .ok, headers: ["Content-Type": "text/plain"], body: .stream(streamer.stream()))
+    }
+
+    // MARK: Exec, attach, port-forward
+
+    static func flag(_ q: [String: String], _ k: String) -> Bool { q[k] == "1" || q[k] == "true" }
+
+    /// The repeated `command` parameters of a request, in order.
+    static func commands(_ uri: String) -> [String] {
+        guard let q = uri.split(separator: "?", maxSplits: 1).dropFirst().first else { return [] }
+        return q.split(separator: "&").compactMap { pair -> String? in
+            let kv = pair.split(separator: "=", maxSplits: 1, omittingEmptySubsequences: false)
+            guard kv[0] == "command" else { return nil }
+            return HTTPRequest.percentDecode(kv.count > 1 ? kv[1] : "", plusIsSpace: true)
+        }
+    }
+
+    func stream(
+        _ kind: String, namespace: String, pod name: String, uid: String?, container: String, _ request: HTTPRequest
+    ) async -> HTTPResponse {
+        guard let pod = pod(namespace, name, uid: uid) else {
+            return Self.text(.notFound, "pod \"\(name)\" in namespace \"\(namespace)\" not found")
+        }
+        guard
+            let c = runtimePod(pod.metadata.uid)?.instances(of: container).first(where: { $0.state == .running })
+        else {
+            return Self.text(.notFound, "container not found (\"\(container)\")")
+        }
+        let q = request.query
+        let url: String
+        do {
+            if kind == "exec" {
+                var r = Runtime_V1_ExecRequest()
+                r.containerID = c.id
+                r.cmd = Self.commands(request.uri)
+                r.stdin = Self.flag(q, "input")
+                r.stdout = Self.flag(q, "output")
+                r.stderr = Self.flag(q, "error")
+                r.tty = Self.flag(q, "tty")
+                guard !r.cmd.isEmpty else { return Self.text(.badRequest, "you must specify at least 1 command") }
+                url = try await kubelet.runtime.exec(r)
+            } else {
+                var r = Runtime_V1_AttachRequest()
+                r.containerID = c.id
+                r.stdin = Self.flag(q, "input")
+                r.stdout = Self.flag(q, "output")
+                r.stderr = Self.flag(q, "error")
+                r.tty = Self.flag(q, "tty")
+                url = try await kubelet.runtime.attach(r)
+            }
+        } catch {
+            return Self.text(.internalServerError, Kubelet.describe(error))
+        }
+        return await proxy(to: url, request)
+    }
+
+    func portForward(namespace: String, pod name: String, uid: String?, _ request: HTTPRequest) async -> HTTPResponse {
+        guard let pod = pod(namespace, name, uid: uid) else {
+            return Self.text(.notFound, "pod \"\(name)\" in namespace \"\(namespace)\" not found")
+        }
+        guard let sandbox = runtimePod(pod.metadata.uid)?.sandboxes.first(where: { $0.state == .ready }) else {
+            return Self.text(.notFound, "pod \"\(name)\" has no running sandbox")
+        }
+        var r = Runtime_V1_PortForwardRequest()
+        r.podSandboxID = sandbox.id
+        r.port = (request.query["port"] ?? "").split(separator: ",").compactMap { Int32($0) }
+        do {
+            return await proxy(to: try await kubelet.runtime.portForward(r), request)
+        } catch {
+            return Self.text(.internalServerError, Kubelet.describe(error))
+        }
+    }
+
+    /// Sends the request on to the runtime's streaming URL; a 101 there becomes ours and the two
+    /// connections are spliced, anything else is answered as the runtime answered.
+    func proxy(to url: String, _ request: HTTPRequest) async -> HTTPResponse {
+        guard let target = StreamTarget(url) else { return Self.text(.internalServerError, "bad streaming URL \(url)") }
+        var headers = HTTPHeaders()
+        for (k, v) in request.headers {
+            switch k.lowercased() {
+            case "host", "content-length", "authorization": continue
+            default: headers.add(name: k, value: v)
+            }
+        }
+        let backend: DialedResponse
+        do {
+            backend = try await HTTPDialer.open(
+                host: target.host, port: target.port, tls: nil, method: request.method.rawValue,
+                uri: target.pathAndQuery, headers: headers, body: request.body, group: group)
+        } catch {
+            return Self.text(.internalServerError, "streaming server: \(error)")
+        }
+        return backend.relayed()
+    }
+}
+
+/// host, port and path of an `http://host:port/path` URL.
+struct StreamTarget {
+    var host: String
+    var port: Int
+    var pathAndQuery: String
+
+    init?(_ url: String) {
+        guard url.hasPrefix("http://") else { return nil }
+        let rest = url.dropFirst("http://".count)
+        let slash = rest.firstIndex(of: "/") ?? rest.endIndex
+        let authority = rest[..<slash]
+        pathAndQuery = slash == rest.endIndex ? "/" : String(rest[slash...])
+        if authority.hasPrefix("["), let close = authority.firstIndex(of: "]") {
+            host = String(authority[authority.index(after: authority.startIndex)..<close])
+            let after = authority[authority.index(after: close)...]
+            port = after.hasPrefix(":") ? Int(after.dropFirst()) ?? 80 : 80
+        } else if let colon = authority.lastIndex(of: ":") {
+            host = String(authority[..<colon])
+            port = Int(authority[authority.index(after: colon)...]) ?? 80
+        } else {
+            host = String(authority)
+            port = 80
+        }
+    }
+}

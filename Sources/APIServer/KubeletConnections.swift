@@ -426,7 +426,7 @@ final class KubeletConnections: @unchecked Sendable {
         }
         for subset in eps.subsets {
             guard let addr = subset.addresses.first else { continue }
-            let p = subset.ports.first { $0.name == (sp.name ?? "") } ?? subset.ports.first
+            let p = subset.ports.first { $0.name == sp.name } ?? subset.ports.first
             if let p { return (addr.ip, Int(p.port)) }
         }
         throw APIError(

@@ -156,6 +156,7 @@ final class ResourceStore<T: StoredKind>: ResourceHandler, @unchecked Sendable {
         case (.get, "status"): return try await get(req)
         case (.get, "scale"), (.update, "scale"), (.patch, "scale"): return try await scale(req)
         case (.create, "binding"): return try await bind(req)
+        case (.create, "eviction"): return try await evict(req)
         case (.update, "finalize"): return try await update(req)
         default: throw APIError.notFound(groupResource, req.name)
         }

@@ -239,7 +239,7 @@ final class Router: HTTPResponder, @unchecked Sendable {
         guard server.isServed(GroupVersion(group: group, version: version)) else { throw Self.notFound }
         if !sub.isEmpty
             && (Discovery.hiddenSubresources.contains(sub) || !desc.subresources.contains(where: { $0.name == sub }))
-            && !(desc.resource == "pods" && sub == "binding")
+            && !(desc.resource == "pods" && (sub == "binding" || sub == "eviction"))
         {
             throw Self.notFound
         }
@@ -259,7 +259,9 @@ final class Router: HTTPResponder, @unchecked Sendable {
         case .GET, .HEAD:
             verb = name.isEmpty ? (isWatch ? .watch : .list) : (isWatch ? .watch : .get)
         case .POST:
-            guard name.isEmpty || sub == "binding" else { throw APIError.methodNotAllowed() }
+            guard name.isEmpty || sub == "binding" || (sub == "eviction" && desc.resource == "pods") else {
+                throw APIError.methodNotAllowed()
+            }
             verb = .create
         case .PUT:
             guard !name.isEmpty else { throw APIError.methodNotAllowed() }

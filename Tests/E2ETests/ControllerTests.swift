@@ -473,6 +473,59 @@ extension ControllerTests {
     }
 }
 
+extension ControllerTests {
+    @Test("eviction honours a PodDisruptionBudget: 429 with the budget's cause, 201 and the pod deleted when it allows")
+    func eviction() throws {
+        let ns = try c.namespace("evict")
+        try c.kubectl(["-n", ns, "create", "deployment", "app", "--image=busybox", "--replicas=2"])
+        try eventually("2 pods") { try items(["-n", ns, "get", "pods"]).count == 2 }
+        try runPods(ns)
+        try c.kubectl(["-n", ns, "create", "pdb", "app", "--selector=app=app", "--min-available=2"])
+        try eventually("the budget counts 2 healthy pods and allows no disruption") {
+            let b = try c.json(["-n", ns, "get", "pdb", "app"])
+            return dig(b, "status", "currentHealthy") as? Int == 2
+                && dig(b, "status", "disruptionsAllowed") as? Int == 0
+                && dig(b, "status", "observedGeneration") as? Int == dig(b, "metadata", "generation") as? Int
+        }
+        let pods = try items(["-n", ns, "get", "pods"]).compactMap { dig($0, "metadata", "name") as? String }.sorted()
+        func evict(_ pod: String, as name: String? = nil) throws -> TestCluster.Result {
+            let file = c.dataDir + "/eviction-\(UUID().uuidString).json"
+            let body =
+                #"{"apiVersion":"policy/v1","kind":"Eviction","metadata":{"name":"\#(name ?? pod)","namespace":"\#(ns)"}}"#
+            try body.write(toFile: file, atomically: true, encoding: .utf8)
+            return try c.kubectl(
+                ["create", "--raw", "/api/v1/namespaces/\(ns)/pods/\(pod)/eviction", "-f", file], check: false)
+        }
+        let refused = try evict(pods[0])
+        #expect(refused.status != 0)
+        #expect(
+            refused.err.contains("(TooManyRequests)")
+                && refused.err.contains("Cannot evict pod as it would violate the pod's disruption budget."),
+            "\(refused.err)")
+        #expect(try items(["-n", ns, "get", "pods"]).allSatisfy { dig($0, "metadata", "deletionTimestamp") == nil })
+        let mismatch = try evict(pods[0], as: "other")
+        #expect(mismatch.err.contains("name in URL does not match name in Eviction object"), "\(mismatch.err)")
+
+        try c.kubectl(["-n", ns, "patch", "pdb", "app", "--type=merge", "-p", #"{"spec":{"minAvailable":1}}"#])
+        try eventually("the budget allows one disruption") {
+            dig(try c.json(["-n", ns, "get", "pdb", "app"]), "status", "disruptionsAllowed") as? Int == 1
+        }
+        let allowed = try evict(pods[0])
+        #expect(allowed.status == 0, "\(allowed.err)")
+        #expect(allowed.out.contains("\"status\":\"Success\""), "\(allowed.out)")
+        try eventually("the evicted pod is going") {
+            let out = try c.kubectl(["-n", ns, "get", "pod", pods[0], "--ignore-not-found", "-o", "json"]).out
+            guard !out.isEmpty else { return true }
+            let p = try JSONSerialization.jsonObject(with: Data(out.utf8))
+            return dig(p, "metadata", "deletionTimestamp") != nil
+        }
+        // The budget was charged at once: the other pod may not go too.
+        let second = try evict(pods[1])
+        #expect(second.err.contains("(TooManyRequests)"), "\(second.err)")
+        try c.kubectl(["delete", "namespace", ns, "--wait=false"])
+    }
+}
+
 /// The controller manager as its own process, against an API server alone, with short node timeouts.
 @Suite("node lifecycle end to end", .serialized)
 struct NodeLifecycleE2ETests {

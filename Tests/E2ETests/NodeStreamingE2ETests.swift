@@ -123,6 +123,10 @@ extension NodeE2ETests {
             try c.kubectl(["cp", "web:/tmp/copied-\(version)", dir + "/cp-back-\(version)"], version: version)
             #expect(try String(contentsOfFile: dir + "/cp-back-\(version)", encoding: .utf8) == payload)
         }
+        // Service links: the kubernetes service's variables are in every container's environment.
+        let kubeIP = try c.kubectl(["get", "service", "kubernetes", "-o", "jsonpath={.spec.clusterIP}"]).out
+        #expect(try c.kubectl(["exec", "web", "--", "printenv", "KUBERNETES_SERVICE_HOST"]).out == kubeIP)
+        #expect(try c.kubectl(["exec", "web", "--", "printenv", "KUBERNETES_PORT_443_TCP_PROTO"]).out == "tcp")
         let missing = try c.kubectl(["exec", "web", "-c", "nope", "--", "true"], check: false)
         #expect(
             missing.status != 0 && missing.err.contains("container nope is not valid for pod web"), "\(missing.err)")

@@ -56,6 +56,8 @@ public final class Kubelet: Sendable {
     let client: KubeClient
     let runtime: any ContainerRuntime
     let informer: Informer<CoreV1.Pod>
+    /// Every Service, for the containers' service environment variables.
+    let services: Informer<CoreV1.Service>
     let queue = WorkQueue<ObjectKey>(name: "kubelet-pods")
     let events: EventRecorder
     let state = Mutex(State())
@@ -74,6 +76,7 @@ public final class Kubelet: Sendable {
         self.log = log
         self.wallClock = wallClock
         informer = Informer(client: client, fieldSelector: "spec.nodeName=\(options.nodeName)")
+        services = Informer(client: client)
         events = EventRecorder(client: client, controller: "kubelet", instance: options.nodeName)
         volumes = VolumeManager(
             root: options.rootDirectory, client: client, events: events, hostIPs: options.hostIPs,
@@ -107,6 +110,7 @@ public final class Kubelet: Sendable {
         informer.addHandler { [queue] ev in queue.add(ObjectKey(ev.object.metadata)) }
         await withTaskGroup(of: Void.self) { g in
             g.addTask { await self.informer.run() }
+            g.addTask { await self.services.run() }
             g.addTask {
                 await self.informer.waitForSync()
                 await self.resyncVolumesLoop()
@@ -125,6 +129,8 @@ public final class Kubelet: Sendable {
             for _ in 0..<options.workers {
                 g.addTask {
                     await self.informer.waitForSync()
+                    // Containers start with their service variables: services are read first.
+                    await self.services.waitForSync()
                     while let key = await self.queue.get() {
                         if let pod = self.informer.store.get(key) { await self.sync(pod) }
                         self.queue.done(key)
@@ -461,7 +467,7 @@ public final class Kubelet: Sendable {
         events.normal(pod, reason: "Pulling", note: "Pulling image \"\(c.image)\"")
         let started = ContinuousClock.now
         do {
-            let ref = try await runtime.pullImage(spec, auth: nil, sandboxConfig: sandboxConfig)
+            let ref = try await pull(spec, pod, sandboxConfig)
             let took = ContinuousClock.now - started
             let size = (try? await runtime.imageStatus(spec))?.size ?? 0
             let secs = String(
@@ -482,6 +488,43 @@ public final class Kubelet: Sendable {
             queue.add(ObjectKey(pod.metadata), after: .seconds(1))
             return nil
         }
+    }
+
+    /// Pulls with each matching credential of the pod's `imagePullSecrets` in turn (anonymously when
+    /// none matches), as upstream does; the last failure is the one reported.
+    func pull(_ spec: Runtime_V1_ImageSpec, _ pod: CoreV1.Pod, _ sandboxConfig: Runtime_V1_PodSandboxConfig)
+        async throws -> String
+    {
+        var credentials: [PullSecrets.Credential] = []
+        var missing: [String] = []
+        for ref in pod.spec.imagePullSecrets where !ref.name.isEmpty {
+            if let secret = try? await optionalGet(CoreV1.Secret.self, ref.name, pod.metadata.namespace) {
+                credentials += PullSecrets.credentials(secret).filter {
+                    PullSecrets.matches($0.registry, image: spec.image)
+                }
+            } else {
+                missing.append("\"\(ref.name)\"")
+            }
+        }
+        if !missing.isEmpty {
+            events.warning(
+                pod, reason: "FailedToRetrieveImagePullSecret",
+                note:
+                    "Unable to retrieve some image pull secrets (\(missing.joined(separator: ", "))); attempting to pull the image may not succeed."
+            )
+        }
+        guard !credentials.isEmpty else {
+            return try await runtime.pullImage(spec, auth: nil, sandboxConfig: sandboxConfig)
+        }
+        var last: (any Error)?
+        for c in credentials {
+            do {
+                return try await runtime.pullImage(spec, auth: PullSecrets.auth(c), sandboxConfig: sandboxConfig)
+            } catch {
+                last = error
+            }
+        }
+        throw last!
     }
 
     /// The container's environment, with ConfigMap and Secret values read from the API.
@@ -532,8 +575,11 @@ public final class Kubelet: Sendable {
                 resolved[e.name] = Self.resourceValue(ref, c)
             }
         }
+        let serviceEnv = ServiceEnvironment.variables(
+            services.store.list(), namespace: ns, enableServiceLinks: pod.spec.enableServiceLinks ?? true)
         return RuntimeConfigs.environment(
-            c, pod, podIPs: podIPs, hostIPs: options.hostIPs, fromSources: fromSources, resolved: resolved)
+            c, pod, podIPs: podIPs, hostIPs: options.hostIPs, fromSources: fromSources, resolved: resolved,
+            serviceEnv: serviceEnv)
     }
 
     func optionalGet<T: KubeObject>(_: T.Type, _ name: String, _ ns: String) async throws -> T? {

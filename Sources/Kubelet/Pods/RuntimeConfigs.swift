@@ -167,10 +167,12 @@ public enum RuntimeConfigs {
     /// `resolved` (name → value), looked up by the caller.
     public static func environment(
         _ c: CoreV1.Container, _ pod: CoreV1.Pod, podIPs: [String], hostIPs: [String],
-        fromSources: [(String, String)] = [], resolved: [String: String] = [:]
+        fromSources: [(String, String)] = [], resolved: [String: String] = [:], serviceEnv: [String: String] = [:]
     ) -> [(String, String)] {
         var out: [(String, String)] = fromSources
-        var values: [String: String] = Dictionary(fromSources, uniquingKeysWith: { _, b in b })
+        // Service variables may be referenced by $(VAR) and come last, unless the container sets them.
+        var values = serviceEnv
+        for (k, v) in fromSources { values[k] = v }
         func set(_ k: String, _ v: String) {
             if let i = out.firstIndex(where: { $0.0 == k }) { out[i].1 = v } else { out.append((k, v)) }
             values[k] = v
@@ -186,6 +188,8 @@ public enum RuntimeConfigs {
                 set(e.name, expand(e.value, values))
             }
         }
+        let set = Set(out.map(\.0))
+        for (k, v) in serviceEnv.sorted(by: { $0.key < $1.key }) where !set.contains(k) { out.append((k, v)) }
         return out
     }
 

@@ -46,6 +46,7 @@ var targets: [Target] = [
         dependencies: [
             "KubernetesAPI", "APIServer", "KubeClient", "ControllerRuntime", "Controllers", "Scheduler", "Kubelet",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            .product(name: "Crypto", package: "swift-crypto"),
         ],
         path: "Sources/k8swift"
     ),

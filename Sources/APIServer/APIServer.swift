@@ -22,6 +22,8 @@ public struct APIServerConfig: Sendable {
     public var tlsPrivateKeyFile: String? = nil
     public var clientCAFile: String? = nil
     public var tokenAuthFile: String? = nil
+    /// The secret part of the node join token (`<data-dir>/token`): agents present it as a bearer token.
+    public var agentToken: String? = nil
     /// Audit logging: both set, or none.
     public var auditPolicyFile: String? = nil
     public var auditLogPath: String? = nil
@@ -93,7 +95,12 @@ public final class APIServer: @unchecked Sendable {
         for s in context.stores.values {
             if let f = (s as? any CacheOwner)?.feedable { context.feeder.register(f) }
         }
-        let tokens = try Self.loadTokens(config.tokenAuthFile)
+        var tokens = try Self.loadTokens(config.tokenAuthFile)
+        if let t = config.agentToken, !t.isEmpty {
+            // Agents act as nodes; until RBAC they are masters too, as the built-in kubelet is.
+            tokens[t] = UserInfo(
+                name: "k8swift-agent", groups: ["system:nodes", "system:masters", "system:authenticated"])
+        }
         router = Router(server: context, config: config, tokens: tokens, metrics: Metrics())
         switch (config.auditPolicyFile, config.auditLogPath) {
         case (let policy?, let path?): router.audit = try AuditLog(policyFile: policy, logPath: path)

@@ -154,6 +154,9 @@ final class ResourceStore<T: StoredKind>: ResourceHandler, @unchecked Sendable {
         case (.delete, ""): return try await delete(req)
         case (.deletecollection, ""): return try await deleteCollection(req)
         case (.get, "status"): return try await get(req)
+        case (.get, "ephemeralcontainers") where groupResource.resource == "pods": return try await get(req)
+        case (.update, "ephemeralcontainers") where groupResource.resource == "pods": return try await update(req)
+        case (.patch, "ephemeralcontainers") where groupResource.resource == "pods": return try await patch(req)
         case (.get, "scale"), (.update, "scale"), (.patch, "scale"): return try await scale(req)
         case (.create, "binding"): return try await bind(req)
         case (.create, "eviction"): return try await evict(req)
@@ -615,6 +618,11 @@ final class ResourceStore<T: StoredKind>: ResourceHandler, @unchecked Sendable {
         obj.metadata.generation = old.metadata.generation
         obj.metadata.resourceVersion = old.metadata.resourceVersion
         obj.metadata.selfLink = ""
+        if subresource == "ephemeralcontainers", let pod = obj as? CoreV1.Pod, let was = old as? CoreV1.Pod {
+            let (updated, errs) = EphemeralContainers.update(pod, old: was)
+            if !errs.isEmpty { throw APIError.invalid(groupKind, was.metadata.name, errs) }
+            return updated as! T
+        }
         if subresource == "status" || subresource == "approval" {
             // Only status changes: everything else comes from the stored object.
             let status = try JSONSurgery.value(obj, key: "status", codec: storageCodec)

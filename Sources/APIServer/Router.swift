@@ -239,7 +239,7 @@ final class Router: HTTPResponder, @unchecked Sendable {
         guard server.isServed(GroupVersion(group: group, version: version)) else { throw Self.notFound }
         if !sub.isEmpty
             && (Discovery.hiddenSubresources.contains(sub) || !desc.subresources.contains(where: { $0.name == sub }))
-            && !(desc.resource == "pods" && (sub == "binding" || sub == "eviction"))
+            && !(desc.resource == "pods" && ["binding", "eviction", "ephemeralcontainers"].contains(sub))
         {
             throw Self.notFound
         }

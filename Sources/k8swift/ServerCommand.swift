@@ -163,15 +163,23 @@ struct APIServerFlags: ParsableArguments {
 
     var dataDirectory: String { dataDir ?? (getuid() == 0 ? "/var/lib/k8swift" : NSHomeDirectory() + "/.k8swift") }
 
-    func run(defaultKubeconfig: Bool, components: @escaping @Sendable (APIServer) async throws -> Void = { _ in })
+    func run(
+        defaultKubeconfig: Bool, agentToken: String? = nil,
+        components: @escaping @Sendable (APIServer) async throws -> Void = { _ in }
+    )
         async throws
     {
-        let server = try APIServer(config: config(defaultKubeconfig: defaultKubeconfig))
+        var c = config(defaultKubeconfig: defaultKubeconfig)
+        c.agentToken = agentToken
+        let server = try APIServer(config: c)
         do {
             try await server.start()
         } catch {
             FileHandle.standardError.write(Data("k8swift: \(error)\n".utf8))
             throw ExitCode(1)
+        }
+        if let agentToken, let ca = server.rootCAPEM {
+            try NodeToken(caPEM: ca, secret: agentToken).write(to: dataDirectory + "/token")
         }
         print("k8swift API server listening on https://\(bindAddress):\(server.port)")
         if let kc = server.kubeconfigPath { print("kubeconfig: \(kc)") }
@@ -238,6 +246,11 @@ struct Server: AsyncParsableCommand {
         help: "A flag for the built-in scheduler, as k3s takes it: name=value (repeatable).")
     var schedulerArgs: [String] = []
     @Option(
+        name: .customLong("token"),
+        help: "The secret agents join with (default: the one in <data-dir>/token, made on first start).")
+    var token: String?
+
+    @Option(
         name: .customLong("kubelet-arg"),
         help: "A flag for the built-in kubelet, as k3s takes it: name=value (repeatable).")
     var kubeletArgs: [String] = []
@@ -254,7 +267,8 @@ struct Server: AsyncParsableCommand {
         let sched = try Self.schedulerConfiguration(schedulerArgs, sharedStore: !flags.etcdServers.isEmpty)
         let node = try Self.kubeletOptions(
             kubeletArgs, dataDir: flags.dataDirectory, serviceCIDR: flags.serviceClusterIPRange)
-        try await flags.run(defaultKubeconfig: true) { server in
+        let token = try NodeToken.secret(dataDir: flags.dataDirectory, given: self.token)
+        try await flags.run(defaultKubeconfig: true, agentToken: token) { server in
             try await withThrowingTaskGroup(of: Void.self) { group in
                 if !disabled.contains(.controllerManager) {
                     group.addTask { try await Self.runControllerManager(in: server, flags: kcm) }

@@ -11,7 +11,7 @@ struct K8swift: AsyncParsableCommand {
         version: K8swiftVersion.full,
         subcommands: [
             Version.self, Server.self, KubeAPIServer.self, KubeControllerManager.self, KubeSchedulerCommand.self,
-            KubeletCommand.self,
+            KubeletCommand.self, AgentCommand.self,
         ]
     )
 }
@@ -81,6 +81,10 @@ do {
         try await kcm.run()
     } else if let scheduler = command as? KubeSchedulerCommand {
         try await scheduler.run()
+    } else if let kubelet = command as? KubeletCommand {
+        try await kubelet.run()
+    } else if let agent = command as? AgentCommand {
+        try await agent.run()
     } else {
         var sync = command
         try sync.run()

@@ -154,6 +154,49 @@ struct KubectlMoreTests {
         #expect(gate.status == 1)
         #expect(gate.err.contains("unrecognized feature gate: NoSuchGate"))
     }
+
+    @Test("pods/ephemeralcontainers: kubectl debug adds one; changing or removing one, or a duplicate name, is refused")
+    func ephemeralContainers() throws {
+        let ns = try c.namespace("debug")
+        try c.kubectl(["-n", ns, "run", "app", "--image=busybox", "--", "sleep", "3600"])
+        try c.kubectl(["-n", ns, "debug", "app", "--image=busybox", "-c", "dbg", "--target=app", "--", "sh"])
+        let pod = try c.json(["-n", ns, "get", "pod", "app"])
+        #expect(dig(pod, "spec", "ephemeralContainers", 0, "name") as? String == "dbg")
+        #expect(dig(pod, "spec", "ephemeralContainers", 0, "targetContainerName") as? String == "app")
+        #expect(dig(pod, "spec", "containers", 0, "name") as? String == "app")
+
+        func put(_ ephemerals: String) throws -> TestCluster.Result {
+            var p = try #require(try c.json(["-n", ns, "get", "pod", "app"]) as? [String: Any])
+            var spec = try #require(p["spec"] as? [String: Any])
+            spec["ephemeralContainers"] = try JSONSerialization.jsonObject(with: Data(ephemerals.utf8))
+            p["spec"] = spec
+            let file = c.dataDir + "/ephemeral-\(UUID().uuidString).json"
+            try JSONSerialization.data(withJSONObject: p).write(to: URL(fileURLWithPath: file))
+            return try c.kubectl(
+                ["replace", "--raw", "/api/v1/namespaces/\(ns)/pods/app/ephemeralcontainers", "-f", file], check: false)
+        }
+        let removed = try put("[]")
+        #expect(removed.err.contains("existing ephemeral containers \"dbg\" may not be removed"), "\(removed.err)")
+        let changed = try put(#"[{"name":"dbg","image":"other","targetContainerName":"app"}]"#)
+        #expect(changed.err.contains("existing ephemeral containers \"dbg\" may not be changed"), "\(changed.err)")
+        let duplicate = try put(
+            #"[{"name":"dbg","image":"busybox","command":["sh"],"targetContainerName":"app","stdin":true,"tty":true,"terminationMessagePath":"/dev/termination-log","terminationMessagePolicy":"File","imagePullPolicy":"Always"},{"name":"app","image":"busybox"}]"#
+        )
+        #expect(
+            duplicate.err.contains("spec.ephemeralContainers[1].name: Duplicate value: \"app\""), "\(duplicate.err)")
+        let ported = try c.kubectl(
+            [
+                "-n", ns, "patch", "pod", "app", "--subresource=ephemeralcontainers", "--type=strategic", "-p",
+                #"{"spec":{"ephemeralContainers":[{"name":"p","image":"busybox","ports":[{"containerPort":80}]}]}}"#,
+            ], check: false)
+        #expect(
+            ported.err.contains(
+                "].ports: Forbidden: cannot be set for an Ephemeral Container"),
+            "\(ported.err)")
+        // Other fields sent to the subresource are ignored: the pod keeps its containers.
+        #expect(
+            dig(try c.json(["-n", ns, "get", "pod", "app"]), "spec", "containers", 0, "image") as? String == "busybox")
+    }
 }
 
 /// Inflight limits and anonymous access, on a server of their own.

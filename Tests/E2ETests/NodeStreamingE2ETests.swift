@@ -4,15 +4,17 @@ import Testing
 /// What reaches through the API server to a running pod: `kubectl logs` (tail, follow, timestamps,
 /// limit, previous, a wrong container), `kubectl exec` with kubectl 1.33 (WebSocket, translated to
 /// SPDY by the API server) and 1.27 (SPDY end to end), stdin, exit codes and a TTY, `kubectl cp` both
-/// ways, `kubectl port-forward`, the pod, service and node proxies, and the official Python client's
-/// exec and port-forward. Expected outcomes are upstream's messages and kubectl's behaviour.
+/// ways, `kubectl debug` (an ephemeral container in the target's process namespace), `kubectl
+/// port-forward`, the pod, service and node proxies, and the official Python client's exec and
+/// port-forward. Expected outcomes are upstream's messages and kubectl's behaviour.
 extension NodeE2ETests {
     /// A one-node cluster with the test images, its node Ready: the cluster, its data directory and
     /// the busybox image. The caller stops the cluster and cleans the host (`NodeHost.clean`).
-    func startNode() throws -> (cluster: TestCluster, dir: String, busybox: String) {
+    /// A data directory whose `agent/images` holds the test images, and the busybox image's name.
+    func nodeDataDir(_ prefix: String = "k8swift-node") throws -> (dir: String, busybox: String) {
         let images = try Self.nodeImages()
         let dir = FileManager.default.temporaryDirectory.appendingPathComponent(
-            "k8swift-node-\(UUID().uuidString.prefix(8))"
+            "\(prefix)-\(UUID().uuidString.prefix(8))"
         ).path
         try FileManager.default.createDirectory(atPath: dir + "/agent/images", withIntermediateDirectories: true)
         for key in ["PAUSE_TAR", "BUSYBOX_TAR"] {
@@ -20,7 +22,11 @@ extension NodeE2ETests {
             try FileManager.default.copyItem(
                 atPath: tar, toPath: dir + "/agent/images/" + (tar as NSString).lastPathComponent)
         }
-        let busybox = try #require(images["BUSYBOX_IMAGE"])
+        return (dir, try #require(images["BUSYBOX_IMAGE"]))
+    }
+
+    func startNode() throws -> (cluster: TestCluster, dir: String, busybox: String) {
+        let (dir, busybox) = try nodeDataDir()
         let c = try TestCluster(dataDir: dir, keepDataDir: true, node: true)
         do {
             try eventually(c, "a Ready node") {
@@ -130,6 +136,18 @@ extension NodeE2ETests {
         let missing = try c.kubectl(["exec", "web", "-c", "nope", "--", "true"], check: false)
         #expect(
             missing.status != 0 && missing.err.contains("container nope is not valid for pod web"), "\(missing.err)")
+
+        // kubectl debug: an ephemeral container joins the pod, sees the target's processes, logs and exec.
+        try c.kubectl([
+            "debug", "web", "--image=\(busybox)", "--image-pull-policy=IfNotPresent", "--target=web", "-c", "dbg",
+            "--", "sh", "-c", "echo from-debug; exec sleep 600",
+        ])
+        try eventually(c, "the ephemeral container running") {
+            dig(try pod(c, "web"), "status", "ephemeralContainerStatuses", 0, "state", "running") != nil
+        }
+        #expect(try c.kubectl(["logs", "web", "-c", "dbg"]).out == "from-debug")
+        #expect(try c.kubectl(["exec", "web", "-c", "dbg", "--", "ps"]).out.contains("httpd"))
+        #expect(try statusWord(c, "web") == "Running")
 
         // Port-forward with both protocols, to the httpd in the pod.
         for version in ["1.33", "1.27"] {

@@ -345,6 +345,13 @@ public final class Kubelet: Sendable {
         for i in a.containersToStart {
             await start(pod.spec.containers[i], pod, rt, sandboxID, sandboxConfig, podIPs)
         }
+        for i in a.ephemeralContainersToStart {
+            let e = pod.spec.ephemeralContainers[i]
+            let target = e.targetContainerName.isEmpty ? nil : rt.container(named: e.targetContainerName)
+            await start(
+                e.asContainer, pod, rt, sandboxID, sandboxConfig, podIPs,
+                sharePIDWith: target?.state == .running ? target?.id : nil)
+        }
     }
 
     static func describe(_ error: any Error) -> String {
@@ -360,7 +367,7 @@ public final class Kubelet: Sendable {
     /// environment, create and start, with upstream's events and waiting reasons on each failure.
     func start(
         _ c: CoreV1.Container, _ pod: CoreV1.Pod, _ rt: RuntimePod, _ sandboxID: String,
-        _ sandboxConfig: Runtime_V1_PodSandboxConfig, _ podIPs: [String]
+        _ sandboxConfig: Runtime_V1_PodSandboxConfig, _ podIPs: [String], sharePIDWith target: String? = nil
     ) async {
         let previous = rt.container(named: c.name)
         let restartCount = previous.map { $0.restartCount + 1 } ?? 0
@@ -401,8 +408,13 @@ public final class Kubelet: Sendable {
             return
         }
         guard let mounts = containerMounts(c, pod, podIPs, env) else { return }
-        let config = RuntimeConfigs.containerConfig(
+        var config = RuntimeConfigs.containerConfig(
             c, pod, restartCount: restartCount, image: imageRef, env: env, mounts: mounts)
+        if let target {
+            // An ephemeral container with a target joins the target's process namespace.
+            config.linux.securityContext.namespaceOptions.pid = .target
+            config.linux.securityContext.namespaceOptions.targetID = target
+        }
         let id: String
         do {
             try FileManager.default.createDirectory(

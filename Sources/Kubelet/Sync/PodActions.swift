@@ -31,6 +31,8 @@ public struct PodActions: Equatable, Sendable {
     public var attempt: UInt32 = 0
     public var initContainersToStart: [Int] = []
     public var containersToStart: [Int] = []
+    /// Ephemeral containers never started yet (they are never restarted).
+    public var ephemeralContainersToStart: [Int] = []
     /// Ordered by container name for a deterministic plan.
     public var containersToKill: [ContainerKill] = []
 
@@ -124,6 +126,11 @@ public enum PodSync {
             return a
         }
 
+        // Ephemeral containers may start before initialization is done, and only once each.
+        for (i, e) in pod.spec.ephemeralContainers.enumerated()
+        where rt.container(named: e.ephemeralContainerCommon.name) == nil {
+            a.ephemeralContainersToStart.append(i)
+        }
         let initialized = initActions(pod, rt, probes, &a)
         if a.killPod || !initialized { return a }
 
@@ -294,5 +301,18 @@ public enum ContainerHash {
             h &*= 0x0000_0100_0000_01b3
         }
         return h
+    }
+}
+
+extension CoreV1.EphemeralContainer {
+    /// The ephemeral container as a container spec (the same fields; upstream's conversion).
+    public var asContainer: CoreV1.Container {
+        var w = JSONWriter()
+        ephemeralContainerCommon.encodeJSON(&w)
+        let bytes = w.bytes
+        return bytes.withUnsafeBufferPointer { buf in
+            var r = JSONReader(buf)
+            return (try? CoreV1.Container(json: &r)) ?? CoreV1.Container(name: ephemeralContainerCommon.name)
+        }
     }
 }

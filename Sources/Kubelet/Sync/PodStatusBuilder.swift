@@ -54,6 +54,16 @@ public struct PodStatusBuilder: Sendable {
             pod.spec.containers, isInit: false, pod: pod, rt: rt, probes: probes, waiting: waiting,
             defaultReason: pod.spec.initContainers.isEmpty || initsDone ? "ContainerCreating" : "PodInitializing",
             previous: old.containerStatuses)
+        if !pod.spec.ephemeralContainers.isEmpty {
+            s.ephemeralContainerStatuses = containerStatuses(
+                pod.spec.ephemeralContainers.map(\.asContainer), isInit: false, pod: pod, rt: rt, probes: probes,
+                waiting: waiting, defaultReason: "ContainerCreating", previous: old.ephemeralContainerStatuses
+            ).map { st in
+                var st = st
+                st.ready = false
+                return st
+            }
+        }
 
         if old.phase == "Succeeded" || old.phase == "Failed" {
             s.phase = old.phase

@@ -186,6 +186,15 @@ extension NodeE2ETests {
         let kubeletPods = try c.kubectl(["get", "--raw", "/api/v1/nodes/\(nodeName)/proxy/pods"]).out
         #expect(kubeletPods.contains("\"kind\":\"PodList\"") && kubeletPods.contains("\"name\":\"talk\""))
 
+        // Resource metrics from the pods' cgroups, as metrics-server scrapes them; the configuration.
+        let metrics = try c.kubectl(["get", "--raw", "/api/v1/nodes/\(nodeName)/proxy/metrics/resource"]).out
+        #expect(
+            metrics.contains(#"container_cpu_usage_seconds_total{container="talk",namespace="default",pod="talk"}"#))
+        #expect(metrics.contains(#"pod_memory_working_set_bytes{namespace="default",pod="web"}"#))
+        #expect(metrics.contains("node_cpu_usage_seconds_total ") && metrics.contains("scrape_error 0"))
+        let configz = try c.kubectl(["get", "--raw", "/api/v1/nodes/\(nodeName)/proxy/configz"]).out
+        #expect(configz.contains("\"kind\":\"KubeletConfiguration\""))
+
         // The kubelet's port refuses a client without the cluster's certificate.
         let port = try c.kubectl([
             "get", "node", nodeName, "-o", "jsonpath={.status.daemonEndpoints.kubeletEndpoint.Port}",

@@ -171,9 +171,9 @@ public final class Kubelet: Sendable {
     }
 
     /// The runtime's pods now: listings plus the status of each container not known to be exited.
-    func relist() async throws -> [String: RuntimePod] {
-        let sandboxes = try await runtime.listPodSandbox()
-        let containers = try await runtime.listContainers()
+    func relist(podUID: String? = nil) async throws -> [String: RuntimePod] {
+        let sandboxes = try await runtime.listPodSandbox(podUID: podUID)
+        let containers = try await runtime.listContainers(podUID: podUID)
         var statuses: [Runtime_V1_ContainerStatus] = []
         let (cached, knownIPs) = state.withLock { ($0.exitedStatus, $0.sandboxIPs) }
         for c in containers {
@@ -203,13 +203,17 @@ public final class Kubelet: Sendable {
             }
         }
         let (ips, host) = state.withLock { ($0.sandboxIPs, $0.sandboxHostNetwork) }
-        let live = Set(containers.map(\.id))
-        state.withLock { s in s.exitedStatus = s.exitedStatus.filter { live.contains($0.key) } }
+        if podUID == nil {
+            // Only a full listing knows which cached statuses are of containers gone.
+            let live = Set(containers.map(\.id))
+            state.withLock { s in s.exitedStatus = s.exitedStatus.filter { live.contains($0.key) } }
+        }
         return RuntimePod.group(sandboxes: sandboxes, sandboxIPs: ips, hostNetwork: host, containers: statuses)
     }
 
     func runtimePod(_ pod: CoreV1.Pod) async throws -> RuntimePod {
-        let all = try await relist()
+        // Only this pod's sandboxes and containers (the runtime filters by the pod UID label).
+        let all = try await relist(podUID: pod.metadata.uid)
         return all[pod.metadata.uid]
             ?? RuntimePod(uid: pod.metadata.uid, name: pod.metadata.name, namespace: pod.metadata.namespace)
     }

@@ -81,8 +81,10 @@ public final class CRIRuntime: ContainerRuntime {
         return try await runtime.podSandboxStatus(r, options: options).status
     }
 
-    public func listPodSandbox() async throws -> [Runtime_V1_PodSandbox] {
-        try await runtime.listPodSandbox(Runtime_V1_ListPodSandboxRequest(), options: options).items
+    public func listPodSandbox(podUID: String?) async throws -> [Runtime_V1_PodSandbox] {
+        var r = Runtime_V1_ListPodSandboxRequest()
+        if let podUID { r.filter.labelSelector = [RuntimeLabels.podUID: podUID] }
+        return try await runtime.listPodSandbox(r, options: options).items
     }
 
     public func createContainer(
@@ -116,8 +118,10 @@ public final class CRIRuntime: ContainerRuntime {
         _ = try await runtime.removeContainer(r, options: options)
     }
 
-    public func listContainers() async throws -> [Runtime_V1_Container] {
-        try await runtime.listContainers(Runtime_V1_ListContainersRequest(), options: options).containers
+    public func listContainers(podUID: String?) async throws -> [Runtime_V1_Container] {
+        var r = Runtime_V1_ListContainersRequest()
+        if let podUID { r.filter.labelSelector = [RuntimeLabels.podUID: podUID] }
+        return try await runtime.listContainers(r, options: options).containers
     }
 
     public func containerStatus(_ id: String) async throws -> Runtime_V1_ContainerStatus {

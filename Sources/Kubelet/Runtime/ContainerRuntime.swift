@@ -11,7 +11,8 @@ public protocol ContainerRuntime: Sendable {
     func stopPodSandbox(_ id: String) async throws
     func removePodSandbox(_ id: String) async throws
     func podSandboxStatus(_ id: String) async throws -> Runtime_V1_PodSandboxStatus
-    func listPodSandbox() async throws -> [Runtime_V1_PodSandbox]
+    /// Every sandbox, or those of one pod (by the pod UID label).
+    func listPodSandbox(podUID: String?) async throws -> [Runtime_V1_PodSandbox]
 
     func createContainer(
         sandboxID: String, config: Runtime_V1_ContainerConfig, sandboxConfig: Runtime_V1_PodSandboxConfig
@@ -20,7 +21,8 @@ public protocol ContainerRuntime: Sendable {
     /// Stops with SIGTERM (or the image's stop signal), then SIGKILL after `timeout` seconds.
     func stopContainer(_ id: String, timeout: Int64) async throws
     func removeContainer(_ id: String) async throws
-    func listContainers() async throws -> [Runtime_V1_Container]
+    /// Every container, or those of one pod (by the pod UID label).
+    func listContainers(podUID: String?) async throws -> [Runtime_V1_Container]
     func containerStatus(_ id: String) async throws -> Runtime_V1_ContainerStatus
     func execSync(_ id: String, command: [String], timeout: Int64) async throws -> Runtime_V1_ExecSyncResponse
     /// The URL of the runtime's streaming server that serves this exec, attach or port-forward once.
@@ -40,6 +42,11 @@ public protocol ContainerRuntime: Sendable {
 
 /// The labels and annotations the kubelet puts on what it creates, by which it finds its pods again
 /// (upstream's names, so a node's containers read the same to anyone listing them).
+extension ContainerRuntime {
+    public func listPodSandbox() async throws -> [Runtime_V1_PodSandbox] { try await listPodSandbox(podUID: nil) }
+    public func listContainers() async throws -> [Runtime_V1_Container] { try await listContainers(podUID: nil) }
+}
+
 public enum RuntimeLabels {
     public static let podName = "io.kubernetes.pod.name"
     public static let podNamespace = "io.kubernetes.pod.namespace"

@@ -85,6 +85,12 @@ struct KubeletHandler: HTTPResponder {
             var w = JSONWriter()
             list.encodeJSON(&w)
             return HTTPResponse(status: .ok, contentType: "application/json", bytes: w.bytes)
+        case ("metrics", 2) where parts[1] == "resource":
+            return HTTPResponse(
+                status: .ok, contentType: "text/plain; version=0.0.4; charset=utf-8",
+                bytes: Array(resourceMetrics().utf8))
+        case ("configz", 1):
+            return HTTPResponse(status: .ok, contentType: "application/json", bytes: configz())
         case ("containerLogs", 4):
             return await containerLogs(namespace: parts[1], pod: parts[2], container: parts[3], request)
         case ("exec", 4), ("exec", 5), ("attach", 4), ("attach", 5):
@@ -97,6 +103,49 @@ struct KubeletHandler: HTTPResponder {
         default:
             return Self.text(.notFound, "404 page not found")
         }
+    }
+
+    // MARK: Metrics and configuration
+
+    /// Node, pod and container usage from their cgroups (containers under their pod's cgroup by ID,
+    /// as containerd's cgroupfs driver places them).
+    func resourceMetrics() -> String {
+        let root = kubelet.options.cgroupRoot
+        var pods: [ResourceMetrics.Pod] = []
+        var containers: [ResourceMetrics.Container] = []
+        let snapshot = kubelet.state.withLock { $0.snapshot }
+        for pod in kubelet.informer.store.list() {
+            guard let rt = snapshot[pod.metadata.uid] else { continue }
+            let cgroup = RuntimeConfigs.podCgroup(pod, root: root)
+            if let u = CgroupUsage.read(cgroup) {
+                pods.append(ResourceMetrics.Pod(namespace: pod.metadata.namespace, name: pod.metadata.name, usage: u))
+            }
+            for c in rt.containers where c.state == .running {
+                guard let u = CgroupUsage.read(cgroup + "/" + c.id) else { continue }
+                containers.append(
+                    ResourceMetrics.Container(
+                        namespace: pod.metadata.namespace, pod: pod.metadata.name, name: c.name, usage: u,
+                        startTime: Double(c.startedAt) / 1e9))
+            }
+        }
+        return ResourceMetrics.render(
+            node: CgroupUsage.read(""), pods: pods, containers: containers,
+            timestampMillis: Int64(kubelet.wallClock().timeIntervalSince1970 * 1000))
+    }
+
+    /// `/configz`: the configuration this kubelet runs with, in KubeletConfiguration's field names.
+    func configz() -> [UInt8] {
+        let o = kubelet.options
+        let config: [String: Any] = [
+            "kubeletconfig": [
+                "kind": "KubeletConfiguration", "apiVersion": "kubelet.config.k8s.io/v1beta1",
+                "clusterDNS": o.clusterDNS, "clusterDomain": o.clusterDomain, "cgroupRoot": o.cgroupRoot,
+                "cgroupDriver": "cgroupfs", "podLogsDir": o.podLogsDir,
+                "syncFrequency": "\(o.syncFrequency.components.seconds)s",
+                "authentication": ["x509": ["clientCAFile": requireClientCertificate ? "set" : ""]],
+            ] as [String: Any]
+        ]
+        return Array((try? JSONSerialization.data(withJSONObject: config, options: [.sortedKeys])) ?? Data())
     }
 
     // MARK: Lookups

@@ -131,8 +131,8 @@ extension NodeE2ETests {
         }
         // Service links: the kubernetes service's variables are in every container's environment.
         let kubeIP = try c.kubectl(["get", "service", "kubernetes", "-o", "jsonpath={.spec.clusterIP}"]).out
-        #expect(try c.kubectl(["exec", "web", "--", "printenv", "KUBERNETES_SERVICE_HOST"]).out == kubeIP)
-        #expect(try c.kubectl(["exec", "web", "--", "printenv", "KUBERNETES_PORT_443_TCP_PROTO"]).out == "tcp")
+        #expect(try c.kubectl(["exec", "web", "--", "sh", "-c", "echo $KUBERNETES_SERVICE_HOST"]).out == kubeIP)
+        #expect(try c.kubectl(["exec", "web", "--", "sh", "-c", "echo $KUBERNETES_PORT_443_TCP_PROTO"]).out == "tcp")
         let missing = try c.kubectl(["exec", "web", "-c", "nope", "--", "true"], check: false)
         #expect(
             missing.status != 0 && missing.err.contains("container nope is not valid for pod web"), "\(missing.err)")

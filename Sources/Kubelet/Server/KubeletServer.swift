@@ -156,7 +156,12 @@ struct KubeletHandler: HTTPResponder {
         }
     }
 
-    func runtimePod(_ uid: String) -> RuntimePod? { kubelet.state.withLock { $0.snapshot[uid] } }
+    /// The pod's sandboxes and containers as the runtime lists them now (the relist snapshot may be
+    /// a second old: a container just reported running must be found).
+    func runtimePod(_ pod: CoreV1.Pod) async -> RuntimePod? {
+        if let fresh = try? await kubelet.runtimePod(pod) { return fresh }
+        return kubelet.state.withLock { $0.snapshot[pod.metadata.uid] }
+    }
 
     // MARK: Logs
 
@@ -172,11 +177,13 @@ struct KubeletHandler: HTTPResponder {
         guard let pod = pod(namespace, name) else {
             return Self.text(.notFound, "pod \"\(name)\" in namespace \"\(namespace)\" not found")
         }
-        let all = pod.spec.initContainers + pod.spec.containers
-        guard all.contains(where: { $0.name == container }) else {
+        let all =
+            pod.spec.initContainers.map(\.name) + pod.spec.containers.map(\.name)
+            + pod.spec.ephemeralContainers.map(\.ephemeralContainerCommon.name)
+        guard all.contains(container) else {
             return Self.text(.notFound, "container \"\(container)\" in pod \"\(name)\" is not available")
         }
-        let instances = runtimePod(pod.metadata.uid)?.instances(of: container) ?? []
+        let instances = await runtimePod(pod)?.instances(of: container) ?? []
         let chosen: RuntimeContainer
         if opts.previous {
             guard instances.count > 1 else {
@@ -231,7 +238,7 @@ struct KubeletHandler: HTTPResponder {
             return Self.text(.notFound, "pod \"\(name)\" in namespace \"\(namespace)\" not found")
         }
         guard
-            let c = runtimePod(pod.metadata.uid)?.instances(of: container).first(where: { $0.state == .running })
+            let c = await runtimePod(pod)?.instances(of: container).first(where: { $0.state == .running })
         else {
             return Self.text(.notFound, "container not found (\"\(container)\")")
         }
@@ -267,7 +274,7 @@ struct KubeletHandler: HTTPResponder {
         guard let pod = pod(namespace, name, uid: uid) else {
             return Self.text(.notFound, "pod \"\(name)\" in namespace \"\(namespace)\" not found")
         }
-        guard let sandbox = runtimePod(pod.metadata.uid)?.sandboxes.first(where: { $0.state == .ready }) else {
+        guard let sandbox = await runtimePod(pod)?.sandboxes.first(where: { $0.state == .ready }) else {
             return Self.text(.notFound, "pod \"\(name)\" has no running sandbox")
         }
         var r = Runtime_V1_PortForwardRequest()

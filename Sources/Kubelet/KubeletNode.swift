@@ -122,12 +122,17 @@ public final class KubeletNode: Sendable {
             client: client, config: nodeConfig, machine: m,
             runtimeHealth: NodeHeartbeat.runtimeHealthProvider(runtime),
             images: NodeHeartbeat.imagesProvider(runtime), log: log)
+        // The image filesystem: containerd's own directory, or the root dir for a runtime given.
+        let images = ImageCollector(
+            runtime: runtime, imageFSPath: containerd == nil ? o.rootDir : Self.containerdDir(o.rootDir),
+            policy: ImageGCPolicy(), log: log)
         try await withThrowingTaskGroup(of: Void.self) { g in
             g.addTask { await heartbeat.run() }
             if let cniConfDir {
                 g.addTask { try await self.writeCNIWhenReady(heartbeat, dir: cniConfDir) }
             }
             g.addTask { await kubelet.run() }
+            g.addTask { await images.run() }
             try await g.waitForAll()
         }
     }

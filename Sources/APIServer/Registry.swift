@@ -207,6 +207,7 @@ enum Strategies {
                     server.stores[GroupResource(group: "scheduling.k8s.io", resource: "priorityclasses")]
                     as? ResourceStore<SchedulingV1.PriorityClass>
                 try PriorityAdmission.admit(&p, classes: classes)
+                DefaultTolerationSeconds.admit(&p)
                 obj = p as! T
             }
             s.gracePeriod = { obj, requested in

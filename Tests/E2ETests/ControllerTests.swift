@@ -529,7 +529,9 @@ extension ControllerTests {
 /// The controller manager as its own process, against an API server alone, with short node timeouts.
 @Suite("node lifecycle end to end", .serialized)
 struct NodeLifecycleE2ETests {
-    @Test("a silent node goes Unknown and unreachable-tainted; its untolerating pods are evicted")
+    @Test(
+        "a silent node goes Unknown and unreachable-tainted; pods are evicted when their toleration runs out, default tolerations last 300 s"
+    )
     func silentNode() throws {
         let c = try APIOnlyCluster.get()
         let metricsPort = TestCluster.freePort()
@@ -545,7 +547,11 @@ struct NodeLifecycleE2ETests {
         try c.kubectl(
             ["create", "-f", "-"], stdin: #"{"apiVersion":"v1","kind":"Node","metadata":{"name":"\#(name)"}}"#)
         for (pod, toleration) in [
-            ("evicted", ""),
+            (
+                "evicted",
+                #","tolerations":[{"key":"node.kubernetes.io/unreachable","operator":"Exists","effect":"NoExecute","tolerationSeconds":1}]"#
+            ),
+            ("defaulted", ""),
             (
                 "tolerant",
                 #","tolerations":[{"key":"node.kubernetes.io/unreachable","operator":"Exists","effect":"NoExecute"}]"#
@@ -573,6 +579,19 @@ struct NodeLifecycleE2ETests {
         #expect(done)
         let tolerant = try c.json(["-n", ns, "get", "pod", "tolerant"])
         #expect(dig(tolerant, "metadata", "deletionTimestamp") == nil)
+        // DefaultTolerationSeconds: a pod that tolerates neither taint gets five minutes of each,
+        // and is not evicted yet; the tolerant pod got only the one it lacked.
+        let defaulted = try c.json(["-n", ns, "get", "pod", "defaulted"])
+        let added = (dig(defaulted, "spec", "tolerations") as? [[String: Any]] ?? []).map {
+            "\($0["key"] as? String ?? ""):\($0["operator"] as? String ?? ""):\($0["effect"] as? String ?? ""):\($0["tolerationSeconds"] as? Int ?? -1)"
+        }
+        #expect(
+            added == [
+                "node.kubernetes.io/not-ready:Exists:NoExecute:300",
+                "node.kubernetes.io/unreachable:Exists:NoExecute:300",
+            ])
+        #expect(dig(defaulted, "metadata", "deletionTimestamp") == nil)
+        #expect((dig(tolerant, "spec", "tolerations") as? [[String: Any]] ?? []).count == 2)
         // Prometheus metrics as client-go reports them: work queues by name, REST requests by code.
         let metrics = try c.run("/usr/bin/curl", ["-sk", "https://127.0.0.1:\(metricsPort)/metrics"]).out
         #expect(metrics.contains(#"workqueue_adds_total{name="node_lifecycle_controller"}"#), "\(metrics.prefix(2000))")

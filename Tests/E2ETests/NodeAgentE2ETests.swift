@@ -6,14 +6,18 @@ import Testing
 /// agent trusts the CA it fetches only when it matches the token's hash, registers its Node, runs
 /// pods, and serves exec and logs to the API server over its kubelet port.
 extension NodeE2ETests {
-    @Test("k8swift agent joins a server with its token, runs a pod, and serves exec and logs; a wrong token is refused")
+    @Test(
+        "k8swift agent joins a server with its token, runs a pod, and serves exec and logs; a wrong token is refused; when it dies its node goes unreachable and NoExecute evicts"
+    )
     func agentJoins() throws {
         if let why = Self.missing {
             print("skipped: the node end-to-end suite needs root, containerd, runc and CNI: \(why)")
             return
         }
         let (dir, busybox) = try nodeDataDir("k8swift-agent")
-        let c = try TestCluster(dataDir: dir, keepDataDir: true)
+        let c = try TestCluster(
+            extraArgs: ["--kube-controller-manager-arg", "node-monitor-grace-period=6s"], dataDir: dir,
+            keepDataDir: true)
         var agent: Process?
         defer {
             agent?.terminate()
@@ -58,6 +62,42 @@ extension NodeE2ETests {
         }
         #expect(try c.kubectl(["exec", "web", "--", "cat", "/www/index.html"]).out == "hello-agent")
         #expect(try c.kubectl(["logs", "web"]).out == "started")
-        try c.kubectl(["delete", "pod", "web", "--grace-period=1"])
+
+        // The agent dies: its node goes unheard, turns NotReady (Unknown) and gets the unreachable
+        // NoExecute taint, and the taint-eviction controller deletes a pod that tolerates it 1 s.
+        try c.kubectl(
+            ["apply", "-f", "-"],
+            stdin: """
+                apiVersion: v1
+                kind: Pod
+                metadata: {name: brief}
+                spec:
+                  tolerations:
+                  - {key: node.kubernetes.io/unreachable, operator: Exists, effect: NoExecute, tolerationSeconds: 1}
+                  - {key: node.kubernetes.io/not-ready, operator: Exists, effect: NoExecute, tolerationSeconds: 1}
+                  containers:
+                  - {name: c, image: \(busybox), imagePullPolicy: IfNotPresent, command: [sleep, "3600"]}
+                """)
+        try eventually(c, "brief Running") { dig(try pod(c, "brief"), "status", "phase") as? String == "Running" }
+        if let agent { kill(agent.processIdentifier, SIGKILL) }
+        try eventually(c, "the node unreachable and tainted", timeout: 60) {
+            let node = try #require(
+                (try c.json(["get", "nodes", "-o", "json"]) as? [String: Any]).flatMap {
+                    ($0["items"] as? [[String: Any]])?.first
+                })
+            let ready = (dig(node, "status", "conditions") as? [[String: Any]] ?? []).first {
+                $0["type"] as? String == "Ready"
+            }
+            let taints = dig(node, "spec", "taints") as? [[String: Any]] ?? []
+            return ready?["status"] as? String == "Unknown"
+                && taints.contains {
+                    $0["key"] as? String == "node.kubernetes.io/unreachable" && $0["effect"] as? String == "NoExecute"
+                }
+        }
+        try eventually(c, "brief evicted", timeout: 60) {
+            dig(try pod(c, "brief"), "metadata", "deletionTimestamp") != nil
+        }
+        // The pod with upstream's default 300 s toleration stays.
+        #expect(dig(try pod(c, "web"), "metadata", "deletionTimestamp") == nil)
     }
 }

@@ -62,3 +62,29 @@ enum PriorityAdmission {
         pod.spec.preemptionPolicy = policy
     }
 }
+
+/// Upstream's `DefaultTolerationSeconds` admission plugin: a new pod that does not tolerate the
+/// not-ready and unreachable NoExecute taints gets tolerations for them, 300 seconds each, so it
+/// stays on a node that stops reporting for five minutes before the taint-eviction controller acts.
+enum DefaultTolerationSeconds {
+    static let notReady = "node.kubernetes.io/not-ready"
+    static let unreachable = "node.kubernetes.io/unreachable"
+    static let seconds: Int64 = 300
+
+    static func admit(_ pod: inout CoreV1.Pod) {
+        func tolerates(_ key: String) -> Bool {
+            pod.spec.tolerations.contains { t in
+                (t.key == key || t.key.isEmpty) && (t.effect == "NoExecute" || t.effect.isEmpty)
+            }
+        }
+        let missing = [notReady, unreachable].filter { !tolerates($0) }
+        for key in missing {
+            var t = CoreV1.Toleration()
+            t.key = key
+            t.operator = "Exists"
+            t.effect = "NoExecute"
+            t.tolerationSeconds = seconds
+            pod.spec.tolerations.append(t)
+        }
+    }
+}

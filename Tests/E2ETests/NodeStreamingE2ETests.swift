@@ -192,6 +192,14 @@ extension NodeE2ETests {
             metrics.contains(#"container_cpu_usage_seconds_total{container="talk",namespace="default",pod="talk"}"#))
         #expect(metrics.contains(#"pod_memory_working_set_bytes{namespace="default",pod="web"}"#))
         #expect(metrics.contains("node_cpu_usage_seconds_total ") && metrics.contains("scrape_error 0"))
+        let summary = try JSONSerialization.jsonObject(
+            with: Data(try c.kubectl(["get", "--raw", "/api/v1/nodes/\(nodeName)/proxy/stats/summary"]).out.utf8))
+        #expect((dig(summary, "node", "cpu", "usageCoreNanoSeconds") as? Int ?? 0) > 0)
+        let talkStats = (dig(summary, "pods") as? [[String: Any]] ?? []).first {
+            dig($0, "podRef", "name") as? String == "talk"
+        }
+        #expect((dig(talkStats as Any, "containers", 0, "memory", "workingSetBytes") as? Int ?? 0) > 0)
+        #expect((dig(talkStats as Any, "cpu", "usageCoreNanoSeconds") as? Int ?? 0) > 0)
         let configz = try c.kubectl(["get", "--raw", "/api/v1/nodes/\(nodeName)/proxy/configz"]).out
         #expect(configz.contains("\"kind\":\"KubeletConfiguration\""))
 

@@ -40,6 +40,21 @@ public final class CRIRuntime: ContainerRuntime {
         runner.cancel()
     }
 
+    /// Runs an idempotent call again (three times at most, shortly after) when the runtime's
+    /// connection was unavailable: a dropped HTTP/2 connection fails the calls in flight on it, and
+    /// the next attempt goes over a new one (gRPC's rule: UNAVAILABLE is safe to retry).
+    func retrying<T: Sendable>(_ call: () async throws -> T) async throws -> T {
+        var attempt = 0
+        while true {
+            do {
+                return try await call()
+            } catch let e as RPCError where e.code == .unavailable && attempt < 3 {
+                attempt += 1
+                try await Task.sleep(for: .milliseconds(100 * attempt))
+            }
+        }
+    }
+
     var options: CallOptions {
         var o = CallOptions.defaults
         o.timeout = timeout
@@ -49,11 +64,11 @@ public final class CRIRuntime: ContainerRuntime {
     public func version() async throws -> Runtime_V1_VersionResponse {
         var r = Runtime_V1_VersionRequest()
         r.version = "v1"
-        return try await runtime.version(r, options: options)
+        return try await retrying { try await runtime.version(r, options: options) }
     }
 
     public func status() async throws -> Runtime_V1_StatusResponse {
-        try await runtime.status(Runtime_V1_StatusRequest(), options: options)
+        try await retrying { try await runtime.status(Runtime_V1_StatusRequest(), options: options) }
     }
 
     public func runPodSandbox(_ config: Runtime_V1_PodSandboxConfig, runtimeHandler: String) async throws -> String {
@@ -66,25 +81,25 @@ public final class CRIRuntime: ContainerRuntime {
     public func stopPodSandbox(_ id: String) async throws {
         var r = Runtime_V1_StopPodSandboxRequest()
         r.podSandboxID = id
-        _ = try await runtime.stopPodSandbox(r, options: options)
+        _ = try await retrying { try await runtime.stopPodSandbox(r, options: options) }
     }
 
     public func removePodSandbox(_ id: String) async throws {
         var r = Runtime_V1_RemovePodSandboxRequest()
         r.podSandboxID = id
-        _ = try await runtime.removePodSandbox(r, options: options)
+        _ = try await retrying { try await runtime.removePodSandbox(r, options: options) }
     }
 
     public func podSandboxStatus(_ id: String) async throws -> Runtime_V1_PodSandboxStatus {
         var r = Runtime_V1_PodSandboxStatusRequest()
         r.podSandboxID = id
-        return try await runtime.podSandboxStatus(r, options: options).status
+        return try await retrying { try await runtime.podSandboxStatus(r, options: options).status }
     }
 
     public func listPodSandbox(podUID: String?) async throws -> [Runtime_V1_PodSandbox] {
         var r = Runtime_V1_ListPodSandboxRequest()
         if let podUID { r.filter.labelSelector = [RuntimeLabels.podUID: podUID] }
-        return try await runtime.listPodSandbox(r, options: options).items
+        return try await retrying { try await runtime.listPodSandbox(r, options: options).items }
     }
 
     public func createContainer(
@@ -109,25 +124,25 @@ public final class CRIRuntime: ContainerRuntime {
         r.timeout = seconds
         var o = options
         o.timeout = timeout + .seconds(seconds)
-        _ = try await runtime.stopContainer(r, options: o)
+        _ = try await retrying { try await runtime.stopContainer(r, options: o) }
     }
 
     public func removeContainer(_ id: String) async throws {
         var r = Runtime_V1_RemoveContainerRequest()
         r.containerID = id
-        _ = try await runtime.removeContainer(r, options: options)
+        _ = try await retrying { try await runtime.removeContainer(r, options: options) }
     }
 
     public func listContainers(podUID: String?) async throws -> [Runtime_V1_Container] {
         var r = Runtime_V1_ListContainersRequest()
         if let podUID { r.filter.labelSelector = [RuntimeLabels.podUID: podUID] }
-        return try await runtime.listContainers(r, options: options).containers
+        return try await retrying { try await runtime.listContainers(r, options: options).containers }
     }
 
     public func containerStatus(_ id: String) async throws -> Runtime_V1_ContainerStatus {
         var r = Runtime_V1_ContainerStatusRequest()
         r.containerID = id
-        return try await runtime.containerStatus(r, options: options).status
+        return try await retrying { try await runtime.containerStatus(r, options: options).status }
     }
 
     public func execSync(_ id: String, command: [String], timeout seconds: Int64) async throws
@@ -143,15 +158,15 @@ public final class CRIRuntime: ContainerRuntime {
     }
 
     public func exec(_ request: Runtime_V1_ExecRequest) async throws -> String {
-        try await runtime.exec(request, options: options).url
+        try await retrying { try await runtime.exec(request, options: options).url }
     }
 
     public func attach(_ request: Runtime_V1_AttachRequest) async throws -> String {
-        try await runtime.attach(request, options: options).url
+        try await retrying { try await runtime.attach(request, options: options).url }
     }
 
     public func portForward(_ request: Runtime_V1_PortForwardRequest) async throws -> String {
-        try await runtime.portForward(request, options: options).url
+        try await retrying { try await runtime.portForward(request, options: options).url }
     }
 
     public func pullImage(
@@ -169,17 +184,17 @@ public final class CRIRuntime: ContainerRuntime {
     public func imageStatus(_ image: Runtime_V1_ImageSpec) async throws -> Runtime_V1_Image? {
         var r = Runtime_V1_ImageStatusRequest()
         r.image = image
-        let resp = try await images.imageStatus(r, options: options)
+        let resp = try await retrying { try await images.imageStatus(r, options: options) }
         return resp.hasImage ? resp.image : nil
     }
 
     public func listImages() async throws -> [Runtime_V1_Image] {
-        try await images.listImages(Runtime_V1_ListImagesRequest(), options: options).images
+        try await retrying { try await images.listImages(Runtime_V1_ListImagesRequest(), options: options).images }
     }
 
     public func removeImage(_ image: Runtime_V1_ImageSpec) async throws {
         var r = Runtime_V1_RemoveImageRequest()
         r.image = image
-        _ = try await images.removeImage(r, options: options)
+        _ = try await retrying { try await images.removeImage(r, options: options) }
     }
 }

@@ -89,6 +89,8 @@ struct KubeletHandler: HTTPResponder {
             return HTTPResponse(
                 status: .ok, contentType: "text/plain; version=0.0.4; charset=utf-8",
                 bytes: Array(resourceMetrics().utf8))
+        case ("stats", 2) where parts[1] == "summary":
+            return HTTPResponse(status: .ok, contentType: "application/json", bytes: statsSummary())
         case ("configz", 1):
             return HTTPResponse(status: .ok, contentType: "application/json", bytes: configz())
         case ("containerLogs", 4):
@@ -107,29 +109,78 @@ struct KubeletHandler: HTTPResponder {
 
     // MARK: Metrics and configuration
 
-    /// Node, pod and container usage from their cgroups (containers under their pod's cgroup by ID,
-    /// as containerd's cgroupfs driver places them).
-    func resourceMetrics() -> String {
+    /// What the node's pods and containers use now, read from their cgroups.
+    func usage() -> (node: CgroupUsage?, pods: [(CoreV1.Pod, CgroupUsage?, [(RuntimeContainer, CgroupUsage)])]) {
         let root = kubelet.options.cgroupRoot
-        var pods: [ResourceMetrics.Pod] = []
-        var containers: [ResourceMetrics.Container] = []
         let snapshot = kubelet.state.withLock { $0.snapshot }
+        var pods: [(CoreV1.Pod, CgroupUsage?, [(RuntimeContainer, CgroupUsage)])] = []
         for pod in kubelet.informer.store.list() {
             guard let rt = snapshot[pod.metadata.uid] else { continue }
             let cgroup = RuntimeConfigs.podCgroup(pod, root: root)
-            if let u = CgroupUsage.read(cgroup) {
+            let containers = rt.containers.filter { $0.state == .running }.compactMap { c in
+                CgroupUsage.read(cgroup + "/" + c.id).map { (c, $0) }
+            }
+            pods.append((pod, CgroupUsage.read(cgroup), containers))
+        }
+        return (CgroupUsage.read(""), pods)
+    }
+
+    /// `/stats/summary`: the node's and each pod's and container's CPU time and memory working set
+    /// in the Summary API's shape (usageCoreNanoSeconds, workingSetBytes, with their times).
+    func statsSummary() -> [UInt8] {
+        let (node, pods) = usage()
+        let now = kubelet.wallClock()
+        let time = ISO8601DateFormatter().string(from: now)
+        func cpu(_ u: CgroupUsage) -> [String: Any] { ["time": time, "usageCoreNanoSeconds": u.cpuNanoseconds] }
+        func memory(_ u: CgroupUsage) -> [String: Any] { ["time": time, "workingSetBytes": u.workingSetBytes] }
+        var nodeEntry: [String: Any] = ["nodeName": kubelet.options.nodeName]
+        if let node {
+            nodeEntry["cpu"] = cpu(node)
+            nodeEntry["memory"] = memory(node)
+        }
+        let podEntries: [[String: Any]] = pods.map { pod, u, containers in
+            var e: [String: Any] = [
+                "podRef": [
+                    "name": pod.metadata.name, "namespace": pod.metadata.namespace, "uid": pod.metadata.uid,
+                ],
+                "containers": containers.map { c, cu -> [String: Any] in
+                    [
+                        "name": c.name,
+                        "startTime": ISO8601DateFormatter().string(
+                            from: Date(timeIntervalSince1970: Double(c.startedAt) / 1e9)),
+                        "cpu": cpu(cu), "memory": memory(cu),
+                    ]
+                },
+            ]
+            if let u {
+                e["cpu"] = cpu(u)
+                e["memory"] = memory(u)
+            }
+            return e
+        }
+        let summary: [String: Any] = ["node": nodeEntry, "pods": podEntries]
+        return Array((try? JSONSerialization.data(withJSONObject: summary, options: [.sortedKeys])) ?? Data())
+    }
+
+    /// Node, pod and container usage from their cgroups (containers under their pod's cgroup by ID,
+    /// as containerd's cgroupfs driver places them).
+    func resourceMetrics() -> String {
+        let (node, usage) = usage()
+        var pods: [ResourceMetrics.Pod] = []
+        var containers: [ResourceMetrics.Container] = []
+        for (pod, u, cs) in usage {
+            if let u {
                 pods.append(ResourceMetrics.Pod(namespace: pod.metadata.namespace, name: pod.metadata.name, usage: u))
             }
-            for c in rt.containers where c.state == .running {
-                guard let u = CgroupUsage.read(cgroup + "/" + c.id) else { continue }
+            for (c, cu) in cs {
                 containers.append(
                     ResourceMetrics.Container(
-                        namespace: pod.metadata.namespace, pod: pod.metadata.name, name: c.name, usage: u,
+                        namespace: pod.metadata.namespace, pod: pod.metadata.name, name: c.name, usage: cu,
                         startTime: Double(c.startedAt) / 1e9))
             }
         }
         return ResourceMetrics.render(
-            node: CgroupUsage.read(""), pods: pods, containers: containers,
+            node: node, pods: pods, containers: containers,
             timestampMillis: Int64(kubelet.wallClock().timeIntervalSince1970 * 1000))
     }
 

@@ -43,14 +43,16 @@ run: deps buildinfo
 		echo "node images: $$PAUSE_IMAGE, $$BUSYBOX_IMAGE (try: kubectl run web --image=$$BUSYBOX_IMAGE -- httpd -f)"; fi
 	"$$($(SWIFT) build --show-bin-path)/k8swift" server $(ARGS)
 
-## test: run every test (end-to-end suites drive the k8swift binary with kubectl and Python; the
-## release suite unpacks the artifacts of `make release`, built first), then the end-to-end suites
-## again with the server on etcd
+## test: run every test: the unit suites first, in a process of their own (end-to-end suites block
+## test threads while they wait on processes, which stalls timed unit tests beside them), then the
+## end-to-end suites (the k8swift binary driven with kubectl and Python; the release suite unpacks
+## the artifacts of `make release`, built first), then those again with the server on etcd
 test: deps buildinfo
 	$(SWIFT) build --build-tests
 	$(SWIFT) build --product k8swift
 	hack/release.sh
-	$(SWIFT) test --skip-build --parallel
+	$(SWIFT) test --skip-build --parallel --skip E2ETests
+	$(SWIFT) test --skip-build --parallel --filter E2ETests
 	K8SWIFT_E2E_STORE=etcd $(SWIFT) test --skip-build --parallel --filter E2ETests --skip EtcdE2ETests --skip ReleaseTests
 
 ## test-long: the same with 100,000 bad-input mutations and 20 kill -9 rounds
@@ -58,7 +60,8 @@ test-long: deps buildinfo
 	$(SWIFT) build --build-tests
 	$(SWIFT) build --product k8swift
 	hack/release.sh
-	K8SWIFT_FUZZ_COUNT=100000 K8SWIFT_KILL_ROUNDS=20 $(SWIFT) test --skip-build --parallel
+	$(SWIFT) test --skip-build --parallel --skip E2ETests
+	K8SWIFT_FUZZ_COUNT=100000 K8SWIFT_KILL_ROUNDS=20 $(SWIFT) test --skip-build --parallel --filter E2ETests
 	K8SWIFT_E2E_STORE=etcd K8SWIFT_KILL_ROUNDS=20 $(SWIFT) test --skip-build --parallel --filter E2ETests --skip EtcdE2ETests --skip ReleaseTests
 
 ## generate: regenerate the API types from the committed API facts (api/), Go facts and gate tables

@@ -1,4 +1,5 @@
 import Foundation
+import Kubelet
 
 /// Keeps the resident set to the pages the process really uses: the kernel maps neighbouring
 /// pages of the executable on each page fault ("fault-around", 64 KiB); with ~1,000 generated API
@@ -11,7 +12,7 @@ enum Residency {
     static func releaseStartupPages() { advise(Int32(MADV_PAGEOUT)) }
 
     static func advise(_ advice: Int32) {
-        guard let maps = try? String(contentsOfFile: "/proc/self/maps", encoding: .utf8) else { return }
+        guard let maps = ProcFile.read("/proc/self/maps") else { return }
         let exe = (try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe")) ?? ""
         guard !exe.isEmpty else { return }
         for line in maps.split(separator: "\n") where line.hasSuffix(exe) {

@@ -1,4 +1,5 @@
 import Foundation
+import Kubelet
 import Testing
 
 /// `k8swift server` with its node: the kubelet registers the machine, starts containerd of its own
@@ -215,7 +216,7 @@ enum NodeHost {
             Thread.sleep(forTimeInterval: 0.2)
             for d in dirs.sorted(by: { $0.count > $1.count }) { rmdir(d) }
         }
-        let mounts = (try? String(contentsOfFile: "/proc/mounts", encoding: .utf8)) ?? ""
+        let mounts = ProcFile.read("/proc/mounts") ?? ""
         for line in mounts.split(separator: "\n").reversed() {
             let f = line.split(separator: " ")
             if f.count > 1, f[1].hasPrefix(dataDir) { umount2(String(f[1]), Int32(MNT_DETACH)) }

@@ -1,4 +1,5 @@
 import Foundation
+import Kubelet
 import Testing
 
 /// Pod volumes on a real node: files the containers write to a hostPath are read from the host
@@ -115,7 +116,7 @@ extension NodeE2ETests {
 
     /// Mount points under a directory in the host's mount table.
     static func mounts(under dir: String) -> [String] {
-        let text = (try? String(contentsOfFile: "/proc/self/mountinfo", encoding: .utf8)) ?? ""
+        let text = ProcFile.read("/proc/self/mountinfo") ?? ""
         return text.split(separator: "\n").compactMap { line in
             let f = line.split(separator: " ")
             return f.count > 4 && f[4].hasPrefix(dir) ? String(f[4]) : nil

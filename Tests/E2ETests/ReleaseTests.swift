@@ -1,4 +1,5 @@
 import Foundation
+import Kubelet
 import Testing
 
 /// What `make release` wrote under `_output/release` (make test builds it before running the tests).
@@ -331,7 +332,7 @@ final class ImageTestContainerd {
             process.waitUntilExit()
         }
         // Snapshots may leave overlay mounts under the root when a container outlived the daemon.
-        if let mounts = try? String(contentsOfFile: "/proc/self/mounts", encoding: .utf8) {
+        if let mounts = ProcFile.read("/proc/self/mounts") {
             for line in mounts.split(separator: "\n") {
                 let target = line.split(separator: " ")[1]
                 if target.hasPrefix(dir) {

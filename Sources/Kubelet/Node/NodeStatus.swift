@@ -107,10 +107,7 @@ public struct MachineInfo: Sendable, Equatable {
             hugePages: hugePageSizes())
     }
 
-    static func contentsOf(_ path: String) -> String? {
-        guard let d = FileManager.default.contents(atPath: path) else { return nil }
-        return String(decoding: d, as: UTF8.self)
-    }
+    static func contentsOf(_ path: String) -> String? { ProcFile.read(path) }
 
     static func firstLine(_ path: String) -> String? {
         guard let s = contentsOf(path) else { return nil }

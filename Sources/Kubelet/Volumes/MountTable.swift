@@ -55,7 +55,7 @@ public enum MountTable {
     }
 
     static func current() -> [MountEntry] {
-        parse((try? String(contentsOfFile: "/proc/self/mountinfo", encoding: .utf8)) ?? "")
+        parse(ProcFile.read("/proc/self/mountinfo") ?? "")
     }
 
     /// Whether a directory is itself a mount point of the given type.

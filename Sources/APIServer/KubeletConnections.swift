@@ -127,16 +127,6 @@ final class KubeletConnections: @unchecked Sendable {
         return out
     }
 
-    /// Every value of a repeated query parameter, in order.
-    static func values(_ uri: String, _ name: String) -> [String] {
-        guard let q = uri.split(separator: "?", maxSplits: 1).dropFirst().first else { return [] }
-        return q.split(separator: "&").compactMap { pair -> String? in
-            let kv = pair.split(separator: "=", maxSplits: 1, omittingEmptySubsequences: false)
-            guard HTTPRequest.percentDecode(kv[0], plusIsSpace: true) == name else { return nil }
-            return HTTPRequest.percentDecode(kv.count > 1 ? kv[1] : "", plusIsSpace: true)
-        }
-    }
-
     static func flag(_ q: [String: String], _ k: String) -> Bool { q[k] == "true" || q[k] == "1" }
 
     func dialKubelet(_ target: (host: String, port: Int), method: String, uri: String, headers: HTTPHeaders)
@@ -221,36 +211,33 @@ final class KubeletConnections: @unchecked Sendable {
         let container = try Self.container(pod, q["container"])
         var params: [(String, String)] = []
         if kind == "exec" {
-            let commands = Self.values(r.uri, "command")
+            let commands = r.values("command")
             guard !commands.isEmpty else { throw APIError.badRequest("you must specify at least 1 command") }
             params += commands.map { ("command", $0) }
         }
-        let stdin = Self.flag(q, "stdin")
-        let stdout = Self.flag(q, "stdout")
-        let stderr = Self.flag(q, "stderr")
-        let tty = Self.flag(q, "tty")
-        if stdin { params.append(("input", "1")) }
-        if stdout { params.append(("output", "1")) }
-        if stderr && !tty { params.append(("error", "1")) }
-        if tty { params.append(("tty", "1")) }
-        guard stdin || stdout || stderr else {
+        let requested = RemoteCommandOptions(query: q)
+        guard requested.stdin || requested.stdout || requested.stderr else {
             throw APIError.badRequest("you must specify at least one of stdin, stdout, stderr")
         }
+        var options = requested
+        // With a TTY, stderr is merged into stdout.
+        if options.tty { options.stderr = false }
+        if options.stdin { params.append(("input", "1")) }
+        if options.stdout { params.append(("output", "1")) }
+        if options.stderr { params.append(("error", "1")) }
+        if options.tty { params.append(("tty", "1")) }
         let target = try await kubelet(of: pod)
         let path =
             "/\(kind)/\(Self.percentEncode(namespace))/\(Self.percentEncode(name))/\(Self.percentEncode(container))"
         let uri = path + Self.query(params)
-        return try await upgrade(
-            target, uri: uri, r,
-            options: RemoteCommandOptions(
-                stdin: stdin, stdout: stdout, stderr: stderr && !tty, tty: tty))
+        return try await upgrade(target, uri: uri, r, options: options)
     }
 
     /// `pods/<name>/portforward`.
     func portForward(namespace: String, name: String, _ r: HTTPRequest) async throws -> HTTPResponse {
         let pod = try await object(CoreV1.Pod.self, Self.pods, namespace, name)
         let target = try await kubelet(of: pod)
-        let ports = Self.values(r.uri, "ports").flatMap { $0.split(separator: ",").map(String.init) }
+        let ports = r.values("ports").flatMap { $0.split(separator: ",").map(String.init) }
         for p in ports {
             guard let n = Int(p), n > 0, n < 65536 else {
                 throw APIError.badRequest("invalid port \"\(p)\"")

@@ -1,3 +1,4 @@
+import Foundation
 import NIOCore
 import NIOHTTP1
 import NIOPosix
@@ -194,7 +195,7 @@ final class BodyReader: @unchecked Sendable {
                 if let lineEnd = Self.crlf(buffer) {
                     let sizeText =
                         String(decoding: buffer[..<lineEnd], as: UTF8.self)
-                        .split(separator: ";").first.map { $0.trimmingCharacters(in: " \t") } ?? ""
+                        .split(separator: ";").first.map { $0.trimmingCharacters(in: .whitespaces) } ?? ""
                     guard let size = Int(sizeText, radix: 16) else { throw DialError("bad chunk size \(sizeText)") }
                     if size == 0 {
                         done = true
@@ -217,19 +218,6 @@ final class BodyReader: @unchecked Sendable {
         for i in 0..<(b.count - 1) where b[i] == 13 && b[i + 1] == 10 { return i }
         return nil
     }
-}
-
-extension String {
-    fileprivate func trimmingCharacters(in set: String) -> String {
-        var s = Substring(self)
-        while let f = s.first, set.contains(f) { s.removeFirst() }
-        while let l = s.last, set.contains(l) { s.removeLast() }
-        return String(s)
-    }
-}
-
-extension Substring {
-    fileprivate func trimmingCharacters(in set: String) -> String { String(self).trimmingCharacters(in: set) }
 }
 
 extension DialedResponse {

@@ -62,6 +62,17 @@ public struct HTTPRequest: Sendable {
         query = q
     }
 
+    /// Every value of a query parameter, in order (`query` keeps only the first of a repeated
+    /// one; exec's `command` repeats).
+    public func values(_ name: String) -> [String] {
+        guard let q = uri.split(separator: "?", maxSplits: 1).dropFirst().first else { return [] }
+        return q.split(separator: "&").compactMap { pair -> String? in
+            let kv = pair.split(separator: "=", maxSplits: 1, omittingEmptySubsequences: false)
+            guard Self.percentDecode(kv[0], plusIsSpace: true) == name else { return nil }
+            return Self.percentDecode(kv.count > 1 ? kv[1] : "", plusIsSpace: true)
+        }
+    }
+
     public static func percentDecode(_ s: Substring, plusIsSpace: Bool) -> String {
         guard s.utf8.contains(where: { $0 == UInt8(ascii: "%") || (plusIsSpace && $0 == UInt8(ascii: "+")) }) else {
             return String(s)

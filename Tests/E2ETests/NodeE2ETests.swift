@@ -62,17 +62,7 @@ struct NodeE2ETests {
             print("skipped: the node end-to-end suite needs root, containerd, runc and CNI: \(why)")
             return
         }
-        let images = try Self.nodeImages()
-        let dir = FileManager.default.temporaryDirectory.appendingPathComponent(
-            "k8swift-node-\(UUID().uuidString.prefix(8))"
-        ).path
-        try FileManager.default.createDirectory(atPath: dir + "/agent/images", withIntermediateDirectories: true)
-        for key in ["PAUSE_TAR", "BUSYBOX_TAR"] {
-            let tar = try #require(images[key])
-            try FileManager.default.copyItem(
-                atPath: tar, toPath: dir + "/agent/images/" + (tar as NSString).lastPathComponent)
-        }
-        let busybox = try #require(images["BUSYBOX_IMAGE"])
+        let (dir, busybox) = try nodeDataDir()
         let c = try TestCluster(dataDir: dir, keepDataDir: true, node: true)
         defer {
             c.stop()

@@ -130,7 +130,8 @@ struct KubeletHandler: HTTPResponder {
     func statsSummary() -> [UInt8] {
         let (node, pods) = usage()
         let now = kubelet.wallClock()
-        let time = ISO8601DateFormatter().string(from: now)
+        let dates = ISO8601DateFormatter()
+        let time = dates.string(from: now)
         func cpu(_ u: CgroupUsage) -> [String: Any] { ["time": time, "usageCoreNanoSeconds": u.cpuNanoseconds] }
         func memory(_ u: CgroupUsage) -> [String: Any] { ["time": time, "workingSetBytes": u.workingSetBytes] }
         var nodeEntry: [String: Any] = ["nodeName": kubelet.options.nodeName]
@@ -146,8 +147,7 @@ struct KubeletHandler: HTTPResponder {
                 "containers": containers.map { c, cu -> [String: Any] in
                     [
                         "name": c.name,
-                        "startTime": ISO8601DateFormatter().string(
-                            from: Date(timeIntervalSince1970: Double(c.startedAt) / 1e9)),
+                        "startTime": dates.string(from: Date(timeIntervalSince1970: Double(c.startedAt) / 1e9)),
                         "cpu": cpu(cu), "memory": memory(cu),
                     ]
                 },
@@ -272,16 +272,6 @@ struct KubeletHandler: HTTPResponder {
 
     static func flag(_ q: [String: String], _ k: String) -> Bool { q[k] == "1" || q[k] == "true" }
 
-    /// The repeated `command` parameters of a request, in order.
-    static func commands(_ uri: String) -> [String] {
-        guard let q = uri.split(separator: "?", maxSplits: 1).dropFirst().first else { return [] }
-        return q.split(separator: "&").compactMap { pair -> String? in
-            let kv = pair.split(separator: "=", maxSplits: 1, omittingEmptySubsequences: false)
-            guard kv[0] == "command" else { return nil }
-            return HTTPRequest.percentDecode(kv.count > 1 ? kv[1] : "", plusIsSpace: true)
-        }
-    }
-
     func stream(
         _ kind: String, namespace: String, pod name: String, uid: String?, container: String, _ request: HTTPRequest
     ) async -> HTTPResponse {
@@ -299,7 +289,7 @@ struct KubeletHandler: HTTPResponder {
             if kind == "exec" {
                 var r = Runtime_V1_ExecRequest()
                 r.containerID = c.id
-                r.cmd = Self.commands(request.uri)
+                r.cmd = request.values("command")
                 r.stdin = Self.flag(q, "input")
                 r.stdout = Self.flag(q, "output")
                 r.stderr = Self.flag(q, "error")

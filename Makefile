@@ -7,6 +7,9 @@ WHAT ?= k8swift
 APILOAD ?= ../shared/tools/apiload.py
 CTRLLOAD ?= ../shared/tools/ctrlload.py
 SCHEDLOAD ?= ../shared/tools/schedload.py
+# The hollow-node benchmark's scale (upstream's largest supported cluster).
+NODES ?= 5000
+PODS ?= 150000
 FORMAT_FILES = $(shell git ls-files 'Sources/*.swift' 'Tests/*.swift' 'Benchmarks/*.swift' | grep -v '/Generated/')
 
 BUILDINFO := Sources/CBuildInfo/buildinfo.generated.h
@@ -83,7 +86,7 @@ format:
 
 ## bench: benchmarks of the release build (as make release links it), printed as JSON: codecs, the
 ## etcd client, then the API server under apiload (when beside the checkout) and a curl driver, on
-## SQLite, then on etcd
+## SQLite, then on etcd, the controllers, the scheduler, the real node (as root) and hollow nodes
 bench: deps buildinfo
 	hack/release.sh --build k8swift-bench k8swift k8swift-etcd-bench
 	"$$($(SWIFT) build -c release --show-bin-path)/k8swift-bench" --fixtures testdata/upstream/fixtures/HEAD
@@ -92,6 +95,8 @@ bench: deps buildinfo
 	python3 hack/bench_api.py "$$($(SWIFT) build -c release --show-bin-path)/k8swift" --apiload $(APILOAD) --etcd
 	python3 hack/bench_controllers.py "$$($(SWIFT) build -c release --show-bin-path)/k8swift" --ctrlload $(CTRLLOAD)
 	python3 hack/bench_scheduler.py "$$($(SWIFT) build -c release --show-bin-path)/k8swift" --schedload $(SCHEDLOAD)
+	flock /tmp/k8swift-node-e2e.lock python3 hack/bench_node.py "$$($(SWIFT) build -c release --show-bin-path)/k8swift"
+	python3 hack/bench_nodes.py "$$($(SWIFT) build -c release --show-bin-path)/k8swift" --nodes $(NODES) --pods $(PODS)
 
 ## release: the static k8swift, its tarball and OCI image archive, with sha256sums, in _output/release
 release: deps

@@ -26,7 +26,7 @@ struct Discovery: Sendable {
 
     /// Resources left out of discovery until their backing parts exist.
     static let hiddenSubresources: Set<String> = [
-        "log", "exec", "attach", "portforward", "proxy", "eviction", "token", "ephemeralcontainers", "resize",
+        "log", "exec", "attach", "portforward", "proxy", "eviction", "token", "ephemeralcontainers",
     ]
 
     /// `extraGroupVersions`: group/versions listed even without resources (APIServices whose

@@ -150,22 +150,7 @@ final class KubeletConnections: @unchecked Sendable {
         let body = (try? await resp.readBody(limit: 64 << 10)) ?? []
         var message = String(decoding: body, as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)
         if message.isEmpty { message = "the server responded with status \(resp.status)" }
-        return APIError(code: resp.status, reason: Self.reason(resp.status), message: message)
-    }
-
-    static func reason(_ code: Int) -> String {
-        switch code {
-        case 400: "BadRequest"
-        case 401: "Unauthorized"
-        case 403: "Forbidden"
-        case 404: "NotFound"
-        case 409: "Conflict"
-        case 422: "Invalid"
-        case 429: "TooManyRequests"
-        case 503: "ServiceUnavailable"
-        case 504: "Timeout"
-        default: "InternalError"
-        }
+        return APIError(code: resp.status, reason: MetaV1.Status.reason(forCode: resp.status), message: message)
     }
 
     /// `GET pods/<name>/log`.

@@ -206,6 +206,7 @@ enum Strategies {
                 let classes =
                     server.stores[GroupResource(group: "scheduling.k8s.io", resource: "priorityclasses")]
                     as? ResourceStore<SchedulingV1.PriorityClass>
+                try MirrorPodAdmission.admit(p)
                 try PriorityAdmission.admit(&p, classes: classes)
                 DefaultTolerationSeconds.admit(&p)
                 obj = p as! T

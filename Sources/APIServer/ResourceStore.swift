@@ -157,6 +157,9 @@ final class ResourceStore<T: StoredKind>: ResourceHandler, @unchecked Sendable {
         case (.get, "ephemeralcontainers") where groupResource.resource == "pods": return try await get(req)
         case (.update, "ephemeralcontainers") where groupResource.resource == "pods": return try await update(req)
         case (.patch, "ephemeralcontainers") where groupResource.resource == "pods": return try await patch(req)
+        case (.get, "resize") where groupResource.resource == "pods": return try await get(req)
+        case (.update, "resize") where groupResource.resource == "pods": return try await update(req)
+        case (.patch, "resize") where groupResource.resource == "pods": return try await patch(req)
         case (.get, "scale"), (.update, "scale"), (.patch, "scale"): return try await scale(req)
         case (.create, "binding"): return try await bind(req)
         case (.create, "eviction"): return try await evict(req)
@@ -620,6 +623,11 @@ final class ResourceStore<T: StoredKind>: ResourceHandler, @unchecked Sendable {
         obj.metadata.selfLink = ""
         if subresource == "ephemeralcontainers", let pod = obj as? CoreV1.Pod, let was = old as? CoreV1.Pod {
             let (updated, errs) = EphemeralContainers.update(pod, old: was)
+            if !errs.isEmpty { throw APIError.invalid(groupKind, was.metadata.name, errs) }
+            return updated as! T
+        }
+        if subresource == "resize", let pod = obj as? CoreV1.Pod, let was = old as? CoreV1.Pod {
+            let (updated, errs) = PodResize.update(pod, old: was)
             if !errs.isEmpty { throw APIError.invalid(groupKind, was.metadata.name, errs) }
             return updated as! T
         }

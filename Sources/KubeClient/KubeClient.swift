@@ -154,29 +154,10 @@ public final class KubeClient: Sendable {
             st.status = "Failure"
             st.code = Int32(resp.status)
             st.message = String(decoding: resp.body.prefix(512), as: UTF8.self)
-            st.reason = Self.reasonFor(resp.status)
+            st.reason = MetaV1.Status.reason(forCode: resp.status)
         }
         return StatusError(
             code: resp.status, status: st, retryAfter: resp.header("Retry-After").flatMap { Int($0) })
-    }
-
-    static func reasonFor(_ code: Int) -> String {
-        switch code {
-        case 400: return "BadRequest"
-        case 401: return "Unauthorized"
-        case 403: return "Forbidden"
-        case 404: return "NotFound"
-        case 405: return "MethodNotAllowed"
-        case 409: return "Conflict"
-        case 410: return "Gone"
-        case 415: return "UnsupportedMediaType"
-        case 422: return "Invalid"
-        case 429: return "TooManyRequests"
-        case 500: return "InternalError"
-        case 503: return "ServiceUnavailable"
-        case 504: return "Timeout"
-        default: return "Unknown"
-        }
     }
 
     static func decodeStatus(_ body: [UInt8], contentType: String?) throws -> MetaV1.Status {

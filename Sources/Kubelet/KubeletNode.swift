@@ -3,6 +3,7 @@ import APIMachinery
 import Foundation
 import HTTPServing
 import KubeClient
+import Synchronization
 
 /// A whole node as `k8swift kubelet`, `agent` and `server` run it: its own containerd (unless an
 /// endpoint is given), the images found in its images directory imported (the sandbox image is never
@@ -34,6 +35,12 @@ public final class KubeletNode: Sendable {
         public var tlsPrivateKeyFile: String?
         /// Clients must present a certificate this CA signed; nil accepts any client.
         public var clientCAFile: String?
+        /// The static pods' manifest directory (`--pod-manifest-path`).
+        public var podManifestPath: String?
+        /// Node-pressure eviction's thresholds and periods (`--eviction-*`).
+        public var eviction = EvictionConfig.defaults
+        /// Graceful node shutdown (`--shutdown-grace-period*`); off by default.
+        public var shutdown = ShutdownConfig()
 
         public init(nodeName: String, rootDir: String, kubeletVersion: String) {
             self.nodeName = nodeName
@@ -49,6 +56,8 @@ public final class KubeletNode: Sendable {
     public let options: Options
     let client: KubeClient
     let log: @Sendable (String) -> Void
+    /// The running node's graceful shutdown, set by `run` once the node is up.
+    let shutdownHook = Mutex<(@Sendable () async -> Void)?>(nil)
 
     public init(client: KubeClient, options: Options, log: @escaping @Sendable (String) -> Void) {
         self.client = client
@@ -104,6 +113,7 @@ public final class KubeletNode: Sendable {
         nodeConfig.labels = o.nodeLabels
         nodeConfig.registerWithTaints = o.registerWithTaints
         nodeConfig.podCIDR = o.podCIDR
+        nodeConfig.evictionHard = o.eviction.hardThresholds
         var hostIPs = o.nodeIPs.isEmpty ? machine.hostIPs : o.nodeIPs
         if hostIPs.isEmpty { hostIPs = ["127.0.0.1"] }
         var m = machine
@@ -114,18 +124,34 @@ public final class KubeletNode: Sendable {
         kubeletOptions.clusterDomain = o.clusterDomain
         kubeletOptions.hostIPs = hostIPs
         kubeletOptions.rootDirectory = o.rootDir
+        kubeletOptions.podManifestPath = o.podManifestPath
+        let admission = AdmissionBox()
+        kubeletOptions.admit = { pod in admission.manager.withLock { $0 }?.admit(pod) }
         let kubelet = Kubelet(client: client, runtime: runtime, options: kubeletOptions, log: log)
+        let imageFS = containerd == nil ? o.rootDir : Self.containerdDir(o.rootDir)
+        let eviction = EvictionManager(
+            config: o.eviction, actions: .kubelet(kubelet),
+            readings: .host(
+                memoryCapacity: machine.memoryBytes, nodeFS: o.rootDir, imageFS: imageFS,
+                cgroupRoot: kubeletOptions.cgroupRoot, rootDir: o.rootDir, podLogsDir: o.podLogsDir),
+            log: log)
+        admission.manager.withLock { $0 = eviction }
+        let runtimeHealth = NodeHeartbeat.runtimeHealthProvider(runtime)
         let server = try serverFor(kubelet, hostname: machine.hostname, ips: hostIPs)
         nodeConfig.kubeletPort = Int32(try await server.start())
         defer { Task { await server.stop() } }
         let heartbeat = NodeHeartbeat(
             client: client, config: nodeConfig, machine: m,
-            runtimeHealth: NodeHeartbeat.runtimeHealthProvider(runtime),
-            images: NodeHeartbeat.imagesProvider(runtime), log: log)
+            runtimeHealth: { await Self.health(runtimeHealth, shuttingDown: eviction.isShuttingDown) },
+            images: NodeHeartbeat.imagesProvider(runtime), pressure: { eviction.pressure }, log: log)
         // The image filesystem: containerd's own directory, or the root dir for a runtime given.
-        let images = ImageCollector(
-            runtime: runtime, imageFSPath: containerd == nil ? o.rootDir : Self.containerdDir(o.rootDir),
-            policy: ImageGCPolicy(), log: log)
+        let images = ImageCollector(runtime: runtime, imageFSPath: imageFS, policy: ImageGCPolicy(), log: log)
+        if o.shutdown.enabled {
+            shutdownHook.withLock {
+                $0 = { await self.shutDown(kubelet: kubelet, eviction: eviction, heartbeat: heartbeat) }
+            }
+        }
+        defer { shutdownHook.withLock { $0 = nil } }
         try await withThrowingTaskGroup(of: Void.self) { g in
             g.addTask { await heartbeat.run() }
             if let cniConfDir {
@@ -133,6 +159,7 @@ public final class KubeletNode: Sendable {
             }
             g.addTask { await kubelet.run() }
             g.addTask { await images.run() }
+            g.addTask { await eviction.run() }
             try await g.waitForAll()
         }
     }
@@ -189,5 +216,69 @@ public final class KubeletNode: Sendable {
                 log("importing \(f): \(error)")
             }
         }
+    }
+}
+
+// MARK: - graceful shutdown
+
+extension KubeletNode {
+    /// Lets the kubelet's admission reach the eviction manager made after it.
+    final class AdmissionBox: Sendable {
+        let manager = Mutex<EvictionManager?>(nil)
+    }
+
+    /// Whether `shutDown()` does anything: the node runs and `--shutdown-grace-period` is positive.
+    public var shutsDownGracefully: Bool { shutdownHook.withLock { $0 != nil } }
+
+    /// Ends the node's pods as graceful node shutdown does and returns when they are done (at most
+    /// the shutdown grace period); does nothing when the feature is off or the node is not running.
+    public func shutDown() async {
+        guard let hook = shutdownHook.withLock({ $0 }) else { return }
+        await hook()
+    }
+
+    /// The runtime's health, with upstream's shutdown error once the node shuts down (Ready turns
+    /// False with it).
+    static func health(
+        _ runtime: @Sendable () async -> RuntimeHealth, shuttingDown: Bool
+    ) async -> RuntimeHealth {
+        var h = await runtime()
+        if shuttingDown { h.networkErrors.append(NodeShutdown.notReadyMessage) }
+        return h
+    }
+
+    func shutDown(kubelet: Kubelet, eviction: EvictionManager, heartbeat: NodeHeartbeat) async {
+        let config = options.shutdown
+        log(
+            "shutdown: the node is shutting down (grace \(config.gracePeriodSeconds)s, "
+                + "critical pods \(config.criticalPodsGracePeriodSeconds)s)")
+        eviction.markShuttingDown()
+        _ = try? await heartbeat.updateStatus()
+        let pods = kubelet.activePods().map(\.pod)
+        let byUID = Dictionary(pods.map { ($0.metadata.uid, $0) }, uniquingKeysWith: { a, _ in a })
+        for group in NodeShutdown.plan(pods, config: config) {
+            await withTaskGroup(of: Bool.self) { g in
+                var left = 0
+                for kill in group.kills {
+                    guard let pod = byUID[kill.uid] else { continue }
+                    left += 1
+                    g.addTask {
+                        await kubelet.endPod(pod, gracePeriodSeconds: kill.gracePeriodSeconds, event: nil) { s in
+                            NodeShutdown.status(s, now: Time(seconds: Int64(Date().timeIntervalSince1970)))
+                        }
+                        return true
+                    }
+                }
+                // A group takes at most its period (and a little for the runtime's answers); the next
+                // starts then even if some pods linger.
+                g.addTask {
+                    try? await Task.sleep(for: .seconds(group.periodSeconds + 2))
+                    return false
+                }
+                while left > 0, let finished = await g.next(), finished { left -= 1 }
+                g.cancelAll()
+            }
+        }
+        log("shutdown: every pod was ended")
     }
 }

@@ -86,7 +86,10 @@ struct AgentCommand: AsyncParsableCommand {
         config.userAgent = "kubelet/\(K8swiftVersion.info.gitVersion) (linux/amd64) k8swift-agent"
         let client = try KubeClient(config: config)
         say("joined \(server) as node \(options.nodeName)")
-        try await KubeletNode(client: client, options: options, log: say).run()
+        let node = KubeletNode(client: client, options: options, log: say)
+        let signals = options.shutdown.enabled ? ShutdownSignals(node) : nil
+        try await node.run()
+        signals?.cancel()
     }
 
     /// The cluster CA as the server publishes it (`kube-root-ca.crt`), read before the CA is known

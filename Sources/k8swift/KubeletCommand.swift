@@ -4,6 +4,7 @@ import ArgumentParser
 import Foundation
 import KubeClient
 import Kubelet
+import Synchronization
 
 /// The kubelet's common flags (upstream's names).
 struct KubeletFlags: ParsableArguments {
@@ -49,6 +50,41 @@ struct KubeletFlags: ParsableArguments {
         name: .customLong("plain-http-registry"),
         help: "A registry containerd reaches over plain HTTP: host:port (repeatable).")
     var plainHTTPRegistries: [String] = []
+    @Option(
+        name: .customLong("pod-manifest-path"),
+        help: "A directory of static pod manifests (one pod per file, YAML or JSON), run without the API server.")
+    var podManifestPath: String?
+    @Option(
+        name: .customLong("eviction-hard"),
+        help: """
+            Hard eviction thresholds: signal<value,… (default memory.available<100Mi,nodefs.available<10%,\
+            imagefs.available<15%,nodefs.inodesFree<5%,imagefs.inodesFree<5%).
+            """)
+    var evictionHard: String?
+    @Option(name: .customLong("eviction-soft"), help: "Soft eviction thresholds: signal<value,…")
+    var evictionSoft: String?
+    @Option(
+        name: .customLong("eviction-soft-grace-period"),
+        help: "Grace periods of the soft thresholds: signal=duration,…")
+    var evictionSoftGracePeriod: String?
+    @Option(name: .customLong("eviction-minimum-reclaim"), help: "Minimum reclaims: signal=value,…")
+    var evictionMinimumReclaim: String?
+    @Option(
+        name: .customLong("eviction-pressure-transition-period"),
+        help: "How long a pressure condition stays after its threshold was last crossed.")
+    var evictionPressureTransitionPeriod = "5m0s"
+    @Option(
+        name: .customLong("eviction-max-pod-grace-period"),
+        help: "The longest grace (seconds) a soft eviction gives a pod; 0 or less leaves the pod's own.")
+    var evictionMaxPodGracePeriod: Int64 = 0
+    @Option(
+        name: .customLong("shutdown-grace-period"),
+        help: "How long the node takes to end its pods when told to stop (SIGTERM/SIGINT); 0s turns it off.")
+    var shutdownGracePeriod = "0s"
+    @Option(
+        name: .customLong("shutdown-grace-period-critical-pods"),
+        help: "The share of --shutdown-grace-period kept for critical pods.")
+    var shutdownGracePeriodCriticalPods = "0s"
 
     func options(defaultName: String) throws -> KubeletNode.Options {
         let name = (hostnameOverride ?? defaultName).lowercased()
@@ -90,7 +126,22 @@ struct KubeletFlags: ParsableArguments {
         o.tlsCertFile = tlsCertFile
         o.tlsPrivateKeyFile = tlsPrivateKeyFile
         o.clientCAFile = clientCAFile
+        o.podManifestPath = podManifestPath
         for r in plainHTTPRegistries { o.plainHTTPRegistries[r] = "http://" + r }
+        do {
+            o.eviction = try EvictionConfig.parse(
+                hard: evictionHard, soft: evictionSoft, softGracePeriod: evictionSoftGracePeriod,
+                minimumReclaim: evictionMinimumReclaim, pressureTransitionPeriod: evictionPressureTransitionPeriod,
+                maxPodGracePeriodSeconds: evictionMaxPodGracePeriod)
+        } catch {
+            throw ValidationError("eviction settings: \(error.description)")
+        }
+        guard let period = GoDuration.parse(shutdownGracePeriod),
+            let critical = GoDuration.parse(shutdownGracePeriodCriticalPods)
+        else { throw ValidationError("--shutdown-grace-period and its critical share are durations (30s, 1m)") }
+        o.shutdown = ShutdownConfig(
+            gracePeriodSeconds: period / 1_000_000_000, criticalPodsGracePeriodSeconds: critical / 1_000_000_000)
+        if let why = o.shutdown.validate() { throw ValidationError(why) }
         return o
     }
 
@@ -116,6 +167,41 @@ struct KubeletCommand: AsyncParsableCommand {
         let node = KubeletNode(client: client, options: options) { line in
             FileHandle.standardError.write(Data("kubelet: \(line)\n".utf8))
         }
+        let signals = options.shutdown.enabled ? ShutdownSignals(node) : nil
         try await node.run()
+        signals?.cancel()
     }
+}
+
+/// SIGTERM and SIGINT when graceful node shutdown is on: instead of dying at once, the process ends
+/// the node's pods as `KubeletNode.shutDown` does, then exits 0 (a second signal exits at once).
+final class ShutdownSignals {
+    final class Fired: Sendable {
+        let value = Mutex(false)
+    }
+
+    let sources: [any DispatchSourceSignal]
+
+    init(_ node: KubeletNode) {
+        let fired = Fired()
+        sources = [SIGTERM, SIGINT].map { sig in
+            signal(sig, SIG_IGN)
+            let source = DispatchSource.makeSignalSource(signal: sig, queue: .global())
+            source.setEventHandler {
+                let again = fired.value.withLock { f in
+                    defer { f = true }
+                    return f
+                }
+                if again { exit(1) }
+                Task {
+                    await node.shutDown()
+                    exit(0)
+                }
+            }
+            source.resume()
+            return source
+        }
+    }
+
+    func cancel() { for s in sources { s.cancel() } }
 }

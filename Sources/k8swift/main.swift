@@ -11,7 +11,7 @@ struct K8swift: AsyncParsableCommand {
         version: K8swiftVersion.full,
         subcommands: [
             Version.self, Server.self, KubeAPIServer.self, KubeControllerManager.self, KubeSchedulerCommand.self,
-            KubeletCommand.self, AgentCommand.self,
+            KubeletCommand.self, AgentCommand.self, HollowNodesCommand.self,
         ]
     )
 }
@@ -85,6 +85,8 @@ do {
         try await kubelet.run()
     } else if let agent = command as? AgentCommand {
         try await agent.run()
+    } else if let hollow = command as? HollowNodesCommand {
+        try await hollow.run()
     } else {
         var sync = command
         try sync.run()

@@ -52,6 +52,25 @@ struct NodeLifecycleTests {
         #expect(NodeLifecycleLogic.taints(for: fresh, now: now) == fresh.spec.taints, "no Ready condition yet")
     }
 
+    @Test("pressure conditions that are True taint NoSchedule (memory, disk, pid pressure); the taint goes with them")
+    func pressureTaints() {
+        var n = node(ready: "True")
+        n.status.conditions += [
+            CoreV1.NodeCondition(type: "MemoryPressure", status: "True"),
+            CoreV1.NodeCondition(type: "DiskPressure", status: "False"),
+            CoreV1.NodeCondition(type: "PIDPressure", status: "True"),
+        ]
+        let t = NodeLifecycleLogic.taints(for: n, now: now)
+        #expect(
+            t.map { "\($0.key):\($0.effect)" } == [
+                "node.kubernetes.io/pid-pressure:NoSchedule", "node.kubernetes.io/memory-pressure:NoSchedule",
+            ])
+        n.spec.taints = t
+        n.status.conditions[1].status = "False"
+        n.status.conditions[3].status = "Unknown"
+        #expect(NodeLifecycleLogic.taints(for: n, now: now).isEmpty)
+    }
+
     @Test("eviction: untolerated NoExecute now, tolerationSeconds later, an unlimited toleration never")
     func eviction() {
         let taint = CoreV1.Taint(key: "node.kubernetes.io/unreachable", effect: "NoExecute", timeAdded: Time(Date()))

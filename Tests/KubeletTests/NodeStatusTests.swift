@@ -209,7 +209,8 @@ struct NodeStatusTests {
         let defaults = EvictionThreshold.defaults
         #expect(
             defaults.map(\.signal) == [
-                "imagefs.available", "memory.available", "nodefs.available", "nodefs.inodesFree",
+                "imagefs.available", "imagefs.inodesFree", "memory.available", "nodefs.available",
+                "nodefs.inodesFree",
             ])
     }
 

@@ -59,4 +59,20 @@ struct ResourceMetricsTests {
                 == CgroupUsage(cpuNanoseconds: 77_000, workingSetBytes: 0))
         #expect(CgroupUsage.read("/missing", root: root + "/v1") == nil)
     }
+
+    @Test("usageNanoCores: CPU time over wall time since the previous reading, none without one")
+    func cpuRates() {
+        let rates = CPURates()
+        // A first reading has nothing to compare with.
+        #expect(rates.update(["node": 1_000_000_000, "pod/a": 0], seconds: 100).isEmpty)
+        // Half a core for two seconds: one second of CPU time over two of wall time.
+        let second = rates.update(["node": 2_000_000_000, "pod/a": 500_000_000, "pod/b": 7], seconds: 102)
+        #expect(second == ["node": 500_000_000, "pod/a": 250_000_000])
+        // A reading 50 ms later is too close to mean anything; the earlier reading stays the base.
+        #expect(rates.update(["node": 2_100_000_000], seconds: 102.05).isEmpty)
+        #expect(rates.update(["node": 4_000_000_000], seconds: 104) == ["node": 1_000_000_000])
+        // A counter that went backwards (the cgroup was recreated) starts over; forgotten keys too.
+        #expect(rates.update(["node": 10, "pod/b": 7], seconds: 106).isEmpty)
+        #expect(rates.update(["node": 2_000_000_010], seconds: 108) == ["node": 1_000_000_000])
+    }
 }

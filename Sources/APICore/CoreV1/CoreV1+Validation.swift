@@ -362,6 +362,7 @@ extension CoreV1.Pod: Validated {
     /// negative terminationGracePeriodSeconds.
     public func validateUpdate(from old: CoreV1.Pod) -> ErrorList {
         var errs = MetaValidation.validateObjectMetaUpdate(metadata, old.metadata)
+        errs += validateMirrorAnnotationUpdate(from: old)
         var a = spec
         var b = old.spec
         b.nodeName = b.nodeName.isEmpty ? a.nodeName : b.nodeName
@@ -387,6 +388,23 @@ extension CoreV1.Pod: Validated {
                 ))
         }
         return errs + validateMetadataAndSpec()
+    }
+}
+
+extension CoreV1.Pod {
+    /// Part of ValidatePodSpecificAnnotationUpdates: whether a pod is a static pod's mirror is fixed
+    /// at creation (the kubelet owns mirror pods; an update may not make or unmake one).
+    func validateMirrorAnnotationUpdate(from old: CoreV1.Pod) -> ErrorList {
+        let key = "kubernetes.io/config.mirror"
+        let path = FieldPath("metadata", "annotations").key(key)
+        switch (old.metadata.annotations[key], metadata.annotations[key]) {
+        case (.some(let a), let b) where a != b:
+            return [.forbidden(path, "may not remove or update mirror pod annotation")]
+        case (nil, .some):
+            return [.forbidden(path, "may not add mirror pod annotation")]
+        default:
+            return []
+        }
     }
 }
 

@@ -37,9 +37,29 @@ enum NodeLifecycleLogic {
         return changed ? s : nil
     }
 
+    /// The NoSchedule taint each pressure condition calls for while it is True (upstream's
+    /// condition-to-taint map).
+    static let pressureTaints = [
+        "MemoryPressure": "node.kubernetes.io/memory-pressure", "DiskPressure": "node.kubernetes.io/disk-pressure",
+        "PIDPressure": "node.kubernetes.io/pid-pressure",
+    ]
+
+    /// The taints a node's conditions call for: the Ready ones (`readyTaints`), then a NoSchedule
+    /// taint per pressure condition that is True, removed once it is not.
+    static func taints(for node: CoreV1.Node, now: Date) -> [CoreV1.Taint] {
+        var out = readyTaints(for: node, now: now)
+        for (type, key) in pressureTaints.sorted(by: { $0.key > $1.key }) {
+            let on = node.status.conditions.contains { $0.type == type && $0.status == "True" }
+            let has = out.contains { $0.key == key && $0.effect == "NoSchedule" }
+            if on && !has { out.append(CoreV1.Taint(key: key, effect: "NoSchedule")) }
+            if !on && has { out.removeAll { $0.key == key && $0.effect == "NoSchedule" } }
+        }
+        return out
+    }
+
     /// The taints a node's Ready condition calls for: unreachable for Unknown, not-ready for False
     /// (NoSchedule and NoExecute each), none when Ready; unchanged while it has no Ready condition.
-    static func taints(for node: CoreV1.Node, now: Date) -> [CoreV1.Taint] {
+    static func readyTaints(for node: CoreV1.Node, now: Date) -> [CoreV1.Taint] {
         let ready = node.status.conditions.first { $0.type == "Ready" }?.status
         let key: String
         switch ready {

@@ -232,7 +232,7 @@ public struct EvictionThreshold: Sendable, Equatable {
     /// The kubelet's Linux default of `evictionHard`.
     public static let defaultHard: [String: String] = [
         "memory.available": "100Mi", "nodefs.available": "10%", "imagefs.available": "15%",
-        "nodefs.inodesFree": "5%",
+        "nodefs.inodesFree": "5%", "imagefs.inodesFree": "5%",
     ]
 
     public static let signals: Set<String> = [

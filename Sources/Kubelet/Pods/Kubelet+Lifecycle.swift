@@ -78,6 +78,10 @@ extension Kubelet {
         return rt?.sandboxes.first(where: { !$0.ips.isEmpty })?.ips.first ?? pod.status.podIP
     }
 
+    /// Whether a hook is taken as succeeded without running: an HTTP hook of a hollow node (no pod
+    /// answers on its IP).
+    func simulatesHook(_ h: CoreV1.LifecycleHandler) -> Bool { options.hollow && h.httpGet != nil }
+
     /// Stops a container as upstream's `killContainer` does: the Killing event, the preStop hook of a
     /// running container within the grace period (`FailedPreStopHook` when it fails), then StopContainer
     /// with what is left of the grace period (at least 2 s).
@@ -88,7 +92,7 @@ extension Kubelet {
         let spec = Self.containerSpec(pod, name)
         var grace = Self.killGracePeriod(pod, spec, reason: reason)
         events.normal(pod, reason: "Killing", note: note)
-        if running, grace > 0, let spec, let hook = spec.lifecycle?.preStop {
+        if running, grace > 0, let spec, let hook = spec.lifecycle?.preStop, !simulatesHook(hook) {
             let started = ContinuousClock.now
             let limit = Swift.Duration.seconds(grace)
             let exec: Prober.Exec = { [runtime] id, cmd, timeout in
@@ -110,7 +114,7 @@ extension Kubelet {
     /// Runs a started container's postStart hook; on failure records upstream's event and waiting
     /// reason and kills the container. Returns whether the hook succeeded.
     func runPostStart(_ c: CoreV1.Container, _ pod: CoreV1.Pod, id: String, podIP: String) async -> Bool {
-        guard let hook = c.lifecycle?.postStart else { return true }
+        guard let hook = c.lifecycle?.postStart, !simulatesHook(hook) else { return true }
         let exec: Prober.Exec = { [runtime] id, cmd, timeout in
             try await runtime.execSync(id, command: cmd, timeout: timeout)
         }

@@ -23,13 +23,27 @@ public final class Kubelet: Sendable {
         public var relistPeriod: Swift.Duration = .seconds(1)
         /// Every pod is synced at least this often (upstream's `--sync-frequency`).
         public var syncFrequency: Swift.Duration = .seconds(60)
-        public var workers = 4
+        /// Pods synced at once. Upstream gives every pod a goroutine of its own; a sync mostly waits on
+        /// the runtime (pulls, sandbox and network set-up), so a burst of new pods needs many at once
+        /// (with 4, thirty pods created together took up to 9 s to start).
+        public var workers = 16
         /// The kubelet's own directory (`--root-dir`): pod volumes, /etc/hosts files and
         /// termination-message files go under `<rootDirectory>/pods/<uid>`.
         public var rootDirectory = "/var/lib/kubelet"
         /// Pods with ConfigMap, Secret, downward API or projected volumes are synced at least this
         /// often, so their files follow the objects.
         public var volumeResyncPeriod: Swift.Duration = .seconds(30)
+        /// The static pods' manifest directory (`--pod-manifest-path`); nil reads none.
+        public var podManifestPath: String?
+        /// How often the manifest directory is read again besides on changes (`fileCheckFrequency`).
+        public var fileCheckFrequency: Swift.Duration = .seconds(20)
+        /// Judges a pod that has not started here yet (eviction's and shutdown's admission); nil admits all.
+        public var admit: (@Sendable (CoreV1.Pod) -> PodRejection?)?
+        /// A hollow node's kubelet (`k8swift hollow-nodes`): it touches nothing of the host (no volume
+        /// directories or mounts, /etc/hosts, termination-message or log directories) and its HTTP,
+        /// TCP and gRPC probes and HTTP hooks succeed without a connection, as nothing listens on a
+        /// hollow pod's IP; exec probes and hooks still go to the runtime.
+        public var hollow = false
 
         public init(nodeName: String, nodeHostname: String, podLogsDir: String) {
             self.nodeName = nodeName
@@ -50,6 +64,10 @@ public final class Kubelet: Sendable {
         var sandboxIPs: [String: [String]] = [:]
         var sandboxHostNetwork: Set<String> = []
         var probes = ProbeResults()
+        /// Per pod UID: what the node allocated the pod's containers and why a resize waits
+        /// (`PodResize`), and the last in-place update's error.
+        var resizes: [String: PodResize.Admission] = [:]
+        var resizeErrors: [String: String] = [:]
     }
 
     public let options: Options
@@ -65,9 +83,16 @@ public final class Kubelet: Sendable {
     let wallClock: @Sendable () -> Date
     let probeManager = ProbeManager()
     let volumes: VolumeManager
+    /// The pods of `podManifestPath`, when there is one.
+    let staticPods: StaticPodSource?
+    /// Whether `run` runs `services` (false when the informer is shared and run by its owner).
+    let ownsServices: Bool
 
+    /// `services`: an informer of every Service shared by several kubelets of one process (hollow
+    /// nodes), run by the caller; nil makes and runs the kubelet's own.
     public init(
         client: KubeClient, runtime: any ContainerRuntime, options: Options,
+        services: Informer<CoreV1.Service>? = nil,
         log: @escaping @Sendable (String) -> Void = { _ in }, wallClock: @escaping @Sendable () -> Date = { Date() }
     ) {
         self.client = client
@@ -76,8 +101,14 @@ public final class Kubelet: Sendable {
         self.log = log
         self.wallClock = wallClock
         informer = Informer(client: client, fieldSelector: "spec.nodeName=\(options.nodeName)")
-        services = Informer(client: client)
+        self.services = services ?? Informer(client: client)
+        ownsServices = services == nil
         events = EventRecorder(client: client, controller: "kubelet", instance: options.nodeName)
+        staticPods = options.podManifestPath.map {
+            StaticPodSource(
+                directory: $0, nodeName: options.nodeName, checkFrequency: options.fileCheckFrequency, log: log,
+                wallClock: wallClock)
+        }
         volumes = VolumeManager(
             root: options.rootDirectory, client: client, events: events, hostIPs: options.hostIPs,
             clusterDomain: options.clusterDomain, log: log)
@@ -110,13 +141,17 @@ public final class Kubelet: Sendable {
         informer.addHandler { [queue] ev in queue.add(ObjectKey(ev.object.metadata)) }
         await withTaskGroup(of: Void.self) { g in
             g.addTask { await self.informer.run() }
-            g.addTask { await self.services.run() }
+            if ownsServices { g.addTask { await self.services.run() } }
             g.addTask {
                 await self.informer.waitForSync()
                 await self.resyncVolumesLoop()
             }
+            if let source = staticPods {
+                g.addTask { [queue] in await source.run { keys in for k in keys { queue.add(k) } } }
+            }
             g.addTask {
                 await self.informer.waitForSync()
+                await self.staticPods?.waitForFirstRead()
                 await self.relistLoop()
             }
             g.addTask {
@@ -128,11 +163,14 @@ public final class Kubelet: Sendable {
             }
             for _ in 0..<options.workers {
                 g.addTask {
-                    await self.informer.waitForSync()
-                    // Containers start with their service variables: services are read first.
-                    await self.services.waitForSync()
+                    // Containers start with their service variables: services are read first
+                    // (static pods do not wait for the API; podToSync holds API pods back).
+                    if self.staticPods == nil {
+                        await self.informer.waitForSync()
+                        await self.services.waitForSync()
+                    }
                     while let key = await self.queue.get() {
-                        if let pod = self.informer.store.get(key) { await self.sync(pod) }
+                        if let pod = await self.podToSync(key) { await self.sync(pod) }
                         self.queue.done(key)
                     }
                 }
@@ -157,7 +195,7 @@ public final class Kubelet: Sendable {
                     return s.snapshot
                 }
                 let byUID = Dictionary(
-                    informer.store.list().map { ($0.metadata.uid, $0) }, uniquingKeysWith: { a, _ in a })
+                    kubeletPods().map { ($0.metadata.uid, $0) }, uniquingKeysWith: { a, _ in a })
                 for (uid, p) in pods where old[uid] != p {
                     if let pod = byUID[uid] { queue.add(ObjectKey(pod.metadata)) }
                 }
@@ -244,11 +282,13 @@ public final class Kubelet: Sendable {
             }
         }
         cleanUpVolumes(pods)
+        cleanUpPodCgroups(pods, known: Set(known.keys))
     }
 
     // MARK: Sync
 
     func sync(_ pod: CoreV1.Pod) async {
+        if StaticPods.isStatic(pod) && pod.metadata.deletionTimestamp == nil { await syncMirrorPod(pod) }
         do {
             var rt = try await runtimePod(pod)
             let finished = pod.status.phase == "Succeeded" || pod.status.phase == "Failed"
@@ -264,7 +304,12 @@ public final class Kubelet: Sendable {
                         CoreV1.Pod.self, pod.metadata.name, namespace: pod.metadata.namespace,
                         options: DeleteOptions(gracePeriodSeconds: 0, preconditionUID: pod.metadata.uid))
                     volumes.tearDown(pod.metadata.uid)
+                    staticPodStopped(pod)
                 }
+                return
+            }
+            if let admit = options.admit, isNewPod(pod, rt), let no = admit(pod) {
+                await rejectPod(pod, reason: no.reason, message: no.message)
                 return
             }
             guard try await setUpVolumes(pod, rt) else { return }
@@ -276,6 +321,7 @@ public final class Kubelet: Sendable {
                     + actions.containersToStart.map { pod.spec.containers[$0].name })
             for c in rt.containers where !starting.contains(c.name) { setWaiting(pod, c.name, nil) }
             try await execute(actions, pod, rt)
+            await resize(pod, rt)
             rt = try await runtimePod(pod)
             try await report(
                 pod, rt,
@@ -321,7 +367,9 @@ public final class Kubelet: Sendable {
             // The old sandbox's attempt continues; a brand-new pod starts at 0.
             if rt.sandboxes.isEmpty { attempt = 0 }
             let config = RuntimeConfigs.sandboxConfig(pod, attempt: attempt, ctx, nodeHostname: options.nodeHostname)
-            try FileManager.default.createDirectory(atPath: config.logDirectory, withIntermediateDirectories: true)
+            if !options.hollow {
+                try FileManager.default.createDirectory(atPath: config.logDirectory, withIntermediateDirectories: true)
+            }
             do {
                 sandboxID = try await runtime.runPodSandbox(config, runtimeHandler: pod.spec.runtimeClassName ?? "")
             } catch {
@@ -421,8 +469,10 @@ public final class Kubelet: Sendable {
         }
         let id: String
         do {
-            try FileManager.default.createDirectory(
-                atPath: sandboxConfig.logDirectory + "/" + c.name, withIntermediateDirectories: true)
+            if !options.hollow {
+                try FileManager.default.createDirectory(
+                    atPath: sandboxConfig.logDirectory + "/" + c.name, withIntermediateDirectories: true)
+            }
             id = try await runtime.createContainer(sandboxID: sandboxID, config: config, sandboxConfig: sandboxConfig)
         } catch {
             setWaiting(pod, c.name, WaitingReason("CreateContainerError", Self.describe(error)))
@@ -630,7 +680,9 @@ public final class Kubelet: Sendable {
         let builder = PodStatusBuilder(
             hostIPs: options.hostIPs,
             now: Time(seconds: Int64(now.timeIntervalSince1970)))
-        let status = builder.build(pod: pod, runtime: rt, probes: probes, waiting: waiting, podIsTerminal: terminal)
+        var status = builder.build(pod: pod, runtime: rt, probes: probes, waiting: waiting, podIsTerminal: terminal)
+        reportResize(&status, pod, rt, now: Time(seconds: Int64(now.timeIntervalSince1970)))
+        if StaticPods.isStatic(pod) { return try await reportStaticPodStatus(pod, status) }
         if status == pod.status { return }
         var updated = pod
         updated.status = status

@@ -246,6 +246,20 @@ public enum RuntimeConfigs {
     /// CPU shares for a request in millicores (upstream: 1024 per core, at least 2).
     public static func cpuShares(milli: Int64) -> Int64 { max(2, milli * 1024 / 1000) }
 
+    /// A container's cgroup settings from its requests and limits: cpu shares from the request (the
+    /// limit without one), a CFS quota of a 100 ms period from the cpu limit, the memory limit.
+    public static func linuxResources(_ c: CoreV1.Container) -> Runtime_V1_LinuxContainerResources {
+        var r = Runtime_V1_LinuxContainerResources()
+        let cpuRequest = c.resources.requests["cpu"] ?? c.resources.limits["cpu"]
+        r.cpuShares = cpuShares(milli: cpuRequest?.milliValue ?? 0)
+        if let lim = c.resources.limits["cpu"] {
+            r.cpuPeriod = 100_000
+            r.cpuQuota = max(1000, lim.milliValue * 100_000 / 1000)
+        }
+        if let mem = c.resources.limits["memory"] { r.memoryLimitInBytes = mem.value }
+        return r
+    }
+
     public static func containerConfig(
         _ c: CoreV1.Container, _ pod: CoreV1.Pod, restartCount: Int32, image: String, env: [(String, String)],
         mounts: [Runtime_V1_Mount] = []
@@ -281,15 +295,7 @@ public enum RuntimeConfigs {
             RuntimeLabels.terminationMessagePolicy: c.terminationMessagePolicy,
             RuntimeLabels.terminationGracePeriod: String(pod.spec.terminationGracePeriodSeconds ?? 30),
         ]
-        var r = Runtime_V1_LinuxContainerResources()
-        let cpuRequest = c.resources.requests["cpu"] ?? c.resources.limits["cpu"]
-        r.cpuShares = cpuShares(milli: cpuRequest?.milliValue ?? 0)
-        if let lim = c.resources.limits["cpu"] {
-            r.cpuPeriod = 100_000
-            r.cpuQuota = max(1000, lim.milliValue * 100_000 / 1000)
-        }
-        if let mem = c.resources.limits["memory"] { r.memoryLimitInBytes = mem.value }
-        cfg.linux.resources = r
+        cfg.linux.resources = linuxResources(c)
         var sc = Runtime_V1_LinuxContainerSecurityContext()
         sc.namespaceOptions = namespaceOptions(pod)
         let psc = pod.spec.securityContext

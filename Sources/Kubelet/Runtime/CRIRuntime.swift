@@ -145,6 +145,13 @@ public final class CRIRuntime: ContainerRuntime {
         return try await retrying { try await runtime.containerStatus(r, options: options).status }
     }
 
+    public func updateContainerResources(_ id: String, linux: Runtime_V1_LinuxContainerResources) async throws {
+        var r = Runtime_V1_UpdateContainerResourcesRequest()
+        r.containerID = id
+        r.linux = linux
+        _ = try await retrying { try await runtime.updateContainerResources(r, options: options) }
+    }
+
     public func execSync(_ id: String, command: [String], timeout seconds: Int64) async throws
         -> Runtime_V1_ExecSyncResponse
     {

@@ -1,7 +1,8 @@
 import CRI
+import GRPCCore
 
 /// The kubelet's seam to a container runtime: CRI's RuntimeService and ImageService calls, in CRI's
-/// own messages. `CRIRuntime` speaks them to containerd over its socket; `FakeRuntime` keeps them in
+/// own messages. `CRIRuntime` speaks them to containerd over its socket; `InMemoryRuntime` keeps them in
 /// memory (unit tests and hollow nodes). The kubelet calls nothing else of a runtime.
 public protocol ContainerRuntime: Sendable {
     func version() async throws -> Runtime_V1_VersionResponse
@@ -24,6 +25,8 @@ public protocol ContainerRuntime: Sendable {
     /// Every container, or those of one pod (by the pod UID label).
     func listContainers(podUID: String?) async throws -> [Runtime_V1_Container]
     func containerStatus(_ id: String) async throws -> Runtime_V1_ContainerStatus
+    /// Changes a running container's cgroup limits in place (CRI `UpdateContainerResources`).
+    func updateContainerResources(_ id: String, linux: Runtime_V1_LinuxContainerResources) async throws
     func execSync(_ id: String, command: [String], timeout: Int64) async throws -> Runtime_V1_ExecSyncResponse
     /// The URL of the runtime's streaming server that serves this exec, attach or port-forward once.
     func exec(_ request: Runtime_V1_ExecRequest) async throws -> String
@@ -45,6 +48,11 @@ public protocol ContainerRuntime: Sendable {
 extension ContainerRuntime {
     public func listPodSandbox() async throws -> [Runtime_V1_PodSandbox] { try await listPodSandbox(podUID: nil) }
     public func listContainers() async throws -> [Runtime_V1_Container] { try await listContainers(podUID: nil) }
+
+    /// A runtime that cannot resize answers as CRI's unimplemented call does.
+    public func updateContainerResources(_ id: String, linux: Runtime_V1_LinuxContainerResources) async throws {
+        throw RPCError(code: .unimplemented, message: "UpdateContainerResources is not supported")
+    }
 }
 
 public enum RuntimeLabels {
@@ -110,6 +118,7 @@ extension RuntimeContainer {
             restartCount: Int32(c.annotations[RuntimeLabels.restartCount] ?? "") ?? Int32(c.metadata.attempt),
             state: state, createdAt: c.createdAt, startedAt: c.startedAt, finishedAt: c.finishedAt,
             exitCode: c.exitCode, reason: c.reason, message: c.message, image: c.image.image, imageRef: c.imageRef,
-            specHash: UInt64(c.annotations[RuntimeLabels.containerHash] ?? "", radix: 16) ?? 0)
+            specHash: UInt64(c.annotations[RuntimeLabels.containerHash] ?? "", radix: 16) ?? 0,
+            resources: c.hasResources && c.resources.hasLinux ? c.resources.linux : nil)
     }
 }

@@ -1,3 +1,5 @@
+import CRI
+
 /// What the container runtime holds for one pod, as the kubelet's pure sync step reads it (upstream's
 /// `kubecontainer.PodStatus`). Built from CRI's sandbox and container listings by the runtime shell, or
 /// by a test.
@@ -73,11 +75,14 @@ public struct RuntimeContainer: Equatable, Sendable {
     public var imageRef: String
     /// The hash of the container's spec when it was created (see `ContainerHash`).
     public var specHash: UInt64
+    /// The cgroup limits the runtime reports applied, nil when it reports none.
+    public var resources: Runtime_V1_LinuxContainerResources?
 
     public init(
         id: String, name: String, restartCount: Int32 = 0, state: State, createdAt: Int64 = 0,
         startedAt: Int64 = 0, finishedAt: Int64 = 0, exitCode: Int32 = 0, reason: String = "",
-        message: String = "", image: String = "", imageRef: String = "", specHash: UInt64 = 0
+        message: String = "", image: String = "", imageRef: String = "", specHash: UInt64 = 0,
+        resources: Runtime_V1_LinuxContainerResources? = nil
     ) {
         self.id = id
         self.name = name
@@ -92,6 +97,7 @@ public struct RuntimeContainer: Equatable, Sendable {
         self.image = image
         self.imageRef = imageRef
         self.specHash = specHash
+        self.resources = resources
     }
 }
 

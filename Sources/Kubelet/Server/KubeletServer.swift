@@ -63,6 +63,8 @@ struct KubeletHandler: HTTPResponder {
     let kubelet: Kubelet
     let requireClientCertificate: Bool
     let group: any EventLoopGroup
+    /// The last CPU readings `/stats/summary` answered with, for its rates.
+    let cpuRates = CPURates()
 
     public func tooLarge(_ request: HTTPRequest) -> HTTPResponse { Self.text(.payloadTooLarge, "request too large") }
 
@@ -81,7 +83,7 @@ struct KubeletHandler: HTTPResponder {
             var list = CoreV1.PodList()
             list.apiVersion = "v1"
             list.kind = "PodList"
-            list.items = kubelet.informer.store.list()
+            list.items = kubelet.kubeletPods()
             var w = JSONWriter()
             list.encodeJSON(&w)
             return HTTPResponse(status: .ok, contentType: "application/json", bytes: w.bytes)
@@ -114,7 +116,7 @@ struct KubeletHandler: HTTPResponder {
         let root = kubelet.options.cgroupRoot
         let snapshot = kubelet.state.withLock { $0.snapshot }
         var pods: [(CoreV1.Pod, CgroupUsage?, [(RuntimeContainer, CgroupUsage)])] = []
-        for pod in kubelet.informer.store.list() {
+        for pod in kubelet.kubeletPods() {
             guard let rt = snapshot[pod.metadata.uid] else { continue }
             let cgroup = RuntimeConfigs.podCgroup(pod, root: root)
             let containers = rt.containers.filter { $0.state == .running }.compactMap { c in
@@ -126,17 +128,29 @@ struct KubeletHandler: HTTPResponder {
     }
 
     /// `/stats/summary`: the node's and each pod's and container's CPU time and memory working set
-    /// in the Summary API's shape (usageCoreNanoSeconds, workingSetBytes, with their times).
+    /// in the Summary API's shape (usageCoreNanoSeconds, workingSetBytes, with their times), and the
+    /// CPU rate since the previous answer (usageNanoCores) where there was one.
     func statsSummary() -> [UInt8] {
         let (node, pods) = usage()
         let now = kubelet.wallClock()
         let dates = ISO8601DateFormatter()
         let time = dates.string(from: now)
-        func cpu(_ u: CgroupUsage) -> [String: Any] { ["time": time, "usageCoreNanoSeconds": u.cpuNanoseconds] }
+        var readings: [String: UInt64] = [:]
+        if let node { readings["node"] = node.cpuNanoseconds }
+        for (pod, u, containers) in pods {
+            if let u { readings["pod/" + pod.metadata.uid] = u.cpuNanoseconds }
+            for (c, cu) in containers { readings["container/" + c.id] = cu.cpuNanoseconds }
+        }
+        let rates = cpuRates.update(readings, seconds: now.timeIntervalSince1970)
+        func cpu(_ u: CgroupUsage, _ key: String) -> [String: Any] {
+            var e: [String: Any] = ["time": time, "usageCoreNanoSeconds": u.cpuNanoseconds]
+            if let r = rates[key] { e["usageNanoCores"] = r }
+            return e
+        }
         func memory(_ u: CgroupUsage) -> [String: Any] { ["time": time, "workingSetBytes": u.workingSetBytes] }
         var nodeEntry: [String: Any] = ["nodeName": kubelet.options.nodeName]
         if let node {
-            nodeEntry["cpu"] = cpu(node)
+            nodeEntry["cpu"] = cpu(node, "node")
             nodeEntry["memory"] = memory(node)
         }
         let podEntries: [[String: Any]] = pods.map { pod, u, containers in
@@ -148,12 +162,12 @@ struct KubeletHandler: HTTPResponder {
                     [
                         "name": c.name,
                         "startTime": dates.string(from: Date(timeIntervalSince1970: Double(c.startedAt) / 1e9)),
-                        "cpu": cpu(cu), "memory": memory(cu),
+                        "cpu": cpu(cu, "container/" + c.id), "memory": memory(cu),
                     ]
                 },
             ]
             if let u {
-                e["cpu"] = cpu(u)
+                e["cpu"] = cpu(u, "pod/" + pod.metadata.uid)
                 e["memory"] = memory(u)
             }
             return e
@@ -202,7 +216,7 @@ struct KubeletHandler: HTTPResponder {
     // MARK: Lookups
 
     func pod(_ namespace: String, _ name: String, uid: String? = nil) -> CoreV1.Pod? {
-        kubelet.informer.store.get(ObjectKey(namespace: namespace, name: name)).flatMap {
+        kubelet.kubeletPod(ObjectKey(namespace: namespace, name: name)).flatMap {
             uid == nil || $0.metadata.uid == uid ? $0 : nil
         }
     }

@@ -1,4 +1,5 @@
 import Foundation
+import Synchronization
 
 /// CPU and memory of a cgroup as the kubelet's resource metrics report them: cumulative CPU time
 /// and the working set (usage less inactive file pages, upstream's definition).
@@ -130,5 +131,51 @@ public enum ResourceMetrics {
         family("scrape_error", "gauge", "1 when reading the stats failed, else 0.")
         out += "scrape_error \(node == nil ? 1 : 0)\n"
         return out
+    }
+}
+
+/// The CPU rates of `/stats/summary` (`usageNanoCores`): cumulative CPU time only becomes a rate
+/// against an earlier reading, so the kubelet keeps the last reading of each cgroup it answered
+/// for. The first answer for a cgroup has no rate (the Summary API leaves the field out then), as
+/// does one taken too soon after the last for the counters to mean anything.
+public final class CPURates: Sendable {
+    struct Sample {
+        var seconds: Double
+        var cpuNanoseconds: UInt64
+    }
+
+    /// Readings closer together than this give no rate and do not replace the earlier reading.
+    static let minimumInterval = 0.1
+    let samples = Mutex<[String: Sample]>([:])
+
+    public init() {}
+
+    /// Nanocores used between `previous` and now; nil when there is no usable earlier reading (none,
+    /// too recent, or a counter that went backwards because the cgroup was recreated).
+    static func rate(previous: Sample?, seconds: Double, cpuNanoseconds: UInt64) -> UInt64? {
+        guard let p = previous, seconds - p.seconds >= minimumInterval, cpuNanoseconds >= p.cpuNanoseconds else {
+            return nil
+        }
+        return UInt64((Double(cpuNanoseconds - p.cpuNanoseconds) / (seconds - p.seconds)).rounded())
+    }
+
+    /// Records this round of readings (key → cumulative CPU time) taken at `seconds` and returns the
+    /// rate of each key that has one. Keys not in this round are forgotten.
+    public func update(_ readings: [String: UInt64], seconds: Double) -> [String: UInt64] {
+        samples.withLock { samples in
+            var rates: [String: UInt64] = [:]
+            var next: [String: Sample] = [:]
+            for (key, cpu) in readings {
+                let previous = samples[key]
+                if let r = Self.rate(previous: previous, seconds: seconds, cpuNanoseconds: cpu) { rates[key] = r }
+                if let p = previous, seconds - p.seconds < Self.minimumInterval, cpu >= p.cpuNanoseconds {
+                    next[key] = p
+                } else {
+                    next[key] = Sample(seconds: seconds, cpuNanoseconds: cpu)
+                }
+            }
+            samples = next
+            return rates
+        }
     }
 }

@@ -157,8 +157,11 @@ public struct PodStatusBuilder: Sendable {
 
     static func containerID(_ id: String) -> String { "containerd://" + id }
 
+    /// A runtime time in whole seconds, as the API keeps it (upstream's `normalizeStatus` does the
+    /// same): with the nanoseconds kept, the status never equals the one read back and every sync
+    /// would write it again.
     static func time(_ nanos: Int64) -> Time? {
-        nanos <= 0 ? nil : Time(seconds: nanos / 1_000_000_000, nanos: Int32(nanos % 1_000_000_000))
+        nanos <= 0 ? nil : Time(seconds: nanos / 1_000_000_000)
     }
 
     static func terminated(_ c: RuntimeContainer) -> CoreV1.ContainerStateTerminated {

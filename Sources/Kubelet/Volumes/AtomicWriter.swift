@@ -24,9 +24,13 @@ public struct AtomicWriter: Sendable {
     static let dataDirTmpName = "..data_tmp"
 
     public let targetDir: String
+    /// The pod's `fsGroup`: what is written belongs to that group and is readable by it (as upstream
+    /// changes a volume's ownership before the new files become visible).
+    public let fsGroup: UInt32?
 
-    public init(targetDir: String) {
+    public init(targetDir: String, fsGroup: UInt32? = nil) {
         self.targetDir = targetDir
+        self.fsGroup = fsGroup
     }
 
     /// A new timestamped directory holding the payload, not yet visible through `..data`.
@@ -99,6 +103,15 @@ public struct AtomicWriter: Sendable {
     /// already holds exactly this payload.
     public func stage(_ payload: [String: FileProjection], now: Date = Date()) throws(WriteError) -> Staged? {
         for p in payload.keys { try Self.validate(p) }
+        // With fsGroup the files carry its bits from the start, so an unchanged payload compares equal.
+        let payload =
+            fsGroup == nil
+            ? payload
+            : payload.mapValues { f in
+                FileProjection(
+                    f.data,
+                    mode: Int32(VolumeOwnership.mode(UInt32(f.mode & 0o7777), isDirectory: false, readOnly: true)))
+            }
         let fm = FileManager.default
         do {
             try fm.createDirectory(atPath: targetDir, withIntermediateDirectories: true)
@@ -125,6 +138,9 @@ public struct AtomicWriter: Sendable {
                     throw WriteError.io("writing \(full) failed")
                 }
                 chmod(full, mode_t(file.mode & 0o7777))
+            }
+            if let fsGroup, let failed = VolumeOwnership.apply(dir, fsGroup: fsGroup, readOnly: true).first {
+                throw WriteError.io("setting the volume's group \(fsGroup): \(failed)")
             }
         } catch let e as WriteError {
             try? fm.removeItem(atPath: dir)

@@ -11,6 +11,7 @@ extension Kubelet {
     /// volume that failed, the pod's status written (it stays ContainerCreating) and a retry
     /// scheduled with back-off (500 ms doubling to 2 min, as upstream's mount retries).
     func setUpVolumes(_ pod: CoreV1.Pod, _ rt: RuntimePod) async throws -> Bool {
+        if options.hollow { return true }
         let failures = await volumes.setUp(pod)
         let uid = pod.metadata.uid
         guard !failures.isEmpty else {
@@ -47,6 +48,7 @@ extension Kubelet {
     func containerMounts(_ c: CoreV1.Container, _ pod: CoreV1.Pod, _ podIPs: [String], _ env: [(String, String)])
         -> [Runtime_V1_Mount]?
     {
+        if options.hollow { return [] }
         do {
             return try volumes.containerMounts(
                 c, pod, podIPs: podIPs, env: Dictionary(env, uniquingKeysWith: { _, b in b }))
@@ -59,17 +61,19 @@ extension Kubelet {
 
     /// Removes the volume directories of pods no API pod owns once none of their containers runs.
     func cleanUpVolumes(_ pods: [String: RuntimePod]) {
+        if options.hollow { return }
         let busy = Set(
             pods.filter { $0.value.containers.contains { $0.state == .running || $0.state == .created } }.keys)
-        volumes.cleanUpOrphans(busy: busy) { Set(self.informer.store.list().map(\.metadata.uid)) }
+        volumes.cleanUpOrphans(busy: busy) { Set(self.kubeletPods().map(\.metadata.uid)) }
     }
 
     /// Requeues, every `volumeResyncPeriod`, the pods whose volumes follow API objects, so that a
     /// changed ConfigMap or Secret shows in them within about a minute (upstream: its sync period).
     func resyncVolumesLoop() async {
+        if options.hollow { return }
         while !Task.isCancelled {
             try? await Task.sleep(for: options.volumeResyncPeriod)
-            for p in informer.store.list() where PodVolumePlan.hasRefreshingVolumes(p) {
+            for p in kubeletPods() where PodVolumePlan.hasRefreshingVolumes(p) {
                 queue.add(ObjectKey(p.metadata))
             }
         }

@@ -94,9 +94,10 @@ final class VolumeManager: Sendable {
 
     func setUp(_ v: PlannedVolume, _ pod: CoreV1.Pod) async throws(VolumeError) -> VolumeHostPath {
         let ns = pod.metadata.namespace
+        let group = VolumeOwnership.fsGroup(pod.spec.securityContext?.fsGroup)
         switch v.kind {
         case .emptyDir(let memory, let size):
-            try makeDirectory(v.dir, memory: memory, sizeBytes: size)
+            try makeDirectory(v.dir, memory: memory, sizeBytes: size, fsGroup: group, readOnly: false)
             return VolumeHostPath(v.dir)
         case .hostPath(let path, let type):
             if let why = HostPathCheck.apply(path: path, type: type) { throw VolumeError(why) }
@@ -106,17 +107,17 @@ final class VolumeManager: Sendable {
             let cm = try await fetch(CoreV1.ConfigMap.self, name, ns)
             let files = try VolumePayloads.configMap(
                 cm, name: name, items: s.items, defaultMode: s.defaultMode, optional: s.optional ?? false)
-            return try write(v, files)
+            return try write(v, files, fsGroup: group)
         case .secret(let s):
             let secret = try await fetch(CoreV1.Secret.self, s.secretName, ns)
             let files = try VolumePayloads.secret(
                 secret, name: s.secretName, items: s.items, defaultMode: s.defaultMode, optional: s.optional ?? false)
-            return try write(v, files)
+            return try write(v, files, fsGroup: group)
         case .downwardAPI(let d):
             let files = try VolumePayloads.downwardAPI(
                 d.items, pod: pod, defaultMode: d.defaultMode, hostIPs: hostIPs,
                 podIPs: pod.status.podIPs.map(\.ip))
-            return try write(v, files)
+            return try write(v, files, fsGroup: group)
         case .projected(let p):
             var sources: [VolumePayloads.ProjectedSource] = []
             for s in p.sources {
@@ -132,16 +133,20 @@ final class VolumeManager: Sendable {
                 }
             }
             let files = try VolumePayloads.projected(sources, pod: pod, defaultMode: p.defaultMode)
-            return try write(v, files)
+            return try write(v, files, fsGroup: group)
         case .persistentVolumeClaim(let claimName, let readOnly):
-            return try await setUpClaim(claimName, readOnly: readOnly, pod)
+            return try await setUpClaim(claimName, readOnly: readOnly, pod, fsGroup: group)
         case .unsupported(let kind):
             throw VolumeError("volume type \(kind) is not supported by this kubelet")
         }
     }
 
     /// A volume's directory (0777, as upstream's emptyDir), on a tmpfs of its own when memory-backed.
-    func makeDirectory(_ dir: String, memory: Bool, sizeBytes: Int64?) throws(VolumeError) {
+    /// With the pod's fsGroup it is setgid and the group's, and so is all it holds the first time (a
+    /// root already the group's, as after a kubelet restart, is not walked again).
+    func makeDirectory(_ dir: String, memory: Bool, sizeBytes: Int64?, fsGroup: UInt32?, readOnly: Bool)
+        throws(VolumeError)
+    {
         do {
             try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
         } catch {
@@ -150,13 +155,24 @@ final class VolumeManager: Sendable {
         if memory && !MountTable.isMounted(dir, fsType: "tmpfs") {
             try MountTable.mountTmpfs(dir, sizeBytes: sizeBytes)
         }
-        chmod(dir, 0o777)
+        guard let fsGroup else {
+            chmod(dir, 0o777)
+            return
+        }
+        chmod(dir, mode_t(VolumeOwnership.mode(0o777, isDirectory: true, readOnly: readOnly)))
+        if let failed = VolumeOwnership.apply(dir, fsGroup: fsGroup, readOnly: readOnly, onRootMismatch: true).first {
+            throw VolumeError("setting the volume's group \(fsGroup): \(failed)")
+        }
     }
 
-    func write(_ v: PlannedVolume, _ files: [String: FileProjection]) throws(VolumeError) -> VolumeHostPath {
-        try makeDirectory(v.dir, memory: v.memoryBacked, sizeBytes: nil)
+    /// An API-data volume's files, written atomically (and given to the pod's fsGroup before they
+    /// become visible).
+    func write(_ v: PlannedVolume, _ files: [String: FileProjection], fsGroup: UInt32?) throws(VolumeError)
+        -> VolumeHostPath
+    {
+        try makeDirectory(v.dir, memory: v.memoryBacked, sizeBytes: nil, fsGroup: fsGroup, readOnly: true)
         do {
-            try AtomicWriter(targetDir: v.dir).write(files)
+            try AtomicWriter(targetDir: v.dir, fsGroup: fsGroup).write(files)
         } catch {
             throw VolumeError("\(error)")
         }
@@ -174,8 +190,10 @@ final class VolumeManager: Sendable {
     }
 
     /// A claim's bound PersistentVolume: a `local` one is bind-mounted at
-    /// `volumes/kubernetes.io~local-volume/<pv>`, a `hostPath` one used in place after its type check.
-    func setUpClaim(_ claimName: String, readOnly: Bool, _ pod: CoreV1.Pod) async throws(VolumeError)
+    /// `volumes/kubernetes.io~local-volume/<pv>` (and, writable, given to the pod's fsGroup when
+    /// first mounted, as the pod's `fsGroupChangePolicy` says), a `hostPath` one used in place after
+    /// its type check.
+    func setUpClaim(_ claimName: String, readOnly: Bool, _ pod: CoreV1.Pod, fsGroup: UInt32?) async throws(VolumeError)
         -> VolumeHostPath
     {
         let ns = pod.metadata.namespace
@@ -200,7 +218,14 @@ final class VolumeManager: Sendable {
                 throw VolumeError("\(error)")
             }
             if HostFileType.of(local.path) == .missing { throw VolumeError("path \"\(local.path)\" does not exist") }
-            if !MountTable.isMounted(dir) { try MountTable.bind(local.path, dir) }
+            if !MountTable.isMounted(dir) {
+                try MountTable.bind(local.path, dir)
+                if let fsGroup, !readOnly {
+                    let onRoot = pod.spec.securityContext?.fsGroupChangePolicy == "OnRootMismatch"
+                    let failed = VolumeOwnership.apply(dir, fsGroup: fsGroup, readOnly: false, onRootMismatch: onRoot)
+                    if let first = failed.first { throw VolumeError("setting the volume's group \(fsGroup): \(first)") }
+                }
+            }
             return VolumeHostPath(dir, forceReadOnly: readOnly)
         }
         if let h = source.hostPath {

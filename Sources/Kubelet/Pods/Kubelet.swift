@@ -24,9 +24,10 @@ public final class Kubelet: Sendable {
         /// Every pod is synced at least this often (upstream's `--sync-frequency`).
         public var syncFrequency: Swift.Duration = .seconds(60)
         /// Pods synced at once. Upstream gives every pod a goroutine of its own; a sync mostly waits on
-        /// the runtime (pulls, sandbox and network set-up), so a burst of new pods needs many at once
-        /// (with 4, thirty pods created together took up to 9 s to start).
-        public var workers = 16
+        /// the runtime (pulls, sandbox and network set-up, about a second each under load), so a
+        /// burst of new pods needs as many workers as the node takes pods (110 by default): with 16,
+        /// thirty pods created together waited for free workers in rounds of two seconds.
+        public var workers = 110
         /// The kubelet's own directory (`--root-dir`): pod volumes, /etc/hosts files and
         /// termination-message files go under `<rootDirectory>/pods/<uid>`.
         public var rootDirectory = "/var/lib/kubelet"

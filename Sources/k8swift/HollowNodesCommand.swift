@@ -38,8 +38,7 @@ struct HollowNodesCommand: AsyncParsableCommand {
     /// The machine every hollow node reports (given, never read): 4 CPUs, 32 GiB, 100 GiB of disk.
     static func machine(name: String, index: Int, host: MachineInfo) -> MachineInfo {
         // Stable across restarts: derived from the name (FNV-1a).
-        let hash = name.utf8.reduce(UInt64(0xcbf2_9ce4_8422_2325)) { ($0 ^ UInt64($1)) &* 0x100_0000_01b3 }
-        let id = String(hash, radix: 16)
+        let id = String(ContainerHash.fnv1a(name.utf8), radix: 16)
         return MachineInfo(
             cpus: 4, memoryBytes: 32 << 30, ephemeralStorageBytes: 100 << 30, maxPIDs: host.maxPIDs, hostname: name,
             machineID: id, systemUUID: id, bootID: id, kernelVersion: host.kernelVersion, osImage: host.osImage,
@@ -64,13 +63,12 @@ struct HollowNodesCommand: AsyncParsableCommand {
                         .utf8))
             throw ExitCode(1)
         }
-        var labels: [String: String] = [:]
-        for kv in KubeletFlags.list(nodeLabels) {
-            guard let eq = kv.firstIndex(of: "=") else {
-                FileHandle.standardError.write(Data("hollow-nodes: --node-labels: \"\(kv)\" is not key=value\n".utf8))
-                throw ExitCode(1)
-            }
-            labels[String(kv[..<eq])] = String(kv[kv.index(after: eq)...])
+        let labels: [String: String]
+        do {
+            labels = try KubeletFlags.labels(nodeLabels)
+        } catch {
+            FileHandle.standardError.write(Data("hollow-nodes: \(error)\n".utf8))
+            throw ExitCode(1)
         }
         var config = try ClientConfig.load(kubeconfig: kubeconfig, master: nil)
         config.userAgent = "kubelet/\(K8swiftVersion.info.gitVersion) (linux/amd64) k8swift-hollow"

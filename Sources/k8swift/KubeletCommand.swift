@@ -93,12 +93,7 @@ struct KubeletFlags: ParsableArguments {
         o.containerRuntimeEndpoint = containerRuntimeEndpoint
         o.clusterDNS = Self.list(clusterDNS)
         o.clusterDomain = clusterDomain
-        for kv in Self.list(nodeLabels) {
-            guard let eq = kv.firstIndex(of: "=") else {
-                throw ValidationError("--node-labels: \"\(kv)\" is not key=value")
-            }
-            o.nodeLabels[String(kv[..<eq])] = String(kv[kv.index(after: eq)...])
-        }
+        o.nodeLabels = try Self.labels(nodeLabels)
         for t in Self.list(registerWithTaints) {
             guard let colon = t.lastIndex(of: ":") else {
                 throw ValidationError("--register-with-taints: \"\(t)\" is not key=value:Effect")
@@ -143,6 +138,18 @@ struct KubeletFlags: ParsableArguments {
             gracePeriodSeconds: period / 1_000_000_000, criticalPodsGracePeriodSeconds: critical / 1_000_000_000)
         if let why = o.shutdown.validate() { throw ValidationError(why) }
         return o
+    }
+
+    /// `--node-labels`' `key=value,…`.
+    static func labels(_ s: String?) throws -> [String: String] {
+        var labels: [String: String] = [:]
+        for kv in list(s) {
+            guard let eq = kv.firstIndex(of: "=") else {
+                throw ValidationError("--node-labels: \"\(kv)\" is not key=value")
+            }
+            labels[String(kv[..<eq])] = String(kv[kv.index(after: eq)...])
+        }
+        return labels
     }
 
     static func list(_ s: String?) -> [String] {

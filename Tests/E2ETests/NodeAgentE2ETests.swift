@@ -6,6 +6,18 @@ import Testing
 /// agent trusts the CA it fetches only when it matches the token's hash, registers its Node, runs
 /// pods, and serves exec and logs to the API server over its kubelet port.
 extension NodeE2ETests {
+    /// Waits for the cluster's only node (an agent joining a server without a node of its own) to
+    /// be Ready with a pod CIDR.
+    func waitForAgentNode(_ c: TestCluster) throws {
+        try eventually(c, "the agent's node Ready") {
+            let list = try c.json(["get", "nodes", "-o", "json"]) as? [String: Any]
+            guard let node = (list?["items"] as? [[String: Any]])?.first else { return false }
+            let conds = dig(node, "status", "conditions") as? [[String: Any]] ?? []
+            return conds.contains { $0["type"] as? String == "Ready" && $0["status"] as? String == "True" }
+                && dig(node, "spec", "podCIDR") != nil
+        }
+    }
+
     @Test(
         "k8swift agent joins a server with its token, runs a pod, and serves exec and logs; a wrong token is refused; when it dies its node goes unreachable and NoExecute evicts"
     )
@@ -45,13 +57,7 @@ extension NodeE2ETests {
             "agent", "--server", "https://127.0.0.1:\(c.port)", "--token-file", dir + "/token", "--root-dir",
             dir + "/agent", "--port", "0",
         ])
-        try eventually(c, "the agent's node Ready") {
-            let list = try c.json(["get", "nodes", "-o", "json"]) as? [String: Any]
-            guard let node = (list?["items"] as? [[String: Any]])?.first else { return false }
-            let conds = dig(node, "status", "conditions") as? [[String: Any]] ?? []
-            return conds.contains { $0["type"] as? String == "Ready" && $0["status"] as? String == "True" }
-                && dig(node, "spec", "podCIDR") != nil
-        }
+        try waitForAgentNode(c)
         try c.kubectl([
             "run", "web", "--image=\(busybox)", "--image-pull-policy=IfNotPresent", "--",
             "sh", "-c",

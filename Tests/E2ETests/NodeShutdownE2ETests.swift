@@ -27,13 +27,7 @@ extension NodeE2ETests {
             "agent", "--server", "https://127.0.0.1:\(c.port)", "--token-file", dir + "/token", "--root-dir",
             dir + "/agent", "--port", "0", "--shutdown-grace-period=10s",
         ])
-        try eventually(c, "the agent's node Ready") {
-            let list = try c.json(["get", "nodes", "-o", "json"]) as? [String: Any]
-            guard let node = (list?["items"] as? [[String: Any]])?.first else { return false }
-            let conds = dig(node, "status", "conditions") as? [[String: Any]] ?? []
-            return conds.contains { $0["type"] as? String == "Ready" && $0["status"] as? String == "True" }
-                && dig(node, "spec", "podCIDR") != nil
-        }
+        try waitForAgentNode(c)
         try c.kubectl([
             "run", "sleeper", "--image=\(busybox)", "--image-pull-policy=IfNotPresent", "--", "sleep", "3600",
         ])

@@ -133,18 +133,9 @@ public enum StaticPods {
         var w = JSONWriter()
         pod.encodeJSON(&w)
         let input = w.bytes + Array("host:\(nodeName)".utf8) + Array("file:\(path)".utf8)
-        let a = fnv1a(input, basis: 0xcbf2_9ce4_8422_2325)
-        let b = fnv1a(input.reversed(), basis: 0x8422_2325_cbf2_9ce4)
+        let a = ContainerHash.fnv1a(input)
+        let b = ContainerHash.fnv1a(input.reversed(), basis: 0x8422_2325_cbf2_9ce4)
         return hex(a) + hex(b)
-    }
-
-    static func fnv1a(_ bytes: some Sequence<UInt8>, basis: UInt64) -> UInt64 {
-        var h = basis
-        for x in bytes {
-            h ^= UInt64(x)
-            h &*= 0x0000_0100_0000_01b3
-        }
-        return h
     }
 
     static func hex(_ v: UInt64) -> String {

@@ -293,9 +293,9 @@ public enum ContainerHash {
         return fnv1a(w.bytes)
     }
 
-    /// 64-bit FNV-1a.
-    static func fnv1a(_ bytes: some Sequence<UInt8>) -> UInt64 {
-        var h: UInt64 = 0xcbf2_9ce4_8422_2325
+    /// 64-bit FNV-1a (from the standard offset basis unless another is given).
+    public static func fnv1a(_ bytes: some Sequence<UInt8>, basis: UInt64 = 0xcbf2_9ce4_8422_2325) -> UInt64 {
+        var h = basis
         for b in bytes {
             h ^= UInt64(b)
             h &*= 0x0000_0100_0000_01b3

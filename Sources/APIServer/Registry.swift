@@ -188,7 +188,7 @@ enum Strategies {
                 guard var p = obj as? CoreV1.Pod else { return }
                 p.status = CoreV1.PodStatus()
                 p.status.phase = "Pending"
-                p.status.qosClass = Pods.qosClass(p.spec)
+                p.status.qosClass = p.spec.computedQOSClass
                 // Upstream marks a gated pod as not scheduled, and why, from the start.
                 if !p.spec.schedulingGates.isEmpty {
                     p.status.conditions = [
@@ -273,29 +273,6 @@ enum Strategies {
             break
         }
         return s
-    }
-}
-
-enum Pods {
-    /// The pod's QoS class from its containers' requests and limits.
-    static func qosClass(_ spec: CoreV1.PodSpec) -> String {
-        let all = spec.containers + spec.initContainers
-        var any = false
-        var guaranteed = true
-        for c in all {
-            let req = c.resources.requests
-            let lim = c.resources.limits
-            if !req.isEmpty || !lim.isEmpty { any = true }
-            for r in ["cpu", "memory"] {
-                guard let l = lim[r] else {
-                    guaranteed = false
-                    continue
-                }
-                if let q = req[r], q != l { guaranteed = false }
-            }
-        }
-        if !any { return "BestEffort" }
-        return guaranteed ? "Guaranteed" : "Burstable"
     }
 }
 

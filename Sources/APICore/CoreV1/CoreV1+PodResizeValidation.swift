@@ -1,33 +1,49 @@
 import APIMachinery
 
 extension CoreV1.PodSpec {
-    /// Upstream's `ComputePodQOS` from the containers' cpu and memory: no non-zero request or limit
-    /// is BestEffort; cpu and memory limits on every container with requests equal to them is
-    /// Guaranteed; anything else Burstable.
+    /// Upstream's `ComputePodQOS`, the one QoS rule the API server, quota and kubelet share: only
+    /// positive cpu and memory quantities count; none at all is BestEffort; cpu and memory limits on
+    /// every container (init containers included) with every request equal to its limit is
+    /// Guaranteed; anything else Burstable. Pod-level `resources`, when they name cpu or memory, decide
+    /// alone (upstream's `computePodLevelQOS`, PodLevelResources).
     public var computedQOSClass: String {
-        let compute = ["cpu", "memory"]
+        if let podLevel = resources, Self.setsCompute(podLevel) {
+            let requests = Self.positiveCompute(podLevel.requests)
+            let limits = Self.positiveCompute(podLevel.limits)
+            return Self.qosClass(
+                requests: requests, limits: limits, limitsOnEvery: limits.count == Self.qosCompute.count)
+        }
         var requests: [String: Quantity] = [:]
         var limits: [String: Quantity] = [:]
-        var guaranteed = true
+        var limitsOnEvery = true
         for c in initContainers + containers {
-            for name in compute {
-                if let q = c.resources.requests[name], !q.isZero { requests[name, default: Quantity()] += q }
-            }
-            var found = 0
-            for name in compute {
-                if let q = c.resources.limits[name], !q.isZero {
-                    limits[name, default: Quantity()] += q
-                    found += 1
-                }
-            }
-            if found < compute.count { guaranteed = false }
+            for (name, q) in Self.positiveCompute(c.resources.requests) { requests[name, default: Quantity()] += q }
+            let own = Self.positiveCompute(c.resources.limits)
+            for (name, q) in own { limits[name, default: Quantity()] += q }
+            if own.count < Self.qosCompute.count { limitsOnEvery = false }
         }
+        return Self.qosClass(requests: requests, limits: limits, limitsOnEvery: limitsOnEvery)
+    }
+
+    /// The resources QoS looks at.
+    static let qosCompute = ["cpu", "memory"]
+
+    private static func setsCompute(_ r: CoreV1.ResourceRequirements) -> Bool {
+        qosCompute.contains { r.requests[$0] != nil || r.limits[$0] != nil }
+    }
+
+    private static func positiveCompute(_ list: [String: Quantity]) -> [String: Quantity] {
+        var out: [String: Quantity] = [:]
+        for name in qosCompute { if let q = list[name], q.compare(Quantity()) > 0 { out[name] = q } }
+        return out
+    }
+
+    private static func qosClass(requests: [String: Quantity], limits: [String: Quantity], limitsOnEvery: Bool)
+        -> String
+    {
         if requests.isEmpty && limits.isEmpty { return "BestEffort" }
-        if guaranteed && requests.keys.sorted() == limits.keys.sorted()
-            && requests.allSatisfy({ entry in limits[entry.key].map { $0.compare(entry.value) == 0 } ?? false })
-        {
-            return "Guaranteed"
-        }
+        let equal = requests.allSatisfy { entry in limits[entry.key].map { $0.compare(entry.value) == 0 } ?? false }
+        if limitsOnEvery && equal && requests.count == limits.count { return "Guaranteed" }
         return "Burstable"
     }
 }

@@ -83,17 +83,8 @@ extension CoreV1.PodSpec {
         return total
     }
 
-    /// Upstream's QoS class `BestEffort`: no container and no pod-level entry requests or limits cpu or memory.
-    public var isBestEffort: Bool {
-        let compute: Set = ["cpu", "memory"]
-        func sets(_ r: CoreV1.ResourceRequirements?) -> Bool {
-            guard let r else { return false }
-            return r.requests.keys.contains { compute.contains($0) } || r.limits.keys.contains { compute.contains($0) }
-        }
-        return
-            !(containers.contains { sets($0.resources) } || initContainers.contains { sets($0.resources) }
-            || sets(resources))
-    }
+    /// Upstream's QoS class `BestEffort` (quota's scope of that name uses the same rule as the pod's class).
+    public var isBestEffort: Bool { computedQOSClass == "BestEffort" }
 }
 
 /// How objects count against a ResourceQuota (upstream's quota evaluators for pods, services,

@@ -39,25 +39,9 @@ public enum RuntimeConfigs {
         "\(root)/\(pod.metadata.namespace)_\(pod.metadata.name)_\(pod.metadata.uid)"
     }
 
-    /// Upstream's QoS classes, from requests and limits of every container.
+    /// The pod's QoS class: the one the API server recorded, else upstream's rule on its spec.
     public static func qosClass(_ pod: CoreV1.Pod) -> String {
-        if !pod.status.qosClass.isEmpty { return pod.status.qosClass }
-        var anyRequest = false
-        var guaranteed = true
-        for c in pod.spec.initContainers + pod.spec.containers {
-            for r in ["cpu", "memory"] {
-                let req = c.resources.requests[r]
-                let lim = c.resources.limits[r]
-                if req != nil || lim != nil { anyRequest = true }
-                guard let lim else {
-                    guaranteed = false
-                    continue
-                }
-                if let req, req != lim { guaranteed = false }
-            }
-        }
-        if !anyRequest { return "BestEffort" }
-        return guaranteed ? "Guaranteed" : "Burstable"
+        pod.status.qosClass.isEmpty ? pod.spec.computedQOSClass : pod.status.qosClass
     }
 
     /// `/kubepods/pod<uid>` (Guaranteed), `/kubepods/burstable/pod<uid>`, `/kubepods/besteffort/pod<uid>`.

@@ -3,7 +3,7 @@ import KubeClient
 import Synchronization
 
 /// Shared informers: one per kind, however many controllers ask for it, so each resource is
-/// listed and watched once.
+/// listed and watched once. Their caches leave out `managedFields` unless told to keep them.
 public final class InformerFactory: Sendable {
     public let client: KubeClient
     let informers = Mutex<[ObjectIdentifier: any Sendable]>([:])
@@ -12,13 +12,19 @@ public final class InformerFactory: Sendable {
     let extra = Mutex<[any InformerRunning]>([])
     let metadata = Mutex<[ResourceLocation: Informer<MetaV1.PartialObjectMetadata>]>([:])
 
-    public init(client: KubeClient) { self.client = client }
+    /// Whether cached objects keep `metadata.managedFields` (only server-side apply tooling reads them).
+    let keepManagedFields: Bool
+
+    public init(client: KubeClient, keepManagedFields: Bool = false) {
+        self.client = client
+        self.keepManagedFields = keepManagedFields
+    }
 
     /// The shared informer of a kind across all namespaces; started at once if the factory runs.
     public func informer<T: KubeObject>(_: T.Type) -> Informer<T> {
         let (inf, isNew): (Informer<T>, Bool) = informers.withLock { m in
             if let i = m[ObjectIdentifier(T.self)] as? Informer<T> { return (i, false) }
-            let i = Informer<T>(client: client)
+            let i = Informer<T>(client: client, transform: keepManagedFields ? nil : Informer<T>.stripManagedFields)
             m[ObjectIdentifier(T.self)] = i
             return (i, true)
         }
@@ -43,7 +49,8 @@ public final class InformerFactory: Sendable {
         let (inf, isNew): (Informer<MetaV1.PartialObjectMetadata>, Bool) = metadata.withLock { m in
             if let i = m[loc] { return (i, false) }
             let i = Informer<MetaV1.PartialObjectMetadata>(
-                client: client, location: loc, accept: (MetadataAccept.list, MetadataAccept.object))
+                client: client, location: loc, accept: (MetadataAccept.list, MetadataAccept.object),
+                transform: keepManagedFields ? nil : Informer<MetaV1.PartialObjectMetadata>.stripManagedFields)
             m[loc] = i
             return (i, true)
         }

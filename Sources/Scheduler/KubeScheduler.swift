@@ -44,7 +44,8 @@ public final class KubeScheduler: Sendable {
         informers = InformerFactory(client: client)
         // Terminal pods hold nothing: the scheduler's pod informer leaves them out, as upstream's.
         podInformer = Informer<CoreV1.Pod>(
-            client: client, fieldSelector: "status.phase!=Succeeded,status.phase!=Failed")
+            client: client, fieldSelector: "status.phase!=Succeeded,status.phase!=Failed",
+            transform: Informer<CoreV1.Pod>.stripManagedFields)
         informers.adopt(podInformer)
         let listers = Listers(factory: informers, pods: podInformer.store)
         snapshot = Snapshot()

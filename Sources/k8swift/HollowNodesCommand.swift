@@ -79,7 +79,7 @@ struct HollowNodesCommand: AsyncParsableCommand {
         var clients: [KubeClient] = []
         for _ in 0..<connections { clients.append(try KubeClient(config: config)) }
         // One Service informer for all nodes: every kubelet reads the same list.
-        let services = Informer<CoreV1.Service>(client: clients[0])
+        let services = Informer<CoreV1.Service>(client: clients[0], transform: Informer.stripManagedFields)
         let host = MachineInfo.read(rootDir: "/")
         let log: @Sendable (String) -> Void = { line in FileHandle.standardError.write(Data((line + "\n").utf8)) }
         let nodes = (0..<count).map { i in

@@ -105,6 +105,35 @@ struct InformerTests {
         task.cancel()
     }
 
+    @Test("a factory's caches drop managedFields (listed and watched objects alike) unless told to keep them")
+    func factoryStripsManagedFields() async throws {
+        @Sendable func withFields(_ name: String, _ rv: Int) -> String {
+            #"{"kind":"ConfigMap","apiVersion":"v1","metadata":{"name":"\#(name)","namespace":"ns","resourceVersion":"\#(rv)","managedFields":[{"manager":"kubectl","operation":"Update","apiVersion":"v1","fieldsType":"FieldsV1","fieldsV1":{"f:data":{}}}]}}"#
+        }
+        for keep in [false, true] {
+            let server = FakeServer {
+                Array(
+                    #"{"kind":"ConfigMapList","apiVersion":"v1","metadata":{"resourceVersion":"10"},"items":[\#(withFields("a", 3))]}"#
+                        .utf8)
+            }
+            let client = try KubeClient(config: ClientConfig(server: "https://x"), transport: server)
+            let factory = InformerFactory(client: client, keepManagedFields: keep)
+            let inf = factory.informer(CoreV1.ConfigMap.self)
+            let seen = Mutex<[Int]>([])
+            inf.addHandler { e in seen.withLock { $0.append(e.object.metadata.managedFields.count) } }
+            factory.start()
+            await inf.waitForSync()
+            await eventually("a watch") { server.watchCount == 1 }
+            server.feed(#"{"type":"ADDED","object":\#(withFields("b", 11))}"#)
+            await eventually("the added object") { inf.store.get(namespace: "ns", name: "b") != nil }
+            let want = keep ? 1 : 0
+            #expect(inf.store.get(namespace: "ns", name: "a")?.metadata.managedFields.count == want)
+            #expect(inf.store.get(namespace: "ns", name: "b")?.metadata.managedFields.count == want)
+            #expect(seen.withLock { $0 } == [want, want], "handlers see what the store keeps")
+            factory.stop()
+        }
+    }
+
     @Test("410 Gone on the watch makes it list again, and what vanished is reported deleted")
     func relistOnGone() async throws {
         let round = Mutex(0)

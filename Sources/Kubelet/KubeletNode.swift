@@ -41,6 +41,8 @@ public final class KubeletNode: Sendable {
         public var eviction = EvictionConfig.defaults
         /// Graceful node shutdown (`--shutdown-grace-period*`); off by default.
         public var shutdown = ShutdownConfig()
+        /// Pod cgroups with their limits (upstream's `--cgroups-per-qos`, `--pod-max-pids`).
+        public var podCgroups: PodCgroupSettings? = PodCgroupSettings()
 
         public init(nodeName: String, rootDir: String, kubeletVersion: String) {
             self.nodeName = nodeName
@@ -125,16 +127,18 @@ public final class KubeletNode: Sendable {
         kubeletOptions.hostIPs = hostIPs
         kubeletOptions.rootDirectory = o.rootDir
         kubeletOptions.podManifestPath = o.podManifestPath
+        kubeletOptions.podCgroups = o.podCgroups
         let admission = AdmissionBox()
         kubeletOptions.admit = { pod in admission.manager.withLock { $0 }?.admit(pod) }
         let kubelet = Kubelet(client: client, runtime: runtime, options: kubeletOptions, log: log)
         let imageFS = containerd == nil ? o.rootDir : Self.containerdDir(o.rootDir)
-        let eviction = EvictionManager(
-            config: o.eviction, actions: .kubelet(kubelet),
-            readings: .host(
-                memoryCapacity: machine.memoryBytes, nodeFS: o.rootDir, imageFS: imageFS,
-                cgroupRoot: kubeletOptions.cgroupRoot, rootDir: o.rootDir, podLogsDir: o.podLogsDir),
-            log: log)
+        var readings = EvictionReadings.host(
+            memoryCapacity: machine.memoryBytes, nodeFS: o.rootDir, imageFS: imageFS,
+            cgroupRoot: kubeletOptions.cgroupRoot, rootDir: o.rootDir, podLogsDir: o.podLogsDir)
+        readings.localStorage = EvictionReadings.localStorage(
+            runtime: runtime, rootDir: o.rootDir, podLogsDir: o.podLogsDir,
+            dedicatedImageFS: DiskUsage.differentFilesystems(o.rootDir, imageFS))
+        let eviction = EvictionManager(config: o.eviction, actions: .kubelet(kubelet), readings: readings, log: log)
         admission.manager.withLock { $0 = eviction }
         let runtimeHealth = NodeHeartbeat.runtimeHealthProvider(runtime)
         let server = try serverFor(kubelet, hostname: machine.hostname, ips: hostIPs)

@@ -181,7 +181,8 @@ struct KubeletCommand: AsyncParsableCommand {
 }
 
 /// SIGTERM and SIGINT when graceful node shutdown is on: instead of dying at once, the process ends
-/// the node's pods as `KubeletNode.shutDown` does, then exits 0 (a second signal exits at once).
+/// the node's pods as `KubeletNode.shutDown` does (and, inside `server`, then stops the control plane),
+/// then exits 0 (a second signal exits at once, with 1).
 final class ShutdownSignals {
     final class Fired: Sendable {
         let value = Mutex(false)
@@ -189,7 +190,10 @@ final class ShutdownSignals {
 
     let sources: [any DispatchSourceSignal]
 
-    init(_ node: KubeletNode) {
+    convenience init(_ node: KubeletNode) { self.init { await node.shutDown() } }
+
+    /// `shutDown` runs once, on the first signal.
+    init(shutDown: @escaping @Sendable () async -> Void) {
         let fired = Fired()
         sources = [SIGTERM, SIGINT].map { sig in
             signal(sig, SIG_IGN)
@@ -201,7 +205,7 @@ final class ShutdownSignals {
                 }
                 if again { exit(1) }
                 Task {
-                    await node.shutDown()
+                    await shutDown()
                     exit(0)
                 }
             }

@@ -274,12 +274,14 @@ struct EvictionTests {
         #expect(s.conditions.contains { $0.type == "Ready" })
     }
 
-    @Test("hard evictions kill at once; soft ones give the pod's grace, capped by the maximum when set")
+    @Test(
+        "hard evictions kill with upstream's immediate grace (1 s); soft ones give the pod's grace, capped by the maximum when set"
+    )
     func grace() {
         var pod = CoreV1.Pod()
         pod.spec.terminationGracePeriodSeconds = 60
         #expect(
-            Eviction.gracePeriod(pod, rule: Self.rule("memory.available", "1Mi"), maxPodGracePeriodSeconds: 30) == 0)
+            Eviction.gracePeriod(pod, rule: Self.rule("memory.available", "1Mi"), maxPodGracePeriodSeconds: 30) == 1)
         let soft = Self.rule("memory.available", "1Mi", hard: false, grace: 10)
         #expect(Eviction.gracePeriod(pod, rule: soft, maxPodGracePeriodSeconds: 30) == 30)
         #expect(Eviction.gracePeriod(pod, rule: soft, maxPodGracePeriodSeconds: 0) == 60)
@@ -378,7 +380,7 @@ struct EvictionTests {
         #expect(m.admit(Self.pod(requests: true)) == nil)
         let first = record.ended.withLock { $0 }
         #expect(first.count == 1)
-        #expect(first.first?.grace == 0)
+        #expect(first.first?.grace == 1)
         #expect(first.first?.status.reason == "Evicted")
         #expect(
             first.first?.status.message

@@ -8,7 +8,7 @@ import Foundation
 // its event carry. `EvictionManager` reads the signals and acts.
 
 /// One eviction threshold as the manager applies it: the signal, the amount, whether it is hard (act
-/// at once, kill with no grace) or soft (act once crossed for `gracePeriod`), and the minimum reclaim
+/// at once, kill with a one-second grace) or soft (act once crossed for `gracePeriod`), and the minimum reclaim
 /// that keeps it armed until the signal is that far beyond the threshold again.
 public struct EvictionRule: Sendable, Equatable, Hashable {
     public var signal: String
@@ -381,10 +381,14 @@ public enum Eviction {
         )
     }
 
-    /// The grace an evicted pod gets: none for a hard threshold; for a soft one the pod's own, capped by
-    /// `--eviction-max-pod-grace-period` when that is positive.
+    /// Upstream's `immediateEvictionGracePeriodSeconds`: the grace override of a hard eviction (the
+    /// preStop hooks get that second; StopContainer still gets its minimum of 2 s).
+    public static let immediateGracePeriodSeconds: Int64 = 1
+
+    /// The grace an evicted pod gets: one second for a hard threshold; for a soft one the pod's own,
+    /// capped by `--eviction-max-pod-grace-period` when that is positive.
     public static func gracePeriod(_ pod: CoreV1.Pod, rule: EvictionRule, maxPodGracePeriodSeconds: Int64) -> Int64 {
-        if rule.hard { return 0 }
+        if rule.hard { return immediateGracePeriodSeconds }
         let own = pod.spec.terminationGracePeriodSeconds ?? 30
         return maxPodGracePeriodSeconds > 0 ? min(own, maxPodGracePeriodSeconds) : own
     }

@@ -11,13 +11,18 @@ public struct EvictionReadings: Sendable {
     public var signals: @Sendable () async -> [String: SignalObservation]
     public var podUsage:
         @Sendable (_ pod: CoreV1.Pod, _ resource: String) -> (total: Int64?, containers: [String: Int64])
+    /// What the given pods use of local storage, by pod UID (pods left out are not judged); nil turns
+    /// local storage eviction off.
+    public var localStorage: (@Sendable (_ pods: [CoreV1.Pod]) async -> [String: PodStorageUsage])?
 
     public init(
         signals: @escaping @Sendable () async -> [String: SignalObservation],
-        podUsage: @escaping @Sendable (CoreV1.Pod, String) -> (total: Int64?, containers: [String: Int64])
+        podUsage: @escaping @Sendable (CoreV1.Pod, String) -> (total: Int64?, containers: [String: Int64]),
+        localStorage: (@Sendable ([CoreV1.Pod]) async -> [String: PodStorageUsage])? = nil
     ) {
         self.signals = signals
         self.podUsage = podUsage
+        self.localStorage = localStorage
     }
 
     /// The host's readings. memory.available: machine memory less the root cgroup's working set;
@@ -210,6 +215,9 @@ public final class EvictionManager: Sendable {
         if step.state.conditions != previous.conditions {
             log("eviction manager: node conditions \(step.state.conditions)")
         }
+        // Pods beyond their own local storage limits go first, whatever the node's pressure; when
+        // any went, this cycle ends there (upstream's order).
+        if let evicted = await evictForLocalStorage() { return evicted }
         guard let rule = step.reclaim, let resource = Eviction.resource(for: rule.signal) else { return nil }
         if resource == "ephemeral-storage" || resource == "inodes" {
             await actions.reclaimDisk()
@@ -246,5 +254,29 @@ public final class EvictionManager: Sendable {
             Eviction.failedStatus(s, reason: Eviction.reason, message: message, now: now)
         }
         return pod.metadata.uid
+    }
+}
+
+extension EvictionManager {
+    /// Upstream's `localStorageEviction`: measures the active pods that have local storage limits and
+    /// ends each one `LocalStorageEviction.violation` judges over its limits (critical pods never)
+    /// with a hard eviction's grace. Returns the first evicted pod's UID, nil when none went.
+    func evictForLocalStorage() async -> String? {
+        guard let measure = readings.localStorage else { return nil }
+        let pods = actions.activePods().filter { !Eviction.isCritical($0) && LocalStorageEviction.isLimited($0) }
+        guard !pods.isEmpty else { return nil }
+        let usage = await measure(pods)
+        var evicted: [String] = []
+        for pod in pods {
+            guard let u = usage[pod.metadata.uid], let message = LocalStorageEviction.violation(pod, usage: u) else {
+                continue
+            }
+            log("eviction manager: evicting \(pod.metadata.namespace)/\(pod.metadata.name): \(message)")
+            await actions.endPod(pod, Eviction.immediateGracePeriodSeconds, message) { s in
+                LocalStorageEviction.failedStatus(s, message: message)
+            }
+            evicted.append(pod.metadata.uid)
+        }
+        return evicted.first
     }
 }

@@ -19,12 +19,18 @@ extension Kubelet {
 
     /// Ends a pod on the node's initiative (eviction, shutdown): writes its final status first
     /// (`finalStatus` of the newest status, retried on conflict), so that no sync restarts its
-    /// containers, then stops every container with `gracePeriodSeconds` and its sandboxes. The pod's
-    /// later syncs keep the phase and reason (a finished pod stays finished).
+    /// containers, then kills every container as upstream's `killPod` does (preStop hooks, then
+    /// StopContainer) with `gracePeriodSeconds` overriding the pod's own grace, and stops its
+    /// sandboxes. The override is recorded first, so a sync of the pod that kills it meanwhile uses
+    /// it too. The pod's later syncs keep the phase and reason (a finished pod stays finished).
     func endPod(
         _ pod: CoreV1.Pod, gracePeriodSeconds: Int64, event: (reason: String, note: String)?,
         finalStatus: @Sendable (CoreV1.PodStatus) -> CoreV1.PodStatus
     ) async {
+        state.withLock { s in
+            let previous = s.graceOverrides[pod.metadata.uid] ?? .max
+            s.graceOverrides[pod.metadata.uid] = min(previous, gracePeriodSeconds)
+        }
         var current = pod
         for _ in 0..<5 {
             var updated = current
@@ -45,9 +51,14 @@ extension Kubelet {
         }
         if let event { events.warning(pod, reason: event.reason, note: event.note) }
         guard let rt = try? await runtimePod(pod) else { return }
+        let ip = podIP(pod, rt)
         await withTaskGroup(of: Void.self) { g in
             for c in rt.containers where c.state == .running || c.state == .created {
-                g.addTask { [runtime] in try? await runtime.stopContainer(c.id, timeout: gracePeriodSeconds) }
+                g.addTask {
+                    try? await self.killContainer(
+                        pod, id: c.id, name: c.name, running: c.state == .running,
+                        note: "Stopping container \(c.name)", podIP: ip, gracePeriodOverride: gracePeriodSeconds)
+                }
             }
         }
         for s in rt.sandboxes where s.state == .ready { try? await runtime.stopPodSandbox(s.id) }

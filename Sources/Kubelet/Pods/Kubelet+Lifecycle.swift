@@ -84,31 +84,72 @@ extension Kubelet {
 
     /// Stops a container as upstream's `killContainer` does: the Killing event, the preStop hook of a
     /// running container within the grace period (`FailedPreStopHook` when it fails), then StopContainer
-    /// with what is left of the grace period (at least 2 s).
+    /// with what is left of the grace period (at least 2 s). `gracePeriodOverride` (the node ending the
+    /// pod: shutdown, eviction), else the one recorded for the pod by `endPod`, replaces the pod's own
+    /// grace for the whole kill, hook included. A kill of a container already being killed runs no
+    /// second hook: it waits for the first, bringing its deadline forward when it has less grace.
     func killContainer(
         _ pod: CoreV1.Pod, id: String, name: String, running: Bool, note: String,
-        reason: ContainerKill.Reason = .none, podIP: String
+        reason: ContainerKill.Reason = .none, podIP: String, gracePeriodOverride: Int64? = nil
     ) async throws {
         let spec = Self.containerSpec(pod, name)
-        var grace = Self.killGracePeriod(pod, spec, reason: reason)
-        events.normal(pod, reason: "Killing", note: note)
-        if running, grace > 0, let spec, let hook = spec.lifecycle?.preStop, !simulatesHook(hook) {
-            let started = ContinuousClock.now
-            let limit = Swift.Duration.seconds(grace)
+        let override = gracePeriodOverride ?? state.withLock { $0.graceOverrides[pod.metadata.uid] }
+        let grace = max(0, override ?? Self.killGracePeriod(pod, spec, reason: reason))
+        let now = ContinuousClock.now
+        let deadline = now + .seconds(grace)
+        let (kill, first) = state.withLock { s -> (ContainerTermination, Bool) in
+            if let k = s.kills[id] { return (k, false) }
+            let k = ContainerTermination(deadline: deadline)
+            s.kills[id] = k
+            return (k, true)
+        }
+        if first {
+            events.normal(pod, reason: "Killing", note: note)
+            if let override {
+                log(
+                    "killing \(pod.metadata.namespace)/\(pod.metadata.name)/\(name) with a grace period override of \(override)s"
+                )
+            }
+            // The kill runs on its own: a caller that stops waiting (a shutdown group's period is over)
+            // does not cut a hook or a stop short.
+            Task { await self.runKill(kill, pod, spec, id: id, name: name, running: running, podIP: podIP) }
+        } else if let timeout = kill.shorten(to: deadline, now: now) {
+            try await runtime.stopContainer(id, timeout: timeout)
+        }
+        try await kill.result().get()
+    }
+
+    /// The body of one container's kill: the hook until the (possibly shortened) deadline, then
+    /// StopContainer. A failed kill is forgotten, so the next one tries again.
+    func runKill(
+        _ kill: ContainerTermination, _ pod: CoreV1.Pod, _ spec: CoreV1.Container?, id: String, name: String,
+        running: Bool, podIP: String
+    ) async {
+        if running, let spec, let hook = spec.lifecycle?.preStop, !simulatesHook(hook), kill.remainingSeconds() > 0 {
             let exec: Prober.Exec = { [runtime] id, cmd, timeout in
                 try await runtime.execSync(id, command: cmd, timeout: timeout)
             }
-            let failed = await withDeadline(limit) {
+            let budget = Swift.Duration.seconds(kill.remainingSeconds())
+            let failed = await kill.untilDeadline {
                 await LifecycleHook.run(
-                    hook, pod: pod, container: spec, containerID: id, podIP: podIP, exec: exec, httpTimeout: limit)
+                    hook, pod: pod, container: spec, containerID: id, podIP: podIP, exec: exec, httpTimeout: budget)
             }
             if case .some(.some(let message)) = failed {
                 log("preStop hook of \(pod.metadata.namespace)/\(pod.metadata.name)/\(name): \(message)")
                 containerEvent(pod, spec, type: "Warning", reason: "FailedPreStopHook", note: "PreStopHook failed")
             }
-            grace -= (ContinuousClock.now - started).components.seconds
         }
-        try await runtime.stopContainer(id, timeout: max(grace, 2))
+        let result: Result<Void, any Error>
+        do {
+            try await runtime.stopContainer(id, timeout: kill.beginStop())
+            result = .success(())
+        } catch {
+            result = .failure(error)
+            state.withLock { s in
+                if s.kills[id] === kill { s.kills[id] = nil }
+            }
+        }
+        kill.finish(result)
     }
 
     /// Runs a started container's postStart hook; on failure records upstream's event and waiting

@@ -36,15 +36,9 @@ extension Kubelet {
         }
         state.withLock { $0.resizes[uid] = admission }
         let actuation = PodResize.actuate(pod: pod, allocated: admission.allocated, runtime: rt)
-        var failure: String?
-        for u in actuation.updates {
-            do {
-                try await runtime.updateContainerResources(u.id, linux: u.linux)
-            } catch {
-                failure = "error updating container \(u.name) resources: \(Self.describe(error))"
-                log("resize of \(pod.metadata.namespace)/\(pod.metadata.name): \(failure!)")
-            }
-        }
+        // The pod cgroup moves with its containers (raised before them, lowered after them).
+        let failure = await actuateResize(pod, rt, actuation, allocated: admission.allocated)
+        if let failure { log("resize of \(pod.metadata.namespace)/\(pod.metadata.name): \(failure)") }
         state.withLock { $0.resizeErrors[uid] = failure }
         for id in actuation.restarts {
             guard let c = rt.containers.first(where: { $0.id == id }) else { continue }

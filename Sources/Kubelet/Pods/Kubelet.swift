@@ -19,6 +19,9 @@ public final class Kubelet: Sendable {
         public var clusterDNS: [String] = []
         public var clusterDomain = "cluster.local"
         public var cgroupRoot = "/kubepods"
+        /// The node's pod cgroups (made with their limits before each sandbox, changed by resizes);
+        /// nil leaves pod cgroups to the runtime (hollow nodes, unit tests: nothing of the host).
+        public var podCgroups: PodCgroupSettings?
         public var hostIPs: [String] = []
         public var relistPeriod: Swift.Duration = .seconds(1)
         /// Every pod is synced at least this often (upstream's `--sync-frequency`).
@@ -69,6 +72,12 @@ public final class Kubelet: Sendable {
         /// (`PodResize`), and the last in-place update's error.
         var resizes: [String: PodResize.Admission] = [:]
         var resizeErrors: [String: String] = [:]
+        /// Container kills in progress (and done, until the container is gone), by container ID: a
+        /// second kill of a container joins the first instead of running its preStop hook again.
+        var kills: [String: ContainerTermination] = [:]
+        /// The grace period of pods the node ends (shutdown, eviction), by pod UID: every kill of their
+        /// containers uses it, the pod's own syncs included (upstream's pod worker keeps it likewise).
+        var graceOverrides: [String: Int64] = [:]
     }
 
     public let options: Options
@@ -101,8 +110,9 @@ public final class Kubelet: Sendable {
         self.options = options
         self.log = log
         self.wallClock = wallClock
-        informer = Informer(client: client, fieldSelector: "spec.nodeName=\(options.nodeName)")
-        self.services = services ?? Informer(client: client)
+        informer = Informer(
+            client: client, fieldSelector: "spec.nodeName=\(options.nodeName)", transform: Informer.stripManagedFields)
+        self.services = services ?? Informer(client: client, transform: Informer.stripManagedFields)
         ownsServices = services == nil
         events = EventRecorder(client: client, controller: "kubelet", instance: options.nodeName)
         staticPods = options.podManifestPath.map {
@@ -245,7 +255,14 @@ public final class Kubelet: Sendable {
         if podUID == nil {
             // Only a full listing knows which cached statuses are of containers gone.
             let live = Set(containers.map(\.id))
-            state.withLock { s in s.exitedStatus = s.exitedStatus.filter { live.contains($0.key) } }
+            let pods = Set(
+                sandboxes.map(\.metadata.uid) + sandboxes.compactMap { $0.labels[RuntimeLabels.podUID] }
+                    + containers.compactMap { $0.labels[RuntimeLabels.podUID] })
+            state.withLock { s in
+                s.exitedStatus = s.exitedStatus.filter { live.contains($0.key) }
+                s.kills = s.kills.filter { live.contains($0.key) || !$0.value.isFinished }
+                s.graceOverrides = s.graceOverrides.filter { pods.contains($0.key) }
+            }
         }
         return RuntimePod.group(sandboxes: sandboxes, sandboxIPs: ips, hostNetwork: host, containers: statuses)
     }
@@ -371,6 +388,7 @@ public final class Kubelet: Sendable {
             if !options.hollow {
                 try FileManager.default.createDirectory(atPath: config.logDirectory, withIntermediateDirectories: true)
             }
+            try ensurePodCgroup(pod)
             do {
                 sandboxID = try await runtime.runPodSandbox(config, runtimeHandler: pod.spec.runtimeClassName ?? "")
             } catch {

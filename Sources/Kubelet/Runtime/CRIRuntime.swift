@@ -152,6 +152,12 @@ public final class CRIRuntime: ContainerRuntime {
         _ = try await retrying { try await runtime.updateContainerResources(r, options: options) }
     }
 
+    public func listContainerStats(podUID: String?) async throws -> [Runtime_V1_ContainerStats] {
+        var r = Runtime_V1_ListContainerStatsRequest()
+        if let podUID { r.filter.labelSelector = [RuntimeLabels.podUID: podUID] }
+        return try await retrying { try await runtime.listContainerStats(r, options: options).stats }
+    }
+
     public func execSync(_ id: String, command: [String], timeout seconds: Int64) async throws
         -> Runtime_V1_ExecSyncResponse
     {

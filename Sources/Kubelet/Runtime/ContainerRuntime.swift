@@ -27,6 +27,9 @@ public protocol ContainerRuntime: Sendable {
     func containerStatus(_ id: String) async throws -> Runtime_V1_ContainerStatus
     /// Changes a running container's cgroup limits in place (CRI `UpdateContainerResources`).
     func updateContainerResources(_ id: String, linux: Runtime_V1_LinuxContainerResources) async throws
+    /// What the runtime measures of every container, or those of one pod (CRI `ListContainerStats`):
+    /// the local storage eviction reads each writable layer's bytes from it.
+    func listContainerStats(podUID: String?) async throws -> [Runtime_V1_ContainerStats]
     func execSync(_ id: String, command: [String], timeout: Int64) async throws -> Runtime_V1_ExecSyncResponse
     /// The URL of the runtime's streaming server that serves this exec, attach or port-forward once.
     func exec(_ request: Runtime_V1_ExecRequest) async throws -> String
@@ -48,6 +51,11 @@ public protocol ContainerRuntime: Sendable {
 extension ContainerRuntime {
     public func listPodSandbox() async throws -> [Runtime_V1_PodSandbox] { try await listPodSandbox(podUID: nil) }
     public func listContainers() async throws -> [Runtime_V1_Container] { try await listContainers(podUID: nil) }
+
+    /// A runtime without stats answers as CRI's unimplemented call does.
+    public func listContainerStats(podUID: String?) async throws -> [Runtime_V1_ContainerStats] {
+        throw RPCError(code: .unimplemented, message: "ListContainerStats is not supported")
+    }
 
     /// A runtime that cannot resize answers as CRI's unimplemented call does.
     public func updateContainerResources(_ id: String, linux: Runtime_V1_LinuxContainerResources) async throws {

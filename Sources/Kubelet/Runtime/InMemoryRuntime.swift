@@ -51,6 +51,8 @@ public final class InMemoryRuntime: ContainerRuntime {
         var annotations: [String: String]
         var logPath: String
         var resources: Runtime_V1_LinuxContainerResources?
+        /// Bytes its writable layer holds, as a test sets them (no process ever writes).
+        var writableLayerBytes: UInt64 = 0
     }
 
     struct Image {
@@ -414,6 +416,32 @@ public final class InMemoryRuntime: ContainerRuntime {
             r.logPath = sandbox.logDirectory + "/" + c.logPath
         }
         return r
+    }
+
+    /// Sets what a container's writable layer holds (tests of local storage eviction).
+    public func setWritableLayer(_ id: String, bytes: UInt64) throws {
+        try state.withLock { s in
+            guard s.containers[id] != nil else { throw Self.notFound("container", id) }
+            s.containers[id]?.writableLayerBytes = bytes
+        }
+    }
+
+    /// Each container's identity and writable layer, as containerd's CRI reports them.
+    public func listContainerStats(podUID: String?) async throws -> [Runtime_V1_ContainerStats] {
+        let all = state.withLock { s in
+            podUID.map { uid in s.containers.values.filter { $0.labels[RuntimeLabels.podUID] == uid } }
+                ?? Array(s.containers.values)
+        }
+        return all.map { c in
+            var r = Runtime_V1_ContainerStats()
+            r.attributes.id = c.id
+            r.attributes.metadata.name = c.name
+            r.attributes.metadata.attempt = c.attempt
+            r.attributes.labels = c.labels
+            r.attributes.annotations = c.annotations
+            r.writableLayer.usedBytes.value = c.writableLayerBytes
+            return r
+        }
     }
 
     /// Every command "runs" and exits 0 with no output: exec probes of a hollow container succeed.

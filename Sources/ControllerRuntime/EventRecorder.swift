@@ -8,6 +8,11 @@ import Synchronization
 /// Writes `events.k8s.io/v1` Events for a controller. An event like one written in the last six
 /// minutes (same object, type, reason, action, note) is not written again: the first one becomes a
 /// series whose count and last-observed time are updated, as upstream's event library does.
+///
+/// Writes wait in a bounded queue drained by a few sender tasks, not a task each: a burst (a
+/// ReplicaSet creating thousands of pods, a node starting a hundred) then costs an event apiece
+/// instead of a suspended task's stack apiece, and past `maxQueued` new events are dropped, as
+/// upstream's broadcaster drops them when its buffer is full.
 public final class EventRecorder: Sendable {
     struct SeriesKey: Hashable {
         var uid: String
@@ -31,7 +36,24 @@ public final class EventRecorder: Sendable {
     public let instance: String
     let client: KubeClient
     let series = Mutex<[SeriesKey: Series]>([:])
-    let pending = Mutex<[Task<Void, Never>]>([])
+
+    /// A write waiting for a sender.
+    enum Write: Sendable {
+        case create(EventsV1.Event)
+        case bump(name: String, namespace: String, body: [UInt8])
+    }
+
+    struct Outbox {
+        var queue: [Write] = []
+        var head = 0
+        var senders = 0
+        var dropped = 0
+        var idleWaiters: [CheckedContinuation<Void, Never>] = []
+    }
+    let outbox = Mutex(Outbox())
+    /// Upstream's broadcaster buffers 1,000 events.
+    static let maxQueued = 1000
+    static let maxSenders = 4
     /// Upstream's spam filter: per object, a burst of 25 events, then one every five minutes.
     let spam = Mutex<[String: (tokens: Double, last: Date)]>([:])
     static let spamBurst = 25.0
@@ -114,48 +136,92 @@ public final class EventRecorder: Sendable {
             m[key] = Series(eventName: name, namespace: ns, count: 1, first: now, last: now)
             return .create(name)
         }
-        let client = self.client
-        let controller = self.controller
-        let instance = self.instance
-        let t = Task {
-            switch plan {
-            case .create(let name):
-                var e = EventsV1.Event()
-                e.metadata.name = name
-                e.metadata.namespace = ns
-                e.eventTime = LeaderElector.micro(now)
-                e.reportingController = controller
-                e.reportingInstance = instance
-                e.action = action
-                e.reason = reason
-                e.regarding = regarding
-                e.related = related
-                e.note = String(note.prefix(1024))
-                e.type = type
-                e.deprecatedSource = CoreV1.EventSource(component: controller)
-                _ = try? await client.create(e)
-            case .bump(let s):
-                let body = """
-                    {"series":{"count":\(s.count),"lastObservedTime":"\(LeaderElector.micro(s.last).description)"}}
-                    """
-                _ = try? await client.patch(
-                    EventsV1.Event.self, s.eventName, namespace: s.namespace, type: .merge, body: Array(body.utf8))
-            }
-        }
-        pending.withLock { p in
-            p.removeAll { $0.isCancelled }
-            p.append(t)
-            if p.count > 256 { p.removeFirst(p.count - 256) }
+        switch plan {
+        case .create(let name):
+            var e = EventsV1.Event()
+            e.metadata.name = name
+            e.metadata.namespace = ns
+            e.eventTime = LeaderElector.micro(now)
+            e.reportingController = controller
+            e.reportingInstance = instance
+            e.action = action
+            e.reason = reason
+            e.regarding = regarding
+            e.related = related
+            e.note = String(note.prefix(1024))
+            e.type = type
+            e.deprecatedSource = CoreV1.EventSource(component: controller)
+            enqueue(.create(e))
+        case .bump(let s):
+            let body = """
+                {"series":{"count":\(s.count),"lastObservedTime":"\(LeaderElector.micro(s.last).description)"}}
+                """
+            enqueue(.bump(name: s.eventName, namespace: s.namespace, body: Array(body.utf8)))
         }
     }
 
-    /// Waits for the writes started so far (tests, and a clean stop).
-    public func flush() async {
-        let ts = pending.withLock { p in
-            let t = p
-            p = []
-            return t
+    /// Events dropped because the queue was full.
+    public var dropped: Int { outbox.withLock { $0.dropped } }
+
+    func enqueue(_ w: Write) {
+        let startSender = outbox.withLock { o -> Bool in
+            if o.queue.count - o.head >= Self.maxQueued {
+                o.dropped += 1
+                return false
+            }
+            o.queue.append(w)
+            guard o.senders < Self.maxSenders else { return false }
+            o.senders += 1
+            return true
         }
-        for t in ts { await t.value }
+        if startSender { Task { await self.drain() } }
+    }
+
+    /// A sender: writes queued events until none is left (failures are dropped: events are best effort).
+    func drain() async {
+        while true {
+            var waiters: [CheckedContinuation<Void, Never>] = []
+            let next: Write? = outbox.withLock { o in
+                guard o.head < o.queue.count else {
+                    o.senders -= 1
+                    if o.senders == 0 {
+                        waiters = o.idleWaiters
+                        o.idleWaiters = []
+                        o.queue = []
+                        o.head = 0
+                    }
+                    return nil
+                }
+                let w = o.queue[o.head]
+                o.head += 1
+                if o.head >= 256 && o.head * 2 >= o.queue.count {
+                    o.queue.removeFirst(o.head)
+                    o.head = 0
+                }
+                return w
+            }
+            guard let next else {
+                for w in waiters { w.resume() }
+                return
+            }
+            switch next {
+            case .create(let e):
+                _ = try? await client.create(e)
+            case .bump(let name, let namespace, let body):
+                _ = try? await client.patch(EventsV1.Event.self, name, namespace: namespace, type: .merge, body: body)
+            }
+        }
+    }
+
+    /// Waits until every queued write is done (tests, and a clean stop).
+    public func flush() async {
+        await withCheckedContinuation { (c: CheckedContinuation<Void, Never>) in
+            let idle = outbox.withLock { o -> Bool in
+                if o.senders == 0 { return true }
+                o.idleWaiters.append(c)
+                return false
+            }
+            if idle { c.resume() }
+        }
     }
 }

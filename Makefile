@@ -29,7 +29,7 @@ all: deps buildinfo
 
 ## deps: install system and Python packages the build and tests use (idempotent)
 deps:
-	@hack/install-deps.sh libsqlite3-dev zlib1g-dev etcd-server etcd-client containerd runc containernetworking-plugins iproute2 umoci skopeo docker-registry busybox-static gcc libc6-dev openssl curl
+	@hack/install-deps.sh libsqlite3-dev zlib1g-dev etcd-server etcd-client containerd runc containernetworking-plugins iproute2 umoci skopeo docker-registry busybox-static gcc libc6-dev openssl curl nftables conntrack dnsutils
 	@hack/install-python-deps.sh kubernetes kopf
 
 ## buildinfo: stamp this build with its git facts (k8swift version, /version)

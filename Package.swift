@@ -45,6 +45,7 @@ var targets: [Target] = [
         name: "k8swift",
         dependencies: [
             "KubernetesAPI", "APIServer", "KubeClient", "ControllerRuntime", "Controllers", "Scheduler", "Kubelet",
+            "Proxy", "ClusterDNS",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
             .product(name: "Crypto", package: "swift-crypto"),
         ],
@@ -149,6 +150,25 @@ var targets: [Target] = [
         ],
         path: "Sources/Controllers"),
     .target(name: "Scheduler", dependencies: ["ControllerRuntime"], path: "Sources/Scheduler"),
+    .target(
+        name: "Proxy",
+        dependencies: [
+            "ControllerRuntime", "HTTPServing",
+            .product(name: "Crypto", package: "swift-crypto"),
+            .product(name: "NIOCore", package: "swift-nio"),
+            .product(name: "NIOHTTP1", package: "swift-nio"),
+        ],
+        path: "Sources/Proxy"),
+    .testTarget(name: "ProxyTests", dependencies: ["Proxy"], path: "Tests/ProxyTests"),
+    .target(
+        name: "ClusterDNS",
+        dependencies: [
+            "ControllerRuntime", "HTTPServing",
+            .product(name: "NIOCore", package: "swift-nio"),
+            .product(name: "NIOPosix", package: "swift-nio"),
+        ],
+        path: "Sources/ClusterDNS"),
+    .testTarget(name: "ClusterDNSTests", dependencies: ["ClusterDNS"], path: "Tests/ClusterDNSTests"),
     .target(
         name: "CRI",
         dependencies: [

@@ -40,9 +40,11 @@ check Sources/ControllerRuntime 'APIMachinery|API[A-Za-z]+|KubernetesAPI|KubeCli
 check Sources/Controllers 'APIMachinery|API[A-Za-z]+|KubernetesAPI|KubeClient|ControllerRuntime'
 check Sources/Scheduler 'APIMachinery|API[A-Za-z]+|KubernetesAPI|KubeClient|ControllerRuntime'
 check Sources/Kubelet 'APIMachinery|API[A-Za-z]+|KubernetesAPI|KubeClient|ControllerRuntime|CRI|HTTPServing'
+check Sources/ClusterDNS 'APIMachinery|API[A-Za-z]+|KubernetesAPI|KubeClient|ControllerRuntime|HTTPServing'
+check Sources/Proxy 'APIMachinery|API[A-Za-z]+|KubernetesAPI|KubeClient|ControllerRuntime|HTTPServing'
 # The CRI stubs are generated from proto/cri and import no project module.
 check Sources/CRI 'Foundation'
-for d in Sources/KubeClient Sources/ControllerRuntime Sources/Controllers Sources/Scheduler Sources/Kubelet; do
+for d in Sources/KubeClient Sources/ControllerRuntime Sources/Controllers Sources/Scheduler Sources/Kubelet Sources/ClusterDNS Sources/Proxy; do
     if grep -rHE '^(@_exported )?import (APIServer|Storage[A-Za-z]*)$' "$d" --include='*.swift'; then
         echo "forbidden import above: components reach the API only through KubeClient"
         fail=1

@@ -4,6 +4,7 @@ import Foundation
 import KubeClient
 import Kubelet
 import KubernetesAPI
+import Proxy
 
 /// The node join token, as k3s shapes it: `K10<sha256 of the cluster CA (PEM), hex>::server:<secret>`.
 /// The hash lets an agent that knows only the token trust the CA it fetches from the server.
@@ -60,6 +61,12 @@ struct AgentCommand: AsyncParsableCommand {
     @Option(name: .customLong("token-file"), help: "A file holding the node token.")
     var tokenFile: String?
     @OptionGroup var flags: KubeletFlags
+    @Option(
+        name: .customLong("kube-proxy-arg"),
+        help: "A flag for the agent's kube-proxy, as k3s takes it: name=value (repeatable).")
+    var kubeProxyArgs: [String] = []
+    @Flag(name: .customLong("disable-kube-proxy"), help: "Do not run kube-proxy beside the node.")
+    var disableKubeProxy = false
 
     func validate() throws {
         guard token != nil || tokenFile != nil else { throw ValidationError("--token or --token-file is required") }
@@ -88,6 +95,16 @@ struct AgentCommand: AsyncParsableCommand {
         say("joined \(server) as node \(options.nodeName)")
         let node = KubeletNode(client: client, options: options, log: say)
         let signals = options.shutdown.enabled ? ShutdownSignals(node) : nil
+        // kube-proxy beside the node, on the node's credentials; k3s's default cluster CIDR unless
+        // `--kube-proxy-arg cluster-cidr=…` says otherwise.
+        let proxy =
+            disableKubeProxy
+            ? nil
+            : try KubeProxyFlags.builtIn(
+                kubeProxyArgs, defaults: ["--hostname-override=\(options.nodeName)", "--cluster-cidr=10.42.0.0/16"]
+            ).options(defaultHostname: options.nodeName).0
+        let proxyTask = proxy.map { p in Task { await KubeProxyFlags.runBuiltIn(client: client, options: p) } }
+        defer { proxyTask?.cancel() }
         try await node.run()
         signals?.cancel()
     }

@@ -4,6 +4,7 @@ import ArgumentParser
 import Foundation
 import KubeClient
 import Kubelet
+import Proxy
 import Scheduler
 import Synchronization
 
@@ -254,6 +255,10 @@ struct Server: AsyncParsableCommand {
         name: .customLong("kubelet-arg"),
         help: "A flag for the built-in kubelet, as k3s takes it: name=value (repeatable).")
     var kubeletArgs: [String] = []
+    @Option(
+        name: .customLong("kube-proxy-arg"),
+        help: "A flag for the built-in kube-proxy, as k3s takes it: name=value (repeatable).")
+    var kubeProxyArgs: [String] = []
 
     func validate() throws {
         _ = try ServerComponent.parse(disable)
@@ -268,7 +273,17 @@ struct Server: AsyncParsableCommand {
         let node = try Self.kubeletOptions(
             kubeletArgs, dataDir: flags.dataDirectory, serviceCIDR: flags.serviceClusterIPRange)
         let token = try NodeToken.secret(dataDir: flags.dataDirectory, given: self.token)
+        let proxy = try Self.kubeProxyOptions(
+            kubeProxyArgs, nodeName: node.nodeName, clusterCIDR: kcm.clusterCIDR,
+            serviceCIDR: flags.serviceClusterIPRange)
+        // With a shutdown grace period the node's pods end before the control plane goes (the kubelet's
+        // own signal handling); without one a signal ends the process at once, as before.
+        let shutdown = ServerShutdown()
+        let signals =
+            node.shutdown.enabled && !disabled.contains(.kubelet) ? ShutdownSignals { await shutdown.run() } : nil
+        defer { signals?.cancel() }
         try await flags.run(defaultKubeconfig: true, agentToken: token) { server in
+            shutdown.server.withLock { $0 = server }
             try await withThrowingTaskGroup(of: Void.self) { group in
                 if !disabled.contains(.controllerManager) {
                     group.addTask { try await Self.runControllerManager(in: server, flags: kcm) }
@@ -277,7 +292,18 @@ struct Server: AsyncParsableCommand {
                     group.addTask { try await Self.runScheduler(in: server, configuration: sched) }
                 }
                 if !disabled.contains(.kubelet) {
-                    group.addTask { try await Self.runKubelet(in: server, node: node) }
+                    group.addTask {
+                        try await Self.runKubelet(in: server, node: node) { n in shutdown.node.withLock { $0 = n } }
+                    }
+                }
+                // The proxy programs the node's Service rules and cluster DNS answers its pods (on the
+                // node's address): both run where the node does.
+                let nodeRuns = !disabled.contains(.kubelet) && KubeletNode.unavailable(node) == nil
+                if nodeRuns && !disabled.contains(.kubeProxy) {
+                    group.addTask { await Self.runKubeProxy(in: server, options: proxy) }
+                }
+                if nodeRuns && !disabled.contains(.clusterDNS) {
+                    group.addTask { try await Self.runClusterDNS(in: server, node: node) }
                 }
                 try await group.waitForAll()
             }
@@ -305,7 +331,9 @@ struct Server: AsyncParsableCommand {
     /// The node inside the server: its own identity (`system:node:<name>`), requests through the
     /// in-process transport. Without root or the node packages the control plane runs on and says
     /// that the node is off.
-    static func runKubelet(in server: APIServer, node: KubeletNode.Options) async throws {
+    static func runKubelet(
+        in server: APIServer, node: KubeletNode.Options, made: @Sendable (KubeletNode) -> Void = { _ in }
+    ) async throws {
         let say: @Sendable (String) -> Void = { line in
             FileHandle.standardError.write(Data("kubelet: \(line)\n".utf8))
         }
@@ -320,12 +348,40 @@ struct Server: AsyncParsableCommand {
             server: server, user: "system:node:\(node.nodeName)",
             groups: ["system:nodes", "system:masters", "system:authenticated"])
         let client = try KubeClient(config: config, transport: transport)
+        let kubelet = KubeletNode(client: client, options: node, log: say)
+        made(kubelet)
         do {
-            try await KubeletNode(client: client, options: node, log: say).run()
+            try await kubelet.run()
         } catch is CancellationError {
         } catch {
             say("the node stopped: \(error)")
         }
+    }
+
+    /// The built-in kube-proxy's options: the node's name, the controller manager's cluster CIDR and
+    /// the service range (traffic to unallocated ClusterIPs there is dropped), then
+    /// `--kube-proxy-arg` values.
+    static func kubeProxyOptions(_ args: [String], nodeName: String, clusterCIDR: String, serviceCIDR: String) throws
+        -> KubeProxy.Options
+    {
+        let flags = try KubeProxyFlags.builtIn(
+            args, defaults: ["--hostname-override=\(nodeName)", "--cluster-cidr=\(clusterCIDR)"])
+        var (options, _) = try flags.options(defaultHostname: nodeName)
+        options.serviceCIDRs = KubeProxyFlags.list(serviceCIDR)
+        return options
+    }
+
+    /// The proxy inside the server: its own identity (`system:kube-proxy`), requests through the
+    /// in-process transport.
+    static func runKubeProxy(in server: APIServer, options: KubeProxy.Options) async {
+        var config = ClientConfig(server: "https://in-process")
+        config.qps = 0
+        config.userAgent = "kube-proxy/\(K8swiftVersion.info.gitVersion) k8swift (in-process)"
+        let transport = InProcessTransport(
+            server: server, user: "system:kube-proxy",
+            groups: ["system:node-proxier", "system:masters", "system:authenticated"])
+        guard let client = try? KubeClient(config: config, transport: transport) else { return }
+        await KubeProxyFlags.runBuiltIn(client: client, options: options)
     }
 
     /// The built-in scheduler's configuration: upstream's defaults (or `config=FILE`), then
@@ -375,6 +431,40 @@ struct Server: AsyncParsableCommand {
         try await flags.runControllers(
             client: client, rootCA: server.rootCAPEM.map { Array($0.utf8) }, signing: signing,
             health: ControllerManagerHealth())
+    }
+}
+
+/// What `server` ends on SIGTERM/SIGINT when its node shuts down gracefully: the node's pods first,
+/// while the API server still takes their final statuses and the Node's NotReady, then the API server
+/// (its endpoint withdrawn, its store closed).
+final class ServerShutdown: Sendable {
+    let node = Mutex<KubeletNode?>(nil)
+    let server = Mutex<APIServer?>(nil)
+
+    func run() async {
+        if let node = node.withLock({ $0 }) { await node.shutDown() }
+        guard let server = server.withLock({ $0 }) else { return }
+        // At most 10 s: a connection that does not close must not keep the process from exiting (a
+        // task group would wait for the stop even once cancelled).
+        let resumed = ShutdownSignals.Fired()
+        await withCheckedContinuation { (c: CheckedContinuation<Void, Never>) in
+            let once: @Sendable () -> Void = {
+                if resumed.value.withLock({ r in
+                    defer { r = true }
+                    return !r
+                }) {
+                    c.resume()
+                }
+            }
+            Task {
+                await server.stop()
+                once()
+            }
+            Task {
+                try? await Task.sleep(for: .seconds(10))
+                once()
+            }
+        }
     }
 }
 

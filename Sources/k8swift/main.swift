@@ -11,7 +11,8 @@ struct K8swift: AsyncParsableCommand {
         version: K8swiftVersion.full,
         subcommands: [
             Version.self, Server.self, KubeAPIServer.self, KubeControllerManager.self, KubeSchedulerCommand.self,
-            KubeletCommand.self, AgentCommand.self, HollowNodesCommand.self,
+            KubeletCommand.self, AgentCommand.self, HollowNodesCommand.self, KubeProxyCommand.self,
+            ClusterDNSCommand.self,
         ]
     )
 }
@@ -87,6 +88,10 @@ do {
         try await agent.run()
     } else if let hollow = command as? HollowNodesCommand {
         try await hollow.run()
+    } else if let proxy = command as? KubeProxyCommand {
+        try await proxy.run()
+    } else if let dns = command as? ClusterDNSCommand {
+        try await dns.run()
     } else {
         var sync = command
         try sync.run()

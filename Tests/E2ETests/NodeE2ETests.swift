@@ -214,6 +214,12 @@ enum NodeHost {
         _ = try? TestCluster.execute(
             ["/sbin/ip", "link", "del", "k8swift0"], stdin: nil, environment: [:], scratchDir: NSTemporaryDirectory(),
             check: false)
+        // The node's kube-proxy leaves its rules in place on exit, as upstream's does.
+        for family in ["ip", "ip6"] {
+            _ = try? TestCluster.execute(
+                ["/usr/sbin/nft", "delete", "table", family, "kube-proxy"], stdin: nil, environment: [:],
+                scratchDir: NSTemporaryDirectory(), check: false)
+        }
         for d in ["/run/containerd/runc/k8s.io", "/run/containerd/runc", "/run/containerd/s", "/run/containerd"] {
             rmdir(d)
         }

@@ -17,6 +17,11 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 SWIFT=${SWIFT:-swift}
 CONFIG=${CONFIG:-release}
+build_args=(-c "$CONFIG")
+# A static build compiles against the static SDK (its objects autolink CoreFoundation and Foundation's C
+# parts); sharing .build/debug with the ordinary dynamic build would leave objects of one kind to the
+# other's link. The unoptimised static build keeps its own directory.
+if [ "$CONFIG" = debug ]; then build_args+=(--scratch-path .build-static); fi
 
 # SQLite from Debian's static archive: a search directory holding only libsqlite3.a comes before
 # the system directories, so the linker takes the archive for -lsqlite3.
@@ -27,7 +32,7 @@ static_build() {
     [ -f "$sqlite_a" ] || { echo "release: libsqlite3.a not found (Debian libsqlite3-dev)" >&2; exit 1; }
     ln -sf "$sqlite_a" "$static/libsqlite3.a"
     for product in "$@"; do
-        $SWIFT build -c "$CONFIG" --product "$product" --static-swift-stdlib -Xlinker -L"$PWD/$static"
+        $SWIFT build "${build_args[@]}" --product "$product" --static-swift-stdlib -Xlinker -L"$PWD/$static"
     done
 }
 if [ "${1:-}" = --build ]; then
@@ -49,7 +54,7 @@ name=k8swift-$version-linux-$arch
 
 start=$(date +%s)
 static_build k8swift
-bin="$($SWIFT build -c "$CONFIG" --show-bin-path)/k8swift"
+bin="$($SWIFT build "${build_args[@]}" --show-bin-path)/k8swift"
 echo "release: built in $(( $(date +%s) - start )) s"
 
 # What stays dynamic must be in Debian's base image.

@@ -4,7 +4,7 @@ import Testing
 /// `k8swift cluster-dns` against a `k8swift server`, objects made with kubectl, questions asked with
 /// dig (Debian's dnsutils) over UDP and TCP. Expectations are the Kubernetes DNS specification's
 /// records and CoreDNS's answers (section or behaviour named at each check). Pods resolving through
-/// the kube-dns ClusterIP need kube-proxy and a node: not covered here.
+/// the kube-dns ClusterIP need kube-proxy and a node: NodeE2ETests/nodeClusterDNS covers them.
 @Suite(
     "cluster DNS end to end", .serialized,
     .enabled(if: TestCluster.which("dig") != nil, "dig is not installed (apt-get install dnsutils)"))

@@ -12,7 +12,7 @@ struct ControllerTests {
     init() throws { c = try SharedCluster.get() }
 
     /// Waits until `f` holds, re-evaluating every 100 ms.
-    func eventually(_ what: String, timeout: Double = 30, _ f: () throws -> Bool) throws {
+    func eventually(_ what: String, timeout: Double = 60, _ f: () throws -> Bool) throws {
         let deadline = Date().addingTimeInterval(timeout)
         while Date() < deadline {
             if (try? f()) == true { return }

@@ -58,7 +58,12 @@ extension Kubelet {
             return
         }
         if let m = mirror, m.metadata.deletionTimestamp != nil || !StaticPods.isMirror(m, of: pod) {
-            guard await deleteMirrorPod(m) else { return }
+            guard await deleteMirrorPod(m) else {
+                // A failed delete (the API away or slow) is tried again soon, not at the next
+                // periodic sync a minute later: a client deleting the mirror waits on it.
+                queue.add(key, after: .seconds(2))
+                return
+            }
             mirror = nil
         }
         guard mirror == nil else { return }
